@@ -1,0 +1,5 @@
+//! Switchboard: a programmable SIP telephony server.
+//!
+//! The binary is thin glue: transports move bytes, the sans-IO `sip-stack`
+//! runs transactions, the router decides where a call goes.
+#![forbid(unsafe_code)]
