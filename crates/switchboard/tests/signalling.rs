@@ -1,0 +1,219 @@
+//! End-to-end SIP signalling against the real binary, driven by SIPp and raw
+//! sockets over 127.0.0.1. Each test runs its own server on its own ports.
+
+use std::path::Path;
+use std::time::Duration;
+
+use testkit::udp::{options_request, RawUdp};
+use testkit::{free_port, Server, Sipp};
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_switchboard"))
+}
+
+/// A config whose `local` endpoint accepts 127.0.0.0/8 into the `incoming` routes.
+fn config(port: u16, local_cidr: &str) -> String {
+    format!(
+        r#"
+transports:
+  udp: {{ transport: udp, bind: 127.0.0.1, port: {port} }}
+  tcp: {{ transport: tcp, bind: 127.0.0.1, port: {port} }}
+endpoints:
+  local:
+    match: {{ type: ip, values: ["{local_cidr}"] }}
+    route: incoming
+  myagent:
+    match: {{ type: agent }}
+routes:
+  incoming:
+    - {{ id: "666", match: exact, hangup: {{ code: 486, reason: Busy Here }} }}
+    - {{ id: "603", match: exact, hangup: {{ code: 603 }} }}
+    - {{ id: "49", match: prefix, endpoint: myagent, strip_prefix: true }}
+agent_rpc:
+  listen: 127.0.0.1:0
+http:
+  listen: 127.0.0.1:0
+"#
+    )
+}
+
+fn start(local_cidr: &str) -> Server {
+    let port = free_port();
+    Server::start(binary(), &config(port, local_cidr), port)
+}
+
+fn rejected_scenario(code: u16) -> String {
+    let xml = include_str!("scenarios/invite_rejected.xml");
+    xml.replace("__CODE__", &code.to_string())
+}
+
+#[test]
+fn builtin_uac_gets_100_then_486_and_its_ack_is_absorbed() {
+    let server = start("127.0.0.0/8");
+    let run = Sipp::built_in("uac", server.addr()).service("666").run();
+    // The built-in scenario expects 180/200, so the call counts as failed;
+    // what matters is what went over the wire.
+    assert!(run.received("SIP/2.0 100") >= 1, "{}", run.report());
+    assert_eq!(run.received("SIP/2.0 486"), 1, "{}", run.report());
+    assert_eq!(run.sent("ACK"), 1, "{}", run.report());
+    // The ACK ended the transaction: no 486 retransmission afterwards.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(server.options_status("after-486"), Some(200));
+}
+
+#[test]
+fn invite_routed_to_hangup_486_over_udp() {
+    let server = start("127.0.0.0/8");
+    let run = Sipp::xml(&rejected_scenario(486), server.addr())
+        .service("666")
+        .run();
+    assert!(run.success, "{}", run.report());
+    assert_eq!(run.received("SIP/2.0 100"), 1, "one transaction, one 100: {}", run.report());
+    assert_eq!(run.received("SIP/2.0 486"), 2, "{}", run.report());
+}
+
+#[test]
+fn invite_routed_to_hangup_486_over_tcp() {
+    let server = start("127.0.0.0/8");
+    let run = Sipp::xml(&rejected_scenario(486), server.addr())
+        .tcp()
+        .service("666")
+        .run();
+    assert!(run.success, "{}", run.report());
+    assert!(run.messages.contains("TCP message received"), "{}", run.report());
+}
+
+#[test]
+fn builtin_uac_over_tcp_gets_486() {
+    let server = start("127.0.0.0/8");
+    let run = Sipp::built_in("uac", server.addr())
+        .tcp()
+        .service("666")
+        .run();
+    assert!(run.received("SIP/2.0 100") >= 1, "{}", run.report());
+    assert_eq!(run.received("SIP/2.0 486"), 1, "{}", run.report());
+    assert_eq!(run.sent("ACK"), 1, "{}", run.report());
+}
+
+#[test]
+fn hangup_code_without_reason_uses_the_standard_phrase() {
+    let server = start("127.0.0.0/8");
+    let run = Sipp::xml(&rejected_scenario(603), server.addr())
+        .service("603")
+        .run();
+    assert!(run.success, "{}", run.report());
+    assert!(run.messages.contains("SIP/2.0 603 Decline"), "{}", run.report());
+}
+
+#[test]
+fn number_without_route_gets_404() {
+    let server = start("127.0.0.0/8");
+    let run = Sipp::xml(&rejected_scenario(404), server.addr())
+        .service("12345")
+        .run();
+    assert!(run.success, "{}", run.report());
+}
+
+#[test]
+fn source_matching_no_endpoint_gets_403() {
+    let server = start("10.0.0.0/8");
+    let run = Sipp::xml(&rejected_scenario(403), server.addr())
+        .service("666")
+        .run();
+    assert!(run.success, "{}", run.report());
+}
+
+#[test]
+fn call_routed_to_agent_endpoint_without_agents_gets_480() {
+    let server = start("127.0.0.0/8");
+    let run = Sipp::xml(&rejected_scenario(480), server.addr())
+        .service("49123")
+        .run();
+    assert!(run.success, "{}", run.report());
+}
+
+#[test]
+fn options_gets_200_with_capabilities() {
+    let server = start("127.0.0.0/8");
+    let run = Sipp::xml(include_str!("scenarios/options.xml"), server.addr()).run();
+    assert!(run.success, "{}", run.report());
+
+    let udp = RawUdp::bind();
+    udp.send(
+        &options_request(udp.local_addr(), server.addr(), "caps"),
+        server.addr(),
+    );
+    let response = udp
+        .recv_response("caps", Duration::from_secs(2))
+        .expect("OPTIONS answered");
+    assert_eq!(response.status, 200);
+    let allow = response.headers.get(sip::HeaderName::Allow).unwrap_or("");
+    for method in ["INVITE", "ACK", "BYE", "CANCEL", "OPTIONS"] {
+        assert!(allow.contains(method), "Allow: {allow}");
+    }
+    assert!(response.headers.get(sip::HeaderName::Accept).is_some());
+    assert!(response.headers.get(sip::HeaderName::Supported).is_some());
+    // RFC 3581: rport was requested, so the server filled it in.
+    let via = response.headers.get(sip::HeaderName::Via).unwrap_or("");
+    let port = udp.local_addr().port();
+    assert!(via.contains(&format!("rport={port}")), "Via: {via}");
+}
+
+fn raw_request(method: &str, udp: &RawUdp, server: &Server, call_id: &str, to_tag: &str) -> Vec<u8> {
+    let from = udp.local_addr();
+    let to = server.addr();
+    format!(
+        "{method} sip:666@{to} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {from};branch=z9hG4bK-{call_id}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:test@{from}>;tag=f-{call_id}\r\n\
+         To: <sip:666@{to}>{to_tag}\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 7 {method}\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn unknown_dialog_gets_481_and_unimplemented_method_gets_501() {
+    let server = start("127.0.0.0/8");
+    let udp = RawUdp::bind();
+    let cases = [
+        ("BYE", ";tag=nosuchdialog", "bye-unknown", 481),
+        ("INFO", ";tag=nosuchdialog", "info-unknown", 481),
+        ("SUBSCRIBE", "", "subscribe", 501),
+        ("FOOBAR", "", "extension", 501),
+    ];
+    for (method, tag, call_id, status) in cases {
+        udp.send(&raw_request(method, &udp, &server, call_id, tag), server.addr());
+        let response = udp
+            .recv_response(call_id, Duration::from_secs(2))
+            .unwrap_or_else(|| panic!("{method} answered"));
+        assert_eq!(response.status, status, "{method}");
+    }
+}
+
+#[test]
+fn malformed_request_with_routable_headers_gets_400_naming_the_header() {
+    let server = start("127.0.0.0/8");
+    let udp = RawUdp::bind();
+    let from = udp.local_addr();
+    let bad = format!(
+        "INVITE sip:666@{to} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {from};branch=z9hG4bK-bad-cseq\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:test@{from}>;tag=x\r\n\
+         To: <sip:666@{to}>\r\n\
+         Call-ID: bad-cseq\r\n\
+         CSeq: abc INVITE\r\n\
+         Content-Length: 0\r\n\r\n",
+        to = server.addr()
+    );
+    udp.send(bad.as_bytes(), server.addr());
+    let response = udp
+        .recv_response("bad-cseq", Duration::from_secs(2))
+        .expect("400 for a bad CSeq");
+    assert_eq!(response.status, 400);
+    assert!(response.reason.contains("CSeq"), "reason: {}", response.reason);
+}

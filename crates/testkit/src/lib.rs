@@ -1,0 +1,15 @@
+//! Test-only helpers for end-to-end tests over real sockets on 127.0.0.1:
+//! start the `switchboard` binary on its own ports, drive SIPp against it,
+//! and exchange raw SIP datagrams.
+//!
+//! Every wait is bounded, so a broken server fails a test instead of hanging it.
+#![forbid(unsafe_code)]
+
+pub mod ports;
+pub mod server;
+pub mod sipp;
+pub mod udp;
+
+pub use ports::free_port;
+pub use server::Server;
+pub use sipp::{Sipp, SippRun};

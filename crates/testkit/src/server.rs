@@ -1,0 +1,110 @@
+//! Runs the `switchboard` binary on a test's own config and ports.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::udp::{options_request, RawUdp};
+
+/// A running server process; killed when dropped.
+pub struct Server {
+    child: Child,
+    dir: tempfile::TempDir,
+    /// The SIP port (UDP and TCP) the server listens on.
+    pub sip_port: u16,
+}
+
+impl Server {
+    /// Writes `config` (YAML) to a temp dir and starts `binary --config` on it,
+    /// then waits until the server answers OPTIONS on `127.0.0.1:sip_port/udp`.
+    pub fn start(binary: &Path, config: &str, sip_port: u16) -> Server {
+        let dir = tempfile::tempdir().expect("create temp dir");
+        let config_path = dir.path().join("switchboard.yaml");
+        fs::write(&config_path, config).expect("write config");
+        let log = fs::File::create(dir.path().join("server.log")).expect("create log");
+        let child = Command::new(binary)
+            .arg("--config")
+            .arg(&config_path)
+            .env("RUST_LOG", "debug")
+            .env("NO_COLOR", "1")
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn switchboard");
+        let mut server = Server {
+            child,
+            dir,
+            sip_port,
+        };
+        server.wait_ready();
+        server
+    }
+
+    /// The server's SIP address.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.sip_port))
+    }
+
+    /// Where the server's log goes.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends OPTIONS and returns the status of the answer, if any within 2 s.
+    pub fn options_status(&self, call_id: &str) -> Option<u16> {
+        let udp = RawUdp::bind();
+        udp.send(
+            &options_request(udp.local_addr(), self.addr(), call_id),
+            self.addr(),
+        );
+        udp.recv_response(call_id, Duration::from_secs(2))
+            .map(|r| r.status)
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut attempt = 0;
+        while Instant::now() < deadline {
+            if !self.is_running() {
+                panic!("switchboard exited at start:\n{}", self.log());
+            }
+            attempt += 1;
+            let udp = RawUdp::bind();
+            let call_id = format!("ready-{attempt}");
+            udp.send(
+                &options_request(udp.local_addr(), self.addr(), &call_id),
+                self.addr(),
+            );
+            if udp
+                .recv_response(&call_id, Duration::from_millis(200))
+                .is_some()
+            {
+                return;
+            }
+        }
+        panic!("switchboard did not answer OPTIONS within 15 s:\n{}", self.log());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- switchboard log ---\n{}", self.log());
+        }
+    }
+}
