@@ -1,3 +1,9 @@
 //! Sans-IO SIP transactions, dialogs and digest authentication.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod auth;
+pub mod response;
+mod wire;
+
+pub use response::{make_response, to_tag_for};
