@@ -78,6 +78,47 @@ pub enum HeaderName {
 }
 
 impl HeaderName {
+    /// Every known header, in declaration order.
+    pub const ALL: [HeaderName; 32] = [
+        HeaderName::Via,
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+        HeaderName::Contact,
+        HeaderName::MaxForwards,
+        HeaderName::Route,
+        HeaderName::RecordRoute,
+        HeaderName::ContentType,
+        HeaderName::ContentLength,
+        HeaderName::ContentEncoding,
+        HeaderName::Allow,
+        HeaderName::Accept,
+        HeaderName::Supported,
+        HeaderName::Require,
+        HeaderName::Unsupported,
+        HeaderName::ProxyRequire,
+        HeaderName::Expires,
+        HeaderName::Authorization,
+        HeaderName::WwwAuthenticate,
+        HeaderName::ProxyAuthorization,
+        HeaderName::ProxyAuthenticate,
+        HeaderName::Reason,
+        HeaderName::Subject,
+        HeaderName::Event,
+        HeaderName::ReferTo,
+        HeaderName::SessionExpires,
+        HeaderName::UserAgent,
+        HeaderName::Server,
+        HeaderName::RetryAfter,
+        HeaderName::Timestamp,
+    ];
+
+    /// The known header a name as written (any case, long or compact) refers to.
+    pub fn from_name(written: &str) -> Option<HeaderName> {
+        HeaderName::ALL.into_iter().find(|h| h.matches(written))
+    }
+
     /// The canonical spelling used when Switchboard writes the header.
     pub fn as_str(self) -> &'static str {
         match self {

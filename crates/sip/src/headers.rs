@@ -114,3 +114,72 @@ impl fmt::Display for CSeq {
         write!(f, "{} {}", self.seq, self.method)
     }
 }
+
+/// The value of the Contact header(s): either `*` (remove all bindings,
+/// RFC 3261 §10.2.2) or a list of addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Contacts {
+    /// `Contact: *`.
+    Star,
+    /// Zero or more addresses, in order (empty when there is no Contact header).
+    List(Vec<NameAddr>),
+}
+
+impl Contacts {
+    /// Whether this is the `*` form.
+    pub fn is_star(&self) -> bool {
+        matches!(self, Contacts::Star)
+    }
+
+    /// The addresses (none for `*`).
+    pub fn addresses(&self) -> &[NameAddr] {
+        match self {
+            Contacts::Star => &[],
+            Contacts::List(list) => list,
+        }
+    }
+}
+
+impl fmt::Display for Contacts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Contacts::Star => f.write_str("*"),
+            Contacts::List(list) => {
+                for (i, addr) in list.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{addr}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// One Reason header entry (RFC 3326): `SIP ;cause=200 ;text="Call completed elsewhere"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    /// The protocol token (`SIP`, `Q.850`, …).
+    pub protocol: String,
+    /// Parameters (`cause`, `text`, …); `text` keeps its quotes.
+    pub params: Params,
+}
+
+impl Reason {
+    /// The `cause` parameter as a number.
+    pub fn cause(&self) -> Option<u16> {
+        self.params.value("cause").and_then(|c| c.parse().ok())
+    }
+
+    /// The `text` parameter, unquoted.
+    pub fn text(&self) -> Option<String> {
+        self.params.value("text").map(crate::parser::unquote)
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.protocol, self.params)
+    }
+}

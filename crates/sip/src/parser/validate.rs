@@ -1,0 +1,213 @@
+//! Parse-time checks that make a parsed message one the stack can use.
+//!
+//! RFC 3261 §8.1.1 lists the headers every request carries (Via, From, To,
+//! Call-ID, CSeq; Max-Forwards too, but RFC 2543 peers omit it so it is
+//! tolerated when absent, RFC 4475 "inv2543"). Responses carry the same
+//! minus Max-Forwards. Single-valued headers may not repeat ("multi01"),
+//! the CSeq method must be the request method ("mismatch01/02"), and the
+//! headers that route a message (Via, Contact, Route, Record-Route) must
+//! parse. Date, when present, must be an RFC 1123 date in GMT ("baddate").
+
+use super::headers::token_list;
+use super::invalid_header;
+use crate::error::ParseError;
+use crate::header::{HeaderName, Headers};
+use crate::headers::{CSeq, Contacts, NameAddr, Via};
+use crate::message::{Request, Response};
+use crate::method::Method;
+
+/// What one pass over the headers found.
+#[derive(Default)]
+struct Seen {
+    vias: usize,
+    from: usize,
+    to: usize,
+    call_id: usize,
+    cseq: Option<CSeq>,
+    cseq_count: usize,
+    max_forwards: usize,
+    contacts: Vec<bool>,
+}
+
+fn scan(headers: &Headers, is_request: bool) -> Result<Seen, ParseError> {
+    let mut seen = Seen::default();
+    for header in headers.iter() {
+        let value = header.value.as_str();
+        let Some(name) = HeaderName::from_name(&header.name) else {
+            if header.name.eq_ignore_ascii_case("Date") && !is_rfc1123_gmt(value) {
+                return Err(invalid_header("Date", "not an RFC 1123 GMT date"));
+            }
+            continue;
+        };
+        let in_header = |e: ParseError| e.in_header(name.as_str());
+        match name {
+            HeaderName::Via => seen.vias += Via::parse_list(value).map_err(in_header)?.len(),
+            HeaderName::From | HeaderName::To => {
+                NameAddr::parse(value).map_err(in_header)?;
+                *if name == HeaderName::From {
+                    &mut seen.from
+                } else {
+                    &mut seen.to
+                } += 1;
+            }
+            HeaderName::CallId => {
+                if !is_call_id(value) {
+                    return Err(invalid_header("Call-ID", "not a word[@word]"));
+                }
+                seen.call_id += 1;
+            }
+            HeaderName::CSeq => {
+                seen.cseq = Some(CSeq::parse(value).map_err(in_header)?);
+                seen.cseq_count += 1;
+            }
+            HeaderName::MaxForwards if is_request => {
+                super::lex::parse_digits(value)
+                    .filter(|&n| n <= 255)
+                    .ok_or_else(|| invalid_header("Max-Forwards", "not 0-255"))?;
+                seen.max_forwards += 1;
+            }
+            HeaderName::Contact => {
+                let star = Contacts::parse(value).map_err(in_header)?.is_star();
+                seen.contacts.push(star);
+            }
+            HeaderName::Route | HeaderName::RecordRoute => {
+                NameAddr::parse_list(value).map_err(in_header)?;
+            }
+            HeaderName::Allow | HeaderName::Supported | HeaderName::Require
+                if token_list(value).any(|t| !super::lex::is_token(t)) =>
+            {
+                return Err(invalid_header(name.as_str(), "not a token list"));
+            }
+            _ => {}
+        }
+    }
+    if seen.contacts.len() > 1 && seen.contacts.contains(&true) {
+        return Err(invalid_header("Contact", "* must stand alone"));
+    }
+    Ok(seen)
+}
+
+fn require_one(count: usize, name: &'static str) -> Result<(), ParseError> {
+    match count {
+        0 => Err(ParseError::MissingHeader(name)),
+        1 => Ok(()),
+        _ => Err(ParseError::DuplicateHeader(name)),
+    }
+}
+
+fn check_common(seen: &Seen) -> Result<(), ParseError> {
+    if seen.vias == 0 {
+        return Err(ParseError::MissingHeader("Via"));
+    }
+    require_one(seen.from, "From")?;
+    require_one(seen.to, "To")?;
+    require_one(seen.call_id, "Call-ID")?;
+    require_one(seen.cseq_count, "CSeq")
+}
+
+/// Validates a parsed request.
+pub(super) fn request(request: &Request) -> Result<(), ParseError> {
+    let seen = scan(&request.headers, true)?;
+    check_common(&seen)?;
+    if seen.max_forwards > 1 {
+        return Err(ParseError::DuplicateHeader("Max-Forwards"));
+    }
+    if let Some(cseq) = &seen.cseq {
+        if cseq.method != request.method {
+            return Err(ParseError::CSeqMethodMismatch {
+                method: request.method.to_string(),
+                cseq: cseq.method.to_string(),
+            });
+        }
+    }
+    if request.method != Method::Register && seen.contacts.contains(&true) {
+        return Err(invalid_header("Contact", "* outside REGISTER"));
+    }
+    Ok(())
+}
+
+/// Validates a parsed response.
+pub(super) fn response(response: &Response) -> Result<(), ParseError> {
+    let seen = scan(&response.headers, false)?;
+    if seen.contacts.contains(&true) {
+        return Err(invalid_header("Contact", "* in a response"));
+    }
+    check_common(&seen)
+}
+
+/// `Call-ID = word [ "@" word ]` (RFC 3261 §25.1).
+fn is_call_id(value: &str) -> bool {
+    let is_word = |w: &str| {
+        !w.is_empty()
+            && w.bytes().all(|b| {
+                super::lex::is_token_byte(b)
+                    || matches!(
+                        b,
+                        b'(' | b')'
+                            | b'<'
+                            | b'>'
+                            | b':'
+                            | b'\\'
+                            | b'"'
+                            | b'/'
+                            | b'['
+                            | b']'
+                            | b'?'
+                            | b'{'
+                            | b'}'
+                    )
+            })
+    };
+    match value.split_once('@') {
+        Some((a, b)) => is_word(a) && is_word(b),
+        None => is_word(value),
+    }
+}
+
+/// `wkday "," SP 2DIGIT SP month SP 4DIGIT SP 2DIGIT ":" 2DIGIT ":" 2DIGIT SP "GMT"`.
+fn is_rfc1123_gmt(value: &str) -> bool {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    let Some((day, rest)) = value.split_once(", ") else {
+        return false;
+    };
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let [date, month, year, time, zone] = fields.as_slice() else {
+        return false;
+    };
+    let time: Vec<&str> = time.split(':').collect();
+    DAYS.contains(&day)
+        && digits(date, 2)
+        && MONTHS.contains(month)
+        && digits(year, 4)
+        && time.len() == 3
+        && time.iter().all(|t| digits(t, 2))
+        && *zone == "GMT"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert!(is_rfc1123_gmt("Sat, 13 Nov 2010 23:29:00 GMT"));
+        assert!(!is_rfc1123_gmt("Fri, 01 Jan 2010 16:00:00 EST"));
+        assert!(!is_rfc1123_gmt("Fri, 1 Jan 2010 16:00:00 GMT"));
+        assert!(!is_rfc1123_gmt("yesterday"));
+    }
+
+    #[test]
+    fn call_ids() {
+        assert!(is_call_id(
+            "f81d4fae-7dec-11d0-a765-00a0c91e6bf6@foo.bar.com"
+        ));
+        assert!(is_call_id(r#"intmeth.word%ZK-!.*_+'@word`~)(><:\/"][?}{"#));
+        assert!(!is_call_id(""));
+        assert!(!is_call_id("a b"));
+        assert!(!is_call_id("a@b@c"));
+    }
+}
