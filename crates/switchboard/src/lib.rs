@@ -3,3 +3,7 @@
 //! The binary is thin glue: transports move bytes, the sans-IO `sip-stack`
 //! runs transactions, the router decides where a call goes.
 #![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod router;
