@@ -7,3 +7,5 @@ pub mod response;
 mod wire;
 
 pub use response::{make_response, to_tag_for};
+pub(crate) mod transaction;
+pub mod transport;
