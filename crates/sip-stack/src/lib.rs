@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod dialog;
 pub mod response;
 mod wire;
 
