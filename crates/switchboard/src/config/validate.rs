@@ -324,7 +324,8 @@ fn endpoints(
         let auth = e.auth.as_ref().and_then(|a| auth(c, &key, a));
         let (matcher, match_transport) = match &e.matcher {
             None => (EndpointMatch::None, None),
-            Some(m) => endpoint_match(c, &key, m, auth.as_ref(), transports),
+            // A rejected `auth` was reported already; do not also call it missing.
+            Some(m) => endpoint_match(c, &key, m, e.auth.is_some(), transports),
         };
         if matcher == EndpointMatch::User {
             if let Some(a) = &auth {
@@ -470,7 +471,7 @@ fn endpoint_match(
     c: &mut Checker<'_>,
     key: &str,
     m: &Spanned<FileMatch>,
-    auth: Option<&DigestAuth>,
+    has_auth: bool,
     transports: &IndexMap<String, TransportConfig>,
 ) -> (EndpointMatch, Option<String>) {
     let m_at = m.referenced;
@@ -511,7 +512,7 @@ fn endpoint_match(
             }
             match other {
                 FileMatchKind::User => {
-                    if auth.is_none() {
+                    if !has_auth {
                         c.invalid(
                             m_at,
                             format!("{key}.match"),
