@@ -27,7 +27,7 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub endpoints: Option<IndexMap<String, Spanned<FileEndpoint>>>,
     #[serde(default)]
-    pub routes: Option<IndexMap<String, Spanned<Option<Vec<Spanned<FileRouteEntry>>>>>>,
+    pub routes: Option<FileRoutes>,
     #[serde(default)]
     pub media: Option<Spanned<MediaConfig>>,
     #[serde(default)]
@@ -39,6 +39,9 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub sip: Option<Spanned<SipConfig>>,
 }
+
+/// `routes`: context name → its entries (`null` for an empty context).
+pub(crate) type FileRoutes = IndexMap<String, Spanned<Option<Vec<Spanned<FileRouteEntry>>>>>;
 
 /// `transports.NAME`.
 #[derive(Debug, Deserialize)]

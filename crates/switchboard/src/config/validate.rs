@@ -11,7 +11,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::file::{
     FileAuth, FileConfig, FileEndpoint, FileFallback, FileMatch, FileMatchKind, FileMatchMode,
-    FileProtocol, FileRouteEntry, FileStripPrefix, FileTransport,
+    FileProtocol, FileRouteEntry, FileRoutes, FileStripPrefix, FileTransport,
 };
 use super::{
     position, Config, ConfigError, ConfigErrorKind, Destination, DigestAuth, EndpointConfig,
@@ -312,7 +312,7 @@ fn endpoints(
     c: &mut Checker<'_>,
     file: &IndexMap<String, Spanned<FileEndpoint>>,
     transports: &IndexMap<String, TransportConfig>,
-    routes: &IndexMap<String, Spanned<Option<Vec<Spanned<FileRouteEntry>>>>>,
+    routes: &FileRoutes,
 ) -> IndexMap<String, EndpointConfig> {
     let mut out = IndexMap::new();
     let mut usernames: HashMap<String, String> = HashMap::new();
@@ -541,7 +541,7 @@ fn endpoint_match(
 
 fn routes(
     c: &mut Checker<'_>,
-    file: IndexMap<String, Spanned<Option<Vec<Spanned<FileRouteEntry>>>>>,
+    file: FileRoutes,
     endpoints: &IndexMap<String, EndpointConfig>,
 ) -> IndexMap<String, Vec<RouteEntry>> {
     let mut out = IndexMap::new();
