@@ -4,6 +4,8 @@
 //! runs transactions, the router decides where a call goes.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod cli;
 pub mod config;
 pub mod router;
+pub mod transport;

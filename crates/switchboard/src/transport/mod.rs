@@ -1,0 +1,97 @@
+//! SIP transports: tokio sockets that move bytes between peers and the stack.
+//!
+//! Transports parse what they receive (so a malformed message never reaches
+//! the stack and is answered 400 right where it arrived) and send whatever
+//! the stack emits. They hold no SIP state beyond TCP connection bookkeeping.
+
+pub mod tcp;
+pub mod udp;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sip_stack::transport::{ConnectionId, Transport};
+use tokio::sync::mpsc;
+
+/// A parsed message with where it came from, on its way to the stack.
+#[derive(Debug)]
+pub struct Inbound {
+    /// The message.
+    pub message: sip::Message,
+    /// The peer's address (the packet's source, or the TCP peer).
+    pub source: SocketAddr,
+    /// Which kind of transport carried it.
+    pub transport: Transport,
+    /// The UDP socket or TCP connection it arrived on; responses go back there.
+    pub connection: ConnectionId,
+}
+
+/// Bound on messages queued from transports to the stack: past it UDP drops
+/// (the peer retransmits) and TCP readers wait (TCP flow control pushes back).
+pub const INBOUND_QUEUE: usize = 8192;
+
+/// Largest datagram we accept; SIP over UDP must fit one IP datagram.
+pub const MAX_DATAGRAM: usize = 65_535;
+
+/// Every listening transport, for the driver to send through.
+#[derive(Clone)]
+pub struct Transports {
+    udp: Arc<Vec<udp::UdpTransport>>,
+    tcp: tcp::TcpConnections,
+}
+
+impl Transports {
+    /// Binds every configured transport and starts its receive loop.
+    pub async fn bind(
+        udp_addrs: &[SocketAddr],
+        tcp_addrs: &[SocketAddr],
+        inbound: mpsc::Sender<Inbound>,
+    ) -> std::io::Result<Transports> {
+        let mut udp_list = Vec::new();
+        for (index, addr) in udp_addrs.iter().enumerate() {
+            let transport = udp::UdpTransport::bind(*addr, index as u64, inbound.clone()).await?;
+            udp_list.push(transport);
+        }
+        let tcp = tcp::TcpConnections::new(inbound.clone());
+        for addr in tcp_addrs {
+            tcp.listen(*addr).await?;
+        }
+        Ok(Transports {
+            udp: Arc::new(udp_list),
+            tcp,
+        })
+    }
+
+    /// Local addresses of the UDP sockets, in configuration order.
+    pub fn udp_local_addrs(&self) -> Vec<SocketAddr> {
+        self.udp.iter().map(|u| u.local_addr()).collect()
+    }
+
+    /// Sends bytes the stack produced. For UDP the connection names the
+    /// socket to send from (so replies leave from the port the request hit);
+    /// for TCP it names the connection, falling back to any connection to the
+    /// destination, then to a new one.
+    pub fn send(
+        &self,
+        transport: Transport,
+        connection: Option<ConnectionId>,
+        destination: SocketAddr,
+        bytes: Vec<u8>,
+    ) {
+        match transport {
+            Transport::Udp => {
+                let socket = connection
+                    .and_then(|c| self.udp.get(c.0 as usize))
+                    .or_else(|| self.udp.first());
+                match socket {
+                    Some(socket) => socket.send(&bytes, destination),
+                    None => tracing::warn!(%destination, "no UDP transport to send from"),
+                }
+            }
+            Transport::Tcp => self.tcp.send(connection, destination, bytes),
+            Transport::Tls | Transport::Ws => {
+                tracing::warn!(%destination, %transport, "transport not available: message dropped")
+            }
+        }
+    }
+}
