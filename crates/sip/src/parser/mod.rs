@@ -208,11 +208,14 @@ impl PendingHeader<'_> {
     fn finish(self) -> Result<Header, ParseError> {
         // The name is a token, hence ASCII.
         let name = String::from_utf8_lossy(self.name).into_owned();
-        if self
-            .value
-            .iter()
-            .any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
-        {
+        // A control character is allowed only as a quoted-pair (`\` then the
+        // character, RFC 3261 §25.1), never CR or LF (RFC 4475 "intmeth").
+        let value = &self.value;
+        let stray_control = value.iter().enumerate().any(|(i, &b)| {
+            let control = (b < 0x20 && b != b'\t') || b == 0x7f;
+            control && (b == b'\r' || i == 0 || value[i - 1] != b'\\')
+        });
+        if stray_control {
             return Err(invalid_header(&name, "control character"));
         }
         match String::from_utf8(self.value) {

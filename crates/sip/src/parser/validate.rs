@@ -66,10 +66,13 @@ fn scan(headers: &Headers, is_request: bool) -> Result<Seen, ParseError> {
                     .ok_or_else(|| invalid_header("Max-Forwards", "not 0-255"))?;
                 seen.max_forwards += 1;
             }
-            HeaderName::Contact => {
-                let star = Contacts::parse(value).map_err(in_header)?.is_star();
-                seen.contacts.push(star);
-            }
+            // A Contact may name any scheme (mailto: in a 3xx, say); only
+            // the ones we can route are typed, the rest is left to the caller.
+            HeaderName::Contact => match Contacts::parse(value) {
+                Ok(contacts) => seen.contacts.push(contacts.is_star()),
+                Err(ParseError::UnsupportedScheme(_)) => seen.contacts.push(false),
+                Err(e) => return Err(in_header(e)),
+            },
             HeaderName::Route | HeaderName::RecordRoute => {
                 NameAddr::parse_list(value).map_err(in_header)?;
             }
