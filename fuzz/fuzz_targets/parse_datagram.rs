@@ -1,0 +1,20 @@
+//! Any datagram: parsing never panics, a parsed message re-serializes to
+//! bytes that parse to the same message, and a failure yields a sendable answer.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    match sip::parse_datagram(data) {
+        Ok(message) => {
+            let bytes = message.to_bytes();
+            let again = sip::parse_datagram(&bytes).expect("serialized message parses");
+            assert_eq!(again, message);
+        }
+        Err(error) => {
+            if let Some(response) = sip::error_response(data, &error) {
+                let _ = response.to_bytes();
+            }
+        }
+    }
+});
