@@ -79,11 +79,6 @@ impl ClientInviteTransaction {
         self.state
     }
 
-    /// The INVITE as sent (CANCEL and ACK are built from it).
-    pub(crate) fn request(&self) -> &Request {
-        &self.request
-    }
-
     /// The earliest armed timer.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         earliest([

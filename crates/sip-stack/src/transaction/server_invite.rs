@@ -93,11 +93,6 @@ impl ServerInviteTransaction {
         self.state
     }
 
-    /// The INVITE (with `received`/`rport` stamped into its top Via).
-    pub(crate) fn request(&self) -> &Request {
-        &self.request
-    }
-
     /// Status of the final response sent, if any.
     pub(crate) fn final_status(&self) -> Option<u16> {
         self.final_status
