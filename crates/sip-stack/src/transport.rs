@@ -50,7 +50,9 @@ pub struct ConnectionId(pub u64);
 
 /// Where a message is sent: address, transport and, when one is known, the
 /// connection to use. With `connection: None` on a reliable transport the
-/// driver reuses or opens a connection to `address`.
+/// driver reuses or opens a connection to `address`; if the named connection
+/// has closed, it may do the same (RFC 3261 §18.2.2) or report the failure
+/// with [`SipStack::handle_transport_error`](crate::SipStack::handle_transport_error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Destination {
     /// The remote address.

@@ -109,6 +109,8 @@ pub struct Dialog {
     sent_ack: Option<SentAck>,
     /// CSeq of a 2xx whose ACK the user must send (INVITE without offer).
     pub(crate) ack_owed: Option<u32>,
+    /// Our re-INVITE has no final response yet: a crossing re-INVITE gets 491 (§14.1).
+    pub(crate) local_invite_pending: bool,
 }
 
 fn first_contact(headers: &sip::Headers) -> Option<Uri> {
@@ -143,6 +145,7 @@ impl Dialog {
             unacknowledged: None,
             sent_ack: None,
             ack_owed: None,
+            local_invite_pending: false,
         })
     }
 
@@ -168,6 +171,7 @@ impl Dialog {
             unacknowledged: None,
             sent_ack: None,
             ack_owed: None,
+            local_invite_pending: false,
         })
     }
 

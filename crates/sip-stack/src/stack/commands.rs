@@ -99,13 +99,16 @@ impl SipStack {
         dialog: &DialogId,
         request: Request,
     ) -> Result<ClientTransactionId, StackError> {
-        let destination = self
-            .dialogs
-            .get(dialog)
-            .ok_or(StackError::UnknownDialog)?
-            .dialog
-            .next_hop();
-        self.start_client(now, request, destination, Owner::User, Some(dialog.clone()))
+        let entry = self.dialogs.get(dialog).ok_or(StackError::UnknownDialog)?;
+        let destination = entry.dialog.next_hop();
+        let is_invite = request.method == Method::Invite;
+        let id = self.start_client(now, request, destination, Owner::User, Some(dialog.clone()))?;
+        if is_invite {
+            if let Some(entry) = self.dialogs.get_mut(dialog) {
+                entry.dialog.local_invite_pending = true;
+            }
+        }
+        Ok(id)
     }
 
     /// Answers a request. Build the response with [`make_response`](crate::make_response)
@@ -161,22 +164,21 @@ impl SipStack {
         ok: &Response,
         peer: Destination,
     ) {
-        let Some(mut dialog) = Dialog::new_uas(invite, ok, peer) else {
-            tracing::debug!("2xx to INVITE without usable dialog headers; no dialog");
-            return;
-        };
-        let id = dialog.id().clone();
         let Some(seq) = wire::cseq(&invite.headers).map(|c| c.seq) else {
             return;
         };
         let bytes = wire::response_bytes(ok);
         let timers = self.config.timers;
-        match self.dialogs.get_mut(&id) {
-            Some(entry) => entry
-                .dialog
-                .start_answer_retransmission(now, seq, bytes, peer, &timers),
+        // A re-INVITE's 2xx belongs to the existing dialog (its request may lack Contact).
+        let existing = uas_dialog_of(invite, ok).filter(|id| self.dialogs.contains_key(id));
+        let id = match existing {
+            Some(id) => id,
             None => {
-                dialog.start_answer_retransmission(now, seq, bytes, peer, &timers);
+                let Some(dialog) = Dialog::new_uas(invite, ok, peer) else {
+                    tracing::debug!("2xx to INVITE without usable dialog headers; no dialog");
+                    return;
+                };
+                let id = dialog.id().clone();
                 self.dialogs.insert(
                     id.clone(),
                     DialogEntry {
@@ -184,7 +186,13 @@ impl SipStack {
                         scheduled: None,
                     },
                 );
+                id
             }
+        };
+        if let Some(entry) = self.dialogs.get_mut(&id) {
+            entry
+                .dialog
+                .start_answer_retransmission(now, seq, bytes, peer, &timers);
         }
         self.schedule_dialog(&id);
     }
@@ -278,4 +286,13 @@ impl SipStack {
         };
         self.dialogs.contains_key(&id).then_some(id)
     }
+}
+
+/// The UAS dialog a response to `request` belongs to (To tag ours, From tag theirs).
+fn uas_dialog_of(request: &Request, response: &Response) -> Option<DialogId> {
+    Some(DialogId {
+        call_id: request.headers.get(HeaderName::CallId)?.trim().to_string(),
+        local_tag: wire::tag_of(&response.headers, HeaderName::To)?,
+        remote_tag: wire::tag_of(&request.headers, HeaderName::From)?,
+    })
 }

@@ -299,6 +299,10 @@ impl SipStack {
                 self.answer_in_new_transaction(now, &request, key, destination, 481);
                 return;
             };
+            if request.method == Method::Invite && entry.dialog.local_invite_pending {
+                self.answer_in_new_transaction(now, &request, key, destination, 491);
+                return;
+            }
             if request.method == Method::Invite && entry.dialog.awaiting_ack() {
                 self.answer_in_new_transaction(now, &request, key, destination, 500);
                 return;
@@ -390,6 +394,11 @@ impl SipStack {
         };
         let owner = entry.owner;
         let mut dialog = entry.dialog.clone();
+        if method == Method::Invite && status >= 200 {
+            if let Some(d) = dialog.as_ref().and_then(|d| self.dialogs.get_mut(d)) {
+                d.dialog.local_invite_pending = false;
+            }
+        }
         if method == Method::Invite && (200..300).contains(&status) {
             match self.confirm_uac_dialog(now, id, &response) {
                 DialogOutcome::Retransmission => return,

@@ -265,9 +265,13 @@ impl SipStack {
                 TxEffect::Timeout => {
                     let (owner, method, dialog) =
                         (entry.owner, entry.key.method.clone(), entry.dialog.clone());
-                    if method == Method::Bye {
-                        if let Some(dialog) = dialog {
+                    if let Some(dialog) = dialog {
+                        if method == Method::Bye {
                             self.dialogs.remove(&dialog);
+                        } else if let Some(d) = self.dialogs.get_mut(&dialog) {
+                            if method == Method::Invite {
+                                d.dialog.local_invite_pending = false;
+                            }
                         }
                     }
                     if owner == Owner::User {

@@ -434,3 +434,80 @@ fn closed_connection_ends_its_transactions() {
     );
     assert_drained(&mut stack);
 }
+
+fn reinvite_from_peer(tag: &str, branch: &str, cseq: u32) -> String {
+    sip_text(
+        &[
+            "INVITE sip:bob@192.0.2.1:5060 SIP/2.0",
+            &format!("Via: SIP/2.0/UDP 198.51.100.7:5060;branch={branch}"),
+            "From: \"Alice\" <sip:alice@198.51.100.7>;tag=alice1",
+            &format!("To: <sip:bob@192.0.2.1>;tag={tag}"),
+            "Call-ID: call-abc@198.51.100.7",
+            &format!("CSeq: {cseq} INVITE"),
+            "Contact: <sip:alice@198.51.100.7:5060>",
+        ],
+        "",
+    )
+}
+
+#[test]
+fn crossing_reinvites_get_491() {
+    let t0 = Instant::now();
+    let mut stack = stack();
+    let tag = establish(&mut stack, t0);
+    let dialog = crate::DialogId {
+        call_id: "call-abc@198.51.100.7".into(),
+        local_tag: tag.clone(),
+        remote_tag: "alice1".into(),
+    };
+    let ours = stack
+        .new_in_dialog_request(&dialog, sip::Method::Invite)
+        .expect("dialog");
+    stack.send_in_dialog(t0, &dialog, ours).expect("sent");
+    drain(&mut stack);
+    feed(
+        &mut stack,
+        t0,
+        &reinvite_from_peer(&tag, "z9hG4bKglare", 2),
+        PEER,
+    );
+    let out = drain(&mut stack);
+    assert_eq!(out.statuses(), [491]);
+    assert!(out.events.is_empty());
+}
+
+#[test]
+fn reinvite_answer_is_retransmitted_within_the_dialog() {
+    let t0 = Instant::now();
+    let mut stack = stack();
+    let tag = establish(&mut stack, t0);
+    feed(
+        &mut stack,
+        t0 + Duration::from_secs(1),
+        &reinvite_from_peer(&tag, "z9hG4bKre2", 2),
+        PEER,
+    );
+    let (tx, request) = new_request(&drain(&mut stack));
+    stack
+        .respond(
+            t0 + Duration::from_secs(1),
+            tx,
+            make_response(&request, 200),
+        )
+        .expect("answer");
+    assert_eq!(drain(&mut stack).statuses(), [200]);
+    assert_eq!(stack.dialog_count(), 1, "still one dialog");
+    let log = run_until(&mut stack, t0, Duration::from_millis(2_600));
+    assert_eq!(send_times(&log), [1.5, 2.5]);
+    let ack = peer_in_dialog(
+        "ACK",
+        2,
+        "SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKack3",
+        &tag,
+    );
+    feed(&mut stack, t0 + Duration::from_secs(3), &ack, PEER);
+    assert!(matches!(
+        &drain(&mut stack).events[..],
+        [StackEvent::Ack { .. }]
+    ));
+}
