@@ -235,38 +235,34 @@ impl SipStack {
         content_type: &str,
         body: Vec<u8>,
     ) -> Result<(), StackError> {
+        // ACK for a 2xx is transaction-less: no timer starts, so `now` is not needed yet.
+        let _ = now;
         let entry = self
             .dialogs
             .get_mut(dialog)
             .ok_or(StackError::UnknownDialog)?;
         let seq = entry.dialog.ack_owed.take().ok_or(StackError::NoAckOwed)?;
-        self.send_dialog_ack(now, dialog, seq, Some((content_type, body)));
+        self.send_dialog_ack(dialog, seq, Some((content_type, body)));
         Ok(())
     }
 
     /// Builds, sends and remembers the ACK for the 2xx with CSeq `seq` (§13.2.2.4).
     pub(super) fn send_dialog_ack(
         &mut self,
-        _now: Instant,
         dialog: &DialogId,
         seq: u32,
         body: Option<(&str, Vec<u8>)>,
     ) {
-        let branch = self.new_branch();
-        let (via_host, via_port) = (self.config.via_host.clone(), self.config.via_port);
-        let Some(entry) = self.dialogs.get_mut(dialog) else {
+        let Some(entry) = self.dialogs.get(dialog) else {
             return;
         };
         let mut ack = entry.dialog.request_with_cseq(Method::Ack, seq);
         let destination = entry.dialog.next_hop();
-        let port = via_port.map(|p| format!(":{p}")).unwrap_or_default();
-        ack.headers.prepend_known(
-            HeaderName::Via,
-            format!(
-                "SIP/2.0/{} {via_host}{port};branch={branch};rport",
-                destination.transport.via_token()
-            ),
-        );
+        let (via, _) = self.our_via(destination.transport);
+        let Some(entry) = self.dialogs.get_mut(dialog) else {
+            return;
+        };
+        ack.headers.prepend_known(HeaderName::Via, via);
         if let Some((content_type, body)) = body.filter(|(_, b)| !b.is_empty()) {
             ack.headers
                 .push_known(HeaderName::ContentType, content_type);

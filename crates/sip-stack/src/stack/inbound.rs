@@ -400,7 +400,7 @@ impl SipStack {
             }
         }
         if method == Method::Invite && (200..300).contains(&status) {
-            match self.confirm_uac_dialog(now, id, &response) {
+            match self.confirm_uac_dialog(id, &response) {
                 DialogOutcome::Retransmission => return,
                 DialogOutcome::Dialog(d) => dialog = Some(d),
                 DialogOutcome::None => {}
@@ -424,7 +424,7 @@ impl SipStack {
     }
 
     /// A 2xx to our INVITE: create or refresh the dialog and ACK (or leave the ACK to the user).
-    fn confirm_uac_dialog(&mut self, now: Instant, id: u64, response: &Response) -> DialogOutcome {
+    fn confirm_uac_dialog(&mut self, id: u64, response: &Response) -> DialogOutcome {
         let Some((dialog_id, seq)) = uac_dialog_of(response) else {
             return DialogOutcome::None;
         };
@@ -459,7 +459,7 @@ impl SipStack {
             }
         }
         if invite_had_body {
-            self.send_dialog_ack(now, &dialog_id, seq, None);
+            self.send_dialog_ack(&dialog_id, seq, None);
         } else if let Some(entry) = self.dialogs.get_mut(&dialog_id) {
             entry.dialog.ack_owed = Some(seq);
         }

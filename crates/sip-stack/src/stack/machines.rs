@@ -37,6 +37,7 @@ pub(super) enum CancelState {
     Sent,
 }
 
+/// The state machine of a client transaction, by request kind.
 #[derive(Debug)]
 pub(super) enum ClientMachine {
     Invite(Box<ClientInviteTransaction>),
@@ -72,6 +73,7 @@ pub(super) struct ClientEntry {
     pub(super) scheduled: Option<Instant>,
 }
 
+/// The state machine of a server transaction, by request kind.
 #[derive(Debug)]
 pub(super) enum ServerMachine {
     Invite(Box<ServerInviteTransaction>),
@@ -125,16 +127,7 @@ impl SipStack {
         if owner == Owner::User && self.at_capacity() {
             return Err(StackError::Overloaded);
         }
-        let branch = self.new_branch();
-        let mut via = format!(
-            "SIP/2.0/{} {}",
-            destination.transport.via_token(),
-            self.config.via_host
-        );
-        if let Some(port) = self.config.via_port {
-            via.push_str(&format!(":{port}"));
-        }
-        via.push_str(&format!(";branch={branch};rport"));
+        let (via, branch) = self.our_via(destination.transport);
         request.headers.remove(HeaderName::Via);
         request.headers.prepend_known(HeaderName::Via, via);
         self.start_client_with_via(now, request, branch, destination, owner, dialog)

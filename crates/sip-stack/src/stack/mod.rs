@@ -276,6 +276,22 @@ impl SipStack {
         format!("{}{:016x}", sip::headers::BRANCH_MAGIC, self.rng.next_u64())
     }
 
+    /// Our Via for a new request over `transport`, with a fresh branch (also returned).
+    fn our_via(&mut self, transport: Transport) -> (String, String) {
+        let branch = self.new_branch();
+        let port = self
+            .config
+            .via_port
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default();
+        let via = format!(
+            "SIP/2.0/{} {}{port};branch={branch};rport",
+            transport.via_token(),
+            self.config.via_host
+        );
+        (via, branch)
+    }
+
     fn new_tag(&mut self) -> String {
         format!("{:012x}", self.rng.next_u64() & 0xffff_ffff_ffff)
     }
