@@ -116,7 +116,15 @@ impl HeaderName {
 
     /// The known header a name as written (any case, long or compact) refers to.
     pub fn from_name(written: &str) -> Option<HeaderName> {
-        HeaderName::ALL.into_iter().find(|h| h.matches(written))
+        if written.len() == 1 {
+            return HeaderName::ALL
+                .into_iter()
+                .find(|h| h.compact().is_some_and(|c| written.eq_ignore_ascii_case(c)));
+        }
+        // eq_ignore_ascii_case compares lengths first, so most misses are cheap.
+        HeaderName::ALL
+            .into_iter()
+            .find(|h| written.eq_ignore_ascii_case(h.as_str()))
     }
 
     /// The canonical spelling used when Switchboard writes the header.
