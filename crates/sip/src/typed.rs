@@ -206,3 +206,94 @@ impl TypedHeaders for Message {
         self.headers()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::method::Method;
+
+    fn headers(lines: &[(&str, &str)]) -> Headers {
+        let mut h = Headers::new();
+        for (name, value) in lines {
+            h.push(*name, *value);
+        }
+        h
+    }
+
+    #[test]
+    fn header_names_resolve_long_and_compact() {
+        for name in HeaderName::ALL {
+            assert_eq!(HeaderName::from_name(name.as_str()), Some(name));
+            assert_eq!(
+                HeaderName::from_name(&name.as_str().to_uppercase()),
+                Some(name)
+            );
+            if let Some(c) = name.compact() {
+                assert_eq!(HeaderName::from_name(&c.to_uppercase()), Some(name));
+            }
+        }
+        assert_eq!(HeaderName::from_name("X-Unknown"), None);
+        assert_eq!(HeaderName::from_name("q"), None);
+    }
+
+    #[test]
+    fn scalar_accessors() {
+        let h = headers(&[
+            ("Max-Forwards", "70"),
+            ("Expires", "99999999999999999999"),
+            ("l", "12"),
+            ("Allow", "INVITE, ACK,,BYE"),
+            ("Allow", "OPTIONS"),
+            ("Require", "100rel"),
+        ]);
+        assert_eq!(h.max_forwards(), Ok(Some(70)));
+        assert_eq!(h.expires(), Ok(Some(u32::MAX)));
+        assert_eq!(h.content_length(), Ok(Some(12)));
+        assert_eq!(h.allow(), vec!["INVITE", "ACK", "BYE", "OPTIONS"]);
+        assert_eq!(h.require(), vec!["100rel"]);
+        assert!(h.supported().is_empty());
+        assert_eq!(h.content_type(), None);
+        let bad = headers(&[("Max-Forwards", "256"), ("Expires", "soon")]);
+        assert!(bad.max_forwards().is_err());
+        let err = bad.expires().unwrap_err();
+        assert_eq!(err.reason_phrase(), "Bad Request - Invalid Expires header");
+    }
+
+    #[test]
+    fn missing_and_invalid_headers_are_named() {
+        let h = headers(&[("Via", "garbage"), ("CSeq", "x")]);
+        assert_eq!(h.from(), Err(ParseError::MissingHeader("From")));
+        assert!(
+            matches!(h.top_via(), Err(ParseError::InvalidHeader { ref name, .. }) if name == "Via")
+        );
+        assert!(
+            matches!(h.cseq(), Err(ParseError::InvalidHeader { ref name, .. }) if name == "CSeq")
+        );
+        assert_eq!(h.routes(), Ok(Vec::new()));
+        assert_eq!(h.reason(), Ok(None));
+        assert_eq!(h.contacts(), Ok(Contacts::List(Vec::new())));
+    }
+
+    #[test]
+    fn structured_accessors() {
+        let h = headers(&[
+            ("Via", "SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/TCP b"),
+            ("v", "SIP/2.0/TLS c"),
+            ("CSeq", "7 BYE"),
+            ("Record-Route", "<sip:p1;lr>, <sip:p2;lr>"),
+            ("Reason", "Q.850;cause=16;text=\"Normal\""),
+            ("WWW-Authenticate", "Digest realm=\"r\", nonce=\"n\""),
+        ]);
+        assert_eq!(h.top_via().map(|v| v.transport), Ok("UDP".to_string()));
+        assert_eq!(h.vias().map(|v| v.len()), Ok(3));
+        assert_eq!(h.cseq().map(|c| c.method), Ok(Method::Bye));
+        assert_eq!(h.record_routes().map(|r| r.len()), Ok(2));
+        let reason = h.reason().unwrap().unwrap();
+        assert_eq!(
+            (reason.cause(), reason.text()),
+            (Some(16), Some("Normal".into()))
+        );
+        let challenges = h.auth(HeaderName::WwwAuthenticate).unwrap();
+        assert_eq!(challenges[0].param("nonce"), Some("n"));
+    }
+}
