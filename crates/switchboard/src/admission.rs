@@ -14,7 +14,7 @@ use sip::{HeaderName, Method, Request, Response, TypedHeaders};
 use sip_stack::auth::{DigestVerdict, DigestVerifier, DigestVerifierConfig};
 use sip_stack::make_response;
 
-use crate::config::{Config, DigestAuth, Destination, EndpointMatch};
+use crate::config::{Config, Destination, DigestAuth, EndpointMatch};
 use crate::router::{RouteDecision, Router};
 
 /// Methods we answer; listed in `Allow`.
@@ -66,7 +66,10 @@ impl Admission {
         source: SocketAddr,
         transport: &str,
     ) -> Option<Response> {
-        let in_dialog = request.to().ok().and_then(|to| to.tag().map(str::to_string));
+        let in_dialog = request
+            .to()
+            .ok()
+            .and_then(|to| to.tag().map(str::to_string));
         let response = match (&request.method, in_dialog) {
             (Method::Ack, _) => return None,
             // We hold no dialogs yet, so every in-dialog request is for one we do not know.
@@ -83,7 +86,9 @@ impl Admission {
     }
 
     fn stamp(&self, mut response: Response) -> Response {
-        response.headers.push_known(HeaderName::Server, self.server.clone());
+        response
+            .headers
+            .push_known(HeaderName::Server, self.server.clone());
         if response.headers.get(HeaderName::ContentLength).is_none() {
             response.headers.push_known(HeaderName::ContentLength, "0");
         }
@@ -97,7 +102,9 @@ impl Admission {
         let mut response = make_response(request, 200);
         response.headers.push_known(HeaderName::Allow, ALLOW);
         response.headers.push_known(HeaderName::Accept, ACCEPT);
-        response.headers.push_known(HeaderName::Supported, SUPPORTED);
+        response
+            .headers
+            .push_known(HeaderName::Supported, SUPPORTED);
         response
     }
 
@@ -126,7 +133,10 @@ impl Admission {
         if let Some(auth) = self.digest.get(&endpoint) {
             // Only this endpoint's own username authenticates it.
             let password_of = |user: &str| (user == auth.username).then(|| auth.password.clone());
-            match self.verifier.verify_request(now, request, false, password_of) {
+            match self
+                .verifier
+                .verify_request(now, request, false, password_of)
+            {
                 DigestVerdict::Authorized { .. } => {}
                 DigestVerdict::Missing => {
                     return self.verifier.challenge_response(now, request, false, false)
@@ -180,7 +190,11 @@ fn unsupported_extensions(request: &Request) -> Option<Response> {
     let unsupported: Vec<&str> = request
         .require()
         .into_iter()
-        .filter(|tag| !SUPPORTED.split(',').any(|s| s.trim().eq_ignore_ascii_case(tag)))
+        .filter(|tag| {
+            !SUPPORTED
+                .split(',')
+                .any(|s| s.trim().eq_ignore_ascii_case(tag))
+        })
         .collect();
     if unsupported.is_empty() {
         return None;
@@ -190,4 +204,162 @@ fn unsupported_extensions(request: &Request) -> Option<Response> {
         .headers
         .push_known(HeaderName::Unsupported, unsupported.join(", "));
     Some(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sip_stack::auth::DigestClient;
+
+    const CONFIG: &str = r#"
+transports:
+  udp: { transport: udp, bind: 127.0.0.1, port: 5060 }
+endpoints:
+  local: { match: { type: ip, values: ["127.0.0.0/8"] }, route: incoming }
+  alice: { match: { type: user }, auth: { username: alice, password: secret }, route: incoming }
+  myagent: { match: { type: agent } }
+routes:
+  incoming:
+    - { id: "666", match: exact, hangup: { code: 486, reason: Busy Here Today } }
+    - { id: "603", match: exact, hangup: { code: 603 } }
+    - { id: "49", match: prefix, endpoint: myagent, strip_prefix: true }
+"#;
+
+    fn admission() -> Admission {
+        let config = Config::from_yaml(CONFIG, "test.yaml").expect("test config is valid");
+        Admission::new(&config, Instant::now())
+    }
+
+    fn request(method: &str, number: &str, from_user: &str, extra: &str) -> Request {
+        let text = format!(
+            "{method} sip:{number}@127.0.0.1 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 10.1.2.3:5060;branch=z9hG4bK-1\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:{from_user}@example.com>;tag=a\r\n\
+             To: <sip:{number}@127.0.0.1>{extra}\r\n\
+             Call-ID: c1\r\n\
+             CSeq: 1 {method}\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        match sip::parse_datagram(text.as_bytes()) {
+            Ok(sip::Message::Request(r)) => r,
+            other => panic!("test request must parse: {other:?}"),
+        }
+    }
+
+    fn local() -> SocketAddr {
+        "127.0.0.1:5070".parse().expect("address")
+    }
+
+    fn remote() -> SocketAddr {
+        "192.0.2.9:5070".parse().expect("address")
+    }
+
+    fn answer(a: &mut Admission, r: &Request, source: SocketAddr) -> Response {
+        a.answer(Instant::now(), r, source, "udp")
+            .expect("a response is due")
+    }
+
+    #[test]
+    fn options_lists_capabilities() {
+        let r = answer(
+            &mut admission(),
+            &request("OPTIONS", "x", "bob", ""),
+            remote(),
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(r.headers.get(HeaderName::Allow), Some(ALLOW));
+        assert_eq!(r.headers.get(HeaderName::Accept), Some(ACCEPT));
+        assert!(r.headers.get(HeaderName::Supported).is_some());
+        assert!(r.headers.get(HeaderName::Server).is_some());
+    }
+
+    #[test]
+    fn invite_decisions_follow_endpoints_and_routes() {
+        let mut a = admission();
+        let cases = [
+            ("666", local(), 486, "Busy Here Today"),
+            ("603", local(), 603, "Decline"),
+            ("49123", local(), 480, "Temporarily Unavailable"),
+            ("777", local(), 404, "Not Found"),
+            ("666", remote(), 403, "Forbidden"),
+        ];
+        for (number, source, status, reason) in cases {
+            let r = answer(&mut a, &request("INVITE", number, "bob", ""), source);
+            assert_eq!((r.status, r.reason.as_str()), (status, reason), "{number}");
+            assert!(
+                r.to().expect("To").tag().is_some(),
+                "final responses carry a To tag"
+            );
+        }
+    }
+
+    #[test]
+    fn dialog_requests_and_unknown_methods() {
+        let mut a = admission();
+        let in_dialog = request("BYE", "666", "bob", ";tag=zz");
+        assert_eq!(answer(&mut a, &in_dialog, local()).status, 481);
+        assert_eq!(
+            answer(&mut a, &request("BYE", "666", "bob", ""), local()).status,
+            481
+        );
+        assert_eq!(
+            answer(&mut a, &request("REGISTER", "666", "bob", ""), local()).status,
+            501
+        );
+        assert_eq!(
+            answer(&mut a, &request("FOO", "666", "bob", ""), local()).status,
+            501
+        );
+        assert!(a
+            .answer(
+                Instant::now(),
+                &request("ACK", "666", "bob", ""),
+                local(),
+                "udp"
+            )
+            .is_none());
+    }
+
+    #[test]
+    fn require_with_unknown_extension_gets_420() {
+        let mut r = request("INVITE", "666", "bob", "");
+        r.headers.push("Require", "100rel, foo");
+        let response = answer(&mut admission(), &r, local());
+        assert_eq!(response.status, 420);
+        assert_eq!(
+            response.headers.get(HeaderName::Unsupported),
+            Some("100rel, foo")
+        );
+    }
+
+    #[test]
+    fn max_forwards_zero_gets_483() {
+        let mut r = request("INVITE", "666", "bob", "");
+        r.headers.set(HeaderName::MaxForwards, "0");
+        assert_eq!(answer(&mut admission(), &r, local()).status, 483);
+    }
+
+    #[test]
+    fn user_endpoint_must_pass_digest() {
+        let mut a = admission();
+        let mut invite = request("INVITE", "666", "alice", "");
+        let challenge = answer(&mut a, &invite, remote());
+        assert_eq!(challenge.status, 401);
+        assert!(challenge.headers.get(HeaderName::WwwAuthenticate).is_some());
+
+        let mut wrong = invite.clone();
+        DigestClient::new("alice", "guess")
+            .authorize_request(&mut wrong, &challenge)
+            .expect("answer the challenge");
+        assert_eq!(answer(&mut a, &wrong, remote()).status, 403);
+
+        let challenge = answer(&mut a, &invite, remote());
+        DigestClient::new("alice", "secret")
+            .authorize_request(&mut invite, &challenge)
+            .expect("answer the challenge");
+        assert_eq!(answer(&mut a, &invite, remote()).status, 486);
+        // The same credentials again are a replay.
+        assert_eq!(answer(&mut a, &invite, remote()).status, 403);
+    }
 }

@@ -7,5 +7,7 @@
 pub mod admission;
 pub mod cli;
 pub mod config;
+pub mod driver;
 pub mod router;
+pub mod server;
 pub mod transport;

@@ -1,1 +1,63 @@
-fn main() {}
+//! `switchboard --config FILE` runs the server; `switchboard check-config FILE`
+//! validates a config. Everything else lives in the library.
+
+use std::io;
+use std::process::ExitCode;
+
+use clap::Parser;
+use switchboard::cli::{self, Cli, Command};
+use switchboard::config;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::CheckConfig { .. }) = &cli.command {
+        let code = cli::run_check_config(cli.config_path(), &mut io::stdout(), &mut io::stderr());
+        return ExitCode::from(code);
+    }
+    init_logging();
+    let config = match config::check_config(&cli.config) {
+        Ok(config) => config,
+        Err(errors) => {
+            for error in errors {
+                eprintln!("{error}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(switchboard::server::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("switchboard: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` filters (default `info`), and
+/// `SWITCHBOARD_LOG_FORMAT=json` switches to one JSON object per line.
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("SWITCHBOARD_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder
+            .with_ansi(std::env::var_os("NO_COLOR").is_none())
+            .init();
+    }
+}

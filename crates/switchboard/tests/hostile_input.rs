@@ -56,7 +56,8 @@ fn mutate(rng: &mut Rng, original: &[u8]) -> Vec<u8> {
             }
             2 => {
                 let i = rng.below(len + 1);
-                let b = [b':', b';', b'<', b'>', b'"', b'\r', b'\n', b' ', b'%', 0xff][rng.below(10)];
+                let b =
+                    [b':', b';', b'<', b'>', b'"', b'\r', b'\n', b' ', b'%', 0xff][rng.below(10)];
                 m.insert(i, b);
             }
             3 if len > 0 => {
@@ -109,7 +110,8 @@ fn thousand_malformed_datagrams_then_options_still_answered() {
         let datagram = if i < invalid.len() {
             invalid[i].clone()
         } else {
-            mutate(&mut rng, &valid[rng.below(valid.len())])
+            let pick = rng.below(valid.len());
+            mutate(&mut rng, &valid[pick])
         };
         let _ = socket.send_to(&datagram, server.addr());
         // Pace a little and read what comes back, so neither side's buffer overflows.

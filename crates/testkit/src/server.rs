@@ -95,7 +95,10 @@ impl Server {
                 return;
             }
         }
-        panic!("switchboard did not answer OPTIONS within 15 s:\n{}", self.log());
+        panic!(
+            "switchboard did not answer OPTIONS within 15 s:\n{}",
+            self.log()
+        );
     }
 }
 

@@ -169,20 +169,21 @@ impl SippRun {
     /// How many messages of a kind SIPp received, e.g. `"SIP/2.0 486"` or `"ACK "`,
     /// counted from the start lines in its message trace.
     pub fn received(&self, start: &str) -> usize {
-        self.count("received", start)
+        self.count("message received [", start)
     }
 
     /// How many messages of a kind SIPp sent.
     pub fn sent(&self, start: &str) -> usize {
-        self.count("sent", start)
+        self.count("message sent (", start)
     }
 
-    fn count(&self, direction: &str, start: &str) -> usize {
-        // Each trace entry is a header line naming the direction, then the message.
+    fn count(&self, marker: &str, start: &str) -> usize {
+        // Each trace entry is a line like "UDP message received [286] bytes :"
+        // then the message; SIPp repeats unexpected ones under another marker.
         let mut count = 0;
         let mut lines = self.messages.lines().peekable();
         while let Some(line) = lines.next() {
-            if line.contains(&format!("message {direction}")) {
+            if line.contains(marker) {
                 while let Some(next) = lines.peek() {
                     if next.trim().is_empty() {
                         lines.next();

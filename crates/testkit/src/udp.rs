@@ -17,7 +17,9 @@ impl RawUdp {
 
     /// This socket's address, for Via and Contact.
     pub fn local_addr(&self) -> SocketAddr {
-        self.socket.local_addr().expect("bound socket has an address")
+        self.socket
+            .local_addr()
+            .expect("bound socket has an address")
     }
 
     /// Sends one datagram.
@@ -28,6 +30,18 @@ impl RawUdp {
     /// Waits up to `timeout` for one datagram that parses as SIP.
     pub fn recv(&self, timeout: Duration) -> Option<sip::Message> {
         let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let bytes = self.recv_raw(left)?;
+            if let Ok(m) = sip::parse_datagram(&bytes) {
+                return Some(m);
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for one datagram, whatever it holds.
+    pub fn recv_raw(&self, timeout: Duration) -> Option<Vec<u8>> {
+        let deadline = Instant::now() + timeout;
         let mut buf = vec![0u8; 65_535];
         loop {
             let left = deadline.checked_duration_since(Instant::now())?;
@@ -35,17 +49,14 @@ impl RawUdp {
                 .set_read_timeout(Some(left.max(Duration::from_millis(1))))
                 .ok()?;
             match self.socket.recv_from(&mut buf) {
-                Ok((n, _)) => {
-                    if let Ok(m) = sip::parse_datagram(&buf[..n]) {
-                        return Some(m);
-                    }
-                }
+                Ok((n, _)) => return Some(buf[..n].to_vec()),
                 Err(e)
                     if e.kind() == std::io::ErrorKind::WouldBlock
                         || e.kind() == std::io::ErrorKind::TimedOut =>
                 {
                     return None
                 }
+                // ICMP errors from earlier sends surface here; keep waiting.
                 Err(_) => continue,
             }
         }

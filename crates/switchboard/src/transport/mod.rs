@@ -24,6 +24,8 @@ pub struct Inbound {
     pub transport: Transport,
     /// The UDP socket or TCP connection it arrived on; responses go back there.
     pub connection: ConnectionId,
+    /// The configured name of the listener it arrived on (`match.transport`).
+    pub listener: Arc<str>,
 }
 
 /// Bound on messages queued from transports to the stack: past it UDP drops
@@ -42,19 +44,21 @@ pub struct Transports {
 
 impl Transports {
     /// Binds every configured transport and starts its receive loop.
+    /// Each listener is `(name, address)`.
     pub async fn bind(
-        udp_addrs: &[SocketAddr],
-        tcp_addrs: &[SocketAddr],
+        udp_listeners: &[(String, SocketAddr)],
+        tcp_listeners: &[(String, SocketAddr)],
         inbound: mpsc::Sender<Inbound>,
     ) -> std::io::Result<Transports> {
         let mut udp_list = Vec::new();
-        for (index, addr) in udp_addrs.iter().enumerate() {
-            let transport = udp::UdpTransport::bind(*addr, index as u64, inbound.clone()).await?;
+        for (index, (name, addr)) in udp_listeners.iter().enumerate() {
+            let transport =
+                udp::UdpTransport::bind(name, *addr, index as u64, inbound.clone()).await?;
             udp_list.push(transport);
         }
         let tcp = tcp::TcpConnections::new(inbound.clone());
-        for addr in tcp_addrs {
-            tcp.listen(*addr).await?;
+        for (name, addr) in tcp_listeners {
+            tcp.listen(name, *addr).await?;
         }
         Ok(Transports {
             udp: Arc::new(udp_list),

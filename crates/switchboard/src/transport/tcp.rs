@@ -25,6 +25,8 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// TCP connection ids start high so they never collide with UDP socket indexes.
 const FIRST_TCP_ID: u64 = 1 << 32;
+/// Listener name given to connections we opened ourselves.
+const OUTBOUND: &str = "outbound";
 /// Read buffer growth step.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -58,16 +60,17 @@ impl TcpConnections {
     }
 
     /// Binds a listener and spawns its accept loop.
-    pub async fn listen(&self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    pub async fn listen(&self, name: &str, addr: SocketAddr) -> std::io::Result<SocketAddr> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         tracing::info!(%local, "listening on TCP");
         let this = self.clone();
+        let name: Arc<str> = Arc::from(name);
         tokio::spawn(async move {
             loop {
                 match listener.accept().await {
                     Ok((stream, remote)) => {
-                        this.start(stream, remote);
+                        this.start(stream, remote, name.clone());
                     }
                     Err(error) => {
                         tracing::warn!(%error, "TCP accept failed");
@@ -107,7 +110,7 @@ impl TcpConnections {
                         .await
                     {
                         Ok(Ok(stream)) => {
-                            let writer = this.start(stream, destination);
+                            let writer = this.start(stream, destination, Arc::from(OUTBOUND));
                             let _ = writer.try_send(bytes);
                         }
                         Ok(Err(error)) => {
@@ -125,7 +128,12 @@ impl TcpConnections {
         self.registry.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn start(&self, stream: TcpStream, remote: SocketAddr) -> mpsc::Sender<Vec<u8>> {
+    fn start(
+        &self,
+        stream: TcpStream,
+        remote: SocketAddr,
+        listener: Arc<str>,
+    ) -> mpsc::Sender<Vec<u8>> {
         let _ = stream.set_nodelay(true);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (reader, writer) = stream.into_split();
@@ -146,7 +154,8 @@ impl TcpConnections {
         let this = self.clone();
         let reply = tx.clone();
         tokio::spawn(async move {
-            this.read_loop(reader, remote, ConnectionId(id), reply).await;
+            this.read_loop(reader, remote, ConnectionId(id), listener, reply)
+                .await;
             this.forget(id);
             tracing::debug!(%remote, id, "TCP connection closed");
         });
@@ -167,6 +176,7 @@ impl TcpConnections {
         mut reader: OwnedReadHalf,
         remote: SocketAddr,
         id: ConnectionId,
+        listener: Arc<str>,
         reply: mpsc::Sender<Vec<u8>>,
     ) {
         let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
@@ -181,6 +191,7 @@ impl TcpConnections {
                             source: remote,
                             transport: Transport::Tcp,
                             connection: id,
+                            listener: listener.clone(),
                         };
                         if self.inbound.send(item).await.is_err() {
                             return; // stack gone: shutting down

@@ -19,6 +19,7 @@ impl UdpTransport {
     /// Binds the socket and spawns its receive loop. `index` identifies the
     /// socket in the [`ConnectionId`] of every message it receives.
     pub async fn bind(
+        name: &str,
         addr: SocketAddr,
         index: u64,
         inbound: mpsc::Sender<Inbound>,
@@ -26,7 +27,12 @@ impl UdpTransport {
         let socket = Arc::new(UdpSocket::bind(addr).await?);
         let local = socket.local_addr()?;
         tracing::info!(%local, "listening on UDP");
-        tokio::spawn(receive_loop(socket.clone(), ConnectionId(index), inbound));
+        tokio::spawn(receive_loop(
+            socket.clone(),
+            ConnectionId(index),
+            Arc::from(name),
+            inbound,
+        ));
         Ok(UdpTransport { socket, local })
     }
 
@@ -49,7 +55,12 @@ fn send_datagram(socket: &UdpSocket, bytes: &[u8], destination: SocketAddr) {
     }
 }
 
-async fn receive_loop(socket: Arc<UdpSocket>, id: ConnectionId, inbound: mpsc::Sender<Inbound>) {
+async fn receive_loop(
+    socket: Arc<UdpSocket>,
+    id: ConnectionId,
+    listener: Arc<str>,
+    inbound: mpsc::Sender<Inbound>,
+) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         let (len, source) = match socket.recv_from(&mut buf).await {
@@ -61,7 +72,10 @@ async fn receive_loop(socket: Arc<UdpSocket>, id: ConnectionId, inbound: mpsc::S
             }
         };
         let datagram = &buf[..len];
-        if datagram.iter().all(|b| matches!(b, b'\r' | b'\n' | b' ' | 0)) {
+        if datagram
+            .iter()
+            .all(|b| matches!(b, b'\r' | b'\n' | b' ' | 0))
+        {
             continue; // keep-alive (RFC 5626 CRLF) or empty
         }
         match sip::parse_datagram(datagram) {
@@ -71,6 +85,7 @@ async fn receive_loop(socket: Arc<UdpSocket>, id: ConnectionId, inbound: mpsc::S
                     source,
                     transport: Transport::Udp,
                     connection: id,
+                    listener: listener.clone(),
                 };
                 if inbound.try_send(item).is_err() {
                     tracing::warn!(%source, "stack queue full: dropping datagram");
