@@ -29,7 +29,12 @@ fn shipped_config_checks_ok() {
         .arg(&shipped)
         .output()
         .expect("run switchboard");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
 }
 
@@ -51,7 +56,10 @@ fn semantic_errors_are_all_reported() {
          routes:\n  default:\n    - { id: \"1\", endpoint: carier }\n    - { id: \"2\", hangup: { code: 99 } }\n",
     );
     assert_eq!(code, 1, "{stderr}");
-    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("config.yaml:")).collect();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("config.yaml:"))
+        .collect();
     assert!(lines.len() >= 3, "{stderr}");
     assert!(stderr.contains("carier"), "{stderr}");
 }
