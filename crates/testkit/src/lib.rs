@@ -10,6 +10,6 @@ pub mod server;
 pub mod sipp;
 pub mod udp;
 
-pub use ports::free_port;
+pub use ports::{free_port, free_ports};
 pub use server::Server;
 pub use sipp::{Sipp, SippRun};

@@ -10,6 +10,13 @@ static NEXT: AtomicU16 = AtomicU16::new(0);
 /// A port free for both UDP and TCP on 127.0.0.1 right now. Avoids the
 /// ranges other software on the machine uses (5060/5080, 16384–32768, 6000).
 pub fn free_port() -> u16 {
+    free_ports(1)
+}
+
+/// The first of `count` consecutive ports, all free for UDP and TCP right
+/// now, and never handed out again by this process (SIPp's `-mp N` binds
+/// N to N+3 for audio and video RTP/RTCP).
+pub fn free_ports(count: u16) -> u16 {
     const LOW: u16 = 33_000;
     const SPAN: u16 = 27_000;
     let _ = NEXT.compare_exchange(
@@ -19,11 +26,14 @@ pub fn free_port() -> u16 {
         Ordering::SeqCst,
     );
     for _ in 0..SPAN {
-        let port = LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN;
-        let udp = UdpSocket::bind(("127.0.0.1", port));
-        let tcp = TcpListener::bind(("127.0.0.1", port));
-        if udp.is_ok() && tcp.is_ok() {
-            return port;
+        let base = LOW + NEXT.fetch_add(count, Ordering::SeqCst) % (SPAN - count);
+        let all_free = (base..base + count).all(|port| {
+            let udp = UdpSocket::bind(("127.0.0.1", port));
+            let tcp = TcpListener::bind(("127.0.0.1", port));
+            udp.is_ok() && tcp.is_ok()
+        });
+        if all_free {
+            return base;
         }
     }
     panic!("no free port between {LOW} and {}", LOW + SPAN);

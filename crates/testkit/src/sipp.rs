@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::ports::free_port;
+use crate::ports::{free_port, free_ports};
 
 /// A SIPp invocation being built.
 pub struct Sipp {
@@ -104,7 +104,7 @@ impl Sipp {
             }
         }
         let port = free_port();
-        let media_port = free_port();
+        let media_port = free_ports(4);
         let message_log = dir.path().join("messages.log");
         let error_log = dir.path().join("errors.log");
         cmd.arg(self.target.to_string())
