@@ -300,3 +300,22 @@ fn malformed_request_with_routable_headers_gets_400_naming_the_header() {
     assert!(status_line.contains("CSeq"), "{text}");
     assert!(text.contains("Call-ID: bad-cseq"), "{text}");
 }
+
+#[test]
+fn sigterm_refuses_new_calls_with_503_then_exits_cleanly() {
+    let mut server = start("127.0.0.1/32");
+    server.terminate();
+    std::thread::sleep(Duration::from_millis(200));
+    let udp = RawUdp::bind();
+    udp.send(&invite(&udp, &server, "666", "draining"), server.addr());
+    let mut statuses = Vec::new();
+    while let Some(r) = udp.recv_response("draining", Duration::from_secs(1)) {
+        statuses.push(r.status);
+        if r.status >= 200 {
+            assert!(r.headers.get(sip::HeaderName::RetryAfter).is_some());
+            break;
+        }
+    }
+    assert_eq!(statuses.last(), Some(&503), "{statuses:?}");
+    assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
+}
