@@ -1,7 +1,7 @@
 //! `switchboard --config FILE` runs the server; `switchboard check-config FILE`
 //! validates a config. Everything else lives in the library.
 
-use std::io;
+use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -56,8 +56,7 @@ fn init_logging() {
     if json {
         builder.json().init();
     } else {
-        builder
-            .with_ansi(std::env::var_os("NO_COLOR").is_none())
-            .init();
+        let colour = io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        builder.with_ansi(colour).init();
     }
 }
