@@ -73,7 +73,7 @@ pub fn make_response(request: &Request, status: u16) -> Response {
 
 /// Adds the derived To tag to `response` when its To has none.
 pub(crate) fn ensure_to_tag(response: &mut Response, request: &Request) {
-    let Some(mut to) = wire::party(&response.headers, HeaderName::To) else {
+    let Some(mut to) = response.headers.to().ok() else {
         return;
     };
     if to.tag().is_none() {

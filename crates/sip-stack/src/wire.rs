@@ -1,31 +1,16 @@
-//! Reading the header fields the stack needs, and writing messages as bytes.
+//! The few edits the stack makes to messages on their way through.
 //!
-//! The `sip` crate owns the grammar; this module is the narrow set of views
-//! the transaction and dialog layers depend on (top Via, tags, CSeq, Contact,
-//! Record-Route), returning `None` for anything malformed so callers decide
-//! what a bad header means. Serialization always writes Content-Length from
-//! the body, because the user may have replaced a body without fixing it.
+//! Reading headers is [`sip::TypedHeaders`] and writing bytes is
+//! `to_bytes`; what is left here is what the `sip` crate has no reason to
+//! know: stamping the top Via of a received request, reading a From/To tag,
+//! and making Content-Length agree with the body before a message the user
+//! built goes out. `sip` writes an existing Content-Length as it stands (a
+//! parsed message must round-trip unchanged), and a user may have replaced a
+//! body without fixing it.
 
 use std::fmt::Write as _;
 
-use sip::{CSeq, Header, HeaderName, Headers, NameAddr, Request, Response, Via};
-
-/// Every Via entry of a message, top first.
-pub(crate) fn vias(headers: &Headers) -> Option<Vec<Via>> {
-    let mut all = Vec::new();
-    for line in headers.get_all(HeaderName::Via) {
-        all.extend(Via::parse_list(line).ok()?);
-    }
-    Some(all)
-}
-
-/// The top Via entry.
-pub(crate) fn top_via(headers: &Headers) -> Option<Via> {
-    Via::parse_list(headers.get(HeaderName::Via)?)
-        .ok()?
-        .into_iter()
-        .next()
-}
+use sip::{HeaderName, Headers, NameAddr, Via};
 
 /// Replaces the top Via entry, keeping the others (also those folded in the same line).
 pub(crate) fn replace_top_via(headers: &mut Headers, via: &Via) {
@@ -42,82 +27,34 @@ pub(crate) fn replace_top_via(headers: &mut Headers, via: &Via) {
     line.value = value;
 }
 
-/// Every entry of a list header (Record-Route, Route, Contact), in order; `None` if any is malformed.
-pub(crate) fn name_addr_list(headers: &Headers, name: HeaderName) -> Option<Vec<NameAddr>> {
-    let mut all = Vec::new();
-    for line in headers.get_all(name) {
-        all.extend(NameAddr::parse_list(line).ok()?);
-    }
-    Some(all)
-}
-
-/// The From or To header.
-pub(crate) fn party(headers: &Headers, name: HeaderName) -> Option<NameAddr> {
-    NameAddr::parse(headers.get(name)?).ok()
-}
-
-/// The `tag` of From or To.
+/// The `tag` of From or To; `None` when the header is absent, malformed or untagged.
 pub(crate) fn tag_of(headers: &Headers, name: HeaderName) -> Option<String> {
-    party(headers, name).and_then(|p| p.tag().map(str::to_string))
+    NameAddr::parse(headers.get(name)?)
+        .ok()?
+        .tag()
+        .map(str::to_string)
 }
 
-/// Parses `CSeq: 4711 INVITE`.
-pub(crate) fn parse_cseq(text: &str) -> Option<CSeq> {
-    CSeq::parse(text).ok()
-}
-
-/// The CSeq header of a message.
-pub(crate) fn cseq(headers: &Headers) -> Option<CSeq> {
-    parse_cseq(headers.get(HeaderName::CSeq)?)
-}
-
-fn write_headers(out: &mut String, headers: &Headers, body_len: usize) {
-    for Header { name, value } in headers.iter() {
-        if HeaderName::ContentLength.matches(name) {
-            continue;
-        }
-        let _ = write!(out, "{name}: {value}\r\n");
+/// Makes the Content-Length header say `body_len`: one line with the right
+/// value is kept as written, anything else (a wrong or unreadable value,
+/// several lines) becomes one `Content-Length: <body_len>`. With no line at
+/// all nothing is added here: `to_bytes` appends it.
+pub(crate) fn fix_content_length(headers: &mut Headers, body_len: usize) {
+    let mut lines = headers.get_all(HeaderName::ContentLength);
+    let agrees = match (lines.next(), lines.next()) {
+        (None, _) => true,
+        (Some(value), None) => value.trim().parse::<usize>() == Ok(body_len),
+        (Some(_), Some(_)) => false,
+    };
+    if !agrees {
+        headers.set(HeaderName::ContentLength, body_len.to_string());
     }
-    let _ = write!(out, "Content-Length: {body_len}\r\n\r\n");
-}
-
-/// A request as wire bytes; Content-Length is always written from the body.
-pub(crate) fn request_bytes(request: &Request) -> Vec<u8> {
-    let mut head = format!("{} {} SIP/2.0\r\n", request.method, request.uri);
-    write_headers(&mut head, &request.headers, request.body.len());
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(&request.body);
-    bytes
-}
-
-/// A response as wire bytes; Content-Length is always written from the body.
-pub(crate) fn response_bytes(response: &Response) -> Vec<u8> {
-    let mut head = format!("SIP/2.0 {} {}\r\n", response.status, response.reason);
-    write_headers(&mut head, &response.headers, response.body.len());
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(&response.body);
-    bytes
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_via_list_with_compact_form() {
-        let mut headers = Headers::new();
-        headers.push(
-            "v",
-            "SIP/2.0/UDP [2001:db8::1]:5070;branch=z9hG4bK1;rport, SIP/2.0/TCP proxy.example.com",
-        );
-        headers.push("Via", "SIP/2.0/UDP 10.0.0.1;received=10.0.0.2");
-        let all = vias(&headers).expect("valid vias");
-        assert_eq!(all.len(), 3);
-        assert_eq!(all[0].port, Some(5070));
-        assert_eq!(all[0].rport(), Some(None));
-        assert_eq!(all[2].received(), Some("10.0.0.2"));
-        assert_eq!(top_via(&headers), Some(all[0].clone()));
-    }
+    use sip::{Response, TypedHeaders};
 
     #[test]
     fn replaces_only_the_top_via() {
@@ -126,7 +63,7 @@ mod tests {
             "Via",
             "SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2",
         );
-        let mut top = top_via(&headers).expect("top via");
+        let mut top = headers.top_via().expect("top via");
         top.params.set("received", Some("1.2.3.4".into()));
         replace_top_via(&mut headers, &top);
         assert_eq!(
@@ -136,22 +73,44 @@ mod tests {
     }
 
     #[test]
-    fn malformed_values_read_as_none() {
+    fn tags_read_as_none_when_absent_or_malformed() {
         let mut headers = Headers::new();
-        headers.push("Via", "SIP/3.0/UDP host");
-        headers.push("CSeq", "abc INVITE");
-        headers.push("Record-Route", "<sip:a");
-        assert!(top_via(&headers).is_none());
-        assert!(cseq(&headers).is_none());
-        assert!(name_addr_list(&headers, HeaderName::RecordRoute).is_none());
+        headers.push("f", "<sip:a@example.com>;tag=x1");
+        headers.push("To", "<sip:b");
+        assert_eq!(tag_of(&headers, HeaderName::From).as_deref(), Some("x1"));
+        assert_eq!(tag_of(&headers, HeaderName::To), None);
+        assert_eq!(tag_of(&headers, HeaderName::CallId), None);
     }
 
     #[test]
-    fn content_length_is_recomputed() {
+    fn content_length_is_fixed_only_when_it_disagrees() {
         let mut response = Response::new(200);
         response.headers.push("Content-Length", "99");
+        response.headers.push("X-After", "1");
         response.body = b"abc".to_vec();
-        let bytes = response_bytes(&response);
-        assert!(bytes.ends_with(b"Content-Length: 3\r\n\r\nabc"));
+        fix_content_length(&mut response.headers, response.body.len());
+        assert!(response
+            .to_bytes()
+            .ends_with(b"Content-Length: 3\r\nX-After: 1\r\n\r\nabc"));
+
+        // Right already: kept as written (compact form included).
+        let mut right = Response::new(200);
+        right.headers.push("l", "3");
+        right.body = b"abc".to_vec();
+        fix_content_length(&mut right.headers, 3);
+        assert!(right.to_bytes().ends_with(b"\r\nl: 3\r\n\r\nabc"));
+
+        // Two lines, even if the first is right: one line.
+        let mut doubled = Response::new(200);
+        doubled.headers.push("l", "0");
+        doubled.headers.push("Content-Length", "7");
+        fix_content_length(&mut doubled.headers, 0);
+        assert_eq!(doubled.headers.get_all(HeaderName::ContentLength).count(), 1);
+
+        // Absent: left to the serializer.
+        let mut absent = Response::new(200);
+        fix_content_length(&mut absent.headers, 0);
+        assert!(absent.headers.get(HeaderName::ContentLength).is_none());
+        assert!(absent.to_bytes().ends_with(b"Content-Length: 0\r\n\r\n"));
     }
 }

@@ -176,7 +176,7 @@ impl DigestClient {
         let cseq = request
             .headers
             .get(HeaderName::CSeq)
-            .and_then(wire::parse_cseq)
+            .and_then(|v| CSeq::parse(v).ok())
             .ok_or(AuthError::Malformed("request without a valid CSeq"))?;
         let next = cseq
             .seq

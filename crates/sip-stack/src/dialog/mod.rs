@@ -123,9 +123,9 @@ fn first_contact(headers: &sip::Headers) -> Option<Uri> {
 impl Dialog {
     /// The dialog our INVITE's 2xx created. `peer` is where the INVITE went.
     pub(crate) fn new_uac(invite: &Request, ok: &Response, peer: Destination) -> Option<Dialog> {
-        let local_party = wire::party(&invite.headers, HeaderName::From)?;
-        let remote_party = wire::party(&ok.headers, HeaderName::To)?;
-        let mut route_set = wire::name_addr_list(&ok.headers, HeaderName::RecordRoute)?;
+        let local_party = invite.headers.from().ok()?;
+        let remote_party = ok.headers.to().ok()?;
+        let mut route_set = ok.headers.record_routes().ok()?;
         route_set.reverse();
         Some(Dialog {
             id: DialogId {
@@ -134,7 +134,7 @@ impl Dialog {
                 remote_tag: remote_party.tag()?.to_string(),
             },
             role: DialogRole::Uac,
-            local_seq: wire::cseq(&invite.headers)?.seq,
+            local_seq: invite.headers.cseq().ok()?.seq,
             remote_seq: None,
             remote_target: first_contact(&ok.headers).unwrap_or_else(|| invite.uri.clone()),
             route_set,
@@ -151,8 +151,8 @@ impl Dialog {
 
     /// The dialog our 2xx to `invite` created. `peer` is where the INVITE came from.
     pub(crate) fn new_uas(invite: &Request, ok: &Response, peer: Destination) -> Option<Dialog> {
-        let local_party = wire::party(&ok.headers, HeaderName::To)?;
-        let remote_party = wire::party(&invite.headers, HeaderName::From)?;
+        let local_party = ok.headers.to().ok()?;
+        let remote_party = invite.headers.from().ok()?;
         Some(Dialog {
             id: DialogId {
                 call_id: invite.headers.get(HeaderName::CallId)?.trim().to_string(),
@@ -161,9 +161,9 @@ impl Dialog {
             },
             role: DialogRole::Uas,
             local_seq: 0,
-            remote_seq: Some(wire::cseq(&invite.headers)?.seq),
+            remote_seq: Some(invite.headers.cseq().ok()?.seq),
             remote_target: first_contact(&invite.headers)?,
-            route_set: wire::name_addr_list(&invite.headers, HeaderName::RecordRoute)?,
+            route_set: invite.headers.record_routes().ok()?,
             local_contact: ok.headers.get(HeaderName::Contact).map(str::to_string),
             local_party,
             remote_party,
@@ -317,7 +317,7 @@ impl Dialog {
 
     /// Checks and records an in-dialog request from the peer (not ACK/CANCEL).
     pub(crate) fn on_request(&mut self, request: &Request) -> Result<(), InDialogRejection> {
-        let Some(cseq) = wire::cseq(&request.headers) else {
+        let Some(cseq) = request.headers.cseq().ok() else {
             return Err(InDialogRejection::OutOfOrder);
         };
         if self.remote_seq.is_some_and(|last| cseq.seq < last) {
@@ -361,7 +361,7 @@ impl Dialog {
 
     /// An ACK arrived; returns whether it acknowledged our outstanding 2xx.
     pub(crate) fn on_ack(&mut self, ack: &Request) -> bool {
-        let Some(seq) = wire::cseq(&ack.headers).map(|c| c.seq) else {
+        let Some(seq) = ack.headers.cseq().ok().map(|c| c.seq) else {
             return false;
         };
         if self.unacknowledged.as_ref().is_some_and(|u| u.cseq == seq) {

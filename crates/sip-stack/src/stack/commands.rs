@@ -40,11 +40,11 @@ impl SipStack {
     /// prepared request when it may have to be resent with credentials
     /// ([`DigestClient::authorize_request`](crate::auth::DigestClient::authorize_request)).
     pub fn prepare_request(&mut self, request: &mut Request) -> Result<(), StackError> {
-        if wire::party(&request.headers, HeaderName::To).is_none() {
+        if request.headers.to().ok().is_none() {
             return Err(StackError::BadHeader("To"));
         }
         let mut from =
-            wire::party(&request.headers, HeaderName::From).ok_or(StackError::BadHeader("From"))?;
+            request.headers.from().ok().ok_or(StackError::BadHeader("From"))?;
         if from.tag().is_none() {
             from.params.set("tag", Some(self.new_tag()));
             request.headers.set(HeaderName::From, from.to_string());
@@ -58,7 +58,7 @@ impl SipStack {
                 .headers
                 .push_known(HeaderName::CSeq, format!("1 {}", request.method)),
             Some(value) => {
-                if !matches!(wire::parse_cseq(value), Some(c) if c.method == request.method) {
+                if !matches!(CSeq::parse(value).ok(), Some(c) if c.method == request.method) {
                     return Err(StackError::BadHeader("CSeq"));
                 }
             }
@@ -164,10 +164,10 @@ impl SipStack {
         ok: &Response,
         peer: Destination,
     ) {
-        let Some(seq) = wire::cseq(&invite.headers).map(|c| c.seq) else {
+        let Some(seq) = invite.headers.cseq().ok().map(|c| c.seq) else {
             return;
         };
-        let bytes = wire::response_bytes(ok);
+        let bytes = ok.to_bytes();
         let timers = self.config.timers;
         // A re-INVITE's 2xx belongs to the existing dialog (its request may lack Contact).
         let existing = uas_dialog_of(invite, ok).filter(|id| self.dialogs.contains_key(id));
@@ -268,7 +268,7 @@ impl SipStack {
                 .push_known(HeaderName::ContentType, content_type);
             ack.body = body;
         }
-        let bytes = wire::request_bytes(&ack);
+        let bytes = ack.to_bytes();
         entry.dialog.record_ack(seq, bytes.clone(), destination);
         self.transmit(destination, bytes);
     }

@@ -76,21 +76,21 @@ impl SipStack {
         transport: Transport,
         connection: Option<ConnectionId>,
     ) {
-        let Some(via) = wire::top_via(&request.headers) else {
+        let Some(via) = request.headers.top_via().ok() else {
             tracing::debug!(%source, "request without a usable Via dropped");
             return;
         };
         let destination = response_destination(Some(&via), source, transport, connection);
-        let cseq = wire::cseq(&request.headers);
-        let well_formed = wire::party(&request.headers, HeaderName::From).is_some()
-            && wire::party(&request.headers, HeaderName::To).is_some()
+        let cseq = request.headers.cseq().ok();
+        let well_formed = request.headers.from().ok().is_some()
+            && request.headers.to().ok().is_some()
             && request.headers.get(HeaderName::CallId).is_some()
             && cseq.as_ref().is_some_and(|c| c.method == request.method);
         let key = ServerKey::new(&request, &via, &request.method);
         let (Some(key), true) = (key, well_formed) else {
             if request.method != Method::Ack {
                 let bad = make_response(&request, 400);
-                self.transmit(destination, wire::response_bytes(&bad));
+                self.transmit(destination, bad.to_bytes());
             }
             return;
         };
@@ -234,7 +234,7 @@ impl SipStack {
     fn reject_statelessly(&mut self, request: &Request, destination: Destination) {
         let mut busy = make_response(request, 503);
         busy.headers.push_known(HeaderName::RetryAfter, "5");
-        self.transmit(destination, wire::response_bytes(&busy));
+        self.transmit(destination, busy.to_bytes());
     }
 
     /// Creates a server transaction only to answer it at once (481, 500, CANCEL's 200),
@@ -484,6 +484,6 @@ fn uac_dialog_of(response: &Response) -> Option<(DialogId, u32)> {
             local_tag: wire::tag_of(&response.headers, HeaderName::From)?,
             remote_tag: wire::tag_of(&response.headers, HeaderName::To)?,
         },
-        wire::cseq(&response.headers)?.seq,
+        response.headers.cseq().ok()?.seq,
     ))
 }

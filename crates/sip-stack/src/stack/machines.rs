@@ -402,7 +402,7 @@ impl SipStack {
         entry.cancel = CancelState::Sent;
         let invite = &entry.request;
         let mut cancel = Request::new(Method::Cancel, invite.uri.clone());
-        if let Some(via) = wire::top_via(&invite.headers) {
+        if let Some(via) = invite.headers.top_via().ok() {
             cancel.headers.push_known(HeaderName::Via, via.to_string());
         }
         for route in invite.headers.get_all(HeaderName::Route) {
@@ -414,7 +414,7 @@ impl SipStack {
                 cancel.headers.push_known(name, value);
             }
         }
-        if let Some(cseq) = wire::cseq(&invite.headers) {
+        if let Some(cseq) = invite.headers.cseq().ok() {
             cancel
                 .headers
                 .push_known(HeaderName::CSeq, format!("{} CANCEL", cseq.seq));

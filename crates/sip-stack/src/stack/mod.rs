@@ -181,12 +181,12 @@ impl SipStack {
                 tracing::debug!(%source, %error, "unparseable SIP message");
                 if let Some(response) = sip::error_response(bytes, &error) {
                     let destination = inbound::response_destination(
-                        crate::wire::top_via(&response.headers).as_ref(),
+                        response.headers.top_via().ok().as_ref(),
                         source,
                         transport,
                         connection,
                     );
-                    self.transmit(destination, crate::wire::response_bytes(&response));
+                    self.transmit(destination, response.to_bytes());
                 }
             }
         }

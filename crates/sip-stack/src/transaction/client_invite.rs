@@ -58,7 +58,7 @@ impl ClientInviteTransaction {
         timers: TimerConfig,
         out: &mut Vec<TxEffect>,
     ) -> ClientInviteTransaction {
-        let request_bytes = wire::request_bytes(&request);
+        let request_bytes = request.to_bytes();
         out.push(TxEffect::Transmit(request_bytes.clone()));
         ClientInviteTransaction {
             state: ClientInviteState::Calling,
@@ -116,7 +116,7 @@ impl ClientInviteTransaction {
             // (or discover a forked dialog); provisionals are stale.
             (Accepted, 200..=299) => out.push(TxEffect::PassUp(response)),
             (Calling | Proceeding, 300..=699) => {
-                let ack = wire::request_bytes(&self.ack_for(&response));
+                let ack = self.ack_for(&response).to_bytes();
                 out.push(TxEffect::Transmit(ack.clone()));
                 self.ack_bytes = Some(ack);
                 self.state = Completed;
@@ -168,7 +168,7 @@ impl ClientInviteTransaction {
     /// top Via and Route as the INVITE, To from the response, CSeq method ACK.
     fn ack_for(&self, response: &Response) -> Request {
         let mut ack = Request::new(Method::Ack, self.request.uri.clone());
-        if let Some(via) = wire::vias(&self.request.headers).and_then(|v| v.into_iter().next()) {
+        if let Some(via) = self.request.headers.top_via().ok() {
             ack.headers.push_known(HeaderName::Via, via.to_string());
         }
         for route in self.request.headers.get_all(HeaderName::Route) {
@@ -183,7 +183,7 @@ impl ClientInviteTransaction {
         if let Some(to) = response.headers.get(HeaderName::To) {
             ack.headers.push_known(HeaderName::To, to);
         }
-        if let Some(cseq) = wire::cseq(&self.request.headers) {
+        if let Some(cseq) = self.request.headers.cseq().ok() {
             ack.headers
                 .push_known(HeaderName::CSeq, format!("{} ACK", cseq.seq));
         }

@@ -51,7 +51,7 @@ impl ClientNonInviteTransaction {
         timers: TimerConfig,
         out: &mut Vec<TxEffect>,
     ) -> ClientNonInviteTransaction {
-        let request_bytes = wire::request_bytes(request);
+        let request_bytes = request.to_bytes();
         out.push(TxEffect::Transmit(request_bytes.clone()));
         ClientNonInviteTransaction {
             state: ClientNonInviteState::Trying,

@@ -85,7 +85,7 @@ impl ServerKey {
                 .get(sip::HeaderName::CallId)?
                 .trim()
                 .to_string(),
-            cseq: wire::cseq(&request.headers)?.seq,
+            cseq: request.headers.cseq().ok()?.seq,
             top_via: top_via.to_string(),
             method,
         })
@@ -109,10 +109,10 @@ pub(crate) struct ClientKey {
 impl ClientKey {
     /// The key a response maps to, from its top Via and CSeq.
     pub(crate) fn of_response(response: &sip::Response) -> Option<ClientKey> {
-        let via = wire::top_via(&response.headers)?;
+        let via = response.headers.top_via().ok()?;
         Some(ClientKey {
             branch: via.branch()?.to_string(),
-            method: wire::cseq(&response.headers)?.method,
+            method: response.headers.cseq().ok()?.method,
         })
     }
 }
@@ -132,7 +132,7 @@ mod tests {
         r.headers.push("To", "<sip:bob@b.example>");
         r.headers.push("Call-ID", "c1");
         r.headers.push("CSeq", format!("7 {method}"));
-        let v = wire::top_via(&r.headers).expect("valid via");
+        let v = r.headers.top_via().ok().expect("valid via");
         (r, v)
     }
 

@@ -70,7 +70,7 @@ impl ServerInviteTransaction {
         ring_limit: Duration,
         out: &mut Vec<TxEffect>,
     ) -> ServerInviteTransaction {
-        let trying = wire::response_bytes(&make_response(&request, 100));
+        let trying = make_response(&request, 100).to_bytes();
         out.push(TxEffect::Transmit(trying.clone()));
         ServerInviteTransaction {
             state: ServerInviteState::Proceeding,
@@ -144,7 +144,7 @@ impl ServerInviteTransaction {
         if self.state != ServerInviteState::Proceeding {
             return Err(AlreadyAnswered);
         }
-        let bytes = wire::response_bytes(response);
+        let bytes = response.to_bytes();
         out.push(TxEffect::Transmit(bytes.clone()));
         self.last_response = bytes;
         if response.status < 200 {

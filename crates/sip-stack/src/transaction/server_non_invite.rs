@@ -98,7 +98,7 @@ impl ServerNonInviteTransaction {
         ) {
             return Err(AlreadyAnswered);
         }
-        let bytes = wire::response_bytes(response);
+        let bytes = response.to_bytes();
         out.push(TxEffect::Transmit(bytes.clone()));
         self.last_response = Some(bytes);
         if response.status < 200 {

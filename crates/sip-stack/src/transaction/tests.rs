@@ -453,6 +453,6 @@ fn response_bytes_parse_as_sip() {
     let req = request(Method::Invite);
     let bytes = crate::wire::response_bytes(&Response::new(200));
     assert!(bytes.ends_with(b"Content-Length: 0\r\n\r\n"));
-    let bytes = crate::wire::request_bytes(&req);
+    let bytes = req.to_bytes();
     assert!(bytes.starts_with(b"INVITE sip:bob@b.example SIP/2.0\r\n"));
 }

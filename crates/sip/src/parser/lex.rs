@@ -97,42 +97,77 @@ pub fn quote(text: &str) -> String {
     out
 }
 
-/// Splits a header value at top-level commas: commas inside quoted strings
-/// and inside `<...>` do not split. Elements are trimmed; empty elements are
-/// kept so that callers decide whether `a,,b` is an error.
-pub(crate) fn split_list(value: &str) -> Result<Vec<&str>, ParseError> {
-    let bytes = value.as_bytes();
-    let mut parts = Vec::new();
-    let mut start = 0;
-    let mut angle = false;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => {
-                i = quoted_end(value, i)?;
-                continue;
-            }
-            b'<' => angle = true,
-            b'>' => angle = false,
-            b',' if !angle => {
-                parts.push(trim_wsp(&value[start..i]));
-                start = i + 1;
-            }
-            _ => {}
-        }
-        i += 1;
+/// The elements of a header value split at top-level commas: commas inside
+/// quoted strings and inside `<...>` do not split. Elements are trimmed;
+/// empty ones are kept so that callers decide whether `a,,b` is an error.
+/// An unterminated quoted string ends the iteration with an error.
+pub(crate) fn list_items(value: &str) -> ListItems<'_> {
+    ListItems {
+        value,
+        start: Some(0),
     }
-    parts.push(trim_wsp(&value[start..]));
-    Ok(parts)
 }
 
-/// Splits a list whose elements must all be present (`a,,b` is an error).
-pub(crate) fn split_nonempty_list(value: &str) -> Result<Vec<&str>, ParseError> {
-    let parts = split_list(value)?;
-    if parts.iter().any(|p| p.is_empty()) {
+/// Iterator returned by [`list_items`]; borrows, never allocates.
+pub(crate) struct ListItems<'a> {
+    value: &'a str,
+    /// Where the next element starts; `None` once the last one was returned.
+    start: Option<usize>,
+}
+
+impl<'a> Iterator for ListItems<'a> {
+    type Item = Result<&'a str, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let start = self.start?;
+        let bytes = self.value.as_bytes();
+        let mut angle = false;
+        let mut i = start;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'"' => match quoted_end(self.value, i) {
+                    Ok(end) => {
+                        i = end;
+                        continue;
+                    }
+                    Err(e) => {
+                        self.start = None;
+                        return Some(Err(e));
+                    }
+                },
+                b'<' => angle = true,
+                b'>' => angle = false,
+                b',' if !angle => {
+                    self.start = Some(i + 1);
+                    return Some(Ok(trim_wsp(&self.value[start..i])));
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        self.start = None;
+        Some(Ok(trim_wsp(&self.value[start..])))
+    }
+}
+
+/// [`list_items`] collected; an unterminated quoted string anywhere is an error.
+pub(crate) fn split_list(value: &str) -> Result<Vec<&str>, ParseError> {
+    list_items(value).collect()
+}
+
+/// The elements of a list whose elements must all be present (`a,,b` is an
+/// error). The whole list is checked before the first element is returned,
+/// so a quoting error wins over an empty element, which wins over whatever
+/// the caller finds wrong in an element.
+pub(crate) fn nonempty_list_items(value: &str) -> Result<ListItems<'_>, ParseError> {
+    let mut empty = false;
+    for item in list_items(value) {
+        empty |= item?.is_empty();
+    }
+    if empty {
         return Err(ParseError::InvalidSyntax("empty list element"));
     }
-    Ok(parts)
+    Ok(list_items(value))
 }
 
 /// Characters of a `gen-value` that is not quoted: token or host (IPv6 included).
@@ -140,12 +175,14 @@ fn is_gen_value_byte(b: u8) -> bool {
     is_token_byte(b) || matches!(b, b':' | b'[' | b']')
 }
 
-/// Parses `*( SEMI generic-param )` with optional white space around `;` and `=`
-/// (RFC 3261 `SEMI` and `EQUAL`). `s` must be empty or start (after white space)
-/// with `;`. Quoted values keep their quotes.
-pub(crate) fn parse_header_params(s: &str) -> Result<Params, ParseError> {
+/// Scans `*( SEMI generic-param )` with optional white space around `;` and `=`
+/// (RFC 3261 `SEMI` and `EQUAL`), handing each parameter to `each`. `s` must
+/// be empty or start (after white space) with `;`. Quoted values keep their quotes.
+pub(crate) fn scan_header_params<'a>(
+    s: &'a str,
+    mut each: impl FnMut(&'a str, Option<&'a str>),
+) -> Result<(), ParseError> {
     let bytes = s.as_bytes();
-    let mut params = Params::default();
     let mut i = skip_wsp(bytes, 0);
     while i < bytes.len() {
         if bytes[i] != b';' {
@@ -175,11 +212,18 @@ pub(crate) fn parse_header_params(s: &str) -> Result<Params, ParseError> {
             if i == value_start {
                 return Err(ParseError::InvalidSyntax("parameter value"));
             }
-            value = Some(s[value_start..i].to_string());
+            value = Some(&s[value_start..i]);
             i = skip_wsp(bytes, i);
         }
-        params.0.push((name.to_string(), value));
+        each(name, value);
     }
+    Ok(())
+}
+
+/// [`scan_header_params`] collected into [`Params`].
+pub(crate) fn parse_header_params(s: &str) -> Result<Params, ParseError> {
+    let mut params = Params::default();
+    scan_header_params(s, |name, value| params.push_borrowed(name, value))?;
     Ok(params)
 }
 

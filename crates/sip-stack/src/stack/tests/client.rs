@@ -45,7 +45,7 @@ fn reply(request: &Request, status: u16, contact: bool) -> String {
             .headers
             .push_known(HeaderName::Contact, "<sip:alice@198.51.100.7:5060>");
     }
-    String::from_utf8(crate::wire::response_bytes(&response)).expect("ASCII")
+    String::from_utf8(response.to_bytes()).expect("ASCII")
 }
 
 fn timeouts(log: &[(f64, Drained)]) -> Vec<f64> {
@@ -73,7 +73,7 @@ fn invite_over_udp_retransmits_at_doubling_intervals_and_times_out_at_32s() {
         .expect("sent");
     let first = drain(&mut stack);
     let invite = sent_request(&first);
-    let via = crate::wire::top_via(&invite.headers).expect("our Via");
+    let via = invite.headers.top_via().ok().expect("our Via");
     assert!(via.has_rfc3261_branch());
     assert_eq!(via.rport(), Some(None), "we ask for rport");
     assert!(
@@ -174,8 +174,8 @@ fn cancel_waits_for_a_provisional_then_the_invite_ends_with_487() {
     assert_eq!(out.methods(), ["CANCEL"]);
     let cancel = sent_request(&out);
     assert_eq!(
-        crate::wire::top_via(&cancel.headers).and_then(|v| v.branch().map(str::to_string)),
-        crate::wire::top_via(&invite.headers).and_then(|v| v.branch().map(str::to_string)),
+        cancel.headers.top_via().ok().and_then(|v| v.branch().map(str::to_string)),
+        invite.headers.top_via().ok().and_then(|v| v.branch().map(str::to_string)),
         "CANCEL reuses the INVITE's branch"
     );
     assert_eq!(cancel.headers.get(HeaderName::CSeq), Some("1 CANCEL"));
@@ -226,8 +226,8 @@ fn answer_is_acked_automatically_and_its_retransmissions_re_acked() {
     );
     assert_eq!(ack.headers.get(HeaderName::CSeq), Some("1 ACK"));
     assert_ne!(
-        crate::wire::top_via(&ack.headers).and_then(|v| v.branch().map(str::to_string)),
-        crate::wire::top_via(&invite.headers).and_then(|v| v.branch().map(str::to_string)),
+        ack.headers.top_via().ok().and_then(|v| v.branch().map(str::to_string)),
+        invite.headers.top_via().ok().and_then(|v| v.branch().map(str::to_string)),
         "ACK for 2xx is a new transaction-less request"
     );
     let dialog = match &out.events[..] {
