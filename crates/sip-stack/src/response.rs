@@ -14,10 +14,9 @@
 use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
-use sip::{HeaderName, Method, Request, Response};
+use sip::{HeaderName, Method, Request, Response, TypedHeaders};
 
 use crate::auth::digest::hex;
-use crate::wire;
 
 fn tag_key() -> &'static [u8; 32] {
     static KEY: OnceLock<[u8; 32]> = OnceLock::new();
@@ -85,6 +84,7 @@ pub(crate) fn ensure_to_tag(response: &mut Response, request: &Request) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire;
     use sip::{Host, Uri};
 
     fn invite() -> Request {

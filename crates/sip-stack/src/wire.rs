@@ -40,11 +40,13 @@ pub(crate) fn tag_of(headers: &Headers, name: HeaderName) -> Option<String> {
 /// several lines) becomes one `Content-Length: <body_len>`. With no line at
 /// all nothing is added here: `to_bytes` appends it.
 pub(crate) fn fix_content_length(headers: &mut Headers, body_len: usize) {
-    let mut lines = headers.get_all(HeaderName::ContentLength);
-    let agrees = match (lines.next(), lines.next()) {
-        (None, _) => true,
-        (Some(value), None) => value.trim().parse::<usize>() == Ok(body_len),
-        (Some(_), Some(_)) => false,
+    let agrees = {
+        let mut lines = headers.get_all(HeaderName::ContentLength);
+        match (lines.next(), lines.next()) {
+            (None, _) => true,
+            (Some(value), None) => value.trim().parse::<usize>() == Ok(body_len),
+            (Some(_), Some(_)) => false,
+        }
     };
     if !agrees {
         headers.set(HeaderName::ContentLength, body_len.to_string());
@@ -105,7 +107,10 @@ mod tests {
         doubled.headers.push("l", "0");
         doubled.headers.push("Content-Length", "7");
         fix_content_length(&mut doubled.headers, 0);
-        assert_eq!(doubled.headers.get_all(HeaderName::ContentLength).count(), 1);
+        assert_eq!(
+            doubled.headers.get_all(HeaderName::ContentLength).count(),
+            1
+        );
 
         // Absent: left to the serializer.
         let mut absent = Response::new(200);

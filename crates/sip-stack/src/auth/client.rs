@@ -10,12 +10,11 @@ use std::collections::HashMap;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sip::{HeaderName, Request, Response};
+use sip::{CSeq, HeaderName, Request, Response};
 
 use super::digest::{hex, response_from_password, DigestInput, QopAuth};
 use super::header::{DigestChallenge, DigestCredentials};
 use super::AuthError;
-use crate::wire;
 
 /// A user's credentials plus the per-nonce counters needed to reuse a nonce.
 #[derive(Debug)]

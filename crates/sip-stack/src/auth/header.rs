@@ -2,116 +2,65 @@
 //! `Authorization` / `Proxy-Authorization` credentials of the Digest scheme.
 //!
 //! Both are `Digest` followed by a comma list of `name=value` directives, where
-//! a value is a token or a quoted string with `\` escapes. Which directives are
-//! quoted is fixed by RFC 7616 (`algorithm`, `qop` in credentials, `nc` and
-//! `stale` are tokens; the rest are quoted), and some peers are picky about it,
-//! so [`fmt::Display`] follows it exactly.
+//! a value is a token or a quoted string with `\` escapes. The syntax (both
+//! ways) is [`sip::Auth`]'s; this module gives the directives digest meaning:
+//! which are required, the algorithm, the qop list, `stale`. Which directives
+//! are quoted on output is fixed by RFC 7616 (`algorithm`, `qop` in
+//! credentials, `nc` and `stale` are tokens; the rest are quoted), and some
+//! peers are picky about it; `sip::Auth` writes exactly that.
+//!
+//! `sip::Auth` holds to the RFC grammar where a hand-rolled reader might be
+//! lenient: an unquoted value must be a token (`uri=sip:a@b` without quotes
+//! is refused), directives must be separated by commas, and an empty
+//! unquoted value is refused. Clients that follow RFC 2617/7616 always quote
+//! the directives that could hold anything else.
 
 use std::fmt;
+
+use sip::Auth;
 
 use super::digest::DigestAlgorithm;
 use super::AuthError;
 
-/// Splits `Digest a=b, c="d"` into the scheme and its directives (names lowercased,
-/// values unquoted and unescaped).
-pub(crate) fn parse_auth_params(value: &str) -> Result<(String, Vec<(String, String)>), AuthError> {
-    let value = value.trim();
-    let (scheme, rest) = match value.find(|c: char| c.is_ascii_whitespace()) {
-        Some(i) => (&value[..i], &value[i..]),
-        None => (value, ""),
-    };
+/// Parses a Digest challenge or credentials value. The scheme is checked
+/// first, so `Basic <token68>` reads as [`AuthError::NotDigest`], not as malformed.
+fn parse_digest(value: &str) -> Result<Auth, AuthError> {
+    let scheme = value.split_ascii_whitespace().next().unwrap_or_default();
     if scheme.is_empty() {
         return Err(AuthError::Malformed("missing scheme"));
     }
-    let mut params = Vec::new();
-    let mut chars = rest.chars().peekable();
-    loop {
-        while chars
-            .peek()
-            .is_some_and(|c| c.is_ascii_whitespace() || *c == ',')
-        {
-            chars.next();
-        }
-        if chars.peek().is_none() {
-            break;
-        }
-        let mut name = String::new();
-        while let Some(&c) = chars.peek() {
-            if c == '=' || c.is_ascii_whitespace() || c == ',' {
-                break;
-            }
-            name.push(c);
-            chars.next();
-        }
-        while chars.peek().is_some_and(|c| c.is_ascii_whitespace()) {
-            chars.next();
-        }
-        if chars.next() != Some('=') {
-            return Err(AuthError::Malformed("directive without '='"));
-        }
-        while chars.peek().is_some_and(|c| c.is_ascii_whitespace()) {
-            chars.next();
-        }
-        let mut val = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            let mut closed = false;
-            while let Some(c) = chars.next() {
-                match c {
-                    '\\' => match chars.next() {
-                        Some(escaped) => val.push(escaped),
-                        None => break,
-                    },
-                    '"' => {
-                        closed = true;
-                        break;
-                    }
-                    other => val.push(other),
-                }
-            }
-            if !closed {
-                return Err(AuthError::Malformed("unterminated quoted string"));
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == ',' || c.is_ascii_whitespace() {
-                    break;
-                }
-                val.push(c);
-                chars.next();
-            }
-        }
-        if name.is_empty() {
-            return Err(AuthError::Malformed("empty directive name"));
-        }
-        params.push((name.to_ascii_lowercase(), val));
+    if !scheme.eq_ignore_ascii_case("Digest") {
+        return Err(AuthError::NotDigest);
     }
-    Ok((scheme.to_string(), params))
+    Auth::parse(value)
+        .map_err(|_| AuthError::Malformed("not a comma list of name=value directives"))
 }
 
-fn find<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-}
-
-fn required(params: &[(String, String)], name: &'static str) -> Result<String, AuthError> {
-    find(params, name)
+fn required(auth: &Auth, name: &'static str) -> Result<String, AuthError> {
+    auth.param(name)
         .map(str::to_string)
         .ok_or(AuthError::MissingDirective(name))
 }
 
-/// Writes `value` as a quoted string, escaping `"` and `\`.
-fn quoted(f: &mut fmt::Formatter<'_>, value: &str) -> fmt::Result {
-    f.write_str("\"")?;
-    for c in value.chars() {
-        if c == '"' || c == '\\' {
-            f.write_str("\\")?;
-        }
-        write!(f, "{c}")?;
+/// The `algorithm` directive; MD5 when absent.
+fn algorithm(auth: &Auth) -> Result<DigestAlgorithm, AuthError> {
+    match auth.param("algorithm") {
+        None => Ok(DigestAlgorithm::Md5),
+        Some(token) => DigestAlgorithm::from_token(token)
+            .ok_or_else(|| AuthError::UnsupportedAlgorithm(token.to_string())),
     }
-    f.write_str("\"")
+}
+
+/// Writes `Digest` and the directives that are present, in order, through `sip::Auth`.
+fn write_digest(f: &mut fmt::Formatter<'_>, params: &[(&str, Option<&str>)]) -> fmt::Result {
+    let auth = Auth {
+        scheme: "Digest".to_string(),
+        params: params
+            .iter()
+            .filter_map(|(name, value)| Some((name.to_string(), (*value)?.to_string())))
+            .collect(),
+    };
+    fmt::Display::fmt(&auth, f)
 }
 
 /// A Digest challenge from a 401 or 407 (RFC 7616 §3.3).
@@ -138,21 +87,15 @@ impl DigestChallenge {
     /// [`AuthError::UnsupportedAlgorithm`], so a caller facing several challenges
     /// can skip it (RFC 7616 §3.7).
     pub fn parse(value: &str) -> Result<DigestChallenge, AuthError> {
-        let (scheme, params) = parse_auth_params(value)?;
-        if !scheme.eq_ignore_ascii_case("Digest") {
-            return Err(AuthError::NotDigest);
-        }
-        let algorithm = match find(&params, "algorithm") {
-            None => DigestAlgorithm::Md5,
-            Some(token) => DigestAlgorithm::from_token(token)
-                .ok_or_else(|| AuthError::UnsupportedAlgorithm(token.to_string()))?,
-        };
+        let auth = parse_digest(value)?;
+        let algorithm = algorithm(&auth)?;
         Ok(DigestChallenge {
-            realm: required(&params, "realm")?,
-            nonce: required(&params, "nonce")?,
-            opaque: find(&params, "opaque").map(str::to_string),
+            realm: required(&auth, "realm")?,
+            nonce: required(&auth, "nonce")?,
+            opaque: auth.param("opaque").map(str::to_string),
             algorithm,
-            qop: find(&params, "qop")
+            qop: auth
+                .param("qop")
                 .map(|q| {
                     q.split(',')
                         .map(|s| s.trim().to_ascii_lowercase())
@@ -160,7 +103,9 @@ impl DigestChallenge {
                         .collect()
                 })
                 .unwrap_or_default(),
-            stale: find(&params, "stale").is_some_and(|s| s.eq_ignore_ascii_case("true")),
+            stale: auth
+                .param("stale")
+                .is_some_and(|s| s.eq_ignore_ascii_case("true")),
         })
     }
 
@@ -172,23 +117,18 @@ impl DigestChallenge {
 
 impl fmt::Display for DigestChallenge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Digest realm=")?;
-        quoted(f, &self.realm)?;
-        f.write_str(", nonce=")?;
-        quoted(f, &self.nonce)?;
-        if let Some(opaque) = &self.opaque {
-            f.write_str(", opaque=")?;
-            quoted(f, opaque)?;
-        }
-        write!(f, ", algorithm={}", self.algorithm)?;
-        if !self.qop.is_empty() {
-            f.write_str(", qop=")?;
-            quoted(f, &self.qop.join(","))?;
-        }
-        if self.stale {
-            f.write_str(", stale=true")?;
-        }
-        Ok(())
+        let qop = self.qop.join(",");
+        write_digest(
+            f,
+            &[
+                ("realm", Some(self.realm.as_str())),
+                ("nonce", Some(self.nonce.as_str())),
+                ("opaque", self.opaque.as_deref()),
+                ("algorithm", Some(self.algorithm.as_str())),
+                ("qop", (!qop.is_empty()).then_some(qop.as_str())),
+                ("stale", self.stale.then_some("true")),
+            ],
+        )
     }
 }
 
@@ -220,22 +160,15 @@ pub struct DigestCredentials {
 impl DigestCredentials {
     /// Parses one credentials header value.
     pub fn parse(value: &str) -> Result<DigestCredentials, AuthError> {
-        let (scheme, params) = parse_auth_params(value)?;
-        if !scheme.eq_ignore_ascii_case("Digest") {
-            return Err(AuthError::NotDigest);
-        }
-        let algorithm = match find(&params, "algorithm") {
-            None => DigestAlgorithm::Md5,
-            Some(token) => DigestAlgorithm::from_token(token)
-                .ok_or_else(|| AuthError::UnsupportedAlgorithm(token.to_string()))?,
-        };
-        let get = |name| find(&params, name).map(str::to_string);
+        let auth = parse_digest(value)?;
+        let algorithm = algorithm(&auth)?;
+        let get = |name| auth.param(name).map(str::to_string);
         Ok(DigestCredentials {
-            username: required(&params, "username")?,
-            realm: required(&params, "realm")?,
-            nonce: required(&params, "nonce")?,
-            uri: required(&params, "uri")?,
-            response: required(&params, "response")?.to_ascii_lowercase(),
+            username: required(&auth, "username")?,
+            realm: required(&auth, "realm")?,
+            nonce: required(&auth, "nonce")?,
+            uri: required(&auth, "uri")?,
+            response: required(&auth, "response")?.to_ascii_lowercase(),
             algorithm,
             cnonce: get("cnonce"),
             opaque: get("opaque"),
@@ -256,32 +189,21 @@ impl DigestCredentials {
 
 impl fmt::Display for DigestCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Digest username=")?;
-        quoted(f, &self.username)?;
-        f.write_str(", realm=")?;
-        quoted(f, &self.realm)?;
-        f.write_str(", nonce=")?;
-        quoted(f, &self.nonce)?;
-        f.write_str(", uri=")?;
-        quoted(f, &self.uri)?;
-        f.write_str(", response=")?;
-        quoted(f, &self.response)?;
-        write!(f, ", algorithm={}", self.algorithm)?;
-        if let Some(cnonce) = &self.cnonce {
-            f.write_str(", cnonce=")?;
-            quoted(f, cnonce)?;
-        }
-        if let Some(opaque) = &self.opaque {
-            f.write_str(", opaque=")?;
-            quoted(f, opaque)?;
-        }
-        if let Some(qop) = &self.qop {
-            write!(f, ", qop={qop}")?;
-        }
-        if let Some(nc) = &self.nc {
-            write!(f, ", nc={nc}")?;
-        }
-        Ok(())
+        write_digest(
+            f,
+            &[
+                ("username", Some(self.username.as_str())),
+                ("realm", Some(self.realm.as_str())),
+                ("nonce", Some(self.nonce.as_str())),
+                ("uri", Some(self.uri.as_str())),
+                ("response", Some(self.response.as_str())),
+                ("algorithm", Some(self.algorithm.as_str())),
+                ("cnonce", self.cnonce.as_deref()),
+                ("opaque", self.opaque.as_deref()),
+                ("qop", self.qop.as_deref()),
+                ("nc", self.nc.as_deref()),
+            ],
+        )
     }
 }
 
@@ -329,6 +251,50 @@ mod tests {
         assert_eq!(
             DigestChallenge::parse(&c.to_string()).expect("round trip"),
             c
+        );
+    }
+
+    #[test]
+    fn writes_rfc7616_quoting() {
+        let challenge = DigestChallenge {
+            realm: "sb".into(),
+            nonce: "n1".into(),
+            opaque: Some("o".into()),
+            algorithm: DigestAlgorithm::Sha256,
+            qop: vec!["auth".into(), "auth-int".into()],
+            stale: true,
+        };
+        assert_eq!(
+            challenge.to_string(),
+            r#"Digest realm="sb", nonce="n1", opaque="o", algorithm=SHA-256, qop="auth,auth-int", stale=true"#
+        );
+        let credentials = DigestCredentials {
+            username: "alice".into(),
+            realm: "sb".into(),
+            nonce: "n1".into(),
+            uri: "sip:sb.example".into(),
+            response: "abc".into(),
+            algorithm: DigestAlgorithm::Md5,
+            cnonce: Some("c1".into()),
+            opaque: None,
+            qop: Some("auth".into()),
+            nc: Some("00000001".into()),
+        };
+        assert_eq!(
+            credentials.to_string(),
+            r#"Digest username="alice", realm="sb", nonce="n1", uri="sip:sb.example", response="abc", algorithm=MD5, cnonce="c1", qop=auth, nc=00000001"#
+        );
+    }
+
+    #[test]
+    fn other_schemes_are_not_digest() {
+        assert_eq!(
+            DigestCredentials::parse("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="),
+            Err(AuthError::NotDigest)
+        );
+        assert_eq!(
+            DigestChallenge::parse(r#"Basic realm="sb""#),
+            Err(AuthError::NotDigest)
         );
     }
 

@@ -32,11 +32,10 @@ mod tests;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use sip::{HeaderName, Host, Method, NameAddr, Request, Response, Scheme, Uri};
+use sip::{HeaderName, Host, Method, NameAddr, Request, Response, Scheme, TypedHeaders, Uri};
 
 use crate::transaction::Retransmission;
 use crate::transport::{Destination, TimerConfig, Transport};
-use crate::wire;
 
 /// Identifies a dialog from our side: Call-ID, our tag, the peer's tag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -114,10 +113,12 @@ pub struct Dialog {
 }
 
 fn first_contact(headers: &sip::Headers) -> Option<Uri> {
-    wire::name_addr_list(headers, HeaderName::Contact)?
-        .into_iter()
-        .next()
-        .map(|c| c.uri)
+    headers
+        .contacts()
+        .ok()?
+        .addresses()
+        .first()
+        .map(|c| c.uri.clone())
 }
 
 impl Dialog {

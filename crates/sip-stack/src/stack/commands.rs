@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use sip::{HeaderName, Method, Request, Response};
+use sip::{CSeq, HeaderName, Method, Request, Response, TypedHeaders};
 
 use super::machines::{CancelState, ClientMachine, Owner, ServerMachine};
 use super::{ClientTransactionId, DialogEntry, ServerTransactionId, SipStack, StackError};
@@ -43,8 +43,11 @@ impl SipStack {
         if request.headers.to().ok().is_none() {
             return Err(StackError::BadHeader("To"));
         }
-        let mut from =
-            request.headers.from().ok().ok_or(StackError::BadHeader("From"))?;
+        let mut from = request
+            .headers
+            .from()
+            .ok()
+            .ok_or(StackError::BadHeader("From"))?;
         if from.tag().is_none() {
             from.params.set("tag", Some(self.new_tag()));
             request.headers.set(HeaderName::From, from.to_string());
@@ -135,6 +138,7 @@ impl SipStack {
         if response.status > 100 {
             ensure_to_tag(&mut response, &entry.request);
         }
+        wire::fix_content_length(&mut response.headers, response.body.len());
         let is_invite_answer =
             entry.request.method == Method::Invite && (200..300).contains(&response.status);
         let destination = entry.destination;
@@ -263,10 +267,8 @@ impl SipStack {
             return;
         };
         ack.headers.prepend_known(HeaderName::Via, via);
-        if let Some((content_type, body)) = body.filter(|(_, b)| !b.is_empty()) {
-            ack.headers
-                .push_known(HeaderName::ContentType, content_type);
-            ack.body = body;
+        if let Some((content_type, body)) = body {
+            ack.set_body(content_type, body);
         }
         let bytes = ack.to_bytes();
         entry.dialog.record_ack(seq, bytes.clone(), destination);

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use sip::{HeaderName, Host, Method, Request, Response, Via};
+use sip::{HeaderName, Host, Method, Request, Response, TypedHeaders, Via};
 
 use super::machines::{CancelState, Owner, ServerEntry, ServerMachine};
 use super::{ClientTransactionId, DialogEntry, ServerTransactionId};

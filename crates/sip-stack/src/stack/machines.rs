@@ -3,7 +3,7 @@
 use std::cmp::Reverse;
 use std::time::Instant;
 
-use sip::{HeaderName, Method, Request, Response};
+use sip::{HeaderName, Method, Request, Response, TypedHeaders};
 
 use super::{ClientTransactionId, ServerTransactionId};
 use super::{SipStack, StackError, StackEvent, TimerOwner, TransactionId};
@@ -137,12 +137,13 @@ impl SipStack {
     pub(super) fn start_client_with_via(
         &mut self,
         now: Instant,
-        request: Request,
+        mut request: Request,
         branch: String,
         destination: Destination,
         owner: Owner,
         dialog: Option<DialogId>,
     ) -> Result<ClientTransactionId, StackError> {
+        wire::fix_content_length(&mut request.headers, request.body.len());
         let reliable = destination.transport.is_reliable();
         let timers = self.config.timers;
         let mut effects = Vec::new();
@@ -402,7 +403,7 @@ impl SipStack {
         entry.cancel = CancelState::Sent;
         let invite = &entry.request;
         let mut cancel = Request::new(Method::Cancel, invite.uri.clone());
-        if let Some(via) = invite.headers.top_via().ok() {
+        if let Ok(via) = invite.headers.top_via() {
             cancel.headers.push_known(HeaderName::Via, via.to_string());
         }
         for route in invite.headers.get_all(HeaderName::Route) {
@@ -414,7 +415,7 @@ impl SipStack {
                 cancel.headers.push_known(name, value);
             }
         }
-        if let Some(cseq) = invite.headers.cseq().ok() {
+        if let Ok(cseq) = invite.headers.cseq() {
             cancel
                 .headers
                 .push_known(HeaderName::CSeq, format!("{} CANCEL", cseq.seq));

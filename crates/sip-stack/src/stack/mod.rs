@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sip::{Host, Message, Request};
+use sip::{Host, Message, Request, TypedHeaders};
 
 pub use events::{
     ClientTransactionId, DialogEndReason, Output, ServerTransactionId, StackError, StackEvent,

@@ -13,11 +13,10 @@
 
 use std::time::Instant;
 
-use sip::{HeaderName, Method, Request, Response};
+use sip::{HeaderName, Method, Request, Response, TypedHeaders};
 
 use super::{due, earliest, Retransmission, TxEffect};
 use crate::transport::TimerConfig;
-use crate::wire;
 
 /// States of §17.1.1.2 plus RFC 6026 Accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,7 +167,7 @@ impl ClientInviteTransaction {
     /// top Via and Route as the INVITE, To from the response, CSeq method ACK.
     fn ack_for(&self, response: &Response) -> Request {
         let mut ack = Request::new(Method::Ack, self.request.uri.clone());
-        if let Some(via) = self.request.headers.top_via().ok() {
+        if let Ok(via) = self.request.headers.top_via() {
             ack.headers.push_known(HeaderName::Via, via.to_string());
         }
         for route in self.request.headers.get_all(HeaderName::Route) {
@@ -183,7 +182,7 @@ impl ClientInviteTransaction {
         if let Some(to) = response.headers.get(HeaderName::To) {
             ack.headers.push_known(HeaderName::To, to);
         }
-        if let Some(cseq) = self.request.headers.cseq().ok() {
+        if let Ok(cseq) = self.request.headers.cseq() {
             ack.headers
                 .push_known(HeaderName::CSeq, format!("{} ACK", cseq.seq));
         }

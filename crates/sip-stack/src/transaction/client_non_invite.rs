@@ -15,7 +15,6 @@ use sip::{Request, Response};
 
 use super::{due, earliest, Retransmission, TxEffect};
 use crate::transport::TimerConfig;
-use crate::wire;
 
 /// States of §17.1.2.2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,6 @@ use sip::Response;
 use super::server_invite::AlreadyAnswered;
 use super::{due, earliest, TxEffect};
 use crate::transport::TimerConfig;
-use crate::wire;
 
 /// States of §17.2.2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

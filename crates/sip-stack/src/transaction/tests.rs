@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use sip::{Host, Method, Request, Response, Uri};
+use sip::{Host, Method, Request, Uri};
 
 use super::client_invite::{ClientInviteState, ClientInviteTransaction};
 use super::client_non_invite::{ClientNonInviteState, ClientNonInviteTransaction};
@@ -446,13 +446,4 @@ fn unanswered_non_invite_is_dropped_after_64_t1() {
     let log = run_timers!(tx, t0, Duration::from_secs(60));
     assert_eq!(timeout_time(&log), Some(32.0));
     assert_eq!(tx.final_status(), None);
-}
-
-#[test]
-fn response_bytes_parse_as_sip() {
-    let req = request(Method::Invite);
-    let bytes = crate::wire::response_bytes(&Response::new(200));
-    assert!(bytes.ends_with(b"Content-Length: 0\r\n\r\n"));
-    let bytes = req.to_bytes();
-    assert!(bytes.starts_with(b"INVITE sip:bob@b.example SIP/2.0\r\n"));
 }

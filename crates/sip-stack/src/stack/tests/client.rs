@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use sip::{HeaderName, Host, Message, Method, Request, Uri};
+use sip::{HeaderName, Host, Message, Method, Request, TypedHeaders, Uri};
 
 use super::*;
 use crate::{StackEvent, TransactionId};
@@ -73,7 +73,7 @@ fn invite_over_udp_retransmits_at_doubling_intervals_and_times_out_at_32s() {
         .expect("sent");
     let first = drain(&mut stack);
     let invite = sent_request(&first);
-    let via = invite.headers.top_via().ok().expect("our Via");
+    let via = invite.headers.top_via().expect("our Via");
     assert!(via.has_rfc3261_branch());
     assert_eq!(via.rport(), Some(None), "we ask for rport");
     assert!(
@@ -174,8 +174,16 @@ fn cancel_waits_for_a_provisional_then_the_invite_ends_with_487() {
     assert_eq!(out.methods(), ["CANCEL"]);
     let cancel = sent_request(&out);
     assert_eq!(
-        cancel.headers.top_via().ok().and_then(|v| v.branch().map(str::to_string)),
-        invite.headers.top_via().ok().and_then(|v| v.branch().map(str::to_string)),
+        cancel
+            .headers
+            .top_via()
+            .ok()
+            .and_then(|v| v.branch().map(str::to_string)),
+        invite
+            .headers
+            .top_via()
+            .ok()
+            .and_then(|v| v.branch().map(str::to_string)),
         "CANCEL reuses the INVITE's branch"
     );
     assert_eq!(cancel.headers.get(HeaderName::CSeq), Some("1 CANCEL"));
@@ -226,8 +234,15 @@ fn answer_is_acked_automatically_and_its_retransmissions_re_acked() {
     );
     assert_eq!(ack.headers.get(HeaderName::CSeq), Some("1 ACK"));
     assert_ne!(
-        ack.headers.top_via().ok().and_then(|v| v.branch().map(str::to_string)),
-        invite.headers.top_via().ok().and_then(|v| v.branch().map(str::to_string)),
+        ack.headers
+            .top_via()
+            .ok()
+            .and_then(|v| v.branch().map(str::to_string)),
+        invite
+            .headers
+            .top_via()
+            .ok()
+            .and_then(|v| v.branch().map(str::to_string)),
         "ACK for 2xx is a new transaction-less request"
     );
     let dialog = match &out.events[..] {
@@ -328,4 +343,18 @@ fn ack_and_cancel_are_refused_as_plain_requests() {
         stack.send_request(t0, no_to, udp_peer()),
         Err(crate::StackError::BadHeader("To"))
     );
+}
+
+#[test]
+fn user_request_with_a_stale_content_length_goes_out_consistent() {
+    let t0 = Instant::now();
+    let mut stack = stack();
+    let mut invite = outgoing(Method::Invite, "v=0\r\n");
+    invite.headers.push_known(HeaderName::ContentLength, "0");
+    stack
+        .send_request(t0, invite, udp_peer())
+        .expect("INVITE sent");
+    let sent = sent_request(&drain(&mut stack));
+    assert_eq!(sent.body, b"v=0\r\n");
+    assert_eq!(sent.content_length(), Ok(Some(5)));
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use sip::{HeaderName, Message};
+use sip::{HeaderName, Message, TypedHeaders};
 
 use super::*;
 use crate::{make_response, StackEvent, TransactionId};
@@ -510,4 +510,23 @@ fn reinvite_answer_is_retransmitted_within_the_dialog() {
         &drain(&mut stack).events[..],
         [StackEvent::Ack { .. }]
     ));
+}
+
+#[test]
+fn user_response_with_a_stale_content_length_goes_out_consistent() {
+    let t0 = Instant::now();
+    let mut stack = stack();
+    feed(&mut stack, t0, &peer_invite("z9hG4bKlen", ""), PEER);
+    let (tx, request) = new_request(&drain(&mut stack));
+    let mut progress = make_response(&request, 183);
+    progress.headers.push_known(HeaderName::ContentLength, "99");
+    progress
+        .headers
+        .push_known(HeaderName::ContentType, "application/sdp");
+    progress.body = b"v=0\r\n".to_vec();
+    stack.respond(t0, tx, progress).expect("183 accepted");
+    let sent = drain(&mut stack).responses();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body, b"v=0\r\n");
+    assert_eq!(sent[0].content_length(), Ok(Some(5)));
 }
