@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sip::{HeaderName, Method};
+use sip_stack::transport::Destination;
 use sip_stack::{make_response, Output, SipStack, StackEvent};
 use tokio::sync::mpsc;
 
@@ -27,6 +28,7 @@ pub struct Driver {
     admission: Admission,
     transports: Transports,
     inbound: mpsc::Receiver<Inbound>,
+    failures: mpsc::Receiver<Destination>,
     /// Listener name of the message being handled, for `match.transport`.
     listener: Arc<str>,
     draining: bool,
@@ -39,12 +41,14 @@ impl Driver {
         admission: Admission,
         transports: Transports,
         inbound: mpsc::Receiver<Inbound>,
+        failures: mpsc::Receiver<Destination>,
     ) -> Driver {
         Driver {
             stack,
             admission,
             transports,
             inbound,
+            failures,
             listener: Arc::from(""),
             draining: false,
         }
@@ -70,6 +74,10 @@ impl Driver {
                 _ = sleep_until(stop_at) => return,
                 _ = sleep_until(timer) => {
                     self.stack.handle_timeout(Instant::now());
+                    self.flush();
+                }
+                Some(destination) = self.failures.recv() => {
+                    self.stack.handle_transport_error(Instant::now(), destination);
                     self.flush();
                 }
                 item = self.inbound.recv() => {

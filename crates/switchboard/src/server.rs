@@ -12,11 +12,12 @@ use tokio::sync::mpsc;
 use crate::admission::Admission;
 use crate::config::{Config, TransportProtocol};
 use crate::driver::Driver;
-use crate::transport::{Transports, INBOUND_QUEUE};
+use crate::transport::{Transports, FAILURE_QUEUE, INBOUND_QUEUE};
 
 /// Binds every transport and runs until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
+    let (failures_tx, failures_rx) = mpsc::channel(FAILURE_QUEUE);
     let listeners = |protocol: TransportProtocol| -> Vec<(String, SocketAddr)> {
         config
             .transports
@@ -29,12 +30,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         &listeners(TransportProtocol::Udp),
         &listeners(TransportProtocol::Tcp),
         tx,
+        failures_tx,
     )
     .await?;
 
     let stack = SipStack::new(stack_config(&config));
     let admission = Admission::new(&config, Instant::now());
-    let driver = Driver::new(stack, admission, transports, rx);
+    let driver = Driver::new(stack, admission, transports, rx, failures_rx);
     tracing::info!("switchboard ready");
     driver.run(shutdown_signal()).await;
     tracing::info!("switchboard stopped");

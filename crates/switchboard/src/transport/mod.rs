@@ -10,7 +10,7 @@ pub mod udp;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use sip_stack::transport::{ConnectionId, Transport};
+use sip_stack::transport::{ConnectionId, Destination, Transport};
 use tokio::sync::mpsc;
 
 /// A parsed message with where it came from, on its way to the stack.
@@ -32,6 +32,9 @@ pub struct Inbound {
 /// (the peer retransmits) and TCP readers wait (TCP flow control pushes back).
 pub const INBOUND_QUEUE: usize = 8192;
 
+/// Bound on transport failures queued for the stack.
+pub const FAILURE_QUEUE: usize = 1024;
+
 /// Largest datagram we accept; SIP over UDP must fit one IP datagram.
 pub const MAX_DATAGRAM: usize = 65_535;
 
@@ -44,11 +47,13 @@ pub struct Transports {
 
 impl Transports {
     /// Binds every configured transport and starts its receive loop.
-    /// Each listener is `(name, address)`.
+    /// Each listener is `(name, address)`. Received messages go to
+    /// `inbound`; destinations that could not be reached go to `failures`.
     pub async fn bind(
         udp_listeners: &[(String, SocketAddr)],
         tcp_listeners: &[(String, SocketAddr)],
         inbound: mpsc::Sender<Inbound>,
+        failures: mpsc::Sender<Destination>,
     ) -> std::io::Result<Transports> {
         let mut udp_list = Vec::new();
         for (index, (name, addr)) in udp_listeners.iter().enumerate() {
@@ -56,7 +61,7 @@ impl Transports {
                 udp::UdpTransport::bind(name, *addr, index as u64, inbound.clone()).await?;
             udp_list.push(transport);
         }
-        let tcp = tcp::TcpConnections::new(inbound.clone());
+        let tcp = tcp::TcpConnections::new(inbound.clone(), failures);
         for (name, addr) in tcp_listeners {
             tcp.listen(name, *addr).await?;
         }

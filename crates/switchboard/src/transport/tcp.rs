@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sip_stack::transport::{ConnectionId, Transport};
+use sip_stack::transport::{ConnectionId, Destination, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -47,16 +47,33 @@ pub struct TcpConnections {
     registry: Arc<Mutex<Registry>>,
     next_id: Arc<AtomicU64>,
     inbound: mpsc::Sender<Inbound>,
+    failures: mpsc::Sender<Destination>,
 }
 
 impl TcpConnections {
-    /// An empty registry feeding received messages to `inbound`.
-    pub fn new(inbound: mpsc::Sender<Inbound>) -> TcpConnections {
+    /// An empty registry feeding received messages to `inbound` and
+    /// connections that could not be opened or written to `failures`.
+    pub fn new(
+        inbound: mpsc::Sender<Inbound>,
+        failures: mpsc::Sender<Destination>,
+    ) -> TcpConnections {
         TcpConnections {
             registry: Arc::default(),
             next_id: Arc::new(AtomicU64::new(FIRST_TCP_ID)),
             inbound,
+            failures,
         }
+    }
+
+    /// Tells the stack that sending failed, so transactions waiting on this
+    /// destination end now instead of at their timeout. Best effort: if the
+    /// queue is full the transactions still end by timer.
+    fn report_failure(&self, address: SocketAddr, connection: Option<ConnectionId>) {
+        let _ = self.failures.try_send(Destination {
+            address,
+            transport: Transport::Tcp,
+            connection,
+        });
     }
 
     /// Binds a listener and spawns its accept loop.
@@ -101,6 +118,7 @@ impl TcpConnections {
             Some(writer) => {
                 if writer.try_send(bytes).is_err() {
                     tracing::warn!(%destination, "TCP write queue full or closed: message dropped");
+                    self.report_failure(destination, connection);
                 }
             }
             None => {
@@ -114,9 +132,13 @@ impl TcpConnections {
                             let _ = writer.try_send(bytes);
                         }
                         Ok(Err(error)) => {
-                            tracing::info!(%destination, %error, "TCP connect failed")
+                            tracing::info!(%destination, %error, "TCP connect failed");
+                            this.report_failure(destination, None);
                         }
-                        Err(_) => tracing::info!(%destination, "TCP connect timed out"),
+                        Err(_) => {
+                            tracing::info!(%destination, "TCP connect timed out");
+                            this.report_failure(destination, None);
+                        }
                     }
                 });
             }
@@ -150,7 +172,12 @@ impl TcpConnections {
             registry.by_remote.insert(remote, id);
         }
         tracing::debug!(%remote, id, "TCP connection up");
-        tokio::spawn(write_loop(writer, rx));
+        let this = self.clone();
+        tokio::spawn(async move {
+            if write_loop(writer, rx).await.is_err() {
+                this.report_failure(remote, Some(ConnectionId(id)));
+            }
+        });
         let this = self.clone();
         let reply = tx.clone();
         tokio::spawn(async move {
@@ -229,11 +256,85 @@ impl TcpConnections {
     }
 }
 
-async fn write_loop(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>) {
+async fn write_loop(
+    mut writer: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+) -> std::io::Result<()> {
     while let Some(bytes) = rx.recv().await {
-        if writer.write_all(&bytes).await.is_err() {
-            break;
-        }
+        writer.write_all(&bytes).await?;
     }
-    let _ = writer.shutdown().await;
+    writer.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPTIONS: &str = "OPTIONS sip:a@127.0.0.1 SIP/2.0\r\n\
+        Via: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bK-x\r\n\
+        From: <sip:b@127.0.0.1>;tag=1\r\nTo: <sip:a@127.0.0.1>\r\n\
+        Call-ID: tcp-test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 4\r\n\r\nbody";
+
+    fn connections() -> (
+        TcpConnections,
+        mpsc::Receiver<Inbound>,
+        mpsc::Receiver<Destination>,
+    ) {
+        let (tx, rx) = mpsc::channel(16);
+        let (ftx, frx) = mpsc::channel(16);
+        (TcpConnections::new(tx, ftx), rx, frx)
+    }
+
+    async fn next<T>(rx: &mut mpsc::Receiver<T>) -> T {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("within 5 s")
+            .expect("channel open")
+    }
+
+    #[tokio::test]
+    async fn frames_split_and_pipelined_messages_and_replies_on_the_same_connection() {
+        let (conns, mut inbound, _failures) = connections();
+        let local = conns
+            .listen("tcp", "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("listen");
+        let mut peer = TcpStream::connect(local).await.expect("connect");
+        let two = format!("\r\n{OPTIONS}{OPTIONS}");
+        let (first, rest) = two.as_bytes().split_at(40);
+        peer.write_all(first).await.expect("write");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        peer.write_all(rest).await.expect("write");
+
+        let a = next(&mut inbound).await;
+        let b = next(&mut inbound).await;
+        assert_eq!(a.message.body(), b"body");
+        assert_eq!(b.message.body(), b"body");
+        assert_eq!(a.connection, b.connection);
+        assert_eq!(&*a.listener, "tcp");
+
+        conns.send(Some(a.connection), a.source, b"reply".to_vec());
+        let mut got = [0u8; 5];
+        tokio::time::timeout(Duration::from_secs(5), peer.read_exact(&mut got))
+            .await
+            .expect("within 5 s")
+            .expect("read");
+        assert_eq!(&got, b"reply");
+    }
+
+    #[tokio::test]
+    async fn unreachable_destination_is_reported_to_the_stack() {
+        let (conns, _inbound, mut failures) = connections();
+        // A port that was just free: nothing listens there.
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind")
+            .local_addr()
+            .expect("addr");
+        conns.send(None, closed, b"hello".to_vec());
+        let failure = next(&mut failures).await;
+        assert_eq!(failure.address, closed);
+        assert_eq!(failure.transport, Transport::Tcp);
+        assert_eq!(failure.connection, None);
+    }
 }
