@@ -12,27 +12,45 @@ use std::fmt::Write as _;
 
 use sip::{HeaderName, Headers, NameAddr, Via};
 
-/// Replaces the top Via entry, keeping the others (also those folded in the same line).
+/// Replaces the top Via entry. The entries after it, also those folded into
+/// the same line, are kept as written: they are not ours to rewrite, and
+/// leaving them as text spares parsing and printing them for every request.
 pub(crate) fn replace_top_via(headers: &mut Headers, via: &Via) {
     let Some(line) = headers.0.iter_mut().find(|h| h.is(HeaderName::Via)) else {
         return;
     };
-    let Ok(entries) = Via::parse_list(&line.value) else {
-        return;
-    };
-    let mut value = via.to_string();
-    for other in entries.iter().skip(1) {
-        let _ = write!(value, ", {other}");
-    }
+    let rest = &line.value[first_entry_end(&line.value)..];
+    let mut value = String::with_capacity(line.value.len() + 48);
+    let _ = write!(value, "{via}{rest}");
     line.value = value;
+}
+
+/// Where the first entry of a Via line ends: its first comma outside a
+/// quoted string (a Via has no `<...>`), or the end of the line.
+fn first_entry_end(line: &str) -> usize {
+    let bytes = line.as_bytes();
+    let mut quoted = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if quoted => i += 1,
+            b'"' => quoted = !quoted,
+            b',' if !quoted => return i,
+            _ => {}
+        }
+        i += 1;
+    }
+    bytes.len()
 }
 
 /// The `tag` of From or To; `None` when the header is absent, malformed or untagged.
 pub(crate) fn tag_of(headers: &Headers, name: HeaderName) -> Option<String> {
-    NameAddr::parse(headers.get(name)?)
-        .ok()?
-        .tag()
-        .map(str::to_string)
+    tag_in(headers.get(name)?)
+}
+
+/// The `tag` of a From or To value.
+pub(crate) fn tag_in(value: &str) -> Option<String> {
+    NameAddr::parse(value).ok()?.tag().map(str::to_string)
 }
 
 /// Makes the Content-Length header say `body_len`: one line with the right
@@ -71,6 +89,24 @@ mod tests {
         assert_eq!(
             headers.get(HeaderName::Via),
             Some("SIP/2.0/UDP a;branch=z9hG4bK1;received=1.2.3.4, SIP/2.0/UDP b;branch=z9hG4bK2")
+        );
+
+        // A comma inside a quoted parameter does not end the entry.
+        let mut quoted = Headers::new();
+        quoted.push(
+            "v",
+            r#"SIP/2.0/UDP a;x="p,\"q";branch=z9hG4bK1,SIP/2.0/TCP b"#,
+        );
+        quoted.push("Via", "SIP/2.0/UDP c");
+        let mut top = quoted.top_via().expect("top via");
+        top.params.set("rport", Some("5070".into()));
+        replace_top_via(&mut quoted, &top);
+        assert_eq!(
+            quoted.get_all(HeaderName::Via).collect::<Vec<_>>(),
+            [
+                r#"SIP/2.0/UDP a;x="p,\"q";branch=z9hG4bK1;rport=5070,SIP/2.0/TCP b"#,
+                "SIP/2.0/UDP c"
+            ]
         );
     }
 

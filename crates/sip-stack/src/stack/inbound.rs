@@ -16,6 +16,12 @@ use crate::transaction::server_non_invite::ServerNonInviteTransaction;
 use crate::transport::{ConnectionId, Destination, Transport};
 use crate::wire;
 
+/// The From and To tags of a received request.
+struct Tags {
+    from: Option<String>,
+    to: Option<String>,
+}
+
 /// Where responses to a request go (RFC 3261 §18.2.2, RFC 3581 §4).
 pub(super) fn response_destination(
     top_via: Option<&Via>,
@@ -82,12 +88,19 @@ impl SipStack {
         };
         let destination = response_destination(Some(&via), source, transport, connection);
         let cseq = request.headers.cseq().ok();
-        let well_formed = request.headers.from().ok().is_some()
-            && request.headers.to().ok().is_some()
+        // From and To are parsed once here; their tags travel on as `Tags`.
+        let tags = match (request.headers.from(), request.headers.to()) {
+            (Ok(from), Ok(to)) => Some(Tags {
+                from: from.tag().map(str::to_string),
+                to: to.tag().map(str::to_string),
+            }),
+            _ => None,
+        };
+        let well_formed = tags.is_some()
             && request.headers.get(HeaderName::CallId).is_some()
             && cseq.as_ref().is_some_and(|c| c.method == request.method);
         let key = ServerKey::new(&request, &via, &request.method);
-        let (Some(key), true) = (key, well_formed) else {
+        let (Some(key), Some(tags), true) = (key, tags, well_formed) else {
             if request.method != Method::Ack {
                 let bad = make_response(&request, 400);
                 self.transmit(destination, bad.to_bytes());
@@ -96,13 +109,13 @@ impl SipStack {
         };
         stamp_via(&mut request, &via, source);
         match request.method {
-            Method::Ack => self.on_ack(now, request, key),
+            Method::Ack => self.on_ack(now, request, key, tags),
             Method::Cancel => self.on_cancel(now, request, key, &via, destination),
             _ => {
                 if let Some(id) = self.matching_server(&key, &request) {
                     self.on_retransmission(id);
                 } else {
-                    self.on_new_request(now, request, key, source, destination);
+                    self.on_new_request(now, request, key, tags, source, destination);
                 }
             }
         }
@@ -118,7 +131,7 @@ impl SipStack {
         let to_tag = wire::tag_of(&request.headers, HeaderName::To);
         let original = wire::tag_of(&entry.request.headers, HeaderName::To);
         let answered = match &entry.machine {
-            ServerMachine::Invite(t) => t.final_to_tag().map(str::to_string),
+            ServerMachine::Invite(t) => t.final_to_tag(),
             ServerMachine::NonInvite(_) => None,
         };
         let matches = if request.method == Method::Ack {
@@ -142,7 +155,7 @@ impl SipStack {
         self.apply_server_effects(id, effects);
     }
 
-    fn on_ack(&mut self, now: Instant, ack: Request, key: ServerKey) {
+    fn on_ack(&mut self, now: Instant, ack: Request, key: ServerKey, tags: Tags) {
         if let Some(id) = self.matching_server(&key, &ack) {
             if let Some(ServerMachine::Invite(t)) =
                 self.servers.get_mut(&id).map(|e| &mut e.machine)
@@ -156,11 +169,9 @@ impl SipStack {
                 }
             }
         }
-        let (Some(call_id), Some(to_tag), Some(from_tag)) = (
-            ack.headers.get(HeaderName::CallId),
-            wire::tag_of(&ack.headers, HeaderName::To),
-            wire::tag_of(&ack.headers, HeaderName::From),
-        ) else {
+        let (Some(call_id), Some(to_tag), Some(from_tag)) =
+            (ack.headers.get(HeaderName::CallId), tags.to, tags.from)
+        else {
             tracing::trace!("ACK matching nothing dropped");
             return;
         };
@@ -276,6 +287,7 @@ impl SipStack {
         now: Instant,
         request: Request,
         key: ServerKey,
+        tags: Tags,
         source: SocketAddr,
         destination: Destination,
     ) {
@@ -284,7 +296,7 @@ impl SipStack {
             return;
         }
         let mut dialog = None;
-        if let Some(to_tag) = wire::tag_of(&request.headers, HeaderName::To) {
+        if let Some(to_tag) = tags.to {
             let id = DialogId {
                 call_id: request
                     .headers
@@ -293,7 +305,7 @@ impl SipStack {
                     .trim()
                     .to_string(),
                 local_tag: to_tag,
-                remote_tag: wire::tag_of(&request.headers, HeaderName::From).unwrap_or_default(),
+                remote_tag: tags.from.unwrap_or_default(),
             };
             let Some(entry) = self.dialogs.get_mut(&id) else {
                 self.answer_in_new_transaction(now, &request, key, destination, 481);
@@ -312,7 +324,7 @@ impl SipStack {
                 return;
             }
             if request.method == Method::Bye {
-                self.dialogs.remove(&id);
+                self.remove_dialog(&id);
             }
             dialog = Some(id);
         }
@@ -321,7 +333,7 @@ impl SipStack {
         let machine = if request.method == Method::Invite {
             ServerMachine::Invite(Box::new(ServerInviteTransaction::start(
                 now,
-                request.clone(),
+                &request,
                 reliable,
                 self.config.timers,
                 self.config.ring_limit,
@@ -411,7 +423,7 @@ impl SipStack {
             }
         } else if method == Method::Bye && status >= 200 && status != 401 && status != 407 {
             if let Some(d) = &dialog {
-                self.dialogs.remove(d);
+                self.remove_dialog(d);
             }
         }
         if owner == Owner::User {

@@ -1,6 +1,5 @@
 //! The transaction tables: entries, their timers, and turning machine effects into outputs.
 
-use std::cmp::Reverse;
 use std::time::Instant;
 
 use sip::{HeaderName, Method, Request, Response, TypedHeaders};
@@ -150,7 +149,7 @@ impl SipStack {
         let machine = if request.method == Method::Invite {
             ClientMachine::Invite(Box::new(ClientInviteTransaction::start(
                 now,
-                request.clone(),
+                &request,
                 reliable,
                 timers,
                 &mut effects,
@@ -226,7 +225,7 @@ impl SipStack {
         entry.scheduled = None;
         let mut effects = Vec::new();
         match &mut entry.machine {
-            ServerMachine::Invite(t) => t.on_timer(now, &mut effects),
+            ServerMachine::Invite(t) => t.on_timer(now, &entry.request, &mut effects),
             ServerMachine::NonInvite(t) => t.on_timer(now, &mut effects),
         }
         self.apply_server_effects(id, effects);
@@ -239,7 +238,7 @@ impl SipStack {
         };
         let mut effects = Vec::new();
         match &mut entry.machine {
-            ClientMachine::Invite(t) => t.on_response(now, response, &mut effects),
+            ClientMachine::Invite(t) => t.on_response(now, &entry.request, response, &mut effects),
             ClientMachine::NonInvite(t) => t.on_response(now, response, &mut effects),
         }
         self.apply_client_effects(now, id, effects);
@@ -261,7 +260,7 @@ impl SipStack {
                         (entry.owner, entry.key.method.clone(), entry.dialog.clone());
                     if let Some(dialog) = dialog {
                         if method == Method::Bye {
-                            self.dialogs.remove(&dialog);
+                            self.remove_dialog(&dialog);
                         } else if let Some(d) = self.dialogs.get_mut(&dialog) {
                             if method == Method::Invite {
                                 d.dialog.local_invite_pending = false;
@@ -303,19 +302,19 @@ impl SipStack {
         let Some(entry) = self.clients.get_mut(&id) else {
             return;
         };
-        if entry.machine.is_terminated() {
+        let terminated = entry.machine.is_terminated();
+        let next = if terminated {
+            None
+        } else {
+            entry.machine.next_deadline()
+        };
+        self.timers
+            .schedule(TimerOwner::Client(id), &mut entry.scheduled, next);
+        if terminated {
             let key = entry.key.clone();
             self.clients.remove(&id);
             if self.client_keys.get(&key) == Some(&id) {
                 self.client_keys.remove(&key);
-            }
-            return;
-        }
-        let next = entry.machine.next_deadline();
-        if next != entry.scheduled {
-            entry.scheduled = next;
-            if let Some(at) = next {
-                self.timers.push(Reverse((at, TimerOwner::Client(id))));
             }
         }
     }
@@ -325,19 +324,19 @@ impl SipStack {
         let Some(entry) = self.servers.get_mut(&id) else {
             return;
         };
-        if entry.machine.is_terminated() {
+        let terminated = entry.machine.is_terminated();
+        let next = if terminated {
+            None
+        } else {
+            entry.machine.next_deadline()
+        };
+        self.timers
+            .schedule(TimerOwner::Server(id), &mut entry.scheduled, next);
+        if terminated {
             let key = entry.key.clone();
             self.servers.remove(&id);
             if self.server_keys.get(&key) == Some(&id) {
                 self.server_keys.remove(&key);
-            }
-            return;
-        }
-        let next = entry.machine.next_deadline();
-        if next != entry.scheduled {
-            entry.scheduled = next;
-            if let Some(at) = next {
-                self.timers.push(Reverse((at, TimerOwner::Server(id))));
             }
         }
     }

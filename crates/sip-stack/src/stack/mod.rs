@@ -37,9 +37,9 @@ mod inbound;
 mod machines;
 #[cfg(test)]
 mod tests;
+mod timers;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -56,6 +56,7 @@ use crate::dialog::{Dialog, DialogId};
 use crate::transaction::matching::{ClientKey, ServerKey};
 use crate::transport::{ConnectionId, Destination, TimerConfig, Transport};
 use machines::{ClientEntry, ServerEntry};
+use timers::{TimerOwner, TimerQueue};
 
 /// Settings of a [`SipStack`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,14 +89,6 @@ impl StackConfig {
     }
 }
 
-/// Who a timer in the queue belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum TimerOwner {
-    Client(u64),
-    Server(u64),
-    Dialog(DialogId),
-}
-
 /// A dialog plus the deadline it is queued under.
 #[derive(Debug)]
 struct DialogEntry {
@@ -114,9 +107,8 @@ pub struct SipStack {
     servers: HashMap<u64, ServerEntry>,
     server_keys: HashMap<ServerKey, u64>,
     dialogs: HashMap<DialogId, DialogEntry>,
-    /// Deadlines with their owner; an entry is live only while the owner's
-    /// `scheduled` still equals it (lazy deletion).
-    timers: BinaryHeap<Reverse<(Instant, TimerOwner)>>,
+    /// Every transaction and dialog deadline.
+    timers: TimerQueue,
     outputs: VecDeque<Output>,
 }
 
@@ -136,7 +128,7 @@ impl SipStack {
             servers: HashMap::new(),
             server_keys: HashMap::new(),
             dialogs: HashMap::new(),
-            timers: BinaryHeap::new(),
+            timers: TimerQueue::default(),
             outputs: VecDeque::new(),
         }
     }
@@ -194,17 +186,11 @@ impl SipStack {
 
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(Reverse((at, _))) = self.timers.peek() {
-            if *at > now {
-                break;
-            }
-            let Some(Reverse((at, owner))) = self.timers.pop() else {
-                break;
-            };
+        while let Some((at, owner)) = self.timers.pop_due(now) {
             match owner {
                 TimerOwner::Client(id) => self.client_timer(now, at, id),
                 TimerOwner::Server(id) => self.server_timer(now, at, id),
-                TimerOwner::Dialog(id) => self.dialog_timer(now, at, id),
+                TimerOwner::Dialog(id) => self.dialog_timer(now, at, *id),
             }
         }
     }
@@ -217,13 +203,7 @@ impl SipStack {
     /// The earliest pending deadline: call [`SipStack::handle_timeout`] then.
     /// `None` when nothing is pending.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        while let Some(Reverse((at, owner))) = self.timers.peek() {
-            if self.is_live(*at, owner) {
-                return Some(*at);
-            }
-            self.timers.pop();
-        }
-        None
+        self.timers.first()
     }
 
     /// A dialog, for inspection (route set, remote target, CSeq).
@@ -247,15 +227,6 @@ impl SipStack {
     }
 
     // ---- internals shared by the submodules ----
-
-    fn is_live(&self, at: Instant, owner: &TimerOwner) -> bool {
-        let scheduled = match owner {
-            TimerOwner::Client(id) => self.clients.get(id).and_then(|e| e.scheduled),
-            TimerOwner::Server(id) => self.servers.get(id).and_then(|e| e.scheduled),
-            TimerOwner::Dialog(id) => self.dialogs.get(id).and_then(|e| e.scheduled),
-        };
-        scheduled == Some(at)
-    }
 
     fn allocate_id(&mut self) -> u64 {
         let id = self.next_id;
@@ -316,12 +287,19 @@ impl SipStack {
         };
         let next = entry.dialog.next_deadline();
         if next != entry.scheduled {
-            entry.scheduled = next;
-            if let Some(at) = next {
-                self.timers
-                    .push(Reverse((at, TimerOwner::Dialog(id.clone()))));
-            }
+            let owner = TimerOwner::Dialog(Box::new(id.clone()));
+            self.timers.schedule(owner, &mut entry.scheduled, next);
         }
+    }
+
+    /// Drops a dialog and its queued deadline.
+    fn remove_dialog(&mut self, id: &DialogId) -> Option<DialogEntry> {
+        let mut entry = self.dialogs.remove(id)?;
+        if entry.scheduled.is_some() {
+            let owner = TimerOwner::Dialog(Box::new(id.clone()));
+            self.timers.schedule(owner, &mut entry.scheduled, None);
+        }
+        Some(entry)
     }
 
     fn dialog_timer(&mut self, now: Instant, at: Instant, id: DialogId) {
@@ -344,7 +322,7 @@ impl SipStack {
 
     /// §13.3.1.4: no ACK for our 2xx; hang up with BYE and drop the dialog.
     fn end_unacknowledged(&mut self, now: Instant, id: DialogId) {
-        let Some(mut entry) = self.dialogs.remove(&id) else {
+        let Some(mut entry) = self.remove_dialog(&id) else {
             return;
         };
         let bye = entry.dialog.new_request(sip::Method::Bye);

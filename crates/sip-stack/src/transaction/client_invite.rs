@@ -10,6 +10,10 @@
 //!                                            300-699 again: resend ACK
 //!                                            Timer D ──► Terminated
 //! ```
+//!
+//! The INVITE itself is not kept here: the stack's transaction table holds
+//! the one copy and lends it to [`ClientInviteTransaction::on_response`],
+//! which builds the ACK for a non-2xx from it.
 
 use std::time::Instant;
 
@@ -37,7 +41,6 @@ pub(crate) enum ClientInviteState {
 #[derive(Debug)]
 pub(crate) struct ClientInviteTransaction {
     state: ClientInviteState,
-    request: Request,
     request_bytes: Vec<u8>,
     ack_bytes: Option<Vec<u8>>,
     timers: TimerConfig,
@@ -52,7 +55,7 @@ impl ClientInviteTransaction {
     /// Starts the transaction; the caller transmits the returned bytes.
     pub(crate) fn start(
         now: Instant,
-        request: Request,
+        request: &Request,
         reliable: bool,
         timers: TimerConfig,
         out: &mut Vec<TxEffect>,
@@ -61,7 +64,6 @@ impl ClientInviteTransaction {
         out.push(TxEffect::Transmit(request_bytes.clone()));
         ClientInviteTransaction {
             state: ClientInviteState::Calling,
-            request,
             request_bytes,
             ack_bytes: None,
             timers,
@@ -88,10 +90,11 @@ impl ClientInviteTransaction {
         ])
     }
 
-    /// Handles a response matched to this transaction.
+    /// Handles a response matched to this transaction; `invite` is the request it sent.
     pub(crate) fn on_response(
         &mut self,
         now: Instant,
+        invite: &Request,
         response: Response,
         out: &mut Vec<TxEffect>,
     ) {
@@ -115,7 +118,7 @@ impl ClientInviteTransaction {
             // (or discover a forked dialog); provisionals are stale.
             (Accepted, 200..=299) => out.push(TxEffect::PassUp(response)),
             (Calling | Proceeding, 300..=699) => {
-                let ack = self.ack_for(&response).to_bytes();
+                let ack = ack_for(invite, &response).to_bytes();
                 out.push(TxEffect::Transmit(ack.clone()));
                 self.ack_bytes = Some(ack);
                 self.state = Completed;
@@ -162,30 +165,30 @@ impl ClientInviteTransaction {
         self.timer_d = None;
         self.timer_m = None;
     }
+}
 
-    /// The ACK for a non-2xx final (§17.1.1.3): same Request-URI, Call-ID, From,
-    /// top Via and Route as the INVITE, To from the response, CSeq method ACK.
-    fn ack_for(&self, response: &Response) -> Request {
-        let mut ack = Request::new(Method::Ack, self.request.uri.clone());
-        if let Ok(via) = self.request.headers.top_via() {
-            ack.headers.push_known(HeaderName::Via, via.to_string());
-        }
-        for route in self.request.headers.get_all(HeaderName::Route) {
-            ack.headers.push_known(HeaderName::Route, route);
-        }
-        ack.headers.push_known(HeaderName::MaxForwards, "70");
-        for name in [HeaderName::From, HeaderName::CallId] {
-            if let Some(v) = self.request.headers.get(name) {
-                ack.headers.push_known(name, v);
-            }
-        }
-        if let Some(to) = response.headers.get(HeaderName::To) {
-            ack.headers.push_known(HeaderName::To, to);
-        }
-        if let Ok(cseq) = self.request.headers.cseq() {
-            ack.headers
-                .push_known(HeaderName::CSeq, format!("{} ACK", cseq.seq));
-        }
-        ack
+/// The ACK for a non-2xx final (§17.1.1.3): same Request-URI, Call-ID, From,
+/// top Via and Route as the INVITE, To from the response, CSeq method ACK.
+fn ack_for(invite: &Request, response: &Response) -> Request {
+    let mut ack = Request::new(Method::Ack, invite.uri.clone());
+    if let Ok(via) = invite.headers.top_via() {
+        ack.headers.push_known(HeaderName::Via, via.to_string());
     }
+    for route in invite.headers.get_all(HeaderName::Route) {
+        ack.headers.push_known(HeaderName::Route, route);
+    }
+    ack.headers.push_known(HeaderName::MaxForwards, "70");
+    for name in [HeaderName::From, HeaderName::CallId] {
+        if let Some(v) = invite.headers.get(name) {
+            ack.headers.push_known(name, v);
+        }
+    }
+    if let Some(to) = response.headers.get(HeaderName::To) {
+        ack.headers.push_known(HeaderName::To, to);
+    }
+    if let Ok(cseq) = invite.headers.cseq() {
+        ack.headers
+            .push_known(HeaderName::CSeq, format!("{} ACK", cseq.seq));
+    }
+    ack
 }

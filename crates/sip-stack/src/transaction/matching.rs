@@ -16,7 +16,7 @@
 //! The top Via is taken *before* the stack stamps `received`/`rport` into it,
 //! so a retransmission compares equal to the original.
 
-use sip::{Method, Request, TypedHeaders, Via};
+use sip::{Host, Method, Request, TypedHeaders, Via};
 
 use crate::wire;
 
@@ -27,8 +27,10 @@ pub(crate) enum ServerKey {
     Branch {
         /// The top Via branch.
         branch: String,
-        /// The top Via sent-by, host lowercased.
-        sent_by: String,
+        /// The top Via sent-by host, a domain name lowercased.
+        host: Host,
+        /// The top Via sent-by port, as written (an absent port is not 5060).
+        port: Option<u16>,
         /// The method, ACK mapped to INVITE.
         method: Method,
     },
@@ -57,11 +59,11 @@ fn matching_method(method: &Method) -> Method {
     }
 }
 
-fn sent_by(via: &Via) -> String {
-    let host = via.host.to_string().to_ascii_lowercase();
-    match via.port {
-        Some(port) => format!("{host}:{port}"),
-        None => host,
+/// The sent-by host as compared: addresses as parsed, names case-insensitively.
+fn sent_by_host(via: &Via) -> Host {
+    match &via.host {
+        Host::Domain(name) => Host::Domain(name.to_ascii_lowercase()),
+        address => address.clone(),
     }
 }
 
@@ -73,7 +75,8 @@ impl ServerKey {
         if top_via.has_rfc3261_branch() {
             return Some(ServerKey::Branch {
                 branch: top_via.branch()?.to_string(),
-                sent_by: sent_by(top_via),
+                host: sent_by_host(top_via),
+                port: top_via.port,
                 method,
             });
         }
@@ -120,7 +123,7 @@ impl ClientKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sip::{Host, Uri};
+    use sip::Uri;
 
     fn request(method: Method, via: &str) -> (Request, Via) {
         let mut r = Request::new(

@@ -13,6 +13,9 @@
 //! The 100 Trying goes out immediately rather than after 200 ms (§17.2.1
 //! allows either): it stops the caller's Timer A retransmissions at once.
 //! If the user never answers, a guard timer ends the ringing with 408.
+//!
+//! The INVITE itself is not kept here: the stack's transaction table holds
+//! the one copy and lends it to [`ServerInviteTransaction::on_timer`].
 
 use std::time::{Duration, Instant};
 
@@ -46,12 +49,13 @@ pub(crate) struct AlreadyAnswered;
 #[derive(Debug)]
 pub(crate) struct ServerInviteTransaction {
     state: ServerInviteState,
-    request: Request,
     timers: TimerConfig,
     reliable: bool,
     last_response: Vec<u8>,
     final_status: Option<u16>,
-    final_to_tag: Option<String>,
+    /// The final response's To header as written; its tag is read only
+    /// when an RFC 2543 ACK needs matching.
+    final_to: Option<String>,
     /// Ends an unanswered INVITE with 408 (the ring limit).
     guard: Option<Instant>,
     timer_g: Option<Retransmission>,
@@ -64,22 +68,21 @@ impl ServerInviteTransaction {
     /// Creates the transaction for a new INVITE and sends 100 Trying.
     pub(crate) fn start(
         now: Instant,
-        request: Request,
+        request: &Request,
         reliable: bool,
         timers: TimerConfig,
         ring_limit: Duration,
         out: &mut Vec<TxEffect>,
     ) -> ServerInviteTransaction {
-        let trying = make_response(&request, 100).to_bytes();
+        let trying = make_response(request, 100).to_bytes();
         out.push(TxEffect::Transmit(trying.clone()));
         ServerInviteTransaction {
             state: ServerInviteState::Proceeding,
-            request,
             timers,
             reliable,
             last_response: trying,
             final_status: None,
-            final_to_tag: None,
+            final_to: None,
             guard: Some(now + ring_limit),
             timer_g: None,
             timer_h: None,
@@ -99,8 +102,8 @@ impl ServerInviteTransaction {
     }
 
     /// To tag of the final response (RFC 2543 ACK matching compares it).
-    pub(crate) fn final_to_tag(&self) -> Option<&str> {
-        self.final_to_tag.as_deref()
+    pub(crate) fn final_to_tag(&self) -> Option<String> {
+        wire::tag_in(self.final_to.as_deref()?)
     }
 
     /// The earliest armed timer.
@@ -152,7 +155,10 @@ impl ServerInviteTransaction {
         }
         self.guard = None;
         self.final_status = Some(response.status);
-        self.final_to_tag = wire::tag_of(&response.headers, sip::HeaderName::To);
+        self.final_to = response
+            .headers
+            .get(sip::HeaderName::To)
+            .map(str::to_string);
         if response.status < 300 {
             self.state = ServerInviteState::Accepted;
             self.timer_l = Some(now + self.timers.transaction_timeout());
@@ -165,11 +171,11 @@ impl ServerInviteTransaction {
         Ok(())
     }
 
-    /// Handles expired timers.
-    pub(crate) fn on_timer(&mut self, now: Instant, out: &mut Vec<TxEffect>) {
+    /// Handles expired timers; `invite` is the request this transaction answers.
+    pub(crate) fn on_timer(&mut self, now: Instant, invite: &Request, out: &mut Vec<TxEffect>) {
         if due(self.guard, now) {
             self.guard = None;
-            let timeout = make_response(&self.request, 408);
+            let timeout = make_response(invite, 408);
             // Proceeding is guaranteed while the guard is armed.
             let _ = self.send_response(now, &timeout, out);
             out.push(TxEffect::Timeout);

@@ -34,12 +34,13 @@ fn secs(t0: Instant, t: Instant) -> f64 {
 }
 
 /// Fires every timer of a machine up to `end`, returning (time, effects) of each firing.
+/// The INVITE server machine's timers also take the INVITE (`run_timers!(tx, t0, end, &invite)`).
 macro_rules! run_timers {
-    ($tx:expr, $t0:expr, $end:expr) => {{
+    ($tx:expr, $t0:expr, $end:expr $(, $invite:expr)?) => {{
         let mut log = Vec::new();
         while let Some(deadline) = $tx.next_deadline().filter(|d| *d <= $t0 + $end) {
             let mut out = Vec::new();
-            $tx.on_timer(deadline, &mut out);
+            $tx.on_timer(deadline, $($invite,)? &mut out);
             log.push((secs($t0, deadline), out));
         }
         log
@@ -65,7 +66,7 @@ fn invite_client_over_udp_retransmits_doubling_and_times_out_at_64_t1() {
     let mut out = Vec::new();
     let mut tx = ClientInviteTransaction::start(
         t0,
-        request(Method::Invite),
+        &request(Method::Invite),
         false,
         TimerConfig::default(),
         &mut out,
@@ -83,7 +84,7 @@ fn invite_client_over_tcp_never_retransmits() {
     let t0 = Instant::now();
     let mut tx = ClientInviteTransaction::start(
         t0,
-        request(Method::Invite),
+        &request(Method::Invite),
         true,
         TimerConfig::default(),
         &mut Vec::new(),
@@ -97,16 +98,12 @@ fn invite_client_over_tcp_never_retransmits() {
 fn invite_client_provisional_stops_timer_a_and_b() {
     let t0 = Instant::now();
     let req = request(Method::Invite);
-    let mut tx = ClientInviteTransaction::start(
-        t0,
-        req.clone(),
-        false,
-        TimerConfig::default(),
-        &mut Vec::new(),
-    );
+    let mut tx =
+        ClientInviteTransaction::start(t0, &req, false, TimerConfig::default(), &mut Vec::new());
     let mut out = Vec::new();
     tx.on_response(
         t0 + Duration::from_millis(100),
+        &req,
         make_response(&req, 180),
         &mut out,
     );
@@ -123,16 +120,11 @@ fn invite_client_provisional_stops_timer_a_and_b() {
 fn invite_client_acks_non_2xx_and_lingers_timer_d() {
     let t0 = Instant::now();
     let req = request(Method::Invite);
-    let mut tx = ClientInviteTransaction::start(
-        t0,
-        req.clone(),
-        false,
-        TimerConfig::default(),
-        &mut Vec::new(),
-    );
+    let mut tx =
+        ClientInviteTransaction::start(t0, &req, false, TimerConfig::default(), &mut Vec::new());
     let busy = make_response(&req, 486);
     let mut out = Vec::new();
-    tx.on_response(t0 + Duration::from_secs(1), busy.clone(), &mut out);
+    tx.on_response(t0 + Duration::from_secs(1), &req, busy.clone(), &mut out);
     let ack = match &out[..] {
         [TxEffect::Transmit(ack), TxEffect::PassUp(r)] if r.status == 486 => {
             String::from_utf8_lossy(ack).into_owned()
@@ -150,7 +142,7 @@ fn invite_client_acks_non_2xx_and_lingers_timer_d() {
 
     // A retransmitted 486 is re-ACKed and not passed up again.
     let mut again = Vec::new();
-    tx.on_response(t0 + Duration::from_secs(2), busy, &mut again);
+    tx.on_response(t0 + Duration::from_secs(2), &req, busy, &mut again);
     assert!(matches!(&again[..], [TxEffect::Transmit(_)]));
 
     let log = run_timers!(tx, t0, Duration::from_secs(60));
@@ -163,14 +155,9 @@ fn invite_client_acks_non_2xx_and_lingers_timer_d() {
 fn invite_client_timer_d_is_zero_on_tcp() {
     let t0 = Instant::now();
     let req = request(Method::Invite);
-    let mut tx = ClientInviteTransaction::start(
-        t0,
-        req.clone(),
-        true,
-        TimerConfig::default(),
-        &mut Vec::new(),
-    );
-    tx.on_response(t0, make_response(&req, 603), &mut Vec::new());
+    let mut tx =
+        ClientInviteTransaction::start(t0, &req, true, TimerConfig::default(), &mut Vec::new());
+    tx.on_response(t0, &req, make_response(&req, 603), &mut Vec::new());
     assert_eq!(tx.next_deadline(), Some(t0));
 }
 
@@ -178,17 +165,12 @@ fn invite_client_timer_d_is_zero_on_tcp() {
 fn invite_client_accepted_passes_every_2xx_until_timer_m() {
     let t0 = Instant::now();
     let req = request(Method::Invite);
-    let mut tx = ClientInviteTransaction::start(
-        t0,
-        req.clone(),
-        false,
-        TimerConfig::default(),
-        &mut Vec::new(),
-    );
+    let mut tx =
+        ClientInviteTransaction::start(t0, &req, false, TimerConfig::default(), &mut Vec::new());
     let ok = make_response(&req, 200);
     for _ in 0..2 {
         let mut out = Vec::new();
-        tx.on_response(t0, ok.clone(), &mut out);
+        tx.on_response(t0, &req, ok.clone(), &mut out);
         assert!(matches!(&out[..], [TxEffect::PassUp(r)] if r.status == 200));
     }
     assert_eq!(tx.state(), ClientInviteState::Accepted);
@@ -268,7 +250,7 @@ fn invite_server_sends_trying_and_answers_retransmissions_with_last_response() {
     let mut out = Vec::new();
     let mut tx = ServerInviteTransaction::start(
         t0,
-        req.clone(),
+        &req,
         false,
         TimerConfig::default(),
         RING_LIMIT,
@@ -293,7 +275,7 @@ fn invite_server_timer_g_until_ack_then_timer_i() {
     let req = request(Method::Invite);
     let mut tx = ServerInviteTransaction::start(
         t0,
-        req.clone(),
+        &req,
         false,
         TimerConfig::default(),
         RING_LIMIT,
@@ -302,11 +284,11 @@ fn invite_server_timer_g_until_ack_then_timer_i() {
     tx.send_response(t0, &make_response(&req, 486), &mut Vec::new())
         .expect("final accepted");
     assert_eq!(tx.state(), ServerInviteState::Completed);
-    let log = run_timers!(tx, t0, Duration::from_millis(7_600));
+    let log = run_timers!(tx, t0, Duration::from_millis(7_600), &req);
     assert_eq!(transmit_times(&log), vec![0.5, 1.5, 3.5, 7.5]);
     tx.on_ack(t0 + Duration::from_secs(8));
     assert_eq!(tx.state(), ServerInviteState::Confirmed);
-    let log = run_timers!(tx, t0, Duration::from_secs(60));
+    let log = run_timers!(tx, t0, Duration::from_secs(60), &req);
     assert_eq!(
         log.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
         vec![13.0],
@@ -321,7 +303,7 @@ fn invite_server_timer_g_caps_at_t2_and_timer_h_times_out() {
     let req = request(Method::Invite);
     let mut tx = ServerInviteTransaction::start(
         t0,
-        req.clone(),
+        &req,
         false,
         TimerConfig::default(),
         RING_LIMIT,
@@ -329,7 +311,7 @@ fn invite_server_timer_g_caps_at_t2_and_timer_h_times_out() {
     );
     tx.send_response(t0, &make_response(&req, 500), &mut Vec::new())
         .expect("final accepted");
-    let log = run_timers!(tx, t0, Duration::from_secs(60));
+    let log = run_timers!(tx, t0, Duration::from_secs(60), &req);
     assert_eq!(
         transmit_times(&log),
         vec![0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]
@@ -344,7 +326,7 @@ fn invite_server_over_tcp_has_no_timer_g_and_no_timer_i() {
     let req = request(Method::Invite);
     let mut tx = ServerInviteTransaction::start(
         t0,
-        req.clone(),
+        &req,
         true,
         TimerConfig::default(),
         RING_LIMIT,
@@ -371,7 +353,7 @@ fn invite_server_2xx_enters_accepted_and_absorbs_invites() {
     let req = request(Method::Invite);
     let mut tx = ServerInviteTransaction::start(
         t0,
-        req.clone(),
+        &req,
         false,
         TimerConfig::default(),
         RING_LIMIT,
@@ -386,7 +368,7 @@ fn invite_server_2xx_enters_accepted_and_absorbs_invites() {
     assert!(tx
         .send_response(t0, &make_response(&req, 486), &mut out)
         .is_err());
-    let log = run_timers!(tx, t0, Duration::from_secs(60));
+    let log = run_timers!(tx, t0, Duration::from_secs(60), &req);
     assert_eq!(
         log.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
         vec![32.0],
@@ -400,14 +382,14 @@ fn unanswered_invite_is_ended_with_408_at_the_ring_limit() {
     let req = request(Method::Invite);
     let mut tx = ServerInviteTransaction::start(
         t0,
-        req,
+        &req,
         false,
         TimerConfig::default(),
         RING_LIMIT,
         &mut Vec::new(),
     );
     let mut out = Vec::new();
-    tx.on_timer(t0 + RING_LIMIT, &mut out);
+    tx.on_timer(t0 + RING_LIMIT, &req, &mut out);
     assert!(
         matches!(&out[..], [TxEffect::Transmit(b), TxEffect::Timeout] if b.starts_with(b"SIP/2.0 408"))
     );

@@ -530,3 +530,99 @@ fn user_response_with_a_stale_content_length_goes_out_consistent() {
     assert_eq!(sent[0].body, b"v=0\r\n");
     assert_eq!(sent[0].content_length(), Ok(Some(5)));
 }
+
+#[test]
+fn dead_deadlines_do_not_pile_up_in_the_timer_queue() {
+    // Every INVITE queues its 5-minute ring guard, replaced at once by the
+    // 486's Timer G and then Timer I (5 s): 3 000 calls 10 ms apart must not
+    // leave 3 000 dead guards queued.
+    let t0 = Instant::now();
+    let mut stack = stack();
+    for n in 0..3_000u64 {
+        let now = t0 + Duration::from_millis(n * 10);
+        stack.handle_timeout(now);
+        let branch = format!("z9hG4bKq{n}");
+        let call_id = format!("call-{n}");
+        let invite = peer_invite(&branch, "").replace("call-abc", &call_id);
+        feed(&mut stack, now, &invite, PEER);
+        let (tx, request) = new_request(&drain(&mut stack));
+        stack
+            .respond(now, tx, make_response(&request, 486))
+            .expect("busy");
+        let busy = drain(&mut stack).responses().remove(0);
+        let ack = sip_text(
+            &[
+                "ACK sip:bob@192.0.2.1 SIP/2.0",
+                &format!("Via: SIP/2.0/UDP 198.51.100.7:5060;branch={branch}"),
+                "Max-Forwards: 70",
+                "From: \"Alice\" <sip:alice@198.51.100.7>;tag=alice1",
+                &format!("To: <sip:bob@192.0.2.1>;tag={}", to_tag(&busy)),
+                &format!("Call-ID: {call_id}@198.51.100.7"),
+                "CSeq: 1 ACK",
+            ],
+            "",
+        );
+        feed(&mut stack, now, &ack, PEER);
+        assert!(drain(&mut stack).sent.is_empty(), "ACK absorbed");
+        assert!(
+            stack.timers.len() <= stack.transaction_count(),
+            "one deadline per live transaction at most"
+        );
+    }
+    assert!(stack.transaction_count() <= 501, "Timer I: 5 s of calls");
+}
+
+#[test]
+fn timer_queue_is_empty_once_the_call_is_over() {
+    let t0 = Instant::now();
+    let mut stack = stack();
+    feed(&mut stack, t0, &peer_invite("z9hG4bKe", ""), PEER);
+    let (tx, request) = new_request(&drain(&mut stack));
+    assert_eq!(stack.timers.len(), 1, "the ring guard");
+    stack
+        .respond(t0, tx, make_response(&request, 486))
+        .expect("busy");
+    assert_eq!(stack.timers.len(), 1, "Timer G, no longer the guard");
+    drain(&mut stack);
+    run_until(&mut stack, t0, Duration::from_secs(40));
+    assert_eq!(stack.timers.len(), 0);
+}
+
+#[test]
+fn rfc2543_ack_matches_by_the_to_tag_of_our_final_response() {
+    let t0 = Instant::now();
+    let mut stack = stack();
+    let invite = peer_invite("none", "").replace(";branch=none", "");
+    feed(&mut stack, t0, &invite, PEER);
+    let (tx, request) = new_request(&drain(&mut stack));
+    stack
+        .respond(t0, tx, make_response(&request, 486))
+        .expect("busy");
+    let busy = drain(&mut stack).responses().remove(0);
+    let ack = |to_tag: &str| {
+        sip_text(
+            &[
+                "ACK sip:bob@192.0.2.1 SIP/2.0",
+                "Via: SIP/2.0/UDP 198.51.100.7:5060",
+                "Max-Forwards: 70",
+                "From: \"Alice\" <sip:alice@198.51.100.7>;tag=alice1",
+                &format!("To: <sip:bob@192.0.2.1>;tag={to_tag}"),
+                "Call-ID: call-abc@198.51.100.7",
+                "CSeq: 1 ACK",
+            ],
+            "",
+        )
+    };
+    feed(&mut stack, t0, &ack("someone-else"), PEER);
+    let log = run_until(&mut stack, t0, Duration::from_millis(600));
+    assert_eq!(send_times(&log), [0.5], "a foreign To tag does not match");
+    feed(
+        &mut stack,
+        t0 + Duration::from_millis(600),
+        &ack(&to_tag(&busy)),
+        PEER,
+    );
+    let log = run_until(&mut stack, t0, Duration::from_secs(40));
+    assert!(send_times(&log).is_empty(), "absorbed: no more 486");
+    assert_drained(&mut stack);
+}
