@@ -116,19 +116,23 @@ impl HeaderName {
 
     /// The known header a name as written (any case, long or compact) refers to.
     pub fn from_name(written: &str) -> Option<HeaderName> {
-        if written.len() == 1 {
-            return HeaderName::ALL
-                .into_iter()
-                .find(|h| h.compact().is_some_and(|c| written.eq_ignore_ascii_case(c)));
+        // Parsing looks up every header of every message: index by length
+        // (or by letter, for compact forms) and compare at most five names.
+        if let [letter] = written.as_bytes() {
+            let index = letter.to_ascii_lowercase().checked_sub(b'a')?;
+            return BY_COMPACT_LETTER.get(usize::from(index)).copied().flatten();
         }
-        // eq_ignore_ascii_case compares lengths first, so most misses are cheap.
-        HeaderName::ALL
-            .into_iter()
-            .find(|h| written.eq_ignore_ascii_case(h.as_str()))
+        BY_LENGTH
+            .get(written.len())?
+            .iter()
+            .map_while(|h| *h)
+            // Most peers write the canonical spelling: try a plain comparison first.
+            .find(|h| written == h.as_str() || written.eq_ignore_ascii_case(h.as_str()))
     }
 
     /// The canonical spelling used when Switchboard writes the header.
-    pub fn as_str(self) -> &'static str {
+    #[inline]
+    pub const fn as_str(self) -> &'static str {
         match self {
             HeaderName::Via => "Via",
             HeaderName::From => "From",
@@ -166,7 +170,8 @@ impl HeaderName {
     }
 
     /// The single-letter compact form (RFC 3261 §7.3.3 and extensions), if any.
-    pub fn compact(self) -> Option<&'static str> {
+    #[inline]
+    pub const fn compact(self) -> Option<&'static str> {
         Some(match self {
             HeaderName::Via => "v",
             HeaderName::From => "f",
@@ -186,11 +191,14 @@ impl HeaderName {
     }
 
     /// Whether a header name as written (any case, long or compact) names this header.
+    #[inline]
     pub fn matches(self, written: &str) -> bool {
-        written.eq_ignore_ascii_case(self.as_str())
-            || self
+        if written.len() == 1 {
+            return self
                 .compact()
-                .is_some_and(|c| written.eq_ignore_ascii_case(c))
+                .is_some_and(|c| written.eq_ignore_ascii_case(c));
+        }
+        written.eq_ignore_ascii_case(self.as_str())
     }
 
     /// Whether RFC 3261 §7.3.1 allows several values of this header joined by commas.
@@ -213,6 +221,38 @@ impl HeaderName {
         )
     }
 }
+
+/// Known headers by the length of their long name, [`HeaderName::ALL`] order.
+/// No length is shared by more than five names (checked when compiling).
+static BY_LENGTH: [[Option<HeaderName>; 5]; 20] = {
+    let mut table = [[None; 5]; 20];
+    let mut i = 0;
+    while i < HeaderName::ALL.len() {
+        let name = HeaderName::ALL[i];
+        let row = &mut table[name.as_str().len()];
+        let mut slot = 0;
+        while row[slot].is_some() {
+            slot += 1;
+        }
+        row[slot] = Some(name);
+        i += 1;
+    }
+    table
+};
+
+/// Known headers by compact form, `a` to `z`.
+static BY_COMPACT_LETTER: [Option<HeaderName>; 26] = {
+    let mut table = [None; 26];
+    let mut i = 0;
+    while i < HeaderName::ALL.len() {
+        let name = HeaderName::ALL[i];
+        if let Some(compact) = name.compact() {
+            table[(compact.as_bytes()[0] - b'a') as usize] = Some(name);
+        }
+        i += 1;
+    }
+    table
+};
 
 impl fmt::Display for HeaderName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -320,5 +360,29 @@ impl Headers {
     /// Whether there are no header lines.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_tables_agree_with_the_name_list() {
+        let by_scan = |w: &str| HeaderName::ALL.into_iter().find(|h| h.matches(w));
+        let mut written: Vec<String> =
+            vec![String::new(), "X-Unknown".into(), "Date".into(), "é".into()];
+        for b in 0..=127u8 {
+            written.push(char::from(b).to_string());
+        }
+        for name in HeaderName::ALL {
+            let long = name.as_str();
+            written.extend([long.to_string(), long.to_uppercase(), long.to_lowercase()]);
+            written.push(long[..long.len() - 1].to_string());
+            written.push(format!("{long}x"));
+        }
+        for w in &written {
+            assert_eq!(HeaderName::from_name(w), by_scan(w), "{w:?}");
+        }
     }
 }

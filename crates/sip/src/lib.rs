@@ -44,8 +44,8 @@ pub use message::{default_reason, Message, Request, Response};
 pub use method::Method;
 pub use params::Params;
 pub use parser::{
-    error_response, leading_crlf_len, parse_datagram, parse_stream, MAX_BODY_BYTES, MAX_CSEQ,
-    MAX_HEADER_BYTES,
+    error_response, leading_crlf_len, parse_datagram, parse_stream, parse_stream_frame,
+    StreamFrame, MAX_BODY_BYTES, MAX_CSEQ, MAX_HEADER_BYTES,
 };
 pub use typed::TypedHeaders;
 pub use uri::{Host, Scheme, Uri};

@@ -38,6 +38,11 @@ impl Params {
         }
     }
 
+    /// Appends a parameter as scanned (no check for an existing one).
+    pub(crate) fn push_borrowed(&mut self, name: &str, value: Option<&str>) {
+        self.0.push((name.to_string(), value.map(str::to_string)));
+    }
+
     /// Removes a parameter.
     pub fn remove(&mut self, name: &str) {
         self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));

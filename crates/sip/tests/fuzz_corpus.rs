@@ -1,11 +1,12 @@
 //! Runs the parser over every fuzz seed (`fuzz/corpus/*/*`) on stable Rust,
 //! checking the same properties as the libFuzzer targets: no panic, parsed
-//! messages re-parse unchanged, stream framing never over-consumes.
+//! messages re-parse unchanged, stream framing never over-consumes and
+//! judges each frame as a datagram would.
 
 use std::fs;
 use std::path::Path;
 
-use sip::{error_response, parse_datagram, parse_stream, HeaderName};
+use sip::{error_response, parse_datagram, parse_stream, parse_stream_frame, HeaderName};
 
 #[test]
 fn every_seed_parses_without_panic() {
@@ -35,9 +36,15 @@ fn every_seed_parses_without_panic() {
                 }
             }
             let mut rest = data.as_slice();
-            while let Ok(Some((message, used))) = parse_stream(rest) {
+            while let Ok(Some(frame)) = parse_stream_frame(rest) {
+                let used = frame.consumed;
                 assert!(used > 0 && used <= rest.len());
-                assert_eq!(parse_stream(&rest[..used]), Ok(Some((message, used))));
+                let alone = parse_stream_frame(&rest[..used]).expect("prefix frames");
+                assert_eq!(alone.as_ref(), Some(&frame));
+                assert_eq!(frame.message, parse_datagram(&rest[..used]));
+                if let Ok(message) = frame.message {
+                    assert_eq!(parse_stream(rest), Ok(Some((message, used))));
+                }
                 rest = &rest[used..];
             }
             // Every prefix of a seed frames without panicking.

@@ -22,7 +22,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use sip::{error_response, parse_datagram, parse_stream, Message, TypedHeaders};
+use sip::{
+    error_response, parse_datagram, parse_stream, parse_stream_frame, Message, TypedHeaders,
+};
 
 fn torture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/torture")
@@ -120,6 +122,41 @@ fn invalid_messages_are_rejected_with_the_right_status() {
         assert!(wire.starts_with(&format!("SIP/2.0 {status} ")), "{file}");
         assert!(answer.headers.get(sip::HeaderName::Via).is_some(), "{file}");
     }
+}
+
+/// On a stream, every invalid message is skipped and answered like a
+/// datagram, except those whose Content-Length is itself the fault: mcl01
+/// (two of them) and scalar02 (negative) lose the framing, and clerr (longer
+/// than what follows) waits for more bytes.
+#[test]
+fn invalid_messages_pipelined_on_a_stream() {
+    let mut stream = Vec::new();
+    let mut expected = Vec::new();
+    for (file, status) in expectations() {
+        let Some(status) = status else { continue };
+        let bytes = fs::read(torture_dir().join(&file)).expect("read");
+        let verdict = parse_stream_frame(&bytes);
+        if file.ends_with("mcl01.sip") || file.ends_with("scalar02.sip") {
+            assert!(verdict.is_err(), "{file}: {verdict:?}");
+        } else if file.ends_with("clerr.sip") {
+            assert_eq!(verdict, Ok(None), "{file}");
+        } else {
+            stream.extend_from_slice(b"\r\n");
+            stream.extend_from_slice(&bytes);
+            expected.push((file, status, bytes.len() + 2));
+        }
+    }
+    let mut rest = stream.as_slice();
+    for (file, status, len) in expected {
+        let frame = parse_stream_frame(rest)
+            .unwrap_or_else(|e| panic!("{file}: framing lost: {e}"))
+            .unwrap_or_else(|| panic!("{file}: incomplete"));
+        assert_eq!(frame.consumed, len, "{file}");
+        let err = frame.message.expect_err(&file);
+        assert_eq!(err.status(), status, "{file}: {err}");
+        rest = &rest[frame.consumed..];
+    }
+    assert!(rest.is_empty());
 }
 
 #[test]

@@ -9,14 +9,14 @@
 use std::str::FromStr;
 
 use super::lex::{
-    is_token, is_token_byte, is_wsp, parse_digits, parse_header_params, quoted_end, skip_wsp,
-    split_list, split_nonempty_list, trim_wsp,
+    find_byte, for_each_list_element, is_token, is_token_byte, is_wsp, parse_digits,
+    parse_header_params, quoted_end, scan_header_params, skip_wsp, split_list, trim_wsp,
 };
-use super::uri::parse_host;
+use super::sink::{Collect, PartSink};
+use super::uri::{scan_host, scan_uri, HostRef, UriRef};
 use crate::error::ParseError;
 use crate::headers::{CSeq, Contacts, NameAddr, Reason, Via};
 use crate::method::Method;
-use crate::uri::Uri;
 
 const BAD_VIA: ParseError = ParseError::InvalidSyntax("Via");
 const BAD_NAME_ADDR: ParseError = ParseError::InvalidSyntax("name-addr");
@@ -31,54 +31,89 @@ fn token_at(s: &str, i: usize) -> Option<(&str, usize)> {
     (end > i).then(|| (&s[i..end], end))
 }
 
+/// The fixed parts of one via-parm; its parameters went to the sink.
+pub(crate) struct ViaRef<'a> {
+    pub transport: &'a str,
+    pub host: HostRef<'a>,
+    pub port: Option<u16>,
+}
+
+/// Scans one via-parm: `SIP / 2.0 / UDP host[:port] *(; param)`, with the
+/// white space RFC 3261 allows around `/`, `:`, `;` and `=`. Every error is
+/// [`ParseError::InvalidSyntax`]`("Via")`.
+pub(crate) fn scan_via<'a>(
+    s: &'a str,
+    sink: &mut impl PartSink<'a>,
+) -> Result<ViaRef<'a>, ParseError> {
+    let bytes = s.as_bytes();
+    let i = skip_wsp(bytes, 0);
+    let (name, i) = token_at(s, i).ok_or(BAD_VIA)?;
+    let i = expect_slash(bytes, i)?;
+    let (version, i) = token_at(s, i).ok_or(BAD_VIA)?;
+    let i = expect_slash(bytes, i)?;
+    let (transport, i) = token_at(s, i).ok_or(BAD_VIA)?;
+    if !name.eq_ignore_ascii_case("SIP") || version != "2.0" {
+        return Err(BAD_VIA);
+    }
+    let host_start = skip_wsp(bytes, i);
+    if host_start == i {
+        return Err(BAD_VIA);
+    }
+    let (host, rest) = scan_host(&s[host_start..]).ok_or(BAD_VIA)?;
+    let after_host = s.len() - rest.len();
+    let mut i = skip_wsp(bytes, after_host);
+    let mut port = None;
+    if bytes.get(i) == Some(&b':') {
+        i = skip_wsp(bytes, i + 1);
+        let end = s[i..]
+            .bytes()
+            .position(|b| !b.is_ascii_digit())
+            .map_or(s.len(), |p| i + p);
+        let value = parse_digits(&s[i..end]).ok_or(BAD_VIA)?;
+        port = Some(u16::try_from(value).map_err(|_| BAD_VIA)?);
+        i = end;
+    }
+    scan_header_params(&s[i..], |name, value| sink.header_param(name, value))
+        .map_err(|_| BAD_VIA)?;
+    Ok(ViaRef {
+        transport,
+        host,
+        port,
+    })
+}
+
+/// Scans a Via header value that may hold several comma-separated entries;
+/// returns how many.
+pub(crate) fn scan_via_list<'a>(
+    s: &'a str,
+    sink: &mut impl PartSink<'a>,
+) -> Result<usize, ParseError> {
+    for_each_list_element(s, |item| scan_via(item, sink).map(drop)).map_err(|_| BAD_VIA)
+}
+
 impl Via {
     /// Parses one via-parm: `SIP / 2.0 / UDP host[:port] *(; param)`, with the
     /// white space RFC 3261 allows around `/`, `:`, `;` and `=`.
     pub fn parse(s: &str) -> Result<Via, ParseError> {
-        let bytes = s.as_bytes();
-        let i = skip_wsp(bytes, 0);
-        let (name, i) = token_at(s, i).ok_or(BAD_VIA)?;
-        let i = expect_slash(bytes, i)?;
-        let (version, i) = token_at(s, i).ok_or(BAD_VIA)?;
-        let i = expect_slash(bytes, i)?;
-        let (transport, i) = token_at(s, i).ok_or(BAD_VIA)?;
-        if !name.eq_ignore_ascii_case("SIP") || version != "2.0" {
-            return Err(BAD_VIA);
-        }
-        let host_start = skip_wsp(bytes, i);
-        if host_start == i {
-            return Err(BAD_VIA);
-        }
-        let (host, rest) = parse_host(&s[host_start..]).ok_or(BAD_VIA)?;
-        let after_host = s.len() - rest.len();
-        let mut i = skip_wsp(bytes, after_host);
-        let mut port = None;
-        if bytes.get(i) == Some(&b':') {
-            i = skip_wsp(bytes, i + 1);
-            let end = s[i..]
-                .bytes()
-                .position(|b| !b.is_ascii_digit())
-                .map_or(s.len(), |p| i + p);
-            let value = parse_digits(&s[i..end]).ok_or(BAD_VIA)?;
-            port = Some(u16::try_from(value).map_err(|_| BAD_VIA)?);
-            i = end;
-        }
-        let params = parse_header_params(&s[i..]).map_err(|_| BAD_VIA)?;
+        let mut parts = Collect::default();
+        let via = scan_via(s, &mut parts)?;
         Ok(Via {
-            transport: transport.to_string(),
-            host,
-            port,
-            params,
+            transport: via.transport.to_string(),
+            host: via.host.to_host(),
+            port: via.port,
+            params: parts.params,
         })
     }
 
     /// Parses a Via header value that may hold several comma-separated entries.
     pub fn parse_list(s: &str) -> Result<Vec<Via>, ParseError> {
-        split_nonempty_list(s)
-            .map_err(|_| BAD_VIA)?
-            .into_iter()
-            .map(Via::parse)
-            .collect()
+        let mut list = Vec::new();
+        for_each_list_element(s, |item| {
+            list.push(Via::parse(item)?);
+            Ok(())
+        })
+        .map_err(|_| BAD_VIA)?;
+        Ok(list)
     }
 }
 
@@ -98,74 +133,118 @@ impl FromStr for Via {
     }
 }
 
+/// The fixed parts of a name-addr or addr-spec; its URI parameters, URI
+/// headers and header parameters went to the sink.
+pub(crate) struct NameAddrRef<'a> {
+    /// The display name as written (quotes kept when quoted).
+    pub display_name: Option<&'a str>,
+    pub uri: UriRef<'a>,
+}
+
+impl NameAddrRef<'_> {
+    /// The owned [`NameAddr`], with the parts a [`Collect`] gathered (and now gives up).
+    fn into_name_addr(self, parts: &mut Collect) -> NameAddr {
+        NameAddr {
+            display_name: self.display_name.map(str::to_string),
+            uri: self.uri.into_uri(parts),
+            params: std::mem::take(&mut parts.params),
+        }
+    }
+}
+
+/// Scans `[display-name] <uri> *(; param)` or `addr-spec *(; param)`.
+pub(crate) fn scan_name_addr<'a>(
+    s: &'a str,
+    sink: &mut impl PartSink<'a>,
+) -> Result<NameAddrRef<'a>, ParseError> {
+    let s = trim_wsp(s);
+    let bytes = s.as_bytes();
+    if bytes.first() == Some(&b'"') {
+        let end = quoted_end(s, 0).map_err(|_| BAD_NAME_ADDR)?;
+        let rest = s[end..].trim_start_matches([' ', '\t']);
+        return bracketed(Some(&s[..end]), rest, sink);
+    }
+    // A token display name ends at '<'; an addr-spec reaches ':' first.
+    match bytes.iter().position(|&b| b == b'<' || b == b':') {
+        Some(lt) if bytes[lt] == b'<' => {
+            let name = trim_wsp(&s[..lt]);
+            if !name.bytes().all(|b| is_token_byte(b) || is_wsp(b)) {
+                return Err(BAD_NAME_ADDR);
+            }
+            let display = (!name.is_empty()).then_some(name);
+            bracketed(display, &s[lt..], sink)
+        }
+        _ => addr_spec(s, sink),
+    }
+}
+
+/// Scans a comma-separated list of name-addrs, each handed to `each` with
+/// the parts it sent to the sink; returns how many.
+pub(crate) fn scan_name_addr_list<'a, S: PartSink<'a>>(
+    s: &'a str,
+    sink: &mut S,
+    mut each: impl FnMut(NameAddrRef<'a>, &mut S),
+) -> Result<usize, ParseError> {
+    for_each_list_element(s, |item| {
+        let addr = scan_name_addr(item, sink)?;
+        each(addr, sink);
+        Ok(())
+    })
+}
+
 impl NameAddr {
     /// Parses `[display-name] <uri> *(; param)` or `addr-spec *(; param)`.
     pub fn parse(s: &str) -> Result<NameAddr, ParseError> {
-        let s = trim_wsp(s);
-        let bytes = s.as_bytes();
-        if bytes.first() == Some(&b'"') {
-            let end = quoted_end(s, 0).map_err(|_| BAD_NAME_ADDR)?;
-            let rest = s[end..].trim_start_matches([' ', '\t']);
-            return bracketed(Some(s[..end].to_string()), rest);
-        }
-        // A token display name ends at '<'; an addr-spec reaches ':' first.
-        match bytes.iter().position(|&b| b == b'<' || b == b':') {
-            Some(lt) if bytes[lt] == b'<' => {
-                let name = trim_wsp(&s[..lt]);
-                if !name.bytes().all(|b| is_token_byte(b) || is_wsp(b)) {
-                    return Err(BAD_NAME_ADDR);
-                }
-                let display = (!name.is_empty()).then(|| name.to_string());
-                bracketed(display, &s[lt..])
-            }
-            _ => addr_spec(s),
-        }
+        let mut parts = Collect::default();
+        Ok(scan_name_addr(s, &mut parts)?.into_name_addr(&mut parts))
     }
 
     /// Parses a comma-separated list (Route, Record-Route, Contact without `*`).
     pub fn parse_list(s: &str) -> Result<Vec<NameAddr>, ParseError> {
-        split_nonempty_list(s)?
-            .into_iter()
-            .map(NameAddr::parse)
-            .collect()
+        let mut list = Vec::new();
+        scan_name_addr_list(s, &mut Collect::default(), |addr, parts| {
+            list.push(addr.into_name_addr(parts));
+        })?;
+        Ok(list)
     }
 }
 
 /// `<uri>` followed by header parameters.
-fn bracketed(display_name: Option<String>, s: &str) -> Result<NameAddr, ParseError> {
+fn bracketed<'a>(
+    display_name: Option<&'a str>,
+    s: &'a str,
+    sink: &mut impl PartSink<'a>,
+) -> Result<NameAddrRef<'a>, ParseError> {
     let inner = s.strip_prefix('<').ok_or(BAD_NAME_ADDR)?;
-    let gt = inner.find('>').ok_or(BAD_NAME_ADDR)?;
-    let uri = Uri::parse(&inner[..gt])?;
-    let params = parse_header_params(&inner[gt + 1..])?;
-    Ok(NameAddr {
-        display_name,
-        uri,
-        params,
-    })
+    let gt = find_byte(inner, b'>').ok_or(BAD_NAME_ADDR)?;
+    let uri = scan_uri(&inner[..gt], sink)?;
+    scan_header_params(&inner[gt + 1..], |name, value| {
+        sink.header_param(name, value)
+    })?;
+    Ok(NameAddrRef { display_name, uri })
 }
 
 /// A URI without brackets: it ends at the first `;` or white space after the
 /// userinfo, and everything after is header parameters.
-fn addr_spec(s: &str) -> Result<NameAddr, ParseError> {
+fn addr_spec<'a>(s: &'a str, sink: &mut impl PartSink<'a>) -> Result<NameAddrRef<'a>, ParseError> {
     let bytes = s.as_bytes();
-    let colon = s.find(':').ok_or(BAD_NAME_ADDR)?;
+    let colon = find_byte(s, b':').ok_or(BAD_NAME_ADDR)?;
     // The userinfo (which may hold ';') ends at the first '@', if any, before
     // a quoted parameter value could start.
-    let quote = s.find('"').unwrap_or(s.len());
-    let host_start = s[..quote].find('@').map_or(colon + 1, |at| at + 1);
+    let quote = find_byte(s, b'"').unwrap_or(s.len());
+    let host_start = find_byte(&s[..quote], b'@').map_or(colon + 1, |at| at + 1);
     let end = bytes[host_start..]
         .iter()
         .position(|&b| b == b';' || is_wsp(b))
         .map_or(s.len(), |p| host_start + p);
-    let uri = Uri::parse(&s[..end])?;
-    if !uri.headers.is_empty() {
+    let uri = scan_uri(&s[..end], sink)?;
+    if uri.has_headers {
         return Err(ParseError::InvalidSyntax("addr-spec with URI headers"));
     }
-    let params = parse_header_params(&s[end..])?;
-    Ok(NameAddr {
+    scan_header_params(&s[end..], |name, value| sink.header_param(name, value))?;
+    Ok(NameAddrRef {
         display_name: None,
         uri,
-        params,
     })
 }
 
@@ -223,21 +302,27 @@ impl FromStr for Contacts {
 /// The largest CSeq number RFC 3261 §8.1.1.5 allows (2^31 - 1).
 pub const MAX_CSEQ: u32 = (1 << 31) - 1;
 
+/// Scans `1*DIGIT LWS Method`; returns the number and the method token.
+pub(crate) fn scan_cseq(s: &str) -> Result<(u32, &str), ParseError> {
+    const BAD: ParseError = ParseError::InvalidSyntax("CSeq");
+    let s = trim_wsp(s);
+    let split = memchr::memchr2(b' ', b'\t', s.as_bytes()).ok_or(BAD)?;
+    let seq = parse_digits(&s[..split])
+        .filter(|&n| n <= u64::from(MAX_CSEQ))
+        .ok_or(BAD)?;
+    let method = trim_wsp(&s[split..]);
+    if !is_token(method) {
+        return Err(BAD);
+    }
+    Ok((u32::try_from(seq).map_err(|_| BAD)?, method))
+}
+
 impl CSeq {
     /// Parses `1*DIGIT LWS Method`; the number must be below 2^31.
     pub fn parse(s: &str) -> Result<CSeq, ParseError> {
-        const BAD: ParseError = ParseError::InvalidSyntax("CSeq");
-        let s = trim_wsp(s);
-        let split = s.find([' ', '\t']).ok_or(BAD)?;
-        let seq = parse_digits(&s[..split])
-            .filter(|&n| n <= u64::from(MAX_CSEQ))
-            .ok_or(BAD)?;
-        let method = trim_wsp(&s[split..]);
-        if !is_token(method) {
-            return Err(BAD);
-        }
+        let (seq, method) = scan_cseq(s)?;
         Ok(CSeq {
-            seq: u32::try_from(seq).map_err(|_| BAD)?,
+            seq,
             method: Method::from_token(method),
         })
     }
@@ -267,10 +352,12 @@ impl Reason {
 
     /// Parses a comma-separated list of entries.
     pub fn parse_list(s: &str) -> Result<Vec<Reason>, ParseError> {
-        split_nonempty_list(s)?
-            .into_iter()
-            .map(Reason::parse)
-            .collect()
+        let mut list = Vec::new();
+        for_each_list_element(s, |item| {
+            list.push(Reason::parse(item)?);
+            Ok(())
+        })?;
+        Ok(list)
     }
 }
 
@@ -280,6 +367,30 @@ pub(crate) fn token_list(value: &str) -> impl Iterator<Item = &str> {
         .unwrap_or_default()
         .into_iter()
         .filter(|t| !t.is_empty())
+}
+
+/// Whether every element of a token list (Allow, Supported, Require…) is a
+/// token or empty. Without quotes or brackets, which no token holds, the
+/// list splits at every comma; one pass checks each element's shape:
+/// optional white space, a token, optional white space.
+pub(crate) fn is_token_list(value: &str) -> bool {
+    #[derive(PartialEq)]
+    enum At {
+        Lead,
+        Token,
+        Trail,
+    }
+    let mut at = At::Lead;
+    for b in value.bytes() {
+        at = match b {
+            b',' => At::Lead,
+            b' ' | b'\t' if at == At::Lead => At::Lead,
+            b' ' | b'\t' => At::Trail,
+            _ if is_token_byte(b) && at != At::Trail => At::Token,
+            _ => return false,
+        };
+    }
+    true
 }
 
 #[cfg(test)]
@@ -398,6 +509,24 @@ mod tests {
             "x INVITE",
         ] {
             assert!(CSeq::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn token_lists() {
+        for good in ["INVITE, ACK,,BYE", "", " , ", "timer ,100rel\t", "a"] {
+            assert!(is_token_list(good), "{good:?}");
+        }
+        for bad in [
+            "INVITE ACK",
+            "a, b c",
+            "\"INVITE",
+            "\"a\"",
+            "<a>",
+            "a;b",
+            "caf\u{e9}",
+        ] {
+            assert!(!is_token_list(bad), "{bad:?}");
         }
     }
 

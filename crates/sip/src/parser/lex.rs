@@ -7,13 +7,51 @@
 use crate::error::ParseError;
 use crate::params::Params;
 
+/// A set of bytes as a table built at compile time: the parser asks about
+/// every byte of every header, and one lookup beats a chain of comparisons.
+pub(crate) struct ByteSet([bool; 256]);
+
+impl ByteSet {
+    /// ASCII letters and digits.
+    pub(crate) const fn alphanumeric() -> ByteSet {
+        let mut set = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            set[b] = (b as u8).is_ascii_alphanumeric();
+            b += 1;
+        }
+        ByteSet(set)
+    }
+
+    /// This set and `bytes`.
+    pub(crate) const fn with(mut self, bytes: &[u8]) -> ByteSet {
+        let mut i = 0;
+        while i < bytes.len() {
+            self.0[bytes[i] as usize] = true;
+            i += 1;
+        }
+        self
+    }
+
+    /// Whether `b` is in the set.
+    #[inline]
+    pub(crate) fn contains(&self, b: u8) -> bool {
+        self.0[usize::from(b)]
+    }
+}
+
 /// `token` characters (RFC 3261 §25.1).
+static TOKEN_BYTES: ByteSet = ByteSet::alphanumeric().with(b"-.!%*_+`'~");
+
+/// Whether `b` is a `token` character (RFC 3261 §25.1).
 pub(crate) fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    TOKEN_BYTES.contains(b)
+}
+
+/// The index of the first `byte` in `s` (`str::find` for one ASCII byte,
+/// without its per-call cost on the short pieces a header is cut into).
+pub(crate) fn find_byte(s: &str, byte: u8) -> Option<usize> {
+    memchr::memchr(byte, s.as_bytes())
 }
 
 /// Whether `s` is a non-empty `token`.
@@ -28,7 +66,17 @@ pub(crate) fn is_wsp(b: u8) -> bool {
 
 /// Trims SP and HTAB on both sides.
 pub(crate) fn trim_wsp(s: &str) -> &str {
-    s.trim_matches([' ', '\t'])
+    let bytes = s.as_bytes();
+    let start = bytes
+        .iter()
+        .position(|&b| !is_wsp(b))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| !is_wsp(b))
+        .map_or(start, |i| i + 1);
+    // SP and HTAB are ASCII, so both ends are character boundaries.
+    &s[start..end]
 }
 
 /// Trims SP and HTAB on both sides of a byte slice.
@@ -123,27 +171,32 @@ impl<'a> Iterator for ListItems<'a> {
         let bytes = self.value.as_bytes();
         let mut angle = false;
         let mut i = start;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'"' => match quoted_end(self.value, i) {
-                    Ok(end) => {
-                        i = end;
-                        continue;
-                    }
+        // Outside brackets a comma, a quote or `<` matters; inside, `>` or a quote.
+        let next_delimiter = |i: usize, angle: bool| {
+            let rest = &bytes[i..];
+            let found = if angle {
+                memchr::memchr2(b'>', b'"', rest)
+            } else {
+                memchr::memchr3(b',', b'"', b'<', rest)
+            };
+            found.map(|offset| i + offset)
+        };
+        while let Some(at) = next_delimiter(i, angle) {
+            match bytes[at] {
+                b'"' => match quoted_end(self.value, at) {
+                    Ok(end) => i = end,
                     Err(e) => {
                         self.start = None;
                         return Some(Err(e));
                     }
                 },
-                b'<' => angle = true,
-                b'>' => angle = false,
-                b',' if !angle => {
-                    self.start = Some(i + 1);
-                    return Some(Ok(trim_wsp(&self.value[start..i])));
+                b',' => {
+                    self.start = Some(at + 1);
+                    return Some(Ok(trim_wsp(&self.value[start..at])));
                 }
-                _ => {}
+                b'<' => (angle, i) = (true, at + 1),
+                _ => (angle, i) = (false, at + 1), // `>`
             }
-            i += 1;
         }
         self.start = None;
         Some(Ok(trim_wsp(&self.value[start..])))
@@ -155,25 +208,45 @@ pub(crate) fn split_list(value: &str) -> Result<Vec<&str>, ParseError> {
     list_items(value).collect()
 }
 
-/// The elements of a list whose elements must all be present (`a,,b` is an
-/// error). The whole list is checked before the first element is returned,
-/// so a quoting error wins over an empty element, which wins over whatever
-/// the caller finds wrong in an element.
-pub(crate) fn nonempty_list_items(value: &str) -> Result<ListItems<'_>, ParseError> {
+/// Hands each element of a list whose elements must all be present (`a,,b`
+/// is an error) to `each`, in one pass; returns how many there were. Errors
+/// come out as if the whole list were checked first: a quoting error, then
+/// an empty element, then the first element `each` refuses.
+pub(crate) fn for_each_list_element<'a>(
+    value: &'a str,
+    mut each: impl FnMut(&'a str) -> Result<(), ParseError>,
+) -> Result<usize, ParseError> {
+    let mut count = 0;
+    for item in list_items(value) {
+        let outcome = item.and_then(|item| match item {
+            "" => Err(EMPTY_LIST_ELEMENT),
+            item => each(item),
+        });
+        match outcome {
+            Ok(()) => count += 1,
+            Err(refused) => return Err(list_shape_error(value).unwrap_or(refused)),
+        }
+    }
+    Ok(count)
+}
+
+const EMPTY_LIST_ELEMENT: ParseError = ParseError::InvalidSyntax("empty list element");
+
+/// What is wrong with the shape of a list, if anything: a quoting error
+/// (which ends the list), else an empty element anywhere.
+fn list_shape_error(value: &str) -> Option<ParseError> {
     let mut empty = false;
     for item in list_items(value) {
-        empty |= item?.is_empty();
+        match item {
+            Ok(item) => empty |= item.is_empty(),
+            Err(quoting) => return Some(quoting),
+        }
     }
-    if empty {
-        return Err(ParseError::InvalidSyntax("empty list element"));
-    }
-    Ok(list_items(value))
+    empty.then_some(EMPTY_LIST_ELEMENT)
 }
 
 /// Characters of a `gen-value` that is not quoted: token or host (IPv6 included).
-fn is_gen_value_byte(b: u8) -> bool {
-    is_token_byte(b) || matches!(b, b':' | b'[' | b']')
-}
+static GEN_VALUE_BYTES: ByteSet = ByteSet::alphanumeric().with(b"-.!%*_+`'~:[]");
 
 /// Scans `*( SEMI generic-param )` with optional white space around `;` and `=`
 /// (RFC 3261 `SEMI` and `EQUAL`), handing each parameter to `each`. `s` must
@@ -205,7 +278,7 @@ pub(crate) fn scan_header_params<'a>(
             if i < bytes.len() && bytes[i] == b'"' {
                 i = quoted_end(s, i)?;
             } else {
-                while i < bytes.len() && is_gen_value_byte(bytes[i]) {
+                while i < bytes.len() && GEN_VALUE_BYTES.contains(bytes[i]) {
                     i += 1;
                 }
             }
@@ -254,7 +327,27 @@ mod tests {
         let parts = split_list(r#""a, \"b" <sip:x@y;p=1,2>;q=1 , <sip:z>"#).unwrap();
         assert_eq!(parts, vec![r#""a, \"b" <sip:x@y;p=1,2>;q=1"#, "<sip:z>"]);
         assert_eq!(split_list("a,,b").unwrap(), vec!["a", "", "b"]);
-        assert!(split_nonempty_list("a,,b").is_err());
+        let count = |list| for_each_list_element(list, |_| Ok(()));
+        assert_eq!(count("a, \"b,\" ,c"), Ok(3));
+        assert_eq!(count("a,,b"), Err(EMPTY_LIST_ELEMENT));
+        let refuse_b = |item: &str| match item {
+            "b" => Err(ParseError::InvalidSyntax("b")),
+            _ => Ok(()),
+        };
+        assert_eq!(
+            for_each_list_element("a, b", refuse_b),
+            Err(ParseError::InvalidSyntax("b"))
+        );
+        assert_eq!(
+            for_each_list_element("b, , c", refuse_b),
+            Err(EMPTY_LIST_ELEMENT),
+            "an empty element wins over a refused one"
+        );
+        assert_eq!(
+            for_each_list_element(",b,\"open", refuse_b),
+            Err(ParseError::InvalidSyntax("quoted string")),
+            "a quoting error wins over both"
+        );
         assert!(split_list("\"open").is_err());
     }
 
@@ -277,6 +370,19 @@ mod tests {
         assert_eq!(unquote(r#""J \"R\" \\""#), r#"J "R" \"#);
         assert_eq!(quote(r#"J "R" \"#), r#""J \"R\" \\""#);
         assert_eq!(unquote("plain"), "plain");
+    }
+
+    #[test]
+    fn byte_sets_hold_what_the_grammar_says() {
+        for b in 0..=255u8 {
+            let token = b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b);
+            assert_eq!(is_token_byte(b), token, "{b}");
+            assert_eq!(
+                GEN_VALUE_BYTES.contains(b),
+                token || b":[]".contains(&b),
+                "{b}"
+            );
+        }
     }
 
     #[test]

@@ -7,35 +7,41 @@
 //! Content-Length truncates it (the extra octets are noise, RFC 4475
 //! "dblreq"); a longer one is an error answered with 400 ("clerr").
 //! On a stream Content-Length is mandatory and says where the next message
-//! starts; [`parse_stream`] returns `Ok(None)` until a whole message is
-//! buffered, skips the CRLF keep-alives of RFC 5626 between messages, and
-//! refuses to buffer more than [`MAX_HEADER_BYTES`] of headers or a body
-//! over [`MAX_BODY_BYTES`].
+//! starts; see [`parse_stream_frame`] for how a stream reader moves past a
+//! message that is framed but invalid, and which errors lose the framing.
 //!
-//! # Header lines
+//! # Header lines and validation
 //!
-//! Names and values are stored as written; folded continuation lines are
-//! joined with one space and the value is trimmed. Names must be tokens and
-//! values UTF-8 without control characters. After framing, the message is
-//! validated (see `validate`) so that a message that parses has the headers
-//! a transaction layer relies on.
+//! The header section is split into lines as written (see `head`). The
+//! message is then validated (see `validate`) so that a message that parses
+//! has the headers a transaction layer relies on.
+//!
+//! When a datagram has several faults, the one reported is the first of:
+//! a start line that is not UTF-8, the first malformed header line or value
+//! in wire order, a Content-Length problem, a body too short or too large,
+//! the start line's grammar, then validation. On a stream, the faults that
+//! lose the framing are reported first.
 
 mod error_response;
+mod head;
 mod headers;
 mod lex;
+mod sink;
+mod stream;
 mod uri;
 mod validate;
 
 pub use error_response::error_response;
 pub use headers::MAX_CSEQ;
 pub use lex::{quote, unquote};
+pub use stream::{parse_stream, parse_stream_frame, StreamFrame};
 
 use crate::error::ParseError;
-use crate::header::{Header, HeaderName, Headers};
+use crate::header::{HeaderName, Headers};
 use crate::message::{Message, Request, Response};
 use crate::method::Method;
 use crate::uri::Uri;
-use lex::{is_token_byte, trim_wsp_bytes};
+use head::{parse_head, split_head, HeadBounds};
 
 pub(crate) use headers::token_list;
 pub(crate) use lex::{is_token, parse_digits, quoted_end, split_list};
@@ -52,15 +58,19 @@ pub fn parse_datagram(bytes: &[u8]) -> Result<Message, ParseError> {
         Some(head) => head,
         // A datagram whose last header line ends with CRLF but lacks the empty
         // line: the datagram boundary ends the header section.
-        None if bytes.ends_with(b"\n") && bytes.len() - start <= MAX_HEADER_BYTES => Head {
+        None if bytes.ends_with(b"\n") && bytes.len() - start <= MAX_HEADER_BYTES => HeadBounds {
             end: bytes.len(),
             body_start: bytes.len(),
         },
         None => return Err(ParseError::Incomplete),
     };
-    let (start_line, headers) = parse_head(&bytes[start..head.end])?;
+    let head_lines = parse_head(&bytes[start..head.end]);
+    let start_line = head_lines.start_line()?;
+    if let Some(error) = head_lines.error {
+        return Err(error);
+    }
     let available = bytes.len() - head.body_start;
-    let body_len = match content_length(&headers)? {
+    let body_len = match head_lines.content_length()? {
         Some(declared) if declared > available => {
             return Err(ParseError::BodyTruncated {
                 declared,
@@ -77,33 +87,7 @@ pub fn parse_datagram(bytes: &[u8]) -> Result<Message, ParseError> {
         });
     }
     let body = bytes[head.body_start..head.body_start + body_len].to_vec();
-    build(start_line, headers, body)
-}
-
-/// Parses the first message buffered from a stream (TCP, TLS).
-///
-/// `Ok(None)`: more bytes are needed. `Ok(Some((message, consumed)))`: the
-/// first `consumed` bytes (leading keep-alive CRLFs included) made `message`.
-/// An error means framing is lost and the connection should be closed.
-pub fn parse_stream(buf: &[u8]) -> Result<Option<(Message, usize)>, ParseError> {
-    let start = leading_crlf_len(buf);
-    let Some(head) = split_head(buf, start)? else {
-        return Ok(None);
-    };
-    let (start_line, headers) = parse_head(&buf[start..head.end])?;
-    let length = content_length(&headers)?.ok_or(ParseError::MissingHeader("Content-Length"))?;
-    if length > MAX_BODY_BYTES {
-        return Err(ParseError::BodyTooLarge {
-            length,
-            limit: MAX_BODY_BYTES,
-        });
-    }
-    let end = head.body_start + length;
-    if buf.len() < end {
-        return Ok(None);
-    }
-    let body = buf[head.body_start..end].to_vec();
-    Ok(Some((build(start_line, headers, body)?, end)))
+    build(start_line, head_lines.headers, body)
 }
 
 /// The number of leading CR and LF bytes (keep-alives before a message).
@@ -113,118 +97,6 @@ pub fn leading_crlf_len(buf: &[u8]) -> usize {
         .unwrap_or(buf.len())
 }
 
-/// Where the header section ends: `end` is just past the last header line's
-/// LF, `body_start` just past the empty line.
-struct Head {
-    end: usize,
-    body_start: usize,
-}
-
-/// Finds the empty line that ends the header section starting at `start`.
-fn split_head(buf: &[u8], start: usize) -> Result<Option<Head>, ParseError> {
-    let limit = buf.len().min(start.saturating_add(MAX_HEADER_BYTES));
-    let mut i = start;
-    while let Some(offset) = buf[i..limit].iter().position(|&b| b == b'\n') {
-        let lf = i + offset;
-        match (buf.get(lf + 1), buf.get(lf + 2)) {
-            (Some(b'\n'), _) => {
-                return Ok(Some(Head {
-                    end: lf + 1,
-                    body_start: lf + 2,
-                }))
-            }
-            (Some(b'\r'), Some(b'\n')) => {
-                return Ok(Some(Head {
-                    end: lf + 1,
-                    body_start: lf + 3,
-                }))
-            }
-            _ => i = lf + 1,
-        }
-    }
-    if buf.len() - start >= MAX_HEADER_BYTES {
-        return Err(ParseError::HeadersTooLarge {
-            limit: MAX_HEADER_BYTES,
-        });
-    }
-    Ok(None)
-}
-
-/// Splits `head` into lines (LF or CRLF terminated; the last may lack one).
-fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let head = head.strip_suffix(b"\n").unwrap_or(head);
-    head.split(|&b| b == b'\n')
-        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-}
-
-/// Splits the header section into the start line and the header lines.
-fn parse_head(head: &[u8]) -> Result<(&str, Headers), ParseError> {
-    let mut lines = lines(head);
-    let first = lines.next().ok_or(ParseError::InvalidStartLine)?;
-    let start_line = std::str::from_utf8(first).map_err(|_| ParseError::InvalidStartLine)?;
-    let mut headers = Vec::with_capacity(16);
-    let mut pending: Option<PendingHeader> = None;
-    for line in lines {
-        if let Some(b' ' | b'\t') = line.first() {
-            let piece = trim_wsp_bytes(line);
-            let header = pending.as_mut().ok_or(ParseError::InvalidHeaderLine)?;
-            if !piece.is_empty() {
-                if !header.value.is_empty() {
-                    header.value.push(b' ');
-                }
-                header.value.extend_from_slice(piece);
-            }
-            continue;
-        }
-        if let Some(done) = pending.take() {
-            headers.push(done.finish()?);
-        }
-        let colon = line
-            .iter()
-            .position(|&b| b == b':')
-            .ok_or(ParseError::InvalidHeaderLine)?;
-        let name = trim_wsp_bytes(&line[..colon]);
-        if name.is_empty() || !name.iter().all(|&b| is_token_byte(b)) {
-            return Err(ParseError::InvalidHeaderLine);
-        }
-        pending = Some(PendingHeader {
-            name,
-            value: trim_wsp_bytes(&line[colon + 1..]).to_vec(),
-        });
-    }
-    if let Some(done) = pending {
-        headers.push(done.finish()?);
-    }
-    Ok((start_line, Headers(headers)))
-}
-
-/// A header line whose continuation lines may still follow.
-struct PendingHeader<'a> {
-    name: &'a [u8],
-    value: Vec<u8>,
-}
-
-impl PendingHeader<'_> {
-    fn finish(self) -> Result<Header, ParseError> {
-        // The name is a token, hence ASCII.
-        let name = String::from_utf8_lossy(self.name).into_owned();
-        // A control character is allowed only as a quoted-pair (`\` then the
-        // character, RFC 3261 §25.1), never CR or LF (RFC 4475 "intmeth").
-        let value = &self.value;
-        let stray_control = value.iter().enumerate().any(|(i, &b)| {
-            let control = (b < 0x20 && b != b'\t') || b == 0x7f;
-            control && (b == b'\r' || i == 0 || value[i - 1] != b'\\')
-        });
-        if stray_control {
-            return Err(invalid_header(&name, "control character"));
-        }
-        match String::from_utf8(self.value) {
-            Ok(value) => Ok(Header { name, value }),
-            Err(_) => Err(invalid_header(&name, "not UTF-8")),
-        }
-    }
-}
-
 /// An [`ParseError::InvalidHeader`] for the header as written, named canonically when known.
 pub(crate) fn invalid_header(written: &str, detail: &'static str) -> ParseError {
     let name = match HeaderName::from_name(written) {
@@ -232,19 +104,6 @@ pub(crate) fn invalid_header(written: &str, detail: &'static str) -> ParseError 
         None => written.to_string(),
     };
     ParseError::InvalidHeader { name, detail }
-}
-
-/// The Content-Length value; more than one Content-Length header is an error
-/// because the framing would be ambiguous (RFC 4475 "mcl01").
-fn content_length(headers: &Headers) -> Result<Option<usize>, ParseError> {
-    let mut lines = headers.get_all(HeaderName::ContentLength);
-    let Some(value) = lines.next() else {
-        return Ok(None);
-    };
-    if lines.next().is_some() {
-        return Err(ParseError::DuplicateHeader("Content-Length"));
-    }
-    parse_content_length(value).map(Some)
 }
 
 /// Parses a Content-Length value (`1*DIGIT`).

@@ -3,6 +3,7 @@
 use super::*;
 use crate::headers::Contacts;
 use crate::typed::TypedHeaders;
+
 use crate::uri::Host;
 
 const OPTIONS: &str = "OPTIONS sip:bob@example.com SIP/2.0\r\n\
@@ -211,6 +212,182 @@ fn stream_incomplete_complete_and_pipelined() {
     assert_eq!(used2, second.len());
     assert!(msg.body().is_empty());
     assert_eq!(parse_stream(&buf[used + used2..]), Ok(None));
+}
+
+/// A complete request with `Content-Length` and `body`; `edit` rewrites its header section.
+fn stream_request(edit: impl Fn(String) -> String, body: &str) -> Vec<u8> {
+    let head = edit(format!("{OPTIONS}Content-Length: {}\r\n", body.len()));
+    format!("{head}\r\n{body}").into_bytes()
+}
+
+#[test]
+fn stream_skips_a_framed_but_invalid_message() {
+    let first = stream_request(|h| h, "");
+    let bad_cseq = stream_request(
+        |h| {
+            h.replace("OPTIONS sip:", "INVITE sip:")
+                .replace("CSeq: 1 OPTIONS", "CSeq: one INVITE")
+        },
+        "v=0\r\n",
+    );
+    let last = stream_request(|h| h.replace("CSeq: 1", "CSeq: 2"), "");
+    let buf = [&first[..], b"\r\n", &bad_cseq, &last].concat();
+
+    let frame = parse_stream_frame(&buf).unwrap().unwrap();
+    assert_eq!(frame.consumed, first.len());
+    assert!(frame.message.is_ok());
+    let mut at = frame.consumed;
+
+    let frame = parse_stream_frame(&buf[at..]).unwrap().unwrap();
+    assert_eq!(
+        frame.consumed,
+        2 + bad_cseq.len(),
+        "keep-alive, head and body"
+    );
+    let err = frame.message.unwrap_err();
+    assert_eq!(err.reason_phrase(), "Bad Request - Invalid CSeq header");
+    let answer = error_response(&buf[at..at + frame.consumed], &err).unwrap();
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.headers.get(HeaderName::CSeq), Some("one INVITE"));
+    at += frame.consumed;
+
+    let frame = parse_stream_frame(&buf[at..]).unwrap().unwrap();
+    assert_eq!(frame.consumed, last.len());
+    assert_eq!(frame.message.unwrap().cseq().unwrap().seq, 2);
+    at += frame.consumed;
+    assert_eq!(parse_stream_frame(&buf[at..]), Ok(None));
+
+    // parse_stream reports the bad message as an error, as before.
+    assert_eq!(parse_stream(&buf[first.len()..]), Err(err));
+}
+
+#[test]
+fn stream_waits_for_the_body_of_an_invalid_message() {
+    let bad = stream_request(|h| h.replace("CSeq: 1 OPTIONS", "CSeq: 1 BYE"), "hello");
+    for cut in 0..bad.len() {
+        assert_eq!(parse_stream_frame(&bad[..cut]), Ok(None), "cut at {cut}");
+    }
+    let frame = parse_stream_frame(&bad).unwrap().unwrap();
+    assert_eq!(frame.consumed, bad.len());
+    assert!(matches!(
+        frame.message,
+        Err(ParseError::CSeqMethodMismatch { .. })
+    ));
+}
+
+#[test]
+fn stream_recoverable_errors() {
+    let cases: Vec<(Vec<u8>, u16)> = vec![
+        (
+            stream_request(|h| h.replace("Call-ID: c1@192.0.2.1\r\n", ""), ""),
+            400,
+        ),
+        (
+            stream_request(|h| h.replace("Call-ID: c1@", "Call-ID: c1@@"), ""),
+            400,
+        ),
+        (
+            stream_request(|h| h.replace("SIP/2.0\r\n", "SIP/3.0\r\n"), ""),
+            505,
+        ),
+        (
+            stream_request(
+                |h| h.replace("sip:bob@example.com SIP", "http://example.com SIP"),
+                "",
+            ),
+            416,
+        ),
+        (
+            stream_request(|h| h.replace("OPTIONS sip:", "OPTIONS  sip:"), ""),
+            400,
+        ),
+        (
+            stream_request(|h| h.replace("Via: SIP/2.0/UDP", "Via: SIP/2.0/"), ""),
+            400,
+        ),
+        (
+            stream_request(|h| format!("{h}X-Bin: a\u{1}b\r\n"), "body"),
+            400,
+        ),
+        (
+            stream_request(|h| format!("{h}Subject: \u{1f600}\r\nContact: *\r\n"), ""),
+            400,
+        ),
+        (
+            stream_request(
+                |h| h.replacen("OPTIONS sip:bob@example.com SIP/2.0", "SIP/2.0 20x OK", 1),
+                "",
+            ),
+            400,
+        ),
+    ];
+    for (bytes, status) in cases {
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let frame = parse_stream_frame(&bytes)
+            .unwrap_or_else(|e| panic!("fatal {e} for {text}"))
+            .unwrap_or_else(|| panic!("incomplete: {text}"));
+        assert_eq!(frame.consumed, bytes.len(), "{text}");
+        let err = frame.message.expect_err(&text);
+        assert_eq!(err.status(), status, "{text}: {err}");
+        assert_eq!(
+            Err(err),
+            parse_datagram(&bytes),
+            "same verdict as a datagram"
+        );
+    }
+}
+
+#[test]
+fn stream_fatal_errors() {
+    let content_length = |h: String, with: &str| h.replace("Content-Length: 0\r\n", with);
+    let cases: Vec<(Vec<u8>, ParseError)> = vec![
+        (
+            stream_request(|h| content_length(h, ""), ""),
+            ParseError::MissingHeader("Content-Length"),
+        ),
+        (
+            stream_request(|h| content_length(h, "Content-Length: 0\r\nl: 0\r\n"), ""),
+            ParseError::DuplicateHeader("Content-Length"),
+        ),
+        (
+            stream_request(|h| content_length(h, "Content-Length: zero\r\n"), ""),
+            invalid_header("Content-Length", "not a number"),
+        ),
+        (
+            stream_request(|h| content_length(h, "l: 0\u{1}\r\n"), ""),
+            invalid_header("l", "control character"),
+        ),
+        (
+            stream_request(|h| format!("{h}Content Length: 5\r\n"), ""),
+            ParseError::InvalidHeaderLine,
+        ),
+        (
+            stream_request(|h| format!("{h}no colon\r\n"), ""),
+            ParseError::InvalidHeaderLine,
+        ),
+        (
+            b"a=rtpmap:0 PCMU/8000\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            ParseError::InvalidStartLine,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            ParseError::InvalidStartLine,
+        ),
+        (
+            stream_request(
+                |h| content_length(h, &format!("Content-Length: {}\r\n", MAX_BODY_BYTES + 1)),
+                "",
+            ),
+            ParseError::BodyTooLarge {
+                length: MAX_BODY_BYTES + 1,
+                limit: MAX_BODY_BYTES,
+            },
+        ),
+    ];
+    for (bytes, expected) in cases {
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        assert_eq!(parse_stream_frame(&bytes), Err(expected), "{text}");
+    }
 }
 
 #[test]

@@ -8,43 +8,38 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use super::lex::parse_digits;
+use super::lex::{find_byte, parse_digits, ByteSet};
+use super::sink::{Collect, PartSink};
 use crate::error::ParseError;
-use crate::params::Params;
 use crate::uri::{Host, Scheme, Uri};
 
 const BAD_URI: ParseError = ParseError::InvalidSyntax("URI");
 
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
-        )
-}
+/// `unreserved` (RFC 3261 §25.1): alphanumerics and marks.
+const UNRESERVED_MARKS: &[u8] = b"-_.!~*'()";
+/// `user` characters besides escapes.
+static USER_BYTES: ByteSet = ByteSet::alphanumeric()
+    .with(UNRESERVED_MARKS)
+    .with(b"&=+$,;?/");
+/// `password` characters besides escapes.
+static PASSWORD_BYTES: ByteSet = ByteSet::alphanumeric()
+    .with(UNRESERVED_MARKS)
+    .with(b"&=+$,");
+/// `paramchar` (URI parameter names and values) besides escapes.
+static PARAM_BYTES: ByteSet = ByteSet::alphanumeric()
+    .with(UNRESERVED_MARKS)
+    .with(b"[]/:&+$");
+/// `hname` / `hvalue` (URI headers) characters besides escapes.
+static HEADER_BYTES: ByteSet = ByteSet::alphanumeric()
+    .with(UNRESERVED_MARKS)
+    .with(b"[]/?:+$");
+/// Characters of a telephone number (RFC 3966, leniently).
+static TEL_BYTES: ByteSet = ByteSet::alphanumeric().with(b"+-.()*#");
+/// Characters of a host name or IPv4 address.
+static HOST_NAME_BYTES: ByteSet = ByteSet::alphanumeric().with(b"-._");
 
-fn is_user_byte(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
-}
-
-fn is_password_byte(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',')
-}
-
-fn is_param_byte(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
-}
-
-fn is_hnv_byte(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$')
-}
-
-fn is_tel_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#')
-}
-
-/// Whether every byte of `s` is allowed by `class` or is part of a valid `%XX` escape.
-fn valid_escaped(s: &str, class: fn(u8) -> bool) -> bool {
+/// Whether every byte of `s` is in `class` or is part of a valid `%XX` escape.
+fn valid_escaped(s: &str, class: &ByteSet) -> bool {
     let bytes = s.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -54,7 +49,7 @@ fn valid_escaped(s: &str, class: fn(u8) -> bool) -> bool {
                 return false;
             }
             i += 3;
-        } else if class(bytes[i]) {
+        } else if class.contains(bytes[i]) {
             i += 1;
         } else {
             return false;
@@ -70,30 +65,64 @@ fn is_scheme(s: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
 }
 
+/// A host borrowed from the text it was scanned from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HostRef<'a> {
+    /// A domain name as written.
+    Domain(&'a str),
+    /// An IPv4 address.
+    V4(Ipv4Addr),
+    /// An IPv6 address.
+    V6(Ipv6Addr),
+}
+
+impl HostRef<'_> {
+    /// The owned [`Host`].
+    pub(crate) fn to_host(self) -> Host {
+        match self {
+            HostRef::Domain(name) => Host::Domain(name.to_string()),
+            HostRef::V4(addr) => Host::V4(addr),
+            HostRef::V6(addr) => Host::V6(addr),
+        }
+    }
+}
+
+/// The fixed parts of a URI, borrowed from its text; its parameters and
+/// headers went to the [`PartSink`] the scanner was given.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UriRef<'a> {
+    pub scheme: Scheme,
+    /// The user part (the number, for `tel:`), escapes kept.
+    pub user: Option<&'a str>,
+    pub password: Option<&'a str>,
+    pub host: HostRef<'a>,
+    pub port: Option<u16>,
+    /// Whether the URI carries `?headers`.
+    pub has_headers: bool,
+}
+
+impl UriRef<'_> {
+    /// The owned [`Uri`], with the parameters and headers a [`Collect`]
+    /// gathered (and now gives up).
+    pub(crate) fn into_uri(self, parts: &mut Collect) -> Uri {
+        Uri {
+            scheme: self.scheme,
+            user: self.user.map(str::to_string),
+            password: self.password.map(str::to_string),
+            host: self.host.to_host(),
+            port: self.port,
+            params: std::mem::take(&mut parts.uri_params),
+            headers: std::mem::take(&mut parts.uri_headers),
+        }
+    }
+}
+
 impl Uri {
     /// Parses a `sip:`, `sips:` or `tel:` URI. Another well-formed scheme is
     /// [`ParseError::UnsupportedScheme`]; anything else is [`ParseError::InvalidSyntax`].
     pub fn parse(s: &str) -> Result<Uri, ParseError> {
-        let colon = s.find(':').ok_or(BAD_URI)?;
-        let scheme_text = &s[..colon];
-        if !is_scheme(scheme_text) {
-            return Err(BAD_URI);
-        }
-        let scheme = if scheme_text.eq_ignore_ascii_case("sip") {
-            Scheme::Sip
-        } else if scheme_text.eq_ignore_ascii_case("sips") {
-            Scheme::Sips
-        } else if scheme_text.eq_ignore_ascii_case("tel") {
-            Scheme::Tel
-        } else {
-            return Err(ParseError::UnsupportedScheme(scheme_text.to_string()));
-        };
-        let rest = &s[colon + 1..];
-        if scheme == Scheme::Tel {
-            parse_tel(rest)
-        } else {
-            parse_sip(scheme, rest)
-        }
+        let mut parts = Collect::default();
+        Ok(scan_uri(s, &mut parts)?.into_uri(&mut parts))
     }
 }
 
@@ -105,69 +134,93 @@ impl FromStr for Uri {
     }
 }
 
-fn parse_tel(rest: &str) -> Result<Uri, ParseError> {
-    let end = rest.find(';').unwrap_or(rest.len());
-    let number = &rest[..end];
-    if number.is_empty() || !number.bytes().all(is_tel_byte) {
+/// Scans a `sip:`, `sips:` or `tel:` URI (see [`Uri::parse`] for the errors).
+pub(crate) fn scan_uri<'a>(
+    s: &'a str,
+    sink: &mut impl PartSink<'a>,
+) -> Result<UriRef<'a>, ParseError> {
+    let colon = find_byte(s, b':').ok_or(BAD_URI)?;
+    let scheme_text = &s[..colon];
+    if !is_scheme(scheme_text) {
         return Err(BAD_URI);
     }
-    let (params, tail) = parse_uri_params(&rest[end..])?;
+    let scheme = if scheme_text.eq_ignore_ascii_case("sip") {
+        Scheme::Sip
+    } else if scheme_text.eq_ignore_ascii_case("sips") {
+        Scheme::Sips
+    } else if scheme_text.eq_ignore_ascii_case("tel") {
+        Scheme::Tel
+    } else {
+        return Err(ParseError::UnsupportedScheme(scheme_text.to_string()));
+    };
+    let rest = &s[colon + 1..];
+    if scheme == Scheme::Tel {
+        scan_tel(rest, sink)
+    } else {
+        scan_sip(scheme, rest, sink)
+    }
+}
+
+fn scan_tel<'a>(rest: &'a str, sink: &mut impl PartSink<'a>) -> Result<UriRef<'a>, ParseError> {
+    let end = find_byte(rest, b';').unwrap_or(rest.len());
+    let number = &rest[..end];
+    if number.is_empty() || !number.bytes().all(|b| TEL_BYTES.contains(b)) {
+        return Err(BAD_URI);
+    }
+    let tail = scan_uri_params(&rest[end..], sink)?;
     if !tail.is_empty() {
         return Err(BAD_URI);
     }
-    Ok(Uri {
+    Ok(UriRef {
         scheme: Scheme::Tel,
-        user: Some(number.to_string()),
+        user: Some(number),
         password: None,
-        host: Host::Domain(String::new()),
+        host: HostRef::Domain(""),
         port: None,
-        params,
-        headers: Vec::new(),
+        has_headers: false,
     })
 }
 
-fn parse_sip(scheme: Scheme, rest: &str) -> Result<Uri, ParseError> {
-    let (user, password, hostport) = match rest.find('@') {
+fn scan_sip<'a>(
+    scheme: Scheme,
+    rest: &'a str,
+    sink: &mut impl PartSink<'a>,
+) -> Result<UriRef<'a>, ParseError> {
+    let (user, password, hostport) = match find_byte(rest, b'@') {
         Some(at) => {
             let userinfo = &rest[..at];
-            let (user, password) = match userinfo.find(':') {
+            let (user, password) = match find_byte(userinfo, b':') {
                 Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
                 None => (userinfo, None),
             };
-            if user.is_empty() || !valid_escaped(user, is_user_byte) {
+            if user.is_empty() || !valid_escaped(user, &USER_BYTES) {
                 return Err(BAD_URI);
             }
             if let Some(pw) = password {
-                if !valid_escaped(pw, is_password_byte) {
+                if !valid_escaped(pw, &PASSWORD_BYTES) {
                     return Err(BAD_URI);
                 }
             }
-            (
-                Some(user.to_string()),
-                password.map(str::to_string),
-                &rest[at + 1..],
-            )
+            (Some(user), password, &rest[at + 1..])
         }
         None => (None, None, rest),
     };
-    let (host, port, tail) = parse_hostport(hostport).ok_or(BAD_URI)?;
-    let (params, tail) = parse_uri_params(tail)?;
-    let headers = parse_uri_headers(tail)?;
-    Ok(Uri {
+    let (host, port, tail) = scan_hostport(hostport).ok_or(BAD_URI)?;
+    let tail = scan_uri_params(tail, sink)?;
+    let has_headers = scan_uri_headers(tail, sink)?;
+    Ok(UriRef {
         scheme,
         user,
         password,
         host,
         port,
-        params,
-        headers,
+        has_headers,
     })
 }
 
-/// Parses `host [":" port]` at the start of `s`; returns the rest. Used by
-/// URIs and (with white space around the colon stripped by the caller) Via.
-pub(crate) fn parse_hostport(s: &str) -> Option<(Host, Option<u16>, &str)> {
-    let (host, rest) = parse_host(s)?;
+/// Scans `host [":" port]` at the start of `s`; returns the rest.
+fn scan_hostport(s: &str) -> Option<(HostRef<'_>, Option<u16>, &str)> {
+    let (host, rest) = scan_host(s)?;
     match rest.strip_prefix(':') {
         Some(after) => {
             let end = after
@@ -181,81 +234,82 @@ pub(crate) fn parse_hostport(s: &str) -> Option<(Host, Option<u16>, &str)> {
     }
 }
 
-/// Parses a host (`[v6]`, IPv4 or domain name) at the start of `s`.
-pub(crate) fn parse_host(s: &str) -> Option<(Host, &str)> {
+/// Scans a host (`[v6]`, IPv4 or domain name) at the start of `s`; returns the rest.
+pub(crate) fn scan_host(s: &str) -> Option<(HostRef<'_>, &str)> {
     if let Some(inner) = s.strip_prefix('[') {
-        let close = inner.find(']')?;
+        let close = find_byte(inner, b']')?;
         let addr = Ipv6Addr::from_str(&inner[..close]).ok()?;
-        return Some((Host::V6(addr), &inner[close + 1..]));
+        return Some((HostRef::V6(addr), &inner[close + 1..]));
     }
     let end = s
         .bytes()
-        .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')))
+        .position(|b| !HOST_NAME_BYTES.contains(b))
         .unwrap_or(s.len());
     let name = &s[..end];
-    if name.is_empty() || name.starts_with('.') || name.contains("..") {
+    let double_dot = name.as_bytes().windows(2).any(|pair| pair == b"..");
+    if name.is_empty() || name.starts_with('.') || double_dot {
         return None;
     }
-    let host = if name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+    let numeric = name.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    let host = if numeric {
         match Ipv4Addr::from_str(name) {
-            Ok(addr) => Host::V4(addr),
+            Ok(addr) => HostRef::V4(addr),
             Err(_) => return None,
         }
     } else {
-        Host::Domain(name.to_string())
+        HostRef::Domain(name)
     };
     Some((host, &s[end..]))
 }
 
-/// Parses `*( ";" pname [ "=" pvalue ] )`; stops at `?` or the end.
-fn parse_uri_params(s: &str) -> Result<(Params, &str), ParseError> {
-    let mut params = Params::default();
+/// Scans `*( ";" pname [ "=" pvalue ] )`; stops at `?` or the end.
+fn scan_uri_params<'a>(s: &'a str, sink: &mut impl PartSink<'a>) -> Result<&'a str, ParseError> {
     let mut rest = s;
     while let Some(after) = rest.strip_prefix(';') {
-        let end = after.find([';', '?']).unwrap_or(after.len());
+        let end = memchr::memchr2(b';', b'?', after.as_bytes()).unwrap_or(after.len());
         let param = &after[..end];
-        let (name, value) = match param.split_once('=') {
-            Some((n, v)) => (n, Some(v)),
+        let (name, value) = match find_byte(param, b'=') {
+            Some(eq) => (&param[..eq], Some(&param[eq + 1..])),
             None => (param, None),
         };
-        if name.is_empty() || !valid_escaped(name, is_param_byte) {
+        if name.is_empty() || !valid_escaped(name, &PARAM_BYTES) {
             return Err(BAD_URI);
         }
         if let Some(v) = value {
-            if v.is_empty() || !valid_escaped(v, is_param_byte) {
+            if v.is_empty() || !valid_escaped(v, &PARAM_BYTES) {
                 return Err(BAD_URI);
             }
         }
-        params.0.push((name.to_string(), value.map(str::to_string)));
+        sink.uri_param(name, value);
         rest = &after[end..];
     }
     if !rest.is_empty() && !rest.starts_with('?') {
         return Err(BAD_URI);
     }
-    Ok((params, rest))
+    Ok(rest)
 }
 
-/// Parses `"?" header *( "&" header )` (or nothing).
-fn parse_uri_headers(s: &str) -> Result<Vec<(String, String)>, ParseError> {
+/// Scans `"?" header *( "&" header )` (or nothing); whether there were any.
+fn scan_uri_headers<'a>(s: &'a str, sink: &mut impl PartSink<'a>) -> Result<bool, ParseError> {
     let Some(list) = s.strip_prefix('?') else {
         return if s.is_empty() {
-            Ok(Vec::new())
+            Ok(false)
         } else {
             Err(BAD_URI)
         };
     };
-    list.split('&')
-        .map(|h| {
-            let (name, value) = h.split_once('=').ok_or(BAD_URI)?;
-            if name.is_empty()
-                || !valid_escaped(name, is_hnv_byte)
-                || !valid_escaped(value, is_hnv_byte)
-            {
-                return Err(BAD_URI);
-            }
-            Ok((name.to_string(), value.to_string()))
-        })
-        .collect()
+    for h in list.split('&') {
+        let eq = find_byte(h, b'=').ok_or(BAD_URI)?;
+        let (name, value) = (&h[..eq], &h[eq + 1..]);
+        if name.is_empty()
+            || !valid_escaped(name, &HEADER_BYTES)
+            || !valid_escaped(value, &HEADER_BYTES)
+        {
+            return Err(BAD_URI);
+        }
+        sink.uri_header(name, value);
+    }
+    Ok(true)
 }
 
 #[cfg(test)]

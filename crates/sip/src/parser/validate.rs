@@ -7,29 +7,38 @@
 //! the CSeq method must be the request method ("mismatch01/02"), and the
 //! headers that route a message (Via, Contact, Route, Record-Route) must
 //! parse. Date, when present, must be an RFC 1123 date in GMT ("baddate").
+//!
+//! The checks run the same scanners as the typed parsers (see `sink`) but
+//! keep nothing, so validating a message allocates nothing.
 
-use super::headers::token_list;
+use super::headers::{
+    is_token_list, scan_cseq, scan_name_addr, scan_name_addr_list, scan_via_list,
+};
 use super::invalid_header;
+use super::lex::{is_token_byte, parse_digits, trim_wsp};
+use super::sink::Discard;
 use crate::error::ParseError;
 use crate::header::{HeaderName, Headers};
-use crate::headers::{CSeq, Contacts, NameAddr, Via};
 use crate::message::{Request, Response};
 use crate::method::Method;
 
 /// What one pass over the headers found.
 #[derive(Default)]
-struct Seen {
+struct Seen<'a> {
     vias: usize,
     from: usize,
     to: usize,
     call_id: usize,
-    cseq: Option<CSeq>,
+    /// The number and method token of the last CSeq.
+    cseq: Option<(u32, &'a str)>,
     cseq_count: usize,
     max_forwards: usize,
-    contacts: Vec<bool>,
+    /// Contact lines, and how many of them are `*`.
+    contacts: usize,
+    star_contacts: usize,
 }
 
-fn scan(headers: &Headers, is_request: bool) -> Result<Seen, ParseError> {
+fn scan(headers: &Headers, is_request: bool) -> Result<Seen<'_>, ParseError> {
     let mut seen = Seen::default();
     for header in headers.iter() {
         let value = header.value.as_str();
@@ -41,9 +50,11 @@ fn scan(headers: &Headers, is_request: bool) -> Result<Seen, ParseError> {
         };
         let in_header = |e: ParseError| e.in_header(name.as_str());
         match name {
-            HeaderName::Via => seen.vias += Via::parse_list(value).map_err(in_header)?.len(),
+            HeaderName::Via => {
+                seen.vias += scan_via_list(value, &mut Discard).map_err(in_header)?
+            }
             HeaderName::From | HeaderName::To => {
-                NameAddr::parse(value).map_err(in_header)?;
+                scan_name_addr(value, &mut Discard).map_err(in_header)?;
                 *if name == HeaderName::From {
                     &mut seen.from
                 } else {
@@ -57,34 +68,40 @@ fn scan(headers: &Headers, is_request: bool) -> Result<Seen, ParseError> {
                 seen.call_id += 1;
             }
             HeaderName::CSeq => {
-                seen.cseq = Some(CSeq::parse(value).map_err(in_header)?);
+                seen.cseq = Some(scan_cseq(value).map_err(in_header)?);
                 seen.cseq_count += 1;
             }
             HeaderName::MaxForwards if is_request => {
-                super::lex::parse_digits(value)
+                parse_digits(value)
                     .filter(|&n| n <= 255)
                     .ok_or_else(|| invalid_header("Max-Forwards", "not 0-255"))?;
                 seen.max_forwards += 1;
             }
             // A Contact may name any scheme (mailto: in a 3xx, say); only
             // the ones we can route are typed, the rest is left to the caller.
-            HeaderName::Contact => match Contacts::parse(value) {
-                Ok(contacts) => seen.contacts.push(contacts.is_star()),
-                Err(ParseError::UnsupportedScheme(_)) => seen.contacts.push(false),
-                Err(e) => return Err(in_header(e)),
-            },
+            HeaderName::Contact => {
+                let star = trim_wsp(value) == "*";
+                if !star {
+                    match scan_name_addr_list(value, &mut Discard, |_, _| {}) {
+                        Ok(_) | Err(ParseError::UnsupportedScheme(_)) => {}
+                        Err(e) => return Err(in_header(e)),
+                    }
+                }
+                seen.contacts += 1;
+                seen.star_contacts += usize::from(star);
+            }
             HeaderName::Route | HeaderName::RecordRoute => {
-                NameAddr::parse_list(value).map_err(in_header)?;
+                scan_name_addr_list(value, &mut Discard, |_, _| {}).map_err(in_header)?;
             }
             HeaderName::Allow | HeaderName::Supported | HeaderName::Require
-                if token_list(value).any(|t| !super::lex::is_token(t)) =>
+                if !is_token_list(value) =>
             {
                 return Err(invalid_header(name.as_str(), "not a token list"));
             }
             _ => {}
         }
     }
-    if seen.contacts.len() > 1 && seen.contacts.contains(&true) {
+    if seen.contacts > 1 && seen.star_contacts > 0 {
         return Err(invalid_header("Contact", "* must stand alone"));
     }
     Ok(seen)
@@ -115,15 +132,17 @@ pub(super) fn request(request: &Request) -> Result<(), ParseError> {
     if seen.max_forwards > 1 {
         return Err(ParseError::DuplicateHeader("Max-Forwards"));
     }
-    if let Some(cseq) = &seen.cseq {
-        if cseq.method != request.method {
+    // Method::from_token maps distinct tokens to distinct methods, so
+    // comparing tokens is comparing methods.
+    if let Some((_, cseq_method)) = seen.cseq {
+        if cseq_method != request.method.as_str() {
             return Err(ParseError::CSeqMethodMismatch {
                 method: request.method.to_string(),
-                cseq: cseq.method.to_string(),
+                cseq: cseq_method.to_string(),
             });
         }
     }
-    if request.method != Method::Register && seen.contacts.contains(&true) {
+    if request.method != Method::Register && seen.star_contacts > 0 {
         return Err(invalid_header("Contact", "* outside REGISTER"));
     }
     Ok(())
@@ -132,7 +151,7 @@ pub(super) fn request(request: &Request) -> Result<(), ParseError> {
 /// Validates a parsed response.
 pub(super) fn response(response: &Response) -> Result<(), ParseError> {
     let seen = scan(&response.headers, false)?;
-    if seen.contacts.contains(&true) {
+    if seen.star_contacts > 0 {
         return Err(invalid_header("Contact", "* in a response"));
     }
     check_common(&seen)
@@ -143,7 +162,7 @@ fn is_call_id(value: &str) -> bool {
     let is_word = |w: &str| {
         !w.is_empty()
             && w.bytes().all(|b| {
-                super::lex::is_token_byte(b)
+                is_token_byte(b)
                     || matches!(
                         b,
                         b'(' | b')'
@@ -177,18 +196,28 @@ fn is_rfc1123_gmt(value: &str) -> bool {
     let Some((day, rest)) = value.split_once(", ") else {
         return false;
     };
-    let fields: Vec<&str> = rest.split(' ').collect();
-    let [date, month, year, time, zone] = fields.as_slice() else {
+    let mut fields = rest.split(' ');
+    let (Some(date), Some(month), Some(year), Some(time), Some(zone), None) = (
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+    ) else {
         return false;
     };
-    let time: Vec<&str> = time.split(':').collect();
+    let mut time = time.split(':');
+    let hms = (time.next(), time.next(), time.next(), time.next());
+    let (Some(h), Some(m), Some(s), None) = hms else {
+        return false;
+    };
     DAYS.contains(&day)
         && digits(date, 2)
-        && MONTHS.contains(month)
+        && MONTHS.contains(&month)
         && digits(year, 4)
-        && time.len() == 3
-        && time.iter().all(|t| digits(t, 2))
-        && *zone == "GMT"
+        && [h, m, s].iter().all(|t| digits(t, 2))
+        && zone == "GMT"
 }
 
 #[cfg(test)]
