@@ -210,19 +210,31 @@ impl TcpConnections {
         loop {
             // Frame every complete message already buffered.
             loop {
-                match sip::parse_stream(&buf) {
-                    Ok(Some((message, used))) => {
-                        buf.drain(..used);
-                        let item = Inbound {
-                            message,
-                            source: remote,
-                            transport: Transport::Tcp,
-                            connection: id,
-                            listener: listener.clone(),
-                        };
-                        if self.inbound.send(item).await.is_err() {
-                            return; // stack gone: shutting down
+                match sip::parse_stream_frame(&buf) {
+                    Ok(Some(frame)) => {
+                        match frame.message {
+                            Ok(message) => {
+                                let item = Inbound {
+                                    message,
+                                    source: remote,
+                                    transport: Transport::Tcp,
+                                    connection: id,
+                                    listener: listener.clone(),
+                                };
+                                if self.inbound.send(item).await.is_err() {
+                                    return; // stack gone: shutting down
+                                }
+                            }
+                            Err(error) => {
+                                // Framed but invalid: answer it and read on.
+                                tracing::info!(%remote, %error, "malformed SIP on TCP");
+                                let bytes = &buf[..frame.consumed];
+                                if let Some(response) = sip::error_response(bytes, &error) {
+                                    let _ = reply.send(response.to_bytes()).await;
+                                }
+                            }
                         }
+                        buf.drain(..frame.consumed);
                     }
                     Ok(None) => {
                         // Only whitespace left: keep-alive CRLFs.
@@ -233,7 +245,7 @@ impl TcpConnections {
                     }
                     Err(error) => {
                         // Framing is lost: answer if we can, then close.
-                        tracing::info!(%remote, %error, "malformed SIP on TCP: closing");
+                        tracing::info!(%remote, %error, "unframeable SIP on TCP: closing");
                         if let Some(response) = sip::error_response(&buf, &error) {
                             let _ = reply.send(response.to_bytes()).await;
                         }
@@ -305,6 +317,10 @@ mod tests {
         peer.write_all(first).await.expect("write");
         tokio::time::sleep(Duration::from_millis(20)).await;
         peer.write_all(rest).await.expect("write");
+        // A framed but invalid message in between is answered, not fatal.
+        let bad = OPTIONS.replace("CSeq: 1 OPTIONS", "CSeq: x OPTIONS");
+        peer.write_all(bad.as_bytes()).await.expect("write");
+        peer.write_all(OPTIONS.as_bytes()).await.expect("write");
 
         let a = next(&mut inbound).await;
         let b = next(&mut inbound).await;
@@ -312,6 +328,23 @@ mod tests {
         assert_eq!(b.message.body(), b"body");
         assert_eq!(a.connection, b.connection);
         assert_eq!(&*a.listener, "tcp");
+        let c = next(&mut inbound).await;
+        assert_eq!(
+            c.connection, a.connection,
+            "connection survived the bad message"
+        );
+
+        // Read the whole 400 (it ends with an empty line: no body).
+        let mut answer = Vec::new();
+        while !answer.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            tokio::time::timeout(Duration::from_secs(5), peer.read_exact(&mut byte))
+                .await
+                .expect("within 5 s")
+                .expect("read");
+            answer.push(byte[0]);
+        }
+        assert!(answer.starts_with(b"SIP/2.0 400 "));
 
         conns.send(Some(a.connection), a.source, b"reply".to_vec());
         let mut got = [0u8; 5];
