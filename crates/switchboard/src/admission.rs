@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use sip::{HeaderName, Method, Request, Response, TypedHeaders};
-use sip_stack::auth::{DigestVerdict, DigestVerifier, DigestVerifierConfig};
+use sip_stack::auth::{DigestAlgorithm, DigestVerdict, DigestVerifier, DigestVerifierConfig};
 use sip_stack::make_response;
 
 use crate::config::{Config, Destination, DigestAuth, EndpointMatch};
@@ -49,10 +49,15 @@ impl Admission {
             .next()
             .map(|t| t.advertised_host())
             .unwrap_or_else(|| "switchboard".to_string());
+        let mut digest_config = DigestVerifierConfig::new(realm);
+        // Both algorithms are offered, MD5 first: SIPp and many deployed phones
+        // answer only the first challenge and speak only MD5, while clients
+        // that implement RFC 7616 choose SHA-256 from the list anyway.
+        digest_config.algorithms = vec![DigestAlgorithm::Md5, DigestAlgorithm::Sha256];
         Admission {
             router: Router::new(config),
             digest,
-            verifier: DigestVerifier::with_random_secret(DigestVerifierConfig::new(realm), now),
+            verifier: DigestVerifier::with_random_secret(digest_config, now),
             server: config.sip.user_agent.clone(),
         }
     }

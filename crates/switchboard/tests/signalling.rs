@@ -308,3 +308,44 @@ fn sigterm_refuses_new_calls_with_503_then_exits_cleanly() {
     assert_eq!(statuses.last(), Some(&503), "{statuses:?}");
     assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
 }
+
+fn digest_config(port: u16) -> String {
+    format!(
+        r#"
+transports:
+  udp: {{ transport: udp, bind: 127.0.0.1, port: {port} }}
+endpoints:
+  alice:
+    match: {{ type: user }}
+    auth: {{ username: alice, password: secret }}
+routes:
+  default:
+    - {{ id: "", match: any, hangup: {{ code: 486 }} }}
+"#
+    )
+}
+
+#[test]
+fn user_endpoint_authenticates_sipp_with_digest() {
+    let port = free_port();
+    let server = Server::start(binary(), &digest_config(port), port);
+    let xml = include_str!("scenarios/invite_digest.xml").replace("__CODE__", "486");
+    let run = Sipp::xml(&xml, server.addr())
+        .service("100")
+        .args(&["-au", "alice", "-ap", "secret"])
+        .run();
+    assert!(run.success, "{}", run.report());
+    assert_eq!(run.received("SIP/2.0 401"), 1, "{}", run.report());
+}
+
+#[test]
+fn wrong_digest_password_is_refused_with_403() {
+    let port = free_port();
+    let server = Server::start(binary(), &digest_config(port), port);
+    let xml = include_str!("scenarios/invite_digest.xml").replace("__CODE__", "403");
+    let run = Sipp::xml(&xml, server.addr())
+        .service("100")
+        .args(&["-au", "alice", "-ap", "wrong"])
+        .run();
+    assert!(run.success, "{}", run.report());
+}

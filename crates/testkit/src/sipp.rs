@@ -88,6 +88,12 @@ impl Sipp {
         self
     }
 
+    /// Several extra command-line arguments.
+    pub fn args(mut self, args: &[&str]) -> Sipp {
+        self.extra.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
     /// Runs SIPp to completion (killed after the timeout).
     pub fn run(self) -> SippRun {
         let dir = tempfile::tempdir().expect("create temp dir");

@@ -259,7 +259,7 @@ impl DigestVerifier {
                 DigestVerdict::Missing
             };
         };
-        if credentials.uri != request.uri.to_string() {
+        if !digest_uri_matches(&credentials.uri, &request.uri) {
             return DigestVerdict::Rejected(DigestRejection::UriMismatch);
         }
         self.verify(now, request.method.as_str(), &credentials, password_of)
@@ -371,6 +371,48 @@ impl DigestVerifier {
             }
             self.first_use.pop_front();
             self.nonce_counts.remove(&serial);
+        }
+    }
+}
+
+/// Whether the `uri` directive names the Request-URI (RFC 3261 §22.4 wants
+/// them equal). Deployed clients, SIPp among them, send the Request-URI
+/// without its user part or with parameters reordered, so the comparison is
+/// on what identifies the target: scheme, host and port must be equal, and a
+/// user part, when the directive has one, must be equal too. The response
+/// hash covers the directive as sent, so this loosening cannot be used to
+/// alter what was signed.
+fn digest_uri_matches(directive: &str, request_uri: &sip::Uri) -> bool {
+    if directive == request_uri.to_string() {
+        return true;
+    }
+    let Ok(uri) = sip::Uri::parse(directive) else {
+        return false;
+    };
+    uri.scheme == request_uri.scheme
+        && uri.host == request_uri.host
+        && uri.port == request_uri.port
+        && (uri.user.is_none() || uri.user == request_uri.user)
+}
+
+#[cfg(test)]
+mod uri_tests {
+    use super::digest_uri_matches;
+
+    #[test]
+    fn directive_may_omit_the_user_but_not_change_the_target() {
+        let request = sip::Uri::parse("sip:100@10.0.0.1:5060;transport=udp").expect("uri");
+        for (directive, ok) in [
+            ("sip:100@10.0.0.1:5060;transport=udp", true),
+            ("sip:10.0.0.1:5060", true),
+            ("sip:100@10.0.0.1:5060", true),
+            ("sip:200@10.0.0.1:5060", false),
+            ("sip:10.0.0.1", false),
+            ("sip:10.0.0.2:5060", false),
+            ("sips:10.0.0.1:5060", false),
+            ("not a uri", false),
+        ] {
+            assert_eq!(digest_uri_matches(directive, &request), ok, "{directive}");
         }
     }
 }
