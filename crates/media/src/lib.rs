@@ -1,0 +1,13 @@
+//! Media building blocks for Switchboard: RTP packets, G.711 codecs,
+//! RFC 4733 telephone-events and in-band DTMF detection.
+//!
+//! No I/O, no async runtime and no allocation on the per-packet paths: the
+//! media engine in the `switchboard` binary owns sockets and pacing, and
+//! calls into this crate with borrowed buffers.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod g711;
+pub mod rtp;
+
+pub use rtp::{RtpError, RtpHeader, RtpPacket, RtpWriteError};
