@@ -7,7 +7,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod dtmf_event;
 pub mod g711;
 pub mod rtp;
+pub mod sequence;
 
 pub use rtp::{RtpError, RtpHeader, RtpPacket, RtpWriteError};
