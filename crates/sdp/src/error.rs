@@ -106,6 +106,9 @@ pub enum NegotiationError {
     /// The answer's audio stream has a different media type or transport.
     #[error("answer changes the media type or transport of the audio stream")]
     AnswerMismatch,
+    /// The accepted stream has no connection address at either level.
+    #[error("media description {0} has no connection address")]
+    MissingConnection(usize),
 }
 
 impl NegotiationError {

@@ -31,6 +31,8 @@
 pub mod attribute;
 pub mod error;
 pub mod model;
+pub mod offer_answer;
+pub mod origin;
 mod parse;
 mod serialize;
 
@@ -39,4 +41,8 @@ pub use error::{NegotiationError, ParseError};
 pub use model::{
     Attribute, Bandwidth, Connection, Field, MediaDescription, Origin, SessionDescription, Timing,
 };
+pub use offer_answer::{
+    answer, offer, process_answer, Answer, Codec, LocalMedia, Negotiated, TELEPHONE_EVENT_PT,
+};
+pub use origin::OriginState;
 pub use parse::{parse, MAX_SDP_BYTES};
