@@ -7,9 +7,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod dtmf_detector;
 pub mod dtmf_event;
 pub mod g711;
+pub mod goertzel;
 pub mod rtp;
 pub mod sequence;
+pub mod tone;
 
 pub use rtp::{RtpError, RtpHeader, RtpPacket, RtpWriteError};

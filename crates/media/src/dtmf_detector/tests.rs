@@ -1,0 +1,247 @@
+//! Q.24-style acceptance tests for [`DtmfDetector`], on µ-law-coded audio.
+
+use super::*;
+use crate::tone::{dtmf_frequencies, ToneGenerator};
+use std::f64::consts::TAU;
+
+const ALL: &str = "123A456B789C*0#D";
+
+fn ms(n: usize) -> usize {
+    n * 8
+}
+
+/// Signal builder: sections appended one after another.
+#[derive(Default)]
+struct Signal(Vec<i16>);
+
+impl Signal {
+    fn silence(mut self, samples: usize) -> Self {
+        self.0.extend(std::iter::repeat_n(0, samples));
+        self
+    }
+
+    fn dual(mut self, f1: f64, f2: f64, dbm0_1: f64, dbm0_2: f64, samples: usize) -> Self {
+        let mut g = ToneGenerator::new(8000)
+            .with_sine(f1, dbm0_1)
+            .with_sine(f2, dbm0_2);
+        self.0.extend(g.take(samples));
+        self
+    }
+
+    fn digit(self, digit: char, dbm0_each: f64, samples: usize) -> Self {
+        let (r, c) = dtmf_frequencies(digit).unwrap();
+        self.dual(r, c, dbm0_each, dbm0_each, samples)
+    }
+}
+
+/// Digits found in `samples` after µ-law coding, fed in 20 ms packets.
+fn detect(samples: &[i16]) -> Vec<char> {
+    let mut ulaw = vec![0u8; samples.len()];
+    g711::encode_ulaw(samples, &mut ulaw);
+    let mut detector = DtmfDetector::default();
+    let mut digits = Vec::new();
+    for packet in ulaw.chunks(160) {
+        detector.process_ulaw(packet, |d| digits.push(d.digit));
+    }
+    digits
+}
+
+#[test]
+fn all_digits_at_0_dbm0_total_and_minus_25_dbm0() {
+    for level in [-3.01, -25.0, -28.01] {
+        let mut s = Signal::default().silence(37);
+        for digit in ALL.chars() {
+            s = s.digit(digit, level, ms(50)).silence(ms(50));
+        }
+        let got: String = detect(&s.0).into_iter().collect();
+        assert_eq!(got, ALL, "at {level} dBm0 per tone");
+    }
+}
+
+#[test]
+fn forty_ms_detected_at_every_alignment() {
+    for offset in (0..WINDOW).step_by(5) {
+        for digit in ['1', '5', 'D', '#'] {
+            let s = Signal::default()
+                .silence(offset)
+                .digit(digit, -25.0, ms(40))
+                .silence(ms(40));
+            assert_eq!(detect(&s.0), vec![digit], "offset {offset} digit {digit}");
+        }
+    }
+}
+
+#[test]
+fn twenty_ms_rejected_at_every_alignment() {
+    for offset in 0..WINDOW {
+        for level in [-3.01, -25.0] {
+            let s = Signal::default()
+                .silence(offset)
+                .digit('5', level, ms(20))
+                .silence(ms(40));
+            assert_eq!(detect(&s.0), vec![], "offset {offset} level {level}");
+        }
+    }
+}
+
+#[test]
+fn frequency_deviation_accepted_within_1_5_and_rejected_at_3_5_percent() {
+    for digit in ALL.chars() {
+        let (r, c) = dtmf_frequencies(digit).unwrap();
+        for (dr, dc) in [
+            (1.015, 1.015),
+            (0.985, 0.985),
+            (1.015, 0.985),
+            (0.985, 1.015),
+        ] {
+            let s = Signal::default()
+                .silence(20)
+                .dual(r * dr, c * dc, -20.0, -20.0, ms(45))
+                .silence(ms(40));
+            assert_eq!(detect(&s.0), vec![digit], "{digit} ×({dr}, {dc})");
+        }
+        for (dr, dc) in [(1.035, 1.0), (0.965, 1.0), (1.0, 1.035), (1.0, 0.965)] {
+            let s = Signal::default()
+                .silence(20)
+                .dual(r * dr, c * dc, -10.0, -10.0, ms(100))
+                .silence(ms(40));
+            assert_eq!(detect(&s.0), vec![], "{digit} ×({dr}, {dc})");
+        }
+    }
+}
+
+#[test]
+fn twist_limits() {
+    let (r, c) = dtmf_frequencies('8').unwrap();
+    let run = |low: f64, high: f64| {
+        detect(
+            &Signal::default()
+                .dual(r, c, low, high, ms(60))
+                .silence(ms(40))
+                .0,
+        )
+    };
+    assert_eq!(run(-10.0, -17.0), vec!['8'], "normal twist 7 dB");
+    assert_eq!(run(-10.0, -20.0), vec![], "normal twist 10 dB");
+    assert_eq!(run(-13.0, -10.0), vec!['8'], "reverse twist 3 dB");
+    assert_eq!(run(-16.0, -10.0), vec![], "reverse twist 6 dB");
+}
+
+#[test]
+fn too_quiet_and_single_tones_rejected() {
+    let quiet = Signal::default().digit('3', -40.0, ms(100)).silence(ms(40));
+    assert_eq!(detect(&quiet.0), vec![]);
+    let single = Signal::default()
+        .dual(697.0, 697.0, -10.0, -10.0, ms(100))
+        .silence(ms(40));
+    assert_eq!(detect(&single.0), vec![]);
+}
+
+#[test]
+fn one_digit_per_burst_and_repeats_after_a_gap() {
+    let long = Signal::default().digit('7', -10.0, ms(800)).silence(ms(40));
+    assert_eq!(detect(&long.0), vec!['7']);
+    let twice = Signal::default()
+        .digit('7', -10.0, ms(60))
+        .silence(ms(40))
+        .digit('7', -10.0, ms(60))
+        .silence(ms(40));
+    assert_eq!(detect(&twice.0), vec!['7', '7']);
+    let changed = Signal::default()
+        .digit('1', -10.0, ms(60))
+        .digit('2', -10.0, ms(60))
+        .silence(ms(40));
+    assert_eq!(detect(&changed.0), vec!['1', '2']);
+}
+
+#[test]
+fn reports_positions_in_samples() {
+    let s = Signal::default().silence(800).digit('9', -10.0, ms(60));
+    let mut detector = DtmfDetector::default();
+    let mut found = Vec::new();
+    detector.process(&s.0, |d| found.push(d));
+    assert_eq!(found.len(), 1);
+    let d = found[0];
+    assert_eq!(d.digit, '9');
+    assert!(d.start >= 800 && d.start < 800 + HOP as u64, "{d:?}");
+    assert!(d.confirmed_at <= 800 + ms(45) as u64, "{d:?}");
+    assert_eq!(detector.position(), s.0.len() as u64);
+}
+
+/// Chords of non-DTMF notes with 5.5 Hz vibrato, a new chord every 250 ms.
+fn music(seconds: usize) -> Vec<i16> {
+    let chords: [&[f64]; 6] = [
+        &[261.63, 329.63, 392.00, 523.25],  // C major
+        &[220.00, 261.63, 329.63, 440.00],  // A minor
+        &[174.61, 220.00, 261.63, 349.23],  // F major
+        &[196.00, 246.94, 293.66, 392.00],  // G major
+        &[293.66, 369.99, 440.00, 587.33],  // D major
+        &[329.63, 415.30, 493.88, 1046.50], // E major + C6
+    ];
+    let mut out = Vec::new();
+    let amp = crate::tone::dbm0_to_amplitude(-12.0);
+    for n in 0..seconds * 8000 {
+        let t = n as f64 / 8000.0;
+        let chord = chords[(n / 2000) % chords.len()];
+        let vibrato = 1.0 + 0.01 * (TAU * 5.5 * t).sin();
+        let mut v = 0.0;
+        for (k, &f) in chord.iter().enumerate() {
+            // Each note with a couple of overtones, as an instrument has.
+            for h in 1..=3 {
+                v += amp / (h * h) as f64 / (k + 1) as f64
+                    * (TAU * f * h as f64 * vibrato * t).sin();
+            }
+        }
+        out.push(v.clamp(-32768.0, 32767.0) as i16);
+    }
+    out
+}
+
+/// Voiced "speech": a harmonic series on a gliding pitch, shaped by two
+/// formants that move between vowel positions.
+fn speech(seconds: usize) -> Vec<i16> {
+    let mut out = Vec::new();
+    let mut phase = 0.0;
+    let amp = crate::tone::dbm0_to_amplitude(-15.0);
+    for n in 0..seconds * 8000 {
+        let t = n as f64 / 8000.0;
+        let f0 = 120.0 + 30.0 * (TAU * 0.7 * t).sin() + 10.0 * (TAU * 3.1 * t).sin();
+        phase += TAU * f0 / 8000.0;
+        let f1 = 500.0 + 250.0 * (TAU * 1.3 * t).sin();
+        let f2 = 1500.0 + 600.0 * (TAU * 0.9 * t + 1.0).sin();
+        let mut v = 0.0;
+        let mut h = 1.0;
+        while h * f0 < 3400.0 {
+            let f = h * f0;
+            let gain = 1.0 / (1.0 + ((f - f1) / 120.0).powi(2))
+                + 0.6 / (1.0 + ((f - f2) / 150.0).powi(2))
+                + 0.05;
+            v += amp * 0.4 * gain * (h * phase).sin();
+            h += 1.0;
+        }
+        out.push(v.clamp(-32768.0, 32767.0) as i16);
+    }
+    out
+}
+
+#[test]
+fn music_produces_no_digits() {
+    assert_eq!(detect(&music(6)), vec![]);
+}
+
+#[test]
+fn speech_produces_no_digits() {
+    assert_eq!(detect(&speech(6)), vec![]);
+}
+
+#[test]
+fn digits_survive_a_music_bed() {
+    // DTMF over quiet music (20 dB below) is still found.
+    let bed = music(1);
+    let mut s = Signal::default().digit('4', -5.0, ms(60)).silence(ms(40)).0;
+    s.resize(bed.len(), 0);
+    for (x, &b) in s.iter_mut().zip(&bed) {
+        *x = x.saturating_add(b / 6);
+    }
+    assert_eq!(detect(&s), vec!['4']);
+}
