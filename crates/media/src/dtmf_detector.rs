@@ -21,7 +21,9 @@
 //! window starts): a 40 ms burst always covers at least 4 whole windows,
 //! while a 20 ms burst cannot reach 70 % coverage in 4 consecutive windows (at
 //! best about 53 % in one of them), so it is rejected. The same digit is
-//! reported again only after **2 consecutive windows** without it.
+//! reported again only after **2 consecutive windows** without it; while it
+//! is held, its limits relax by 2 dB, so a tone that
+//! sits right at a limit is reported once, not once per flicker.
 //!
 //! Time is the sample count: the detector is sans-IO and reports positions in
 //! samples since the first sample it was given.
@@ -43,6 +45,8 @@ const KEYS: [[char; 4]; 4] = [
     ['7', '8', '9', 'C'],
     ['*', '0', '#', 'D'],
 ];
+/// How much the level, twist, group-margin, frequency and purity limits relax (dB) for a digit already reported.
+pub const HOLD_RELAXATION_DB: f64 = 2.0;
 /// Relative offset of the side bins used for the frequency check.
 const SIDE_OFFSET: f64 = 0.05;
 
@@ -106,6 +110,17 @@ impl ToneFilters {
             above: Goertzel::new(freq * (1.0 + SIDE_OFFSET), 8000.0),
         }
     }
+}
+
+/// The strongest bin of a row or column group.
+#[derive(Debug, Clone, Copy)]
+struct GroupPeak {
+    index: usize,
+    power: f32,
+    /// Power of the next strongest bin of the group.
+    runner_up: f32,
+    /// Power of the stronger side bin (5 % off) of the peak.
+    side: f32,
 }
 
 /// Streaming DTMF detector; feed it audio in blocks of any size.
@@ -193,51 +208,72 @@ impl DtmfDetector {
     }
 
     /// The digit this window holds, if it passes every check.
+    ///
+    /// While a digit is being reported, the same digit passes with every
+    /// limit relaxed by [`HOLD_RELAXATION_DB`] (hysteresis),
+    /// so a tone near a limit cannot flicker into two reports.
     fn classify_window(&self) -> Option<char> {
         let block = &self.window;
         let energy: f32 = block.iter().map(|x| x * x).sum();
         if energy <= 0.0 {
             return None;
         }
-        let (row, row_power) = self.strongest(&self.rows, block)?;
-        let (col, col_power) = self.strongest(&self.cols, block)?;
-        if row_power < self.min_power || col_power < self.min_power {
+        let row = Self::strongest(&self.rows, block)?;
+        let col = Self::strongest(&self.cols, block)?;
+        let digit = KEYS[row.index][col.index];
+        let relax_db = if self.reported == Some(digit) {
+            HOLD_RELAXATION_DB
+        } else {
+            0.0
+        };
+        let relax = 10f64.powf(-relax_db / 10.0);
+        let margin = 10f64.powf((self.config.group_margin_db - relax_db) / 10.0);
+        for tone in [&row, &col] {
+            let power = f64::from(tone.power);
+            if power < f64::from(tone.runner_up) * margin || power < f64::from(tone.side) * relax {
+                return None;
+            }
+        }
+        let (row_power, col_power) = (row.power, col.power);
+        let min_power = f64::from(self.min_power) * relax;
+        if f64::from(row_power) < min_power || f64::from(col_power) < min_power {
             return None;
         }
         let twist_db = 10.0 * f64::from(col_power / row_power).log10();
-        if twist_db < -self.config.normal_twist_db || twist_db > self.config.reverse_twist_db {
+        if twist_db < -(self.config.normal_twist_db + relax_db)
+            || twist_db > self.config.reverse_twist_db + relax_db
+        {
             return None;
         }
         // A sine of peak A fills |X|² = (A·N/2)² and the window's energy A²·N/2.
         let purity = 2.0 * f64::from(row_power + col_power) / (WINDOW as f64 * f64::from(energy));
-        if purity < self.config.min_purity {
+        if purity < self.config.min_purity * relax {
             return None;
         }
-        Some(KEYS[row][col])
+        Some(digit)
     }
 
-    /// Index and power of the group's tone, if one stands out and is on frequency.
-    fn strongest(&self, group: &[ToneFilters; 4], block: &[f32]) -> Option<(usize, f32)> {
+    /// The strongest tone of a group, with what it is compared against.
+    fn strongest(group: &[ToneFilters; 4], block: &[f32]) -> Option<GroupPeak> {
         let powers = group.map(|f| f.center.power(block));
-        let (best, &power) = powers
+        let (index, &power) = powers
             .iter()
             .enumerate()
             .max_by(|a, b| a.1.total_cmp(b.1))?;
         let runner_up = powers
             .iter()
             .enumerate()
-            .filter(|&(i, _)| i != best)
+            .filter(|&(i, _)| i != index)
             .map(|(_, &p)| p)
             .fold(0.0f32, f32::max);
-        let margin = 10f32.powf(self.config.group_margin_db as f32 / 10.0);
-        if power < runner_up * margin {
-            return None;
-        }
-        let filters = &group[best];
-        if filters.below.power(block) > power || filters.above.power(block) > power {
-            return None;
-        }
-        Some((best, power))
+        let filters = &group[index];
+        let side = filters.below.power(block).max(filters.above.power(block));
+        Some(GroupPeak {
+            index,
+            power,
+            runner_up,
+            side,
+        })
     }
 
     fn update(&mut self, seen: Option<char>, on_digit: &mut impl FnMut(DetectedDigit)) {

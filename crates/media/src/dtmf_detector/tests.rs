@@ -245,3 +245,26 @@ fn digits_survive_a_music_bed() {
     }
     assert_eq!(detect(&s), vec!['4']);
 }
+
+#[test]
+fn tones_at_a_limit_are_reported_at_most_once() {
+    let (r, c) = dtmf_frequencies('8').unwrap();
+    for tenth in 70..=90 {
+        let twist = f64::from(tenth) / 10.0;
+        let s = Signal::default()
+            .dual(r, c, -10.0, -10.0 - twist, ms(300))
+            .silence(ms(40));
+        assert!(detect(&s.0).len() <= 1, "normal twist {twist} dB");
+        let s = Signal::default()
+            .dual(r, c, -10.0 - twist / 2.0, -10.0, ms(300))
+            .silence(ms(40));
+        assert!(detect(&s.0).len() <= 1, "reverse twist {} dB", twist / 2.0);
+    }
+    for permille in 18..=32 {
+        let dev = 1.0 + f64::from(permille) / 1000.0;
+        let s = Signal::default()
+            .dual(r * dev, c, -20.0, -20.0, ms(300))
+            .silence(ms(40));
+        assert!(detect(&s.0).len() <= 1, "deviation {dev}");
+    }
+}
