@@ -129,6 +129,8 @@ pub struct DtmfDetector {
     config: DtmfDetectorConfig,
     rows: [ToneFilters; 4],
     cols: [ToneFilters; 4],
+    /// The eight centre filters, rows then columns, run in one pass.
+    centers: [Goertzel; 8],
     /// Minimum `|X|²` of a tone at the minimum level.
     min_power: f32,
     window: [f32; WINDOW],
@@ -153,10 +155,17 @@ impl DtmfDetector {
     pub fn new(config: DtmfDetectorConfig) -> Self {
         let amplitude = dbm0_to_amplitude(config.min_level_dbm0);
         let min_power = (amplitude * WINDOW as f64 / 2.0).powi(2) as f32;
+        let rows = ROWS.map(ToneFilters::new);
+        let cols = COLS.map(ToneFilters::new);
+        let mut centers = [Goertzel::new(0.0, 8000.0); 8];
+        for (c, f) in centers.iter_mut().zip(rows.iter().chain(&cols)) {
+            *c = f.center;
+        }
         Self {
             config,
-            rows: ROWS.map(ToneFilters::new),
-            cols: COLS.map(ToneFilters::new),
+            rows,
+            cols,
+            centers,
             min_power,
             window: [0.0; WINDOW],
             filled: 0,
@@ -218,8 +227,13 @@ impl DtmfDetector {
         if energy <= 0.0 {
             return None;
         }
-        let row = Self::strongest(&self.rows, block)?;
-        let col = Self::strongest(&self.cols, block)?;
+        let centers = Goertzel::powers(&self.centers, block);
+        let mut row = Self::strongest(&centers[..4])?;
+        let mut col = Self::strongest(&centers[4..])?;
+        let (r, c) = (&self.rows[row.index], &self.cols[col.index]);
+        let sides = Goertzel::powers(&[r.below, r.above, c.below, c.above], block);
+        row.side = sides[0].max(sides[1]);
+        col.side = sides[2].max(sides[3]);
         let digit = KEYS[row.index][col.index];
         let relax_db = if self.reported == Some(digit) {
             HOLD_RELAXATION_DB
@@ -253,9 +267,8 @@ impl DtmfDetector {
         Some(digit)
     }
 
-    /// The strongest tone of a group, with what it is compared against.
-    fn strongest(group: &[ToneFilters; 4], block: &[f32]) -> Option<GroupPeak> {
-        let powers = group.map(|f| f.center.power(block));
+    /// The strongest tone of a group and its runner-up (side bins filled in later).
+    fn strongest(powers: &[f32]) -> Option<GroupPeak> {
         let (index, &power) = powers
             .iter()
             .enumerate()
@@ -266,13 +279,11 @@ impl DtmfDetector {
             .filter(|&(i, _)| i != index)
             .map(|(_, &p)| p)
             .fold(0.0f32, f32::max);
-        let filters = &group[index];
-        let side = filters.below.power(block).max(filters.above.power(block));
         Some(GroupPeak {
             index,
             power,
             runner_up,
-            side,
+            side: 0.0,
         })
     }
 
