@@ -6,7 +6,7 @@
 //! type other than `IN`, an `v=` other than 0) is also a [`ParseError`] but
 //! with status 488 Not Acceptable Here. A well-formed offer with nothing we
 //! can accept (no audio stream, no common codec) is a
-//! [`NegotiationError`](crate::NegotiationError), always 488.
+//! [`NegotiationError`], always 488.
 
 use thiserror::Error;
 

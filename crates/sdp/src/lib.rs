@@ -33,7 +33,7 @@ pub mod error;
 pub mod model;
 pub mod offer_answer;
 pub mod origin;
-mod parse;
+pub mod parser;
 mod serialize;
 
 pub use attribute::{Direction, Fmtp, Rtcp, Rtpmap};
@@ -45,4 +45,4 @@ pub use offer_answer::{
     answer, offer, process_answer, Answer, Codec, LocalMedia, Negotiated, TELEPHONE_EVENT_PT,
 };
 pub use origin::OriginState;
-pub use parse::{parse, MAX_SDP_BYTES};
+pub use parser::{parse, MAX_SDP_BYTES};

@@ -393,3 +393,38 @@ fn refused(offered: &MediaDescription) -> MediaDescription {
         attributes: Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codecs_are_recognised_by_name_and_rate() {
+        let map = |s: &str| Rtpmap::parse(s).expect("test rtpmap");
+        assert_eq!(Codec::from_rtpmap(&map("97 pcmu/8000")), Some(Codec::Pcmu));
+        assert_eq!(Codec::from_rtpmap(&map("8 PCMA/8000/1")), Some(Codec::Pcma));
+        assert_eq!(Codec::from_rtpmap(&map("0 PCMU/16000")), None);
+        assert_eq!(Codec::from_rtpmap(&map("0 PCMU/8000/2")), None);
+        assert_eq!(Codec::from_rtpmap(&map("9 G722/8000")), None);
+        assert_eq!(Codec::Pcma.static_payload_type(), 8);
+    }
+
+    #[test]
+    fn rtcp_defaults_to_the_next_port() {
+        let connection = Connection {
+            address: "192.0.2.1".parse().expect("test address"),
+        };
+        let mut media = refused(&our_audio(
+            &LocalMedia::new(connection.address, 0),
+            "RTP/AVP",
+            &[(0, Codec::Pcmu)],
+            None,
+        ));
+        media.port = 65535;
+        assert_eq!(rtcp_address(&media, connection).port(), 65535);
+        media.port = 4000;
+        assert_eq!(rtcp_address(&media, connection).port(), 4001);
+        media.attributes.push(Attribute::value("rtcp", "5000"));
+        assert_eq!(rtcp_address(&media, connection).port(), 5000);
+    }
+}

@@ -75,3 +75,53 @@ impl OriginState {
         sdp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Timing;
+
+    fn body(name: &str) -> SessionDescription {
+        SessionDescription {
+            origin: Origin {
+                username: "x".into(),
+                session_id: "x".into(),
+                version: 99,
+                net_type: "IN".into(),
+                addr_type: "IP4".into(),
+                address: "x".into(),
+            },
+            session_name: name.into(),
+            information: None,
+            extra: Vec::new(),
+            connection: None,
+            bandwidths: Vec::new(),
+            timing: Timing::default(),
+            attributes: Vec::new(),
+            media: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn version_moves_only_when_the_body_changes() {
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        let mut state = OriginState::new("sb", 42, 7);
+        let first = state.issue(body("a"), v6);
+        assert_eq!(first.origin.to_string(), "sb 42 7 IN IP6 2001:db8::1");
+        assert_eq!(state.issue(body("a"), v6).origin.version, 7);
+        assert_eq!(state.issue(body("b"), v6).origin.version, 8);
+        // A new address is a change too.
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(state.issue(body("b"), v4).origin.version, 9);
+        assert_eq!(state.session_id(), 42);
+        assert_eq!(state.last().unwrap().origin.addr_type, "IP4");
+    }
+
+    #[test]
+    fn version_wraps_instead_of_panicking() {
+        let mut state = OriginState::new("sb", 1, u64::MAX);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        state.issue(body("a"), ip);
+        assert_eq!(state.issue(body("b"), ip).origin.version, 0);
+    }
+}

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use crate::model::{Attribute, Bandwidth, Connection, Origin, SessionDescription};
-use crate::parse::is_early_field;
+use crate::parser::is_early_field;
 
 impl fmt::Display for SessionDescription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
