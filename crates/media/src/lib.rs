@@ -11,6 +11,7 @@ pub mod dtmf_detector;
 pub mod dtmf_event;
 pub mod g711;
 pub mod goertzel;
+pub mod jitter_buffer;
 pub mod rtp;
 pub mod sequence;
 pub mod tone;
