@@ -42,7 +42,8 @@ pub use model::{
     Attribute, Bandwidth, Connection, Field, MediaDescription, Origin, SessionDescription, Timing,
 };
 pub use offer_answer::{
-    answer, offer, process_answer, Answer, Codec, LocalMedia, Negotiated, TELEPHONE_EVENT_PT,
+    answer, offer, process_answer, Answer, Codec, LocalMedia, Negotiated, PTIME_RANGE,
+    TELEPHONE_EVENT_PT,
 };
 pub use origin::OriginState;
 pub use parser::{parse, MAX_SDP_BYTES};

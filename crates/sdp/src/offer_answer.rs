@@ -13,7 +13,8 @@
 //! - **telephone-event** is accepted on whatever payload type the offer uses
 //!   (96, 101, ...) when it is `telephone-event/8000`; the answer reuses it.
 //! - **ptime.** [`Negotiated::ptime`] is the packet time *we send with*: the
-//!   peer's `a=ptime`, else ours. Our own `a=ptime` is always in our SDP.
+//!   peer's `a=ptime` when within [`PTIME_RANGE`], else ours. Our own
+//!   `a=ptime` is always in our SDP.
 //! - **Direction.** The answer mirrors the offer (sendonly → recvonly,
 //!   recvonly → sendonly, inactive → inactive), limited by our own
 //!   [`LocalMedia::direction`]. An old-style hold (`c=0.0.0.0`) means the
@@ -30,6 +31,10 @@ use crate::origin::OriginState;
 
 /// The payload type we offer telephone-event on.
 pub const TELEPHONE_EVENT_PT: u8 = 101;
+
+/// The packet times we follow, in milliseconds; a peer asking for more or
+/// less gets ours. 150 ms of G.711 is 1,200 bytes, still under a 1,500 MTU.
+pub const PTIME_RANGE: std::ops::RangeInclusive<u32> = 10..=150;
 
 /// The DTMF events we handle (RFC 4733 §3.2: digits, `*`, `#`, A–D).
 const TELEPHONE_EVENTS: &str = "0-15";
@@ -203,7 +208,7 @@ pub fn answer(
         codec,
         payload_type,
         telephone_event,
-        ptime: remote.ptime().unwrap_or(local.ptime),
+        ptime: remote_ptime(remote).unwrap_or(local.ptime),
         remote_rtp: SocketAddr::new(connection.address, remote.port),
         remote_rtcp: rtcp_address(remote, connection),
         remote_direction,
@@ -273,7 +278,7 @@ pub fn process_answer(
         codec,
         payload_type,
         telephone_event,
-        ptime: theirs.ptime().or(ours.ptime()).unwrap_or(20),
+        ptime: remote_ptime(theirs).or(ours.ptime()).unwrap_or(20),
         remote_rtp: SocketAddr::new(connection.address, theirs.port),
         remote_rtcp: rtcp_address(theirs, connection),
         remote_direction,
@@ -281,6 +286,10 @@ pub fn process_answer(
             .direction_of(ours)
             .intersect(remote_direction.mirror()),
     })
+}
+
+fn remote_ptime(media: &MediaDescription) -> Option<u32> {
+    media.ptime().filter(|ms| PTIME_RANGE.contains(ms))
 }
 
 fn is_usable_audio(media: &MediaDescription) -> bool {

@@ -297,3 +297,17 @@ fn version_increments_only_on_change() {
     assert_eq!(again.sdp.origin.version, 3_900_000_003);
     assert_eq!(state.last(), Some(&again.sdp));
 }
+
+#[test]
+fn absurd_ptime_falls_back_to_ours() {
+    for (ptime, expected) in [("1000", 20), ("5", 20), ("150", 150), ("30.0", 30)] {
+        let mut offered = load("asterisk.sdp");
+        let audio = &mut offered.media[0];
+        audio.attributes.retain(|a| a.name != "ptime");
+        audio.attributes.push(sdp::Attribute::value("ptime", ptime));
+        let n = answer(&offered, &local(), &mut origin())
+            .unwrap()
+            .negotiated;
+        assert_eq!(n.ptime, expected, "a=ptime:{ptime}");
+    }
+}
