@@ -21,6 +21,29 @@
 //!   peer does not want media, so its direction loses "receives". The
 //!   direction is always written explicitly at media level.
 //! - **Version.** Every SDP we produce goes through [`OriginState::issue`].
+//!
+//! ```
+//! use sdp::{answer, parse, Codec, Direction, LocalMedia, OriginState};
+//!
+//! let offer = parse(b"v=0\r\n\
+//!     o=- 1619718473 1619718475 IN IP4 203.0.113.7\r\n\
+//!     s=Asterisk\r\n\
+//!     c=IN IP4 203.0.113.7\r\n\
+//!     t=0 0\r\n\
+//!     m=audio 18382 RTP/AVP 8 0 101\r\n\
+//!     a=rtpmap:101 telephone-event/8000\r\n\
+//!     a=sendonly\r\n\
+//!     m=video 18384 RTP/AVP 96\r\n")?;
+//! let local = LocalMedia::new("198.51.100.1".parse().unwrap(), 30000);
+//! let mut origin = OriginState::new("switchboard", 3_900_000_000, 1);
+//! let reply = answer(&offer, &local, &mut origin).expect("PCMU is offered");
+//! assert_eq!(reply.negotiated.codec, Codec::Pcmu);
+//! assert_eq!(reply.negotiated.telephone_event, Some(101));
+//! assert_eq!(reply.negotiated.local_direction, Direction::RecvOnly);
+//! assert_eq!(reply.negotiated.remote_rtp.to_string(), "203.0.113.7:18382");
+//! assert_eq!(reply.sdp.media[1].port, 0); // video refused in place
+//! # Ok::<(), sdp::ParseError>(())
+//! ```
 
 use std::net::{IpAddr, SocketAddr};
 
