@@ -15,5 +15,6 @@ pub mod jitter_buffer;
 pub mod rtp;
 pub mod sequence;
 pub mod tone;
+pub mod wav;
 
 pub use rtp::{RtpError, RtpHeader, RtpPacket, RtpWriteError};
