@@ -1,9 +1,62 @@
 //! Media building blocks for Switchboard: RTP packets, G.711 codecs,
-//! RFC 4733 telephone-events and in-band DTMF detection.
+//! RFC 4733 telephone-events, in-band DTMF detection, a jitter buffer and
+//! WAV files.
 //!
-//! No I/O, no async runtime and no allocation on the per-packet paths: the
-//! media engine in the `switchboard` binary owns sockets and pacing, and
-//! calls into this crate with borrowed buffers.
+//! No I/O, no clock and no async runtime: the media engine in the
+//! `switchboard` binary owns sockets and pacing and calls in with borrowed
+//! buffers; the per-packet paths ([`rtp`], [`g711`], [`dtmf_event`],
+//! [`dtmf_detector`], [`jitter_buffer`]) do not allocate. Time, where it
+//! matters, is counted in samples or packets supplied by the caller.
+//!
+//! The receive side of one leg, as the engine drives it on every datagram:
+//!
+//! ```
+//! use media::dtmf_detector::DtmfDetector;
+//! use media::dtmf_event::{TelephoneEventReceiver, TelephoneEventSender};
+//! use media::rtp::{classify, PacketKind, RtpHeader, RtpPacket};
+//!
+//! let (pcmu, telephone_event) = (0u8, 101u8);
+//! let mut events = TelephoneEventReceiver::new();
+//! let mut inband = DtmfDetector::default();
+//! let mut digits = Vec::new();
+//!
+//! // A peer presses '5' (RFC 4733, 100 ms, end packet ×3).
+//! let mut datagrams = Vec::new();
+//! for (seq, p) in TelephoneEventSender::for_digit('5', 10, 8000, 160, 800)
+//!     .expect("'5' is a DTMF digit")
+//!     .enumerate()
+//! {
+//!     let header = RtpHeader {
+//!         marker: p.marker,
+//!         payload_type: telephone_event,
+//!         sequence_number: seq as u16,
+//!         timestamp: p.timestamp,
+//!         ssrc: 0x1234,
+//!         ..RtpHeader::default()
+//!     };
+//!     let mut buf = [0u8; 64];
+//!     let len = header.write(&p.event.to_bytes(), &mut buf)?;
+//!     datagrams.push(buf[..len].to_vec());
+//! }
+//!
+//! for datagram in &datagrams {
+//!     if classify(datagram) != PacketKind::Rtp {
+//!         continue; // RTCP, STUN: handled elsewhere
+//!     }
+//!     let Ok(packet) = RtpPacket::parse(datagram) else { continue };
+//!     match packet.payload_type() {
+//!         pt if pt == telephone_event => {
+//!             for event in events.receive(packet.timestamp(), packet.payload())?.into_iter().flatten() {
+//!                 digits.extend(event.digit);
+//!             }
+//!         }
+//!         pt if pt == pcmu => inband.process_ulaw(packet.payload(), |d| digits.push(d.digit)),
+//!         _ => {}
+//!     }
+//! }
+//! assert_eq!(digits, vec!['5']);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -17,4 +70,7 @@ pub mod sequence;
 pub mod tone;
 pub mod wav;
 
-pub use rtp::{RtpError, RtpHeader, RtpPacket, RtpWriteError};
+pub use dtmf_detector::{DetectedDigit, DtmfDetector, DtmfDetectorConfig};
+pub use dtmf_event::{ReceivedEvent, TelephoneEvent, TelephoneEventReceiver, TelephoneEventSender};
+pub use jitter_buffer::{JitterBuffer, JitterStats, Playout};
+pub use rtp::{classify, PacketKind, RtpError, RtpHeader, RtpPacket, RtpWriteError};
