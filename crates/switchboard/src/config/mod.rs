@@ -41,7 +41,7 @@ use indexmap::IndexMap;
 
 pub use cidr::{Cidr, CidrError};
 pub use env::ENV_PREFIX;
-pub use sections::{AgentRpcConfig, HttpConfig, MediaConfig, RayoConfig, SipConfig};
+pub use sections::{AgentRpcConfig, HttpConfig, MediaConfig, PortRange, RayoConfig, SipConfig};
 
 /// A validated configuration: everything the server needs to start.
 #[derive(Debug, Clone, PartialEq)]

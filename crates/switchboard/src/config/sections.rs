@@ -11,10 +11,9 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MediaConfig {
-    /// Lowest UDP port used for RTP (even ports carry RTP, the next odd one RTCP).
-    pub rtp_port_min: u16,
-    /// Highest UDP port used for RTP.
-    pub rtp_port_max: u16,
+    /// UDP ports for media, written `20000-30000`: each leg takes an even
+    /// port for RTP and the odd one above it for RTCP.
+    pub rtp_ports: PortRange,
     /// Root directory of prompt files; `play` sources cannot escape it.
     /// Relative paths are taken from the config file's directory.
     pub playback_dir: PathBuf,
@@ -25,11 +24,46 @@ pub struct MediaConfig {
 impl Default for MediaConfig {
     fn default() -> Self {
         MediaConfig {
-            rtp_port_min: 20000,
-            rtp_port_max: 30000,
+            rtp_ports: PortRange {
+                first: 20000,
+                last: 30000,
+            },
             playback_dir: PathBuf::from("sounds"),
             recordings_dir: PathBuf::from("recordings"),
         }
+    }
+}
+
+/// An inclusive range of UDP ports, written `first-last` in YAML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct PortRange {
+    /// Lowest port in the range.
+    pub first: u16,
+    /// Highest port in the range.
+    pub last: u16,
+}
+
+impl TryFrom<String> for PortRange {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<PortRange, String> {
+        let bad = || format!("expected a port range like 20000-30000, found {text:?}");
+        let (first, last) = text.split_once('-').ok_or_else(bad)?;
+        let first: u16 = first.trim().parse().map_err(|_| bad())?;
+        let last: u16 = last.trim().parse().map_err(|_| bad())?;
+        if first == 0 || first >= last {
+            return Err(format!(
+                "port range {first}-{last}: the first port must be above 0 and below the last"
+            ));
+        }
+        Ok(PortRange { first, last })
+    }
+}
+
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.first, self.last)
     }
 }
 

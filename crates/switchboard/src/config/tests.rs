@@ -230,7 +230,10 @@ fn empty_file_gets_defaults() {
         assert_eq!(c.http.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
         assert_eq!((c.sip.t1_ms, c.sip.t2_ms, c.sip.t4_ms), (500, 4000, 5000));
         assert_eq!(c.rayo, None);
-        assert_eq!((c.media.rtp_port_min, c.media.rtp_port_max), (20000, 30000));
+        assert_eq!(
+            (c.media.rtp_ports.first, c.media.rtp_ports.last),
+            (20000, 30000)
+        );
     }
 }
 
@@ -247,7 +250,7 @@ fn transport_defaults() {
 #[test]
 fn sections_parse() {
     let c = ok(r#"
-media: { rtp_port_min: 10000, rtp_port_max: 10100, playback_dir: /srv/sounds, recordings_dir: rec }
+media: { rtp_ports: 10000-10100, playback_dir: /srv/sounds, recordings_dir: rec }
 agent_rpc: { listen: "0.0.0.0:7000", max_connections_per_endpoint: 2, invite_timeout_sec: 9, disconnect_grace_sec: 0, token: s3cret }
 rayo: { domain: rayo.example }
 http: { listen: "[::1]:9090" }
@@ -658,15 +661,26 @@ fn fallback_forms_and_errors() {
 
 #[test]
 fn section_value_checks() {
+    // A bad port range is a value error, reported where the value stands.
+    for (range, message) in [
+        ("30000-20000", "port range 30000-20000"),
+        ("0-100", "port range 0-100"),
+        ("20000", "expected a port range"),
+        ("a-b", "expected a port range"),
+        ("20000-70000", "expected a port range"),
+    ] {
+        let text = render(&errors(&format!("media: {{ rtp_ports: {range} }}\n")));
+        assert!(
+            text.contains("t.yaml:1:21") && text.contains(message),
+            "{range}: {text}"
+        );
+    }
+
     let errors = errors(
-        "media: { rtp_port_min: 30000, rtp_port_max: 20000 }\nagent_rpc: { max_connections_per_endpoint: 0 }\nsip: { t1_ms: 500, t2_ms: 100 }\nrayo: { domain: \"\" }\n",
+        "agent_rpc: { max_connections_per_endpoint: 0 }\nsip: { t1_ms: 500, t2_ms: 100 }\nrayo: { domain: \"\" }\n",
     );
     let text = render(&errors);
-    assert_eq!(errors.len(), 4, "{text}");
-    assert!(
-        text.contains("t.yaml:1:8: media: rtp_port_min (30000)"),
-        "{text}"
-    );
+    assert_eq!(errors.len(), 3, "{text}");
     assert!(
         text.contains("agent_rpc: max_connections_per_endpoint must be at least 1"),
         "{text}"

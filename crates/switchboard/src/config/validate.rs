@@ -78,22 +78,8 @@ pub(crate) fn validate(file: FileConfig, file_name: &str) -> Result<Config, Vec<
     let endpoints = endpoints(&mut c, &file_endpoints, &transports, &file_routes);
     let routes = routes(&mut c, file_routes, &endpoints);
 
-    let media = match file.media {
-        Some(m) => {
-            if m.value.rtp_port_min == 0 || m.value.rtp_port_min >= m.value.rtp_port_max {
-                c.invalid(
-                    m.referenced,
-                    "media",
-                    format!(
-                        "rtp_port_min ({}) must be above 0 and below rtp_port_max ({})",
-                        m.value.rtp_port_min, m.value.rtp_port_max
-                    ),
-                );
-            }
-            m.value
-        }
-        None => Default::default(),
-    };
+    // The port range checks itself while deserializing (`PortRange`).
+    let media = file.media.map(|m| m.value).unwrap_or_default();
     let agent_rpc = match file.agent_rpc {
         Some(a) => {
             if a.value.max_connections_per_endpoint == 0 {
