@@ -268,3 +268,40 @@ fn tones_at_a_limit_are_reported_at_most_once() {
         assert!(detect(&s.0).len() <= 1, "deviation {dev}");
     }
 }
+
+#[test]
+fn fast_dialling_40_ms_on_40_ms_off_over_a_law() {
+    let mut s = Signal::default().silence(11);
+    for digit in ALL.chars().chain("1122".chars()) {
+        s = s.digit(digit, -20.0, ms(40)).silence(ms(40));
+    }
+    let mut alaw = vec![0u8; s.0.len()];
+    g711::encode_alaw(&s.0, &mut alaw);
+    let mut detector = DtmfDetector::default();
+    let mut digits = String::new();
+    for packet in alaw.chunks(160) {
+        detector.process_alaw(packet, |d| digits.push(d.digit));
+    }
+    assert_eq!(digits, format!("{ALL}1122"));
+}
+
+#[test]
+fn digits_at_minus_25_dbm0_survive_noise_20_db_below() {
+    // Deterministic white-ish noise (xorshift), RMS about −45 dBm0.
+    let mut state = 0x2545_f491_u32;
+    let noise_rms = crate::tone::dbm0_to_amplitude(-45.0) / 2f64.sqrt();
+    let mut s = Signal::default();
+    for digit in ALL.chars() {
+        s = s.digit(digit, -25.0, ms(50)).silence(ms(50));
+    }
+    for x in s.0.iter_mut() {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        // Uniform in [−1, 1) has RMS 1/√3.
+        let u = f64::from(state) / f64::from(u32::MAX) * 2.0 - 1.0;
+        *x = x.saturating_add((u * noise_rms * 3f64.sqrt()) as i16);
+    }
+    let got: String = detect(&s.0).into_iter().collect();
+    assert_eq!(got, ALL);
+}
