@@ -8,6 +8,7 @@ pub mod admission;
 pub mod cli;
 pub mod config;
 pub mod driver;
+pub mod media;
 pub mod router;
 pub mod server;
 pub mod transport;

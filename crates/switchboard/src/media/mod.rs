@@ -1,0 +1,5 @@
+//! Media I/O: the sockets and schedulers that move RTP for call legs. The
+//! codecs, packet formats and detectors live in the `media` crate; this
+//! module only binds, paces and forwards.
+
+pub mod ports;
