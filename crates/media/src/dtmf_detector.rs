@@ -26,7 +26,9 @@
 //! sits right at a limit is reported once, not once per flicker.
 //!
 //! Time is the sample count: the detector is sans-IO and reports positions in
-//! samples since the first sample it was given.
+//! samples since the first sample it was given. [`DtmfDetector::process`]
+//! reports digits; [`DtmfDetector::process_events`] also reports when each
+//! one ends, with its estimated extent (to regenerate it as an RFC 4733 event).
 
 use crate::g711;
 use crate::goertzel::Goertzel;
@@ -94,6 +96,34 @@ pub struct DetectedDigit {
     pub confirmed_at: u64,
 }
 
+/// The end of a digit reported earlier, with its estimated extent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndedDigit {
+    /// The digit.
+    pub digit: char,
+    /// Sample position of the start of the first window that saw it.
+    pub start: u64,
+    /// Sample position of the end of the last window that saw it.
+    pub end: u64,
+}
+
+impl EndedDigit {
+    /// Estimated tone duration in milliseconds at 8 kHz (within about ±8 ms:
+    /// windows a tone covers only partly may or may not count).
+    pub fn duration_ms(&self) -> u64 {
+        (self.end - self.start) / 8
+    }
+}
+
+/// What [`DtmfDetector::process_events`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtmfDetectorEvent {
+    /// A digit was confirmed (the same report as [`DtmfDetector::process`]).
+    Digit(DetectedDigit),
+    /// That digit has stopped: its windows were absent for `windows_to_release`.
+    Ended(EndedDigit),
+}
+
 /// Filters for one DTMF frequency: its own bin and the two side bins.
 #[derive(Debug, Clone, Copy)]
 struct ToneFilters {
@@ -141,6 +171,9 @@ pub struct DtmfDetector {
     candidate_windows: u32,
     candidate_start: u64,
     reported: Option<char>,
+    reported_start: u64,
+    /// End of the last window that saw the reported digit.
+    reported_last_end: u64,
     windows_without_reported: u32,
 }
 
@@ -174,6 +207,8 @@ impl DtmfDetector {
             candidate_windows: 0,
             candidate_start: 0,
             reported: None,
+            reported_start: 0,
+            reported_last_end: 0,
             windows_without_reported: 0,
         }
     }
@@ -185,26 +220,62 @@ impl DtmfDetector {
 
     /// Feeds linear samples; calls `on_digit` for each digit confirmed.
     pub fn process(&mut self, samples: &[i16], mut on_digit: impl FnMut(DetectedDigit)) {
-        for &s in samples {
-            self.push(f32::from(s), &mut on_digit);
-        }
+        self.process_events(samples, |e| {
+            if let DtmfDetectorEvent::Digit(d) = e {
+                on_digit(d);
+            }
+        });
     }
 
-    /// Feeds µ-law (PCMU) codes.
+    /// Feeds µ-law (PCMU) codes; calls `on_digit` for each digit confirmed.
     pub fn process_ulaw(&mut self, codes: &[u8], mut on_digit: impl FnMut(DetectedDigit)) {
-        for &c in codes {
-            self.push(f32::from(g711::ulaw_decode(c)), &mut on_digit);
-        }
+        self.process_events_ulaw(codes, |e| {
+            if let DtmfDetectorEvent::Digit(d) = e {
+                on_digit(d);
+            }
+        });
     }
 
-    /// Feeds A-law (PCMA) codes.
+    /// Feeds A-law (PCMA) codes; calls `on_digit` for each digit confirmed.
     pub fn process_alaw(&mut self, codes: &[u8], mut on_digit: impl FnMut(DetectedDigit)) {
-        for &c in codes {
-            self.push(f32::from(g711::alaw_decode(c)), &mut on_digit);
+        self.process_events_alaw(codes, |e| {
+            if let DtmfDetectorEvent::Digit(d) = e {
+                on_digit(d);
+            }
+        });
+    }
+
+    /// Feeds linear samples; reports digits and their ends (e.g. to regenerate
+    /// them as RFC 4733 events with a duration).
+    pub fn process_events(&mut self, samples: &[i16], mut on_event: impl FnMut(DtmfDetectorEvent)) {
+        for &s in samples {
+            self.push(f32::from(s), &mut on_event);
         }
     }
 
-    fn push(&mut self, sample: f32, on_digit: &mut impl FnMut(DetectedDigit)) {
+    /// [`DtmfDetector::process_events`] for µ-law (PCMU) codes.
+    pub fn process_events_ulaw(
+        &mut self,
+        codes: &[u8],
+        mut on_event: impl FnMut(DtmfDetectorEvent),
+    ) {
+        for &c in codes {
+            self.push(f32::from(g711::ulaw_decode(c)), &mut on_event);
+        }
+    }
+
+    /// [`DtmfDetector::process_events`] for A-law (PCMA) codes.
+    pub fn process_events_alaw(
+        &mut self,
+        codes: &[u8],
+        mut on_event: impl FnMut(DtmfDetectorEvent),
+    ) {
+        for &c in codes {
+            self.push(f32::from(g711::alaw_decode(c)), &mut on_event);
+        }
+    }
+
+    fn push(&mut self, sample: f32, on_event: &mut impl FnMut(DtmfDetectorEvent)) {
         self.window[self.filled] = sample;
         self.filled += 1;
         self.position += 1;
@@ -212,7 +283,7 @@ impl DtmfDetector {
             let seen = self.classify_window();
             self.window.copy_within(HOP.., 0);
             self.filled = WINDOW - HOP;
-            self.update(seen, on_digit);
+            self.update(seen, on_event);
         }
     }
 
@@ -287,7 +358,7 @@ impl DtmfDetector {
         })
     }
 
-    fn update(&mut self, seen: Option<char>, on_digit: &mut impl FnMut(DetectedDigit)) {
+    fn update(&mut self, seen: Option<char>, on_event: &mut impl FnMut(DtmfDetectorEvent)) {
         let window_start = self.position - WINDOW as u64;
         if seen == self.candidate {
             self.candidate_windows = self.candidate_windows.saturating_add(1);
@@ -296,23 +367,33 @@ impl DtmfDetector {
             self.candidate_windows = 1;
             self.candidate_start = window_start;
         }
-        if seen == self.reported {
-            self.windows_without_reported = 0;
-        } else {
-            self.windows_without_reported += 1;
-            if self.windows_without_reported >= self.config.windows_to_release {
-                self.reported = None;
+        if let Some(held) = self.reported {
+            if seen == Some(held) {
+                self.windows_without_reported = 0;
+                self.reported_last_end = self.position;
+            } else {
+                self.windows_without_reported += 1;
+                if self.windows_without_reported >= self.config.windows_to_release {
+                    self.reported = None;
+                    on_event(DtmfDetectorEvent::Ended(EndedDigit {
+                        digit: held,
+                        start: self.reported_start,
+                        end: self.reported_last_end,
+                    }));
+                }
             }
         }
         if let Some(digit) = seen {
             if self.candidate_windows >= self.config.windows_to_report && self.reported.is_none() {
                 self.reported = Some(digit);
+                self.reported_start = self.candidate_start;
+                self.reported_last_end = self.position;
                 self.windows_without_reported = 0;
-                on_digit(DetectedDigit {
+                on_event(DtmfDetectorEvent::Digit(DetectedDigit {
                     digit,
                     start: self.candidate_start,
                     confirmed_at: self.position,
-                });
+                }));
             }
         }
     }

@@ -70,7 +70,9 @@ pub mod sequence;
 pub mod tone;
 pub mod wav;
 
-pub use dtmf_detector::{DetectedDigit, DtmfDetector, DtmfDetectorConfig};
+pub use dtmf_detector::{
+    DetectedDigit, DtmfDetector, DtmfDetectorConfig, DtmfDetectorEvent, EndedDigit,
+};
 pub use dtmf_event::{ReceivedEvent, TelephoneEvent, TelephoneEventReceiver, TelephoneEventSender};
 pub use jitter_buffer::{JitterBuffer, JitterStats, Playout};
 pub use rtp::{classify, PacketKind, RtpError, RtpHeader, RtpPacket, RtpWriteError};

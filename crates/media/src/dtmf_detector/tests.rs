@@ -305,3 +305,32 @@ fn digits_at_minus_25_dbm0_survive_noise_20_db_below() {
     let got: String = detect(&s.0).into_iter().collect();
     assert_eq!(got, ALL);
 }
+
+#[test]
+fn reports_digit_ends_with_durations() {
+    for (len_ms, offset) in [(40usize, 0usize), (100, 17), (250, 60)] {
+        let s = Signal::default()
+            .silence(400 + offset)
+            .digit('6', -15.0, ms(len_ms))
+            .silence(ms(60))
+            .digit('6', -15.0, ms(60))
+            .silence(ms(60));
+        let mut detector = DtmfDetector::default();
+        let mut events = Vec::new();
+        detector.process_events(&s.0, |e| events.push(e));
+        assert_eq!(events.len(), 4, "{events:?}");
+        let (DtmfDetectorEvent::Digit(d), DtmfDetectorEvent::Ended(e)) = (events[0], events[1])
+        else {
+            panic!("digit then end expected: {events:?}");
+        };
+        assert_eq!((d.digit, e.digit), ('6', '6'));
+        assert_eq!(e.start, d.start);
+        let start = (400 + offset) as u64;
+        assert!(e.start.abs_diff(start) <= 40, "{e:?} vs {start}");
+        assert!(
+            e.duration_ms().abs_diff(len_ms as u64) <= 8,
+            "{len_ms} ms → {e:?}"
+        );
+        assert!(matches!(events[3], DtmfDetectorEvent::Ended(_)));
+    }
+}
