@@ -21,7 +21,8 @@
 //! window starts): a 40 ms burst always covers at least 4 whole windows,
 //! while a 20 ms burst cannot reach 70 % coverage in 4 consecutive windows (at
 //! best about 53 % in one of them), so it is rejected. The same digit is
-//! reported again only after **2 consecutive windows** without it; while it
+//! reported again only after **3 consecutive windows** without it (a 10 ms
+//! break spoils at most 2, a 40 ms pause at least 4); while it
 //! is held, its limits relax by 2 dB, so a tone that
 //! sits right at a limit is reported once, not once per flicker.
 //!
@@ -80,7 +81,7 @@ impl Default for DtmfDetectorConfig {
             group_margin_db: 6.0,
             min_purity: 0.7,
             windows_to_report: 4,
-            windows_to_release: 2,
+            windows_to_release: 3,
         }
     }
 }

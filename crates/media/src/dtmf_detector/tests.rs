@@ -334,3 +334,16 @@ fn reports_digit_ends_with_durations() {
         assert!(matches!(events[3], DtmfDetectorEvent::Ended(_)));
     }
 }
+
+#[test]
+fn a_10_ms_interruption_does_not_split_a_digit() {
+    for offset in (0..WINDOW).step_by(3) {
+        let s = Signal::default()
+            .silence(offset)
+            .digit('0', -20.0, ms(100))
+            .silence(ms(10))
+            .digit('0', -20.0, ms(100))
+            .silence(ms(60));
+        assert_eq!(detect(&s.0), vec!['0'], "offset {offset}");
+    }
+}
