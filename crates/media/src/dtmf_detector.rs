@@ -17,14 +17,14 @@
 //!    which rejects speech and music (many partials) and also partial windows:
 //!    a window that a burst covers only to a fraction `c` scores about `c`.
 //!
-//! A digit is reported once it has won **4 consecutive windows** (≈ 38 ms of
-//! window starts): a 40 ms burst always covers at least 4 whole windows,
+//! A digit is reported once it has won **4 consecutive windows** (together
+//! 255 samples, 32 ms): a 40 ms burst always covers at least 4 whole windows,
 //! while a 20 ms burst cannot reach 70 % coverage in 4 consecutive windows (at
 //! best about 53 % in one of them), so it is rejected. The same digit is
 //! reported again only after **3 consecutive windows** without it (a 10 ms
-//! break spoils at most 2, a 40 ms pause at least 4); while it
-//! is held, its limits relax by 2 dB, so a tone that
-//! sits right at a limit is reported once, not once per flicker.
+//! break spoils at most 2, a 40 ms pause at least 4). While a digit is held,
+//! its limits relax by 2 dB, so a tone that sits right at a limit is reported
+//! once, not once per flicker.
 //!
 //! Time is the sample count: the detector is sans-IO and reports positions in
 //! samples since the first sample it was given. [`DtmfDetector::process`]
