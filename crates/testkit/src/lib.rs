@@ -1,15 +1,19 @@
 //! Test-only helpers for end-to-end tests over real sockets on 127.0.0.1:
 //! start the `switchboard` binary on its own ports, drive SIPp against it,
-//! and exchange raw SIP datagrams.
+//! exchange raw SIP datagrams, and send, record and analyse real RTP audio
+//! ([`rtp_peer`], [`analysis`]).
 //!
 //! Every wait is bounded, so a broken server fails a test instead of hanging it.
 #![forbid(unsafe_code)]
 
+pub mod analysis;
 pub mod ports;
+pub mod rtp_peer;
 pub mod server;
 pub mod sipp;
 pub mod udp;
 
 pub use ports::{free_port, free_ports};
+pub use rtp_peer::{Codec, ReceivedPacket, RtpPeer, RtpPeerConfig, Source};
 pub use server::Server;
 pub use sipp::{Sipp, SippRun};
