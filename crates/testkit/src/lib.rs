@@ -9,6 +9,7 @@
 pub mod analysis;
 pub mod ports;
 pub mod rtp_peer;
+pub mod rtp_source;
 pub mod server;
 pub mod sipp;
 pub mod udp;

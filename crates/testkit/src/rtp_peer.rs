@@ -24,148 +24,20 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::net::{SocketAddr, UdpSocket};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use media::dtmf_event::TelephoneEventSender;
 use media::rtp::{classify, PacketKind, RtpHeader, RtpPacket};
-use media::tone::ToneGenerator;
-use media::wav::{WavAudio, WavError};
 
-/// Samples per 20 ms frame at 8 kHz.
-pub const FRAME_SAMPLES: usize = 160;
+use crate::rtp_source::{next_frame, Frame, Playing};
+pub use crate::rtp_source::{Codec, Source, FRAME_SAMPLES};
+
 /// Time between frames.
 pub const PTIME: Duration = Duration::from_millis(20);
 /// Default cap on recorded packets (about 33 minutes of one 20 ms stream).
 pub const DEFAULT_RECEIVE_CAP: usize = 100_000;
-
-/// The G.711 law the sender encodes audio with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Codec {
-    /// µ-law, payload type 0.
-    Pcmu,
-    /// A-law, payload type 8.
-    Pcma,
-}
-
-impl Codec {
-    /// The static RTP payload type (RFC 3551).
-    pub fn payload_type(self) -> u8 {
-        match self {
-            Codec::Pcmu => 0,
-            Codec::Pcma => 8,
-        }
-    }
-
-    /// The codec of a static payload type, if it is G.711.
-    pub fn from_payload_type(pt: u8) -> Option<Codec> {
-        match pt {
-            0 => Some(Codec::Pcmu),
-            8 => Some(Codec::Pcma),
-            _ => None,
-        }
-    }
-
-    /// Encodes one frame of linear samples.
-    pub fn encode(self, samples: &[i16], out: &mut [u8]) -> usize {
-        match self {
-            Codec::Pcmu => media::g711::encode_ulaw(samples, out),
-            Codec::Pcma => media::g711::encode_alaw(samples, out),
-        }
-    }
-
-    /// Decodes G.711 codes into linear samples.
-    pub fn decode(self, codes: &[u8], out: &mut [i16]) -> usize {
-        match self {
-            Codec::Pcmu => media::g711::decode_ulaw(codes, out),
-            Codec::Pcma => media::g711::decode_alaw(codes, out),
-        }
-    }
-}
-
-/// What the sender puts on the wire; finite sources fall back to silence.
-#[derive(Debug, Clone)]
-pub enum Source {
-    /// Send nothing (timestamps keep advancing, as for a muted phone).
-    Off,
-    /// Silent audio frames.
-    Silence,
-    /// A continuous sine.
-    Tone {
-        /// Frequency in Hz.
-        frequency: f64,
-        /// Level in dBm0.
-        dbm0: f64,
-    },
-    /// 8 kHz linear samples, played once (then silence) or looped.
-    Samples {
-        /// The audio.
-        samples: Arc<[i16]>,
-        /// Start again at the end instead of falling silent.
-        looped: bool,
-    },
-    /// RFC 4733 telephone-events, one per digit, with silent audio between
-    /// and after them.
-    Digits {
-        /// DTMF digits (`0`–`9`, `*`, `#`, `A`–`D`); others are skipped.
-        digits: String,
-        /// The telephone-event payload type (often 101).
-        payload_type: u8,
-        /// Length of each event, in ms (rounded to 20 ms frames).
-        duration_ms: u32,
-        /// Silence after each event, in ms (rounded to 20 ms frames).
-        gap_ms: u32,
-    },
-}
-
-impl Source {
-    /// A WAV file's audio (8 kHz, 16-bit; stereo is averaged to mono), played once.
-    pub fn wav(path: impl AsRef<Path>) -> Result<Source, WavError> {
-        let audio = WavAudio::open(path)?;
-        if audio.sample_rate != 8000 {
-            return Err(WavError::Unsupported {
-                channels: audio.channels,
-                sample_rate: audio.sample_rate,
-                bits: 16,
-                kind: "integer (the RTP peer sends 8 kHz only)",
-            });
-        }
-        Ok(Source::Samples {
-            samples: audio.to_mono().into(),
-            looped: false,
-        })
-    }
-
-    /// RFC 4733 digits of 100 ms with 100 ms gaps on `payload_type`.
-    pub fn digits(digits: &str, payload_type: u8) -> Source {
-        Source::Digits {
-            digits: digits.to_string(),
-            payload_type,
-            duration_ms: 100,
-            gap_ms: 100,
-        }
-    }
-
-    /// In-band DTMF: each digit's dual tone for `on_ms` at `dbm0_each` per
-    /// frequency, then `off_ms` of silence; characters that are not digits are skipped.
-    pub fn inband_dtmf(digits: &str, on_ms: u32, off_ms: u32, dbm0_each: f64) -> Source {
-        let mut samples = Vec::new();
-        for digit in digits.chars() {
-            let Some(mut tone) = ToneGenerator::dtmf(digit, dbm0_each) else {
-                continue;
-            };
-            samples.extend(tone.take(on_ms as usize * 8));
-            samples.resize(samples.len() + off_ms as usize * 8, 0);
-        }
-        Source::Samples {
-            samples: samples.into(),
-            looped: false,
-        }
-    }
-}
 
 /// How an [`RtpPeer`] sends.
 #[derive(Debug, Clone)]
@@ -238,83 +110,6 @@ fn random_u32() -> u32 {
         .unwrap_or_default();
     h.write_u128(now.as_nanos());
     h.finish() as u32
-}
-
-/// A source in progress.
-enum Playing {
-    Off,
-    Silence,
-    Tone(ToneGenerator),
-    Samples {
-        samples: Arc<[i16]>,
-        looped: bool,
-        position: usize,
-    },
-    Digits {
-        /// Remaining digits (reversed, so `pop` gives the next).
-        pending: Vec<char>,
-        payload_type: u8,
-        frames: u32,
-        gap_frames: u32,
-        /// The event being sent and the tick it started on.
-        current: Option<(TelephoneEventSender, u64)>,
-        /// Silent frames left before the next digit.
-        gap_left: u32,
-    },
-}
-
-impl Playing {
-    fn new(source: Source) -> Playing {
-        match source {
-            Source::Off => Playing::Off,
-            Source::Silence => Playing::Silence,
-            Source::Tone { frequency, dbm0 } => Playing::Tone(ToneGenerator::sine(frequency, dbm0)),
-            Source::Samples { samples, looped } => Playing::Samples {
-                samples,
-                looped,
-                position: 0,
-            },
-            Source::Digits {
-                digits,
-                payload_type,
-                duration_ms,
-                gap_ms,
-            } => Playing::Digits {
-                pending: digits.chars().rev().collect(),
-                payload_type,
-                frames: duration_ms.div_ceil(20).clamp(1, 3000),
-                gap_frames: gap_ms.div_ceil(20),
-                current: None,
-                gap_left: 0,
-            },
-        }
-    }
-
-    /// Whether a finite source has played everything.
-    fn finished(&self) -> bool {
-        match self {
-            Playing::Samples {
-                samples,
-                looped,
-                position,
-            } => !looped && *position >= samples.len(),
-            Playing::Digits {
-                pending,
-                current,
-                gap_left,
-                ..
-            } => pending.is_empty() && current.is_none() && *gap_left == 0,
-            _ => true,
-        }
-    }
-}
-
-/// What one tick puts on the wire.
-enum Frame {
-    Nothing,
-    Audio(Box<[i16; FRAME_SAMPLES]>),
-    /// Telephone-event payloads with their marker bit and event timestamp.
-    Events(u8, Vec<(bool, u32, [u8; 4])>),
 }
 
 /// Sender state shared with the owner.
@@ -458,7 +253,8 @@ impl RtpPeer {
         wait_until(timeout, || self.received_count() >= count)
     }
 
-    /// Waits up to `timeout` until no packet has arrived for `quiet`.
+    /// Waits up to `timeout` until no packet has arrived for `quiet`
+    /// (true at once when none ever arrived).
     pub fn wait_quiet(&self, quiet: Duration, timeout: Duration) -> bool {
         wait_until(timeout, || {
             lock(&self.shared.received)
@@ -517,16 +313,20 @@ fn send_loop(socket: &UdpSocket, shared: &Shared, config: &RtpPeerConfig) {
         let timestamp = base_timestamp.wrapping_add((tick as u32).wrapping_mul(160));
         let (destination, frame) = {
             let mut state = lock(&shared.send);
+            let destination = state.destination.or_else(|| {
+                config
+                    .latch_to_sender
+                    .then(|| lock(&shared.received).first().map(|p| p.from))
+                    .flatten()
+            });
+            // With nowhere to send, the clock runs on but the source holds,
+            // so a WAV or digits set before the destination is not lost.
+            let Some(destination) = destination else {
+                continue;
+            };
             let frame = next_frame(&mut state.playing, tick, timestamp);
-            (state.destination, frame)
+            (destination, frame)
         };
-        let destination = destination.or_else(|| {
-            if config.latch_to_sender {
-                lock(&shared.received).first().map(|p| p.from)
-            } else {
-                None
-            }
-        });
         let mut packets: Vec<(bool, u8, u32, Vec<u8>)> = Vec::new();
         match frame {
             Frame::Nothing => {}
@@ -546,9 +346,6 @@ fn send_loop(socket: &UdpSocket, shared: &Shared, config: &RtpPeerConfig) {
                 }
             }
         }
-        let Some(destination) = destination else {
-            continue; // nowhere to send yet: the stream's clock runs on
-        };
         for (marker, payload_type, timestamp, payload) in packets {
             let header = RtpHeader {
                 marker: std::mem::take(&mut first) || marker,
@@ -576,73 +373,6 @@ fn send_loop(socket: &UdpSocket, shared: &Shared, config: &RtpPeerConfig) {
             }
         }
     }
-}
-
-/// The frame of `tick` (RTP timestamp `timestamp`) from `playing`.
-fn next_frame(playing: &mut Playing, tick: u64, timestamp: u32) -> Frame {
-    let mut samples = [0i16; FRAME_SAMPLES];
-    match playing {
-        Playing::Off => return Frame::Nothing,
-        Playing::Silence => {}
-        Playing::Tone(generator) => generator.fill(&mut samples),
-        Playing::Samples {
-            samples: source,
-            looped,
-            position,
-        } => {
-            for s in &mut samples {
-                if *position >= source.len() && *looped && !source.is_empty() {
-                    *position = 0;
-                }
-                if let Some(&v) = source.get(*position) {
-                    *s = v;
-                    *position += 1;
-                }
-            }
-        }
-        Playing::Digits {
-            pending,
-            payload_type,
-            frames,
-            gap_frames,
-            current,
-            gap_left,
-        } => {
-            if current.is_none() && *gap_left == 0 {
-                while let Some(digit) = pending.pop() {
-                    let sender = TelephoneEventSender::for_digit(
-                        digit,
-                        10,
-                        timestamp,
-                        160,
-                        (*frames * 160).min(u32::from(u16::MAX)) as u16,
-                    );
-                    if let Some(sender) = sender {
-                        *current = Some((sender, tick));
-                        break;
-                    }
-                }
-            }
-            if let Some((sender, started)) = current {
-                let due = (tick - *started + 1) * 160;
-                let mut events = Vec::new();
-                while let Some(next) = sender.clone().next() {
-                    if u64::from(next.send_offset) > due {
-                        break;
-                    }
-                    sender.next();
-                    events.push((next.marker, next.timestamp, next.event.to_bytes()));
-                }
-                if sender.clone().next().is_none() {
-                    *current = None;
-                    *gap_left = *gap_frames;
-                }
-                return Frame::Events(*payload_type, events);
-            }
-            *gap_left = gap_left.saturating_sub(1);
-        }
-    }
-    Frame::Audio(Box::new(samples))
 }
 
 fn receive_loop(socket: &UdpSocket, shared: &Shared, config: &RtpPeerConfig) {

@@ -103,8 +103,11 @@ fn pcma_tone_arrives_at_440_hz() {
 fn rfc4733_digits_arrive_once_each() {
     let b = peer(Codec::Pcmu);
     let mut a = peer(Codec::Pcmu);
-    a.set_destination(b.local_addr());
+    // Set before the destination: the source waits for somewhere to send.
     a.set_source(Source::digits("1234#", 101));
+    std::thread::sleep(Duration::from_millis(60));
+    assert!(!a.source_finished());
+    a.set_destination(b.local_addr());
     assert!(a.wait_source_finished(WAIT));
     a.stop();
     assert!(b.wait_quiet(Duration::from_millis(100), WAIT));
