@@ -5,6 +5,7 @@
 //!
 //! Every wait is bounded, so a broken server fails a test instead of hanging it.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod analysis;
 pub mod ports;

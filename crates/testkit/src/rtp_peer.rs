@@ -14,8 +14,10 @@
 //! use std::time::Duration;
 //! use testkit::rtp_peer::{RtpPeer, RtpPeerConfig, Source};
 //!
-//! let a = RtpPeer::start(RtpPeerConfig::default()).expect("bind RTP peer");
+//! // The receiver first, so it is dropped last: a sender that outlives its
+//! // receiver sprays a port that a parallel test may be given next.
 //! let b = RtpPeer::start(RtpPeerConfig::default()).expect("bind RTP peer");
+//! let a = RtpPeer::start(RtpPeerConfig::default()).expect("bind RTP peer");
 //! a.set_source(Source::Tone { frequency: 1000.0, dbm0: -10.0 });
 //! a.set_destination(b.local_addr());
 //! assert!(b.wait_for_packets(50, Duration::from_secs(3)));
@@ -34,7 +36,7 @@ use media::rtp::{classify, PacketKind, RtpHeader, RtpPacket};
 use crate::rtp_source::{next_frame, Frame, Playing};
 pub use crate::rtp_source::{Codec, Source, FRAME_SAMPLES};
 
-/// Time between frames.
+/// Time between frames (the ptime, 20 ms).
 pub const PTIME: Duration = Duration::from_millis(20);
 /// Default cap on recorded packets (about 33 minutes of one 20 ms stream).
 pub const DEFAULT_RECEIVE_CAP: usize = 100_000;
