@@ -99,7 +99,8 @@ fn blocks_of(samples: &[i16]) -> Vec<Vec<f32>> {
 
 /// The strongest frequency between 200 and 3400 Hz: a 10 Hz Goertzel scan
 /// over 50 ms blocks, refined in 1 Hz steps around the peak. `None` for
-/// silence or no samples. Within a few Hz for a clean tone.
+/// silence or no samples. Within a few Hz for a clean tone. Costs about 340
+/// Goertzel passes over the input: pass a few seconds, not a whole call.
 pub fn dominant_frequency(samples: &[i16], sample_rate: u32) -> Option<f64> {
     let blocks = blocks_of(samples);
     if blocks.is_empty() || samples.iter().all(|&s| s == 0) {
