@@ -2,4 +2,5 @@
 //! codecs, packet formats and detectors live in the `media` crate; this
 //! module only binds, paces and forwards.
 
+pub mod pacer;
 pub mod ports;

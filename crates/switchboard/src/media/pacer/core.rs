@@ -1,0 +1,341 @@
+//! The pacer's state and per-tick work, without the thread or the clock's
+//! sleeping: the `Pacer` thread drives one `PacerCore`, and tests and
+//! benchmarks drive one directly.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::Instant;
+
+use media::rtp::RtpHeader;
+use tokio::sync::mpsc;
+
+use super::source::{AfterPrompt, Frame, FrameSource, FRAME_SAMPLES, G711};
+use super::stats::{PacerStats, StreamCounters};
+
+/// RTP fixed header length: we send no CSRCs and no extension.
+const HEADER_LEN: usize = 12;
+/// Largest packet the pacer builds.
+const PACKET_LEN: usize = HEADER_LEN + FRAME_SAMPLES;
+/// Timestamp units per 20 ms frame at 8 kHz.
+const TIMESTAMP_STEP: u32 = FRAME_SAMPLES as u32;
+
+/// Identifies one paced stream; chosen by [`super::PacerHandle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamId(pub u64);
+
+/// Something the pacer reports about a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PacerEvent {
+    /// A non-looped prompt sent its last frame; the stream fell back to its
+    /// [`AfterPrompt`] source.
+    PromptFinished {
+        /// The stream.
+        stream: StreamId,
+    },
+}
+
+/// Everything the pacer needs to send one stream.
+#[derive(Debug)]
+pub struct StreamSetup {
+    /// Socket to send from (the leg's RTP socket; set non-blocking on add).
+    pub socket: Arc<UdpSocket>,
+    /// Where the far end receives RTP.
+    pub destination: SocketAddr,
+    /// G.711 law, which also gives the payload type.
+    pub codec: G711,
+    /// SSRC of every packet.
+    pub ssrc: u32,
+    /// Sequence number of the first packet.
+    pub initial_sequence: u16,
+    /// Timestamp of the first packet.
+    pub initial_timestamp: u32,
+    /// What to send from the first tick on.
+    pub source: FrameSource,
+    /// What follows a non-looped prompt.
+    pub after_prompt: AfterPrompt,
+    /// Where to report [`PacerEvent`]s; `try_send`, dropped when full or closed.
+    pub events: Option<mpsc::Sender<PacerEvent>>,
+}
+
+/// One registered stream as the pacer holds it.
+#[derive(Debug)]
+struct Stream {
+    id: StreamId,
+    setup: StreamSetup,
+    sequence: u16,
+    timestamp: u32,
+    /// Next frame of a prompt source.
+    position: usize,
+    /// Set the marker bit on the next packet sent (RFC 3550 talkspurt start).
+    marker: bool,
+    counters: Arc<StreamCounters>,
+}
+
+/// All streams and the one reusable packet buffer.
+#[derive(Debug)]
+pub struct PacerCore {
+    streams: Vec<Stream>,
+    index: HashMap<StreamId, usize>,
+    packet: [u8; PACKET_LEN],
+    stats: Arc<PacerStats>,
+}
+
+impl PacerCore {
+    /// An empty core with room for `expected_streams` before any reallocation.
+    pub fn new(expected_streams: usize, stats: Arc<PacerStats>) -> PacerCore {
+        PacerCore {
+            streams: Vec::with_capacity(expected_streams),
+            index: HashMap::with_capacity(expected_streams),
+            packet: [0; PACKET_LEN],
+            stats,
+        }
+    }
+
+    /// The pacer-wide counters this core writes.
+    pub fn stats(&self) -> &Arc<PacerStats> {
+        &self.stats
+    }
+
+    /// Streams registered.
+    pub fn len(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Whether no stream is registered.
+    pub fn is_empty(&self) -> bool {
+        self.streams.is_empty()
+    }
+
+    /// Registers a stream (replacing one with the same id); its first packet
+    /// carries the marker bit. The socket should be non-blocking
+    /// ([`super::PacerHandle::add_stream`] makes it so).
+    pub fn add_stream(&mut self, id: StreamId, setup: StreamSetup, counters: Arc<StreamCounters>) {
+        self.remove_stream(id);
+        counters.record_position(setup.initial_sequence, setup.initial_timestamp);
+        self.index.insert(id, self.streams.len());
+        self.streams.push(Stream {
+            id,
+            sequence: setup.initial_sequence,
+            timestamp: setup.initial_timestamp,
+            setup,
+            position: 0,
+            marker: true,
+            counters,
+        });
+    }
+
+    /// Replaces a stream's source; the next packet carries the marker bit.
+    /// Returns false for an unknown stream.
+    pub fn set_source(&mut self, id: StreamId, source: FrameSource) -> bool {
+        let Some(stream) = self.stream_mut(id) else {
+            return false;
+        };
+        stream.setup.source = source;
+        stream.position = 0;
+        stream.marker = true;
+        true
+    }
+
+    /// Sends a stream's next packets elsewhere. Returns false for an unknown stream.
+    pub fn set_destination(&mut self, id: StreamId, destination: SocketAddr) -> bool {
+        let Some(stream) = self.stream_mut(id) else {
+            return false;
+        };
+        stream.setup.destination = destination;
+        true
+    }
+
+    /// Stops and forgets a stream. Returns false for an unknown stream.
+    pub fn remove_stream(&mut self, id: StreamId) -> bool {
+        let Some(at) = self.index.remove(&id) else {
+            return false;
+        };
+        self.streams.swap_remove(at);
+        if let Some(moved) = self.streams.get(at) {
+            self.index.insert(moved.id, at);
+        }
+        true
+    }
+
+    fn stream_mut(&mut self, id: StreamId) -> Option<&mut Stream> {
+        let at = *self.index.get(&id)?;
+        self.streams.get_mut(at)
+    }
+
+    /// Sends every stream's next frame. `due` is when this tick was
+    /// scheduled; each frame's lateness is measured against it.
+    ///
+    /// The hot path: no allocation, no lock; one `send_to` per frame.
+    pub fn tick(&mut self, due: Instant) {
+        let PacerCore {
+            streams,
+            packet,
+            stats,
+            ..
+        } = self;
+        for stream in streams.iter_mut() {
+            let (header_bytes, payload) = packet.split_at_mut(HEADER_LEN);
+            let payload: &mut Frame = payload
+                .try_into()
+                .expect("the packet buffer holds one frame");
+            if next_payload(stream, payload) {
+                let setup = &stream.setup;
+                let header = RtpHeader {
+                    marker: stream.marker,
+                    payload_type: setup.codec.payload_type(),
+                    sequence_number: stream.sequence,
+                    timestamp: stream.timestamp,
+                    ssrc: setup.ssrc,
+                    ..RtpHeader::default()
+                };
+                // A bare 12-byte header into its 12 bytes cannot fail; the
+                // payload is already in place behind it.
+                if header.write(&[], header_bytes).is_ok() {
+                    let ok = setup.socket.send_to(&packet[..], setup.destination).is_ok();
+                    let lateness = Instant::now().saturating_duration_since(due);
+                    stream.counters.record_send(ok, lateness);
+                    stats.frame_lateness.record(lateness);
+                }
+                stream.marker = false;
+                stream.sequence = stream.sequence.wrapping_add(1);
+            }
+            // Paused streams keep their media clock running, so resuming
+            // looks like the end of a silence period (RFC 3550 §5.1).
+            stream.timestamp = stream.timestamp.wrapping_add(TIMESTAMP_STEP);
+            stream
+                .counters
+                .record_position(stream.sequence, stream.timestamp);
+        }
+        stats.record_streams(streams.len());
+    }
+}
+
+/// Writes the stream's next payload into `out`, advancing its source;
+/// false when there is nothing to send.
+fn next_payload(stream: &mut Stream, out: &mut Frame) -> bool {
+    // A finished prompt hands over to its fallback within the same tick, so
+    // the receiver hears no gap.
+    if let FrameSource::Prompt { frames, looped } = &stream.setup.source {
+        if stream.position >= frames.len() {
+            if *looped && !frames.is_empty() {
+                stream.position = 0;
+            } else {
+                stream.setup.source = stream.setup.after_prompt.into();
+                stream.marker = true;
+                if let Some(events) = &stream.setup.events {
+                    // Dropped when the consumer is full or gone: media never waits.
+                    let _ = events.try_send(PacerEvent::PromptFinished { stream: stream.id });
+                }
+            }
+        }
+    }
+    let codec = stream.setup.codec;
+    match &mut stream.setup.source {
+        FrameSource::Paused => false,
+        FrameSource::Silence => {
+            out.fill(codec.silence_code());
+            true
+        }
+        FrameSource::Tone(generator) => {
+            let mut samples = [0i16; FRAME_SAMPLES];
+            generator.fill(&mut samples);
+            codec.encode(&samples, out);
+            true
+        }
+        FrameSource::Prompt { frames, .. } => match frames.get(stream.position) {
+            Some(frame) => {
+                out.copy_from_slice(frame);
+                stream.position += 1;
+                true
+            }
+            None => false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::pacer::source::PromptFrames;
+    use std::net::Ipv4Addr;
+
+    fn socket() -> Arc<UdpSocket> {
+        let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        s.set_nonblocking(true).expect("nonblocking");
+        Arc::new(s)
+    }
+
+    fn setup(to: SocketAddr, source: FrameSource) -> StreamSetup {
+        StreamSetup {
+            socket: socket(),
+            destination: to,
+            codec: G711::Pcmu,
+            ssrc: 7,
+            initial_sequence: 65_535,
+            initial_timestamp: u32::MAX - 100,
+            source,
+            after_prompt: AfterPrompt::Paused,
+            events: None,
+        }
+    }
+
+    #[test]
+    fn removal_keeps_the_index_consistent() {
+        let sink = socket();
+        let to = sink.local_addr().expect("addr");
+        let mut core = PacerCore::new(4, Arc::default());
+        for id in 0..4 {
+            core.add_stream(
+                StreamId(id),
+                setup(to, FrameSource::Silence),
+                Arc::default(),
+            );
+        }
+        assert!(core.remove_stream(StreamId(0)));
+        assert!(!core.remove_stream(StreamId(0)));
+        assert!(core.set_source(StreamId(3), FrameSource::Paused));
+        assert!(core.set_destination(StreamId(1), to));
+        assert!(!core.set_source(StreamId(9), FrameSource::Paused));
+        assert_eq!(core.len(), 3);
+    }
+
+    #[test]
+    fn prompt_then_paused_stops_sequence_but_not_clock() {
+        let sink = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        sink.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .expect("timeout");
+        let to = sink.local_addr().expect("addr");
+        let mut core = PacerCore::new(1, Arc::default());
+        let counters = Arc::new(StreamCounters::default());
+        let prompt = PromptFrames::encode(&[0; 2 * FRAME_SAMPLES], G711::Pcmu);
+        let (tx, mut rx) = mpsc::channel(4);
+        let mut s = setup(
+            to,
+            FrameSource::Prompt {
+                frames: prompt,
+                looped: false,
+            },
+        );
+        s.events = Some(tx);
+        core.add_stream(StreamId(1), s, counters.clone());
+        let now = Instant::now();
+        for _ in 0..5 {
+            core.tick(now);
+        }
+        let snap = counters.snapshot();
+        assert_eq!(snap.sent + snap.send_errors, 2);
+        assert_eq!(snap.next_sequence, 1); // 65535 and 0 sent, wrapped
+        assert_eq!(snap.next_timestamp, (u32::MAX - 100).wrapping_add(5 * 160));
+        assert_eq!(
+            rx.try_recv().ok(),
+            Some(PacerEvent::PromptFinished {
+                stream: StreamId(1)
+            })
+        );
+        let mut buf = [0u8; 400];
+        let (len, _) = sink.recv_from(&mut buf).expect("first packet");
+        assert_eq!(len, PACKET_LEN);
+        assert_eq!(buf[1] & 0x80, 0x80, "marker on the first packet");
+    }
+}
