@@ -251,6 +251,29 @@ fn source_changes_keep_one_continuous_stream_with_markers() {
 }
 
 #[test]
+fn a_new_destination_continues_the_same_stream() {
+    let second = RtpPeer::bind();
+    let first = RtpPeer::bind();
+    let pacer = Pacer::start(PacerConfig::default()).expect("start pacer");
+    let handle = pacer.handle();
+    let stream = handle
+        .add_stream(setup(first.local_addr(), 5, FrameSource::Silence))
+        .expect("add stream");
+    assert!(first.wait_for_packets(5, Duration::from_secs(3)));
+    handle
+        .set_destination(stream.id, second.local_addr())
+        .expect("set destination");
+    assert!(second.wait_for_packets(5, Duration::from_secs(3)));
+    drop(pacer);
+    assert!(second.wait_quiet(Duration::from_millis(60), Duration::from_secs(2)));
+    let (a, b) = (first.received(), second.received());
+    let mut both = continuous(&a, 5);
+    both.extend(continuous(&b, 5));
+    continuous(&both, 5);
+    assert!(!b[0].marker, "a new address is not a new talkspurt");
+}
+
+#[test]
 fn removed_and_refused_streams_do_not_disturb_others() {
     let kept = RtpPeer::bind();
     let removed = RtpPeer::bind();

@@ -307,10 +307,16 @@ fn run(mut core: PacerCore, inbox: &Receiver<Command>, stop: &AtomicBool) {
             .record(Instant::now().saturating_duration_since(due + lateness));
         // More than one tick late: skip the ticks already past rather than
         // bursting them (see the module doc).
-        let missed = u32::try_from(lateness.as_micros() / TICK.as_micros()).unwrap_or(u32::MAX);
+        let missed = ticks_missed(lateness);
         stats.record_skipped(u64::from(missed));
         tick = tick.saturating_add(1).saturating_add(missed);
     }
+}
+
+/// Ticks already past when a tick runs `lateness` after its due time: they
+/// are skipped, so the next tick is the first one still in the future.
+fn ticks_missed(lateness: Duration) -> u32 {
+    u32::try_from(lateness.as_micros() / TICK.as_micros()).unwrap_or(u32::MAX)
 }
 
 fn apply(core: &mut PacerCore, command: Command) {
@@ -330,5 +336,39 @@ fn apply(core: &mut PacerCore, command: Command) {
     };
     if !known {
         core.stats().record_unknown_stream();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn late_ticks_skip_the_past_ones_instead_of_bursting() {
+        assert_eq!(ticks_missed(Duration::ZERO), 0);
+        assert_eq!(ticks_missed(Duration::from_micros(19_999)), 0);
+        // 25 ms late: the next tick (due 5 ms ago) is skipped.
+        assert_eq!(ticks_missed(Duration::from_millis(25)), 1);
+        assert_eq!(ticks_missed(Duration::from_millis(61)), 3);
+        assert_eq!(ticks_missed(Duration::from_secs(1 << 40)), u32::MAX);
+    }
+
+    #[test]
+    fn a_full_command_queue_is_an_error_not_a_wait() {
+        let pacer = Pacer::start(PacerConfig {
+            command_capacity: 2,
+            expected_streams: 1,
+        })
+        .expect("start pacer");
+        let handle = pacer.handle();
+        let results: Vec<_> = (0..100)
+            .map(|_| handle.remove_stream(StreamId(12_345)))
+            .collect();
+        assert!(results.iter().any(|r| matches!(r, Err(PacerError::Full))));
+        drop(pacer);
+        assert!(matches!(
+            handle.remove_stream(StreamId(1)),
+            Err(PacerError::Stopped)
+        ));
     }
 }
