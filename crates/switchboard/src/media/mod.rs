@@ -4,3 +4,4 @@
 
 pub mod pacer;
 pub mod ports;
+pub mod session;

@@ -1,0 +1,607 @@
+//! The receive side of one leg's RTP session: its RTP/RTCP sockets, the
+//! address media goes to, per-SSRC receive statistics and the hand-off of
+//! received packets to whoever consumes the leg's audio.
+//!
+//! # Symmetric RTP and latching
+//!
+//! The SDP of a phone behind NAT names its private address, which cannot be
+//! reached; the packets it sends arrive from the NAT's public mapping, and
+//! only packets sent back to that mapping get through (RFC 4961, "symmetric
+//! RTP"). So a session starts out sending to the SDP address and, when the
+//! first RTP packet that parses arrives, *latches* to the address it came
+//! from: [`RtpSession::destination`] then reports that source, and the owner
+//! moves the pacer there ([`PacerHandle::set_destination`]), watching
+//! [`RtpSession::destination_changes`].
+//!
+//! Latching to whatever talks to the port invites hijacking: anyone who
+//! guesses the port could send one packet and receive the call's audio. The
+//! rule here resists a single spoofed or stray packet:
+//!
+//! - only datagrams that parse as RTP ([`RtpPacket::parse`]) count; RTCP,
+//!   STUN and garbage never move the latch;
+//! - once latched, packets from the latched address are accepted; packets
+//!   from another address are dropped (counted in
+//!   [`SessionCounters::rejected_source`]) until that same address has sent
+//!   [`RELATCH_PACKETS`] valid RTP packets in a row with no packet from the
+//!   latched address in between — the sign of a NAT mapping that really
+//!   changed, because the old address has gone quiet. Then the session
+//!   re-latches to it.
+//!
+//! A sender who can out-pace the phone with a burst can still steal the
+//! latch; only SRTP or ICE connectivity checks close that hole. The first
+//! packet latches at once because before it the session has no better guess
+//! than the SDP address, and a spoofer who wins that race loses the latch
+//! again when the real phone's stream persists.
+//!
+//! # The receive task
+//!
+//! [`RtpSession::start`] spawns one tokio task that owns both sockets and
+//! waits on them. A datagram on either port is demultiplexed with
+//! [`classify`] (RFC 5761 allows RTCP on the RTP port). RTP from the latched
+//! source updates the per-SSRC statistics of RFC 3550 A.1/A.8 (extended
+//! highest sequence number, expected, lost, interarrival jitter) in atomics
+//! the owner reads with [`RtpSession::stats`], and is handed to the consumer
+//! as a [`ReceivedRtp`] with `try_send` into a bounded channel: a slow
+//! consumer loses packets (counted), the socket is never left unread because
+//! of it — media never waits on control. RTCP is counted. Receive errors are
+//! counted and ignored: a connected socket sees `ECONNREFUSED` when a peer
+//! (SIPp) sends from a port where nothing listens and our packets bounce.
+//!
+//! The hot path copies the payload into a fixed array inside [`ReceivedRtp`]
+//! and updates relaxed atomics: no allocation and no lock per packet.
+//!
+//! # Stopping
+//!
+//! Dropping the session (or [`RtpSession::close`], which also waits for the
+//! task) ends the task at once; the sockets close with it, so the ports can
+//! be bound again. The send socket handed out by [`RtpSession::send_socket`]
+//! shares the RTP port and keeps it bound while any clone of it lives.
+//!
+//! [`PacerHandle::set_destination`]: crate::media::pacer::PacerHandle::set_destination
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use media::sequence::SequenceExtender;
+use media::{classify, PacketKind, RtpPacket};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::media::ports::RtpPortPair;
+
+/// Consecutive valid RTP packets a new source must send, with none from the
+/// latched source in between, before the session re-latches to it.
+pub const RELATCH_PACKETS: u32 = 5;
+
+/// Largest payload carried in a [`ReceivedRtp`]: 60 ms of G.711. Larger
+/// payloads are dropped and counted in [`SessionCounters::oversized`].
+pub const MAX_PAYLOAD: usize = 480;
+
+/// Most SSRCs tracked per session; packets of further SSRCs are still
+/// delivered but not in the statistics.
+pub const MAX_SOURCES: usize = 4;
+
+/// Largest datagram read; anything longer is truncated by the kernel.
+const RECEIVE_BUFFER: usize = 1500;
+
+/// How a session is set up.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionConfig {
+    /// RTP clock rate of the negotiated audio, for jitter (8000 for G.711).
+    pub clock_rate: u32,
+    /// Capacity of the channel of received packets.
+    pub channel_capacity: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            clock_rate: 8000,
+            channel_capacity: 64,
+        }
+    }
+}
+
+/// One received RTP packet, as handed to the consumer.
+#[derive(Clone)]
+pub struct ReceivedRtp {
+    /// When the receive task read it.
+    pub arrival: Instant,
+    /// RTP payload type.
+    pub payload_type: u8,
+    /// RTP sequence number.
+    pub seq: u16,
+    /// RTP timestamp.
+    pub timestamp: u32,
+    /// RTP SSRC.
+    pub ssrc: u32,
+    /// RTP marker bit.
+    pub marker: bool,
+    payload_len: u16,
+    payload_bytes: [u8; MAX_PAYLOAD],
+}
+
+impl ReceivedRtp {
+    /// The payload (padding removed).
+    pub fn payload(&self) -> &[u8] {
+        &self.payload_bytes[..usize::from(self.payload_len)]
+    }
+}
+
+impl std::fmt::Debug for ReceivedRtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceivedRtp")
+            .field("arrival", &self.arrival)
+            .field("payload_type", &self.payload_type)
+            .field("seq", &self.seq)
+            .field("timestamp", &self.timestamp)
+            .field("ssrc", &self.ssrc)
+            .field("marker", &self.marker)
+            .field("payload_len", &self.payload_len)
+            .finish()
+    }
+}
+
+/// Receive statistics of one SSRC (RFC 3550 A.1, A.3, A.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SsrcStats {
+    /// The source.
+    pub ssrc: u32,
+    /// Packets received (duplicates included, as in RFC 3550).
+    pub packets: u64,
+    /// Extended highest sequence number received.
+    pub extended_highest_seq: u64,
+    /// Packets expected: highest − lowest extended sequence number + 1.
+    pub expected: u64,
+    /// Cumulative packets lost: expected − received, never below 0.
+    pub lost: u64,
+    /// Interarrival jitter in timestamp units.
+    pub jitter: u32,
+}
+
+/// Packet counts of a session, beyond the per-SSRC statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionCounters {
+    /// RTP packets accepted from the latched source.
+    pub rtp: u64,
+    /// RTCP packets, on either port.
+    pub rtcp: u64,
+    /// Datagrams that are neither RTP nor RTCP, or RTP that does not parse.
+    pub invalid: u64,
+    /// Valid RTP from an address other than the latched one, dropped.
+    pub rejected_source: u64,
+    /// Packets the consumer's full (or closed) channel could not take.
+    pub consumer_drops: u64,
+    /// RTP packets with a payload over [`MAX_PAYLOAD`], dropped.
+    pub oversized: u64,
+    /// Receive errors (`ECONNREFUSED` and the like), ignored.
+    pub receive_errors: u64,
+    /// Times the destination changed by latching.
+    pub latches: u64,
+}
+
+/// A snapshot of a session's receive side.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReceiveStats {
+    /// One entry per tracked SSRC, in order of first arrival.
+    pub sources: Vec<SsrcStats>,
+    /// Session-wide counts.
+    pub counters: SessionCounters,
+}
+
+impl ReceiveStats {
+    /// The statistics of `ssrc`, if it was seen.
+    pub fn source(&self, ssrc: u32) -> Option<&SsrcStats> {
+        self.sources.iter().find(|s| s.ssrc == ssrc)
+    }
+}
+
+/// One SSRC's published statistics (written by the receive task only).
+#[derive(Default)]
+struct SourceSlot {
+    used: AtomicBool,
+    ssrc: AtomicU32,
+    packets: AtomicU64,
+    base: AtomicU64,
+    highest: AtomicU64,
+    jitter: AtomicU32,
+}
+
+/// State shared between the session and its task; single writer (the task).
+#[derive(Default)]
+struct Shared {
+    sources: [SourceSlot; MAX_SOURCES],
+    rtp: AtomicU64,
+    rtcp: AtomicU64,
+    invalid: AtomicU64,
+    rejected_source: AtomicU64,
+    consumer_drops: AtomicU64,
+    oversized: AtomicU64,
+    receive_errors: AtomicU64,
+    latches: AtomicU64,
+}
+
+/// Adds one to a single-writer counter.
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// One leg's RTP session: owns the receive task, reports destination and stats.
+pub struct RtpSession {
+    local: SocketAddr,
+    send_socket: Arc<StdUdpSocket>,
+    destination: watch::Receiver<SocketAddr>,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RtpSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RtpSession")
+            .field("local", &self.local)
+            .field("destination", &self.destination())
+            .finish()
+    }
+}
+
+impl RtpSession {
+    /// Takes over `pair`, starts receiving on it and returns the session with
+    /// the channel of received RTP. `remote` is the RTP address from the SDP.
+    /// Must be called inside a tokio runtime.
+    pub fn start(
+        pair: RtpPortPair,
+        remote: SocketAddr,
+        config: SessionConfig,
+    ) -> io::Result<(RtpSession, mpsc::Receiver<ReceivedRtp>)> {
+        let local = pair.rtp.local_addr()?;
+        let send_socket = Arc::new(pair.rtp.try_clone()?);
+        pair.rtp.set_nonblocking(true)?;
+        pair.rtcp.set_nonblocking(true)?;
+        let rtp = UdpSocket::from_std(pair.rtp)?;
+        let rtcp = UdpSocket::from_std(pair.rtcp)?;
+        let (packets_tx, packets_rx) = mpsc::channel(config.channel_capacity.max(1));
+        let (destination_tx, destination_rx) = watch::channel(remote);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let shared = Arc::new(Shared::default());
+        let receiver = Receiver {
+            shared: shared.clone(),
+            packets: packets_tx,
+            destination: destination_tx,
+            latch: Latch::new(),
+            tracks: [Track::default(); MAX_SOURCES],
+            clock_rate: config.clock_rate,
+            epoch: Instant::now(),
+        };
+        let task = tokio::spawn(receiver.run(rtp, rtcp, stop_rx));
+        Ok((
+            RtpSession {
+                local,
+                send_socket,
+                destination: destination_rx,
+                shared,
+                stop: Some(stop_tx),
+                task: Some(task),
+            },
+            packets_rx,
+        ))
+    }
+
+    /// The local RTP address (RTCP is on the next port).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Where RTP should be sent now: the SDP address until the first valid
+    /// packet, then the latched source.
+    pub fn destination(&self) -> SocketAddr {
+        *self.destination.borrow()
+    }
+
+    /// A receiver that sees every destination change, for moving the pacer.
+    pub fn destination_changes(&self) -> watch::Receiver<SocketAddr> {
+        self.destination.clone()
+    }
+
+    /// A clone of the RTP socket for sending (the pacer's
+    /// `StreamSetup::socket`), so the far end sees packets from the port it
+    /// sends to.
+    pub fn send_socket(&self) -> Arc<StdUdpSocket> {
+        self.send_socket.clone()
+    }
+
+    /// A snapshot of the receive statistics.
+    pub fn stats(&self) -> ReceiveStats {
+        let s = &self.shared;
+        let sources = s
+            .sources
+            .iter()
+            .filter(|slot| slot.used.load(Ordering::Acquire))
+            .map(|slot| {
+                let packets = slot.packets.load(Ordering::Relaxed);
+                let highest = slot.highest.load(Ordering::Relaxed);
+                let base = slot.base.load(Ordering::Relaxed);
+                let expected = highest.saturating_sub(base) + 1;
+                SsrcStats {
+                    ssrc: slot.ssrc.load(Ordering::Relaxed),
+                    packets,
+                    extended_highest_seq: highest,
+                    expected,
+                    lost: expected.saturating_sub(packets),
+                    jitter: slot.jitter.load(Ordering::Relaxed) >> 4,
+                }
+            })
+            .collect();
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ReceiveStats {
+            sources,
+            counters: SessionCounters {
+                rtp: load(&s.rtp),
+                rtcp: load(&s.rtcp),
+                invalid: load(&s.invalid),
+                rejected_source: load(&s.rejected_source),
+                consumer_drops: load(&s.consumer_drops),
+                oversized: load(&s.oversized),
+                receive_errors: load(&s.receive_errors),
+                latches: load(&s.latches),
+            },
+        }
+    }
+
+    /// Stops the receive task and waits until it has ended and closed the
+    /// sockets.
+    pub async fn close(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RtpSession {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// The latching rule of the module doc, free of I/O.
+#[derive(Debug)]
+struct Latch {
+    latched: Option<SocketAddr>,
+    candidate: Option<(SocketAddr, u32)>,
+}
+
+/// What [`Latch::offer`] decided about one valid RTP packet.
+#[derive(Debug, PartialEq, Eq)]
+enum LatchDecision {
+    /// From the latched source: accept.
+    Accept,
+    /// The session (re-)latched to this source: accept and move.
+    Latched(SocketAddr),
+    /// From another source that has not persisted: drop.
+    Reject,
+}
+
+impl Latch {
+    fn new() -> Latch {
+        Latch {
+            latched: None,
+            candidate: None,
+        }
+    }
+
+    fn offer(&mut self, from: SocketAddr) -> LatchDecision {
+        match self.latched {
+            None => {
+                self.latched = Some(from);
+                LatchDecision::Latched(from)
+            }
+            Some(current) if current == from => {
+                self.candidate = None;
+                LatchDecision::Accept
+            }
+            Some(_) => {
+                let count = match self.candidate {
+                    Some((addr, n)) if addr == from => n + 1,
+                    _ => 1,
+                };
+                if count >= RELATCH_PACKETS {
+                    self.latched = Some(from);
+                    self.candidate = None;
+                    LatchDecision::Latched(from)
+                } else {
+                    self.candidate = Some((from, count));
+                    LatchDecision::Reject
+                }
+            }
+        }
+    }
+}
+
+/// The receive task's private per-SSRC state (RFC 3550 A.1, A.8).
+#[derive(Debug, Clone, Copy, Default)]
+struct Track {
+    ssrc: Option<u32>,
+    extender: SequenceExtender,
+    base: u64,
+    highest: u64,
+    packets: u64,
+    last_transit: Option<u32>,
+    /// Jitter × 16, as the integer form of RFC 3550 A.8.
+    jitter16: u32,
+}
+
+/// The receive task.
+struct Receiver {
+    shared: Arc<Shared>,
+    packets: mpsc::Sender<ReceivedRtp>,
+    destination: watch::Sender<SocketAddr>,
+    latch: Latch,
+    tracks: [Track; MAX_SOURCES],
+    clock_rate: u32,
+    epoch: Instant,
+}
+
+impl Receiver {
+    async fn run(mut self, rtp: UdpSocket, rtcp: UdpSocket, mut stop: oneshot::Receiver<()>) {
+        let mut rtp_buf = [0u8; RECEIVE_BUFFER];
+        let mut rtcp_buf = [0u8; RECEIVE_BUFFER];
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut stop => break,
+                received = rtp.recv_from(&mut rtp_buf) => match received {
+                    Ok((len, from)) => self.on_rtp_port(&rtp_buf[..len], from),
+                    Err(_) => bump(&self.shared.receive_errors),
+                },
+                received = rtcp.recv_from(&mut rtcp_buf) => match received {
+                    Ok((len, _)) => match classify(&rtcp_buf[..len]) {
+                        PacketKind::Rtcp(_) => bump(&self.shared.rtcp),
+                        _ => bump(&self.shared.invalid),
+                    },
+                    Err(_) => bump(&self.shared.receive_errors),
+                },
+            }
+        }
+    }
+
+    fn on_rtp_port(&mut self, bytes: &[u8], from: SocketAddr) {
+        let arrival = Instant::now();
+        match classify(bytes) {
+            PacketKind::Rtcp(_) => return bump(&self.shared.rtcp),
+            PacketKind::Other => return bump(&self.shared.invalid),
+            PacketKind::Rtp => {}
+        }
+        let Ok(packet) = RtpPacket::parse(bytes) else {
+            return bump(&self.shared.invalid);
+        };
+        match self.latch.offer(from) {
+            LatchDecision::Reject => return bump(&self.shared.rejected_source),
+            LatchDecision::Latched(addr) => {
+                if *self.destination.borrow() != addr {
+                    bump(&self.shared.latches);
+                    self.destination.send_replace(addr);
+                }
+            }
+            LatchDecision::Accept => {}
+        }
+        bump(&self.shared.rtp);
+        self.update_stats(&packet, arrival);
+        let payload = packet.payload();
+        if payload.len() > MAX_PAYLOAD {
+            return bump(&self.shared.oversized);
+        }
+        let mut received = ReceivedRtp {
+            arrival,
+            payload_type: packet.payload_type(),
+            seq: packet.sequence_number(),
+            timestamp: packet.timestamp(),
+            ssrc: packet.ssrc(),
+            marker: packet.marker(),
+            // `len <= MAX_PAYLOAD`, checked above, fits in u16.
+            payload_len: payload.len() as u16,
+            payload_bytes: [0; MAX_PAYLOAD],
+        };
+        received.payload_bytes[..payload.len()].copy_from_slice(payload);
+        if self.packets.try_send(received).is_err() {
+            bump(&self.shared.consumer_drops);
+        }
+    }
+
+    fn update_stats(&mut self, packet: &RtpPacket<'_>, arrival: Instant) {
+        let ssrc = packet.ssrc();
+        let index = match self.tracks.iter().position(|t| t.ssrc == Some(ssrc)) {
+            Some(i) => i,
+            None => match self.tracks.iter().position(|t| t.ssrc.is_none()) {
+                Some(i) => {
+                    self.tracks[i].ssrc = Some(ssrc);
+                    i
+                }
+                None => return,
+            },
+        };
+        let track = &mut self.tracks[index];
+        let first = track.packets == 0;
+        let extended = track.extender.extend(packet.sequence_number());
+        if first || extended < track.base {
+            track.base = extended;
+        }
+        track.highest = track.extender.highest().unwrap_or(extended);
+        track.packets += 1;
+
+        // A.8: transit time in timestamp units; only its differences matter.
+        let elapsed = arrival.duration_since(self.epoch).as_nanos();
+        let arrival_units = (elapsed * u128::from(self.clock_rate) / 1_000_000_000) as u32;
+        let transit = arrival_units.wrapping_sub(packet.timestamp());
+        if let Some(last) = track.last_transit {
+            let d = (transit.wrapping_sub(last) as i32).unsigned_abs();
+            // J += (|D| - J) / 16, with jitter16 = J × 16.
+            let j = i64::from(track.jitter16);
+            let next = j + i64::from(d) - ((j + 8) >> 4);
+            track.jitter16 = next.clamp(0, i64::from(u32::MAX)) as u32;
+        }
+        track.last_transit = Some(transit);
+
+        let slot = &self.shared.sources[index];
+        slot.ssrc.store(ssrc, Ordering::Relaxed);
+        slot.packets.store(track.packets, Ordering::Relaxed);
+        slot.base.store(track.base, Ordering::Relaxed);
+        slot.highest.store(track.highest, Ordering::Relaxed);
+        slot.jitter.store(track.jitter16, Ordering::Relaxed);
+        if first {
+            slot.used.store(true, Ordering::Release);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn first_packet_latches_and_a_stray_packet_does_not_steal() {
+        let mut latch = Latch::new();
+        assert_eq!(latch.offer(addr(1)), LatchDecision::Latched(addr(1)));
+        assert_eq!(latch.offer(addr(1)), LatchDecision::Accept);
+        assert_eq!(latch.offer(addr(2)), LatchDecision::Reject);
+        assert_eq!(latch.offer(addr(1)), LatchDecision::Accept);
+    }
+
+    #[test]
+    fn a_persisting_new_source_relatches() {
+        let mut latch = Latch::new();
+        latch.offer(addr(1));
+        for _ in 1..RELATCH_PACKETS {
+            assert_eq!(latch.offer(addr(2)), LatchDecision::Reject);
+        }
+        assert_eq!(latch.offer(addr(2)), LatchDecision::Latched(addr(2)));
+        assert_eq!(latch.offer(addr(1)), LatchDecision::Reject);
+    }
+
+    #[test]
+    fn the_latched_source_resets_a_candidate() {
+        let mut latch = Latch::new();
+        latch.offer(addr(1));
+        for _ in 0..3 {
+            for _ in 1..RELATCH_PACKETS {
+                assert_eq!(latch.offer(addr(2)), LatchDecision::Reject);
+            }
+            assert_eq!(latch.offer(addr(1)), LatchDecision::Accept);
+        }
+    }
+}
