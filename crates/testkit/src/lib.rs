@@ -1,7 +1,8 @@
 //! Test-only helpers for end-to-end tests over real sockets on 127.0.0.1:
 //! start the `switchboard` binary on its own ports, drive SIPp against it,
-//! exchange raw SIP datagrams, and send, record and analyse real RTP audio
-//! ([`rtp_peer`], [`analysis`]).
+//! exchange raw SIP datagrams, send, record and analyse real RTP audio
+//! ([`rtp_peer`], [`analysis`]), and place or take calls with an in-process
+//! SIP user agent ([`sip_ua`]).
 //!
 //! Every wait is bounded, so a broken server fails a test instead of hanging it.
 #![forbid(unsafe_code)]
@@ -12,10 +13,12 @@ pub mod ports;
 pub mod rtp_peer;
 pub mod rtp_source;
 pub mod server;
+pub mod sip_ua;
 pub mod sipp;
 pub mod udp;
 
 pub use ports::{free_port, free_ports};
 pub use rtp_peer::{Codec, ReceivedPacket, RtpPeer, RtpPeerConfig, Source};
 pub use server::Server;
+pub use sip_ua::{CallHandle, IncomingCall, SipUa};
 pub use sipp::{Sipp, SippRun};
