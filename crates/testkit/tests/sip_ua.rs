@@ -122,3 +122,21 @@ fn tone_flows_both_ways_between_the_negotiated_addresses() {
     assert_eq!(call.hangup(WAIT).expect("BYE"), 200);
     assert!(incoming.wait_bye(WAIT).is_some());
 }
+
+#[test]
+fn dropping_the_ua_stops_it_quickly_and_its_handles_fail() {
+    let alice = SipUa::bind();
+    let bob = SipUa::bind();
+    let mut call = alice.call(bob.local_addr(), "500", rtp(40_050));
+    let mut incoming = bob.wait_incoming(WAIT).expect("INVITE");
+    incoming.answer(rtp(40_052), WAIT).expect("answered");
+    assert_eq!(call.wait_final(WAIT), Some(200));
+
+    let started = std::time::Instant::now();
+    drop(alice);
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "drop is quick"
+    );
+    assert!(call.hangup(WAIT).is_err(), "the UA thread is gone");
+}
