@@ -349,3 +349,14 @@ fn wrong_digest_password_is_refused_with_403() {
         .run();
     assert!(run.success, "{}", run.report());
 }
+
+#[test]
+fn testkit_ua_call_to_a_hangup_route_gets_100_then_486() {
+    let server = start("127.0.0.0/8");
+    let ua = testkit::SipUa::bind();
+    let rtp: std::net::SocketAddr = "127.0.0.1:9".parse().expect("address");
+    let mut call = ua.call(server.addr(), "666", rtp);
+    assert_eq!(call.wait_response(Duration::from_secs(2)), Some(100));
+    assert_eq!(call.wait_response(Duration::from_secs(2)), Some(486));
+    assert!(call.negotiated().is_err(), "no media on a rejected call");
+}
