@@ -135,7 +135,6 @@ impl Driver {
                 let response = if self.draining && request.method == Method::Invite {
                     let mut r = make_response(&request, 503);
                     r.headers.push_known(HeaderName::RetryAfter, "30");
-                    r.headers.push_known(HeaderName::ContentLength, "0");
                     Some(r)
                 } else {
                     self.admission.answer(now, &request, source, &self.listener)

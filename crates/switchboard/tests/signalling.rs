@@ -57,9 +57,9 @@ fn builtin_uac_gets_100_then_486_and_its_ack_is_absorbed() {
     assert!(run.received("SIP/2.0 100") >= 1, "{}", run.report());
     assert_eq!(run.received("SIP/2.0 486"), 1, "{}", run.report());
     assert_eq!(run.sent("ACK"), 1, "{}", run.report());
-    // The ACK ended the transaction: no 486 retransmission afterwards.
-    std::thread::sleep(Duration::from_millis(1200));
-    assert_eq!(server.options_status("after-486"), Some(200));
+    // That the ACK stops the 486 retransmissions is checked where it can be
+    // seen: invite_routed_to_hangup_486_over_udp (SIPp waits 2 s after its
+    // ACK) and retransmitted_invite_is_answered_from_the_same_transaction.
 }
 
 #[test]

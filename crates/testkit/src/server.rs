@@ -84,13 +84,17 @@ impl Server {
 
     /// Sends OPTIONS and returns the status of the answer, if any within 2 s.
     pub fn options_status(&self, call_id: &str) -> Option<u16> {
+        self.options_status_within(call_id, Duration::from_secs(2))
+    }
+
+    /// Sends OPTIONS and returns the status of the answer, if any within `timeout`.
+    pub fn options_status_within(&self, call_id: &str, timeout: Duration) -> Option<u16> {
         let udp = RawUdp::bind();
         udp.send(
             &options_request(udp.local_addr(), self.addr(), call_id),
             self.addr(),
         );
-        udp.recv_response(call_id, Duration::from_secs(2))
-            .map(|r| r.status)
+        udp.recv_response(call_id, timeout).map(|r| r.status)
     }
 
     fn wait_ready(&mut self) {
@@ -101,14 +105,9 @@ impl Server {
                 panic!("switchboard exited at start:\n{}", self.log());
             }
             attempt += 1;
-            let udp = RawUdp::bind();
             let call_id = format!("ready-{attempt}");
-            udp.send(
-                &options_request(udp.local_addr(), self.addr(), &call_id),
-                self.addr(),
-            );
-            if udp
-                .recv_response(&call_id, Duration::from_millis(200))
+            if self
+                .options_status_within(&call_id, Duration::from_millis(200))
                 .is_some()
             {
                 return;

@@ -253,12 +253,12 @@ impl TcpConnections {
                     }
                 }
             }
-            let start = buf.len();
-            buf.resize(start + READ_CHUNK, 0);
-            let read = tokio::time::timeout(IDLE_TIMEOUT, reader.read(&mut buf[start..])).await;
+            // Read into spare capacity: nothing is zeroed or truncated per read.
+            buf.reserve(READ_CHUNK);
+            let read = tokio::time::timeout(IDLE_TIMEOUT, reader.read_buf(&mut buf)).await;
             match read {
                 Ok(Ok(0)) | Err(_) => return,
-                Ok(Ok(n)) => buf.truncate(start + n),
+                Ok(Ok(_)) => {}
                 Ok(Err(error)) => {
                     tracing::debug!(%remote, %error, "TCP read error");
                     return;
