@@ -208,6 +208,9 @@ pub struct RouteEntry {
     pub sip_headers: Vec<(String, String)>,
     /// Header names copied from the incoming request to the outgoing leg.
     pub sip_headers_pass: Vec<String>,
+    /// Record the call as a stereo WAV (caller left, callee right) in
+    /// `media.recordings_dir`; off unless the route asks, since it costs disk.
+    pub recording: bool,
 }
 
 /// `routes.CONTEXT[i].match`.

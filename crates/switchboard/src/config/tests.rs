@@ -562,7 +562,7 @@ fn unsupported_diagox_features_are_named() {
         "endpoints:\n  a: { match: { type: user }, auth: { type: bearer, username: a, password: b } }\nroutes:\n  default:\n    - { id: \"\", match: any, use_registry: true }\n    - { id: \"1\", hangup: { code: 404 }, recording: true }\n",
     );
     let text = render(&errors);
-    assert_eq!(errors.len(), 3, "{text}");
+    assert_eq!(errors.len(), 2, "{text}");
     assert!(
         text.contains("auth type bearer is not supported yet"),
         "{text}"
@@ -573,10 +573,16 @@ fn unsupported_diagox_features_are_named() {
         ),
         "{text}"
     );
-    assert!(
-        text.contains("routes.default[1].recording: recording is not supported yet"),
-        "{text}"
+    assert!(!text.contains("recording"), "{text}");
+}
+
+#[test]
+fn recording_flag_parses() {
+    let c = ok(
+        "endpoints:\n  b: { match: { type: agent } }\nroutes:\n  default:\n    - { id: \"1\", endpoint: b, recording: true }\n    - { id: \"2\", endpoint: b, recording: false }\n    - { id: \"3\", endpoint: b }\n",
     );
+    let recording: Vec<bool> = c.routes["default"].iter().map(|e| e.recording).collect();
+    assert_eq!(recording, [true, false, false]);
 }
 
 #[test]

@@ -563,13 +563,7 @@ fn route_entry(
         );
         registry = true;
     }
-    if let Some(r) = e.recording.as_ref().filter(|r| r.value) {
-        c.error(
-            r.referenced,
-            format!("{key}.recording"),
-            ConfigErrorKind::NotSupported("recording".to_string()),
-        );
-    }
+    let recording = e.recording.as_ref().is_some_and(|r| r.value);
 
     let target = match (&e.endpoint, &e.hangup) {
         (Some(_), Some(_)) => {
@@ -646,6 +640,7 @@ fn route_entry(
         fallback,
         sip_headers,
         sip_headers_pass,
+        recording,
     })
 }
 
