@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod baresip;
 pub mod ports;
 pub mod rtp_peer;
 pub mod rtp_source;
