@@ -13,7 +13,8 @@
 //!   [`Baresip::uri`];
 //! - codecs PCMU and PCMA (module `g711`), RFC 4733 DTMF on payload type 101;
 //! - the microphone is a WAV file (module `aufile`): a generated 1 kHz tone
-//!   or [`BaresipConfig::source_wav`];
+//!   or [`BaresipConfig::source_wav`]. When the file ends, baresip hangs up
+//!   (`CALL_CLOSED` with param `"end of file"`): make it outlast the call;
 //! - no audio player at all; instead the `sndfile` filter records what
 //!   baresip sends and what it hears, per call, into its directory
 //!   ([`Baresip::heard`], [`Baresip::sent`]);
@@ -116,8 +117,9 @@ pub struct BaresipConfig {
     /// calls raise `CALL_INCOMING` and wait for [`Baresip::answer`].
     pub auto_answer: bool,
     /// The WAV file baresip sends as its microphone (8 kHz mono 16-bit
-    /// matches PCMU/PCMA without resampling). `None`: a generated 60 s,
-    /// 1 kHz tone at −10 dBm0.
+    /// matches PCMU/PCMA without resampling). It must outlast the call:
+    /// baresip hangs up when it ends. `None`: a generated 120 s, 1 kHz tone
+    /// at −10 dBm0.
     pub source_wav: Option<PathBuf>,
 }
 
@@ -211,7 +213,7 @@ impl Baresip {
             Some(path) => path,
             None => {
                 let path = dir.path().join("tone.wav");
-                write_tone_wav(&path, 1000.0, -10.0, Duration::from_secs(60))?;
+                write_tone_wav(&path, 1000.0, -10.0, Duration::from_secs(120))?;
                 path
             }
         };

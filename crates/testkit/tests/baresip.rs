@@ -171,3 +171,32 @@ fn manual_answer_and_a_wrong_user_gets_404() {
     assert!(call.wait_bye(WAIT).is_some(), "the UA sees the BYE");
     phone.wait_event("CALL_CLOSED", WAIT).expect("closed");
 }
+
+#[test]
+fn baresip_hangs_up_when_its_source_wav_ends() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let short = dir.path().join("short.wav");
+    write_tone_wav(&short, 500.0, -10.0, Duration::from_millis(500)).expect("write tone");
+    let phone = Baresip::start_with(BaresipConfig {
+        auto_answer: true,
+        source_wav: Some(short),
+    })
+    .expect("baresip starts");
+    let ua = SipUa::bind();
+    let ua_rtp = RtpPeer::bind();
+    phone
+        .dial(&format!("sip:200@{}", ua.local_addr()))
+        .expect("dial");
+    let mut incoming = ua.wait_incoming(WAIT).expect("INVITE");
+    incoming
+        .answer(ua_rtp.local_addr(), WAIT)
+        .expect("answered");
+    let closed = phone
+        .wait_event("CALL_CLOSED", WAIT)
+        .expect("baresip hangs up by itself");
+    assert_eq!(closed.param.as_deref(), Some("end of file"));
+    assert!(incoming.wait_bye(WAIT).is_some(), "the UA sees the BYE");
+}
