@@ -10,6 +10,7 @@
 
 pub mod analysis;
 pub mod baresip;
+pub mod load;
 pub mod ports;
 pub mod rtp_peer;
 pub mod rtp_source;
