@@ -1,9 +1,11 @@
-//! G.711 frame coding and the per-packet RTP relay path (20 ms, 160 samples).
+//! G.711 frame coding and the per-packet RTP relay path (20 ms, 160 samples),
+//! and one RTCP report per leg and interval (SR + SDES, built and parsed).
 //!
 //! `cargo bench -p media -- --warm-up-time 1 --measurement-time 2`
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use media::g711;
+use media::rtcp::{CompoundReport, ReportBlock, RtcpIter, RtcpPacket, SenderInfo};
 use media::rtp::{rewrite_header, RtpHeader, RtpPacket};
 
 const FRAME: usize = 160;
@@ -99,5 +101,57 @@ fn relay(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, g711, relay);
+fn rtcp(c: &mut Criterion) {
+    let report = CompoundReport {
+        ssrc: 0x1234_5678,
+        sender_info: Some(SenderInfo {
+            ntp: 0xecd0_5a00_4000_0000,
+            rtp_timestamp: 160 * 4711,
+            packet_count: 4711,
+            octet_count: 160 * 4711,
+        }),
+        report_block: Some(ReportBlock {
+            ssrc: 0xfeed_beef,
+            fraction_lost: 3,
+            cumulative_lost: 17,
+            extended_highest_seq: 0x0001_1267,
+            jitter: 40,
+            lsr: 0x5a00_3000,
+            dlsr: 0x0000_8000,
+        }),
+        cname: "switchboard@192.0.2.10",
+    };
+    let mut datagram = [0u8; 1500];
+    let len = report
+        .write(&mut datagram)
+        .expect("an SR + SDES fits in 1500 bytes");
+    let datagram = &datagram[..len];
+
+    let mut group = c.benchmark_group(format!("rtcp_sr_sdes_{len}B"));
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("write", |b| {
+        let mut out = [0u8; 1500];
+        b.iter(|| black_box(&report).write(&mut out).expect("fits"))
+    });
+    group.bench_function("parse", |b| {
+        b.iter(|| {
+            let mut lost = 0;
+            for packet in RtcpIter::new(black_box(datagram)) {
+                match packet.expect("valid compound") {
+                    RtcpPacket::SenderReport(sr) => {
+                        lost += sr.report_blocks().map(|b| b.cumulative_lost).sum::<i32>()
+                    }
+                    RtcpPacket::SourceDescription(sdes) => {
+                        lost += sdes.chunks().filter_map(|c| c.cname()).count() as i32
+                    }
+                    _ => {}
+                }
+            }
+            lost
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, g711, relay, rtcp);
 criterion_main!(benches);

@@ -65,6 +65,7 @@ pub mod dtmf_event;
 pub mod g711;
 pub mod goertzel;
 pub mod jitter_buffer;
+pub mod rtcp;
 pub mod rtp;
 pub mod sequence;
 pub mod tone;
@@ -75,4 +76,8 @@ pub use dtmf_detector::{
 };
 pub use dtmf_event::{ReceivedEvent, TelephoneEvent, TelephoneEventReceiver, TelephoneEventSender};
 pub use jitter_buffer::{JitterBuffer, JitterStats, Playout};
+pub use rtcp::{
+    CompoundReport, ReceptionTotals, ReportBlock, RtcpError, RtcpIter, RtcpPacket, RtcpWriteError,
+    SenderInfo,
+};
 pub use rtp::{classify, PacketKind, RtpError, RtpHeader, RtpPacket, RtpWriteError};
