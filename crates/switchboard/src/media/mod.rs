@@ -4,4 +4,5 @@
 
 pub mod pacer;
 pub mod ports;
+pub mod recorder;
 pub mod session;

@@ -1,0 +1,603 @@
+//! Call recording: both legs into one stereo WAV (8 kHz, 16-bit; left = the
+//! caller, right = the callee) that is a valid file at every moment.
+//!
+//! The RTP receive path holds a [`RecorderTap`] per leg. [`RecorderTap::push`]
+//! copies the G.711 payload into a fixed-size message and `try_send`s it into
+//! the recording's own bounded queue: no allocation, no lock, no syscall, and
+//! a full queue drops the frame and counts it. Everything else happens on one
+//! writer thread shared by all recordings:
+//!
+//! - every 100 ms it drains each recording's queue, decodes the frames and
+//!   places them on the recording's timeline by arrival time (see
+//!   `timeline.rs`: late starts and gaps become silence, jitter does not);
+//! - once a second or more of audio is at least 500 ms old (old enough that
+//!   no frame still in flight can land in it), it writes that stretch in one
+//!   `write` and then rewrites the RIFF and data sizes in the header, so a
+//!   process killed at any point leaves a readable file, short by at most
+//!   about 1.6 s;
+//! - [`Recorder::finish`] pads both channels with silence (or cuts them) to
+//!   exactly `ended − started`, writes the final header and fsyncs.
+//!
+//! Why one shared thread rather than one per recording: a thread per call
+//! costs a stack and a scheduler entry each for work that is a few table
+//! lookups and one write a second, and waking it per frame would put a futex
+//! wake on the pacing path. The shared thread polls instead, so a push never
+//! wakes anyone. Queues stay per recording, so a flood on one call cannot
+//! drop another call's frames. The price is that a stalled disk delays every
+//! recording; the bounded queues turn that into counted drops rather than
+//! growing memory. The final fsync also runs on the writer thread: calls end
+//! a few times a second, and a recording is complete on disk (page cache)
+//! before its fsync starts.
+//!
+//! On SIGTERM the server should call [`finish_all`] after ending its calls:
+//! it completes every recording still open, including those whose
+//! [`Recorder`] was only dropped (a drop asks the writer to finish the
+//! recording at the moment of the drop but does not wait for it).
+
+mod timeline;
+
+pub use self::timeline::Channel;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use self::timeline::{Placed, Timeline, MAX_BUFFERED, SAMPLE_RATE};
+use crate::media::pacer::G711;
+
+/// Largest payload one queued message carries (60 ms of G.711); longer
+/// payloads are split, so the message stays a fixed size.
+const MAX_PAYLOAD: usize = 480;
+/// Messages a recording's queue holds: 1.28 s of both legs at 20 ms, more
+/// than ten writer ticks.
+const QUEUE_FRAMES: usize = 128;
+/// How often the writer drains the queues.
+const TICK: Duration = Duration::from_millis(100);
+/// How old (500 ms) audio must be before it is written: newer audio may
+/// still receive frames that are in a queue or being pushed.
+const HOLD: u64 = SAMPLE_RATE / 2;
+/// The smallest stretch (1 s, 32 KiB) written at once while recording.
+const BATCH: u64 = SAMPLE_RATE;
+/// The largest stretch (8 s, 256 KiB) written at once, which bounds the
+/// writer's buffer after a stall.
+const CHUNK: u64 = 8 * SAMPLE_RATE;
+/// How long [`Recorder::finish`] waits for the writer.
+const FINISH_WAIT: Duration = Duration::from_secs(2);
+/// Start, finish and shutdown requests waiting for the writer.
+const CONTROL_QUEUE: usize = 4096;
+/// Bytes of the canonical WAV header.
+const HEADER_LEN: u64 = 44;
+/// Stereo frames that fit under the 4 GiB RIFF size limit (about 37 hours).
+const MAX_FRAMES: u64 = (u32::MAX as u64 - 36) / 4;
+
+/// One leg's frame on its way to the writer.
+struct FrameMessage {
+    arrival: Instant,
+    channel: Channel,
+    codec: G711,
+    len: u16,
+    payload: [u8; MAX_PAYLOAD],
+}
+
+/// Counts shared by the recorder, its taps and the writer.
+#[derive(Debug, Default)]
+struct Counters {
+    written: AtomicU64,
+    dropped: AtomicU64,
+    late: AtomicU64,
+}
+
+/// A recording in progress; finish it with [`Recorder::finish`] so that it
+/// ends exactly when the call did (dropping it ends it at the drop).
+#[derive(Debug)]
+pub struct Recorder {
+    id: u64,
+    path: PathBuf,
+    started: Instant,
+    frames: SyncSender<FrameMessage>,
+    counters: Arc<Counters>,
+    control: SyncSender<Control>,
+    finished: bool,
+}
+
+/// One leg's entry into a recording, cheap to clone into the RTP receive
+/// path; it keeps nothing alive but the queue.
+#[derive(Debug, Clone)]
+pub struct RecorderTap {
+    frames: SyncSender<FrameMessage>,
+    channel: Channel,
+    counters: Arc<Counters>,
+}
+
+/// What a finished recording holds, for logs and call records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordingSummary {
+    /// Length of the audio in the file (`ended − started`, to the sample).
+    pub duration: Duration,
+    /// Frames placed in the file.
+    pub frames_written: u64,
+    /// Frames lost to a full queue (the writer fell behind).
+    pub frames_dropped: u64,
+    /// Frames discarded because their arrival did not fit the timeline.
+    pub frames_late: u64,
+}
+
+impl std::fmt::Debug for FrameMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameMessage")
+            .field("channel", &self.channel)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    /// Creates the WAV file (and its directories) at `path`, whose time 0 is
+    /// `started`. Refuses to overwrite an existing file, so two calls can
+    /// never write into one recording. Blocks for the file creation only.
+    pub fn start(path: &Path, started: Instant) -> io::Result<Recorder> {
+        Recorder::start_on(&WRITER, path, started)
+    }
+
+    /// [`Recorder::start`] on a given writer (tests use their own).
+    fn start_on(writer: &Writer, path: &Path, started: Instant) -> io::Result<Recorder> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir)?;
+        }
+        let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
+        file.write_all(&wav_header(0))?;
+        let (frames, queue) = mpsc::sync_channel(QUEUE_FRAMES);
+        let counters = Arc::new(Counters::default());
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let recording = Recording {
+            id,
+            path: path.to_path_buf(),
+            file,
+            timeline: Timeline::new(started),
+            queue,
+            counters: Arc::clone(&counters),
+            failed: None,
+        };
+        let control = match writer.send(Control::Open(Box::new(recording))) {
+            Ok(control) => control,
+            Err(e) => {
+                let _ = fs::remove_file(path);
+                return Err(e);
+            }
+        };
+        Ok(Recorder {
+            id,
+            path: path.to_path_buf(),
+            started,
+            frames,
+            counters,
+            control,
+            finished: false,
+        })
+    }
+
+    /// A tap feeding `channel`, for the leg's RTP receive path.
+    pub fn tap(&self, channel: Channel) -> RecorderTap {
+        RecorderTap {
+            frames: self.frames.clone(),
+            channel,
+            counters: Arc::clone(&self.counters),
+        }
+    }
+
+    /// Where the recording is written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The instant at the file's first sample.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Frames placed in the file so far (the writer lags up to 100 ms).
+    pub fn frames_written(&self) -> u64 {
+        self.counters.written.load(Ordering::Relaxed)
+    }
+
+    /// Frames lost because the queue was full: the writer fell behind.
+    pub fn frames_dropped(&self) -> u64 {
+        self.counters.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Frames discarded because they arrived too far behind their channel
+    /// (a burst after a stall) or outside the recording's time.
+    pub fn frames_late(&self) -> u64 {
+        self.counters.late.load(Ordering::Relaxed)
+    }
+
+    /// Ends the recording at `ended`: pads or cuts both channels to exactly
+    /// `ended − started`, writes the final header and fsyncs. Blocks up to
+    /// 2 s (from async code, run it on a blocking thread); on a timeout the
+    /// writer still completes the file.
+    pub fn finish(mut self, ended: Instant) -> io::Result<RecordingSummary> {
+        self.finished = true;
+        let deadline = Instant::now() + FINISH_WAIT;
+        let (reply, answer) = mpsc::sync_channel(1);
+        let mut request = Control::Finish {
+            id: self.id,
+            ended,
+            reply: Some(reply),
+        };
+        loop {
+            match self.control.try_send(request) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                    request = back;
+                    thread::sleep(Duration::from_millis(5));
+                }
+                Err(TrySendError::Full(_)) => return Err(timed_out(&self.path)),
+                Err(TrySendError::Disconnected(_)) => return Err(writer_gone()),
+            }
+        }
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let duration = match answer.recv_timeout(wait) {
+            Ok(result) => result?,
+            Err(RecvTimeoutError::Timeout) => return Err(timed_out(&self.path)),
+            Err(RecvTimeoutError::Disconnected) => return Err(writer_gone()),
+        };
+        Ok(RecordingSummary {
+            duration,
+            frames_written: self.frames_written(),
+            frames_dropped: self.frames_dropped(),
+            frames_late: self.frames_late(),
+        })
+    }
+}
+
+impl Drop for Recorder {
+    /// Asks the writer to end the recording now, without waiting: a drop may
+    /// run on an async worker, which must not block on disk.
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.control.try_send(Control::Finish {
+                id: self.id,
+                ended: Instant::now(),
+                reply: None,
+            });
+        }
+    }
+}
+
+impl RecorderTap {
+    /// Queues one received G.711 payload that arrived at `arrival`. Never
+    /// blocks or allocates; a full queue drops the frame (counted). A payload
+    /// over 60 ms is queued in pieces, each ending where its samples do.
+    pub fn push(&self, arrival: Instant, codec: G711, payload: &[u8]) {
+        let mut rest = payload;
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(rest.len().min(MAX_PAYLOAD));
+            // One sample is 125 µs; this chunk ends `tail.len()` samples
+            // before the payload does.
+            let before = Duration::from_micros(tail.len() as u64 * 125);
+            let mut message = FrameMessage {
+                arrival: arrival.checked_sub(before).unwrap_or(arrival),
+                channel: self.channel,
+                codec,
+                len: chunk.len() as u16,
+                payload: [0; MAX_PAYLOAD],
+            };
+            message.payload[..chunk.len()].copy_from_slice(chunk);
+            match self.frames.try_send(message) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                // The recording has ended; frames after its end are not lost.
+                Err(TrySendError::Disconnected(_)) => {}
+            }
+            rest = tail;
+        }
+    }
+
+    /// The channel this tap feeds.
+    pub fn channel(&self) -> Channel {
+        self.channel
+    }
+}
+
+/// Completes every recording still open, ending each now (for shutdown, so a
+/// SIGTERM mid-call leaves complete files). Waits up to `timeout`; returns
+/// whether the writer was done in time. Recorders finished this way answer
+/// a later [`Recorder::finish`] with `NotFound`.
+pub fn finish_all(timeout: Duration) -> bool {
+    WRITER.finish_all(timeout)
+}
+
+/// Requests to the writer thread.
+enum Control {
+    Open(Box<Recording>),
+    Finish {
+        id: u64,
+        ended: Instant,
+        reply: Option<SyncSender<io::Result<Duration>>>,
+    },
+    FinishAll {
+        ended: Instant,
+        reply: SyncSender<()>,
+    },
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Control::Open(r) => write!(f, "Open({})", r.id),
+            Control::Finish { id, .. } => write!(f, "Finish({id})"),
+            Control::FinishAll { .. } => f.write_str("FinishAll"),
+        }
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+/// The writer all recordings share, started with the first one.
+static WRITER: Writer = Writer::new();
+
+/// The request queue of a writer thread, started on first use (and again
+/// if it has died).
+struct Writer {
+    control: Mutex<Option<SyncSender<Control>>>,
+}
+
+impl Writer {
+    const fn new() -> Writer {
+        Writer {
+            control: Mutex::new(None),
+        }
+    }
+
+    /// Sends `request`, starting the thread if it is not running; returns
+    /// the queue for later requests.
+    fn send(&self, mut request: Control) -> io::Result<SyncSender<Control>> {
+        let mut slot = self.control.lock().unwrap_or_else(PoisonError::into_inner);
+        for _ in 0..2 {
+            let control = match slot.as_ref() {
+                Some(control) => control.clone(),
+                None => {
+                    let (control, requests) = mpsc::sync_channel(CONTROL_QUEUE);
+                    thread::Builder::new()
+                        .name("recorder-writer".to_string())
+                        .spawn(move || run_writer(requests))?;
+                    *slot = Some(control.clone());
+                    control
+                }
+            };
+            match control.try_send(request) {
+                Ok(()) => return Ok(control),
+                Err(TrySendError::Full(_)) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        "recorder writer is saturated",
+                    ))
+                }
+                Err(TrySendError::Disconnected(back)) => {
+                    *slot = None;
+                    request = back;
+                }
+            }
+        }
+        Err(writer_gone())
+    }
+
+    /// See [`finish_all`].
+    fn finish_all(&self, timeout: Duration) -> bool {
+        let control = self
+            .control
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let Some(control) = control else {
+            return true;
+        };
+        let (reply, answer) = mpsc::sync_channel(1);
+        let request = Control::FinishAll {
+            ended: Instant::now(),
+            reply,
+        };
+        if control.try_send(request).is_err() {
+            return false;
+        }
+        answer.recv_timeout(timeout).is_ok()
+    }
+}
+
+fn writer_gone() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "recorder writer has stopped")
+}
+
+fn timed_out(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("recording {} not finished within 2 s", path.display()),
+    )
+}
+
+/// The writer thread: requests as they come, queues every [`TICK`].
+fn run_writer(requests: Receiver<Control>) {
+    let mut open: Vec<Recording> = Vec::new();
+    let mut bytes = Vec::new();
+    let mut next_tick = Instant::now() + TICK;
+    loop {
+        let wait = next_tick.saturating_duration_since(Instant::now());
+        match requests.recv_timeout(wait) {
+            Ok(Control::Open(recording)) => open.push(*recording),
+            Ok(Control::Finish { id, ended, reply }) => {
+                let result = match open.iter().position(|r| r.id == id) {
+                    Some(i) => open.swap_remove(i).finish(ended, &mut bytes),
+                    None => Err(io::Error::new(
+                        io::ErrorKind::NotFound,
+                        "recording was already finished by finish_all",
+                    )),
+                };
+                if let Some(reply) = reply {
+                    let _ = reply.try_send(result);
+                }
+            }
+            Ok(Control::FinishAll { ended, reply }) => {
+                for recording in open.drain(..) {
+                    let _ = recording.finish(ended, &mut bytes);
+                }
+                let _ = reply.try_send(());
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                let now = Instant::now();
+                for recording in open.drain(..) {
+                    let _ = recording.finish(now, &mut bytes);
+                }
+                return;
+            }
+        }
+        let now = Instant::now();
+        if now >= next_tick {
+            for recording in &mut open {
+                recording.drain();
+                recording.write_ready(now, &mut bytes);
+            }
+            next_tick = now + TICK;
+        }
+    }
+}
+
+/// The writer's side of one recording.
+struct Recording {
+    id: u64,
+    path: PathBuf,
+    file: File,
+    timeline: Timeline,
+    queue: Receiver<FrameMessage>,
+    counters: Arc<Counters>,
+    /// The first write error; later audio is discarded.
+    failed: Option<io::Error>,
+}
+
+impl Recording {
+    /// Places every queued frame (a bounded number, even if the legs keep
+    /// pushing).
+    fn drain(&mut self) {
+        for _ in 0..QUEUE_FRAMES * 2 {
+            let Ok(message) = self.queue.try_recv() else {
+                return;
+            };
+            let payload = &message.payload[..usize::from(message.len).min(MAX_PAYLOAD)];
+            let counter =
+                match self
+                    .timeline
+                    .place(message.channel, message.arrival, message.codec, payload)
+                {
+                    Placed::Written => &self.counters.written,
+                    Placed::Late => &self.counters.late,
+                };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Writes what is old enough, if it makes a batch.
+    fn write_ready(&mut self, now: Instant, bytes: &mut Vec<u8>) {
+        let upto = self.timeline.offset(now).saturating_sub(HOLD);
+        if upto.saturating_sub(self.timeline.flushed()) < BATCH {
+            return;
+        }
+        self.write_upto(upto.min(MAX_FRAMES), false, bytes);
+    }
+
+    /// Writes everything up to offset `upto`, [`CHUNK`] by chunk; with
+    /// `truncate`, drops what lies beyond.
+    fn write_upto(&mut self, upto: u64, truncate: bool, bytes: &mut Vec<u8>) {
+        loop {
+            let step = upto.min(self.timeline.flushed().saturating_add(CHUNK));
+            let last = step >= upto;
+            bytes.clear();
+            self.timeline.take(step, truncate && last, bytes);
+            self.append(bytes);
+            if last {
+                return;
+            }
+        }
+    }
+
+    /// Appends `bytes` to the data and then, so that the header never claims
+    /// more than the file holds, updates the sizes in the header.
+    fn append(&mut self, bytes: &[u8]) {
+        if self.failed.is_some() {
+            return;
+        }
+        let data_frames = self.timeline.flushed();
+        let result = self
+            .file
+            .write_all(bytes)
+            .and_then(|()| update_header(&mut self.file, data_frames));
+        if let Err(e) = result {
+            tracing::warn!(path = %self.path.display(), error = %e, "recording write failed; the rest of the call is not recorded");
+            self.failed = Some(e);
+        }
+    }
+
+    /// Ends the recording at `ended` (at most 10 s from now, so a wrong
+    /// instant cannot fill the disk with silence); returns the audio's
+    /// duration.
+    fn finish(mut self, ended: Instant, bytes: &mut Vec<u8>) -> io::Result<Duration> {
+        self.drain();
+        let latest = self.timeline.offset(Instant::now()) + MAX_BUFFERED;
+        let end = self.timeline.offset(ended).min(latest).min(MAX_FRAMES);
+        self.write_upto(end, true, bytes);
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        if self.timeline.flushed() > end {
+            // Already written past `ended` (it lies more than `HOLD` back).
+            self.file.set_len(HEADER_LEN + end * 4)?;
+            update_header(&mut self.file, end)?;
+        }
+        self.file.sync_all()?;
+        Ok(Duration::from_nanos(end * 1_000_000_000 / SAMPLE_RATE))
+    }
+}
+
+/// The 44-byte header of a stereo 8 kHz 16-bit PCM WAV holding `frames`.
+fn wav_header(frames: u64) -> [u8; HEADER_LEN as usize] {
+    let data = data_bytes(frames);
+    let mut h = [0u8; HEADER_LEN as usize];
+    h[0..4].copy_from_slice(b"RIFF");
+    h[4..8].copy_from_slice(&(36 + data).to_le_bytes());
+    h[8..12].copy_from_slice(b"WAVE");
+    h[12..16].copy_from_slice(b"fmt ");
+    h[16..20].copy_from_slice(&16u32.to_le_bytes());
+    h[20..22].copy_from_slice(&1u16.to_le_bytes()); // PCM
+    h[22..24].copy_from_slice(&2u16.to_le_bytes()); // channels
+    h[24..28].copy_from_slice(&(SAMPLE_RATE as u32).to_le_bytes());
+    h[28..32].copy_from_slice(&(SAMPLE_RATE as u32 * 4).to_le_bytes()); // byte rate
+    h[32..34].copy_from_slice(&4u16.to_le_bytes()); // block align
+    h[34..36].copy_from_slice(&16u16.to_le_bytes()); // bits per sample
+    h[36..40].copy_from_slice(b"data");
+    h[40..44].copy_from_slice(&data.to_le_bytes());
+    h
+}
+
+fn data_bytes(frames: u64) -> u32 {
+    u32::try_from(frames.min(MAX_FRAMES) * 4).unwrap_or(u32::MAX - 36)
+}
+
+/// Rewrites the RIFF and data sizes for `frames`, leaving the file position
+/// at the end.
+fn update_header(file: &mut File, frames: u64) -> io::Result<()> {
+    let data = data_bytes(frames);
+    file.seek(SeekFrom::Start(4))?;
+    file.write_all(&(36 + data).to_le_bytes())?;
+    file.seek(SeekFrom::Start(40))?;
+    file.write_all(&data.to_le_bytes())?;
+    file.seek(SeekFrom::End(0))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
