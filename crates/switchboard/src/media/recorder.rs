@@ -42,7 +42,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -459,9 +459,17 @@ fn run_writer(requests: Receiver<Control>) {
         }
         let now = Instant::now();
         if now >= next_tick {
-            for recording in &mut open {
-                recording.drain();
-                recording.write_ready(now, &mut bytes);
+            let mut i = 0;
+            while i < open.len() {
+                if open[i].drain() {
+                    open[i].write_ready(now, &mut bytes);
+                    i += 1;
+                } else {
+                    // Orphaned: its finish request was lost (a full request
+                    // queue when the recorder was dropped). End it now
+                    // rather than grow it with silence forever.
+                    let _ = open.swap_remove(i).finish(now, &mut bytes);
+                }
             }
             next_tick = now + TICK;
         }
@@ -482,11 +490,13 @@ struct Recording {
 
 impl Recording {
     /// Places every queued frame (a bounded number, even if the legs keep
-    /// pushing).
-    fn drain(&mut self) {
+    /// pushing). Returns false once the recorder and all its taps are gone.
+    fn drain(&mut self) -> bool {
         for _ in 0..QUEUE_FRAMES * 2 {
-            let Ok(message) = self.queue.try_recv() else {
-                return;
+            let message = match self.queue.try_recv() {
+                Ok(message) => message,
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return false,
             };
             let payload = &message.payload[..usize::from(message.len).min(MAX_PAYLOAD)];
             let counter =
@@ -499,6 +509,7 @@ impl Recording {
                 };
             counter.fetch_add(1, Ordering::Relaxed);
         }
+        true
     }
 
     /// Writes what is old enough, if it makes a batch.

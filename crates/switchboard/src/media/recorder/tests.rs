@@ -302,3 +302,23 @@ fn taps_and_recorders_cross_threads() {
     shareable::<RecorderTap>();
     cloneable::<RecorderTap>();
 }
+
+#[test]
+fn an_orphaned_recording_is_ended_when_its_last_sender_goes() {
+    let Some(t0) = ago(ms(500)) else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("orphan.wav");
+    let writer = Writer::new();
+    let mut recorder = Recorder::start_on(&writer, &path, t0).expect("start");
+    // As if the drop's finish request had been lost.
+    recorder.finished = true;
+    let dropped_at = Instant::now();
+    drop(recorder);
+    let expected_ms = dropped_at.duration_since(t0).as_millis() as u64;
+    let audio = read_when(&path, expected_ms);
+    let got = audio.duration_ms();
+    assert!(
+        got >= expected_ms && got <= expected_ms + 400,
+        "{got} ms for a recording orphaned after {expected_ms} ms"
+    );
+}
