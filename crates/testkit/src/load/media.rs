@@ -262,6 +262,10 @@ pub struct SenderStats {
     pub late_max_us: u64,
     /// Longest time one tick's sends took, in µs.
     pub work_max_us: u64,
+    /// Median time one tick's sends took, in µs.
+    pub work_p50_us: u64,
+    /// 99th percentile of the same, in µs.
+    pub work_p99_us: u64,
     /// Ticks whose sends took longer than 20 ms.
     pub overruns: u64,
 }
@@ -279,6 +283,7 @@ impl SenderLoop {
     /// do not), so an overloaded sender shows up as jitter, not as bursts.
     pub(crate) fn run(self, stop: &AtomicBool) -> SenderStats {
         let mut stats = SenderStats::default();
+        let mut work_us: Vec<u32> = Vec::new();
         let mut streams: Vec<Option<Outgoing>> = Vec::new();
         let mut random = Random::new();
         let mut buf = [0u8; 12 + FRAME_SAMPLES];
@@ -288,6 +293,13 @@ impl SenderLoop {
             let due = start + PTIME * tick as u32;
             loop {
                 if stop.load(Ordering::Relaxed) {
+                    work_us.sort_unstable();
+                    let pct = |p: usize| {
+                        let rank = (p * work_us.len()).div_ceil(100).max(1);
+                        work_us.get(rank - 1).map_or(0, |&v| u64::from(v))
+                    };
+                    stats.work_p50_us = pct(50);
+                    stats.work_p99_us = pct(99);
                     return stats;
                 }
                 match due.checked_duration_since(Instant::now()) {
@@ -336,6 +348,7 @@ impl SenderLoop {
             }
             let work = now.elapsed();
             stats.work_max_us = stats.work_max_us.max(micros(work));
+            work_us.push(u32::try_from(micros(work)).unwrap_or(u32::MAX));
             if work > PTIME {
                 stats.overruns += 1;
             }

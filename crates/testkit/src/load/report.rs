@@ -205,7 +205,8 @@ impl Report {
              rx_packets={} lost={} dup={} reordered={} lost_all={} ssrc_changes={} \
              jitter_ms_max={:.3} pacing_us_p50={} pacing_us_p99={} pacing_us_p999={} pacing_us_max={} \
              wrong_tone={} window_s={} tx_packets={} send_errors={} ticks_skipped={} \
-             tick_late_max_us={} tick_work_max_us={} setup_ms_p50={} setup_ms_max={} \
+             tick_late_max_us={} tick_work_us_p50={} tick_work_us_p99={} tick_work_us_max={} \
+             setup_ms_p50={} setup_ms_max={} \
              tool_cpu_pct={} rcvbuf_errors={}",
             self.calls,
             self.caller.established,
@@ -230,6 +231,8 @@ impl Report {
             self.sender.send_errors,
             self.sender.ticks_skipped,
             self.sender.late_max_us,
+            self.sender.work_p50_us,
+            self.sender.work_p99_us,
             self.sender.work_max_us,
             optf(self.setup_ms(50.0), 2),
             optf(self.setup_ms(100.0), 2),
@@ -322,8 +325,8 @@ impl fmt::Display for Report {
         let s = &self.sender;
         writeln!(
             f,
-            "sender: {} packets, {} send errors, {} ticks, {} skipped, {} over 20 ms; latest tick start {} µs, longest tick {} µs",
-            s.packets, s.send_errors, s.ticks, s.ticks_skipped, s.overruns, s.late_max_us, s.work_max_us
+            "sender: {} packets, {} send errors, {} ticks, {} skipped, {} over 20 ms; latest tick start {} µs; sends per tick took p50 {} µs, p99 {} µs, max {} µs",
+            s.packets, s.send_errors, s.ticks, s.ticks_skipped, s.overruns, s.late_max_us, s.work_p50_us, s.work_p99_us, s.work_max_us
         )?;
         write!(
             f,
