@@ -29,10 +29,15 @@
 //! a few times a second, and a recording is complete on disk (page cache)
 //! before its fsync starts.
 //!
+//! Memory per recording: its queue (128 × ~0.5 KiB, allocated up front) and
+//! at most a few seconds of decoded audio waiting to be written.
+//!
 //! On SIGTERM the server should call [`finish_all`] after ending its calls:
 //! it completes every recording still open, including those whose
 //! [`Recorder`] was only dropped (a drop asks the writer to finish the
-//! recording at the moment of the drop but does not wait for it).
+//! recording at the moment of the drop but does not wait for it). A
+//! recording whose recorder and taps are all gone is ended by the writer on
+//! its own, should that request have been lost.
 
 mod timeline;
 

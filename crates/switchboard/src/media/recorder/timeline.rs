@@ -11,6 +11,9 @@
 //! that, a frame that is too late is discarded (a burst after a stall, or a
 //! sender whose clock runs fast), and one that is too early moves the cursor
 //! forward, leaving silence (a gap, hold, or a stream that starts late).
+//!
+//! Frames are taken in arrival order: packets reordered by the network are
+//! written in the order they came (no RTP sequence numbers reach the tap).
 
 use std::time::Instant;
 
