@@ -1,10 +1,12 @@
 //! How Switchboard answers a request that starts no known dialog.
 //!
 //! Pure policy, no I/O: given a request, where it came from and `now`, it
-//! returns the response to send. Until call control exists every INVITE
-//! ends here with a final response: 403 when no endpoint claims the source,
-//! 401 while a `user` endpoint's digest is missing or stale, 404 when no
-//! route matches, the route's `hangup` code, or 480 for a routed endpoint.
+//! decides ([`Admit`]). An INVITE is refused with 403 when no endpoint
+//! claims the source, 401 while a `user` endpoint's digest is missing or
+//! stale, 404 when no route matches, or the route's `hangup` code; a call
+//! routed to a SIP destination is handed to a B2BUA call ([`Bridge`]); a
+//! call routed to an agent or Rayo endpoint gets 480 until those adapters
+//! exist.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,7 +16,7 @@ use sip::{HeaderName, Method, Request, Response, TypedHeaders};
 use sip_stack::auth::{DigestAlgorithm, DigestVerdict, DigestVerifier, DigestVerifierConfig};
 use sip_stack::make_response;
 
-use crate::config::{Config, Destination, DigestAuth, EndpointMatch};
+use crate::config::{Config, Destination, DigestAuth, EndpointMatch, RouteEntry};
 use crate::router::{RouteDecision, Router};
 
 /// Methods we answer; listed in `Allow`.
@@ -24,6 +26,30 @@ pub const ACCEPT: &str = "application/sdp";
 /// Option tags we support; none yet, so `Supported` is empty and any
 /// `Require` is answered 420.
 pub const SUPPORTED: &str = "";
+
+/// What to do with a request that starts no known dialog.
+#[derive(Debug)]
+pub enum Admit {
+    /// Send this final response.
+    Respond(Response),
+    /// Start a B2BUA call toward a SIP destination.
+    Bridge(Bridge),
+    /// Send nothing (a stray ACK).
+    Ignore,
+}
+
+/// A call admitted for bridging: where it goes and under which route rules.
+#[derive(Debug, Clone)]
+pub struct Bridge {
+    /// The calling endpoint.
+    pub from_endpoint: String,
+    /// The destination endpoint (a `uri` endpoint).
+    pub endpoint: String,
+    /// The number to dial there, after `strip_prefix`.
+    pub dialed: String,
+    /// The matching route entry: fallback, headers, recording.
+    pub entry: RouteEntry,
+}
 
 /// Answers out-of-dialog requests per the configured endpoints and routes.
 pub struct Admission {
@@ -62,8 +88,38 @@ impl Admission {
         }
     }
 
-    /// The final response to a new request outside any dialog, or `None`
-    /// when nothing must be sent (a stray ACK).
+    /// The decision for a new request outside any dialog.
+    pub fn admit(
+        &mut self,
+        now: Instant,
+        request: &Request,
+        source: SocketAddr,
+        transport: &str,
+    ) -> Admit {
+        let in_dialog = request
+            .to()
+            .ok()
+            .and_then(|to| to.tag().map(str::to_string));
+        let response = match (&request.method, in_dialog) {
+            (Method::Ack, _) => return Admit::Ignore,
+            // We hold no dialogs yet, so every in-dialog request is for one we do not know.
+            (_, Some(_)) => make_response(request, 481),
+            (Method::Options, None) => self.options(request),
+            (Method::Invite, None) => match self.invite(now, request, source, transport) {
+                Ok(bridge) => return Admit::Bridge(bridge),
+                Err(response) => response,
+            },
+            // Dialog-only methods outside a dialog (RFC 3261 §15, RFC 6086, RFC 3311).
+            (Method::Bye | Method::Info | Method::Update | Method::Prack, None) => {
+                make_response(request, 481)
+            }
+            _ => make_response(request, 501),
+        };
+        Admit::Respond(self.stamp(response))
+    }
+
+    /// The final response to a new request, or `None` when nothing is sent
+    /// or the request starts a call (for callers that only answer).
     pub fn answer(
         &mut self,
         now: Instant,
@@ -71,23 +127,10 @@ impl Admission {
         source: SocketAddr,
         transport: &str,
     ) -> Option<Response> {
-        let in_dialog = request
-            .to()
-            .ok()
-            .and_then(|to| to.tag().map(str::to_string));
-        let response = match (&request.method, in_dialog) {
-            (Method::Ack, _) => return None,
-            // We hold no dialogs yet, so every in-dialog request is for one we do not know.
-            (_, Some(_)) => make_response(request, 481),
-            (Method::Options, None) => self.options(request),
-            (Method::Invite, None) => self.invite(now, request, source, transport),
-            // Dialog-only methods outside a dialog (RFC 3261 §15, RFC 6086, RFC 3311).
-            (Method::Bye | Method::Info | Method::Update | Method::Prack, None) => {
-                make_response(request, 481)
-            }
-            _ => make_response(request, 501),
-        };
-        Some(self.stamp(response))
+        match self.admit(now, request, source, transport) {
+            Admit::Respond(response) => Some(response),
+            Admit::Bridge(_) | Admit::Ignore => None,
+        }
     }
 
     fn stamp(&self, mut response: Response) -> Response {
@@ -119,12 +162,12 @@ impl Admission {
         request: &Request,
         source: SocketAddr,
         transport: &str,
-    ) -> Response {
+    ) -> Result<Bridge, Response> {
         if let Ok(Some(0)) = request.max_forwards() {
-            return make_response(request, 483);
+            return Err(make_response(request, 483));
         }
         if let Some(refused) = unsupported_extensions(request) {
-            return refused;
+            return Err(refused);
         }
         let from_user = request.from().ok().and_then(|f| f.uri.user_unescaped());
         let Some(endpoint) = self
@@ -133,7 +176,7 @@ impl Admission {
             .map(str::to_string)
         else {
             tracing::info!(%source, from = ?from_user, "no endpoint matches the caller");
-            return make_response(request, 403);
+            return Err(make_response(request, 403));
         };
         if let Some(auth) = self.digest.get(&endpoint) {
             // Only this endpoint's own username authenticates it.
@@ -144,19 +187,22 @@ impl Admission {
             {
                 DigestVerdict::Authorized { .. } => {}
                 DigestVerdict::Missing => {
-                    return self.verifier.challenge_response(now, request, false, false)
+                    return Err(self.verifier.challenge_response(now, request, false, false))
                 }
                 DigestVerdict::Stale => {
-                    return self.verifier.challenge_response(now, request, false, true)
+                    return Err(self.verifier.challenge_response(now, request, false, true))
                 }
                 DigestVerdict::Rejected(why) => {
                     tracing::info!(%source, %endpoint, ?why, "digest credentials refused");
-                    return with_reason(make_response(request, 403), "Forbidden - Bad Credentials");
+                    return Err(with_reason(
+                        make_response(request, 403),
+                        "Forbidden - Bad Credentials",
+                    ));
                 }
             }
         }
         let dialed = request.uri.user_unescaped().unwrap_or_default();
-        match self.router.route_from(&endpoint, &dialed) {
+        Err(match self.router.route_from(&endpoint, &dialed) {
             RouteDecision::NoRoute => {
                 tracing::info!(%endpoint, %dialed, "no route");
                 make_response(request, 404)
@@ -169,19 +215,27 @@ impl Admission {
                 }
             }
             RouteDecision::Endpoint {
-                name, destination, ..
+                name,
+                destination,
+                dialed,
+                entry,
             } => {
-                // Agent RPC, Rayo and the B2BUA are not wired in yet: nobody can take the call.
+                // Agent RPC and Rayo are not wired in yet: nobody can take the call.
                 match destination {
                     Destination::Agent => tracing::info!(%name, "no agent connected"),
                     Destination::Rayo => tracing::info!(%name, "no Rayo client connected"),
-                    Destination::Sip { uri } => {
-                        tracing::warn!(%name, %uri, "bridging to SIP destinations is not available yet")
+                    Destination::Sip { .. } => {
+                        return Ok(Bridge {
+                            from_endpoint: endpoint.clone(),
+                            endpoint: name.to_string(),
+                            dialed: dialed.to_string(),
+                            entry: entry.clone(),
+                        })
                     }
                 }
                 make_response(request, 480)
             }
-        }
+        })
     }
 }
 

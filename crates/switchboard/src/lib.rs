@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod calls;
 pub mod cli;
 pub mod config;
 pub mod driver;

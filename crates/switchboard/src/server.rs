@@ -1,7 +1,8 @@
 //! Starting the server from a validated config: bind, wire, run until a signal.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sip::Host;
@@ -10,8 +11,10 @@ use sip_stack::{SipStack, StackConfig};
 use tokio::sync::mpsc;
 
 use crate::admission::Admission;
+use crate::calls::{CallContext, SIP_COMMAND_QUEUE};
 use crate::config::{Config, TransportProtocol};
 use crate::driver::Driver;
+use crate::media::ports::RtpPortPool;
 use crate::transport::{Transports, FAILURE_QUEUE, INBOUND_QUEUE};
 
 /// Binds every transport and runs until SIGINT or SIGTERM.
@@ -36,11 +39,75 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let stack = SipStack::new(stack_config(&config));
     let admission = Admission::new(&config, Instant::now());
-    let driver = Driver::new(stack, admission, transports, rx, failures_rx);
+    let (commands_tx, commands_rx) = mpsc::channel(SIP_COMMAND_QUEUE);
+    let context = Arc::new(call_context(&config, commands_tx));
+    let call_drain = Duration::from_secs(config.sip.shutdown_grace_sec);
+    let driver = Driver::new(
+        stack,
+        admission,
+        transports,
+        rx,
+        failures_rx,
+        commands_rx,
+        context,
+        call_drain,
+    );
     tracing::info!("switchboard ready");
     driver.run(shutdown_signal()).await;
+    let finished =
+        tokio::task::spawn_blocking(|| crate::media::recorder::finish_all(Duration::from_secs(2)))
+            .await
+            .unwrap_or(false);
+    if !finished {
+        tracing::warn!("recordings may be incomplete: the writer did not finish in time");
+    }
     tracing::info!("switchboard stopped");
     Ok(())
+}
+
+/// What calls share: the config, the way to the SIP driver, RTP ports and
+/// the addresses we advertise.
+fn call_context(config: &Config, sip: mpsc::Sender<crate::calls::SipCommand>) -> CallContext {
+    let first = config.transports.values().next();
+    let bind = first
+        .map(|t| t.bind)
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    // A wildcard bind cannot be written in SDP; without an external media
+    // address, loopback is the only address known to work.
+    let media_ip = first
+        .and_then(|t| t.external_media_ip)
+        .unwrap_or(if bind.is_unspecified() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            bind
+        });
+    let port_ip = if bind.is_unspecified() {
+        bind
+    } else {
+        media_ip
+    };
+    let (host, port) = first
+        .map(|t| (t.advertised_host(), t.advertised_port()))
+        .unwrap_or_else(|| ("127.0.0.1".to_string(), 5060));
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    CallContext {
+        config: Arc::new(config.clone()),
+        sip,
+        ports: Arc::new(RtpPortPool::new(port_ip, config.media.rtp_ports)),
+        media_ip,
+        contact: format!("{host}:{port}"),
+        local_host: host,
+        user_agent: config.sip.user_agent.clone(),
+        recordings_dir: config.media.recordings_dir.clone(),
+        tcp_available: config
+            .transports
+            .values()
+            .any(|t| t.protocol == TransportProtocol::Tcp),
+    }
 }
 
 fn stack_config(config: &Config) -> StackConfig {

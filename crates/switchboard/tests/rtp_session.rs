@@ -303,3 +303,54 @@ async fn close_waits_for_the_task_and_frees_the_ports() {
     assert!(UdpSocket::bind(rtp_port).is_ok());
     assert!(UdpSocket::bind((LOCAL, rtp_port.port() + 1)).is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receiver_reports_go_to_the_peers_rtcp_port_with_its_loss() {
+    let base = free_ports(2);
+    let rtcp = UdpSocket::bind(SocketAddr::new(LOCAL, base + 1)).expect("peer RTCP port");
+    rtcp.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let ports = free_ports(4);
+    let pool = RtpPortPool::new(
+        LOCAL,
+        PortRange {
+            first: ports,
+            last: ports + 3,
+        },
+    );
+    let config = SessionConfig {
+        rtcp_interval: Duration::from_millis(300),
+        ..SessionConfig::default()
+    };
+    let pair = pool.allocate().expect("a free RTP port pair");
+    let (session, _rx) =
+        RtpSession::start(pair, SocketAddr::new(LOCAL, base), config).expect("start");
+    let peer = RtpPeer::start(RtpPeerConfig {
+        port: base,
+        destination: Some(session.local_addr()),
+        source: Source::Silence,
+        drop_every: Some(10),
+        ..RtpPeerConfig::default()
+    })
+    .expect("peer");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut found = None;
+    let mut buf = [0u8; 1500];
+    while Instant::now() < deadline && found.is_none() {
+        let Ok(len) = rtcp.recv(&mut buf) else {
+            continue;
+        };
+        for packet in media::RtcpIter::new(&buf[..len]).flatten() {
+            if let media::RtcpPacket::ReceiverReport(rr) = packet {
+                if let Some(block) = rr.report_blocks().find(|b| b.ssrc == peer.ssrc()) {
+                    if block.cumulative_lost > 0 {
+                        found = Some(block);
+                    }
+                }
+            }
+        }
+    }
+    let block = found.expect("an RR about the peer's stream, with its loss");
+    assert!(block.extended_highest_seq > 0);
+    assert!(session.stats().counters.rtcp_sent >= 1);
+}

@@ -318,7 +318,16 @@ impl SipUa {
     /// telephone-event with RTP on `local_rtp`. Follow it with
     /// [`CallHandle::wait_response`].
     pub fn call(&self, target: SocketAddr, number: &str, local_rtp: SocketAddr) -> CallHandle {
-        let media = LocalMedia::new(local_rtp.ip(), local_rtp.port());
+        self.call_with(
+            target,
+            number,
+            LocalMedia::new(local_rtp.ip(), local_rtp.port()),
+        )
+    }
+
+    /// Like [`SipUa::call`], offering `media` (its codecs, in order; its
+    /// telephone-event flag; its direction).
+    pub fn call_with(&self, target: SocketAddr, number: &str, media: LocalMedia) -> CallHandle {
         let mut origin = OriginState::new("testkit", 1, 1);
         let offer = sdp::offer(&media, &mut origin);
         let host = |ip: IpAddr| match ip {
@@ -653,11 +662,20 @@ impl IncomingCall {
         local_rtp: SocketAddr,
         timeout: Duration,
     ) -> Result<Negotiated, UaError> {
+        self.answer_with(LocalMedia::new(local_rtp.ip(), local_rtp.port()), timeout)
+    }
+
+    /// Like [`IncomingCall::answer`], answering with `media` (e.g. only
+    /// PCMU, or no telephone-event).
+    pub fn answer_with(
+        &mut self,
+        media: LocalMedia,
+        timeout: Duration,
+    ) -> Result<Negotiated, UaError> {
         let offer = self
             .offer
             .as_ref()
             .ok_or_else(|| UaError::Sdp("INVITE carried no usable offer".into()))?;
-        let media = LocalMedia::new(local_rtp.ip(), local_rtp.port());
         let mut origin = OriginState::new("testkit", 2, 1);
         let answer =
             sdp::answer(offer, &media, &mut origin).map_err(|e| UaError::Sdp(e.to_string()))?;

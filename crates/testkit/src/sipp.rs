@@ -20,6 +20,30 @@ pub struct Sipp {
     calls: u32,
     extra: Vec<String>,
     timeout: Duration,
+    port: Option<u16>,
+}
+
+/// A SIPp process started with [`Sipp::spawn`], e.g. a UAS the server calls.
+pub struct SippProcess {
+    child: std::process::Child,
+    limit: Duration,
+    message_log: PathBuf,
+    error_log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SippProcess {
+    /// Waits for SIPp to finish (killed at its timeout) and collects its logs.
+    pub fn wait(self) -> SippRun {
+        let (code, output) = wait_with_timeout(self.child, self.limit);
+        SippRun {
+            success: code == 0,
+            code,
+            output,
+            messages: read(&self.message_log),
+            errors: read(&self.error_log),
+        }
+    }
 }
 
 enum Scenario {
@@ -61,7 +85,21 @@ impl Sipp {
             calls: 1,
             extra: Vec::new(),
             timeout: Duration::from_secs(30),
+            port: None,
         }
+    }
+
+    /// The local SIP port (`-p`); a free one when not set. A UAS the server
+    /// calls needs it known in advance.
+    pub fn port(mut self, port: u16) -> Sipp {
+        self.port = Some(port);
+        self
+    }
+
+    /// Gives up after `timeout` (`-timeout`, default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Sipp {
+        self.timeout = timeout;
+        self
     }
 
     /// Uses TCP with one connection for all calls (`-t t1`).
@@ -96,6 +134,11 @@ impl Sipp {
 
     /// Runs SIPp to completion (killed after the timeout).
     pub fn run(self) -> SippRun {
+        self.spawn().wait()
+    }
+
+    /// Starts SIPp in the background; [`SippProcess::wait`] collects it.
+    pub fn spawn(self) -> SippProcess {
         let dir = tempfile::tempdir().expect("create temp dir");
         let mut cmd = Command::new("sipp");
         cmd.current_dir(dir.path());
@@ -109,7 +152,7 @@ impl Sipp {
                 cmd.arg("-sf").arg(&path);
             }
         }
-        let port = free_port();
+        let port = self.port.unwrap_or_else(free_port);
         let media_port = free_ports(4);
         let message_log = dir.path().join("messages.log");
         let error_log = dir.path().join("errors.log");
@@ -132,13 +175,12 @@ impl Sipp {
             cmd.args(["-s", service]);
         }
         let child = cmd.spawn().expect("spawn sipp (is sip-tester installed?)");
-        let (code, output) = wait_with_timeout(child, self.timeout + Duration::from_secs(10));
-        SippRun {
-            success: code == 0,
-            code,
-            output,
-            messages: read(&message_log),
-            errors: read(&error_log),
+        SippProcess {
+            child,
+            limit: self.timeout + Duration::from_secs(10),
+            message_log,
+            error_log,
+            _dir: dir,
         }
     }
 }

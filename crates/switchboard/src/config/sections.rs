@@ -140,6 +140,10 @@ pub struct SipConfig {
     pub user_agent: String,
     /// Most transactions alive at once; new requests beyond it get 503.
     pub max_transactions: usize,
+    /// Seconds running calls may go on after SIGTERM before they are hung
+    /// up (new calls get 503 meanwhile); the server exits as soon as the
+    /// last call ends.
+    pub shutdown_grace_sec: u64,
 }
 
 impl Default for SipConfig {
@@ -150,6 +154,7 @@ impl Default for SipConfig {
             t4_ms: 5000,
             user_agent: concat!("Switchboard/", env!("CARGO_PKG_VERSION")).to_string(),
             max_transactions: 65536,
+            shutdown_grace_sec: 20,
         }
     }
 }

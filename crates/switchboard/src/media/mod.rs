@@ -5,4 +5,6 @@
 pub mod pacer;
 pub mod ports;
 pub mod recorder;
+pub mod relay;
+pub mod reports;
 pub mod session;

@@ -63,7 +63,7 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use media::sequence::SequenceExtender;
 use media::{classify, PacketKind, RtpPacket};
@@ -71,7 +71,51 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::media::pacer::G711;
 use crate::media::ports::RtpPortPair;
+use crate::media::recorder::RecorderTap;
+use crate::media::relay::{Relay, RelayConfig, RelayVerdict};
+use crate::media::reports::{self, OutboundCounters, Reception, RemoteReport, Reporter};
+
+/// Where a bridged leg's received RTP goes: out of the other leg's socket
+/// to the other leg's (latched) peer, rewritten by a [`Relay`].
+pub struct Forward {
+    /// The other leg's RTP socket ([`RtpSession::send_socket`]).
+    pub socket: Arc<StdUdpSocket>,
+    /// The other leg's destination ([`RtpSession::destination_changes`]).
+    pub destination: watch::Receiver<SocketAddr>,
+    /// Payload mapping and outbound numbering.
+    pub relay: Relay,
+    /// The other leg's sender statistics ([`RtpSession::outbound`]), for its RTCP.
+    pub counters: Arc<OutboundCounters>,
+}
+
+/// A change to what the receive task does with packets.
+enum Control {
+    Forward(Option<Box<Forward>>),
+    RelayConfig(RelayConfig),
+    Deliver(bool),
+    Remote(SocketAddr),
+    Tap(Option<Box<Tap>>),
+}
+
+/// A recorder fed with this leg's received audio.
+struct Tap {
+    tap: RecorderTap,
+    codec: G711,
+    payload_type: u8,
+}
+
+/// Why a control change did not reach the receive task.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// Too many changes are queued; the task is not keeping up.
+    #[error("the RTP session's control queue is full")]
+    Full,
+    /// The session's task has stopped.
+    #[error("the RTP session has stopped")]
+    Stopped,
+}
 
 /// Consecutive valid RTP packets a new source must send, with none from the
 /// latched source in between, before the session re-latches to it.
@@ -85,6 +129,9 @@ pub const MAX_PAYLOAD: usize = 480;
 /// delivered but not in the statistics.
 pub const MAX_SOURCES: usize = 4;
 
+/// Control changes that may be queued for the receive task.
+const CONTROL_QUEUE: usize = 16;
+
 /// Largest datagram read; anything longer is truncated by the kernel.
 const RECEIVE_BUFFER: usize = 1500;
 
@@ -95,6 +142,8 @@ pub struct SessionConfig {
     pub clock_rate: u32,
     /// Capacity of the channel of received packets.
     pub channel_capacity: usize,
+    /// Mean time between our RTCP reports.
+    pub rtcp_interval: Duration,
 }
 
 impl Default for SessionConfig {
@@ -102,6 +151,7 @@ impl Default for SessionConfig {
         SessionConfig {
             clock_rate: 8000,
             channel_capacity: 64,
+            rtcp_interval: reports::REPORT_INTERVAL,
         }
     }
 }
@@ -182,6 +232,14 @@ pub struct SessionCounters {
     pub receive_errors: u64,
     /// Times the destination changed by latching.
     pub latches: u64,
+    /// Packets relayed to the other leg.
+    pub relayed: u64,
+    /// Packets the relay would not forward (payload type not negotiated).
+    pub relay_dropped: u64,
+    /// Relayed packets the socket refused to send.
+    pub send_errors: u64,
+    /// RTCP reports we sent.
+    pub rtcp_sent: u64,
 }
 
 /// A snapshot of a session's receive side.
@@ -191,6 +249,8 @@ pub struct ReceiveStats {
     pub sources: Vec<SsrcStats>,
     /// Session-wide counts.
     pub counters: SessionCounters,
+    /// What the peer's RTCP last said about our stream.
+    pub remote: Option<RemoteReport>,
 }
 
 impl ReceiveStats {
@@ -223,6 +283,12 @@ struct Shared {
     oversized: AtomicU64,
     receive_errors: AtomicU64,
     latches: AtomicU64,
+    relayed: AtomicU64,
+    relay_dropped: AtomicU64,
+    send_errors: AtomicU64,
+    rtcp_sent: AtomicU64,
+    /// Updated once per peer report, read by stats: never on the RTP path.
+    remote: std::sync::Mutex<Option<RemoteReport>>,
 }
 
 /// Adds one to a single-writer counter.
@@ -236,6 +302,8 @@ pub struct RtpSession {
     send_socket: Arc<StdUdpSocket>,
     destination: watch::Receiver<SocketAddr>,
     shared: Arc<Shared>,
+    outbound: Arc<OutboundCounters>,
+    control: mpsc::Sender<Control>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -267,8 +335,19 @@ impl RtpSession {
         let (packets_tx, packets_rx) = mpsc::channel(config.channel_capacity.max(1));
         let (destination_tx, destination_rx) = watch::channel(remote);
         let (stop_tx, stop_rx) = oneshot::channel();
+        let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
         let shared = Arc::new(Shared::default());
+        let outbound = Arc::new(OutboundCounters::default());
         let receiver = Receiver {
+            outbound: outbound.clone(),
+            reporter: Reporter::default(),
+            rtcp_interval: config.rtcp_interval,
+            rtcp_peer: None,
+            last_ssrc: None,
+            cname: format!("switchboard@{}", local.ip()),
+            forward: None,
+            tap: None,
+            deliver: true,
             shared: shared.clone(),
             packets: packets_tx,
             destination: destination_tx,
@@ -277,13 +356,15 @@ impl RtpSession {
             clock_rate: config.clock_rate,
             epoch: Instant::now(),
         };
-        let task = tokio::spawn(receiver.run(rtp, rtcp, stop_rx));
+        let task = tokio::spawn(receiver.run(rtp, rtcp, stop_rx, control_rx));
         Ok((
             RtpSession {
                 local,
                 send_socket,
                 destination: destination_rx,
                 shared,
+                outbound,
+                control: control_tx,
                 stop: Some(stop_tx),
                 task: Some(task),
             },
@@ -312,6 +393,54 @@ impl RtpSession {
     /// sends to.
     pub fn send_socket(&self) -> Arc<StdUdpSocket> {
         self.send_socket.clone()
+    }
+
+    /// The statistics of what is sent on this leg, which whoever feeds it
+    /// updates ([`Forward::counters`]) and our RTCP sender reports read.
+    pub fn outbound(&self) -> Arc<OutboundCounters> {
+        self.outbound.clone()
+    }
+
+    /// Relays every packet from now on to another leg (`Some`), or stops
+    /// relaying (`None`).
+    pub fn set_forward(&self, forward: Option<Forward>) -> Result<(), ControlError> {
+        self.control(Control::Forward(forward.map(Box::new)))
+    }
+
+    /// Changes the payload mapping of the running relay, keeping its numbering.
+    pub fn set_relay_config(&self, config: RelayConfig) -> Result<(), ControlError> {
+        self.control(Control::RelayConfig(config))
+    }
+
+    /// Points the session at a new SDP address (a re-INVITE moved the
+    /// peer): sends go there and the next valid packet latches again.
+    pub fn set_remote(&self, remote: SocketAddr) -> Result<(), ControlError> {
+        self.control(Control::Remote(remote))
+    }
+
+    /// Copies received audio of `payload_type` (in `codec`) to a recorder
+    /// (`Some`), or stops (`None`).
+    pub fn set_tap(&self, tap: Option<(RecorderTap, G711, u8)>) -> Result<(), ControlError> {
+        self.control(Control::Tap(tap.map(|(tap, codec, payload_type)| {
+            Box::new(Tap {
+                tap,
+                codec,
+                payload_type,
+            })
+        })))
+    }
+
+    /// Whether received packets are also handed to the consumer channel. A
+    /// pure bridge turns this off so nothing copies packets nobody reads.
+    pub fn set_deliver(&self, deliver: bool) -> Result<(), ControlError> {
+        self.control(Control::Deliver(deliver))
+    }
+
+    fn control(&self, control: Control) -> Result<(), ControlError> {
+        self.control.try_send(control).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => ControlError::Full,
+            mpsc::error::TrySendError::Closed(_) => ControlError::Stopped,
+        })
     }
 
     /// A snapshot of the receive statistics.
@@ -348,7 +477,12 @@ impl RtpSession {
                 oversized: load(&s.oversized),
                 receive_errors: load(&s.receive_errors),
                 latches: load(&s.latches),
+                relayed: load(&s.relayed),
+                relay_dropped: load(&s.relay_dropped),
+                send_errors: load(&s.send_errors),
+                rtcp_sent: load(&s.rtcp_sent),
             },
+            remote: *s.remote.lock().unwrap_or_else(|e| e.into_inner()),
         }
     }
 
@@ -444,6 +578,17 @@ struct Track {
 
 /// The receive task.
 struct Receiver {
+    outbound: Arc<OutboundCounters>,
+    reporter: Reporter,
+    rtcp_interval: Duration,
+    /// Where the peer's RTCP comes from (symmetric RTCP), once it did.
+    rtcp_peer: Option<SocketAddr>,
+    /// SSRC of the last accepted RTP packet: the source our reports cover.
+    last_ssrc: Option<u32>,
+    cname: String,
+    forward: Option<Box<Forward>>,
+    tap: Option<Box<Tap>>,
+    deliver: bool,
     shared: Arc<Shared>,
     packets: mpsc::Sender<ReceivedRtp>,
     destination: watch::Sender<SocketAddr>,
@@ -454,32 +599,121 @@ struct Receiver {
 }
 
 impl Receiver {
-    async fn run(mut self, rtp: UdpSocket, rtcp: UdpSocket, mut stop: oneshot::Receiver<()>) {
+    async fn run(
+        mut self,
+        rtp: UdpSocket,
+        rtcp: UdpSocket,
+        mut stop: oneshot::Receiver<()>,
+        mut control: mpsc::Receiver<Control>,
+    ) {
         let mut rtp_buf = [0u8; RECEIVE_BUFFER];
         let mut rtcp_buf = [0u8; RECEIVE_BUFFER];
+        let report_timer = tokio::time::sleep(reports::next_interval(self.rtcp_interval));
+        tokio::pin!(report_timer);
         loop {
             tokio::select! {
                 biased;
                 _ = &mut stop => break,
+                _ = &mut report_timer => {
+                    self.send_report(&rtcp);
+                    let next = reports::next_interval(self.rtcp_interval);
+                    report_timer.as_mut().reset(tokio::time::Instant::now() + next);
+                }
+                Some(change) = control.recv() => match change {
+                    Control::Forward(forward) => self.forward = forward,
+                    Control::RelayConfig(config) => {
+                        if let Some(forward) = self.forward.as_mut() {
+                            forward.relay.set_config(config);
+                        }
+                    }
+                    Control::Deliver(deliver) => self.deliver = deliver,
+                    Control::Tap(tap) => self.tap = tap,
+                    Control::Remote(remote) => {
+                        self.latch = Latch::new();
+                        self.destination.send_replace(remote);
+                    }
+                },
                 received = rtp.recv_from(&mut rtp_buf) => match received {
-                    Ok((len, from)) => self.on_rtp_port(&rtp_buf[..len], from),
+                    Ok((len, from)) => self.on_rtp_port(&mut rtp_buf[..len], from),
                     Err(_) => bump(&self.shared.receive_errors),
                 },
                 received = rtcp.recv_from(&mut rtcp_buf) => match received {
-                    Ok((len, _)) => match classify(&rtcp_buf[..len]) {
-                        PacketKind::Rtcp(_) => bump(&self.shared.rtcp),
+                    Ok((len, from)) => match classify(&rtcp_buf[..len]) {
+                        PacketKind::Rtcp(_) => {
+                            bump(&self.shared.rtcp);
+                            self.rtcp_peer = Some(from);
+                            self.on_rtcp(&rtcp_buf[..len]);
+                        }
                         _ => bump(&self.shared.invalid),
                     },
                     Err(_) => bump(&self.shared.receive_errors),
                 },
             }
         }
+        // RTCP BYE: the peer can drop our source at once (RFC 3550 §6.6).
+        if let (Some(ssrc), Some(to)) = (self.outbound.ssrc(), self.rtcp_destination()) {
+            let mut buf = [0u8; media::rtcp::BYE_LEN];
+            if let Ok(len) = media::rtcp::write_bye(ssrc, &mut buf) {
+                let _ = rtcp.try_send_to(&buf[..len], to);
+            }
+        }
     }
 
-    fn on_rtp_port(&mut self, bytes: &[u8], from: SocketAddr) {
+    /// Where our RTCP goes: where the peer's comes from, else next to the
+    /// port its RTP goes to.
+    fn rtcp_destination(&self) -> Option<SocketAddr> {
+        if self.rtcp_peer.is_some() {
+            return self.rtcp_peer;
+        }
+        let rtp = *self.destination.borrow();
+        (rtp.port() != 0 && !rtp.ip().is_unspecified())
+            .then(|| SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)))
+    }
+
+    fn send_report(&mut self, rtcp: &UdpSocket) {
+        let Some(to) = self.rtcp_destination() else {
+            return;
+        };
+        let reception = self.last_ssrc.and_then(|ssrc| {
+            let track = self.tracks.iter().find(|t| t.ssrc == Some(ssrc))?;
+            Some(Reception {
+                ssrc,
+                totals: media::rtcp::ReceptionTotals {
+                    expected: track.highest.saturating_sub(track.base) + 1,
+                    received: track.packets,
+                },
+                extended_highest_seq: track.highest,
+                jitter: track.jitter16 >> 4,
+            })
+        });
+        let mut buf = [0u8; reports::MAX_REPORT];
+        let now = Instant::now();
+        if let Some(len) =
+            self.reporter
+                .write(&self.outbound, reception, &self.cname, now, &mut buf)
+        {
+            if rtcp.try_send_to(&buf[..len], to).is_ok() {
+                bump(&self.shared.rtcp_sent);
+            }
+        }
+    }
+
+    fn on_rtcp(&mut self, datagram: &[u8]) {
+        let before = self.reporter.remote;
+        self.reporter
+            .receive(datagram, self.outbound.ssrc(), Instant::now());
+        if self.reporter.remote != before {
+            *self.shared.remote.lock().unwrap_or_else(|e| e.into_inner()) = self.reporter.remote;
+        }
+    }
+
+    fn on_rtp_port(&mut self, bytes: &mut [u8], from: SocketAddr) {
         let arrival = Instant::now();
         match classify(bytes) {
-            PacketKind::Rtcp(_) => return bump(&self.shared.rtcp),
+            PacketKind::Rtcp(_) => {
+                bump(&self.shared.rtcp);
+                return self.on_rtcp(bytes);
+            }
             PacketKind::Other => return bump(&self.shared.invalid),
             PacketKind::Rtp => {}
         }
@@ -497,10 +731,20 @@ impl Receiver {
             LatchDecision::Accept => {}
         }
         bump(&self.shared.rtp);
+        self.last_ssrc = Some(packet.ssrc());
         self.update_stats(&packet, arrival);
         let payload = packet.payload();
         if payload.len() > MAX_PAYLOAD {
             return bump(&self.shared.oversized);
+        }
+        if let Some(tap) = &self.tap {
+            if packet.payload_type() == tap.payload_type {
+                tap.tap.push(arrival, tap.codec, payload);
+            }
+        }
+        if !self.deliver {
+            let range = packet.header_len()..packet.header_len() + payload.len();
+            return self.relay(bytes, range, arrival);
         }
         let mut received = ReceivedRtp {
             arrival,
@@ -514,8 +758,35 @@ impl Receiver {
             payload_bytes: [0; MAX_PAYLOAD],
         };
         received.payload_bytes[..payload.len()].copy_from_slice(payload);
+        let range = packet.header_len()..packet.header_len() + payload.len();
         if self.packets.try_send(received).is_err() {
             bump(&self.shared.consumer_drops);
+        }
+        self.relay(bytes, range, arrival);
+    }
+
+    /// Rewrites the packet in place and sends it out of the other leg.
+    fn relay(&mut self, bytes: &mut [u8], payload: std::ops::Range<usize>, now: Instant) {
+        let Some(forward) = self.forward.as_mut() else {
+            return;
+        };
+        let payload_len = payload.len();
+        match forward.relay.rewrite(bytes, payload, now) {
+            RelayVerdict::Drop => bump(&self.shared.relay_dropped),
+            RelayVerdict::Forward => {
+                let destination = *forward.destination.borrow();
+                // Non-blocking: a full send buffer or a peer's ICMP error
+                // (ECONNREFUSED) loses this packet, never the session.
+                match forward.socket.send_to(bytes, destination) {
+                    Ok(_) => {
+                        bump(&self.shared.relayed);
+                        let ts = u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+                        let ssrc = forward.relay.ssrc();
+                        forward.counters.sent(ssrc, ts, payload_len, now);
+                    }
+                    Err(_) => bump(&self.shared.send_errors),
+                }
+            }
         }
     }
 

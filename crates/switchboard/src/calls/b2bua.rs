@@ -1,0 +1,1002 @@
+//! The B2BUA call: an incoming INVITE (leg A) bridged to an outbound INVITE
+//! toward a SIP endpoint (leg B), with media anchored here.
+//!
+//! Signalling rules, as a user of a PBX expects them:
+//!
+//! - B's 180/183 reach A; when B's provisional carries SDP, A gets our SDP
+//!   answer with it and early media flows through the relay.
+//! - B's final response reaches A with its code and reason (486 stays 486),
+//!   unless it is one of the route's `fallback.codes` and another endpoint
+//!   is left to try. A timeout or unreachable target counts as 408 / 503.
+//! - A 401/407 from B is answered once per target with the endpoint's `auth`.
+//! - A CANCEL from A cancels B (A already got 487); a 2xx that races the
+//!   CANCEL is acknowledged by the stack and then ended with BYE.
+//! - BYE from either side ends both. A re-INVITE from either side is
+//!   answered from our own media state (we anchor media, so the answer does
+//!   not need the other side) and its hold state is then offered to the
+//!   other leg in a re-INVITE of our own.
+//! - The outbound INVITE carries the route's `sip_headers`, copies of the
+//!   `sip_headers_pass` headers of A's INVITE, and `X-Orig-Call-ID`.
+//!
+//! Media: each leg has its own RTP session; once both legs have negotiated,
+//! the relay joins them (same codec: header rewrite only; PCMU↔PCMA:
+//! table transcode; telephone-events: payload type remapped).
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sdp::{Direction, SessionDescription};
+use sip::{HeaderName, Method, Request, Response, TypedHeaders, Uri};
+use sip_stack::auth::DigestClient;
+use sip_stack::dialog::DialogId;
+use sip_stack::transport::{Destination, Transport};
+use sip_stack::{make_response, ClientTransactionId, ServerTransactionId, TransactionId};
+use tokio::sync::{mpsc, oneshot};
+
+use super::legs::{self, MediaLeg};
+use super::{resolve, CallContext, CallKey, SipCommand, SipEvent};
+use crate::admission::{Bridge, ALLOW};
+use crate::config::Destination as EndpointDestination;
+use crate::media::pacer::G711;
+use crate::media::recorder::{Channel, Recorder};
+
+/// Longest we wait for B's final response after cancelling it.
+const CANCEL_WAIT: Duration = Duration::from_secs(34);
+
+/// Starts the call task for an admitted INVITE.
+pub fn spawn(
+    ctx: Arc<CallContext>,
+    key: CallKey,
+    events: mpsc::Receiver<SipEvent>,
+    transaction: ServerTransactionId,
+    invite: Request,
+    bridge: Bridge,
+) {
+    let call_id = invite.call_id().unwrap_or_default().to_string();
+    let span = tracing::info_span!(parent: None, "call", call_id = %call_id);
+    let call = Call::new(ctx, key, transaction, invite, bridge);
+    tokio::spawn(tracing::Instrument::instrument(call.run(events), span));
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AState {
+    /// No final response yet.
+    Pending,
+    /// 200 sent.
+    Answered,
+    /// Final response sent or BYE exchanged.
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BState {
+    /// INVITE sent, no final.
+    Calling,
+    /// CANCEL asked for, waiting for the final.
+    Cancelling,
+    /// 2xx received.
+    Answered,
+    /// Failed, cancelled or hung up.
+    Done,
+}
+
+struct BLeg {
+    endpoint: String,
+    request: Request,
+    destination: Destination,
+    transaction: Option<ClientTransactionId>,
+    auth: Option<DigestClient>,
+    auth_tried: bool,
+    dialog: Option<DialogId>,
+    state: BState,
+    media: MediaLeg,
+    /// Whether B's SDP answer has been applied.
+    answered_sdp: bool,
+}
+
+struct Call {
+    ctx: Arc<CallContext>,
+    key: CallKey,
+    bridge: Bridge,
+    a_transaction: ServerTransactionId,
+    a_invite: Request,
+    a_offer: Option<SessionDescription>,
+    a_state: AState,
+    a_dialog: Option<DialogId>,
+    /// The SDP we answered (or, for an offerless INVITE, offered) A with.
+    a_sdp: Option<Vec<u8>>,
+    a_media: Option<MediaLeg>,
+    b: Option<BLeg>,
+    /// Fallback endpoints still to try.
+    targets: VecDeque<String>,
+    recorder: Option<Recorder>,
+    answered_at: Option<Instant>,
+    /// Set when the call is over and only waits for B's final after CANCEL.
+    linger_until: Option<tokio::time::Instant>,
+    finished: bool,
+}
+
+impl Call {
+    fn new(
+        ctx: Arc<CallContext>,
+        key: CallKey,
+        a_transaction: ServerTransactionId,
+        a_invite: Request,
+        bridge: Bridge,
+    ) -> Call {
+        let targets = bridge
+            .entry
+            .fallback
+            .as_ref()
+            .map(|f| f.endpoints.iter().cloned().collect())
+            .unwrap_or_default();
+        Call {
+            ctx,
+            key,
+            bridge,
+            a_transaction,
+            a_invite,
+            a_offer: None,
+            a_state: AState::Pending,
+            a_dialog: None,
+            a_sdp: None,
+            a_media: None,
+            b: None,
+            targets,
+            recorder: None,
+            answered_at: None,
+            linger_until: None,
+            finished: false,
+        }
+    }
+
+    async fn run(mut self, mut events: mpsc::Receiver<SipEvent>) {
+        self.start().await;
+        while !self.finished {
+            let linger = self.linger_until;
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => self.on_event(event).await,
+                    None => break,
+                },
+                _ = sleep_until(linger) => {
+                    tracing::debug!("stopped waiting for the outbound leg's final response");
+                    self.finished = true;
+                }
+            }
+            if self.a_state == AState::Done
+                && self.b.as_ref().is_none_or(|b| b.state == BState::Done)
+            {
+                self.finished = true;
+            }
+        }
+        self.cleanup().await;
+    }
+
+    async fn start(&mut self) {
+        let body = self.a_invite.body.clone();
+        if !body.is_empty() {
+            match sdp::parse(&body) {
+                Ok(offer) => {
+                    if legs::offered_codec(&offer).is_none() {
+                        tracing::info!("caller offers no codec we support");
+                        return self.reject_a(488, None).await;
+                    }
+                    self.a_offer = Some(offer);
+                }
+                Err(error) => {
+                    tracing::info!(%error, "caller's SDP does not parse");
+                    return self.reject_a(error.status(), None).await;
+                }
+            }
+        }
+        match MediaLeg::bind(&self.ctx.ports, self.ctx.media_ip) {
+            Ok(leg) => self.a_media = Some(leg),
+            Err(error) => {
+                tracing::warn!(%error, "no RTP port for the caller");
+                return self.reject_a(503, None).await;
+            }
+        }
+        let first = self.bridge.endpoint.clone();
+        self.dial(first).await;
+    }
+
+    /// Sends the outbound INVITE to `endpoint`.
+    async fn dial(&mut self, endpoint: String) {
+        let Some(config) = self.ctx.config.endpoints.get(&endpoint) else {
+            return self.b_failed(503, "Service Unavailable").await;
+        };
+        let Some(EndpointDestination::Sip { uri }) = &config.destination else {
+            return self.b_failed(503, "Service Unavailable").await;
+        };
+        let Ok(mut target) = uri.parse::<Uri>() else {
+            tracing::warn!(%endpoint, %uri, "endpoint URI does not parse");
+            return self.b_failed(503, "Service Unavailable").await;
+        };
+        if !self.bridge.dialed.is_empty() {
+            target.user = Some(self.bridge.dialed.clone());
+        }
+        let Some(address) = resolve(&target).await else {
+            tracing::warn!(%endpoint, %uri, "cannot resolve the endpoint's host");
+            return self.b_failed(503, "Service Unavailable").await;
+        };
+        let tcp = target
+            .params
+            .value("transport")
+            .is_some_and(|t| t.eq_ignore_ascii_case("tcp"))
+            || config.transport.as_deref().is_some_and(|name| {
+                self.ctx
+                    .config
+                    .transports
+                    .get(name)
+                    .is_some_and(|t| t.protocol == crate::config::TransportProtocol::Tcp)
+            });
+        let destination = Destination {
+            address,
+            transport: if tcp && self.ctx.tcp_available {
+                Transport::Tcp
+            } else {
+                Transport::Udp
+            },
+            connection: None,
+        };
+        let mut media = match MediaLeg::bind(&self.ctx.ports, self.ctx.media_ip) {
+            Ok(media) => media,
+            Err(error) => {
+                tracing::warn!(%error, "no RTP port for the outbound leg");
+                return self.b_failed(503, "Service Unavailable").await;
+            }
+        };
+        let first_codec = self.a_offer.as_ref().and_then(legs::offered_codec);
+        let offer = sdp::offer(
+            &media.local(legs::prefer(first_codec), Direction::SendRecv),
+            &mut media.origin,
+        );
+        let request = self.outbound_invite(&target, offer.to_bytes());
+        media.offer = Some(offer);
+        let call_id = request.call_id().unwrap_or_default().to_string();
+        self.send(SipCommand::Route {
+            call: self.key,
+            call_id,
+        })
+        .await;
+        tracing::info!(%endpoint, %target, %address, "dialing");
+        let auth = config
+            .auth
+            .as_ref()
+            .map(|a| DigestClient::new(a.username.clone(), a.password.clone()));
+        self.b = Some(BLeg {
+            endpoint,
+            request: request.clone(),
+            destination,
+            transaction: None,
+            auth,
+            auth_tried: false,
+            dialog: None,
+            state: BState::Calling,
+            media,
+            answered_sdp: false,
+        });
+        self.send_b_invite(request).await;
+    }
+
+    async fn send_b_invite(&mut self, request: Request) {
+        let Some(b) = self.b.as_ref() else { return };
+        let destination = b.destination;
+        let (reply, answer) = oneshot::channel();
+        self.send(SipCommand::Send {
+            call: self.key,
+            request,
+            destination,
+            reply,
+        })
+        .await;
+        match answer.await {
+            Ok(Ok(transaction)) => {
+                if let Some(b) = self.b.as_mut() {
+                    b.transaction = Some(transaction);
+                }
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "outbound INVITE refused by the stack");
+                self.b_failed(503, "Service Unavailable").await;
+            }
+            Err(_) => self.finished = true,
+        }
+    }
+
+    fn outbound_invite(&self, target: &Uri, sdp: Vec<u8>) -> Request {
+        let a = &self.a_invite;
+        let mut request = Request::new(Method::Invite, target.clone());
+        let host = &self.ctx.local_host;
+        let caller = a.from().ok();
+        let user = caller
+            .as_ref()
+            .and_then(|f| f.uri.user.clone())
+            .unwrap_or_else(|| "anonymous".to_string());
+        let display = caller
+            .as_ref()
+            .and_then(|f| f.display_name.clone())
+            .map(|d| format!("{} ", quote(&d)))
+            .unwrap_or_default();
+        let tag = format!("{:016x}", fastrand::u64(..));
+        let call_id = format!(
+            "{:016x}{:016x}@{host}",
+            fastrand::u64(..),
+            fastrand::u64(..)
+        );
+        let h = &mut request.headers;
+        h.push_known(
+            HeaderName::From,
+            format!("{display}<sip:{user}@{host}>;tag={tag}"),
+        );
+        let mut to = target.clone();
+        to.params = Default::default();
+        h.push_known(HeaderName::To, format!("<{to}>"));
+        h.push_known(HeaderName::CallId, call_id);
+        h.push_known(HeaderName::CSeq, "1 INVITE");
+        let forwards = a
+            .max_forwards()
+            .ok()
+            .flatten()
+            .map(|n| n.saturating_sub(1))
+            .unwrap_or(70);
+        h.push_known(HeaderName::MaxForwards, forwards.to_string());
+        h.push_known(
+            HeaderName::Contact,
+            format!("<sip:switchboard@{}>", self.ctx.contact),
+        );
+        h.push_known(HeaderName::Allow, ALLOW);
+        h.push_known(HeaderName::UserAgent, self.ctx.user_agent.clone());
+        h.push("X-Orig-Call-ID", a.call_id().unwrap_or_default());
+        for name in &self.bridge.entry.sip_headers_pass {
+            for header in a.headers.iter() {
+                if header.name.eq_ignore_ascii_case(name) {
+                    h.push(header.name.clone(), header.value.clone());
+                }
+            }
+        }
+        for (name, value) in &self.bridge.entry.sip_headers {
+            h.0.retain(|header| !header.name.eq_ignore_ascii_case(name));
+            h.push(name.clone(), value.clone());
+        }
+        request.set_body("application/sdp", sdp);
+        request
+    }
+
+    async fn on_event(&mut self, event: SipEvent) {
+        match event {
+            SipEvent::Response {
+                transaction,
+                response,
+                dialog,
+            } => {
+                let is_b_invite = self.b.as_ref().and_then(|b| b.transaction) == Some(transaction);
+                if is_b_invite {
+                    self.on_b_response(response, dialog).await;
+                } else if response.status >= 200 {
+                    self.on_reinvite_answer(&response, dialog).await;
+                }
+            }
+            SipEvent::Request {
+                transaction,
+                request,
+                dialog,
+            } => self.on_request(transaction, request, dialog).await,
+            SipEvent::Ack { dialog, request } => {
+                if Some(&dialog) == self.a_dialog.as_ref() && self.a_offer.is_none() {
+                    self.on_late_answer(&request).await;
+                }
+            }
+            SipEvent::Cancelled { transaction } => {
+                if transaction == self.a_transaction && self.a_state == AState::Pending {
+                    tracing::info!("caller cancelled");
+                    self.a_state = AState::Done;
+                    self.hang_up_b().await;
+                }
+            }
+            SipEvent::Timeout { transaction } | SipEvent::TransportError { transaction } => {
+                match transaction {
+                    TransactionId::Client(t)
+                        if self.b.as_ref().and_then(|b| b.transaction) == Some(t) =>
+                    {
+                        if self
+                            .b
+                            .as_ref()
+                            .is_some_and(|b| b.state == BState::Cancelling)
+                        {
+                            self.b_done();
+                        } else {
+                            tracing::info!("outbound leg did not answer");
+                            self.b_failed(408, "Request Timeout").await;
+                        }
+                    }
+                    // The stack answered A itself (408) or A never ACKed.
+                    TransactionId::Server(t)
+                        if t == self.a_transaction && self.a_state == AState::Pending =>
+                    {
+                        self.a_state = AState::Done;
+                        self.hang_up_b().await;
+                    }
+                    _ => {}
+                }
+            }
+            SipEvent::DialogTerminated { dialog } => {
+                if Some(&dialog) == self.a_dialog.as_ref() {
+                    // Our 200 was never acknowledged; the stack sent BYE to A.
+                    self.a_state = AState::Done;
+                    self.hang_up_b().await;
+                } else if self.b.as_ref().and_then(|b| b.dialog.as_ref()) == Some(&dialog) {
+                    self.b_done();
+                    self.hang_up_a().await;
+                }
+            }
+            SipEvent::Shutdown => {
+                tracing::info!("server shutting down: ending the call");
+                self.hang_up_a().await;
+                self.hang_up_b().await;
+            }
+        }
+    }
+
+    async fn on_b_response(&mut self, response: Response, dialog: Option<DialogId>) {
+        let status = response.status;
+        let Some(b) = self.b.as_mut() else { return };
+        if status < 200 {
+            if status == 100 || b.state != BState::Calling {
+                return;
+            }
+            if !response.body.is_empty() && !b.answered_sdp {
+                if let Err(code) = self.apply_b_answer(&response.body) {
+                    tracing::info!(code, "outbound leg's early SDP unusable");
+                    return;
+                }
+            }
+            if self.a_state == AState::Pending {
+                let with_sdp = self.b.as_ref().is_some_and(|b| b.answered_sdp);
+                self.provisional_to_a(status, &response.reason, with_sdp)
+                    .await;
+            }
+            return;
+        }
+        if (200..300).contains(&status) {
+            b.dialog = dialog.clone();
+            if b.state == BState::Cancelling || self.a_state != AState::Pending {
+                // Raced our CANCEL, or A is gone: end it.
+                b.state = BState::Answered;
+                self.hang_up_b().await;
+                return;
+            }
+            b.state = BState::Answered;
+            if !response.body.is_empty() {
+                if let Err(code) = self.apply_b_answer(&response.body) {
+                    tracing::info!(code, "outbound leg answered with unusable SDP");
+                    self.hang_up_b().await;
+                    return self.reject_a(code, None).await;
+                }
+            }
+            if !self.b.as_ref().is_some_and(|b| b.answered_sdp) {
+                tracing::info!("outbound leg answered without SDP");
+                self.hang_up_b().await;
+                return self.reject_a(488, None).await;
+            }
+            self.answer_a().await;
+            return;
+        }
+        // Final failure.
+        if b.state == BState::Cancelling {
+            return self.b_done();
+        }
+        if matches!(status, 401 | 407) && !b.auth_tried {
+            if let Some(client) = b.auth.as_mut() {
+                let mut retry = b.request.clone();
+                if client.authorize_request(&mut retry, &response).is_ok() {
+                    b.auth_tried = true;
+                    b.request = retry.clone();
+                    tracing::info!(status, "outbound leg challenged; retrying with credentials");
+                    self.send_b_invite(retry).await;
+                    return;
+                }
+            }
+        }
+        let reason = response.reason.clone();
+        self.b_failed(status, &reason).await;
+    }
+
+    /// Applies B's SDP answer: starts B's media, answers A if needed, bridges.
+    fn apply_b_answer(&mut self, body: &[u8]) -> Result<(), u16> {
+        let Some(b) = self.b.as_mut() else {
+            return Err(500);
+        };
+        let answer = sdp::parse(body).map_err(|_| 488u16)?;
+        let offer = b.media.offer.as_ref().ok_or(500u16)?;
+        let negotiated = sdp::process_answer(offer, &answer).map_err(|_| 488u16)?;
+        b.media.apply(negotiated).map_err(|_| 503u16)?;
+        let fresh = !b.answered_sdp;
+        b.answered_sdp = true;
+        let b_codec = negotiated.codec;
+        let Some(a_media) = self.a_media.as_mut() else {
+            return Err(500);
+        };
+        if a_media.negotiated.is_none() {
+            if let Some(offer) = &self.a_offer {
+                let local = a_media.local(legs::prefer(Some(b_codec)), Direction::SendRecv);
+                let answer =
+                    sdp::answer(offer, &local, &mut a_media.origin).map_err(|e| e.status())?;
+                a_media.apply(answer.negotiated).map_err(|_| 503u16)?;
+                self.a_sdp = Some(answer.sdp.to_bytes());
+            } else {
+                // Offerless INVITE: A gets our offer in the 200, answers in the ACK.
+                let local = a_media.local(legs::prefer(Some(b_codec)), Direction::SendRecv);
+                let offer = sdp::offer(&local, &mut a_media.origin);
+                self.a_sdp = Some(offer.to_bytes());
+                a_media.offer = Some(offer);
+                return Ok(());
+            }
+        }
+        if let (Some(a), Some(b)) = (self.a_media.as_ref(), self.b.as_ref()) {
+            legs::bridge(a, &b.media, fresh);
+        }
+        Ok(())
+    }
+
+    async fn on_late_answer(&mut self, ack: &Request) {
+        let Some(a_media) = self.a_media.as_mut() else {
+            return;
+        };
+        let negotiated = sdp::parse(&ack.body)
+            .ok()
+            .zip(a_media.offer.as_ref())
+            .and_then(|(answer, offer)| sdp::process_answer(offer, &answer).ok());
+        match negotiated {
+            Some(n) if a_media.apply(n).is_ok() => {
+                if let (Some(a), Some(b)) = (self.a_media.as_ref(), self.b.as_ref()) {
+                    legs::bridge(a, &b.media, true);
+                }
+            }
+            _ => {
+                tracing::info!("caller's ACK carries no usable SDP answer");
+                self.hang_up_a().await;
+                self.hang_up_b().await;
+            }
+        }
+    }
+
+    async fn provisional_to_a(&mut self, status: u16, reason: &str, with_sdp: bool) {
+        let mut response = make_response(&self.a_invite, status);
+        response.reason = reason.to_string();
+        if with_sdp && self.a_offer.is_some() {
+            if let Some(sdp) = &self.a_sdp {
+                self.contact(&mut response);
+                response.set_body("application/sdp", sdp.clone());
+            }
+        }
+        self.respond(self.a_transaction, response).await;
+    }
+
+    async fn answer_a(&mut self) {
+        let Some(sdp) = self.a_sdp.clone() else {
+            self.hang_up_b().await;
+            return self.reject_a(500, None).await;
+        };
+        let mut response = make_response(&self.a_invite, 200);
+        self.contact(&mut response);
+        response.headers.push_known(HeaderName::Allow, ALLOW);
+        response.set_body("application/sdp", sdp);
+        self.a_dialog = uas_dialog(&self.a_invite, &response);
+        self.respond(self.a_transaction, response).await;
+        self.a_state = AState::Answered;
+        self.answered_at = Some(Instant::now());
+        tracing::info!(
+            caller_rtp = ?self.a_media.as_ref().and_then(legs::destination),
+            callee_rtp = ?self.b.as_ref().and_then(|b| legs::destination(&b.media)),
+            "call answered and bridged"
+        );
+        if self.bridge.entry.recording {
+            self.start_recording();
+        }
+    }
+
+    fn start_recording(&mut self) {
+        let call_id = self.a_invite.call_id().unwrap_or_default();
+        let safe: String = call_id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(80)
+            .collect();
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let path: PathBuf = self.ctx.recordings_dir.join(format!("{stamp}-{safe}.wav"));
+        let started = self.answered_at.unwrap_or_else(Instant::now);
+        match Recorder::start(&path, started) {
+            Ok(recorder) => {
+                let a = self.a_media.as_ref().and_then(|m| m.session.as_ref());
+                let b = self.b.as_ref().and_then(|b| b.media.session.as_ref());
+                let a_codec = self.a_media.as_ref().and_then(|m| m.negotiated);
+                let b_codec = self.b.as_ref().and_then(|b| b.media.negotiated);
+                if let (Some(a), Some(na)) = (a, a_codec) {
+                    let tap = (recorder.tap(Channel::Left), g711(na.codec), na.payload_type);
+                    let _ = a.set_tap(Some(tap));
+                }
+                if let (Some(b), Some(nb)) = (b, b_codec) {
+                    let tap = (
+                        recorder.tap(Channel::Right),
+                        g711(nb.codec),
+                        nb.payload_type,
+                    );
+                    let _ = b.set_tap(Some(tap));
+                }
+                tracing::info!(path = %path.display(), "recording");
+                self.recorder = Some(recorder);
+            }
+            Err(error) => tracing::warn!(path = %path.display(), %error, "cannot record"),
+        }
+    }
+
+    async fn on_request(
+        &mut self,
+        transaction: ServerTransactionId,
+        request: Request,
+        dialog: Option<DialogId>,
+    ) {
+        let from_a = dialog.is_some() && dialog == self.a_dialog;
+        let from_b = dialog.is_some() && dialog == self.b.as_ref().and_then(|b| b.dialog.clone());
+        if !from_a && !from_b {
+            let code = if request.method == Method::Invite && dialog.is_none() {
+                482
+            } else {
+                481
+            };
+            return self
+                .respond(transaction, make_response(&request, code))
+                .await;
+        }
+        match request.method {
+            Method::Bye => {
+                self.respond(transaction, make_response(&request, 200))
+                    .await;
+                if from_a {
+                    tracing::info!("caller hung up");
+                    self.a_state = AState::Done;
+                    self.hang_up_b().await;
+                } else {
+                    tracing::info!("callee hung up");
+                    self.b_done();
+                    self.hang_up_a().await;
+                }
+            }
+            Method::Invite => self.on_reinvite(transaction, request, from_a).await,
+            Method::Options | Method::Info | Method::Update if request.body.is_empty() => {
+                let mut ok = make_response(&request, 200);
+                ok.headers.push_known(HeaderName::Allow, ALLOW);
+                self.respond(transaction, ok).await;
+            }
+            _ => {
+                let mut refused = make_response(&request, 501);
+                refused.headers.push_known(HeaderName::Allow, ALLOW);
+                self.respond(transaction, refused).await;
+            }
+        }
+    }
+
+    /// Answers a re-INVITE from our media state and offers its hold state
+    /// to the other leg.
+    async fn on_reinvite(
+        &mut self,
+        transaction: ServerTransactionId,
+        request: Request,
+        from_a: bool,
+    ) {
+        let media = if from_a {
+            self.a_media.as_mut()
+        } else {
+            self.b.as_mut().map(|b| &mut b.media)
+        };
+        let Some(media) = media else {
+            return self
+                .respond(transaction, make_response(&request, 500))
+                .await;
+        };
+        let current = media.negotiated.map(|n| n.codec);
+        let result = if request.body.is_empty() {
+            // Offerless re-INVITE: offer our current media; the ACK answers.
+            let local = media.local(legs::prefer(current), Direction::SendRecv);
+            let offer = sdp::offer(&local, &mut media.origin);
+            let bytes = offer.to_bytes();
+            media.offer = Some(offer);
+            Ok((bytes, None))
+        } else {
+            match sdp::parse(&request.body) {
+                Err(e) => Err(e.status()),
+                Ok(offer) => {
+                    let local = media.local(legs::prefer(current), Direction::SendRecv);
+                    match sdp::answer(&offer, &local, &mut media.origin) {
+                        Err(e) => Err(e.status()),
+                        Ok(answer) => match media.apply(answer.negotiated) {
+                            Ok(()) => Ok((
+                                answer.sdp.to_bytes(),
+                                Some(answer.negotiated.remote_direction),
+                            )),
+                            Err(_) => Err(500),
+                        },
+                    }
+                }
+            }
+        };
+        match result {
+            Err(code) => {
+                self.respond(transaction, make_response(&request, code))
+                    .await;
+            }
+            Ok((sdp, direction)) => {
+                let mut ok = make_response(&request, 200);
+                self.contact(&mut ok);
+                ok.set_body("application/sdp", sdp);
+                self.respond(transaction, ok).await;
+                if let (Some(a), Some(b)) = (self.a_media.as_ref(), self.b.as_ref()) {
+                    legs::bridge(a, &b.media, false);
+                }
+                if let Some(direction) = direction {
+                    tracing::info!(from_caller = from_a, %direction, "re-INVITE answered");
+                    self.reflect_direction(from_a, direction).await;
+                }
+            }
+        }
+    }
+
+    /// Offers `direction` (what the re-INVITing side now sends/receives) to
+    /// the other leg, when it differs from what that leg last heard.
+    async fn reflect_direction(&mut self, from_a: bool, direction: Direction) {
+        let (media, dialog) = if from_a {
+            match self.b.as_mut() {
+                Some(b) if b.state == BState::Answered => (&mut b.media, b.dialog.clone()),
+                _ => return,
+            }
+        } else {
+            if self.a_state != AState::Answered {
+                return;
+            }
+            match self.a_media.as_mut() {
+                Some(m) => (m, self.a_dialog.clone()),
+                None => return,
+            }
+        };
+        let Some(dialog) = dialog else { return };
+        let Some(negotiated) = media.negotiated else {
+            return;
+        };
+        if negotiated.local_direction == direction {
+            return;
+        }
+        let local = media.local(legs::prefer(Some(negotiated.codec)), direction);
+        let offer = sdp::offer(&local, &mut media.origin);
+        let body = offer.to_bytes();
+        media.offer = Some(offer);
+        self.in_dialog(dialog, Method::Invite, Some(body)).await;
+    }
+
+    /// The answer to a re-INVITE we sent.
+    async fn on_reinvite_answer(&mut self, response: &Response, dialog: Option<DialogId>) {
+        if !(200..300).contains(&response.status) || response.body.is_empty() {
+            return;
+        }
+        let Some(dialog) = dialog else { return };
+        let media = if Some(&dialog) == self.a_dialog.as_ref() {
+            self.a_media.as_mut()
+        } else if self.b.as_ref().and_then(|b| b.dialog.as_ref()) == Some(&dialog) {
+            self.b.as_mut().map(|b| &mut b.media)
+        } else {
+            None
+        };
+        let Some(media) = media else { return };
+        let negotiated = sdp::parse(&response.body)
+            .ok()
+            .zip(media.offer.as_ref())
+            .and_then(|(answer, offer)| sdp::process_answer(offer, &answer).ok());
+        if let Some(n) = negotiated {
+            let _ = media.apply(n);
+            if let (Some(a), Some(b)) = (self.a_media.as_ref(), self.b.as_ref()) {
+                legs::bridge(a, &b.media, false);
+            }
+        }
+    }
+
+    /// B failed with `status`: try the next fallback endpoint or tell A.
+    async fn b_failed(&mut self, status: u16, reason: &str) {
+        if let Some(b) = self.b.as_mut() {
+            b.state = BState::Done;
+        }
+        if self.a_state != AState::Pending {
+            return;
+        }
+        let fallback = self.bridge.entry.fallback.as_ref();
+        let eligible = fallback.is_some_and(|f| {
+            f.codes.is_empty() && status >= 300
+                || f.codes.contains(&status)
+                || (status == 408 && f.on_timeout)
+        });
+        if eligible {
+            if let Some(next) = self.targets.pop_front() {
+                tracing::info!(status, %next, "outbound leg failed; trying the fallback");
+                if let Some(mut old) = self.b.take() {
+                    old.media.close().await;
+                }
+                return Box::pin(self.dial(next)).await;
+            }
+        }
+        let endpoint = self
+            .b
+            .as_ref()
+            .map(|b| b.endpoint.clone())
+            .unwrap_or_default();
+        tracing::info!(status, reason, %endpoint, "outbound leg failed");
+        self.reject_a(status, Some(reason)).await;
+    }
+
+    fn b_done(&mut self) {
+        if let Some(b) = self.b.as_mut() {
+            b.state = BState::Done;
+        }
+        self.linger_until = None;
+    }
+
+    async fn reject_a(&mut self, status: u16, reason: Option<&str>) {
+        if self.a_state != AState::Pending {
+            return;
+        }
+        let mut response = make_response(&self.a_invite, status);
+        if let Some(reason) = reason.filter(|r| !r.is_empty()) {
+            response.reason = reason.to_string();
+        }
+        self.respond(self.a_transaction, response).await;
+        self.a_state = AState::Done;
+    }
+
+    async fn hang_up_a(&mut self) {
+        match self.a_state {
+            AState::Pending => self.reject_a(487, Some("Request Terminated")).await,
+            AState::Answered => {
+                self.a_state = AState::Done;
+                if let Some(dialog) = self.a_dialog.clone() {
+                    self.in_dialog(dialog, Method::Bye, None).await;
+                }
+            }
+            AState::Done => {}
+        }
+    }
+
+    async fn hang_up_b(&mut self) {
+        let Some(b) = self.b.as_mut() else { return };
+        match b.state {
+            BState::Calling => {
+                b.state = BState::Cancelling;
+                if let Some(transaction) = b.transaction {
+                    self.linger_until = Some(tokio::time::Instant::now() + CANCEL_WAIT);
+                    self.send(SipCommand::Cancel { transaction }).await;
+                } else {
+                    b.state = BState::Done;
+                }
+            }
+            BState::Answered => {
+                b.state = BState::Done;
+                if let Some(dialog) = b.dialog.clone() {
+                    self.in_dialog(dialog, Method::Bye, None).await;
+                }
+            }
+            BState::Cancelling | BState::Done => {}
+        }
+    }
+
+    async fn in_dialog(&mut self, dialog: DialogId, method: Method, sdp: Option<Vec<u8>>) {
+        let (reply, answer) = oneshot::channel();
+        let mut headers = vec![(HeaderName::UserAgent, self.ctx.user_agent.clone())];
+        if method == Method::Invite {
+            headers.push((
+                HeaderName::Contact,
+                format!("<sip:switchboard@{}>", self.ctx.contact),
+            ));
+        }
+        self.send(SipCommand::SendInDialog {
+            call: self.key,
+            dialog,
+            method: method.clone(),
+            headers,
+            body: sdp.map(|b| ("application/sdp", b)),
+            reply,
+        })
+        .await;
+        if let Ok(Err(error)) = answer.await {
+            tracing::debug!(%method, %error, "in-dialog request refused by the stack");
+        }
+    }
+
+    fn contact(&self, response: &mut Response) {
+        response.headers.push_known(
+            HeaderName::Contact,
+            format!("<sip:switchboard@{}>", self.ctx.contact),
+        );
+    }
+
+    async fn respond(&self, transaction: ServerTransactionId, mut response: Response) {
+        response
+            .headers
+            .push_known(HeaderName::Server, self.ctx.user_agent.clone());
+        self.send(SipCommand::Respond {
+            transaction,
+            response,
+        })
+        .await;
+    }
+
+    async fn send(&self, command: SipCommand) {
+        let _ = self.ctx.sip.send(command).await;
+    }
+
+    async fn cleanup(&mut self) {
+        if let Some(recorder) = self.recorder.take() {
+            let ended = Instant::now();
+            let _ = tokio::task::spawn_blocking(move || recorder.finish(ended)).await;
+        }
+        if let Some(mut media) = self.a_media.take() {
+            media.close().await;
+        }
+        if let Some(mut b) = self.b.take() {
+            b.media.close().await;
+        }
+        let _ = self
+            .ctx
+            .sip
+            .send(SipCommand::Ended { call: self.key })
+            .await;
+        tracing::debug!("call task ended");
+    }
+}
+
+/// Our dialog id for a 2xx we send (we are the UAS; our tag is in To).
+fn uas_dialog(invite: &Request, ok: &Response) -> Option<DialogId> {
+    let call_id = invite.call_id()?.to_string();
+    let remote_tag = invite.from().ok()?.tag()?.to_string();
+    let local_tag = match ok
+        .headers
+        .to()
+        .ok()
+        .and_then(|t| t.tag().map(str::to_string))
+    {
+        Some(tag) => tag,
+        None => sip_stack::to_tag_for(invite),
+    };
+    Some(DialogId {
+        call_id,
+        local_tag,
+        remote_tag,
+    })
+}
+
+fn g711(codec: sdp::Codec) -> G711 {
+    match codec {
+        sdp::Codec::Pcma => G711::Pcma,
+        _ => G711::Pcmu,
+    }
+}
+
+fn quote(display: &str) -> String {
+    let escaped = display.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("\"{escaped}\"")
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
