@@ -953,4 +953,13 @@ fn shipped_config_is_valid_and_routes_local_calls_to_myagent() {
             ..
         }
     ));
+    // The quick start's bridged example: 9100 goes to voicebot as 100.
+    assert!(matches!(
+        router.route_from("local", "9100"),
+        crate::router::RouteDecision::Endpoint {
+            name: "voicebot",
+            dialed: "100",
+            ..
+        }
+    ));
 }
