@@ -328,6 +328,13 @@ impl fmt::Display for Report {
             "sender: {} packets, {} send errors, {} ticks, {} skipped, {} over 20 ms; latest tick start {} µs; sends per tick took p50 {} µs, p99 {} µs, max {} µs",
             s.packets, s.send_errors, s.ticks, s.ticks_skipped, s.overruns, s.late_max_us, s.work_p50_us, s.work_p99_us, s.work_max_us
         )?;
+        if s.ticks_skipped > 0 || s.overruns > 0 {
+            writeln!(
+                f,
+                "WARNING: the sender fell behind ({} ticks skipped, {} over 20 ms): rtp-load itself may be the limit; pacing and jitter include its own delays",
+                s.ticks_skipped, s.overruns
+            )?;
+        }
         write!(
             f,
             "this tool over the window: {} of one core; UDP RcvbufErrors +{}; receive errors {}; run took {:.1} s",
