@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use switchboard::media::relay::{Relay, RelayConfig, Transcode};
+use switchboard::media::reports::OutboundCounters;
 
 fn packet(seq: u16) -> [u8; 172] {
     let mut p = [0x55u8; 172];
@@ -25,7 +26,8 @@ fn bench(c: &mut Criterion, name: &str, transcode: Transcode, audio_out: u8) {
         event_in: Some(101),
         event_out: Some(96),
     };
-    let mut relay = Relay::new(config, 1, 2, 3);
+    let stream = std::sync::Arc::new(OutboundCounters::new(1, 2, 3));
+    let mut relay = Relay::new(config, stream);
     let now = Instant::now();
     let mut seq = 0u16;
     c.bench_function(name, |b| {

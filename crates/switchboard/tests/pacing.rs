@@ -71,6 +71,7 @@ fn setup(destination: SocketAddr, ssrc: u32, source: FrameSource) -> StreamSetup
         source,
         after_prompt: AfterPrompt::Silence,
         events: None,
+        outbound: None,
     }
 }
 

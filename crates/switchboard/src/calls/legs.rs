@@ -116,13 +116,7 @@ pub fn bridge(a: &MediaLeg, b: &MediaLeg, fresh: bool) {
         let forward = |to: &RtpSession, config| Forward {
             socket: to.send_socket(),
             destination: to.destination_changes(),
-            relay: Relay::new(
-                config,
-                fastrand::u32(..),
-                fastrand::u16(..),
-                fastrand::u32(..),
-            ),
-            counters: to.outbound(),
+            relay: Relay::new(config, to.outbound()),
         };
         let _ = sa.set_forward(Some(forward(sb, ab)));
         let _ = sb.set_forward(Some(forward(sa, ba)));

@@ -10,23 +10,24 @@
 //! # One continuous outbound stream
 //!
 //! Each leg's outbound stream is ours: its SSRC, sequence numbers and
-//! timestamps are chosen here, not copied from the other leg. The incoming
-//! numbering is mapped by two offsets fixed when a source first appears;
-//! when the source changes (a new SSRC: the far end re-INVITEd, or a media
-//! server behind it switched streams) the offsets are recomputed so the
-//! receiver sees the next sequence number and a timestamp advanced by the
-//! wall-clock time since our last packet, with the marker bit set on that
-//! first packet (RFC 3550 §5.1). Gaps and reordering within one source pass
-//! through as they came, so the receiver's loss and jitter statistics stay
-//! true.
+//! timestamps come from the leg's [`OutboundCounters`], not from the other
+//! leg. The incoming numbering is mapped by two offsets fixed when a source
+//! first appears. They are recomputed when the source changes (a new SSRC:
+//! the far end re-INVITEd, or a media server behind it switched streams)
+//! and when someone else sent on the leg since our last packet (the pacer
+//! played a prompt): the receiver then sees the next sequence number and a
+//! timestamp advanced by the wall-clock time since the last packet, with the
+//! marker bit set (RFC 3550 §5.1). Gaps and reordering within one source
+//! pass through as they came, so the receiver's loss and jitter statistics
+//! stay true.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use media::g711;
 use media::rtp::rewrite_header;
 
-/// Samples per second of every codec we relay.
-const CLOCK_RATE: u64 = 8000;
+use crate::media::reports::OutboundCounters;
 
 /// How the payload of audio packets changes between the legs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,26 +69,26 @@ pub enum RelayVerdict {
 #[derive(Debug, Clone)]
 pub struct Relay {
     config: RelayConfig,
-    ssrc: u32,
+    stream: Arc<OutboundCounters>,
     /// The source SSRC the offsets were computed for.
     source: Option<u32>,
     seq_offset: u16,
     ts_offset: u32,
-    /// Sequence number and timestamp of the last packet sent, and when.
-    last_out: Option<(u16, u32, Instant)>,
+    /// Sequence number of the last packet this relay sent.
+    last_out: Option<u16>,
 }
 
 impl Relay {
-    /// A relay sending as `ssrc`, starting at `initial_seq`/`initial_ts`
-    /// (random per RFC 3550 §5.1).
-    pub fn new(config: RelayConfig, ssrc: u32, initial_seq: u16, initial_ts: u32) -> Relay {
+    /// A relay feeding the target leg's outbound `stream`
+    /// ([`RtpSession::outbound`](crate::media::session::RtpSession::outbound)).
+    pub fn new(config: RelayConfig, stream: Arc<OutboundCounters>) -> Relay {
         Relay {
             config,
-            ssrc,
+            stream,
             source: None,
             seq_offset: 0,
             ts_offset: 0,
-            last_out: Some((initial_seq.wrapping_sub(1), initial_ts, Instant::now())),
+            last_out: None,
         }
     }
 
@@ -102,14 +103,14 @@ impl Relay {
         self.config = config;
     }
 
-    /// The SSRC this relay sends as.
+    /// The SSRC this relay sends as (the target leg's).
     pub fn ssrc(&self) -> u32 {
-        self.ssrc
+        self.stream.stream_ssrc()
     }
 
     /// Rewrites `packet` (a parsed-valid RTP packet; `payload` is the range
     /// of its payload, after CSRCs and extension, before padding) for the
-    /// target leg, in place.
+    /// target leg, in place, and records it as sent on the target's stream.
     pub fn rewrite(
         &mut self,
         packet: &mut [u8],
@@ -138,21 +139,10 @@ impl Relay {
         let ts = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
         let ssrc = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
         let mut marker = packet[1] & 0x80 != 0;
-        if self.source != Some(ssrc) {
+        let someone_else_sent = self.stream.last_sequence() != self.last_out;
+        if self.source != Some(ssrc) || someone_else_sent {
             self.source = Some(ssrc);
-            let (next_seq, next_ts) = match self.last_out {
-                Some((last_seq, last_ts, at)) => {
-                    let elapsed = now.saturating_duration_since(at);
-                    let samples = (elapsed.as_micros() as u64 * CLOCK_RATE / 1_000_000)
-                        // At least one frame on: never repeat the last timestamp.
-                        .max(160);
-                    (
-                        last_seq.wrapping_add(1),
-                        last_ts.wrapping_add(samples as u32),
-                    )
-                }
-                None => (seq, ts),
-            };
+            let (next_seq, next_ts) = self.stream.continuation(now);
             self.seq_offset = next_seq.wrapping_sub(seq);
             self.ts_offset = next_ts.wrapping_sub(ts);
             marker = true;
@@ -160,8 +150,9 @@ impl Relay {
         let out_seq = seq.wrapping_add(self.seq_offset);
         let out_ts = ts.wrapping_add(self.ts_offset);
         // `packet.len() >= 12`, checked above.
-        let _ = rewrite_header(packet, out_seq, out_ts, self.ssrc);
+        let _ = rewrite_header(packet, out_seq, out_ts, self.stream.stream_ssrc());
         packet[1] = out_pt | if marker { 0x80 } else { 0 };
+        let payload_len = payload.len();
         let payload = &mut packet[payload];
         match transcode {
             Transcode::None => {}
@@ -170,11 +161,12 @@ impl Relay {
         }
         // Reordered packets must not move the continuation point backwards.
         let newer = match self.last_out {
-            Some((last_seq, _, _)) => (out_seq.wrapping_sub(last_seq) as i16) > 0,
+            Some(last_seq) => (out_seq.wrapping_sub(last_seq) as i16) > 0,
             None => true,
         };
         if newer {
-            self.last_out = Some((out_seq, out_ts, now));
+            self.last_out = Some(out_seq);
+            self.stream.sent(out_seq, out_ts, payload_len, now);
         }
         RelayVerdict::Forward
     }
@@ -192,6 +184,10 @@ mod tests {
         p.extend_from_slice(&ssrc.to_be_bytes());
         p.extend_from_slice(payload);
         p
+    }
+
+    fn stream(ssrc: u32, seq: u16, ts: u32) -> Arc<OutboundCounters> {
+        Arc::new(OutboundCounters::new(ssrc, seq, ts))
     }
 
     /// Rewrites a whole packet with a 12-byte header.
@@ -220,8 +216,8 @@ mod tests {
 
     #[test]
     fn same_codec_keeps_payload_and_rewrites_numbering() {
+        let mut relay = Relay::new(SAME, stream(0xabcd, 1000, 50_000));
         let t0 = Instant::now();
-        let mut relay = Relay::new(SAME, 0xabcd, 1000, 50_000);
         let mut p = packet(0, 7, 999, 42, &[1, 2, 3]);
         assert_eq!(relay_all(&mut relay, &mut p, t0), RelayVerdict::Forward);
         let (marker, pt, seq, _, ssrc) = fields(&p);
@@ -238,8 +234,8 @@ mod tests {
 
     #[test]
     fn a_new_source_continues_the_stream() {
+        let mut relay = Relay::new(SAME, stream(1, 65535, u32::MAX - 100));
         let t0 = Instant::now();
-        let mut relay = Relay::new(SAME, 1, 65535, u32::MAX - 100);
         let mut p = packet(0, 100, 0, 42, &[0]);
         relay_all(&mut relay, &mut p, t0);
         let (_, _, seq0, ts0, _) = fields(&p);
@@ -262,7 +258,7 @@ mod tests {
             event_in: Some(101),
             event_out: Some(96),
         };
-        let mut relay = Relay::new(config, 1, 0, 0);
+        let mut relay = Relay::new(config, stream(1, 0, 0));
         let alaw = [g711::alaw_encode(1000), g711::alaw_encode(-2000)];
         let mut p = packet(8, 1, 0, 9, &alaw);
         relay_all(&mut relay, &mut p, t0);
@@ -283,7 +279,7 @@ mod tests {
             event_out: None,
             ..SAME
         };
-        let mut relay = Relay::new(config, 1, 0, 0);
+        let mut relay = Relay::new(config, stream(1, 0, 0));
         assert_eq!(
             relay.rewrite(&mut packet(101, 1, 0, 9, &[1, 0, 0, 0]), 12..16, t0),
             RelayVerdict::Drop
@@ -301,8 +297,8 @@ mod tests {
 
     #[test]
     fn reordered_packets_keep_their_relative_numbering() {
+        let mut relay = Relay::new(SAME, stream(1, 100, 0));
         let t0 = Instant::now();
-        let mut relay = Relay::new(SAME, 1, 100, 0);
         let mut a = packet(0, 10, 1600, 9, &[0]);
         relay_all(&mut relay, &mut a, t0);
         let mut c = packet(0, 12, 1920, 9, &[0]);
@@ -312,5 +308,30 @@ mod tests {
         assert_eq!(fields(&a).2, 100);
         assert_eq!(fields(&b).2, 101);
         assert_eq!(fields(&c).2, 102);
+    }
+
+    #[test]
+    fn another_feeder_in_between_is_continued_from() {
+        let out = stream(5, 1000, 8000);
+        let t0 = Instant::now();
+        let mut relay = Relay::new(SAME, out.clone());
+        let mut p = packet(0, 50, 4000, 9, &[0]);
+        relay_all(&mut relay, &mut p, t0);
+        assert_eq!(fields(&p).2, 1000);
+        // A prompt (the pacer) sends three frames on the same leg.
+        for i in 1..=3u16 {
+            let at = t0 + Duration::from_millis(20 * u64::from(i));
+            out.sent(1000 + i, 8000 + u32::from(i) * 160, 160, at);
+        }
+        // The same source goes on: the relay continues after the prompt.
+        let mut q = packet(0, 51, 4160, 9, &[0]);
+        relay_all(&mut relay, &mut q, t0 + Duration::from_millis(80));
+        let (marker, _, seq, ts, ssrc) = fields(&q);
+        assert!(marker, "a new talkspurt for the receiver");
+        assert_eq!((seq, ts, ssrc), (1004, 8000 + 3 * 160 + 160, 5));
+        let mut r = packet(0, 52, 4320, 9, &[0]);
+        relay_all(&mut relay, &mut r, t0 + Duration::from_millis(100));
+        assert_eq!(fields(&r).2, 1005);
+        assert!(!fields(&r).0);
     }
 }

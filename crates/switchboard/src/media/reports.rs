@@ -2,9 +2,15 @@
 //! the peer's.
 //!
 //! A leg's outbound RTP is written by whoever feeds it (the relay running in
-//! the *other* leg's receive task), so the sender side of our report comes
-//! from [`OutboundCounters`] that the feeder updates and the leg's own
-//! receive task reads. The receiver side comes from the leg's own receive
+//! the *other* leg's receive task, or the pacer playing a prompt), so the
+//! sender side of our report comes from [`OutboundCounters`] that the feeder
+//! updates and the leg's own receive task reads.
+//!
+//! The same counters make the leg's outbound stream one stream whoever
+//! feeds it: they hold the leg's SSRC and the last sequence number and
+//! timestamp sent, and a feeder that finds someone else sent last continues
+//! from there ([`OutboundCounters::continuation`]) instead of from its own
+//! numbering (relay → prompt → relay, RFC 3550 §5.1). The receiver side comes from the leg's own receive
 //! statistics. Reports go out every [`REPORT_INTERVAL`] ± 50 % (RFC 3550
 //! §6.3.1 randomisation, so calls set up together do not report in step).
 
@@ -22,40 +28,84 @@ pub const REPORT_INTERVAL: Duration = Duration::from_secs(5);
 /// Largest report we write: SR with one block and a short CNAME.
 pub const MAX_REPORT: usize = 128;
 
-/// What the feeder of a leg's outbound stream has sent, for our SR.
+/// A leg's outbound stream: its SSRC, where its numbering stands, what was
+/// sent. One feeder at a time writes it (the call makes sure of that); the
+/// leg's receive task reads it for RTCP.
 #[derive(Debug)]
 pub struct OutboundCounters {
     epoch: Instant,
-    ssrc: AtomicU32,
+    ssrc: u32,
+    initial_sequence: u16,
+    initial_timestamp: u32,
     packets: AtomicU64,
     octets: AtomicU64,
+    last_sequence: AtomicU32,
     last_timestamp: AtomicU32,
     /// Nanoseconds after `epoch` of the last packet; 0 before the first.
     last_sent_ns: AtomicU64,
 }
 
 impl Default for OutboundCounters {
+    /// A stream with random SSRC, first sequence number and timestamp (RFC 3550 §5.1).
     fn default() -> Self {
-        OutboundCounters {
-            epoch: Instant::now(),
-            ssrc: AtomicU32::new(0),
-            packets: AtomicU64::new(0),
-            octets: AtomicU64::new(0),
-            last_timestamp: AtomicU32::new(0),
-            last_sent_ns: AtomicU64::new(0),
-        }
+        OutboundCounters::new(fastrand::u32(..), fastrand::u16(..), fastrand::u32(..))
     }
 }
 
 impl OutboundCounters {
-    /// Counts one sent packet (single writer: the feeder's task).
-    pub fn sent(&self, ssrc: u32, timestamp: u32, payload_len: usize, now: Instant) {
-        self.ssrc.store(ssrc, Ordering::Relaxed);
+    /// A stream sending as `ssrc`, starting at `initial_sequence` / `initial_timestamp`.
+    pub fn new(ssrc: u32, initial_sequence: u16, initial_timestamp: u32) -> OutboundCounters {
+        OutboundCounters {
+            epoch: Instant::now(),
+            ssrc,
+            initial_sequence,
+            initial_timestamp,
+            packets: AtomicU64::new(0),
+            octets: AtomicU64::new(0),
+            last_sequence: AtomicU32::new(0),
+            last_timestamp: AtomicU32::new(0),
+            last_sent_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one sent packet (called by the feeder, once per packet).
+    pub fn sent(&self, sequence: u16, timestamp: u32, payload_len: usize, now: Instant) {
         self.packets.fetch_add(1, Ordering::Relaxed);
         self.octets.fetch_add(payload_len as u64, Ordering::Relaxed);
+        self.last_sequence
+            .store(u32::from(sequence), Ordering::Relaxed);
         self.last_timestamp.store(timestamp, Ordering::Relaxed);
         let ns = now.saturating_duration_since(self.epoch).as_nanos() as u64;
-        self.last_sent_ns.store(ns.max(1), Ordering::Relaxed);
+        self.last_sent_ns.store(ns.max(1), Ordering::Release);
+    }
+
+    /// The leg's SSRC, which every feeder sends as.
+    pub fn stream_ssrc(&self) -> u32 {
+        self.ssrc
+    }
+
+    /// The sequence number of the last packet sent, if any was.
+    pub fn last_sequence(&self) -> Option<u16> {
+        (self.last_sent_ns.load(Ordering::Acquire) != 0)
+            .then(|| self.last_sequence.load(Ordering::Relaxed) as u16)
+    }
+
+    /// Sequence number and timestamp for a packet sent at `now` by a feeder
+    /// taking over: the next number, and the timestamp advanced by the
+    /// wall-clock time since the last packet (at least one 20 ms frame).
+    pub fn continuation(&self, now: Instant) -> (u16, u32) {
+        let last_ns = self.last_sent_ns.load(Ordering::Acquire);
+        if last_ns == 0 {
+            return (self.initial_sequence, self.initial_timestamp);
+        }
+        let last = self.epoch + Duration::from_nanos(last_ns);
+        let samples = (now.saturating_duration_since(last).as_micros() as u64 * 8 / 1000).max(160);
+        (
+            (self.last_sequence.load(Ordering::Relaxed) as u16).wrapping_add(1),
+            self.last_timestamp
+                .load(Ordering::Relaxed)
+                .wrapping_add(samples as u32),
+        )
     }
 
     /// Packets sent so far.
@@ -65,7 +115,7 @@ impl OutboundCounters {
 
     /// The SSRC of the outbound stream, once something was sent.
     pub fn ssrc(&self) -> Option<u32> {
-        (self.packets() > 0).then(|| self.ssrc.load(Ordering::Relaxed))
+        (self.packets() > 0).then_some(self.ssrc)
     }
 
     /// Sender info as of `now`: the RTP timestamp is extrapolated from the
@@ -230,9 +280,9 @@ mod tests {
     #[test]
     fn sender_and_receiver_report_round_trip_through_the_parser() {
         let now = Instant::now();
-        let counters = OutboundCounters::default();
+        let counters = OutboundCounters::new(0xfeed, 0, 1000);
         for i in 0..50u32 {
-            counters.sent(0xfeed, 1000 + i * 160, 160, now);
+            counters.sent(i as u16, 1000 + i * 160, 160, now);
         }
         let mut reporter = Reporter::default();
         let reception = Reception {

@@ -84,10 +84,9 @@ pub struct Forward {
     pub socket: Arc<StdUdpSocket>,
     /// The other leg's destination ([`RtpSession::destination_changes`]).
     pub destination: watch::Receiver<SocketAddr>,
-    /// Payload mapping and outbound numbering.
+    /// Payload mapping; built on the other leg's [`RtpSession::outbound`]
+    /// stream, which it numbers and counts for that leg's RTCP.
     pub relay: Relay,
-    /// The other leg's sender statistics ([`RtpSession::outbound`]), for its RTCP.
-    pub counters: Arc<OutboundCounters>,
 }
 
 /// A change to what the receive task does with packets.
@@ -770,7 +769,6 @@ impl Receiver {
         let Some(forward) = self.forward.as_mut() else {
             return;
         };
-        let payload_len = payload.len();
         match forward.relay.rewrite(bytes, payload, now) {
             RelayVerdict::Drop => bump(&self.shared.relay_dropped),
             RelayVerdict::Forward => {
@@ -778,12 +776,7 @@ impl Receiver {
                 // Non-blocking: a full send buffer or a peer's ICMP error
                 // (ECONNREFUSED) loses this packet, never the session.
                 match forward.socket.send_to(bytes, destination) {
-                    Ok(_) => {
-                        bump(&self.shared.relayed);
-                        let ts = u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
-                        let ssrc = forward.relay.ssrc();
-                        forward.counters.sent(ssrc, ts, payload_len, now);
-                    }
+                    Ok(_) => bump(&self.shared.relayed),
                     Err(_) => bump(&self.shared.send_errors),
                 }
             }

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::source::{AfterPrompt, Frame, FrameSource, FRAME_SAMPLES, G711};
 use super::stats::{PacerStats, StreamCounters};
+use crate::media::reports::OutboundCounters;
 
 /// RTP fixed header length: we send no CSRCs and no extension.
 const HEADER_LEN: usize = 12;
@@ -56,6 +57,10 @@ pub struct StreamSetup {
     pub after_prompt: AfterPrompt,
     /// Where to report [`PacerEvent`]s; `try_send`, dropped when full or closed.
     pub events: Option<mpsc::Sender<PacerEvent>>,
+    /// The leg's outbound stream when others (the relay) also feed it: the
+    /// pacer then sends as its SSRC, continues its numbering whenever
+    /// someone else sent last, and records what it sends there.
+    pub outbound: Option<Arc<OutboundCounters>>,
 }
 
 /// One registered stream as the pacer holds it.
@@ -112,12 +117,16 @@ impl PacerCore {
     /// ([`super::PacerHandle::add_stream`] makes it so).
     pub fn add_stream(&mut self, id: StreamId, setup: StreamSetup, counters: Arc<StreamCounters>) {
         self.remove_stream(id);
-        counters.record_position(setup.initial_sequence, setup.initial_timestamp);
+        let (sequence, timestamp) = match &setup.outbound {
+            Some(outbound) => outbound.continuation(Instant::now()),
+            None => (setup.initial_sequence, setup.initial_timestamp),
+        };
+        counters.record_position(sequence, timestamp);
         self.index.insert(id, self.streams.len());
         self.streams.push(Stream {
             id,
-            sequence: setup.initial_sequence,
-            timestamp: setup.initial_timestamp,
+            sequence,
+            timestamp,
             setup,
             position: 0,
             marker: true,
@@ -181,21 +190,35 @@ impl PacerCore {
                 .expect("the packet buffer holds one frame");
             if next_payload(stream, payload) {
                 let setup = &stream.setup;
+                let mut ssrc = setup.ssrc;
+                if let Some(outbound) = &setup.outbound {
+                    ssrc = outbound.stream_ssrc();
+                    let last = outbound.last_sequence();
+                    if last.is_some() && last != Some(stream.sequence.wrapping_sub(1)) {
+                        // The relay sent since our last frame: continue its numbering.
+                        (stream.sequence, stream.timestamp) = outbound.continuation(due);
+                        stream.marker = true;
+                    }
+                }
                 let header = RtpHeader {
                     marker: stream.marker,
                     payload_type: setup.codec.payload_type(),
                     sequence_number: stream.sequence,
                     timestamp: stream.timestamp,
-                    ssrc: setup.ssrc,
+                    ssrc,
                     ..RtpHeader::default()
                 };
                 // A bare 12-byte header into its 12 bytes cannot fail; the
                 // payload is already in place behind it.
                 if header.write(&[], header_bytes).is_ok() {
                     let ok = setup.socket.send_to(&packet[..], setup.destination).is_ok();
-                    let lateness = Instant::now().saturating_duration_since(due);
+                    let now = Instant::now();
+                    let lateness = now.saturating_duration_since(due);
                     stream.counters.record_send(ok, lateness);
                     stats.frame_lateness.record(lateness);
+                    if let Some(outbound) = &setup.outbound {
+                        outbound.sent(stream.sequence, stream.timestamp, FRAME_SAMPLES, now);
+                    }
                 }
                 stream.marker = false;
                 stream.sequence = stream.sequence.wrapping_add(1);
@@ -277,6 +300,7 @@ mod tests {
             source,
             after_prompt: AfterPrompt::Paused,
             events: None,
+            outbound: None,
         }
     }
 
@@ -337,5 +361,56 @@ mod tests {
         let (len, _) = sink.recv_from(&mut buf).expect("first packet");
         assert_eq!(len, PACKET_LEN);
         assert_eq!(buf[1] & 0x80, 0x80, "marker on the first packet");
+    }
+
+    #[test]
+    fn a_shared_stream_continues_after_the_relay_and_back() {
+        use crate::media::relay::{Relay, RelayConfig, RelayVerdict, Transcode};
+        let sink = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let to = sink.local_addr().expect("addr");
+        let outbound = Arc::new(OutboundCounters::new(0x5eed, 500, 10_000));
+        let config = RelayConfig {
+            audio_in: 0,
+            audio_out: 0,
+            transcode: Transcode::None,
+            event_in: None,
+            event_out: None,
+        };
+        let mut relay = Relay::new(config, outbound.clone());
+        let t0 = Instant::now();
+        // The relay sends two packets first.
+        for i in 0..2u16 {
+            let mut p = [0u8; 13];
+            p[0] = 0x80;
+            p[2..4].copy_from_slice(&(7 + i).to_be_bytes());
+            p[4..8].copy_from_slice(&(u32::from(i) * 160).to_be_bytes());
+            assert_eq!(relay.rewrite(&mut p, 12..13, t0), RelayVerdict::Forward);
+        }
+        assert_eq!(outbound.last_sequence(), Some(501));
+        // Then a prompt on the pacer: same SSRC, the next sequence number.
+        let mut s = setup(to, FrameSource::Silence);
+        s.outbound = Some(outbound.clone());
+        let mut core = PacerCore::new(1, Arc::default());
+        core.add_stream(StreamId(1), s, Arc::default());
+        core.tick(Instant::now());
+        core.tick(Instant::now());
+        assert_eq!(outbound.last_sequence(), Some(503));
+        let mut buf = [0u8; 400];
+        sink.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .expect("timeout");
+        let (_, _) = sink.recv_from(&mut buf).expect("paced packet");
+        assert_eq!(u16::from_be_bytes([buf[2], buf[3]]), 502);
+        assert_eq!(
+            u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]),
+            0x5eed
+        );
+        // The relay takes over again and continues after the pacer's frames.
+        let mut p = [0u8; 13];
+        p[0] = 0x80;
+        p[2..4].copy_from_slice(&9u16.to_be_bytes());
+        p[4..8].copy_from_slice(&320u32.to_be_bytes());
+        relay.rewrite(&mut p, 12..13, Instant::now());
+        assert_eq!(u16::from_be_bytes([p[2], p[3]]), 504);
+        assert_eq!(p[1] & 0x80, 0x80, "marker: a new talkspurt");
     }
 }
