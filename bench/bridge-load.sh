@@ -18,8 +18,13 @@ duration=${2:-70}
 warmup=${BENCH_WARMUP:-10}
 rate=${BENCH_RATE:-}
 
-# A free port on 127.0.0.1 (UDP and TCP), from the kernel.
+# A free port on 127.0.0.1 (UDP and TCP), from the kernel; without python3,
+# the fallback given (override with the BENCH_* variables).
 free_port() {
+  if ! command -v python3 >/dev/null; then
+    echo "$1"
+    return
+  fi
   python3 -c 'import socket
 while True:
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0)); p = u.getsockname()[1]
@@ -29,12 +34,13 @@ while True:
     except OSError:
         pass'
 }
-sip_port=${BENCH_SIP_PORT:-$(free_port)}
-callee_port=${BENCH_CALLEE_PORT:-$(free_port)}
-rpc_port=$(free_port)
-http_port=$(free_port)
+sip_port=${BENCH_SIP_PORT:-$(free_port 46060)}
+callee_port=${BENCH_CALLEE_PORT:-$(free_port 46080)}
+rpc_port=$(free_port 46090)
+http_port=$(free_port 46091)
 # Each bridged call takes two RTP/RTCP pairs on the server: 4 ports a call,
-# below the ephemeral range (32768+) where rtp-load's own sockets live.
+# below the ephemeral range (32768+) where rtp-load's own sockets live (up
+# to about 5,000 calls; set BENCH_RTP_PORTS beyond that).
 rtp_ports=${BENCH_RTP_PORTS:-10000-$((10000 + 4 * calls + 2000))}
 
 cargo build --release -q -p switchboard --bin switchboard

@@ -334,3 +334,61 @@ pub fn run(
         started.elapsed(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_probes_read_this_machine() {
+        let before = process_cpu_ticks().expect("/proc/self/stat has utime and stime");
+        // Burn a little CPU so the counter can only stay or grow.
+        let mut x = 0u64;
+        for i in 0..1_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        assert!(process_cpu_ticks().expect("stat") >= before);
+        assert!(
+            udp_rcvbuf_errors().is_some(),
+            "/proc/net/snmp has Udp RcvbufErrors"
+        );
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let ok = LoadConfig {
+            calls: 10,
+            rate: Some(10.0),
+            duration: Duration::from_secs(3),
+            warmup: Duration::from_secs(1),
+            ..LoadConfig::default()
+        };
+        assert!(ok.validate().is_ok());
+        assert_eq!(LoadConfig::default().effective_rate(), 10.0);
+        for bad in [
+            LoadConfig {
+                calls: 0,
+                ..ok.clone()
+            },
+            LoadConfig {
+                rate: Some(0.0),
+                ..ok.clone()
+            },
+            LoadConfig {
+                warmup: Duration::from_secs(3),
+                ..ok.clone()
+            },
+            LoadConfig {
+                rate: Some(1.0),
+                ..ok.clone()
+            },
+            LoadConfig {
+                callee_hz: 100,
+                ..ok.clone()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+    }
+}
