@@ -43,13 +43,14 @@ fn direct_calls_all_set_up_without_loss_and_with_the_right_tones() {
     let w = report.window_counts;
     assert_eq!((w.lost(), w.duplicates), (0, 0), "{report}");
     assert_eq!(report.all_counts.lost(), 0, "{report}");
-    // 40 streams over a window of about 1.4 s: some 2,800 packets.
-    assert!(w.packets > 2000, "{report}");
+    // 40 streams over a window of about 1.5 s: some 3,000 packets (fewer
+    // only if a loaded machine made the sender skip ticks).
+    assert!(w.packets > 1000, "{report}");
     assert!(
         report.window.is_some_and(|d| d > Duration::from_secs(1)),
         "{report}"
     );
-    assert!(report.pacing_samples > 2000, "{report}");
+    assert!(report.pacing_samples > 1000, "{report}");
     assert!(report.passed(), "{report}");
     let line = report.result_line();
     assert!(
