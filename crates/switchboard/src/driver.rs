@@ -264,7 +264,7 @@ impl Driver {
                     self.calls.add_server(call, transaction);
                     let event = SipEvent::Request {
                         transaction,
-                        request,
+                        request: Box::new(request),
                         dialog,
                     };
                     if let Err(event) = self.calls.deliver(call, event) {
@@ -313,7 +313,11 @@ impl Driver {
             }
             StackEvent::Ack { dialog, request } => {
                 if let Some(call) = self.calls.by_call_id(&dialog.call_id) {
-                    let _ = self.calls.deliver(call, SipEvent::Ack { dialog, request });
+                    let event = SipEvent::Ack {
+                        dialog,
+                        request: Box::new(request),
+                    };
+                    let _ = self.calls.deliver(call, event);
                 }
             }
             StackEvent::Cancelled {
@@ -336,7 +340,7 @@ impl Driver {
                 if let Some(call) = self.calls.by_client(transaction) {
                     let event = SipEvent::Response {
                         transaction,
-                        response,
+                        response: Box::new(response),
                         dialog,
                     };
                     self.send_event(call, event);

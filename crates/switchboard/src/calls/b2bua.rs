@@ -375,7 +375,7 @@ impl Call {
             } => {
                 let is_b_invite = self.b.as_ref().and_then(|b| b.transaction) == Some(transaction);
                 if is_b_invite {
-                    self.on_b_response(response, dialog).await;
+                    self.on_b_response(*response, dialog).await;
                 } else if response.status >= 200 {
                     self.on_reinvite_answer(&response, dialog).await;
                 }
@@ -384,7 +384,7 @@ impl Call {
                 transaction,
                 request,
                 dialog,
-            } => self.on_request(transaction, request, dialog).await,
+            } => self.on_request(transaction, *request, dialog).await,
             SipEvent::Ack { dialog, request } => {
                 if Some(&dialog) == self.a_dialog.as_ref() && self.a_offer.is_none() {
                     self.on_late_answer(&request).await;

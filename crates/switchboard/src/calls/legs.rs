@@ -58,10 +58,8 @@ impl MediaLeg {
         let remote = negotiated.remote_rtp;
         match (&self.session, self.pending.take()) {
             (None, Some(pair)) => {
-                let (session, _packets) =
-                    RtpSession::start(pair, remote, SessionConfig::default())?;
-                // Nothing reads the channel on a pure bridge.
-                let _ = session.set_deliver(false);
+                // A bridge only relays and records: no consumer channel.
+                let session = RtpSession::start_relay(pair, remote, SessionConfig::default())?;
                 self.session = Some(session);
             }
             (Some(session), _) => {

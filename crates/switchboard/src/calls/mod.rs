@@ -108,8 +108,9 @@ pub enum SipEvent {
     Request {
         /// Answer it on this transaction.
         transaction: ServerTransactionId,
-        /// The request.
-        request: Request,
+        /// The request (boxed: a call's event queue is allocated for its
+        /// capacity up front, so small events keep calls small).
+        request: Box<Request>,
         /// Its dialog, for in-dialog requests.
         dialog: Option<DialogId>,
     },
@@ -118,7 +119,7 @@ pub enum SipEvent {
         /// The dialog it confirms.
         dialog: DialogId,
         /// The ACK (carries the answer when our 2xx made the offer).
-        request: Request,
+        request: Box<Request>,
     },
     /// The caller cancelled the INVITE; the stack answered it 487.
     Cancelled {
@@ -130,7 +131,7 @@ pub enum SipEvent {
         /// The client transaction.
         transaction: ClientTransactionId,
         /// The response.
-        response: Response,
+        response: Box<Response>,
         /// The dialog a 2xx created or belongs to.
         dialog: Option<DialogId>,
     },

@@ -131,6 +131,10 @@ pub const MAX_SOURCES: usize = 4;
 /// Control changes that may be queued for the receive task.
 const CONTROL_QUEUE: usize = 16;
 
+/// Most datagrams read from one socket per wake-up, so a flood on one leg
+/// cannot starve the other tasks of the runtime.
+const DRAIN_LIMIT: usize = 64;
+
 /// Largest datagram read; anything longer is truncated by the kernel.
 const RECEIVE_BUFFER: usize = 1500;
 
@@ -325,13 +329,34 @@ impl RtpSession {
         remote: SocketAddr,
         config: SessionConfig,
     ) -> io::Result<(RtpSession, mpsc::Receiver<ReceivedRtp>)> {
+        let (packets_tx, packets_rx) = mpsc::channel(config.channel_capacity.max(1));
+        let session = RtpSession::spawn(pair, remote, config, Some(packets_tx))?;
+        Ok((session, packets_rx))
+    }
+
+    /// Like [`RtpSession::start`] for a leg whose packets only go to a relay
+    /// or a recorder: no consumer channel exists (its buffer would cost
+    /// ~16 KB per leg for nothing), and [`RtpSession::set_deliver`] has no effect.
+    pub fn start_relay(
+        pair: RtpPortPair,
+        remote: SocketAddr,
+        config: SessionConfig,
+    ) -> io::Result<RtpSession> {
+        RtpSession::spawn(pair, remote, config, None)
+    }
+
+    fn spawn(
+        pair: RtpPortPair,
+        remote: SocketAddr,
+        config: SessionConfig,
+        packets: Option<mpsc::Sender<ReceivedRtp>>,
+    ) -> io::Result<RtpSession> {
         let local = pair.rtp.local_addr()?;
         let send_socket = Arc::new(pair.rtp.try_clone()?);
         pair.rtp.set_nonblocking(true)?;
         pair.rtcp.set_nonblocking(true)?;
         let rtp = UdpSocket::from_std(pair.rtp)?;
         let rtcp = UdpSocket::from_std(pair.rtcp)?;
-        let (packets_tx, packets_rx) = mpsc::channel(config.channel_capacity.max(1));
         let (destination_tx, destination_rx) = watch::channel(remote);
         let (stop_tx, stop_rx) = oneshot::channel();
         let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
@@ -346,9 +371,9 @@ impl RtpSession {
             cname: format!("switchboard@{}", local.ip()),
             forward: None,
             tap: None,
-            deliver: true,
+            deliver: packets.is_some(),
             shared: shared.clone(),
-            packets: packets_tx,
+            packets,
             destination: destination_tx,
             latch: Latch::new(),
             tracks: [Track::default(); MAX_SOURCES],
@@ -356,19 +381,16 @@ impl RtpSession {
             epoch: Instant::now(),
         };
         let task = tokio::spawn(receiver.run(rtp, rtcp, stop_rx, control_rx));
-        Ok((
-            RtpSession {
-                local,
-                send_socket,
-                destination: destination_rx,
-                shared,
-                outbound,
-                control: control_tx,
-                stop: Some(stop_tx),
-                task: Some(task),
-            },
-            packets_rx,
-        ))
+        Ok(RtpSession {
+            local,
+            send_socket,
+            destination: destination_rx,
+            shared,
+            outbound,
+            control: control_tx,
+            stop: Some(stop_tx),
+            task: Some(task),
+        })
     }
 
     /// The local RTP address (RTCP is on the next port).
@@ -589,7 +611,7 @@ struct Receiver {
     tap: Option<Box<Tap>>,
     deliver: bool,
     shared: Arc<Shared>,
-    packets: mpsc::Sender<ReceivedRtp>,
+    packets: Option<mpsc::Sender<ReceivedRtp>>,
     destination: watch::Sender<SocketAddr>,
     latch: Latch,
     tracks: [Track; MAX_SOURCES],
@@ -605,8 +627,9 @@ impl Receiver {
         mut stop: oneshot::Receiver<()>,
         mut control: mpsc::Receiver<Control>,
     ) {
-        let mut rtp_buf = [0u8; RECEIVE_BUFFER];
-        let mut rtcp_buf = [0u8; RECEIVE_BUFFER];
+        // One buffer for both sockets: each wake-up reads a socket dry
+        // before waiting again, so the two never need it at once.
+        let mut buf = [0u8; RECEIVE_BUFFER];
         let report_timer = tokio::time::sleep(reports::next_interval(self.rtcp_interval));
         tokio::pin!(report_timer);
         loop {
@@ -618,35 +641,41 @@ impl Receiver {
                     let next = reports::next_interval(self.rtcp_interval);
                     report_timer.as_mut().reset(tokio::time::Instant::now() + next);
                 }
-                Some(change) = control.recv() => match change {
-                    Control::Forward(forward) => self.forward = forward,
-                    Control::RelayConfig(config) => {
-                        if let Some(forward) = self.forward.as_mut() {
-                            forward.relay.set_config(config);
+                Some(change) = control.recv() => self.on_control(change),
+                ready = rtp.readable() => {
+                    if ready.is_err() {
+                        bump(&self.shared.receive_errors);
+                        continue;
+                    }
+                    for _ in 0..DRAIN_LIMIT {
+                        match rtp.try_recv_from(&mut buf) {
+                            Ok((len, from)) => self.on_rtp_port(&mut buf[..len], from),
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            // ECONNREFUSED and the like: counted, never fatal.
+                            Err(_) => bump(&self.shared.receive_errors),
                         }
                     }
-                    Control::Deliver(deliver) => self.deliver = deliver,
-                    Control::Tap(tap) => self.tap = tap,
-                    Control::Remote(remote) => {
-                        self.latch = Latch::new();
-                        self.destination.send_replace(remote);
+                }
+                ready = rtcp.readable() => {
+                    if ready.is_err() {
+                        bump(&self.shared.receive_errors);
+                        continue;
                     }
-                },
-                received = rtp.recv_from(&mut rtp_buf) => match received {
-                    Ok((len, from)) => self.on_rtp_port(&mut rtp_buf[..len], from),
-                    Err(_) => bump(&self.shared.receive_errors),
-                },
-                received = rtcp.recv_from(&mut rtcp_buf) => match received {
-                    Ok((len, from)) => match classify(&rtcp_buf[..len]) {
-                        PacketKind::Rtcp(_) => {
-                            bump(&self.shared.rtcp);
-                            self.rtcp_peer = Some(from);
-                            self.on_rtcp(&rtcp_buf[..len]);
+                    for _ in 0..DRAIN_LIMIT {
+                        match rtcp.try_recv_from(&mut buf) {
+                            Ok((len, from)) => match classify(&buf[..len]) {
+                                PacketKind::Rtcp(_) => {
+                                    bump(&self.shared.rtcp);
+                                    self.rtcp_peer = Some(from);
+                                    self.on_rtcp(&buf[..len]);
+                                }
+                                _ => bump(&self.shared.invalid),
+                            },
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(_) => bump(&self.shared.receive_errors),
                         }
-                        _ => bump(&self.shared.invalid),
-                    },
-                    Err(_) => bump(&self.shared.receive_errors),
-                },
+                    }
+                }
             }
         }
         // RTCP BYE: the peer can drop our source at once (RFC 3550 §6.6).
@@ -654,6 +683,23 @@ impl Receiver {
             let mut buf = [0u8; media::rtcp::BYE_LEN];
             if let Ok(len) = media::rtcp::write_bye(ssrc, &mut buf) {
                 let _ = rtcp.try_send_to(&buf[..len], to);
+            }
+        }
+    }
+
+    fn on_control(&mut self, change: Control) {
+        match change {
+            Control::Forward(forward) => self.forward = forward,
+            Control::RelayConfig(config) => {
+                if let Some(forward) = self.forward.as_mut() {
+                    forward.relay.set_config(config);
+                }
+            }
+            Control::Deliver(deliver) => self.deliver = deliver && self.packets.is_some(),
+            Control::Tap(tap) => self.tap = tap,
+            Control::Remote(remote) => {
+                self.latch = Latch::new();
+                self.destination.send_replace(remote);
             }
         }
     }
@@ -741,10 +787,13 @@ impl Receiver {
                 tap.tap.push(arrival, tap.codec, payload);
             }
         }
-        if !self.deliver {
-            let range = packet.header_len()..packet.header_len() + payload.len();
-            return self.relay(bytes, range, arrival);
-        }
+        let consumer = match (&self.packets, self.deliver) {
+            (Some(packets), true) => packets,
+            _ => {
+                let range = packet.header_len()..packet.header_len() + payload.len();
+                return self.relay(bytes, range, arrival);
+            }
+        };
         let mut received = ReceivedRtp {
             arrival,
             payload_type: packet.payload_type(),
@@ -758,7 +807,7 @@ impl Receiver {
         };
         received.payload_bytes[..payload.len()].copy_from_slice(payload);
         let range = packet.header_len()..packet.header_len() + payload.len();
-        if self.packets.try_send(received).is_err() {
+        if consumer.try_send(received).is_err() {
             bump(&self.shared.consumer_drops);
         }
         self.relay(bytes, range, arrival);
