@@ -164,6 +164,14 @@ impl Media {
     pub(crate) fn add_leg(&self, side: Side) -> std::io::Result<(usize, Arc<UdpSocket>)> {
         let socket = UdpSocket::bind(("127.0.0.1", 0))?;
         socket.set_nonblocking(true)?;
+        // Arrival times from the kernel, not from when a thread got round to
+        // reading: pacing must measure the server, not this tool's scheduling.
+        nix::sys::socket::setsockopt(
+            &socket,
+            nix::sys::socket::sockopt::ReceiveTimestampns,
+            &true,
+        )
+        .map_err(std::io::Error::from)?;
         let socket = Arc::new(socket);
         let leg = self.next_leg.fetch_add(1, Ordering::Relaxed);
         let receiver = &self.receivers[leg % self.receivers.len()];
@@ -494,9 +502,8 @@ impl ReceiverLoop {
         };
         // Bounded: a socket that never runs dry (a flood) yields to the others.
         for _ in 0..10_000 {
-            match socket.recv(buf) {
-                Ok(n) => {
-                    let arrival = Instant::now();
+            match recv_stamped(socket, buf) {
+                Ok((n, arrival)) => {
                     let Some(bytes) = buf.get(..n) else { continue };
                     if classify(bytes) != PacketKind::Rtp {
                         continue; // RTCP, STUN or garbage
@@ -530,4 +537,35 @@ impl ReceiverLoop {
             }
         }
     }
+}
+
+/// Receives one datagram with its kernel arrival time (SO_TIMESTAMPNS),
+/// mapped onto the monotonic clock; `Instant::now()` when the kernel gave
+/// none.
+fn recv_stamped(socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize, Instant)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrStorage};
+    use std::os::fd::AsRawFd;
+    let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let msg = recvmsg::<SockaddrStorage>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )
+    .map_err(std::io::Error::from)?;
+    let now = Instant::now();
+    let mut arrival = now;
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for c in cmsgs {
+            if let ControlMessageOwned::ScmTimestampns(ts) = c {
+                let stamped = std::time::UNIX_EPOCH
+                    + Duration::new(ts.tv_sec().max(0) as u64, ts.tv_nsec().max(0) as u32);
+                if let Ok(age) = std::time::SystemTime::now().duration_since(stamped) {
+                    arrival = now.checked_sub(age).unwrap_or(now);
+                }
+            }
+        }
+    }
+    Ok((msg.bytes, arrival))
 }
