@@ -14,17 +14,28 @@
 //!    side, so a tone within ±2.5 % passes; with this window that puts ±1.5 %
 //!    comfortably inside and ±3.5 % comfortably outside;
 //! 5. **purity**: the two tones carry at least 70 % of the window's energy,
-//!    which rejects speech and music (many partials) and also partial windows:
-//!    a window that a burst covers only to a fraction `c` scores about `c`.
+//!    which rejects most speech and music (many partials) and also partial
+//!    windows: a window that a burst covers only to a fraction `c` scores
+//!    about `c`.
 //!
 //! A digit is reported once it has won **4 consecutive windows** (together
-//! 255 samples, 32 ms): a 40 ms burst always covers at least 4 whole windows,
-//! while a 20 ms burst cannot reach 70 % coverage in 4 consecutive windows (at
-//! best about 53 % in one of them), so it is rejected. The same digit is
-//! reported again only after **3 consecutive windows** without it (a 10 ms
-//! break spoils at most 2, a 40 ms pause at least 4). While a digit is held,
-//! its limits relax by 2 dB, so a tone that sits right at a limit is reported
-//! once, not once per flicker.
+//! 255 samples, 32 ms) and those 4 windows pass the **confirmation checks**:
+//! measured from the phase advance between windows, each tone is within
+//! ±2 % of nominal and steady (≤ 5 Hz drift per hop); a least-squares fit of
+//! the two tones leaves at most 10 % of the last window's energy, of which at
+//! most 2 % of the window may be predictable by linear prediction (other
+//! partials, as a voice or a chord has, rather than noise); and no second or
+//! third harmonic is within 15 dB of its tone. A vowel with two formants on a
+//! row and a column frequency passes the per-window checks but not these
+//! (module `confirmation` explains each).
+//!
+//! A 40 ms burst always covers at least 4 whole windows, while a 20 ms burst
+//! cannot reach 70 % coverage in 4 consecutive windows (at best about 53 % in
+//! one of them), so it is rejected. The same digit is reported again only
+//! after **3 consecutive windows** without it (a 10 ms break spoils at most 2,
+//! a 40 ms pause at least 4). While a digit is held, its limits relax by
+//! 2 dB, so a tone that sits right at a limit is reported once, not once per
+//! flicker; the confirmation checks apply only to reporting, not to holding.
 //!
 //! Time is the sample count: the detector is sans-IO and reports positions in
 //! samples since the first sample it was given. [`DtmfDetector::process`]
@@ -34,6 +45,7 @@
 use crate::g711;
 use crate::goertzel::Goertzel;
 use crate::tone::dbm0_to_amplitude;
+use confirmation::{Confirmation, SPAN};
 
 /// Samples per analysis window.
 pub const WINDOW: usize = 102;
@@ -66,7 +78,9 @@ pub struct DtmfDetectorConfig {
     pub group_margin_db: f64,
     /// Minimum share of the window's energy in the two tones (0–1).
     pub min_purity: f64,
-    /// Consecutive windows a digit must win before it is reported.
+    /// Consecutive windows a digit must win before it is reported (the
+    /// confirmation checks look at the last 4 windows whatever this is, so
+    /// fewer than 4 does not make detection faster).
     pub windows_to_report: u32,
     /// Consecutive windows without the digit before it may be reported again.
     pub windows_to_release: u32,
@@ -164,7 +178,10 @@ pub struct DtmfDetector {
     centers: [Goertzel; 8],
     /// Minimum `|X|²` of a tone at the minimum level.
     min_power: f32,
-    window: [f32; WINDOW],
+    confirmation: Confirmation,
+    /// The last four windows, for the confirmation checks; the current one is
+    /// the last [`WINDOW`] samples.
+    history: [f32; SPAN],
     filled: usize,
     /// Samples consumed so far.
     position: u64,
@@ -201,8 +218,9 @@ impl DtmfDetector {
             cols,
             centers,
             min_power,
-            window: [0.0; WINDOW],
-            filled: 0,
+            confirmation: Confirmation::default(),
+            history: [0.0; SPAN],
+            filled: SPAN - WINDOW,
             position: 0,
             candidate: None,
             candidate_windows: 0,
@@ -277,14 +295,14 @@ impl DtmfDetector {
     }
 
     fn push(&mut self, sample: f32, on_event: &mut impl FnMut(DtmfDetectorEvent)) {
-        self.window[self.filled] = sample;
+        self.history[self.filled] = sample;
         self.filled += 1;
         self.position += 1;
-        if self.filled == WINDOW {
+        if self.filled == SPAN {
             let seen = self.classify_window();
-            self.window.copy_within(HOP.., 0);
-            self.filled = WINDOW - HOP;
             self.update(seen, on_event);
+            self.history.copy_within(HOP.., 0);
+            self.filled = SPAN - HOP;
         }
     }
 
@@ -294,7 +312,7 @@ impl DtmfDetector {
     /// limit relaxed by [`HOLD_RELAXATION_DB`] (hysteresis),
     /// so a tone near a limit cannot flicker into two reports.
     fn classify_window(&self) -> Option<char> {
-        let block = &self.window;
+        let block = &self.history[SPAN - WINDOW..];
         let energy: f32 = block.iter().map(|x| x * x).sum();
         if energy <= 0.0 {
             return None;
@@ -337,6 +355,17 @@ impl DtmfDetector {
             return None;
         }
         Some(digit)
+    }
+
+    /// Whether the last four windows hold `digit`'s tones as exactly as a
+    /// DTMF sender makes them (see [`confirmation`]).
+    fn confirms(&self, digit: char) -> bool {
+        let Some(nominal) = tone_frequencies(digit) else {
+            return false;
+        };
+        self.confirmation
+            .measure(&self.history, nominal)
+            .is_some_and(|m| m.passes())
     }
 
     /// The strongest tone of a group and its runner-up (side bins filled in later).
@@ -385,7 +414,10 @@ impl DtmfDetector {
             }
         }
         if let Some(digit) = seen {
-            if self.candidate_windows >= self.config.windows_to_report && self.reported.is_none() {
+            if self.candidate_windows >= self.config.windows_to_report
+                && self.reported.is_none()
+                && self.confirms(digit)
+            {
                 self.reported = Some(digit);
                 self.reported_start = self.candidate_start;
                 self.reported_last_end = self.position;
@@ -400,5 +432,14 @@ impl DtmfDetector {
     }
 }
 
+/// Row and column frequency of `digit`.
+fn tone_frequencies(digit: char) -> Option<[f64; 2]> {
+    KEYS.iter().enumerate().find_map(|(r, keys)| {
+        let c = keys.iter().position(|&k| k == digit)?;
+        Some([ROWS[r], COLS[c]])
+    })
+}
+
+mod confirmation;
 #[cfg(test)]
 mod tests;
