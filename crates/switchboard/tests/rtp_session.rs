@@ -352,5 +352,11 @@ async fn receiver_reports_go_to_the_peers_rtcp_port_with_its_loss() {
     }
     let block = found.expect("an RR about the peer's stream, with its loss");
     assert!(block.extended_highest_seq > 0);
+    // The task counts the report once its send returns, which may be just
+    // after the datagram reached us.
+    let counted = Instant::now() + Duration::from_secs(1);
+    while session.stats().counters.rtcp_sent == 0 && Instant::now() < counted {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert!(session.stats().counters.rtcp_sent >= 1);
 }

@@ -642,7 +642,10 @@ impl Receiver {
                     report_timer.as_mut().reset(tokio::time::Instant::now() + next);
                 }
                 Some(change) = control.recv() => self.on_control(change),
-                ready = rtp.readable() => {
+                // `poll_recv_ready` keeps one waker slot per socket; the
+                // `readable()` future would take the socket's waiter-list
+                // lock on every turn of this loop.
+                ready = std::future::poll_fn(|cx| rtp.poll_recv_ready(cx)) => {
                     if ready.is_err() {
                         bump(&self.shared.receive_errors);
                         continue;
@@ -656,7 +659,7 @@ impl Receiver {
                         }
                     }
                 }
-                ready = rtcp.readable() => {
+                ready = std::future::poll_fn(|cx| rtcp.poll_recv_ready(cx)) => {
                     if ready.is_err() {
                         bump(&self.shared.receive_errors);
                         continue;
