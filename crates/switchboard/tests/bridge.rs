@@ -468,3 +468,30 @@ fn hold_and_unhold_from_the_caller_are_answered_and_reflected_to_the_callee() {
     let callee = callee.wait();
     assert!(callee.success, "{}\n{}", callee.report(), server.log());
 }
+
+#[test]
+fn a_late_offer_caller_gets_our_offer_in_the_200_and_answers_in_the_ack() {
+    let b = bench();
+    let caller = testkit::Sipp::xml(
+        include_str!("scenarios/uac_late_offer.xml"),
+        b.server.addr(),
+    )
+    .service("9900")
+    .timeout(Duration::from_secs(20))
+    .spawn();
+    let mut incoming = b.callee.wait_incoming(WAIT).expect("dialed");
+    incoming
+        .answer("127.0.0.1:9".parse().expect("address"), WAIT)
+        .expect("callee answers");
+    let run = caller.wait();
+    assert!(run.success, "{}\n{}", run.report(), b.server.log());
+    assert!(
+        incoming.wait_bye(WAIT).is_some(),
+        "the caller's BYE reaches the callee"
+    );
+    assert!(
+        !b.server.log().contains("no usable SDP answer"),
+        "{}",
+        b.server.log()
+    );
+}

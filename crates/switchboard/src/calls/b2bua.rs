@@ -103,6 +103,8 @@ struct Call {
     a_transaction: ServerTransactionId,
     a_invite: Request,
     a_offer: Option<SessionDescription>,
+    /// The INVITE had no SDP: our 200 offers and the ACK answers.
+    late_offer: bool,
     a_state: AState,
     a_dialog: Option<DialogId>,
     /// The SDP we answered (or, for an offerless INVITE, offered) A with.
@@ -137,6 +139,7 @@ impl Call {
             key,
             bridge,
             a_transaction,
+            late_offer: a_invite.body.is_empty(),
             a_invite,
             a_offer: None,
             a_state: AState::Pending,
@@ -386,8 +389,12 @@ impl Call {
                 dialog,
             } => self.on_request(transaction, *request, dialog).await,
             SipEvent::Ack { dialog, request } => {
-                if Some(&dialog) == self.a_dialog.as_ref() && self.a_offer.is_none() {
+                if Some(&dialog) == self.a_dialog.as_ref() && self.late_offer {
+                    self.late_offer = false;
                     self.on_late_answer(&request).await;
+                } else if !request.body.is_empty() {
+                    // The answer to our offer in a 200 to an offerless re-INVITE.
+                    self.on_reoffer_answer(&dialog, &request.body);
                 }
             }
             SipEvent::Cancelled { transaction } => {
@@ -550,6 +557,7 @@ impl Call {
             .ok()
             .zip(a_media.offer.as_ref())
             .and_then(|(answer, offer)| sdp::process_answer(offer, &answer).ok());
+        a_media.offer = None;
         match negotiated {
             Some(n) if a_media.apply(n).is_ok() => {
                 if let (Some(a), Some(b)) = (self.a_media.as_ref(), self.b.as_ref()) {
@@ -560,6 +568,31 @@ impl Call {
                 tracing::info!("caller's ACK carries no usable SDP answer");
                 self.hang_up_a().await;
                 self.hang_up_b().await;
+            }
+        }
+    }
+
+    /// Applies the answer in the ACK of an offerless re-INVITE we answered
+    /// with an offer; an unusable answer leaves the media as it was.
+    fn on_reoffer_answer(&mut self, dialog: &DialogId, body: &[u8]) {
+        let media = if Some(dialog) == self.a_dialog.as_ref() {
+            self.a_media.as_mut()
+        } else if self.b.as_ref().and_then(|b| b.dialog.as_ref()) == Some(dialog) {
+            self.b.as_mut().map(|b| &mut b.media)
+        } else {
+            None
+        };
+        let Some(media) = media else { return };
+        let Some(offer) = media.offer.take() else {
+            return;
+        };
+        let negotiated = sdp::parse(body)
+            .ok()
+            .and_then(|answer| sdp::process_answer(&offer, &answer).ok());
+        if let Some(n) = negotiated {
+            let _ = media.apply(n);
+            if let (Some(a), Some(b)) = (self.a_media.as_ref(), self.b.as_ref()) {
+                legs::bridge(a, &b.media, false);
             }
         }
     }
@@ -589,6 +622,7 @@ impl Call {
         self.respond(self.a_transaction, response).await;
         self.a_state = AState::Answered;
         self.answered_at = Some(Instant::now());
+        self.shed_setup_state();
         tracing::info!(
             caller_rtp = ?self.a_media.as_ref().and_then(legs::destination),
             callee_rtp = ?self.b.as_ref().and_then(|b| legs::destination(&b.media)),
@@ -596,6 +630,19 @@ impl Call {
         );
         if self.bridge.entry.recording {
             self.start_recording();
+        }
+    }
+
+    /// Drops what only call set-up needed: a call lives for minutes and
+    /// thousands run at once, so its resting size matters.
+    fn shed_setup_state(&mut self) {
+        self.a_offer = None;
+        self.a_sdp = None;
+        self.a_invite.body = Vec::new();
+        if let Some(b) = self.b.as_mut() {
+            b.media.offer = None;
+            b.auth = None;
+            b.request.body = Vec::new();
         }
     }
 
@@ -799,10 +846,12 @@ impl Call {
             None
         };
         let Some(media) = media else { return };
+        let Some(offer) = media.offer.take() else {
+            return;
+        };
         let negotiated = sdp::parse(&response.body)
             .ok()
-            .zip(media.offer.as_ref())
-            .and_then(|(answer, offer)| sdp::process_answer(offer, &answer).ok());
+            .and_then(|answer| sdp::process_answer(&offer, &answer).ok());
         if let Some(n) = negotiated {
             let _ = media.apply(n);
             if let (Some(a), Some(b)) = (self.a_media.as_ref(), self.b.as_ref()) {
