@@ -56,6 +56,11 @@ struct Args {
     /// Receiver threads.
     #[arg(long, default_value_t = 2)]
     rx_threads: usize,
+    /// Send every stream's frame at the same instant of each 20 ms tick
+    /// (a worst-case burst) instead of spreading the streams over the tick
+    /// as independent phones would.
+    #[arg(long)]
+    aligned: bool,
     /// No progress lines on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -90,6 +95,7 @@ fn main() -> ExitCode {
         caller_hz: args.caller_tone,
         callee_hz: args.callee_tone,
         receive_threads: args.rx_threads,
+        aligned: args.aligned,
     };
     let quiet = args.quiet;
     let progress = move |p: &Progress| match p {

@@ -122,6 +122,7 @@ impl Media {
         receivers: usize,
         caller_hz: u32,
         callee_hz: u32,
+        slots: u32,
     ) -> std::io::Result<(Media, MediaThreads)> {
         let (sender, commands) = mpsc::channel();
         let mut handles = Vec::new();
@@ -150,6 +151,7 @@ impl Media {
         };
         let threads = MediaThreads {
             sender: SenderLoop {
+                slots: slots.max(1),
                 commands,
                 caller: ToneFrames::new(caller_hz),
                 callee: ToneFrames::new(callee_hz),
@@ -278,8 +280,10 @@ pub struct SenderStats {
     pub overruns: u64,
 }
 
-/// The sender thread: every stream's frame on each absolute 20 ms tick.
+/// The sender thread: every stream's frame on each absolute 20 ms tick,
+/// stream `i` in sub-tick `i % slots` (1 slot: all at the tick).
 pub(crate) struct SenderLoop {
+    slots: u32,
     commands: Receiver<SendCommand>,
     caller: ToneFrames,
     callee: ToneFrames,
@@ -296,9 +300,12 @@ impl SenderLoop {
         let mut random = Random::new();
         let mut buf = [0u8; 12 + FRAME_SAMPLES];
         let start = Instant::now();
-        let mut tick: u64 = 0;
+        let slots = u64::from(self.slots);
+        let sub_period = PTIME / self.slots;
+        // Sub-ticks since start; the tick is `sub / slots`.
+        let mut sub: u64 = 0;
         loop {
-            let due = start + PTIME * tick as u32;
+            let due = start + sub_period * sub as u32;
             loop {
                 if stop.load(Ordering::Relaxed) {
                     work_us.sort_unstable();
@@ -319,16 +326,22 @@ impl SenderLoop {
             let behind = now.duration_since(due).as_nanos() / PTIME.as_nanos();
             if behind >= 1 {
                 stats.ticks_skipped += behind as u64;
-                tick += behind as u64;
+                sub += behind as u64 * slots;
             }
-            let due = start + PTIME * tick as u32;
+            let due = start + sub_period * sub as u32;
+            let tick = sub / slots;
+            let slot = sub % slots;
             stats.late_max_us = stats
                 .late_max_us
                 .max(micros(now.saturating_duration_since(due)));
             while let Ok(command) = self.commands.try_recv() {
                 self.apply(command, &mut streams, &mut random, tick);
             }
-            for out in streams.iter_mut().flatten() {
+            for (leg, out) in streams.iter_mut().enumerate() {
+                let Some(out) = out else { continue };
+                if leg as u64 % slots != slot {
+                    continue;
+                }
                 let frames = match out.side {
                     Side::Caller => &self.caller,
                     Side::Callee => &self.callee,
@@ -357,11 +370,13 @@ impl SenderLoop {
             let work = now.elapsed();
             stats.work_max_us = stats.work_max_us.max(micros(work));
             work_us.push(u32::try_from(micros(work)).unwrap_or(u32::MAX));
-            if work > PTIME {
+            if work > sub_period {
                 stats.overruns += 1;
             }
-            stats.ticks += 1;
-            tick += 1;
+            if slot + 1 == slots {
+                stats.ticks += 1;
+            }
+            sub += 1;
         }
     }
 

@@ -59,6 +59,10 @@ pub const TONE_TOLERANCE_HZ: f64 = 15.0;
 /// How long the callee keeps listening after the caller is done, for late BYEs.
 const CALLEE_LINGER: Duration = Duration::from_millis(300);
 
+/// Sub-ticks a 20 ms tick is split into when streams are spread: stream `i`
+/// sends in sub-tick `i % SPREAD_SLOTS`, 1 ms apart.
+pub const SPREAD_SLOTS: u32 = 20;
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
@@ -84,6 +88,9 @@ pub struct LoadConfig {
     pub callee_hz: u32,
     /// Receiver threads.
     pub receive_threads: usize,
+    /// Send all streams at the start of each tick (worst-case bursts)
+    /// instead of spreading them evenly over it.
+    pub aligned: bool,
 }
 
 impl Default for LoadConfig {
@@ -100,6 +107,7 @@ impl Default for LoadConfig {
             caller_hz: 700,
             callee_hz: 1300,
             receive_threads: 2,
+            aligned: false,
         }
     }
 }
@@ -234,7 +242,12 @@ pub fn run(
     progress(&Progress::Listening {
         callee: callee_addr,
     });
-    let (media, threads) = Media::new(config.receive_threads, config.caller_hz, config.callee_hz)?;
+    let (media, threads) = Media::new(
+        config.receive_threads,
+        config.caller_hz,
+        config.callee_hz,
+        if config.aligned { 1 } else { SPREAD_SLOTS },
+    )?;
     let plan = UacPlan {
         calls: config.calls,
         rate: config.effective_rate(),
