@@ -495,3 +495,85 @@ fn a_late_offer_caller_gets_our_offer_in_the_200_and_answers_in_the_ack() {
         b.server.log()
     );
 }
+
+/// An INVITE to a bridged route whose body is `sdp`.
+fn raw_invite(from: SocketAddr, to: SocketAddr, call_id: &str, sdp: &str) -> Vec<u8> {
+    format!(
+        "INVITE sip:9123@{to} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {from};branch=z9hG4bK-{call_id}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:hostile@{from}>;tag=h1\r\n\
+         To: <sip:9123@{to}>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:hostile@{from}>\r\n\
+         Content-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn hostile_sdp_is_refused_without_dialing_and_the_server_carries_on() {
+    let b = bench();
+    let udp = testkit::udp::RawUdp::bind();
+    let cases = [
+        ("garbage", "this is not SDP\r\n", 400),
+        (
+            "no-codec",
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18\r\n",
+            488,
+        ),
+        (
+            "video-only",
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 4000 RTP/AVP 96\r\n",
+            488,
+        ),
+    ];
+    for (call_id, sdp, status) in cases {
+        udp.send(
+            &raw_invite(udp.local_addr(), b.server.addr(), call_id, sdp),
+            b.server.addr(),
+        );
+        let mut last = None;
+        while let Some(r) = udp.recv_response(call_id, WAIT) {
+            last = Some(r.status);
+            if r.status >= 200 {
+                break;
+            }
+        }
+        assert_eq!(last, Some(status), "{call_id}\n{}", b.server.log());
+    }
+    assert!(
+        b.callee.wait_incoming(Duration::from_millis(300)).is_none(),
+        "nothing was dialed"
+    );
+    // A good call still goes through.
+    let caller = SipUa::bind();
+    let rtp: SocketAddr = "127.0.0.1:9".parse().expect("address");
+    let mut call = caller.call(b.server.addr(), "9124", rtp);
+    let mut incoming = b.callee.wait_incoming(WAIT).expect("dialed");
+    incoming.answer(rtp, WAIT).expect("answer");
+    assert_eq!(call.wait_final(WAIT), Some(200));
+    assert_eq!(call.hangup(WAIT).ok(), Some(200));
+}
+
+#[test]
+fn an_unusable_answer_from_the_callee_ends_both_legs() {
+    let sipp_port = free_port();
+    let far: SocketAddr = format!("127.0.0.1:{sipp_port}").parse().expect("address");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let backup = SipUa::bind();
+    let server = start(far, backup.local_addr(), dir.path());
+    let callee = testkit::Sipp::xml(include_str!("scenarios/uas_bad_answer.xml"), server.addr())
+        .port(sipp_port)
+        .timeout(Duration::from_secs(20))
+        .spawn();
+    let caller = SipUa::bind();
+    let rtp: SocketAddr = "127.0.0.1:9".parse().expect("address");
+    let mut call = caller.call(server.addr(), "9950", rtp);
+    assert_eq!(call.wait_final(WAIT), Some(488), "{}", server.log());
+    let run = callee.wait();
+    assert!(run.success, "{}\n{}", run.report(), server.log());
+}
