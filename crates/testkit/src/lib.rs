@@ -1,8 +1,9 @@
 //! Test-only helpers for end-to-end tests over real sockets on 127.0.0.1:
 //! start the `switchboard` binary on its own ports, drive SIPp against it,
 //! exchange raw SIP datagrams, send, record and analyse real RTP audio
-//! ([`rtp_peer`], [`analysis`]), and place or take calls with an in-process
-//! SIP user agent ([`sip_ua`]).
+//! ([`rtp_peer`], [`analysis`]), place or take calls with an in-process
+//! SIP user agent ([`sip_ua`]) or the baresip softphone ([`baresip`]), and
+//! load the server with many bridged calls ([`load`], the `rtp-load` binary).
 //!
 //! Every wait is bounded, so a broken server fails a test instead of hanging it.
 #![forbid(unsafe_code)]
