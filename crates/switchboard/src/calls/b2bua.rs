@@ -56,7 +56,9 @@ pub fn spawn(
 ) {
     let call_id = invite.call_id().unwrap_or_default().to_string();
     let span = tracing::info_span!(parent: None, "call", call_id = %call_id);
-    let call = Call::new(ctx, key, transaction, invite, bridge);
+    // Boxed: the call's state then sits on the heap once, not inline (and,
+    // as an async fn argument, twice) in the task's future.
+    let call = Box::new(Call::new(ctx, key, transaction, invite, bridge));
     tokio::spawn(tracing::Instrument::instrument(call.run(events), span));
 }
 
@@ -155,13 +157,16 @@ impl Call {
         }
     }
 
-    async fn run(mut self, mut events: mpsc::Receiver<SipEvent>) {
-        self.start().await;
+    async fn run(mut self: Box<Self>, mut events: mpsc::Receiver<SipEvent>) {
+        // Handlers are boxed: inline, their deepest await would make every
+        // resting call ~14 KB; boxed, that state exists only while an event
+        // is being handled.
+        Box::pin(self.start()).await;
         while !self.finished {
             let linger = self.linger_until;
             tokio::select! {
                 event = events.recv() => match event {
-                    Some(event) => self.on_event(event).await,
+                    Some(event) => Box::pin(self.on_event(event)).await,
                     None => break,
                 },
                 _ = sleep_until(linger) => {
@@ -175,7 +180,7 @@ impl Call {
                 self.finished = true;
             }
         }
-        self.cleanup().await;
+        Box::pin(self.cleanup()).await;
     }
 
     async fn start(&mut self) {
