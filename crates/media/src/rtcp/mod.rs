@@ -93,11 +93,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod check;
 mod loss;
 mod ntp;
 mod parse;
 mod write;
 
+#[doc(hidden)]
+pub use check::check_datagram;
 pub use loss::ReceptionTotals;
 pub use ntp::{dlsr, dlsr_duration, ntp_middle, ntp_timestamp, round_trip_time};
 pub use parse::{
@@ -326,36 +329,11 @@ mod tests {
         }
     }
 
-    /// Reads every field of every packet, as a consumer would; returns how
+    /// Checks every property of the fuzz target on `datagram`; returns how
     /// many packets parsed.
     pub(crate) fn walk(datagram: &[u8]) -> usize {
-        let mut parsed = 0;
-        for packet in RtcpIter::new(datagram) {
-            let Ok(packet) = packet else { break };
-            parsed += 1;
-            let _ = packet.packet_type();
-            match packet {
-                RtcpPacket::SenderReport(r) | RtcpPacket::ReceiverReport(r) => {
-                    let _ = (r.ssrc(), r.sender_info().map(|i| i.lsr()), r.extension());
-                    assert_eq!(r.report_blocks().len(), r.report_blocks().count());
-                }
-                RtcpPacket::SourceDescription(sdes) => {
-                    for chunk in sdes.chunks() {
-                        let _ = (chunk.ssrc(), chunk.cname(), chunk.items().count());
-                    }
-                }
-                RtcpPacket::Bye(bye) => {
-                    let _ = (bye.ssrcs().count(), bye.reason());
-                }
-                RtcpPacket::App(app) => {
-                    let _ = (app.subtype(), app.ssrc(), app.name(), app.data());
-                }
-                RtcpPacket::Other(other) => {
-                    let _ = (other.count(), other.body());
-                }
-            }
-        }
-        parsed
+        check_datagram(datagram);
+        RtcpIter::new(datagram).take_while(Result::is_ok).count()
     }
 
     #[test]
