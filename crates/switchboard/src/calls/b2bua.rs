@@ -384,8 +384,11 @@ impl Call {
                 let is_b_invite = self.b.as_ref().and_then(|b| b.transaction) == Some(transaction);
                 if is_b_invite {
                     self.on_b_response(*response, dialog).await;
-                } else if response.status >= 200 {
-                    self.on_reinvite_answer(&response, dialog).await;
+                } else if let Some(dialog) = dialog
+                    .filter(|_| (200..300).contains(&response.status) && !response.body.is_empty())
+                {
+                    // The 2xx to one of our re-INVITEs.
+                    self.apply_answer(&dialog, &response.body);
                 }
             }
             SipEvent::Request {
@@ -399,7 +402,7 @@ impl Call {
                     self.on_late_answer(&request).await;
                 } else if !request.body.is_empty() {
                     // The answer to our offer in a 200 to an offerless re-INVITE.
-                    self.on_reoffer_answer(&dialog, &request.body);
+                    self.apply_answer(&dialog, &request.body);
                 }
             }
             SipEvent::Cancelled { transaction } => {
@@ -577,9 +580,10 @@ impl Call {
         }
     }
 
-    /// Applies the answer in the ACK of an offerless re-INVITE we answered
-    /// with an offer; an unusable answer leaves the media as it was.
-    fn on_reoffer_answer(&mut self, dialog: &DialogId, body: &[u8]) {
+    /// Applies an answer to the offer we made on the leg of `dialog` (in the
+    /// 2xx to our re-INVITE, or in the ACK of an offerless re-INVITE we
+    /// answered with an offer); an unusable answer leaves the media as it was.
+    fn apply_answer(&mut self, dialog: &DialogId, body: &[u8]) {
         let media = if Some(dialog) == self.a_dialog.as_ref() {
             self.a_media.as_mut()
         } else if self.b.as_ref().and_then(|b| b.dialog.as_ref()) == Some(dialog) {
@@ -835,34 +839,6 @@ impl Call {
         let body = offer.to_bytes();
         media.offer = Some(offer);
         self.in_dialog(dialog, Method::Invite, Some(body)).await;
-    }
-
-    /// The answer to a re-INVITE we sent.
-    async fn on_reinvite_answer(&mut self, response: &Response, dialog: Option<DialogId>) {
-        if !(200..300).contains(&response.status) || response.body.is_empty() {
-            return;
-        }
-        let Some(dialog) = dialog else { return };
-        let media = if Some(&dialog) == self.a_dialog.as_ref() {
-            self.a_media.as_mut()
-        } else if self.b.as_ref().and_then(|b| b.dialog.as_ref()) == Some(&dialog) {
-            self.b.as_mut().map(|b| &mut b.media)
-        } else {
-            None
-        };
-        let Some(media) = media else { return };
-        let Some(offer) = media.offer.take() else {
-            return;
-        };
-        let negotiated = sdp::parse(&response.body)
-            .ok()
-            .and_then(|answer| sdp::process_answer(&offer, &answer).ok());
-        if let Some(n) = negotiated {
-            let _ = media.apply(n);
-            if let (Some(a), Some(b)) = (self.a_media.as_ref(), self.b.as_ref()) {
-                legs::bridge(a, &b.media, false);
-            }
-        }
     }
 
     /// B failed with `status`: try the next fallback endpoint or tell A.
