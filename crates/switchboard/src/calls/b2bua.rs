@@ -450,6 +450,9 @@ impl Call {
             }
             SipEvent::Shutdown => {
                 tracing::info!("server shutting down: ending the call");
+                // A caller still ringing hears why and may try another node.
+                self.reject_a(503, Some("Service Unavailable - Shutting Down"))
+                    .await;
                 self.hang_up_a().await;
                 self.hang_up_b().await;
             }
