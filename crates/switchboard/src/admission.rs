@@ -20,7 +20,7 @@ use crate::config::{Config, Destination, DigestAuth, EndpointMatch, RouteEntry};
 use crate::router::{RouteDecision, Router};
 
 /// Methods we answer; listed in `Allow`.
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS";
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
 /// Body types we understand; listed in `Accept`.
 pub const ACCEPT: &str = "application/sdp";
 /// Option tags we support; none yet, so `Supported` is empty and any

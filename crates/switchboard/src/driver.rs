@@ -231,7 +231,7 @@ impl Driver {
                                 request.headers.set(name, value);
                             }
                             if let Some((content_type, body)) = body {
-                                request.set_body(content_type, body);
+                                request.set_body(&content_type, body);
                             }
                             self.stack.send_in_dialog(now, &dialog, request)
                         });

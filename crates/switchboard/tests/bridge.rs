@@ -577,3 +577,23 @@ fn an_unusable_answer_from_the_callee_ends_both_legs() {
     let run = callee.wait();
     assert!(run.success, "{}\n{}", run.report(), server.log());
 }
+
+#[test]
+fn sip_info_dtmf_from_the_caller_reaches_the_callee() {
+    let sipp_port = free_port();
+    let far: SocketAddr = format!("127.0.0.1:{sipp_port}").parse().expect("address");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let backup = SipUa::bind();
+    let server = start(far, backup.local_addr(), dir.path());
+    let callee = testkit::Sipp::xml(include_str!("scenarios/uas_info.xml"), server.addr())
+        .port(sipp_port)
+        .timeout(Duration::from_secs(20))
+        .spawn();
+    let caller = testkit::Sipp::xml(include_str!("scenarios/uac_info.xml"), server.addr())
+        .service("9810")
+        .timeout(Duration::from_secs(20))
+        .run();
+    assert!(caller.success, "{}\n{}", caller.report(), server.log());
+    let callee = callee.wait();
+    assert!(callee.success, "{}\n{}", callee.report(), server.log());
+}

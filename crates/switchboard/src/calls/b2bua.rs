@@ -735,6 +735,31 @@ impl Call {
                 }
             }
             Method::Invite => self.on_reinvite(transaction, request, from_a).await,
+            Method::Info if !request.body.is_empty() => {
+                // DTMF (application/dtmf-relay) and the like: the other leg
+                // gets the same body; the sender its 200 at once.
+                self.respond(transaction, make_response(&request, 200))
+                    .await;
+                let other = if from_a {
+                    self.b
+                        .as_ref()
+                        .filter(|b| b.state == BState::Answered)
+                        .and_then(|b| b.dialog.clone())
+                } else {
+                    self.a_dialog
+                        .clone()
+                        .filter(|_| self.a_state == AState::Answered)
+                };
+                if let Some(dialog) = other {
+                    let content_type = request
+                        .headers
+                        .get(HeaderName::ContentType)
+                        .unwrap_or("application/octet-stream")
+                        .to_string();
+                    let body = Some((content_type, request.body));
+                    self.in_dialog_with(dialog, Method::Info, body).await;
+                }
+            }
             Method::Options | Method::Info | Method::Update if request.body.is_empty() => {
                 let mut ok = make_response(&request, 200);
                 ok.headers.push_known(HeaderName::Allow, ALLOW);
@@ -931,6 +956,16 @@ impl Call {
     }
 
     async fn in_dialog(&mut self, dialog: DialogId, method: Method, sdp: Option<Vec<u8>>) {
+        let body = sdp.map(|b| ("application/sdp".to_string(), b));
+        self.in_dialog_with(dialog, method, body).await;
+    }
+
+    async fn in_dialog_with(
+        &mut self,
+        dialog: DialogId,
+        method: Method,
+        body: Option<(String, Vec<u8>)>,
+    ) {
         let (reply, answer) = oneshot::channel();
         let mut headers = vec![(HeaderName::UserAgent, self.ctx.user_agent.clone())];
         if method == Method::Invite {
@@ -944,7 +979,7 @@ impl Call {
             dialog,
             method: method.clone(),
             headers,
-            body: sdp.map(|b| ("application/sdp", b)),
+            body,
             reply,
         })
         .await;

@@ -78,7 +78,7 @@ pub enum SipCommand {
         /// Extra headers.
         headers: Vec<(sip::HeaderName, String)>,
         /// Body and its content type.
-        body: Option<(&'static str, Vec<u8>)>,
+        body: Option<(String, Vec<u8>)>,
         /// The client transaction, or why the stack refused.
         reply: oneshot::Sender<Result<ClientTransactionId, StackError>>,
     },
