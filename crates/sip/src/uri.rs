@@ -38,6 +38,16 @@ pub enum Host {
     V6(Ipv6Addr),
 }
 
+impl From<std::net::IpAddr> for Host {
+    /// The host of a URI, Via or Contact for a socket address we hold.
+    fn from(ip: std::net::IpAddr) -> Host {
+        match ip {
+            std::net::IpAddr::V4(a) => Host::V4(a),
+            std::net::IpAddr::V6(a) => Host::V6(a),
+        }
+    }
+}
+
 impl fmt::Display for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

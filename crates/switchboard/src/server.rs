@@ -119,8 +119,7 @@ fn stack_config(config: &Config) -> StackConfig {
         .map(|t| (t.advertised_host(), t.advertised_port()))
         .unwrap_or_else(|| ("127.0.0.1".to_string(), 5060));
     let host = match IpAddr::from_str(&host) {
-        Ok(IpAddr::V4(a)) => Host::V4(a),
-        Ok(IpAddr::V6(a)) => Host::V6(a),
+        Ok(ip) => Host::from(ip),
         Err(_) => Host::Domain(host),
     };
     let mut stack = StackConfig::new(host, Some(port));

@@ -31,7 +31,7 @@
 //! ```
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -257,6 +257,26 @@ fn run<R: Send + 'static>(
         .map_err(|_| UaError::Stopped)
 }
 
+/// An INVITE for `number` at `target` from `from` (a name-addr) with
+/// `contact` and the SDP `offer`; the stack adds tags, Call-ID and CSeq.
+pub(crate) fn invite_request(
+    target: SocketAddr,
+    number: &str,
+    from: &str,
+    contact: &str,
+    offer: &SessionDescription,
+) -> Request {
+    let uri = Uri::sip(Some(number), Host::from(target.ip()), Some(target.port()));
+    let mut invite = Request::new(Method::Invite, uri);
+    invite.headers.push_known(HeaderName::From, from);
+    invite
+        .headers
+        .push_known(HeaderName::To, format!("<sip:{number}@{target}>"));
+    invite.headers.push_known(HeaderName::Contact, contact);
+    invite.set_body("application/sdp", offer.to_string().into_bytes());
+    invite
+}
+
 /// A SIP user agent on its own UDP socket and thread; stops on drop.
 pub struct SipUa {
     local: SocketAddr,
@@ -277,11 +297,7 @@ impl SipUa {
     pub fn bind_to(address: SocketAddr) -> std::io::Result<SipUa> {
         let socket = UdpSocket::bind(address)?;
         let local = socket.local_addr()?;
-        let host = match local.ip() {
-            IpAddr::V4(v4) => Host::V4(v4),
-            IpAddr::V6(v6) => Host::V6(v6),
-        };
-        let stack = SipStack::new(StackConfig::new(host, Some(local.port())));
+        let stack = SipStack::new(StackConfig::new(Host::from(local.ip()), Some(local.port())));
         let (commands, command_rx) = mpsc::channel::<Command>();
         let (incoming_tx, incoming) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
@@ -330,25 +346,8 @@ impl SipUa {
     pub fn call_with(&self, target: SocketAddr, number: &str, media: LocalMedia) -> CallHandle {
         let mut origin = OriginState::new("testkit", 1, 1);
         let offer = sdp::offer(&media, &mut origin);
-        let host = |ip: IpAddr| match ip {
-            IpAddr::V4(v4) => Host::V4(v4),
-            IpAddr::V6(v6) => Host::V6(v6),
-        };
-        let mut invite = Request::new(
-            Method::Invite,
-            Uri::sip(Some(number), host(target.ip()), Some(target.port())),
-        );
-        let me = format!("sip:testkit@{}", self.local);
-        invite
-            .headers
-            .push_known(HeaderName::From, format!("<{me}>"));
-        invite
-            .headers
-            .push_known(HeaderName::To, format!("<sip:{number}@{target}>"));
-        invite
-            .headers
-            .push_known(HeaderName::Contact, format!("<{me}>"));
-        invite.set_body("application/sdp", offer.to_string().into_bytes());
+        let me = format!("<sip:testkit@{}>", self.local);
+        let invite = invite_request(target, number, &me, &me, &offer);
         let (events_tx, events) = mpsc::channel();
         let registered = events_tx.clone();
         let invite_tx = run(&self.commands, move |engine, now| {

@@ -11,13 +11,13 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::io::ErrorKind;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sdp::{LocalMedia, Negotiated, OriginState, SessionDescription};
-use sip::{HeaderName, Host, Method, Request, Uri};
+use sip::{HeaderName, Host, Method, Request};
 use sip_stack::{
     make_response, ClientTransactionId, Destination, DialogId, Output, ServerTransactionId,
     SipStack, StackConfig, StackEvent, TransactionId, Transport,
@@ -37,13 +37,6 @@ const FINISH_GRACE: Duration = Duration::from_secs(40);
 /// Setup error messages kept for the report.
 const KEPT_ERRORS: usize = 5;
 
-fn host(ip: IpAddr) -> Host {
-    match ip {
-        IpAddr::V4(v4) => Host::V4(v4),
-        IpAddr::V6(v6) => Host::V6(v6),
-    }
-}
-
 /// One SIP socket and its stack.
 pub(crate) struct SipSide {
     socket: UdpSocket,
@@ -59,7 +52,7 @@ impl SipSide {
         // Best effort: a bigger buffer only helps at high call rates.
         let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(SIP_RCVBUF);
         let local = socket.local_addr()?;
-        let stack = SipStack::new(StackConfig::new(host(local.ip()), Some(local.port())));
+        let stack = SipStack::new(StackConfig::new(Host::from(local.ip()), Some(local.port())));
         Ok(SipSide {
             socket,
             stack,
@@ -395,21 +388,8 @@ impl Caller<'_> {
         let offer = sdp::offer(&media, &mut origin);
         let target = self.plan.target;
         let number = self.plan.number.as_str();
-        let mut invite = Request::new(
-            Method::Invite,
-            Uri::sip(Some(number), host(target.ip()), Some(target.port())),
-        );
-        let me = format!("sip:rtp-load@{}", self.sip.local_addr());
-        invite
-            .headers
-            .push_known(HeaderName::From, format!("<{me}>"));
-        invite
-            .headers
-            .push_known(HeaderName::To, format!("<sip:{number}@{target}>"));
-        invite
-            .headers
-            .push_known(HeaderName::Contact, self.contact.clone());
-        invite.set_body("application/sdp", offer.to_string().into_bytes());
+        let me = format!("<sip:rtp-load@{}>", self.sip.local_addr());
+        let invite = crate::sip_ua::invite_request(target, number, &me, &self.contact, &offer);
         let destination = Destination {
             address: target,
             transport: Transport::Udp,

@@ -34,11 +34,7 @@ pub(super) fn udp_peer() -> Destination {
 
 pub(super) fn stack_at(local: &str, seed: u64) -> SipStack {
     let local = addr(local);
-    let host = match local.ip() {
-        std::net::IpAddr::V4(v4) => Host::V4(v4),
-        std::net::IpAddr::V6(v6) => Host::V6(v6),
-    };
-    let mut config = StackConfig::new(host, Some(local.port()));
+    let mut config = StackConfig::new(Host::from(local.ip()), Some(local.port()));
     config.seed = Some(seed);
     SipStack::new(config)
 }
