@@ -103,9 +103,7 @@ impl Driver {
         let mut deadline: Option<tokio::time::Instant> = None;
         loop {
             // Move through the shutdown phases as calls end.
-            if phase == Phase::Draining && self.calls.is_empty()
-                || phase == Phase::HangingUp && self.calls.is_empty()
-            {
+            if matches!(phase, Phase::Draining | Phase::HangingUp) && self.calls.is_empty() {
                 phase = Phase::Closing;
                 deadline = Some(tokio::time::Instant::now() + DRAIN_GRACE);
             }

@@ -92,20 +92,10 @@ impl Relay {
         }
     }
 
-    /// The payload mapping in use.
-    pub fn config(&self) -> RelayConfig {
-        self.config
-    }
-
     /// Changes the payload mapping (after a re-INVITE) and keeps the
     /// outbound numbering, so the receiver's stream continues.
     pub fn set_config(&mut self, config: RelayConfig) {
         self.config = config;
-    }
-
-    /// The SSRC this relay sends as (the target leg's).
-    pub fn ssrc(&self) -> u32 {
-        self.stream.stream_ssrc()
     }
 
     /// Rewrites `packet` (a parsed-valid RTP packet; `payload` is the range

@@ -191,10 +191,9 @@ impl Reporter {
     ) -> Option<usize> {
         let wallclock = SystemTime::now();
         let sender_info = outbound.sender_info(now, wallclock);
-        // Before we send anything, reports still need an SSRC of ours; the
-        // relay will use its own once it starts, and RFC 3550 allows an RR
-        // from a receive-only participant under any SSRC we own.
-        let ssrc = outbound.ssrc().unwrap_or(0x5357_4244);
+        // The leg's SSRC is fixed at creation, so reports carry it even
+        // before anything was sent (an RR from a receive-only participant).
+        let ssrc = outbound.stream_ssrc();
         let report_block = reception.map(|r| {
             let fraction_lost = match self.previous {
                 Some((ssrc, previous)) if ssrc == r.ssrc => r.totals.fraction_lost_since(&previous),
@@ -230,7 +229,7 @@ impl Reporter {
 
     /// Learns from a received RTCP datagram: the peer's SR time (for our
     /// LSR/DLSR) and its report on our stream.
-    pub fn receive(&mut self, datagram: &[u8], our_ssrc: Option<u32>, now: Instant) {
+    pub fn receive(&mut self, datagram: &[u8], our_ssrc: u32, now: Instant) {
         let arrival_ntp = ntp_timestamp(SystemTime::now());
         for packet in RtcpIter::new(datagram) {
             let Ok(packet) = packet else { break };
@@ -244,7 +243,7 @@ impl Reporter {
                 }
             }
             for block in report.report_blocks() {
-                if our_ssrc.is_some_and(|ours| ours == block.ssrc) {
+                if block.ssrc == our_ssrc {
                     self.remote = Some(RemoteReport {
                         fraction_lost: block.fraction_lost,
                         cumulative_lost: block.cumulative_lost,
@@ -332,7 +331,7 @@ mod tests {
                 &mut rr,
             )
             .expect("an RR");
-        reporter.receive(&rr[..rr_len], Some(0xfeed), now);
+        reporter.receive(&rr[..rr_len], 0xfeed, now);
         let remote = reporter.remote.expect("remote report");
         assert_eq!((remote.fraction_lost, remote.jitter), (0, 3));
     }
@@ -340,8 +339,8 @@ mod tests {
     #[test]
     fn garbage_is_ignored() {
         let mut reporter = Reporter::default();
-        reporter.receive(&[0x80, 200, 0xff, 0xff, 1, 2], Some(1), Instant::now());
-        reporter.receive(&[], None, Instant::now());
+        reporter.receive(&[0x80, 200, 0xff, 0xff, 1, 2], 1, Instant::now());
+        reporter.receive(&[], 1, Instant::now());
         assert_eq!(reporter.remote, None);
     }
 }

@@ -753,7 +753,7 @@ impl Receiver {
     fn on_rtcp(&mut self, datagram: &[u8]) {
         let before = self.reporter.remote;
         self.reporter
-            .receive(datagram, self.outbound.ssrc(), Instant::now());
+            .receive(datagram, self.outbound.stream_ssrc(), Instant::now());
         if self.reporter.remote != before {
             *self.shared.remote.lock().unwrap_or_else(|e| e.into_inner()) = self.reporter.remote;
         }
