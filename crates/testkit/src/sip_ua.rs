@@ -39,7 +39,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use sdp::{LocalMedia, Negotiated, OriginState, SessionDescription};
-use sip::{HeaderName, Host, Method, Request, Response, TypedHeaders, Uri};
+use sip::{HeaderName, Host, Method, Request, Response, Uri};
 use sip_stack::{
     make_response, ClientTransactionId, Destination, DialogId, Output, ServerTransactionId,
     SipStack, StackConfig, StackEvent, TransactionId, Transport,
@@ -682,16 +682,7 @@ impl IncomingCall {
         let contact = format!("<sip:testkit@{}>", self.leg.local);
         ok.headers.push_known(HeaderName::Contact, contact);
         ok.set_body("application/sdp", answer.sdp.to_string().into_bytes());
-        let dialog = DialogId {
-            call_id: self
-                .request
-                .call_id()
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
-            local_tag: tag(&ok.headers.to()).ok_or(UaError::NoDialog)?,
-            remote_tag: tag(&self.request.headers.from()).ok_or(UaError::NoDialog)?,
-        };
+        let dialog = DialogId::of_uas_answer(&self.request, &ok).ok_or(UaError::NoDialog)?;
         let registered = self.leg.events_tx.clone();
         let transaction = self.transaction;
         let id = dialog.clone();
@@ -740,8 +731,4 @@ impl IncomingCall {
             Ok::<_, UaError>(())
         })?
     }
-}
-
-fn tag<E>(name_addr: &Result<sip::NameAddr, E>) -> Option<String> {
-    name_addr.as_ref().ok()?.tag().map(str::to_string)
 }

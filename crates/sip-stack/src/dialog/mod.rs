@@ -48,6 +48,21 @@ pub struct DialogId {
     pub remote_tag: String,
 }
 
+impl DialogId {
+    /// The dialog a 2xx `answer` to `invite` creates on our (UAS) side, as
+    /// [`SipStack::respond`](crate::SipStack::respond) records it: when the
+    /// answer has no To tag yet, the one `respond` will add. Lets the user
+    /// know the id before the stack reports any request in the dialog.
+    pub fn of_uas_answer(invite: &Request, answer: &Response) -> Option<DialogId> {
+        Some(DialogId {
+            call_id: invite.headers.get(HeaderName::CallId)?.trim().to_string(),
+            local_tag: crate::wire::tag_of(&answer.headers, HeaderName::To)
+                .unwrap_or_else(|| crate::response::to_tag_for(invite)),
+            remote_tag: crate::wire::tag_of(&invite.headers, HeaderName::From)?,
+        })
+    }
+}
+
 /// Which side of the INVITE we were.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DialogRole {

@@ -174,7 +174,8 @@ impl SipStack {
         let bytes = ok.to_bytes();
         let timers = self.config.timers;
         // A re-INVITE's 2xx belongs to the existing dialog (its request may lack Contact).
-        let existing = uas_dialog_of(invite, ok).filter(|id| self.dialogs.contains_key(id));
+        let existing =
+            DialogId::of_uas_answer(invite, ok).filter(|id| self.dialogs.contains_key(id));
         let id = match existing {
             Some(id) => id,
             None => {
@@ -284,13 +285,4 @@ impl SipStack {
         };
         self.dialogs.contains_key(&id).then_some(id)
     }
-}
-
-/// The UAS dialog a response to `request` belongs to (To tag ours, From tag theirs).
-fn uas_dialog_of(request: &Request, response: &Response) -> Option<DialogId> {
-    Some(DialogId {
-        call_id: request.headers.get(HeaderName::CallId)?.trim().to_string(),
-        local_tag: wire::tag_of(&response.headers, HeaderName::To)?,
-        remote_tag: wire::tag_of(&request.headers, HeaderName::From)?,
-    })
 }

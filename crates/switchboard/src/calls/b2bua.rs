@@ -630,7 +630,7 @@ impl Call {
         self.contact(&mut response);
         response.headers.push_known(HeaderName::Allow, ALLOW);
         response.set_body("application/sdp", sdp);
-        self.a_dialog = uas_dialog(&self.a_invite, &response);
+        self.a_dialog = DialogId::of_uas_answer(&self.a_invite, &response);
         self.respond(self.a_transaction, response).await;
         self.a_state = AState::Answered;
         self.answered_at = Some(Instant::now());
@@ -1028,26 +1028,6 @@ impl Call {
             .await;
         tracing::debug!("call task ended");
     }
-}
-
-/// Our dialog id for a 2xx we send (we are the UAS; our tag is in To).
-fn uas_dialog(invite: &Request, ok: &Response) -> Option<DialogId> {
-    let call_id = invite.call_id()?.to_string();
-    let remote_tag = invite.from().ok()?.tag()?.to_string();
-    let local_tag = match ok
-        .headers
-        .to()
-        .ok()
-        .and_then(|t| t.tag().map(str::to_string))
-    {
-        Some(tag) => tag,
-        None => sip_stack::to_tag_for(invite),
-    };
-    Some(DialogId {
-        call_id,
-        local_tag,
-        remote_tag,
-    })
 }
 
 fn g711(codec: sdp::Codec) -> G711 {
