@@ -99,7 +99,7 @@ fn call_context(config: &Config, sip: mpsc::Sender<crate::calls::SipCommand>) ->
         sip,
         ports: Arc::new(RtpPortPool::new(port_ip, config.media.rtp_ports)),
         media_ip,
-        contact: format!("{host}:{port}"),
+        contact: format!("<sip:switchboard@{host}:{port}>"),
         local_host: host,
         user_agent: config.sip.user_agent.clone(),
         recordings_dir: config.media.recordings_dir.clone(),

@@ -352,10 +352,7 @@ impl Call {
             .map(|n| n.saturating_sub(1))
             .unwrap_or(70);
         h.push_known(HeaderName::MaxForwards, forwards.to_string());
-        h.push_known(
-            HeaderName::Contact,
-            format!("<sip:switchboard@{}>", self.ctx.contact),
-        );
+        h.push_known(HeaderName::Contact, self.ctx.contact.clone());
         h.push_known(HeaderName::Allow, ALLOW);
         h.push_known(HeaderName::UserAgent, self.ctx.user_agent.clone());
         h.push("X-Orig-Call-ID", a.call_id().unwrap_or_default());
@@ -969,10 +966,7 @@ impl Call {
         let (reply, answer) = oneshot::channel();
         let mut headers = vec![(HeaderName::UserAgent, self.ctx.user_agent.clone())];
         if method == Method::Invite {
-            headers.push((
-                HeaderName::Contact,
-                format!("<sip:switchboard@{}>", self.ctx.contact),
-            ));
+            headers.push((HeaderName::Contact, self.ctx.contact.clone()));
         }
         self.send(SipCommand::SendInDialog {
             call: self.key,
@@ -989,10 +983,9 @@ impl Call {
     }
 
     fn contact(&self, response: &mut Response) {
-        response.headers.push_known(
-            HeaderName::Contact,
-            format!("<sip:switchboard@{}>", self.ctx.contact),
-        );
+        response
+            .headers
+            .push_known(HeaderName::Contact, self.ctx.contact.clone());
     }
 
     async fn respond(&self, transaction: ServerTransactionId, mut response: Response) {

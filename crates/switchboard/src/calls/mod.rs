@@ -165,7 +165,7 @@ pub struct CallContext {
     pub ports: Arc<RtpPortPool>,
     /// Address written in our SDP (`c=`).
     pub media_ip: IpAddr,
-    /// Our Contact URI host and port.
+    /// Our Contact header value (`<sip:switchboard@host:port>`).
     pub contact: String,
     /// Host for Call-IDs and From URIs we generate.
     pub local_host: String,
