@@ -5,9 +5,11 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod agent_rpc;
 pub mod calls;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod driver;
 pub mod media;
 pub mod router;
