@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod agent;
 pub mod analysis;
 pub mod baresip;
 pub mod load;
@@ -20,6 +21,7 @@ pub mod sip_ua;
 pub mod sipp;
 pub mod udp;
 
+pub use agent::{Agent, AgentError, AgentFrame};
 pub use ports::{free_port, free_ports};
 pub use rtp_peer::{Codec, ReceivedPacket, RtpPeer, RtpPeerConfig, Source};
 pub use server::Server;
