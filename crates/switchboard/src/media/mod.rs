@@ -4,6 +4,7 @@
 
 pub mod pacer;
 pub mod ports;
+pub mod prompts;
 pub mod recorder;
 pub mod relay;
 pub mod reports;

@@ -90,6 +90,12 @@ impl PromptFrames {
     pub fn get(&self, index: usize) -> Option<&Frame> {
         self.frames.get(index)
     }
+
+    /// Whether both hold the very same shared frames (not merely equal ones):
+    /// how the prompt cache's sharing is observed.
+    pub fn same_as(&self, other: &PromptFrames) -> bool {
+        Arc::ptr_eq(&self.frames, &other.frames)
+    }
 }
 
 /// What a stream sends at each tick. An enum rather than a trait object: the
