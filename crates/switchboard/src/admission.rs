@@ -4,9 +4,9 @@
 //! decides ([`Admit`]). An INVITE is refused with 403 when no endpoint
 //! claims the source, 401 while a `user` endpoint's digest is missing or
 //! stale, 404 when no route matches, or the route's `hangup` code; a call
-//! routed to a SIP destination is handed to a B2BUA call ([`Bridge`]); a
-//! call routed to an agent or Rayo endpoint gets 480 until those adapters
-//! exist.
+//! routed to a SIP destination or an agent endpoint is handed to a call
+//! actor ([`Bridge`]); a call routed to a Rayo endpoint gets 480 until that
+//! adapter exists.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -49,6 +49,9 @@ pub struct Bridge {
     pub dialed: String,
     /// The matching route entry: fallback, headers, recording.
     pub entry: RouteEntry,
+    /// `endpoint` is an agent endpoint: the call is offered to its agents
+    /// instead of being dialed.
+    pub to_agent: bool,
 }
 
 /// Answers out-of-dialog requests per the configured endpoints and routes.
@@ -220,20 +223,22 @@ impl Admission {
                 dialed,
                 entry,
             } => {
-                // Agent RPC and Rayo are not wired in yet: nobody can take the call.
-                match destination {
-                    Destination::Agent => tracing::info!(%name, "no agent connected"),
-                    Destination::Rayo => tracing::info!(%name, "no Rayo client connected"),
-                    Destination::Sip { .. } => {
-                        return Ok(Bridge {
-                            from_endpoint: endpoint.clone(),
-                            endpoint: name.to_string(),
-                            dialed: dialed.to_string(),
-                            entry: entry.clone(),
-                        })
+                let to_agent = match destination {
+                    Destination::Agent => true,
+                    Destination::Sip { .. } => false,
+                    // Rayo is not wired in yet: nobody can take the call.
+                    Destination::Rayo => {
+                        tracing::info!(%name, "no Rayo client connected");
+                        return Err(make_response(request, 480));
                     }
-                }
-                make_response(request, 480)
+                };
+                return Ok(Bridge {
+                    from_endpoint: endpoint.clone(),
+                    endpoint: name.to_string(),
+                    dialed: dialed.to_string(),
+                    entry: entry.clone(),
+                    to_agent,
+                });
             }
         })
     }

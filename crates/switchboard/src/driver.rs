@@ -297,7 +297,7 @@ impl Driver {
                         let call = self.calls.insert(&call_id, events_tx);
                         self.calls.add_server(call, transaction);
                         tracing::info!(endpoint = %bridge.endpoint, dialed = %bridge.dialed, "bridging");
-                        calls::b2bua::spawn(
+                        calls::call::spawn(
                             self.context.clone(),
                             call,
                             events_rx,

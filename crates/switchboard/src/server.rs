@@ -11,10 +11,13 @@ use sip_stack::{SipStack, StackConfig};
 use tokio::sync::mpsc;
 
 use crate::admission::Admission;
+use crate::agent_rpc::AgentHub;
 use crate::calls::{CallContext, SIP_COMMAND_QUEUE};
 use crate::config::{Config, TransportProtocol};
 use crate::driver::Driver;
+use crate::media::pacer::{Pacer, PacerConfig, PacerHandle};
 use crate::media::ports::RtpPortPool;
+use crate::media::prompts::{PromptConfig, Prompts};
 use crate::transport::{Transports, FAILURE_QUEUE, INBOUND_QUEUE};
 
 /// Binds every transport and runs until SIGINT or SIGTERM.
@@ -40,7 +43,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let stack = SipStack::new(stack_config(&config));
     let admission = Admission::new(&config, Instant::now());
     let (commands_tx, commands_rx) = mpsc::channel(SIP_COMMAND_QUEUE);
-    let context = Arc::new(call_context(&config, commands_tx));
+    let pacer = Pacer::start(PacerConfig::default())?;
+    let agents = AgentHub::new(&config);
+    let agent_listener = tokio::net::TcpListener::bind(config.agent_rpc.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("agent_rpc.listen {}: {e}", config.agent_rpc.listen))?;
+    tracing::info!(address = %agent_listener.local_addr()?, "Agent RPC listening");
+    let (agents_stop, agents_stopped) = tokio::sync::oneshot::channel::<()>();
+    let agent_server = tokio::spawn(crate::agent_rpc::serve(
+        agent_listener,
+        agents.clone(),
+        async move {
+            let _ = agents_stopped.await;
+        },
+    ));
+    let context = Arc::new(call_context(&config, commands_tx, agents, pacer.handle()));
     let call_drain = Duration::from_secs(config.sip.shutdown_grace_sec);
     let driver = Driver::new(
         stack,
@@ -54,6 +71,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     tracing::info!("switchboard ready");
     driver.run(shutdown_signal()).await;
+    let _ = agents_stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(2), agent_server).await;
+    drop(pacer);
     let finished =
         tokio::task::spawn_blocking(|| crate::media::recorder::finish_all(Duration::from_secs(2)))
             .await
@@ -67,7 +87,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// What calls share: the config, the way to the SIP driver, RTP ports and
 /// the addresses we advertise.
-fn call_context(config: &Config, sip: mpsc::Sender<crate::calls::SipCommand>) -> CallContext {
+fn call_context(
+    config: &Config,
+    sip: mpsc::Sender<crate::calls::SipCommand>,
+    agents: AgentHub,
+    pacer: PacerHandle,
+) -> CallContext {
     let first = config.transports.values().next();
     let bind = first
         .map(|t| t.bind)
@@ -107,6 +132,12 @@ fn call_context(config: &Config, sip: mpsc::Sender<crate::calls::SipCommand>) ->
             .transports
             .values()
             .any(|t| t.protocol == TransportProtocol::Tcp),
+        agents,
+        pacer,
+        prompts: Prompts::new(PromptConfig {
+            playback_dir: config.media.playback_dir.clone(),
+            ..PromptConfig::default()
+        }),
     }
 }
 

@@ -28,3 +28,12 @@ impl AgentHub {
         }
     }
 }
+
+/// Serves agents on `listener` until `shutdown` resolves (stub: accepts nobody).
+pub async fn serve(
+    _listener: tokio::net::TcpListener,
+    _hub: AgentHub,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    shutdown.await;
+}

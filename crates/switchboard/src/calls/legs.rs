@@ -4,10 +4,11 @@
 use std::net::{IpAddr, SocketAddr};
 
 use sdp::{Codec, Direction, LocalMedia, Negotiated, OriginState, SessionDescription};
+use tokio::sync::mpsc;
 
 use crate::media::ports::{RtpPortPair, RtpPortPool};
 use crate::media::relay::{Relay, RelayConfig, Transcode};
-use crate::media::session::{Forward, RtpSession, SessionConfig};
+use crate::media::session::{Forward, ReceivedRtp, RtpSession, SessionConfig};
 
 /// One leg's media: bound ports, then (once the peer's SDP is known) a
 /// running session.
@@ -24,6 +25,11 @@ pub struct MediaLeg {
     pub origin: OriginState,
     /// Our last offer on this leg, waiting for its answer.
     pub offer: Option<SessionDescription>,
+    /// Start the session with a consumer channel (a controlled call reads
+    /// digits and audio); a pure bridge leg has none.
+    pub consume: bool,
+    /// The consumer channel, once the session runs with `consume`.
+    pub packets: Option<mpsc::Receiver<ReceivedRtp>>,
     address: IpAddr,
 }
 
@@ -39,6 +45,8 @@ impl MediaLeg {
             negotiated: None,
             origin: OriginState::new("switchboard", fastrand::u64(1..u64::from(u32::MAX)), 1),
             offer: None,
+            consume: false,
+            packets: None,
             address,
         })
     }
@@ -57,6 +65,13 @@ impl MediaLeg {
     pub fn apply(&mut self, negotiated: Negotiated) -> std::io::Result<()> {
         let remote = negotiated.remote_rtp;
         match (&self.session, self.pending.take()) {
+            (None, Some(pair)) if self.consume => {
+                let (session, packets) = RtpSession::start(pair, remote, SessionConfig::default())?;
+                // Nothing reads packets until a component asks for them.
+                let _ = session.set_deliver(false);
+                self.session = Some(session);
+                self.packets = Some(packets);
+            }
             (None, Some(pair)) => {
                 // A bridge only relays and records: no consumer channel.
                 let session = RtpSession::start_relay(pair, remote, SessionConfig::default())?;
@@ -77,6 +92,7 @@ impl MediaLeg {
     /// Closes the session (and frees the ports).
     pub async fn close(&mut self) {
         self.pending = None;
+        self.packets = None;
         if let Some(session) = self.session.take() {
             session.close().await;
         }

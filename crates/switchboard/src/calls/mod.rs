@@ -17,7 +17,7 @@
 //! are registered, see [`CallRoutes`]) and, for events that carry only a
 //! transaction (timeouts, transport errors), by transaction.
 
-pub mod b2bua;
+pub mod call;
 mod legs;
 
 use std::collections::HashMap;
@@ -175,6 +175,12 @@ pub struct CallContext {
     pub recordings_dir: PathBuf,
     /// Whether a TCP listener exists, so TCP destinations can be used.
     pub tcp_available: bool,
+    /// Offers calls to agents.
+    pub agents: crate::agent_rpc::AgentHub,
+    /// Sends every controlled call's outbound RTP.
+    pub pacer: crate::media::pacer::PacerHandle,
+    /// Prompts, decoded once and shared.
+    pub prompts: crate::media::prompts::Prompts,
 }
 
 /// The driver's tables from Call-IDs and transactions to calls.

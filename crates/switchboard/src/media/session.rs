@@ -183,6 +183,29 @@ impl ReceivedRtp {
     pub fn payload(&self) -> &[u8] {
         &self.payload_bytes[..usize::from(self.payload_len)]
     }
+
+    /// A packet as the receive task would deliver it (tests of consumers).
+    #[cfg(test)]
+    pub(crate) fn for_test(
+        payload_type: u8,
+        seq: u16,
+        timestamp: u32,
+        payload: &[u8],
+    ) -> ReceivedRtp {
+        let len = payload.len().min(MAX_PAYLOAD);
+        let mut payload_bytes = [0; MAX_PAYLOAD];
+        payload_bytes[..len].copy_from_slice(&payload[..len]);
+        ReceivedRtp {
+            arrival: Instant::now(),
+            payload_type,
+            seq,
+            timestamp,
+            ssrc: 1,
+            marker: false,
+            payload_len: len as u16,
+            payload_bytes,
+        }
+    }
 }
 
 impl std::fmt::Debug for ReceivedRtp {

@@ -1,5 +1,10 @@
-//! The B2BUA call: an incoming INVITE (leg A) bridged to an outbound INVITE
-//! toward a SIP endpoint (leg B), with media anchored here.
+//! The call actor: an incoming INVITE (leg A) either bridged to an outbound
+//! INVITE toward a SIP endpoint (leg B, the B2BUA), or offered to a
+//! controller (an agent) that steers it through the call-control model
+//! ([`control`]) and may later redirect it into a bridge. Media is anchored
+//! here either way.
+//!
+//! Bridging rules, as a user of a PBX expects them:
 //!
 //! Signalling rules, as a user of a PBX expects them:
 //!
@@ -35,6 +40,10 @@ use sip_stack::transport::{Destination, Transport};
 use sip_stack::{make_response, ClientTransactionId, ServerTransactionId, TransactionId};
 use tokio::sync::{mpsc, oneshot};
 
+mod components;
+mod control;
+
+use self::control::Control;
 use super::legs::{self, MediaLeg};
 use super::{resolve, CallContext, CallKey, SipCommand, SipEvent};
 use crate::admission::{Bridge, ALLOW};
@@ -120,6 +129,8 @@ struct Call {
     /// Set when the call is over and only waits for B's final after CANCEL.
     linger_until: Option<tokio::time::Instant>,
     finished: bool,
+    /// The controller's side of a call routed to an agent (until it redirects).
+    control: Option<Box<Control>>,
 }
 
 impl Call {
@@ -154,6 +165,7 @@ impl Call {
             answered_at: None,
             linger_until: None,
             finished: false,
+            control: None,
         }
     }
 
@@ -164,6 +176,7 @@ impl Call {
         Box::pin(self.start()).await;
         while !self.finished {
             let linger = self.linger_until;
+            let packets = self.a_media.as_mut().and_then(|m| m.packets.as_mut());
             tokio::select! {
                 event = events.recv() => match event {
                     Some(event) => Box::pin(self.on_event(event)).await,
@@ -172,6 +185,9 @@ impl Call {
                 _ = sleep_until(linger) => {
                     tracing::debug!("stopped waiting for the outbound leg's final response");
                     self.finished = true;
+                }
+                wake = control::wake(self.control.as_deref_mut(), packets) => {
+                    Box::pin(self.on_control(wake)).await;
                 }
             }
             if self.a_state == AState::Done
@@ -206,6 +222,10 @@ impl Call {
                 tracing::warn!(%error, "no RTP port for the caller");
                 return self.reject_a(503, None).await;
             }
+        }
+        if self.bridge.to_agent {
+            self.control = Some(Control::offer(self));
+            return;
         }
         let first = self.bridge.endpoint.clone();
         self.dial(first).await;
@@ -257,7 +277,13 @@ impl Call {
                 return self.b_failed(503, "Service Unavailable").await;
             }
         };
-        let first_codec = self.a_offer.as_ref().and_then(legs::offered_codec);
+        // The caller's codec first: its offer, or what it negotiated already
+        // (a redirect after answer).
+        let first_codec = self.a_offer.as_ref().and_then(legs::offered_codec).or(self
+            .a_media
+            .as_ref()
+            .and_then(|m| m.negotiated)
+            .map(|n| n.codec));
         let offer = sdp::offer(
             &media.local(legs::prefer(first_codec), Direction::SendRecv),
             &mut media.origin,
@@ -405,6 +431,7 @@ impl Call {
             SipEvent::Cancelled { transaction } => {
                 if transaction == self.a_transaction && self.a_state == AState::Pending {
                     tracing::info!("caller cancelled");
+                    self.set_end_reason(call_control::EndReason::CallerHangup);
                     self.a_state = AState::Done;
                     self.hang_up_b().await;
                 }
@@ -447,6 +474,7 @@ impl Call {
             }
             SipEvent::Shutdown => {
                 tracing::info!("server shutting down: ending the call");
+                self.set_end_reason(call_control::EndReason::Shutdown);
                 // A caller still ringing hears why and may try another node.
                 self.reject_a(503, Some("Service Unavailable - Shutting Down"))
                     .await;
@@ -478,7 +506,7 @@ impl Call {
         }
         if (200..300).contains(&status) {
             b.dialog = dialog.clone();
-            if b.state == BState::Cancelling || self.a_state != AState::Pending {
+            if b.state == BState::Cancelling || self.a_state == AState::Done {
                 // Raced our CANCEL, or A is gone: end it.
                 b.state = BState::Answered;
                 self.hang_up_b().await;
@@ -571,6 +599,7 @@ impl Call {
                 if let (Some(a), Some(b)) = (self.a_media.as_ref(), self.b.as_ref()) {
                     legs::bridge(a, &b.media, true);
                 }
+                self.start_control_media();
             }
             _ => {
                 tracing::info!("caller's ACK carries no usable SDP answer");
@@ -619,6 +648,14 @@ impl Call {
     }
 
     async fn answer_a(&mut self) {
+        if self.a_state == AState::Answered {
+            // Redirected after answer: the caller already has its 200.
+            tracing::info!(
+                callee_rtp = ?self.b.as_ref().and_then(|b| legs::destination(&b.media)),
+                "answered caller bridged to the redirect target"
+            );
+            return;
+        }
         let Some(sdp) = self.a_sdp.clone() else {
             self.hang_up_b().await;
             return self.reject_a(500, None).await;
@@ -635,7 +672,7 @@ impl Call {
         tracing::info!(
             caller_rtp = ?self.a_media.as_ref().and_then(legs::destination),
             callee_rtp = ?self.b.as_ref().and_then(|b| legs::destination(&b.media)),
-            "call answered and bridged"
+            "call answered"
         );
         if self.bridge.entry.recording {
             self.start_recording();
@@ -723,6 +760,7 @@ impl Call {
                     .await;
                 if from_a {
                     tracing::info!("caller hung up");
+                    self.set_end_reason(call_control::EndReason::CallerHangup);
                     self.a_state = AState::Done;
                     self.hang_up_b().await;
                 } else {
@@ -871,6 +909,11 @@ impl Call {
         if let Some(b) = self.b.as_mut() {
             b.state = BState::Done;
         }
+        if self.a_state == AState::Answered {
+            // A redirect after answer found nobody: the caller is hung up.
+            tracing::info!(status, reason, "redirect target failed; hanging up");
+            return self.hang_up_a().await;
+        }
         if self.a_state != AState::Pending {
             return;
         }
@@ -1004,6 +1047,8 @@ impl Call {
     }
 
     async fn cleanup(&mut self) {
+        self.end_components(call_control::Failure::CallEnded).await;
+        self.detach(call_control::EndReason::CallerHangup).await;
         if let Some(recorder) = self.recorder.take() {
             let ended = Instant::now();
             let _ = tokio::task::spawn_blocking(move || recorder.finish(ended)).await;
