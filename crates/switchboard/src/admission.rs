@@ -344,7 +344,6 @@ routes:
         let cases = [
             ("666", local(), 486, "Busy Here Today"),
             ("603", local(), 603, "Decline"),
-            ("49123", local(), 480, "Temporarily Unavailable"),
             ("777", local(), 404, "Not Found"),
             ("666", remote(), 403, "Forbidden"),
         ];
@@ -355,6 +354,22 @@ routes:
                 r.to().expect("To").tag().is_some(),
                 "final responses carry a To tag"
             );
+        }
+    }
+
+    #[test]
+    fn calls_for_an_agent_endpoint_are_handed_to_a_call_actor() {
+        let mut a = admission();
+        let r = request("INVITE", "49123", "bob", "");
+        match a.admit(Instant::now(), &r, local(), "udp") {
+            Admit::Bridge(bridge) => {
+                assert!(bridge.to_agent);
+                assert_eq!(
+                    (bridge.endpoint.as_str(), bridge.dialed.as_str()),
+                    ("myagent", "123")
+                );
+            }
+            other => panic!("{other:?}"),
         }
     }
 
