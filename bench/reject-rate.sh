@@ -21,6 +21,7 @@ endpoints:
   local: { match: { type: ip, values: ["127.0.0.0/8"] } }
 routes:
   default: [ { id: "", match: any, hangup: { code: 486 } } ]
+agent_rpc: { listen: "127.0.0.1:0" }
 YAML
 RUST_LOG=warn taskset -c 0 target/release/switchboard --config "$work/bench.yaml" &
 server=$!

@@ -92,7 +92,8 @@ fn thousand_malformed_datagrams_then_options_still_answered() {
     let config = format!(
         "transports:\n  udp: {{ transport: udp, bind: 127.0.0.1, port: {port} }}\n\
          endpoints:\n  local: {{ match: {{ type: ip, values: [\"127.0.0.0/8\"] }} }}\n\
-         routes:\n  default:\n    - {{ id: \"\", match: any, hangup: {{ code: 486 }} }}\n"
+         routes:\n  default:\n    - {{ id: \"\", match: any, hangup: {{ code: 486 }} }}\n\
+         agent_rpc: {{ listen: \"127.0.0.1:0\" }}\n"
     );
     let mut server = Server::start(Path::new(env!("CARGO_BIN_EXE_switchboard")), &config, port);
 

@@ -321,6 +321,7 @@ endpoints:
 routes:
   default:
     - {{ id: "", match: any, hangup: {{ code: 486 }} }}
+agent_rpc: {{ listen: "127.0.0.1:0" }}
 "#
     )
 }
