@@ -1,5 +1,7 @@
 //! `rtp-load`: plays both ends of N bridged calls through a SIP server (or
-//! directly, with `--direct`) and measures the RTP every leg receives.
+//! directly, with `--direct`) and measures the RTP every leg receives. With
+//! `--callers-only` it plays only the callers, for calls the server answers
+//! itself (an agent playing a prompt of `--expect-tone` Hz).
 //!
 //! Progress goes to stderr. Stdout carries `MEASURE start` / `MEASURE end`
 //! when the measurement window opens and closes (for scripts sampling the
@@ -53,6 +55,13 @@ struct Args {
     /// Tone the callee sends, Hz.
     #[arg(long, default_value_t = 1300)]
     callee_tone: u32,
+    /// Only the callers: the server answers (through an agent) and no
+    /// callee side runs; callers must hear `--expect-tone`.
+    #[arg(long)]
+    callers_only: bool,
+    /// Tone the callers must hear, Hz (default: the callee's tone).
+    #[arg(long)]
+    expect_tone: Option<u32>,
     /// Receiver threads.
     #[arg(long, default_value_t = 2)]
     rx_threads: usize,
@@ -96,6 +105,8 @@ fn main() -> ExitCode {
         callee_hz: args.callee_tone,
         receive_threads: args.rx_threads,
         aligned: args.aligned,
+        callers_only: args.callers_only,
+        expect_hz: args.expect_tone,
     };
     let quiet = args.quiet;
     let progress = move |p: &Progress| match p {

@@ -18,6 +18,10 @@
 //!   it; whole-call totals are reported alongside.
 //! - At the end the last few G.711 frames each leg received before teardown
 //!   are decoded and their dominant frequency must be the other side's tone.
+//! - With `callers_only` there is no callee side: the server answers the
+//!   calls itself (an agent plays a prompt), only the callers' legs are
+//!   measured, and what they hear must be the `expect_hz` tone. Loss is then
+//!   the gaps in the sequence numbers of the stream the server sends.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -36,6 +40,7 @@
 //! assert!(report.passed());
 //! ```
 
+pub mod agent;
 pub mod media;
 mod report;
 pub mod sip;
@@ -91,6 +96,10 @@ pub struct LoadConfig {
     /// Send all streams at the start of each tick (worst-case bursts)
     /// instead of spreading them evenly over it.
     pub aligned: bool,
+    /// Only the caller side: the server answers the calls (through an agent).
+    pub callers_only: bool,
+    /// The tone callers must hear; `None` for `callee_hz`.
+    pub expect_hz: Option<u32>,
 }
 
 impl Default for LoadConfig {
@@ -108,6 +117,8 @@ impl Default for LoadConfig {
             callee_hz: 1300,
             receive_threads: 2,
             aligned: false,
+            callers_only: false,
+            expect_hz: None,
         }
     }
 }
@@ -116,6 +127,11 @@ impl LoadConfig {
     /// The call rate in effect (calls / 10 per second by default).
     pub fn effective_rate(&self) -> f64 {
         self.rate.unwrap_or(self.calls as f64 / 10.0)
+    }
+
+    /// The tone the callers must hear.
+    pub fn caller_hears_hz(&self) -> u32 {
+        self.expect_hz.unwrap_or(self.callee_hz)
     }
 
     /// Checks the settings can give a measurement window.
@@ -135,13 +151,16 @@ impl LoadConfig {
                 self.duration, self.warmup
             ));
         }
-        for hz in [self.caller_hz, self.callee_hz] {
+        if self.callers_only && self.direct {
+            return bad("callers-only needs a server to answer the calls, not --direct".into());
+        }
+        for hz in [self.caller_hz, self.callee_hz, self.caller_hears_hz()] {
             if !(200..=3400).contains(&hz) {
                 return bad(format!("tones must be within 200–3400 Hz, not {hz}"));
             }
         }
-        if self.caller_hz.abs_diff(self.callee_hz) < 100 {
-            return bad("the two tones must be at least 100 Hz apart".into());
+        if self.caller_hz.abs_diff(self.caller_hears_hz()) < 100 {
+            return bad("the tone sent and the tone heard must be at least 100 Hz apart".into());
         }
         Ok(())
     }
@@ -207,7 +226,7 @@ impl Probe {
 }
 
 /// utime + stime of this process in clock ticks (USER_HZ), from /proc/self/stat.
-fn process_cpu_ticks() -> Option<u64> {
+pub(crate) fn process_cpu_ticks() -> Option<u64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the parenthesised command name start at field 3 (state).
     let rest = stat.get(stat.rfind(')')? + 1..)?;
@@ -227,7 +246,7 @@ fn udp_rcvbuf_errors() -> Option<u64> {
 }
 
 /// Clock ticks per second of /proc times (USER_HZ, 100 on Linux).
-const USER_HZ: f64 = 100.0;
+pub(crate) const USER_HZ: f64 = 100.0;
 
 /// Runs the load to the end and reports what every leg received.
 /// `progress` is called from the worker threads.
@@ -236,12 +255,16 @@ pub fn run(
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<Report, LoadError> {
     config.validate()?;
-    let callee_sip = SipSide::bind(config.callee)?;
+    let callee_sip = if config.callers_only {
+        None
+    } else {
+        Some(SipSide::bind(config.callee)?)
+    };
     let caller_sip = SipSide::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
-    let callee_addr = callee_sip.local_addr();
-    progress(&Progress::Listening {
-        callee: callee_addr,
-    });
+    let callee_addr = callee_sip.as_ref().map(SipSide::local_addr);
+    if let Some(callee) = callee_addr {
+        progress(&Progress::Listening { callee });
+    }
     let (media, threads) = Media::new(
         config.receive_threads,
         config.caller_hz,
@@ -253,10 +276,9 @@ pub fn run(
         rate: config.effective_rate(),
         duration: config.duration,
         warmup: config.warmup,
-        target: if config.direct {
-            callee_addr
-        } else {
-            config.server
+        target: match callee_addr {
+            Some(callee) if config.direct => callee,
+            _ => config.server,
         },
         number: config.number.clone(),
     };
@@ -298,9 +320,11 @@ pub fn run(
         let sender = std::thread::Builder::new()
             .name("rtp-load-tx".into())
             .spawn_scoped(s, || threads.sender.run(&stop_media));
-        let callee = std::thread::Builder::new()
-            .name("rtp-load-uas".into())
-            .spawn_scoped(s, || sip::run_callee(callee_sip, &media, &stop_callee));
+        let callee = callee_sip.map(|callee_sip| {
+            std::thread::Builder::new()
+                .name("rtp-load-uas".into())
+                .spawn_scoped(s, || sip::run_callee(callee_sip, &media, &stop_callee))
+        });
         let caller = std::thread::Builder::new()
             .name("rtp-load-uac".into())
             .spawn_scoped(s, || {
@@ -317,8 +341,9 @@ pub fn run(
         std::thread::sleep(CALLEE_LINGER);
         stop_callee.store(true, Ordering::SeqCst);
         let callee = match callee {
-            Ok(t) => t.join().map_err(|_| LoadError::Panicked("callee")),
-            Err(e) => Err(LoadError::Io(e)),
+            None => Ok(CalleeOutcome::default()),
+            Some(Ok(t)) => t.join().map_err(|_| LoadError::Panicked("callee")),
+            Some(Err(e)) => Err(LoadError::Io(e)),
         };
         stop_media.store(true, Ordering::SeqCst);
         media.wake_receivers();
@@ -398,6 +423,15 @@ mod tests {
             },
             LoadConfig {
                 callee_hz: 100,
+                ..ok.clone()
+            },
+            LoadConfig {
+                callers_only: true,
+                direct: true,
+                ..ok.clone()
+            },
+            LoadConfig {
+                expect_hz: Some(750),
                 ..ok.clone()
             },
         ] {

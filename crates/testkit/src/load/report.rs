@@ -144,7 +144,7 @@ impl Report {
             report.ssrc_changes += s.ssrc_changes;
             report.jitter_ms_max = report.jitter_ms_max.max(s.window_jitter_max_ms());
             let expected = f64::from(match leg.side {
-                Side::Caller => config.callee_hz,
+                Side::Caller => config.caller_hears_hz(),
                 Side::Callee => config.caller_hz,
             });
             let found = leg_tone(leg);

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Call setup rate with one agent round trip per call: SIPp (built-in `uac`
+# scenario, UDP) places RATE calls per second for SECONDS seconds; the server
+# offers each to agent-load over Agent RPC, which accepts the invite and
+# sends `answer` at once (`--mode hold`); SIPp hangs up after 1 s. The server
+# is pinned to core 0, SIPp and agent-load to core 1.
+# Usage: bench/agent-setup-rate.sh RATE [SECONDS]   (SECONDS default 30)
+# Environment: BENCH_CONNECTIONS (agent connections, default 1),
+#   BENCH_SIP_PORT, BENCH_RTP_PORTS.
+# Prints SIPp's counts (calls created, successful, failed, retransmissions),
+# the achieved rate, agent-load's summary and RESULT line (answer → 200
+# latency), the server's CPU over SIPp's run (% of one core, µs per call) and
+# the warnings and errors the server logged. Exit status 0 only when every
+# call succeeded and the agent saw no failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rate=${1:?usage: bench/agent-setup-rate.sh RATE [SECONDS]}
+seconds=${2:-30}
+calls=$((rate * seconds))
+connections=${BENCH_CONNECTIONS:-1}
+
+# A free port on 127.0.0.1 (UDP and TCP), from the kernel; without python3,
+# the fallback given (override with the BENCH_* variables).
+free_port() {
+  if ! command -v python3 >/dev/null; then
+    echo "$1"
+    return
+  fi
+  python3 -c 'import socket
+while True:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0)); p = u.getsockname()[1]
+    t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        t.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass'
+}
+sip_port=${BENCH_SIP_PORT:-$(free_port 48060)}
+sipp_port=$(free_port 48070)
+# SIPp's media port defaults to 6000: always give one.
+sipp_media_port=$(free_port 48080)
+rpc_port=$(free_port 48090)
+http_port=$(free_port 48091)
+# About RATE calls are up at once (1 s each), one leg each on the server;
+# ports are kept a while after a call ends, so leave plenty.
+rtp_ports=${BENCH_RTP_PORTS:-10000-$((10000 + 8 * rate + 2000))}
+
+cargo build --release -q -p switchboard --bin switchboard
+cargo build --release -q -p testkit --bin agent-load
+work=$(mktemp -d)
+server=
+agent=
+cleanup() {
+  for pid in $agent $server; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+cat > "$work/bench.yaml" <<YAML
+transports:
+  udp: { transport: udp, bind: 127.0.0.1, port: $sip_port }
+endpoints:
+  local: { match: { type: ip, values: ["127.0.0.0/8"] } }
+  myagent: { match: { type: agent } }
+routes:
+  default: [ { id: "", match: any, endpoint: myagent } ]
+media:
+  rtp_ports: $rtp_ports
+agent_rpc:
+  listen: 127.0.0.1:$rpc_port
+http:
+  listen: 127.0.0.1:$http_port
+YAML
+target/release/switchboard check-config "$work/bench.yaml"
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+RUST_LOG=warn taskset -c 0 target/release/switchboard --config "$work/bench.yaml" \
+  > "$work/server.log" 2>&1 &
+server=$!
+
+# The agent connects once the server listens (retrying for up to 10 s).
+agent_cmd=(target/release/agent-load --url "ws://127.0.0.1:$rpc_port/?endpoint=myagent"
+  --connections "$connections" --mode hold --quiet)
+start_agent() {
+  for _ in $(seq 50); do
+    if [ -z "$agent" ]; then
+      taskset -c 1 "${agent_cmd[@]}" > "$work/agent.out" 2> "$work/agent.err" &
+      agent=$!
+    fi
+    sleep 0.2
+    grep -q 'connection(s) to' "$work/agent.err" && return 0
+    if ! kill -0 "$agent" 2>/dev/null; then
+      wait "$agent" 2>/dev/null || true
+      agent=
+    fi
+  done
+  echo "agent-load could not connect:"
+  cat "$work/agent.err"
+  return 1
+}
+start_agent
+kill -0 "$server"
+hz=$(getconf CLK_TCK)
+ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+
+sipp_cmd=(sipp "127.0.0.1:$sip_port" -sn uac -s 100 -i 127.0.0.1 -p "$sipp_port"
+  -mp "$sipp_media_port" -t u1 -r "$rate" -d 1000 -m "$calls" -l $((rate * 10))
+  -recv_timeout 10000 -buff_size 4194304 -nostdin -timeout $((seconds + 120))s
+  -trace_stat -stf "$work/stat.csv" -fd 1)
+echo "server: taskset -c 0 target/release/switchboard --config bench.yaml (SIP 127.0.0.1:$sip_port, Agent RPC 127.0.0.1:$rpc_port)"
+echo "agent:  taskset -c 1 ${agent_cmd[*]}"
+echo "sipp:   taskset -c 1 ${sipp_cmd[*]}"
+t0=$(date +%s.%N)
+c0=$(ticks "$server")
+a0=$(ticks "$agent")
+(cd "$work" && taskset -c 1 "${sipp_cmd[@]}" > "$work/sipp.out" 2>&1) || true
+t1=$(date +%s.%N)
+c1=$(ticks "$server")
+a1=$(ticks "$agent")
+sleep 1
+kill -TERM "$agent" 2>/dev/null || true
+agent_status=0
+wait "$agent" || agent_status=$?
+agent=
+
+echo "--- SIPp"
+if [ ! -s "$work/stat.csv" ]; then
+  echo "no statistics from SIPp:"
+  tail -n 20 "$work/sipp.out"
+  exit 1
+fi
+# Columns of SIPp's -trace_stat CSV: 3 CurrentTime ("date<TAB>time<TAB>epoch"),
+# 11 OutgoingCall(P), 13 TotalCallCreated, 16 SuccessfulCall(C),
+# 18 FailedCall(C), 58 Retransmissions(C). The achieved rate is the median
+# of the per-second creation rates while calls were being created (the first
+# and the last second left out), and calls created / the time it took.
+sipp_summary=$(awk -F';' -v want="$calls" '
+  NR == 1 { next }
+  { split($3, now, "\t"); t = now[3] + 0 }
+  NR == 2 { start = t }
+  $11 > 0 && last_t != "" { rates[++n] = $11 / (t - last_t) }
+  $13 >= want && done == "" { done = t }
+  { last_t = t; created = $13; ok = $16; failed = $18; retrans = $58 }
+  END {
+    m = 0
+    for (i = 2; i < n; i++) kept[++m] = rates[i]
+    for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (kept[j] < kept[i]) { x = kept[i]; kept[i] = kept[j]; kept[j] = x }
+    median = m ? kept[int((m + 1) / 2)] : 0
+    overall = (done != "" && done > start) ? created / (done - start) : 0
+    printf "created=%d successful=%d failed=%d retransmissions=%d rate_median=%.0f rate_overall=%.0f\n", created, ok, failed, retrans, median, overall
+  }' "$work/stat.csv")
+echo "SIPP $sipp_summary"
+eval "$(echo "$sipp_summary" | tr ' ' '\n' | sed 's/^/sipp_/')"
+echo "calls asked $calls at $rate/s: created $sipp_created, successful $sipp_successful, failed $sipp_failed, SIP retransmissions $sipp_retransmissions"
+echo "achieved rate: median $sipp_rate_median calls/s per second of creation, $sipp_rate_overall calls/s overall (1 s resolution)"
+grep -E "Failed call|Unexpected|Timeout" "$work/sipp.out" | tail -n 5 || true
+if [ -s "$work/sipp.out" ] && grep -q -i "error" "$work/sipp.out"; then
+  grep -i "error" "$work/sipp.out" | sort | uniq -c | sort -rn | head -n 5
+fi
+
+echo "--- agent-load (core 1)"
+cat "$work/agent.out"
+grep -v '^agent-load: [0-9]* connection' "$work/agent.err" | grep -v 'stopping$' | head -n 20 || true
+
+echo "--- server (pid $server, core 0)"
+if ! kill -0 "$server" 2>/dev/null; then
+  echo "the server is gone (crashed?)"
+  tail -n 20 "$work/server.log"
+  server=
+  exit 1
+fi
+awk -v t0="$t0" -v t1="$t1" -v c0="$c0" -v c1="$c1" -v a0="$a0" -v a1="$a1" -v hz="$hz" -v n="$sipp_created" \
+  'BEGIN { wall = t1 - t0; cpu = (c1 - c0) / hz;
+           printf "SIPp run %.1f s: server CPU %.2f s = %.1f%% of one core, %.1f µs per call; agent-load %.1f%% of one core\n", wall, cpu, 100 * cpu / wall, n ? 1e6 * cpu / n : 0, 100 * (a1 - a0) / hz / wall }'
+echo "RSS after the run: $(awk '/^VmRSS:/ {print $2}' "/proc/$server/status") kB"
+logged=$(grep -c -E 'WARN|ERROR' "$work/server.log" || true)
+echo "server log: $logged warning/error lines"
+grep -E 'WARN|ERROR' "$work/server.log" | head -n 10 || true
+[ "$sipp_failed" -eq 0 ] && [ "$sipp_successful" -eq "$calls" ] || exit 1
+exit "$agent_status"
