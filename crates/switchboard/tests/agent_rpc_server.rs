@@ -920,6 +920,36 @@ async fn disconnected_agents_calls_are_hung_up_after_the_grace() {
 }
 
 #[tokio::test]
+async fn an_agent_that_stops_reading_is_dropped_and_its_calls_hung_up() {
+    let server = start("disconnect_grace_sec: 1").await;
+    let mut agent = Agent::connect(&server).await;
+    let mut call = new_call(1);
+    let (did, sink) = take(&server, &mut agent, &call).await;
+    // From here on the agent reads nothing. Listens fill the socket's
+    // buffers with audio (4 MB each, far past what loopback buffers hold)...
+    for n in 0..12 {
+        let listen = Request::new(format!("l{n}"), &did, "listen", json!({"duration_sec": 1}));
+        agent.send(listen).await;
+        let command = call.command().await;
+        let audio = Output::Audio {
+            samples: vec![0; 2_000_000],
+            sample_rate: 8000,
+        };
+        done(&sink, command.id, Ok(audio)).await;
+    }
+    // ...then answers pile up in the writer's queue until it overflows.
+    for n in 0..1100 {
+        agent
+            .send(Request::new(format!("x{n}"), &did, "dance", json!(null)))
+            .await;
+    }
+    let hangup = call.command().await;
+    assert_eq!(hangup.command, Command::Hangup);
+    let late = new_call(2);
+    assert_eq!(declined(outcome(offer(&server.hub, &late)).await).0, 480);
+}
+
+#[tokio::test]
 async fn a_busy_call_never_blocks_another() {
     let server = start("").await;
     let mut agent = Agent::connect(&server).await;
