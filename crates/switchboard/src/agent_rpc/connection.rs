@@ -205,8 +205,16 @@ impl Connection {
         }
         let mut ping = tokio::time::interval_at(Instant::now() + PING_INTERVAL, PING_INTERVAL);
         let mut last_heard = Instant::now();
+        // One timer, re-armed only when the earliest deadline changes.
+        let timer = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(timer);
+        let mut armed = None;
         loop {
             let next_deadline = self.deadlines.keys().next().map(|(at, _)| *at);
+            if let Some(at) = next_deadline.filter(|at| armed != Some(*at)) {
+                timer.as_mut().reset(at);
+                armed = Some(at);
+            }
             tokio::select! {
                 // Sent `true`, or dropped with the server: either way, close.
                 _ = shutdown.changed() => return End::Shutdown,
@@ -225,8 +233,10 @@ impl Connection {
                 },
                 Some((call, event)) = call_events.recv() => self.on_event(call, event),
                 Some(invitation) = invitations.recv() => self.on_invitation(invitation),
-                () = tokio::time::sleep_until(next_deadline.unwrap_or_else(Instant::now)),
-                    if next_deadline.is_some() => self.on_deadlines(),
+                () = &mut timer, if next_deadline.is_some() => {
+                    armed = None;
+                    self.on_deadlines();
+                }
                 _ = ping.tick() => {
                     if last_heard.elapsed() >= IDLE_LIMIT {
                         return End::Idle;
