@@ -41,6 +41,7 @@
 //! ```
 
 pub mod agent;
+mod agent_report;
 pub mod media;
 mod report;
 pub mod sip;
