@@ -162,12 +162,14 @@ struct ServerRequest {
 }
 
 enum Awaiting {
-    /// An `invite`; `reply` is `None` once the hub stopped waiting.
+    /// An `invite` the hub waits on.
     Invite {
         did: String,
         call: CallHandle,
-        reply: Option<oneshot::Sender<InviteOutcome>>,
+        reply: oneshot::Sender<InviteOutcome>,
     },
+    /// An `invite` the hub gave up on: a 200 to it gets a `bye`.
+    AbandonedInvite { did: String },
     /// A `bye`, whose answer only ends our wait.
     Bye,
 }
@@ -317,6 +319,12 @@ impl Connection {
             Awaiting::Invite { did, call, reply } => {
                 self.on_invite_answer(did, call, reply, &response)
             }
+            Awaiting::AbandonedInvite { did } => {
+                if (200..300).contains(&response.code) {
+                    info!(%did, "agent took a call after its invite timed out; bye");
+                    self.send_bye(did);
+                }
+            }
         }
     }
 
@@ -324,7 +332,7 @@ impl Connection {
         &mut self,
         did: String,
         call: CallHandle,
-        reply: Option<oneshot::Sender<InviteOutcome>>,
+        reply: oneshot::Sender<InviteOutcome>,
         response: &Response,
     ) {
         let reason = (!response.reason.is_empty()).then(|| response.reason.clone());
@@ -340,21 +348,14 @@ impl Connection {
             },
         };
         info!(%did, code = response.code, "agent refused the call");
-        if let Some(reply) = reply {
-            let _ = reply.send(outcome);
-        }
+        let _ = reply.send(outcome);
     }
 
-    fn take_call(
-        &mut self,
-        did: String,
-        call: CallHandle,
-        reply: Option<oneshot::Sender<InviteOutcome>>,
-    ) {
-        let Some(reply) = reply.filter(|reply| !reply.is_closed()) else {
+    fn take_call(&mut self, did: String, call: CallHandle, reply: oneshot::Sender<InviteOutcome>) {
+        if reply.is_closed() {
             info!(%did, "agent took a call that is no longer offered; bye");
             return self.send_bye(did);
-        };
+        }
         let sink = EventSink::new(call.key, self.events.clone());
         if reply.send(InviteOutcome::Taken(sink)).is_err() {
             info!(%did, "call withdrawn as the agent took it; bye");
@@ -382,7 +383,7 @@ impl Connection {
         let awaiting = Awaiting::Invite {
             did,
             call: invitation.call,
-            reply: Some(invitation.reply),
+            reply: invitation.reply,
         };
         self.await_answer(id, awaiting, self.session.invite_timeout);
     }
@@ -426,19 +427,10 @@ impl Connection {
             let Some(expired) = self.server_requests.remove(&id) else {
                 continue;
             };
-            if let Awaiting::Invite {
-                did,
-                call,
-                reply: Some(reply),
-            } = expired.kind
-            {
+            if let Awaiting::Invite { did, reply, .. } = expired.kind {
                 info!(%did, "agent did not answer the invite in time");
                 let _ = reply.send(InviteOutcome::NoAnswer);
-                let abandoned = Awaiting::Invite {
-                    did,
-                    call,
-                    reply: None,
-                };
+                let abandoned = Awaiting::AbandonedInvite { did };
                 self.await_answer(id, abandoned, ABANDONED_INVITE_MEMORY);
             }
         }
