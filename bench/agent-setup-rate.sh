@@ -6,11 +6,14 @@
 # is pinned to core 0, SIPp and agent-load to core 1.
 # Usage: bench/agent-setup-rate.sh RATE [SECONDS]   (SECONDS default 30)
 # Environment: BENCH_CONNECTIONS (agent connections, default 1),
-#   BENCH_SIP_PORT, BENCH_RTP_PORTS.
+#   BENCH_SETTLE (s to wait before the last RSS reading, default 40: past
+#   SIP Timer J, 32 s, so finished transactions are gone), BENCH_SIP_PORT,
+#   BENCH_RTP_PORTS.
 # Prints SIPp's counts (calls created, successful, failed, retransmissions),
 # the achieved rate, agent-load's summary and RESULT line (answer → 200
 # latency), the server's CPU over SIPp's run (% of one core, µs per call) and
-# the warnings and errors the server logged. Exit status 0 only when every
+# its RSS idle, right after the calls and BENCH_SETTLE s later, and the
+# warnings and errors the server logged. Exit status 0 only when every
 # call succeeded and the agent saw no failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +21,7 @@ rate=${1:?usage: bench/agent-setup-rate.sh RATE [SECONDS]}
 seconds=${2:-30}
 calls=$((rate * seconds))
 connections=${BENCH_CONNECTIONS:-1}
+settle=${BENCH_SETTLE:-40}
 
 # A free port on 127.0.0.1 (UDP and TCP), from the kernel; without python3,
 # the fallback given (override with the BENCH_* variables).
@@ -48,6 +52,7 @@ rtp_ports=${BENCH_RTP_PORTS:-10000-$((10000 + 8 * rate + 2000))}
 cargo build --release -q -p switchboard --bin switchboard
 cargo build --release -q -p testkit --bin agent-load
 work=$(mktemp -d)
+[ -n "${BENCH_KEEP:-}" ] && echo "work dir: $work"
 server=
 agent=
 cleanup() {
@@ -55,7 +60,7 @@ cleanup() {
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  rm -rf "$work"
+  [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
@@ -105,6 +110,8 @@ start_agent
 kill -0 "$server"
 hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$server/status"; }
+rss_idle=$(rss_kb)
 
 sipp_cmd=(sipp "127.0.0.1:$sip_port" -sn uac -s 100 -i 127.0.0.1 -p "$sipp_port"
   -mp "$sipp_media_port" -t u1 -r "$rate" -d 1000 -m "$calls" -l $((rate * 10))
@@ -120,6 +127,7 @@ a0=$(ticks "$agent")
 t1=$(date +%s.%N)
 c1=$(ticks "$server")
 a1=$(ticks "$agent")
+rss_end=$(rss_kb)
 sleep 1
 kill -TERM "$agent" 2>/dev/null || true
 agent_status=0
@@ -175,7 +183,8 @@ fi
 awk -v t0="$t0" -v t1="$t1" -v c0="$c0" -v c1="$c1" -v a0="$a0" -v a1="$a1" -v hz="$hz" -v n="$sipp_created" \
   'BEGIN { wall = t1 - t0; cpu = (c1 - c0) / hz;
            printf "SIPp run %.1f s: server CPU %.2f s = %.1f%% of one core, %.1f µs per call; agent-load %.1f%% of one core\n", wall, cpu, 100 * cpu / wall, n ? 1e6 * cpu / n : 0, 100 * (a1 - a0) / hz / wall }'
-echo "RSS after the run: $(awk '/^VmRSS:/ {print $2}' "/proc/$server/status") kB"
+sleep "$settle"
+echo "RSS: idle $rss_idle kB, when SIPp ended $rss_end kB, ${settle} s later $(rss_kb) kB"
 logged=$(grep -c -E 'WARN|ERROR' "$work/server.log" || true)
 echo "server log: $logged warning/error lines"
 grep -E 'WARN|ERROR' "$work/server.log" | head -n 10 || true
