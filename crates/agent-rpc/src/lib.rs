@@ -49,3 +49,28 @@ pub use response::reason_phrase;
 
 #[cfg(test)]
 mod tests;
+
+/// The properties the `parse_agent_frame` fuzz target checks on any input,
+/// shared with the seed test that runs on stable: decoding never panics, a
+/// decoded frame written back decodes to the same frame, a typed op written
+/// back parses to the same op, the CLI parser and the listen frame decoder
+/// are safe (a decoded listen frame re-encodes to the same bytes).
+#[doc(hidden)]
+pub fn check_untrusted(data: &[u8]) {
+    if let Ok(frame) = Frame::decode_bytes(data) {
+        let again = Frame::decode(&frame.to_json()).expect("a written frame decodes");
+        assert_eq!(again, frame);
+        if let Frame::Request(request) = &frame {
+            if let Ok(op) = AgentOp::from_request(request) {
+                let written = op.to_request(request.id.clone(), request.did.clone());
+                assert_eq!(AgentOp::from_request(&written).as_ref(), Ok(&op));
+            }
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = cli::parse_line(text, || "generated".to_string());
+    }
+    if let Ok(listen) = ListenFrame::decode(data) {
+        assert_eq!(listen.encode().expect("re-encodes").as_slice(), data);
+    }
+}
