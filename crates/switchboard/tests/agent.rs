@@ -502,38 +502,46 @@ fn bad_requests_get_4xx_and_the_call_survives() {
     let mut agent = connect(&b);
     let mut taken = take_call(&b, &mut agent, silent_peer(), true);
     let did = taken.did.clone();
-    let mut code = |op: &str, data: serde_json::Value| {
-        agent.call(op, &did, data, WAIT).expect("answered").1.code
-    };
-    assert_eq!(code("dance", json!({})), 405, "unknown op");
-    assert_eq!(code("play", json!({})), 400, "missing uri");
-    assert_eq!(code("play", json!({"uri": 7})), 400, "bad uri type");
-    assert_eq!(
-        code("play", json!({"uri": "file://missing.wav"})),
-        404,
-        "missing file"
-    );
-    assert_eq!(
-        code("play", json!({"uri": "ftp://host/x.wav"})),
-        400,
-        "bad scheme"
-    );
-    assert_eq!(
-        code("play", json!({"uri": "file://../etc/passwd"})),
-        400,
-        "escape"
-    );
-    assert_eq!(
-        code("redirect", json!({"endpoint": "nowhere"})),
-        400,
-        "unknown endpoint"
-    );
-    assert_eq!(
-        code("redirect", json!({"endpoint": "myagent"})),
-        400,
-        "agent endpoint"
-    );
-    assert_eq!(code("listen", json!({"duration_sec": 31})), 400, "too long");
+    let cases = [
+        ("dance", json!({}), 405, "unknown op"),
+        ("play", json!({}), 400, "missing uri"),
+        ("play", json!({"uri": 7}), 400, "bad uri type"),
+        (
+            "play",
+            json!({"uri": "file://missing.wav"}),
+            404,
+            "missing file",
+        ),
+        (
+            "play",
+            json!({"uri": "ftp://host/x.wav"}),
+            400,
+            "bad scheme",
+        ),
+        (
+            "play",
+            json!({"uri": "file://../etc/passwd"}),
+            400,
+            "escape",
+        ),
+        (
+            "redirect",
+            json!({"endpoint": "nowhere"}),
+            400,
+            "unknown endpoint",
+        ),
+        (
+            "redirect",
+            json!({"endpoint": "myagent"}),
+            400,
+            "agent endpoint",
+        ),
+        ("listen", json!({"duration_sec": 31}), 400, "too long"),
+    ];
+    for (op, data, expected, what) in cases {
+        let (_, done) = agent.call(op, &did, data, WAIT).expect("answered");
+        assert_eq!(done.code, expected, "{what}: {done:?}");
+    }
     agent.send_text("{not json");
     // Still working after all of that.
     let (_, read) = agent
