@@ -10,7 +10,8 @@
 # Environment: BENCH_WARMUP (s, default 10), BENCH_RATE (calls/s),
 #   BENCH_LATENCY_FROM (answers made with at least this many calls up get
 #   their own latency figures; default 90 % of CALLS), BENCH_CONNECTIONS
-#   (agent connections, default 1), BENCH_SIP_PORT, BENCH_RTP_PORTS.
+#   (agent connections, default 1), BENCH_KEEP (keep the work dir and say
+#   where), BENCH_SIP_PORT, BENCH_RTP_PORTS.
 # Prints rtp-load's and agent-load's summaries and RESULT lines, the
 # server's CPU over the measurement window (utime+stime from /proc/PID/stat,
 # % of one core), agent-load's CPU over it, the server's RSS idle, at full
@@ -53,6 +54,7 @@ rtp_ports=${BENCH_RTP_PORTS:-10000-$((10000 + 4 * calls + 2000))}
 cargo build --release -q -p switchboard --bin switchboard
 cargo build --release -q -p testkit --bin rtp-load --bin agent-load
 work=$(mktemp -d)
+[ -n "${BENCH_KEEP:-}" ] && echo "work dir: $work"
 server=
 agent=
 cleanup() {
@@ -60,7 +62,7 @@ cleanup() {
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  rm -rf "$work"
+  [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
@@ -117,7 +119,8 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$server/status"; }
 rcvbuf_errors() {
   awk '/^Udp:/ { if (!n) { for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") c = i; n = 1 } else print $c }' /proc/net/snmp
 }
-ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# CPU ticks of a process; 0 once it is gone.
+ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # time, server CPU ticks, RSS kB, RcvbufErrors, agent CPU ticks
 sample() { echo "$(date +%s.%N) $(ticks "$server") $(rss_kb) $(rcvbuf_errors) $(ticks "$agent")"; }
 rss_idle=$(rss_kb)

@@ -5,9 +5,14 @@
 # sends `answer` at once (`--mode hold`); SIPp hangs up after 1 s. The server
 # is pinned to core 0, SIPp and agent-load to core 1.
 # Usage: bench/agent-setup-rate.sh RATE [SECONDS]   (SECONDS default 30)
-# Environment: BENCH_CONNECTIONS (agent connections, default 1),
+# Environment: BENCH_CONNECTIONS (agent connections, default 1), BENCH_KEEP
+#   (keep the work dir and say where),
 #   BENCH_SETTLE (s to wait before the last RSS reading, default 40: past
-#   SIP Timer J, 32 s, so finished transactions are gone), BENCH_SIP_PORT,
+#   SIP Timer J, 32 s, so finished transactions are gone),
+#   BENCH_MAX_TRANSACTIONS (sip.max_transactions; default 96 per call per
+#   second, at least the server's default 65536: each call leaves its INVITE
+#   and BYE server transactions alive 32 s after they end, so the default
+#   caps a sustained rate near 1,000 calls/s), BENCH_SIP_PORT,
 #   BENCH_RTP_PORTS.
 # Prints SIPp's counts (calls created, successful, failed, retransmissions),
 # the achieved rate, agent-load's summary and RESULT line (answer → 200
@@ -22,6 +27,7 @@ seconds=${2:-30}
 calls=$((rate * seconds))
 connections=${BENCH_CONNECTIONS:-1}
 settle=${BENCH_SETTLE:-40}
+max_transactions=${BENCH_MAX_TRANSACTIONS:-$((96 * rate > 65536 ? 96 * rate : 65536))}
 
 # A free port on 127.0.0.1 (UDP and TCP), from the kernel; without python3,
 # the fallback given (override with the BENCH_* variables).
@@ -78,6 +84,8 @@ agent_rpc:
   listen: 127.0.0.1:$rpc_port
 http:
   listen: 127.0.0.1:$http_port
+sip:
+  max_transactions: $max_transactions
 YAML
 target/release/switchboard check-config "$work/bench.yaml"
 
@@ -109,7 +117,8 @@ start_agent() {
 start_agent
 kill -0 "$server"
 hz=$(getconf CLK_TCK)
-ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# CPU ticks of a process; 0 once it is gone.
+ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$server/status"; }
 rss_idle=$(rss_kb)
 
@@ -117,7 +126,7 @@ sipp_cmd=(sipp "127.0.0.1:$sip_port" -sn uac -s 100 -i 127.0.0.1 -p "$sipp_port"
   -mp "$sipp_media_port" -t u1 -r "$rate" -d 1000 -m "$calls" -l $((rate * 10))
   -recv_timeout 10000 -buff_size 4194304 -nostdin -timeout $((seconds + 120))s
   -trace_stat -stf "$work/stat.csv" -fd 1)
-echo "server: taskset -c 0 target/release/switchboard --config bench.yaml (SIP 127.0.0.1:$sip_port, Agent RPC 127.0.0.1:$rpc_port)"
+echo "server: taskset -c 0 target/release/switchboard --config bench.yaml (SIP 127.0.0.1:$sip_port, Agent RPC 127.0.0.1:$rpc_port, sip.max_transactions $max_transactions)"
 echo "agent:  taskset -c 1 ${agent_cmd[*]}"
 echo "sipp:   taskset -c 1 ${sipp_cmd[*]}"
 t0=$(date +%s.%N)
