@@ -537,6 +537,12 @@ async fn write_frames(
         if sink.feed(first).await.is_err() {
             return;
         }
+        // One scheduler pass lets frames that other calls are producing
+        // right now join this write: with TCP_NODELAY every flush is a
+        // segment, so batching is what keeps busy connections cheap.
+        if frames.is_empty() {
+            tokio::task::yield_now().await;
+        }
         for _ in 1..WRITE_BATCH {
             if closing {
                 break;

@@ -18,6 +18,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -59,6 +60,15 @@ pub async fn serve(
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "Agent RPC listening");
     }
+    // Control frames are small and latency-bound: without TCP_NODELAY a
+    // response written while an earlier frame is unacknowledged waits for
+    // the agent's delayed ACK (40 ms on Linux). The writer batches frames
+    // instead (see `connection::write_frames`).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY on an agent connection");
+        }
+    });
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
