@@ -19,6 +19,8 @@
 # warnings and errors the server logged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 calls=${1:?usage: bench/agent-play-load.sh CALLS [DURATION_SEC]}
 duration=${2:-70}
 warmup=${BENCH_WARMUP:-10}
@@ -27,22 +29,6 @@ latency_from=${BENCH_LATENCY_FROM:-$((calls * 9 / 10))}
 connections=${BENCH_CONNECTIONS:-1}
 prompt_hz=1000
 
-# A free port on 127.0.0.1 (UDP and TCP), from the kernel; without python3,
-# the fallback given (override with the BENCH_* variables).
-free_port() {
-  if ! command -v python3 >/dev/null; then
-    echo "$1"
-    return
-  fi
-  python3 -c 'import socket
-while True:
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0)); p = u.getsockname()[1]
-    t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        t.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass'
-}
 sip_port=${BENCH_SIP_PORT:-$(free_port 47060)}
 rpc_port=$(free_port 47090)
 http_port=$(free_port 47091)
@@ -95,32 +81,9 @@ server=$!
 agent_cmd=(target/release/agent-load --url "ws://127.0.0.1:$rpc_port/?endpoint=myagent"
   --connections "$connections" --mode play --prompt file://tone.wav
   --latency-from-calls "$latency_from" --quiet)
-start_agent() {
-  for _ in $(seq 50); do
-    if [ -z "$agent" ]; then
-      taskset -c 1 "${agent_cmd[@]}" > "$work/agent.out" 2> "$work/agent.err" &
-      agent=$!
-    fi
-    sleep 0.2
-    grep -q 'connection(s) to' "$work/agent.err" && return 0
-    if ! kill -0 "$agent" 2>/dev/null; then
-      wait "$agent" 2>/dev/null || true
-      agent=
-    fi
-  done
-  echo "agent-load could not connect:"
-  cat "$work/agent.err"
-  return 1
-}
 start_agent
 kill -0 "$server"
 hz=$(getconf CLK_TCK)
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$server/status"; }
-rcvbuf_errors() {
-  awk '/^Udp:/ { if (!n) { for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") c = i; n = 1 } else print $c }' /proc/net/snmp
-}
-# CPU ticks of a process; 0 once it is gone.
-ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # time, server CPU ticks, RSS kB, RcvbufErrors, agent CPU ticks
 sample() { echo "$(date +%s.%N) $(ticks "$server") $(rss_kb) $(rcvbuf_errors) $(ticks "$agent")"; }
 rss_idle=$(rss_kb)

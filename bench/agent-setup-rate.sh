@@ -22,6 +22,8 @@
 # call succeeded and the agent saw no failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 rate=${1:?usage: bench/agent-setup-rate.sh RATE [SECONDS]}
 seconds=${2:-30}
 calls=$((rate * seconds))
@@ -29,22 +31,6 @@ connections=${BENCH_CONNECTIONS:-1}
 settle=${BENCH_SETTLE:-40}
 max_transactions=${BENCH_MAX_TRANSACTIONS:-$((96 * rate > 65536 ? 96 * rate : 65536))}
 
-# A free port on 127.0.0.1 (UDP and TCP), from the kernel; without python3,
-# the fallback given (override with the BENCH_* variables).
-free_port() {
-  if ! command -v python3 >/dev/null; then
-    echo "$1"
-    return
-  fi
-  python3 -c 'import socket
-while True:
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0)); p = u.getsockname()[1]
-    t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        t.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass'
-}
 sip_port=${BENCH_SIP_PORT:-$(free_port 48060)}
 sipp_port=$(free_port 48070)
 # SIPp's media port defaults to 6000: always give one.
@@ -97,29 +83,9 @@ server=$!
 # The agent connects once the server listens (retrying for up to 10 s).
 agent_cmd=(target/release/agent-load --url "ws://127.0.0.1:$rpc_port/?endpoint=myagent"
   --connections "$connections" --mode hold --quiet)
-start_agent() {
-  for _ in $(seq 50); do
-    if [ -z "$agent" ]; then
-      taskset -c 1 "${agent_cmd[@]}" > "$work/agent.out" 2> "$work/agent.err" &
-      agent=$!
-    fi
-    sleep 0.2
-    grep -q 'connection(s) to' "$work/agent.err" && return 0
-    if ! kill -0 "$agent" 2>/dev/null; then
-      wait "$agent" 2>/dev/null || true
-      agent=
-    fi
-  done
-  echo "agent-load could not connect:"
-  cat "$work/agent.err"
-  return 1
-}
 start_agent
 kill -0 "$server"
 hz=$(getconf CLK_TCK)
-# CPU ticks of a process; 0 once it is gone.
-ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$server/status"; }
 rss_idle=$(rss_kb)
 
 sipp_cmd=(sipp "127.0.0.1:$sip_port" -sn uac -s 100 -i 127.0.0.1 -p "$sipp_port"

@@ -13,27 +13,13 @@
 # RcvbufErrors delta (/proc/net/snmp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 calls=${1:?usage: bench/bridge-load.sh CALLS [DURATION_SEC]}
 duration=${2:-70}
 warmup=${BENCH_WARMUP:-10}
 rate=${BENCH_RATE:-}
 
-# A free port on 127.0.0.1 (UDP and TCP), from the kernel; without python3,
-# the fallback given (override with the BENCH_* variables).
-free_port() {
-  if ! command -v python3 >/dev/null; then
-    echo "$1"
-    return
-  fi
-  python3 -c 'import socket
-while True:
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0)); p = u.getsockname()[1]
-    t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        t.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass'
-}
 sip_port=${BENCH_SIP_PORT:-$(free_port 46060)}
 callee_port=${BENCH_CALLEE_PORT:-$(free_port 46080)}
 rpc_port=$(free_port 46090)
@@ -80,10 +66,6 @@ server=$!
 sleep 1
 kill -0 "$server"
 hz=$(getconf CLK_TCK)
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$server/status"; }
-rcvbuf_errors() {
-  awk '/^Udp:/ { if (!n) { for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") c = i; n = 1 } else print $c }' /proc/net/snmp
-}
 # time, server CPU ticks, RSS kB, RcvbufErrors
 sample() { echo "$(date +%s.%N) $(awk '{print $14+$15}' "/proc/$server/stat") $(rss_kb) $(rcvbuf_errors)"; }
 rss_idle=$(rss_kb)
