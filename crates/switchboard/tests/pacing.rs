@@ -198,6 +198,7 @@ fn source_changes_keep_one_continuous_stream_with_markers() {
             FrameSource::Prompt {
                 frames: prompt.clone(),
                 looped: false,
+                tag: 0,
             },
         )
         .expect("set source");
@@ -211,7 +212,10 @@ fn source_changes_keep_one_continuous_stream_with_markers() {
     );
     assert_eq!(
         finished,
-        Some(PacerEvent::PromptFinished { stream: stream.id })
+        Some(PacerEvent::PromptFinished {
+            stream: stream.id,
+            tag: 0
+        })
     );
     std::thread::sleep(Duration::from_millis(200));
     drop(pacer);
@@ -334,6 +338,7 @@ fn a_tick_allocates_nothing() {
         FrameSource::Prompt {
             frames: prompt.clone(),
             looped: true,
+            tag: 0,
         },
     ];
     for i in 0..48u32 {
@@ -351,6 +356,7 @@ fn a_tick_allocates_nothing() {
         FrameSource::Prompt {
             frames: prompt,
             looped: false,
+            tag: 0,
         },
     );
     finishing.events = Some(events_tx);
@@ -371,7 +377,8 @@ fn a_tick_allocates_nothing() {
     assert_eq!(
         events.try_recv().ok(),
         Some(PacerEvent::PromptFinished {
-            stream: StreamId(99)
+            stream: StreamId(99),
+            tag: 0
         })
     );
 }
@@ -393,6 +400,7 @@ fn tick_over_1000_streams() {
             FrameSource::Prompt {
                 frames: prompt.clone(),
                 looped: true,
+                tag: 0,
             },
         );
         s.socket = sockets[i as usize % sockets.len()].clone();

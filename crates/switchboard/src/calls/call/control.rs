@@ -212,11 +212,12 @@ impl Call {
                 }
             }
             Wake::Offered(offered) => self.on_offered(offered).await,
-            Wake::Pacer(Some(PacerEvent::PromptFinished { .. })) => {
+            Wake::Pacer(Some(PacerEvent::PromptFinished { tag, .. })) => {
                 let finished = self.control.as_mut().and_then(|c| {
-                    // A looped prompt never finishes; a loading one has not started.
+                    // Only the prompt now playing (its tag is its request id):
+                    // a replaced or stopped one may still report its end.
                     match &c.play {
-                        Some(p) if !p.looped && p.loading.is_none() => c.play.take(),
+                        Some(p) if p.id == tag && p.loading.is_none() => c.play.take(),
                         _ => None,
                     }
                 });
@@ -449,15 +450,15 @@ impl Call {
                 return self.done(id, Err(failure)).await;
             }
         };
-        let looped = play.looped;
+        let source = FrameSource::Prompt {
+            frames,
+            looped: play.looped,
+            tag: play.id,
+        };
         let Some(media) = control.media.as_ref() else {
             return;
         };
-        if let Err(error) = self
-            .ctx
-            .pacer
-            .set_source(media.stream, FrameSource::Prompt { frames, looped })
-        {
+        if let Err(error) = self.ctx.pacer.set_source(media.stream, source) {
             let id = play.id;
             control.play = None;
             self.done(id, Err(Failure::Internal(error.to_string())))

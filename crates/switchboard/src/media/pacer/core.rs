@@ -33,6 +33,8 @@ pub enum PacerEvent {
     PromptFinished {
         /// The stream.
         stream: StreamId,
+        /// The prompt's [`FrameSource::Prompt`] tag.
+        tag: u64,
     },
 }
 
@@ -239,7 +241,13 @@ impl PacerCore {
 fn next_payload(stream: &mut Stream, out: &mut Frame) -> bool {
     // A finished prompt hands over to its fallback within the same tick, so
     // the receiver hears no gap.
-    if let FrameSource::Prompt { frames, looped } = &stream.setup.source {
+    if let FrameSource::Prompt {
+        frames,
+        looped,
+        tag,
+    } = &stream.setup.source
+    {
+        let tag = *tag;
         if stream.position >= frames.len() {
             if *looped && !frames.is_empty() {
                 stream.position = 0;
@@ -248,7 +256,10 @@ fn next_payload(stream: &mut Stream, out: &mut Frame) -> bool {
                 stream.marker = true;
                 if let Some(events) = &stream.setup.events {
                     // Dropped when the consumer is full or gone: media never waits.
-                    let _ = events.try_send(PacerEvent::PromptFinished { stream: stream.id });
+                    let _ = events.try_send(PacerEvent::PromptFinished {
+                        stream: stream.id,
+                        tag,
+                    });
                 }
             }
         }
@@ -339,6 +350,7 @@ mod tests {
             FrameSource::Prompt {
                 frames: prompt,
                 looped: false,
+                tag: 7,
             },
         );
         s.events = Some(tx);
@@ -354,7 +366,8 @@ mod tests {
         assert_eq!(
             rx.try_recv().ok(),
             Some(PacerEvent::PromptFinished {
-                stream: StreamId(1)
+                stream: StreamId(1),
+                tag: 7
             })
         );
         let mut buf = [0u8; 400];

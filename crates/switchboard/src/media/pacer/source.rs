@@ -113,6 +113,10 @@ pub enum FrameSource {
         frames: PromptFrames,
         /// Start again at the end instead of finishing.
         looped: bool,
+        /// The owner's name for this play, echoed in
+        /// [`PromptFinished`](super::PacerEvent::PromptFinished) so a late
+        /// event of a replaced prompt is not taken for the current one's.
+        tag: u64,
     },
     /// Send nothing: another path (the relay) feeds the destination. The
     /// stream's media clock keeps running.
