@@ -842,3 +842,17 @@ fn redirect_before_answer_routes_the_call_like_a_bridge() {
     assert_eq!(taken.call.hangup(WAIT).ok(), Some(200));
     assert!(incoming.wait_bye(WAIT).is_some(), "callee gets the BYE");
 }
+
+#[test]
+fn sigterm_hangs_up_agent_calls_and_tells_the_agent() {
+    let mut b = bench();
+    let mut agent = connect(&b);
+    let mut taken = take_call(&b, &mut agent, silent_peer(), true);
+    let play = agent.send_request("play", &taken.did, json!({"uri": "file://prompt.wav"}));
+    assert_eq!(agent.wait_response(&play, WAIT).map(|r| r.code), Some(183));
+    b.server.terminate();
+    assert!(taken.call.wait_bye(WAIT).is_some(), "caller gets BYE");
+    assert_eq!(agent.wait_response(&play, WAIT).map(|r| r.code), Some(487));
+    assert!(agent.wait_bye(&taken.did, WAIT).is_some(), "agent gets bye");
+    assert_eq!(b.server.wait_exit(Duration::from_secs(10)), Some(0));
+}
