@@ -856,3 +856,27 @@ fn sigterm_hangs_up_agent_calls_and_tells_the_agent() {
     assert!(agent.wait_bye(&taken.did, WAIT).is_some(), "agent gets bye");
     assert_eq!(b.server.wait_exit(Duration::from_secs(10)), Some(0));
 }
+
+#[test]
+fn a_taken_call_the_agent_never_answers_is_ended_after_the_answer_timeout() {
+    let b = bench_with(
+        "127.0.0.1:9".parse().expect("addr"),
+        "  answer_timeout_sec: 1",
+    );
+    let mut agent = connect(&b);
+    let ua = SipUa::bind();
+    let mut call = ua.call(b.server.addr(), "100", "127.0.0.1:9".parse().expect("addr"));
+    let invite = agent.expect_invite(WAIT).expect("invite");
+    agent.respond_invite(&invite, 200, "OK");
+    let taken = Instant::now();
+    assert_eq!(call.wait_final(WAIT), Some(480), "{}", b.server.log());
+    assert!(
+        taken.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        taken.elapsed()
+    );
+    assert!(
+        agent.wait_bye(&invite.did, WAIT).is_some(),
+        "agent gets bye"
+    );
+}

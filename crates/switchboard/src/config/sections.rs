@@ -79,6 +79,10 @@ pub struct AgentRpcConfig {
     pub invite_timeout_sec: u64,
     /// Seconds an agent's calls survive its disconnect before they are hung up.
     pub disconnect_grace_sec: u64,
+    /// Seconds a call an agent took may ring unanswered before the caller
+    /// gets 480 (and the agent `bye`): an agent that forgets a call must
+    /// not leave the caller ringing for ever.
+    pub answer_timeout_sec: u64,
     /// Shared secret agents must present; `None` accepts any agent (local use only).
     pub token: Option<String>,
 }
@@ -90,6 +94,7 @@ impl Default for AgentRpcConfig {
             max_connections_per_endpoint: 16,
             invite_timeout_sec: 60,
             disconnect_grace_sec: 5,
+            answer_timeout_sec: 180,
             token: None,
         }
     }

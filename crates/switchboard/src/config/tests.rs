@@ -227,6 +227,7 @@ fn empty_file_gets_defaults() {
         assert_eq!(c.agent_rpc.max_connections_per_endpoint, 16);
         assert_eq!(c.agent_rpc.invite_timeout_sec, 60);
         assert_eq!(c.agent_rpc.disconnect_grace_sec, 5);
+        assert_eq!(c.agent_rpc.answer_timeout_sec, 180);
         assert_eq!(c.http.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
         assert_eq!((c.sip.t1_ms, c.sip.t2_ms, c.sip.t4_ms), (500, 4000, 5000));
         assert_eq!(c.rayo, None);

@@ -96,6 +96,13 @@ pub(crate) fn validate(file: FileConfig, file_name: &str) -> Result<Config, Vec<
                     "invite_timeout_sec must be at least 1",
                 );
             }
+            if a.value.answer_timeout_sec == 0 {
+                c.invalid(
+                    a.referenced,
+                    "agent_rpc",
+                    "answer_timeout_sec must be at least 1",
+                );
+            }
             a.value
         }
         None => Default::default(),

@@ -70,6 +70,9 @@ pub(super) struct Control {
     sink: Option<EventSink>,
     /// Why the call ended, for the controller's `Ended`.
     pub(super) end_reason: Option<EndReason>,
+    /// Taken but not answered: when the caller stops waiting
+    /// (`agent_rpc.answer_timeout_sec`).
+    answer_by: Option<tokio::time::Instant>,
     media: Option<ControlMedia>,
     play: Option<Playing>,
     collect: Option<(RequestId, DtmfCollector)>,
@@ -180,6 +183,7 @@ impl Control {
             offering: Some(Offering(tokio::spawn(call.ctx.agents.offer(offer)))),
             sink: None,
             end_reason: None,
+            answer_by: None,
             media: None,
             play: None,
             collect: None,
@@ -194,10 +198,10 @@ impl Control {
             .as_ref()
             .map(|(_, c)| tokio::time::Instant::from_std(c.deadline()));
         let listen = self.listen.as_ref().map(|l| l.deadline);
-        match (collect, listen) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [collect, listen, self.answer_by]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 
@@ -257,6 +261,8 @@ impl Call {
             Offered::Taken(sink) => {
                 tracing::info!(endpoint = %self.bridge.endpoint, "agent took the call");
                 control.sink = Some(sink);
+                let wait = Duration::from_secs(self.ctx.config.agent_rpc.answer_timeout_sec);
+                control.answer_by = Some(tokio::time::Instant::now() + wait);
             }
             Offered::Declined { code, reason } => {
                 tracing::info!(endpoint = %self.bridge.endpoint, code, "no agent took the call");
@@ -350,6 +356,9 @@ impl Call {
         self.answer_a().await;
         if self.a_state != AState::Answered {
             return Err(Failure::Internal("the caller could not be answered".into()));
+        }
+        if let Some(control) = self.control.as_mut() {
+            control.answer_by = None;
         }
         self.start_control_media();
         Ok(Output::None)
@@ -668,6 +677,18 @@ impl Call {
 
     async fn on_deadline(&mut self) {
         let now = tokio::time::Instant::now();
+        let Some(control) = self.control.as_mut() else {
+            return;
+        };
+        if control.answer_by.is_some_and(|at| at <= now) {
+            control.answer_by = None;
+            if self.a_state == AState::Pending {
+                tracing::info!("the agent did not answer in time");
+                self.set_end_reason(EndReason::Hangup);
+                self.end_components(Failure::CallEnded).await;
+                return self.reject_a(480, Some("Temporarily Unavailable")).await;
+            }
+        }
         let Some(control) = self.control.as_mut() else {
             return;
         };
