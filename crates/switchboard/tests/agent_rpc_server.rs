@@ -248,6 +248,16 @@ async fn take(server: &Server, agent: &mut Agent, call: &Call) -> (String, Event
     (invite.did, taken(outcome(offered).await))
 }
 
+/// A server with one agent connected and one call it has taken: the common
+/// start of the tests of requests on a call.
+async fn one_taken_call() -> (Server, Agent, Call, String, EventSink) {
+    let server = start("").await;
+    let mut agent = Agent::connect(&server).await;
+    let call = new_call(1);
+    let (did, sink) = take(&server, &mut agent, &call).await;
+    (server, agent, call, did, sink)
+}
+
 async fn done(sink: &EventSink, id: u64, result: Result<Output, Failure>) {
     assert!(
         sink.send(Event::Done { id, result }).await,
@@ -512,10 +522,7 @@ async fn agent_closing_during_invite_fails_over() {
 
 #[tokio::test]
 async fn play_gets_183_at_once_and_200_when_done() {
-    let server = start("").await;
-    let mut agent = Agent::connect(&server).await;
-    let mut call = new_call(1);
-    let (did, sink) = take(&server, &mut agent, &call).await;
+    let (_server, mut agent, mut call, did, sink) = one_taken_call().await;
     agent
         .send(play("file://hello.wav").to_request("p1", &did))
         .await;
@@ -545,10 +552,7 @@ async fn play_gets_183_at_once_and_200_when_done() {
 
 #[tokio::test]
 async fn requests_of_a_call_run_in_order_but_hangup_does_not_wait() {
-    let server = start("").await;
-    let mut agent = Agent::connect(&server).await;
-    let mut call = new_call(1);
-    let (did, sink) = take(&server, &mut agent, &call).await;
+    let (_server, mut agent, mut call, did, sink) = one_taken_call().await;
     agent
         .send(play("file://a.wav").to_request("p1", &did))
         .await;
@@ -578,10 +582,7 @@ async fn requests_of_a_call_run_in_order_but_hangup_does_not_wait() {
 
 #[tokio::test]
 async fn request_cancel_stops_the_running_request() {
-    let server = start("").await;
-    let mut agent = Agent::connect(&server).await;
-    let mut call = new_call(1);
-    let (did, sink) = take(&server, &mut agent, &call).await;
+    let (_server, mut agent, mut call, did, sink) = one_taken_call().await;
     agent
         .send(play("file://a.wav").to_request("p1", &did))
         .await;
@@ -616,10 +617,7 @@ async fn request_cancel_stops_the_running_request() {
 
 #[tokio::test]
 async fn read_dtmf_returns_the_digits() {
-    let server = start("").await;
-    let mut agent = Agent::connect(&server).await;
-    let mut call = new_call(1);
-    let (did, sink) = take(&server, &mut agent, &call).await;
+    let (_server, mut agent, mut call, did, sink) = one_taken_call().await;
     let read = Request::new(
         "d1",
         &did,
@@ -653,10 +651,7 @@ async fn read_dtmf_returns_the_digits() {
 
 #[tokio::test]
 async fn listen_sends_190_then_audio_then_200() {
-    let server = start("").await;
-    let mut agent = Agent::connect(&server).await;
-    let mut call = new_call(1);
-    let (did, sink) = take(&server, &mut agent, &call).await;
+    let (_server, mut agent, mut call, did, sink) = one_taken_call().await;
     let samples: Vec<i16> = (0..8000).map(|i| ((i % 40) * 500 - 10000) as i16).collect();
     for (format, header) in [("wav", 44), ("", 0)] {
         let id = format!("l-{format}");
@@ -731,10 +726,7 @@ async fn listen_sends_190_then_audio_then_200() {
 
 #[tokio::test]
 async fn call_end_answers_open_requests_487_and_sends_bye() {
-    let server = start("").await;
-    let mut agent = Agent::connect(&server).await;
-    let mut call = new_call(1);
-    let (did, sink) = take(&server, &mut agent, &call).await;
+    let (_server, mut agent, mut call, did, sink) = one_taken_call().await;
     agent
         .send(play("file://a.wav").to_request("p1", &did))
         .await;
@@ -767,10 +759,7 @@ async fn call_end_answers_open_requests_487_and_sends_bye() {
 
 #[tokio::test]
 async fn bad_requests_are_answered_and_the_connection_lives_on() {
-    let server = start("").await;
-    let mut agent = Agent::connect(&server).await;
-    let mut call = new_call(1);
-    let (did, _sink) = take(&server, &mut agent, &call).await;
+    let (_server, mut agent, mut call, did, _sink) = one_taken_call().await;
 
     agent
         .send(AgentOp::Ring.to_request("u1", "no-such-did"))
