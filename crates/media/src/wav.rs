@@ -1,12 +1,13 @@
 //! WAV files in the shapes telephony uses: 16-bit PCM, mono or stereo, at 8
-//! or 16 kHz in; stereo 8 kHz out (one call leg per channel, as recordings are).
+//! or 16 kHz in; stereo 8 kHz out (one call leg per channel, as recordings
+//! are) and mono 16-bit in memory (captured audio, test prompts).
 //!
 //! Anything else (8-bit, 24-bit, float, 44.1 kHz, more channels) is refused
 //! with [`WavError::Unsupported`]; prompts in other formats go through the
 //! player's decoder and resampler instead, not through here.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, Write};
+use std::io::{BufReader, BufWriter, Cursor, Read, Seek, Write};
 use std::path::Path;
 use thiserror::Error;
 
@@ -171,6 +172,23 @@ impl<W: Write + Seek> StereoWavWriter<W> {
     }
 }
 
+/// A complete mono 16-bit PCM WAV file in memory.
+pub fn mono_wav(samples: &[i16], sample_rate: u32) -> Result<Vec<u8>, WavError> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut cursor = Cursor::new(Vec::with_capacity(44 + 2 * samples.len()));
+    let mut writer = hound::WavWriter::new(&mut cursor, spec)?;
+    for &sample in samples {
+        writer.write_sample(sample)?;
+    }
+    writer.finalize()?;
+    Ok(cursor.into_inner())
+}
+
 /// Writes a whole stereo 8 kHz file in one call.
 pub fn write_stereo_8k(
     path: impl AsRef<Path>,
@@ -185,7 +203,16 @@ pub fn write_stereo_8k(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Cursor;
+
+    #[test]
+    fn a_mono_wav_in_memory_reads_back() {
+        let samples: Vec<i16> = (0..1000).map(|i| (i * 31) as i16).collect();
+        let bytes = mono_wav(&samples, 8000).expect("written");
+        assert_eq!(bytes.len(), 44 + 2 * samples.len());
+        let audio = WavAudio::read(Cursor::new(bytes)).expect("reads back");
+        assert_eq!((audio.channels, audio.sample_rate), (1, 8000));
+        assert_eq!(audio.samples, samples);
+    }
 
     fn wav_bytes(spec: hound::WavSpec, samples: &[i16]) -> Vec<u8> {
         let mut cursor = Cursor::new(Vec::new());

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use testkit::agent::{Agent, AgentError};
 use testkit::analysis::{decode_audio, dominant_frequency};
+use testkit::baresip::write_tone_wav;
 use testkit::rtp_source::Source;
 use testkit::{free_port, Codec, RtpPeer, RtpPeerConfig, Server, SipUa};
 
@@ -33,7 +34,13 @@ struct Bench {
 /// `agent_extra` adds lines to the `agent_rpc` section.
 fn bench_with(far: SocketAddr, agent_extra: &str) -> Bench {
     let dir = tempfile::tempdir().expect("temp dir");
-    write_tone_wav(&dir.path().join("prompt.wav"), PROMPT_HZ, 5.52);
+    write_tone_wav(
+        dir.path().join("prompt.wav"),
+        PROMPT_HZ,
+        -10.0,
+        Duration::from_millis(5520),
+    )
+    .expect("write the prompt");
     let port = free_port();
     let agent_port = free_port();
     let yaml = format!(
@@ -75,23 +82,6 @@ sip:
 
 fn bench() -> Bench {
     bench_with("127.0.0.1:9".parse().expect("address"), "")
-}
-
-fn write_tone_wav(path: &Path, frequency: f64, seconds: f64) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut writer = hound::WavWriter::create(path, spec).expect("create wav");
-    let n = (seconds * 8000.0).round() as usize;
-    for i in 0..n {
-        let t = i as f64 / 8000.0;
-        let v = (2.0 * std::f64::consts::PI * frequency * t).sin() * 8000.0;
-        writer.write_sample(v as i16).expect("write sample");
-    }
-    writer.finalize().expect("finalize wav");
 }
 
 fn tone_peer(frequency: f64) -> RtpPeer {

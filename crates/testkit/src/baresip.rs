@@ -504,25 +504,9 @@ pub fn write_tone_wav(
 
 /// Writes 8 kHz mono 16-bit samples as a WAV file.
 pub fn write_wav_8k(path: impl AsRef<Path>, samples: &[i16]) -> io::Result<()> {
-    let data_len = u32::try_from(samples.len() * 2)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "WAV over 4 GiB"))?;
-    let mut out = Vec::with_capacity(44 + samples.len() * 2);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    out.extend_from_slice(&1u16.to_le_bytes()); // mono
-    out.extend_from_slice(&8000u32.to_le_bytes());
-    out.extend_from_slice(&16000u32.to_le_bytes()); // bytes per second
-    out.extend_from_slice(&2u16.to_le_bytes()); // block align
-    out.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
-    for s in samples {
-        out.extend_from_slice(&s.to_le_bytes());
-    }
-    fs::write(path, out)
+    let bytes = media::wav::mono_wav(samples, 8000)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    fs::write(path, bytes)
 }
 
 /// Kills the child if starting fails half-way.

@@ -134,7 +134,15 @@ fn listen_result(
 ) {
     let audio = match format {
         AudioFormat::Raw => pcm_bytes(samples),
-        AudioFormat::Wav => wav_file(samples, sample_rate),
+        AudioFormat::Wav => match media::wav::mono_wav(samples, sample_rate) {
+            Ok(wav) => wav,
+            Err(error) => {
+                // Only a capture past WAV's 4 GiB fails; listen is at most 30 s.
+                tracing::warn!(%error, "cannot write the listen WAV");
+                out.push(Outgoing::Response(Response::internal_error(request)));
+                return;
+            }
+        },
     };
     let Ok(frame) = ListenFrame::new(&request.id, &audio).encode() else {
         // Only an id longer than 4 GiB fails, which no message cap lets in.
@@ -177,29 +185,6 @@ pub(super) fn failure_response(request: &Request, failure: &Failure) -> Response
 /// Samples as raw signed 16-bit little-endian bytes.
 pub(super) fn pcm_bytes(samples: &[i16]) -> Vec<u8> {
     samples.iter().flat_map(|s| s.to_le_bytes()).collect()
-}
-
-/// A complete mono 16-bit PCM WAV file: the 44-byte canonical header, then
-/// the samples.
-pub(super) fn wav_file(samples: &[i16], sample_rate: u32) -> Vec<u8> {
-    const HEADER_LEN: u32 = 44;
-    // 30 s at 48 kHz is under 3 MB; saturate rather than wrap on absurd input.
-    let data_len = u32::try_from(samples.len() * 2).unwrap_or(u32::MAX - HEADER_LEN);
-    let mut wav = Vec::with_capacity(HEADER_LEN as usize + samples.len() * 2);
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(HEADER_LEN - 8 + data_len).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes()); // fmt chunk size
-    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
-    wav.extend_from_slice(&sample_rate.to_le_bytes());
-    wav.extend_from_slice(&sample_rate.saturating_mul(2).to_le_bytes()); // bytes per second
-    wav.extend_from_slice(&2u16.to_le_bytes()); // block align
-    wav.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&data_len.to_le_bytes());
-    wav.extend(samples.iter().flat_map(|s| s.to_le_bytes()));
-    wav
 }
 
 #[cfg(test)]

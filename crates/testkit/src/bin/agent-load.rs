@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use nix::sys::signal::{SigSet, Signal};
-use testkit::load::agent::{write_tone_wav, AgentLoadConfig, LoadAgent, Mode};
+use testkit::baresip::write_tone_wav;
+use testkit::load::agent::{AgentLoadConfig, LoadAgent, Mode};
 
 /// What to do with each answered call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -72,11 +73,6 @@ struct Args {
     quiet: bool,
 }
 
-fn seconds(value: f64, what: &str) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| format!("--{what} must be a number of seconds ≥ 0"))
-}
-
 fn mode(args: &Args) -> Result<Mode, String> {
     Ok(match args.mode {
         ModeArg::Play => Mode::Play {
@@ -86,7 +82,10 @@ fn mode(args: &Args) -> Result<Mode, String> {
                 .ok_or("--mode play needs --prompt URI")?,
         },
         ModeArg::Hold => Mode::Hold,
-        ModeArg::HangupAfter => Mode::HangupAfter(seconds(args.hangup_after, "hangup-after")?),
+        ModeArg::HangupAfter => Mode::HangupAfter(testkit::load::seconds_arg(
+            args.hangup_after,
+            "hangup-after",
+        )?),
     })
 }
 
@@ -97,7 +96,9 @@ fn main() -> ExitCode {
             eprintln!("agent-load: --tone-secs must be in (0, 3600] and --tone-hz positive");
             return ExitCode::from(2);
         }
-        return match write_tone_wav(path, args.tone_hz, args.tone_secs) {
+        // −12 dBm0: loud enough to check by frequency, far from clipping.
+        let length = Duration::from_secs_f64(args.tone_secs);
+        return match write_tone_wav(path, args.tone_hz, -12.0, length) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("agent-load: writing {}: {e}", path.display());
@@ -106,7 +107,10 @@ fn main() -> ExitCode {
         };
     }
     let setup = mode(&args).and_then(|mode| {
-        let run_for = args.run_for.map(|s| seconds(s, "run-for")).transpose()?;
+        let run_for = args
+            .run_for
+            .map(|s| testkit::load::seconds_arg(s, "run-for"))
+            .transpose()?;
         Ok((mode, run_for))
     });
     let (mode, run_for) = match setup {

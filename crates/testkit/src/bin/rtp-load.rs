@@ -13,7 +13,6 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
 use testkit::load::{run, LoadConfig, Progress};
@@ -75,16 +74,11 @@ struct Args {
     quiet: bool,
 }
 
-fn seconds(value: f64, what: &str) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| format!("--{what} must be a number of seconds ≥ 0"))
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     let (duration, warmup) = match (
-        seconds(args.duration, "duration"),
-        seconds(args.warmup, "warmup"),
+        testkit::load::seconds_arg(args.duration, "duration"),
+        testkit::load::seconds_arg(args.warmup, "warmup"),
     ) {
         (Ok(d), Ok(w)) => (d, w),
         (Err(e), _) | (_, Err(e)) => {

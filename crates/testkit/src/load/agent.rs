@@ -617,33 +617,6 @@ impl LoadAgent {
     }
 }
 
-/// Writes `seconds` of a sine tone at `hz` as an 8 kHz mono 16-bit WAV file
-/// (the prompt the load agent plays).
-pub fn write_tone_wav(path: &std::path::Path, hz: f64, seconds: f64) -> std::io::Result<()> {
-    const RATE: u32 = 8000;
-    let samples = (seconds * f64::from(RATE)).round() as u32;
-    let data_len = samples * 2;
-    let mut bytes = Vec::with_capacity(44 + data_len as usize);
-    bytes.extend_from_slice(b"RIFF");
-    bytes.extend_from_slice(&(36 + data_len).to_le_bytes());
-    bytes.extend_from_slice(b"WAVEfmt ");
-    bytes.extend_from_slice(&16u32.to_le_bytes());
-    bytes.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    bytes.extend_from_slice(&1u16.to_le_bytes()); // mono
-    bytes.extend_from_slice(&RATE.to_le_bytes());
-    bytes.extend_from_slice(&(RATE * 2).to_le_bytes());
-    bytes.extend_from_slice(&2u16.to_le_bytes());
-    bytes.extend_from_slice(&16u16.to_le_bytes());
-    bytes.extend_from_slice(b"data");
-    bytes.extend_from_slice(&data_len.to_le_bytes());
-    for i in 0..samples {
-        let t = f64::from(i) / f64::from(RATE);
-        let v = (2.0 * std::f64::consts::PI * hz * t).sin() * 8000.0;
-        bytes.extend_from_slice(&(v as i16).to_le_bytes());
-    }
-    std::fs::write(path, bytes)
-}
-
 #[cfg(test)]
 // tungstenite's upgrade callback returns its refusal, a whole HTTP response, as the error.
 #[allow(clippy::result_large_err)]
@@ -778,16 +751,5 @@ mod tests {
             resolve("http://127.0.0.1:1/"),
             Err(AgentLoadError::Url(..))
         ));
-    }
-
-    #[test]
-    fn tone_wav_has_a_valid_header() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("t.wav");
-        write_tone_wav(&path, 1000.0, 0.5).expect("written");
-        let bytes = std::fs::read(&path).expect("read");
-        assert_eq!(bytes.len(), 44 + 8000);
-        assert_eq!(&bytes[..4], b"RIFF");
-        assert_eq!(&bytes[36..40], b"data");
     }
 }

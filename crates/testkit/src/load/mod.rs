@@ -249,6 +249,13 @@ fn udp_rcvbuf_errors() -> Option<u64> {
 /// Clock ticks per second of /proc times (USER_HZ, 100 on Linux).
 pub(crate) const USER_HZ: f64 = 100.0;
 
+/// A command-line number of seconds as a `Duration`, or the message for a
+/// negative or non-finite value (`what` names the flag).
+pub fn seconds_arg(value: f64, what: &str) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| format!("--{what} must be a number of seconds ≥ 0"))
+}
+
 /// Runs the load to the end and reports what every leg received.
 /// `progress` is called from the worker threads.
 pub fn run(
