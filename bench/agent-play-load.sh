@@ -39,19 +39,7 @@ rtp_ports=${BENCH_RTP_PORTS:-10000-$((10000 + 4 * calls + 2000))}
 
 cargo build --release -q -p switchboard --bin switchboard
 cargo build --release -q -p testkit --bin rtp-load --bin agent-load
-work=$(mktemp -d)
-[ -n "${BENCH_KEEP:-}" ] && echo "work dir: $work"
-server=
-agent=
-cleanup() {
-  for pid in $agent $server; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+make_work_dir
 target/release/agent-load --write-tone "$work/tone.wav" --tone-hz "$prompt_hz" --tone-secs 10
 cat > "$work/bench.yaml" <<YAML
 transports:
@@ -95,16 +83,7 @@ cmd=(target/release/rtp-load --callers-only --expect-tone "$prompt_hz" --calls "
 echo "server: taskset -c 0 target/release/switchboard --config bench.yaml (SIP 127.0.0.1:$sip_port, Agent RPC 127.0.0.1:$rpc_port, rtp_ports $rtp_ports)"
 echo "agent:  taskset -c 1 ${agent_cmd[*]}"
 echo "load:   taskset -c 1 ${cmd[*]}"
-set +e
-taskset -c 1 "${cmd[@]}" | while IFS= read -r line; do
-  case "$line" in
-    "MEASURE start") sample > "$work/start" ;;
-    "MEASURE end") sample > "$work/end" ;;
-  esac
-  printf '%s\n' "$line"
-done
-load_status=${PIPESTATUS[0]}
-set -e
+run_measured
 sleep 1
 kill -TERM "$agent" 2>/dev/null || true
 agent_status=0

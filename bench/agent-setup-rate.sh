@@ -43,19 +43,7 @@ rtp_ports=${BENCH_RTP_PORTS:-10000-$((10000 + 8 * rate + 2000))}
 
 cargo build --release -q -p switchboard --bin switchboard
 cargo build --release -q -p testkit --bin agent-load
-work=$(mktemp -d)
-[ -n "${BENCH_KEEP:-}" ] && echo "work dir: $work"
-server=
-agent=
-cleanup() {
-  for pid in $agent $server; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+make_work_dir
 cat > "$work/bench.yaml" <<YAML
 transports:
   udp: { transport: udp, bind: 127.0.0.1, port: $sip_port }

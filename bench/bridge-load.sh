@@ -31,17 +31,7 @@ rtp_ports=${BENCH_RTP_PORTS:-10000-$((10000 + 4 * calls + 2000))}
 
 cargo build --release -q -p switchboard --bin switchboard
 cargo build --release -q -p testkit --bin rtp-load
-work=$(mktemp -d)
-server=
-cleanup() {
-  if [ -n "$server" ]; then
-    kill "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+make_work_dir
 cat > "$work/bench.yaml" <<YAML
 transports:
   udp: { transport: udp, bind: 127.0.0.1, port: $sip_port }
@@ -76,16 +66,7 @@ cmd=(target/release/rtp-load --calls "$calls" --duration "$duration" --warmup "$
 [ -n "$rate" ] && cmd+=(--rate "$rate")
 echo "server: taskset -c 0 target/release/switchboard --config bench.yaml (SIP 127.0.0.1:$sip_port, rtp_ports $rtp_ports)"
 echo "load:   taskset -c 1 ${cmd[*]}"
-set +e
-taskset -c 1 "${cmd[@]}" | while IFS= read -r line; do
-  case "$line" in
-    "MEASURE start") sample > "$work/start" ;;
-    "MEASURE end") sample > "$work/end" ;;
-  esac
-  printf '%s\n' "$line"
-done
-load_status=${PIPESTATUS[0]}
-set -e
+run_measured
 sleep 1
 if ! kill -0 "$server" 2>/dev/null; then
   echo "the server is gone (crashed?)"

@@ -1,5 +1,9 @@
 # Shared by the bench scripts (sourced): ports, process and system counters.
-# The caller sets `server` (and `agent`, `agent_cmd`, `work` for start_agent).
+# The caller sets `server` (and `agent`, `agent_cmd` for start_agent) once it
+# has started them; `make_work_dir` sets `work`.
+
+server=
+agent=
 
 # A free port on 127.0.0.1 (UDP and TCP), from the kernel; without python3,
 # the fallback given (override with the BENCH_* variables).
@@ -47,4 +51,41 @@ start_agent() {
   echo "agent-load could not connect:"
   cat "$work/agent.err"
   return 1
+}
+
+# A fresh work directory in `work` (kept with BENCH_KEEP=1), removed with
+# the server and agent-load when the script exits.
+make_work_dir() {
+  work=$(mktemp -d)
+  if [ -n "${BENCH_KEEP:-}" ]; then
+    echo "work dir: $work"
+  fi
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM HUP
+}
+
+cleanup() {
+  for pid in $agent $server; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if [ -z "${BENCH_KEEP:-}" ]; then
+    rm -rf "$work"
+  fi
+}
+
+# Runs the load command `cmd` on core 1, passing its output through and
+# taking a `sample` (the script's own) of the server when the tool prints
+# MEASURE start / MEASURE end; sets `load_status` to the tool's exit status.
+run_measured() {
+  set +e
+  taskset -c 1 "${cmd[@]}" | while IFS= read -r line; do
+    case "$line" in
+      "MEASURE start") sample > "$work/start" ;;
+      "MEASURE end") sample > "$work/end" ;;
+    esac
+    printf '%s\n' "$line"
+  done
+  load_status=${PIPESTATUS[0]}
+  set -e
 }
