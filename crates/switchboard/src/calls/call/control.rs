@@ -28,7 +28,7 @@ use crate::calls::legs;
 use crate::config::Destination as EndpointDestination;
 use crate::control::{CallHandle, EventSink, Offer, Offered, CALL_COMMAND_QUEUE};
 use crate::media::pacer::{
-    AfterPrompt, FrameSource, PacerEvent, PromptFrames, StreamId, StreamSetup, G711,
+    AfterPrompt, FrameSource, PacerEvent, PromptFrames, StreamId, StreamSetup,
 };
 use crate::media::relay::Relay;
 use crate::media::session::{Forward, ReceivedRtp};
@@ -83,7 +83,6 @@ pub(super) struct Control {
 /// The caller's media as a controlled call drives it (after answer).
 struct ControlMedia {
     stream: StreamId,
-    codec: G711,
     /// `None` once the pacer has gone (shutdown).
     pacer_events: Option<mpsc::Receiver<PacerEvent>>,
     destination: watch::Receiver<SocketAddr>,
@@ -397,7 +396,6 @@ impl Call {
             Ok(stream) => {
                 control.media = Some(ControlMedia {
                     stream: stream.id,
-                    codec,
                     pacer_events: Some(pacer_events),
                     destination: session.destination_changes(),
                     digits: DigitSource::new(&negotiated),
@@ -411,7 +409,7 @@ impl Call {
 
     async fn play(&mut self, id: RequestId, play: call_control::Play) {
         let codec = match self.answered_media() {
-            Ok(m) => m.codec,
+            Ok(m) => g711(m.negotiated.codec),
             Err(failure) => return self.done(id, Err(failure)).await,
         };
         // One prompt at a time: a new one replaces the old, and ends echo
