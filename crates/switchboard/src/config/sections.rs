@@ -19,6 +19,9 @@ pub struct MediaConfig {
     pub playback_dir: PathBuf,
     /// Directory recordings are written to. Relative paths as for `playback_dir`.
     pub recordings_dir: PathBuf,
+    /// Accept RTP only from the address the SDP named (rtpengine's
+    /// strict-source): no latching, for peers known not to be behind NAT.
+    pub strict_source: bool,
 }
 
 impl Default for MediaConfig {
@@ -30,6 +33,7 @@ impl Default for MediaConfig {
             },
             playback_dir: PathBuf::from("sounds"),
             recordings_dir: PathBuf::from("recordings"),
+            strict_source: false,
         }
     }
 }
@@ -75,6 +79,11 @@ pub struct AgentRpcConfig {
     pub listen: SocketAddr,
     /// Most simultaneous connections one agent endpoint may hold.
     pub max_connections_per_endpoint: u32,
+    /// Most connections the listener holds at once, upgraded or not;
+    /// beyond it new connections are closed at accept.
+    pub max_connections: u32,
+    /// Seconds a new connection may take to finish its WebSocket upgrade.
+    pub handshake_timeout_sec: u64,
     /// Seconds an offered call waits for an agent to take it before it is rejected.
     pub invite_timeout_sec: u64,
     /// Seconds an agent's calls survive its disconnect before they are hung up.
@@ -92,6 +101,8 @@ impl Default for AgentRpcConfig {
         AgentRpcConfig {
             listen: loopback(6000),
             max_connections_per_endpoint: 16,
+            max_connections: 1024,
+            handshake_timeout_sec: 10,
             invite_timeout_sec: 60,
             disconnect_grace_sec: 5,
             answer_timeout_sec: 180,
@@ -149,6 +160,22 @@ pub struct SipConfig {
     /// up (new calls get 503 meanwhile); the server exits as soon as the
     /// last call ends.
     pub shutdown_grace_sec: u64,
+    /// Most SIP TCP connections open at once; new ones beyond it are
+    /// closed at accept.
+    pub tcp_max_connections: u32,
+    /// Most SIP TCP connections open at once from one source address.
+    pub tcp_max_connections_per_ip: u32,
+    /// Seconds a message may take from its first byte until all of its
+    /// headers have arrived; then the connection is closed (slowloris).
+    pub tcp_header_timeout_sec: u64,
+    /// Seconds a TCP connection may carry nothing (CRLF keep-alives count
+    /// as traffic, RFC 5626) before it is closed.
+    pub tcp_idle_timeout_sec: u64,
+    /// Failed digest authentications from one source address within a
+    /// minute before that address is banned. Also applies to Agent RPC tokens.
+    pub auth_max_failures: u32,
+    /// Seconds a banned source gets 403 without a challenge.
+    pub auth_ban_sec: u64,
 }
 
 impl Default for SipConfig {
@@ -160,6 +187,12 @@ impl Default for SipConfig {
             user_agent: concat!("Switchboard/", env!("CARGO_PKG_VERSION")).to_string(),
             max_transactions: 65536,
             shutdown_grace_sec: 20,
+            tcp_max_connections: 8192,
+            tcp_max_connections_per_ip: 256,
+            tcp_header_timeout_sec: 10,
+            tcp_idle_timeout_sec: 600,
+            auth_max_failures: 5,
+            auth_ban_sec: 300,
         }
     }
 }

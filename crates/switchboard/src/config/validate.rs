@@ -96,6 +96,13 @@ pub(crate) fn validate(file: FileConfig, file_name: &str) -> Result<Config, Vec<
                     "invite_timeout_sec must be at least 1",
                 );
             }
+            if a.value.max_connections == 0 || a.value.handshake_timeout_sec == 0 {
+                c.invalid(
+                    a.referenced,
+                    "agent_rpc",
+                    "max_connections and handshake_timeout_sec must be at least 1",
+                );
+            }
             if a.value.answer_timeout_sec == 0 {
                 c.invalid(
                     a.referenced,
@@ -133,6 +140,20 @@ pub(crate) fn validate(file: FileConfig, file_name: &str) -> Result<Config, Vec<
             }
             if v.max_transactions == 0 {
                 c.invalid(s.referenced, "sip", "max_transactions must be at least 1");
+            }
+            for (key, value) in [
+                ("tcp_max_connections", v.tcp_max_connections as u64),
+                (
+                    "tcp_max_connections_per_ip",
+                    u64::from(v.tcp_max_connections_per_ip),
+                ),
+                ("tcp_header_timeout_sec", v.tcp_header_timeout_sec),
+                ("tcp_idle_timeout_sec", v.tcp_idle_timeout_sec),
+                ("auth_max_failures", u64::from(v.auth_max_failures)),
+            ] {
+                if value == 0 {
+                    c.invalid(s.referenced, "sip", format!("{key} must be at least 1"));
+                }
             }
             if v.user_agent.contains(['\r', '\n']) {
                 c.invalid(s.referenced, "sip.user_agent", "must be one line");
