@@ -181,15 +181,41 @@ fn evicted_nonces_cannot_be_replayed() {
 }
 
 #[test]
-fn forged_or_foreign_nonce_is_unknown() {
+fn foreign_nonce_is_stale_with_the_right_password_and_refused_with_a_wrong_one() {
     let t0 = Instant::now();
     let mut server = verifier(t0);
+    // Another process, or this one before a restart.
     let mut other = DigestVerifier::new(DigestVerifierConfig::new("sb.example"), [8u8; 32], t0);
-    let mut request = register();
-    let challenge = other.challenge_response(t0, &request, false, false);
+    let challenge = other.challenge_response(t0, &register(), false, false);
+    let mut right = register();
     DigestClient::with_seed("alice", "wonderland", 6)
-        .authorize_request(&mut request, &challenge)
+        .authorize_request(&mut right, &challenge)
         .expect("answerable");
+    assert_eq!(
+        server.verify_request(t0, &right, false, password_of),
+        DigestVerdict::Stale
+    );
+    let mut wrong = register();
+    DigestClient::with_seed("alice", "guess", 6)
+        .authorize_request(&mut wrong, &challenge)
+        .expect("answerable");
+    assert_eq!(
+        server.verify_request(t0, &wrong, false, password_of),
+        DigestVerdict::Rejected(DigestRejection::UnknownNonce)
+    );
+}
+
+#[test]
+fn made_up_nonce_with_a_wrong_response_is_unknown() {
+    let t0 = Instant::now();
+    let mut server = verifier(t0);
+    let mut request = register();
+    request.headers.push(
+        "Authorization",
+        "Digest username=\"alice\", realm=\"sb.example\", nonce=\"not-ours\", \
+         uri=\"sip:sb.example\", response=\"00\", algorithm=SHA-256, qop=auth, \
+         nc=00000001, cnonce=\"c\"",
+    );
     assert_eq!(
         server.verify_request(t0, &request, false, password_of),
         DigestVerdict::Rejected(DigestRejection::UnknownNonce)

@@ -5,7 +5,10 @@
 //! the caller passes) lets expiry be checked without remembering the nonce, the
 //! serial makes every nonce unique, and the MAC keyed with the server secret
 //! stops a client from forging a fresh-looking nonce. A nonce issued by another
-//! process (or before a restart) fails the MAC and is simply challenged again.
+//! process (or before a restart) fails the MAC; with a response that is right
+//! for it the verdict is [`DigestVerdict::Stale`], so a phone that kept its
+//! nonce across our restart just fetches a new one, and with a wrong response
+//! it is refused like any wrong password.
 //!
 //! Replay protection needs state: for each nonce in use the highest nonce-count
 //! (`nc`) seen is kept, and a request must present a higher one. The table is
@@ -65,7 +68,8 @@ pub enum DigestRejection {
     UnsupportedAlgorithm,
     /// `qop` is missing (and RFC 2069 is not allowed) or is not `auth`.
     UnsupportedQop,
-    /// The nonce was not issued by this verifier (or was tampered with).
+    /// The nonce was not issued by this verifier (or was tampered with), and
+    /// the response is wrong for it too.
     UnknownNonce,
     /// The user name is not known.
     UnknownUser,
@@ -87,7 +91,8 @@ pub enum DigestVerdict {
     },
     /// No credentials for our realm: send a challenge.
     Missing,
-    /// Right password, but the nonce expired or was evicted: challenge with `stale=true`.
+    /// Right password, but the nonce expired, was evicted or is not ours
+    /// (a restart): challenge with `stale=true`.
     Stale,
     /// Wrong or unusable credentials: challenge again (or answer 403 after repeated failures).
     Rejected(DigestRejection),
@@ -291,9 +296,6 @@ impl DigestVerifier {
             (None, _, _) if self.config.allow_no_qop => None,
             _ => return DigestVerdict::Rejected(R::UnsupportedQop),
         };
-        let Some((issued, serial)) = self.open_nonce(&credentials.nonce) else {
-            return DigestVerdict::Rejected(R::UnknownNonce);
-        };
         let Some(password) = password_of(&credentials.username) else {
             return DigestVerdict::Rejected(R::UnknownUser);
         };
@@ -313,7 +315,18 @@ impl DigestVerifier {
             &credentials.realm,
             &password,
         );
-        if !constant_time_eq(expected.as_bytes(), credentials.response.as_bytes()) {
+        let right = constant_time_eq(expected.as_bytes(), credentials.response.as_bytes());
+        // A nonce we cannot open (issued before a restart, by another process,
+        // or made up) is stale when the response is right for it (RFC 7616
+        // §3.3): the client retries with a fresh nonce instead of failing.
+        let Some((issued, serial)) = self.open_nonce(&credentials.nonce) else {
+            return if right {
+                DigestVerdict::Stale
+            } else {
+                DigestVerdict::Rejected(R::UnknownNonce)
+            };
+        };
+        if !right {
             return DigestVerdict::Rejected(R::WrongResponse);
         }
         let now_ms = self.issued_ms(now);
