@@ -7,15 +7,36 @@
 //! routed to a SIP destination or an agent endpoint is handed to a call
 //! actor ([`Bridge`]); a call routed to a Rayo endpoint gets 480 until that
 //! adapter exists.
+//!
+//! Digest is where a hostile network probes, so two rules hold there:
+//!
+//! - **No user enumeration.** While any `user` endpoint exists, a caller
+//!   no endpoint claims is challenged exactly like a known user (same
+//!   verifier, realm and algorithms), and its credentials are hashed
+//!   against a decoy password, so the answer (403 `Forbidden - Bad
+//!   Credentials`) and the work behind it are those of a wrong password.
+//!   Credentials naming another user than the endpoint's are handled the
+//!   same way.
+//! - **No unlimited guessing.** Every refused credential (wrong password,
+//!   unknown user, malformed, replayed, foreign nonce with a wrong
+//!   response) counts against the source address in an
+//!   [`AuthFailures`]; an INVITE without credentials and a stale nonce do
+//!   not. A banned source gets a plain 403 without a challenge, whatever
+//!   user it claims, and nothing it presents is hashed. Sources an `ip`
+//!   endpoint admits never meet digest, so never the tracker.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use sip::{HeaderName, Method, Request, Response, TypedHeaders};
-use sip_stack::auth::{DigestAlgorithm, DigestVerdict, DigestVerifier, DigestVerifierConfig};
+use sip_stack::auth::{
+    DigestAlgorithm, DigestRejection, DigestVerdict, DigestVerifier, DigestVerifierConfig,
+};
 use sip_stack::make_response;
 
+use crate::auth_ban::{AuthFailures, BanPolicy};
 use crate::config::{Config, Destination, DigestAuth, EndpointMatch, RouteEntry};
 use crate::router::{RouteDecision, Router};
 
@@ -61,6 +82,11 @@ pub struct Admission {
     digest: HashMap<String, DigestAuth>,
     verifier: DigestVerifier,
     server: String,
+    /// Refused credentials per source, and the sources banned for them.
+    failures: AuthFailures,
+    /// What credentials of users no endpoint has are hashed against, so
+    /// that refusing them costs what refusing a wrong password costs.
+    decoy_password: String,
 }
 
 impl Admission {
@@ -88,6 +114,10 @@ impl Admission {
             digest,
             verifier: DigestVerifier::with_random_secret(digest_config, now),
             server: config.sip.user_agent.clone(),
+            failures: AuthFailures::new(BanPolicy::from_config(&config.sip)),
+            decoy_password: std::iter::repeat_with(fastrand::alphanumeric)
+                .take(24)
+                .collect(),
         }
     }
 
@@ -173,37 +203,23 @@ impl Admission {
             return Err(refused);
         }
         let from_user = request.from().ok().and_then(|f| f.uri.user_unescaped());
-        let Some(endpoint) = self
+        let endpoint = self
             .router
             .match_endpoint_on(Some(transport), source.ip(), from_user.as_deref())
-            .map(str::to_string)
-        else {
+            .map(str::to_string);
+        // A caller no endpoint claims is challenged like a user while any
+        // user endpoint exists: a 403 at once would say the user is unknown.
+        let needs_digest = match &endpoint {
+            Some(name) => self.digest.contains_key(name),
+            None => !self.digest.is_empty(),
+        };
+        if needs_digest {
+            self.authenticate(now, request, source, endpoint.as_deref())?;
+        }
+        let Some(endpoint) = endpoint else {
             tracing::info!(%source, from = ?from_user, "no endpoint matches the caller");
             return Err(make_response(request, 403));
         };
-        if let Some(auth) = self.digest.get(&endpoint) {
-            // Only this endpoint's own username authenticates it.
-            let password_of = |user: &str| (user == auth.username).then(|| auth.password.clone());
-            match self
-                .verifier
-                .verify_request(now, request, false, password_of)
-            {
-                DigestVerdict::Authorized { .. } => {}
-                DigestVerdict::Missing => {
-                    return Err(self.verifier.challenge_response(now, request, false, false))
-                }
-                DigestVerdict::Stale => {
-                    return Err(self.verifier.challenge_response(now, request, false, true))
-                }
-                DigestVerdict::Rejected(why) => {
-                    tracing::info!(%source, %endpoint, ?why, "digest credentials refused");
-                    return Err(with_reason(
-                        make_response(request, 403),
-                        "Forbidden - Bad Credentials",
-                    ));
-                }
-            }
-        }
         let dialed = request.uri.user_unescaped().unwrap_or_default();
         Err(match self.router.route_from(&endpoint, &dialed) {
             RouteDecision::NoRoute => {
@@ -242,7 +258,65 @@ impl Admission {
             }
         })
     }
+
+    /// Digest for a caller claiming a `user` endpoint (`Some(name)`) or no
+    /// endpoint at all (`None`, always refused, the same way); `Err` is the
+    /// answer when the request may not go on.
+    fn authenticate(
+        &mut self,
+        now: Instant,
+        request: &Request,
+        source: SocketAddr,
+        endpoint: Option<&str>,
+    ) -> Result<(), Response> {
+        if self.failures.is_banned(source.ip(), now) {
+            tracing::info!(%source, "refused: source banned for failed authentication");
+            return Err(make_response(request, 403));
+        }
+        // Only this endpoint's own username authenticates it; any other
+        // name is hashed against the decoy and refused whatever it sent.
+        let expected = endpoint.and_then(|name| self.digest.get(name));
+        let decoy = &self.decoy_password;
+        let decoyed = Cell::new(false);
+        let password_of = |user: &str| {
+            Some(match expected {
+                Some(auth) if auth.username == user => auth.password.clone(),
+                _ => {
+                    decoyed.set(true);
+                    decoy.clone()
+                }
+            })
+        };
+        let verdict = match self
+            .verifier
+            .verify_request(now, request, false, password_of)
+        {
+            DigestVerdict::Authorized { .. } | DigestVerdict::Stale if decoyed.get() => {
+                DigestVerdict::Rejected(DigestRejection::UnknownUser)
+            }
+            verdict => verdict,
+        };
+        match verdict {
+            DigestVerdict::Authorized { .. } => Ok(()),
+            DigestVerdict::Missing => {
+                Err(self.verifier.challenge_response(now, request, false, false))
+            }
+            DigestVerdict::Stale => {
+                Err(self.verifier.challenge_response(now, request, false, true))
+            }
+            DigestVerdict::Rejected(why) => {
+                tracing::info!(%source, endpoint = endpoint.unwrap_or("-"), ?why, "digest credentials refused");
+                if let Some(ban) = self.failures.record_failure(source.ip(), now) {
+                    tracing::warn!("{ban}");
+                }
+                Err(with_reason(make_response(request, 403), BAD_CREDENTIALS))
+            }
+        }
+    }
 }
+
+/// The reason phrase of every refused credential, known user or not.
+const BAD_CREDENTIALS: &str = "Forbidden - Bad Credentials";
 
 fn with_reason(mut response: Response, reason: &str) -> Response {
     response.reason = reason.to_string();
@@ -274,6 +348,7 @@ fn unsupported_extensions(request: &Request) -> Option<Response> {
 mod tests {
     use super::*;
     use sip_stack::auth::DigestClient;
+    use std::time::Duration;
 
     const CONFIG: &str = r#"
 transports:
@@ -290,8 +365,19 @@ routes:
 "#;
 
     fn admission() -> Admission {
-        let config = Config::from_yaml(CONFIG, "test.yaml").expect("test config is valid");
+        admission_with(CONFIG)
+    }
+
+    fn admission_with(yaml: &str) -> Admission {
+        let config = Config::from_yaml(yaml, "test.yaml").expect("test config is valid");
         Admission::new(&config, Instant::now())
+    }
+
+    /// [`CONFIG`] banning after 3 failures for 60 s.
+    fn strict() -> Admission {
+        admission_with(&format!(
+            "{CONFIG}sip: {{ auth_max_failures: 3, auth_ban_sec: 60 }}\n"
+        ))
     }
 
     fn request(method: &str, number: &str, from_user: &str, extra: &str) -> Request {
@@ -320,8 +406,46 @@ routes:
     }
 
     fn answer(a: &mut Admission, r: &Request, source: SocketAddr) -> Response {
-        a.answer(Instant::now(), r, source, "udp")
-            .expect("a response is due")
+        answer_at(a, Instant::now(), r, source)
+    }
+
+    fn answer_at(a: &mut Admission, now: Instant, r: &Request, source: SocketAddr) -> Response {
+        a.answer(now, r, source, "udp").expect("a response is due")
+    }
+
+    /// Challenges an INVITE from `from_user` at `now`, then answers it as
+    /// `username` with `password`: the final response.
+    fn digest_attempt(
+        a: &mut Admission,
+        now: Instant,
+        source: SocketAddr,
+        from_user: &str,
+        (username, password): (&str, &str),
+    ) -> Response {
+        let mut invite = request("INVITE", "666", from_user, "");
+        let challenge = answer_at(a, now, &invite, source);
+        assert_eq!(challenge.status, 401, "challenged first");
+        DigestClient::new(username, password)
+            .authorize_request(&mut invite, &challenge)
+            .expect("answer the challenge");
+        answer_at(a, now, &invite, source)
+    }
+
+    fn status_line(r: &Response) -> (u16, &str) {
+        (r.status, r.reason.as_str())
+    }
+
+    /// The challenges of a 401 with the nonce blanked out, in order.
+    fn challenge_shape(r: &Response) -> Vec<String> {
+        r.headers
+            .get_all(HeaderName::WwwAuthenticate)
+            .map(|value| {
+                let mut c = sip_stack::auth::DigestChallenge::parse(value).expect("a challenge");
+                assert!(!c.nonce.is_empty());
+                c.nonce.clear();
+                c.to_string()
+            })
+            .collect()
     }
 
     #[test]
@@ -345,7 +469,8 @@ routes:
             ("666", local(), 486, "Busy Here Today"),
             ("603", local(), 603, "Decline"),
             ("777", local(), 404, "Not Found"),
-            ("666", remote(), 403, "Forbidden"),
+            // Unknown to every endpoint, but a user endpoint exists: challenged.
+            ("666", remote(), 401, "Unauthorized"),
         ];
         for (number, source, status, reason) in cases {
             let r = answer(&mut a, &request("INVITE", number, "bob", ""), source);
@@ -440,5 +565,200 @@ routes:
         assert_eq!(answer(&mut a, &invite, remote()).status, 486);
         // The same credentials again are a replay.
         assert_eq!(answer(&mut a, &invite, remote()).status, 403);
+    }
+
+    #[test]
+    fn without_user_endpoints_an_unknown_caller_gets_403_at_once() {
+        let mut a = admission_with(&CONFIG.replace(
+            "  alice: { match: { type: user }, auth: { username: alice, password: secret }, route: incoming }\n",
+            "",
+        ));
+        let r = answer(&mut a, &request("INVITE", "666", "alice", ""), remote());
+        assert_eq!(status_line(&r), (403, "Forbidden"));
+        assert!(r.headers.get(HeaderName::WwwAuthenticate).is_none());
+    }
+
+    #[test]
+    fn unknown_users_are_challenged_and_refused_like_known_ones() {
+        let mut a = admission();
+        let now = Instant::now();
+        let known = answer_at(
+            &mut a,
+            now,
+            &request("INVITE", "666", "alice", ""),
+            remote(),
+        );
+        let unknown = answer_at(
+            &mut a,
+            now,
+            &request("INVITE", "666", "nobody", ""),
+            remote(),
+        );
+        assert_eq!(status_line(&known), status_line(&unknown));
+        assert_eq!(challenge_shape(&known), challenge_shape(&unknown));
+        assert_eq!(challenge_shape(&known).len(), 2, "MD5 and SHA-256");
+        let names = |r: &Response| {
+            r.headers
+                .0
+                .iter()
+                .map(|h| h.name.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&known), names(&unknown));
+
+        let wrong_password = digest_attempt(&mut a, now, remote(), "alice", ("alice", "guess"));
+        let unknown_user = digest_attempt(&mut a, now, remote(), "nobody", ("nobody", "guess"));
+        // From a known user, credentials for another name.
+        let other_name = digest_attempt(&mut a, now, remote(), "alice", ("nobody", "secret"));
+        // The known user's password does not open an unknown name.
+        let borrowed = digest_attempt(&mut a, now, remote(), "nobody", ("alice", "secret"));
+        for r in [&wrong_password, &unknown_user, &other_name, &borrowed] {
+            assert_eq!(status_line(r), (403, "Forbidden - Bad Credentials"));
+        }
+    }
+
+    #[test]
+    fn repeated_failures_ban_the_source_whatever_user_it_claims() {
+        let mut a = strict();
+        let t0 = Instant::now();
+        let (attacker, other) = (remote(), "198.51.100.4:5060".parse().expect("address"));
+        assert_eq!(
+            digest_attempt(&mut a, t0, attacker, "alice", ("alice", "a")).status,
+            403
+        );
+        assert_eq!(
+            digest_attempt(&mut a, t0, attacker, "nobody", ("nobody", "b")).status,
+            403
+        );
+        assert_eq!(
+            digest_attempt(&mut a, t0, attacker, "alice", ("alice", "c")).status,
+            403
+        );
+
+        // Banned: no challenge, not even for the right password's first step.
+        let later = t0 + Duration::from_secs(30);
+        let r = answer_at(
+            &mut a,
+            later,
+            &request("INVITE", "666", "alice", ""),
+            attacker,
+        );
+        assert_eq!(status_line(&r), (403, "Forbidden"));
+        assert!(r.headers.get(HeaderName::WwwAuthenticate).is_none());
+        // Credentials to a nonce obtained before the ban are not even checked.
+        let mut invite = request("INVITE", "666", "alice", "");
+        let challenge = answer_at(&mut a, t0, &invite, other);
+        DigestClient::new("alice", "secret")
+            .authorize_request(&mut invite, &challenge)
+            .expect("answer the challenge");
+        assert_eq!(
+            status_line(&answer_at(&mut a, later, &invite, attacker)),
+            (403, "Forbidden")
+        );
+        // Another source with the right password is not affected.
+        assert_eq!(
+            digest_attempt(&mut a, later, other, "alice", ("alice", "secret")).status,
+            486
+        );
+        // Another port of the banned address is banned too.
+        let same_host: SocketAddr = "192.0.2.9:6000".parse().expect("address");
+        assert_eq!(
+            answer_at(
+                &mut a,
+                later,
+                &request("INVITE", "666", "alice", ""),
+                same_host
+            )
+            .status,
+            403
+        );
+        // OPTIONS is answered whatever happens.
+        assert_eq!(
+            answer_at(
+                &mut a,
+                later,
+                &request("OPTIONS", "x", "alice", ""),
+                attacker
+            )
+            .status,
+            200
+        );
+        // Sources an ip endpoint admits never meet digest, nor the ban.
+        assert_eq!(
+            answer_at(
+                &mut a,
+                later,
+                &request("INVITE", "666", "alice", ""),
+                local()
+            )
+            .status,
+            486
+        );
+
+        // The ban ends after 60 s.
+        let after = t0 + Duration::from_secs(61);
+        assert_eq!(
+            digest_attempt(&mut a, after, attacker, "alice", ("alice", "secret")).status,
+            486
+        );
+    }
+
+    #[test]
+    fn challenges_and_stale_nonces_are_not_failures_but_replays_are() {
+        let mut a = strict();
+        let t0 = Instant::now();
+        let source = remote();
+        for _ in 0..10 {
+            let r = answer_at(&mut a, t0, &request("INVITE", "666", "alice", ""), source);
+            assert_eq!(r.status, 401);
+        }
+        // A nonce past its lifetime, with the right password: stale, every time.
+        for _ in 0..5 {
+            let mut invite = request("INVITE", "666", "alice", "");
+            let challenge = answer_at(&mut a, t0, &invite, source);
+            DigestClient::new("alice", "secret")
+                .authorize_request(&mut invite, &challenge)
+                .expect("answer the challenge");
+            let r = answer_at(&mut a, t0 + Duration::from_secs(301), &invite, source);
+            assert_eq!(r.status, 401);
+            assert!(r
+                .headers
+                .get(HeaderName::WwwAuthenticate)
+                .is_some_and(|c| c.contains("stale=true")));
+        }
+        let now = t0 + Duration::from_secs(302);
+        let mut invite = request("INVITE", "666", "alice", "");
+        let challenge = answer_at(&mut a, now, &invite, source);
+        DigestClient::new("alice", "secret")
+            .authorize_request(&mut invite, &challenge)
+            .expect("answer the challenge");
+        assert_eq!(answer_at(&mut a, now, &invite, source).status, 486);
+        // Replaying those credentials three times is three failures.
+        for _ in 0..3 {
+            assert_eq!(answer_at(&mut a, now, &invite, source).status, 403);
+        }
+        let r = answer_at(&mut a, now, &request("INVITE", "666", "alice", ""), source);
+        assert_eq!(status_line(&r), (403, "Forbidden"));
+    }
+
+    #[test]
+    fn malformed_credentials_count_as_failures() {
+        let mut a = strict();
+        let now = Instant::now();
+        for _ in 0..3 {
+            let mut r = request("INVITE", "666", "nobody", "");
+            r.headers.push("Authorization", "Digest ???");
+            assert_eq!(
+                status_line(&answer_at(&mut a, now, &r, remote())),
+                (403, "Forbidden - Bad Credentials")
+            );
+        }
+        let r = answer_at(
+            &mut a,
+            now,
+            &request("INVITE", "666", "alice", ""),
+            remote(),
+        );
+        assert_eq!(status_line(&r), (403, "Forbidden"));
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod admission;
 pub mod agent_rpc;
+pub mod auth_ban;
 pub mod calls;
 pub mod cli;
 pub mod config;
