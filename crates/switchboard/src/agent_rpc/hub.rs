@@ -16,6 +16,7 @@ use std::time::Duration;
 use call_control::CallInfo;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::auth_ban::{AuthFailures, BanPolicy};
 use crate::config::{Config, EndpointMatch};
 use crate::control::{CallHandle, EventSink, Offer, Offered};
 
@@ -34,6 +35,8 @@ struct HubInner {
     endpoints: Mutex<HashMap<String, EndpointAgents>>,
     settings: HubSettings,
     next_connection: AtomicU64,
+    /// Wrong or missing tokens per source address, and the bans they led to.
+    token_failures: Mutex<AuthFailures>,
 }
 
 /// The `agent_rpc` settings connections need.
@@ -130,6 +133,7 @@ impl AgentHub {
                     token: agent_rpc.token.clone(),
                 },
                 next_connection: AtomicU64::new(1),
+                token_failures: Mutex::new(AuthFailures::new(BanPolicy::from_config(&config.sip))),
             }),
         }
     }
@@ -177,6 +181,16 @@ impl AgentHub {
             connection: self.inner.next_connection.fetch_add(1, Ordering::Relaxed),
             registered: false,
         })
+    }
+
+    /// Failed token checks per source; locked only while a connection
+    /// that must present a token is checked.
+    pub(super) fn token_failures(&self) -> MutexGuard<'_, AuthFailures> {
+        // Every update leaves the tracker consistent; a poisoned one is usable.
+        self.inner
+            .token_failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn endpoints(&self) -> MutexGuard<'_, HashMap<String, EndpointAgents>> {

@@ -5,12 +5,16 @@
 //! endpoint found`, 400 `Maximum connection of agent reached`; and 401 when a
 //! token is configured and neither `Authorization: Bearer` nor `?token=`
 //! carries it. The token is checked before the endpoint is looked up, so
-//! that a client without it cannot probe which endpoints exist.
+//! that a client without it cannot probe which endpoints exist. A wrong or
+//! missing token counts against the source address like a wrong SIP digest
+//! ([`crate::auth_ban`], limits `sip.auth_max_failures` and
+//! `sip.auth_ban_sec`, a tracker of its own): a banned source gets 403
+//! `Forbidden` before its token is even compared.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
@@ -98,14 +102,15 @@ async fn accept(
     };
     let settings = gate.hub.settings();
     let bearer = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-    if !authorized(settings.token.as_deref(), bearer, query.get("token")) {
-        tracing::info!(%peer, endpoint, "agent refused: bad or missing token");
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(WWW_AUTHENTICATE, "Bearer")],
-            "Unauthorized",
-        )
-            .into_response();
+    if let Some(refused) = token_refusal(
+        &gate.hub,
+        peer,
+        endpoint,
+        settings.token.as_deref(),
+        bearer,
+        query.get("token"),
+    ) {
+        return refused;
     }
     let slot = match gate.hub.admit(endpoint) {
         Ok(slot) => slot,
@@ -154,6 +159,43 @@ async fn accept(
         })
 }
 
+/// The answer to a request that may not connect for want of the token:
+/// 403 while its source is banned (the token is not compared), else 401 for
+/// a wrong or missing one, which counts toward a ban. `None` lets it in.
+fn token_refusal(
+    hub: &AgentHub,
+    peer: SocketAddr,
+    endpoint: &str,
+    token: Option<&str>,
+    authorization: Option<&str>,
+    query: Option<&String>,
+) -> Option<Response> {
+    // Without a token nothing can fail, so nobody is tracked or banned.
+    token?;
+    let now = Instant::now();
+    let banned = hub.token_failures().is_banned(peer.ip(), now);
+    if banned {
+        tracing::info!(%peer, endpoint, "agent refused: source banned for failed authentication");
+        return Some((StatusCode::FORBIDDEN, "Forbidden").into_response());
+    }
+    if authorized(token, authorization, query) {
+        return None;
+    }
+    tracing::info!(%peer, endpoint, "agent refused: bad or missing token");
+    let ban = hub.token_failures().record_failure(peer.ip(), now);
+    if let Some(ban) = ban {
+        tracing::warn!("{ban}");
+    }
+    Some(
+        (
+            StatusCode::UNAUTHORIZED,
+            [(WWW_AUTHENTICATE, "Bearer")],
+            "Unauthorized",
+        )
+            .into_response(),
+    )
+}
+
 /// Whether a request may connect: no token configured, or the bearer
 /// credentials or `token` query parameter carry it.
 fn authorized(token: Option<&str>, authorization: Option<&str>, query: Option<&String>) -> bool {
@@ -199,5 +241,31 @@ mod tests {
         assert!(!authorized(secret, Some("Basic s3cret"), None));
         assert!(!authorized(secret, Some("Bearer s3cre"), None));
         assert!(!authorized(secret, None, query("S3CRET").as_ref()));
+    }
+
+    #[test]
+    fn wrong_tokens_ban_the_source_and_only_it() {
+        let yaml = "endpoints:\n  myagent: { match: { type: agent } }\n\
+                    agent_rpc: { token: s3cret }\nsip: { auth_max_failures: 2 }\n";
+        let config = crate::config::Config::from_yaml(yaml, "test.yaml").expect("valid config");
+        let hub = AgentHub::new(&config);
+        let attacker: SocketAddr = "192.0.2.1:40000".parse().expect("address");
+        let agent: SocketAddr = "192.0.2.2:40000".parse().expect("address");
+        let status = |peer, bearer| {
+            token_refusal(&hub, peer, "myagent", Some("s3cret"), bearer, None)
+                .map(|refused| refused.status())
+        };
+        assert_eq!(status(attacker, None), Some(StatusCode::UNAUTHORIZED));
+        assert_eq!(
+            status(attacker, Some("Bearer nope")),
+            Some(StatusCode::UNAUTHORIZED)
+        );
+        assert_eq!(
+            status(attacker, Some("Bearer s3cret")),
+            Some(StatusCode::FORBIDDEN)
+        );
+        assert_eq!(status(agent, Some("Bearer s3cret")), None);
+        // Without a token configured nothing is checked or banned.
+        assert!(token_refusal(&hub, attacker, "myagent", None, None, None).is_none());
     }
 }
