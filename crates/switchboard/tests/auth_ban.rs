@@ -64,13 +64,14 @@ struct Final {
 }
 
 impl Final {
-    fn status_line(&self) -> &[u8] {
+    /// The first line exactly as sent.
+    fn status_line(&self) -> String {
         let end = self
             .bytes
             .windows(2)
             .position(|w| w == b"\r\n")
             .unwrap_or(self.bytes.len());
-        &self.bytes[..end]
+        String::from_utf8(self.bytes[..end].to_vec()).expect("a UTF-8 status line")
     }
 
     fn challenged(&self) -> bool {
@@ -276,7 +277,7 @@ fn unknown_users_are_challenged_and_refused_like_known_ones() {
     assert_eq!(wrong_password.status_line(), unknown_user.status_line());
     assert_eq!(
         wrong_password.status_line(),
-        b"SIP/2.0 403 Forbidden - Bad Credentials"
+        "SIP/2.0 403 Forbidden - Bad Credentials"
     );
     assert!(!wrong_password.challenged() && !unknown_user.challenged());
 }
@@ -296,7 +297,7 @@ fn repeated_wrong_digests_ban_the_source_address_until_the_ban_ends() {
     // Banned: no challenge, from any port of the address, whatever user.
     let banned = attacker.invite("alice");
     let refused = attacker.transact(&banned);
-    assert_eq!(refused.status_line(), b"SIP/2.0 403 Forbidden");
+    assert_eq!(refused.status_line(), "SIP/2.0 403 Forbidden");
     assert!(!refused.challenged());
     let mut same_host = Phone::bind([127, 0, 0, 1], server.addr());
     let invite = same_host.invite("nobody");
@@ -309,7 +310,7 @@ fn repeated_wrong_digests_ban_the_source_address_until_the_ban_ends() {
     let via = via.replace(&other.local().to_string(), &attacker.local().to_string());
     right.headers.set(HeaderName::Via, via);
     let refused = attacker.transact(&right);
-    assert_eq!(refused.status_line(), b"SIP/2.0 403 Forbidden");
+    assert_eq!(refused.status_line(), "SIP/2.0 403 Forbidden");
     assert!(!refused.challenged());
 
     // Another source with the right password is challenged and admitted.
@@ -330,7 +331,7 @@ fn repeated_wrong_digests_ban_the_source_address_until_the_ban_ends() {
             assert_eq!(attacker.transact(&retry).response.status, 486);
             break;
         }
-        assert_eq!(answer.status_line(), b"SIP/2.0 403 Forbidden");
+        assert_eq!(answer.status_line(), "SIP/2.0 403 Forbidden");
         assert!(Instant::now() < deadline, "the ban did not end");
         std::thread::sleep(Duration::from_millis(250));
     }
