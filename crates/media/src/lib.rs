@@ -1,12 +1,13 @@
 //! Media building blocks for Switchboard: RTP packets, G.711 codecs,
-//! RFC 4733 telephone-events, in-band DTMF detection, a jitter buffer and
-//! WAV files.
+//! RFC 4733 telephone-events, in-band DTMF detection, a jitter buffer,
+//! symmetric-RTP source latching and WAV files.
 //!
 //! No I/O, no clock and no async runtime: the media engine in the
 //! `switchboard` binary owns sockets and pacing and calls in with borrowed
 //! buffers; the per-packet paths ([`rtp`], [`g711`], [`dtmf_event`],
-//! [`dtmf_detector`], [`jitter_buffer`]) do not allocate. Time, where it
-//! matters, is counted in samples or packets supplied by the caller.
+//! [`dtmf_detector`], [`jitter_buffer`], [`latch`]) do not allocate. Time,
+//! where it matters, is counted in samples or packets supplied by the
+//! caller, or as an `Instant` the caller passes in ([`latch`]).
 //!
 //! The receive side of one leg, as the engine drives it on every datagram:
 //!
@@ -65,6 +66,7 @@ pub mod dtmf_event;
 pub mod g711;
 pub mod goertzel;
 pub mod jitter_buffer;
+pub mod latch;
 pub mod rtcp;
 pub mod rtp;
 pub mod sequence;

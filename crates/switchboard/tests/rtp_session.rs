@@ -204,10 +204,11 @@ async fn relatches_when_a_new_source_persists() {
     );
     first.stop();
 
-    // The NAT mapping changed: the phone now sends from another port.
+    // The NAT mapping changed: the phone now sends from another port. The
+    // session moves once the old source has been silent for 2 s.
     let mut second = tone_peer(session.local_addr(), None);
     assert!(
-        wait_until(Duration::from_secs(2), || {
+        wait_until(Duration::from_secs(4), || {
             session.destination() == second.local_addr()
         })
         .await,

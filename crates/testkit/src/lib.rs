@@ -2,8 +2,9 @@
 //! start the `switchboard` binary on its own ports, drive SIPp against it,
 //! exchange raw SIP datagrams, send, record and analyse real RTP audio
 //! ([`rtp_peer`], [`analysis`]), place or take calls with an in-process
-//! SIP user agent ([`sip_ua`]) or the baresip softphone ([`baresip`]), and
-//! load the server with many bridged calls ([`load`], the `rtp-load` binary).
+//! SIP user agent ([`sip_ua`]) or the baresip softphone ([`baresip`]),
+//! load the server with many bridged calls ([`load`], the `rtp-load` binary),
+//! and attack its media ports with random datagrams ([`junk`]).
 //!
 //! Every wait is bounded, so a broken server fails a test instead of hanging it.
 #![forbid(unsafe_code)]
@@ -12,6 +13,7 @@
 pub mod agent;
 pub mod analysis;
 pub mod baresip;
+pub mod junk;
 pub mod load;
 pub mod ports;
 pub mod rtp_peer;

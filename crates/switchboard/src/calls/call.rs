@@ -216,7 +216,11 @@ impl Call {
                 }
             }
         }
-        match MediaLeg::bind(&self.ctx.ports, self.ctx.media_ip) {
+        match MediaLeg::bind(
+            &self.ctx.ports,
+            self.ctx.media_ip,
+            self.ctx.config.media.strict_source,
+        ) {
             Ok(leg) => self.a_media = Some(leg),
             Err(error) => {
                 tracing::warn!(%error, "no RTP port for the caller");
@@ -270,7 +274,11 @@ impl Call {
             },
             connection: None,
         };
-        let mut media = match MediaLeg::bind(&self.ctx.ports, self.ctx.media_ip) {
+        let mut media = match MediaLeg::bind(
+            &self.ctx.ports,
+            self.ctx.media_ip,
+            self.ctx.config.media.strict_source,
+        ) {
             Ok(media) => media,
             Err(error) => {
                 tracing::warn!(%error, "no RTP port for the outbound leg");

@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use media::latch::PayloadTypes;
 use sdp::{Codec, Direction, LocalMedia, Negotiated, OriginState, SessionDescription};
 use tokio::sync::mpsc;
 
@@ -31,11 +32,17 @@ pub struct MediaLeg {
     /// The consumer channel, once the session runs with `consume`.
     pub packets: Option<mpsc::Receiver<ReceivedRtp>>,
     address: IpAddr,
+    /// `media.strict_source`: take media only from the SDP's addresses.
+    strict_source: bool,
 }
 
 impl MediaLeg {
-    /// Binds a port pair for a new leg.
-    pub fn bind(pool: &RtpPortPool, address: IpAddr) -> std::io::Result<MediaLeg> {
+    /// Binds a port pair for a new leg; `strict_source` is `media.strict_source`.
+    pub fn bind(
+        pool: &RtpPortPool,
+        address: IpAddr,
+        strict_source: bool,
+    ) -> std::io::Result<MediaLeg> {
         let pair = pool.allocate()?;
         let port = pair.port();
         Ok(MediaLeg {
@@ -48,6 +55,7 @@ impl MediaLeg {
             consume: false,
             packets: None,
             address,
+            strict_source,
         })
     }
 
@@ -64,9 +72,15 @@ impl MediaLeg {
     /// peer's (possibly new) address.
     pub fn apply(&mut self, negotiated: Negotiated) -> std::io::Result<()> {
         let remote = negotiated.remote_rtp;
+        let config = SessionConfig {
+            payload_types: payload_types(&negotiated),
+            strict_source: self.strict_source,
+            remote_rtcp: Some(negotiated.remote_rtcp),
+            ..SessionConfig::default()
+        };
         match (&self.session, self.pending.take()) {
             (None, Some(pair)) if self.consume => {
-                let (session, packets) = RtpSession::start(pair, remote, SessionConfig::default())?;
+                let (session, packets) = RtpSession::start(pair, remote, config)?;
                 // Nothing reads packets until a component asks for them.
                 let _ = session.set_deliver(false);
                 self.session = Some(session);
@@ -74,13 +88,17 @@ impl MediaLeg {
             }
             (None, Some(pair)) => {
                 // A bridge only relays and records: no consumer channel.
-                let session = RtpSession::start_relay(pair, remote, SessionConfig::default())?;
+                let session = RtpSession::start_relay(pair, remote, config)?;
                 self.session = Some(session);
             }
             (Some(session), _) => {
-                let changed = self.negotiated.map(|n| n.remote_rtp) != Some(remote);
-                if changed {
-                    let _ = session.set_remote(remote);
+                let before = self.negotiated;
+                // Only a move of the RTP address starts latching over.
+                if before.map(|n| n.remote_rtp) != Some(remote) {
+                    let _ = session.set_remote_with_rtcp(remote, negotiated.remote_rtcp);
+                }
+                if before.map(|n| payload_types(&n)) != Some(config.payload_types) {
+                    let _ = session.set_payload_types(config.payload_types);
                 }
             }
             (None, None) => {}
@@ -96,6 +114,16 @@ impl MediaLeg {
         if let Some(session) = self.session.take() {
             session.close().await;
         }
+    }
+}
+
+/// The payload types a peer that negotiated `negotiated` sends: the codec's
+/// and telephone-event's. RTP with any other never reaches the call.
+pub fn payload_types(negotiated: &Negotiated) -> PayloadTypes {
+    let types = PayloadTypes::EMPTY.with(negotiated.payload_type);
+    match negotiated.telephone_event {
+        Some(event) => types.with(event),
+        None => types,
     }
 }
 

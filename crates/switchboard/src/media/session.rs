@@ -7,31 +7,49 @@
 //! The SDP of a phone behind NAT names its private address, which cannot be
 //! reached; the packets it sends arrive from the NAT's public mapping, and
 //! only packets sent back to that mapping get through (RFC 4961, "symmetric
-//! RTP"). So a session starts out sending to the SDP address and, when the
-//! first RTP packet that parses arrives, *latches* to the address it came
-//! from: [`RtpSession::destination`] then reports that source, and the owner
+//! RTP"). So a session starts out sending to the SDP address and *latches*
+//! to the address the peer's stream really comes from:
+//! [`RtpSession::destination`] then reports that source, and the owner
 //! moves the pacer there ([`PacerHandle::set_destination`]), watching
 //! [`RtpSession::destination_changes`].
 //!
-//! Latching to whatever talks to the port invites hijacking: anyone who
-//! guesses the port could send one packet and receive the call's audio. The
-//! rule here resists a single spoofed or stray packet:
+//! Latching to whatever talks to the port invites hijacking. Random
+//! datagrams of RTP size pass [`classify`] and [`RtpPacket::parse`] about
+//! one time in eight, so counting "valid RTP" let a flood of random bytes
+//! from a few ports take the latch within milliseconds (issue 9: the
+//! attacker's bytes were relayed to the callee and the call's audio sent to
+//! the attacker); and a caller who sent nothing for a moment (silence
+//! suppression, hold) was replaced by the first third party that streamed.
+//! The rule now, a sans-IO state machine in [`media::latch`] (its module
+//! doc has the details; `docs/configuration.md` "Media security" the
+//! user's view):
 //!
-//! - only datagrams that parse as RTP ([`RtpPacket::parse`]) count; RTCP,
-//!   STUN and garbage never move the latch;
-//! - once latched, packets from the latched address are accepted; packets
-//!   from another address are dropped (counted in
-//!   [`SessionCounters::rejected_source`]) until that same address has sent
-//!   [`RELATCH_PACKETS`] valid RTP packets in a row with no packet from the
-//!   latched address in between — the sign of a NAT mapping that really
-//!   changed, because the old address has gone quiet. Then the session
-//!   re-latches to it.
+//! - only RTP version 2 *with a payload type the SDP negotiated*
+//!   ([`SessionConfig::payload_types`], updated on a re-INVITE by
+//!   [`RtpSession::set_payload_types`]) is offered to the latch — about 1
+//!   random datagram in 500. Everything else is counted
+//!   ([`SessionCounters::invalid`], [`SessionCounters::wrong_payload_type`])
+//!   and dropped, from whatever source;
+//! - a packet from the SDP address latches at once; another source only
+//!   after a consistent stream (one SSRC, increasing sequence numbers) of
+//!   [`media::latch::FIRST_LATCH_PACKETS`] packets;
+//! - once latched, the session moves only when the latched source has been
+//!   silent for [`media::latch::SILENCE`] (seconds, not packets: a flood
+//!   can out-pace a phone, it cannot make it fall silent) and the new source
+//!   has streamed consistently for [`media::latch::MOVE_PACKETS`] packets,
+//!   or when the SDP address itself streams (the SDP is preferred);
+//!   [`RtpSession::set_remote`] starts over;
+//! - with [`SessionConfig::strict_source`] only the SDP address is taken.
 //!
-//! A sender who can out-pace the phone with a burst can still steal the
-//! latch; only SRTP or ICE connectivity checks close that hole. The first
-//! packet latches at once because before it the session has no better guess
-//! than the SDP address, and a spoofer who wins that race loses the latch
-//! again when the real phone's stream persists.
+//! A rejected packet is counted ([`SessionCounters::rejected_source`]) and
+//! dropped before anything else sees it: no statistics, no consumer, no
+//! recorder, no relay, no destination change. RTCP is taken only when it
+//! parses ([`media::latch::rtcp_valid`]) and comes from the latched
+//! source's IP (the SDP's before latching; in strict mode exactly the
+//! SDP's RTCP address); only such RTCP on the RTCP port decides where our
+//! reports go. A spoofer of the latched address, or one who streams while
+//! the peer is silent for longer than the threshold, can still take the
+//! stream; only SRTP or ICE connectivity checks close that.
 //!
 //! # The receive task
 //!
@@ -43,12 +61,15 @@
 //! the owner reads with [`RtpSession::stats`], and is handed to the consumer
 //! as a [`ReceivedRtp`] with `try_send` into a bounded channel: a slow
 //! consumer loses packets (counted), the socket is never left unread because
-//! of it — media never waits on control. RTCP is counted. Receive errors are
+//! of it — media never waits on control. RTCP the rule above takes is
+//! counted and read for the peer's reports. Receive errors are
 //! counted and ignored: a connected socket sees `ECONNREFUSED` when a peer
 //! (SIPp) sends from a port where nothing listens and our packets bounce.
 //!
-//! The hot path copies the payload into a fixed array inside [`ReceivedRtp`]
-//! and updates relaxed atomics: no allocation and no lock per packet.
+//! The hot path screens and latches on the stack ([`media::latch`] holds a
+//! fixed array of candidates), copies the payload into a fixed array inside
+//! [`ReceivedRtp`] and updates relaxed atomics: no allocation and no lock
+//! per packet.
 //!
 //! # Stopping
 //!
@@ -65,6 +86,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use media::latch::{self, Decision, LatchConfig, PayloadTypes, Screened, SourceLatch};
 use media::sequence::SequenceExtender;
 use media::{classify, PacketKind, RtpPacket};
 use tokio::net::UdpSocket;
@@ -94,7 +116,11 @@ enum Control {
     Forward(Option<Box<Forward>>),
     RelayConfig(RelayConfig),
     Deliver(bool),
-    Remote(SocketAddr),
+    Remote {
+        rtp: SocketAddr,
+        rtcp: Option<SocketAddr>,
+    },
+    PayloadTypes(PayloadTypes),
     Tap(Option<Box<Tap>>),
 }
 
@@ -116,9 +142,10 @@ pub enum ControlError {
     Stopped,
 }
 
-/// Consecutive valid RTP packets a new source must send, with none from the
-/// latched source in between, before the session re-latches to it.
-pub const RELATCH_PACKETS: u32 = 5;
+/// Packets of one consistent stream a new source must send, once the
+/// latched source has been silent for [`media::latch::SILENCE`], before the
+/// session moves to it ([`media::latch::MOVE_PACKETS`]).
+pub const RELATCH_PACKETS: u32 = latch::MOVE_PACKETS;
 
 /// Largest payload carried in a [`ReceivedRtp`]: 60 ms of G.711. Larger
 /// payloads are dropped and counted in [`SessionCounters::oversized`].
@@ -147,6 +174,16 @@ pub struct SessionConfig {
     pub channel_capacity: usize,
     /// Mean time between our RTCP reports.
     pub rtcp_interval: Duration,
+    /// The payload types the SDP negotiated (codec and telephone-event):
+    /// RTP with any other is dropped and never counts toward latching.
+    /// Defaults to what Switchboard offers (PCMU, PCMA, telephone-event 101).
+    pub payload_types: PayloadTypes,
+    /// Accept RTP only from the SDP's RTP address and RTCP only from its
+    /// RTCP address (`media.strict_source`).
+    pub strict_source: bool,
+    /// The peer's RTCP address from the SDP (`a=rtcp`, else the RTP port
+    /// plus one, which `None` also means).
+    pub remote_rtcp: Option<SocketAddr>,
 }
 
 impl Default for SessionConfig {
@@ -155,8 +192,16 @@ impl Default for SessionConfig {
             clock_rate: 8000,
             channel_capacity: 64,
             rtcp_interval: reports::REPORT_INTERVAL,
+            payload_types: PayloadTypes::OFFERED,
+            strict_source: false,
+            remote_rtcp: None,
         }
     }
+}
+
+/// The RTCP address that goes with RTP address `rtp`: the port above it.
+fn rtcp_next_to(rtp: SocketAddr) -> SocketAddr {
+    SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1))
 }
 
 /// One received RTP packet, as handed to the consumer.
@@ -244,11 +289,16 @@ pub struct SsrcStats {
 pub struct SessionCounters {
     /// RTP packets accepted from the latched source.
     pub rtp: u64,
-    /// RTCP packets, on either port.
+    /// RTCP datagrams taken (valid, from the peer), on either port.
     pub rtcp: u64,
-    /// Datagrams that are neither RTP nor RTCP, or RTP that does not parse.
+    /// Datagrams that are neither RTP nor RTCP, RTP that does not parse,
+    /// RTCP that does not parse: dropped.
     pub invalid: u64,
-    /// Valid RTP from an address other than the latched one, dropped.
+    /// RTP that parses but with a payload type the SDP did not negotiate,
+    /// from any source: dropped (random junk that got past [`classify`]).
+    pub wrong_payload_type: u64,
+    /// Valid RTP (or RTCP) from a source the latch does not accept, dropped:
+    /// not the latched source, or a candidate that has not proven itself.
     pub rejected_source: u64,
     /// Packets the consumer's full (or closed) channel could not take.
     pub consumer_drops: u64,
@@ -304,6 +354,7 @@ struct Shared {
     rtp: AtomicU64,
     rtcp: AtomicU64,
     invalid: AtomicU64,
+    wrong_payload_type: AtomicU64,
     rejected_source: AtomicU64,
     consumer_drops: AtomicU64,
     oversized: AtomicU64,
@@ -398,7 +449,9 @@ impl RtpSession {
             shared: shared.clone(),
             packets,
             destination: destination_tx,
-            latch: Latch::new(),
+            latch: SourceLatch::new(LatchConfig::new(remote, config.strict_source)),
+            payload_types: config.payload_types,
+            remote_rtcp: config.remote_rtcp.unwrap_or_else(|| rtcp_next_to(remote)),
             tracks: [Track::default(); MAX_SOURCES],
             clock_rate: config.clock_rate,
             epoch: Instant::now(),
@@ -423,8 +476,8 @@ impl RtpSession {
         self.local
     }
 
-    /// Where RTP should be sent now: the SDP address until the first valid
-    /// packet, then the latched source.
+    /// Where RTP should be sent now: the SDP address until the session
+    /// latches, then the latched source.
     pub fn destination(&self) -> SocketAddr {
         *self.destination.borrow()
     }
@@ -442,7 +495,7 @@ impl RtpSession {
     }
 
     /// The statistics of what is sent on this leg, which whoever feeds it
-    /// updates ([`Forward::counters`]) and our RTCP sender reports read.
+    /// updates ([`Forward::relay`]) and our RTCP sender reports read.
     pub fn outbound(&self) -> Arc<OutboundCounters> {
         self.outbound.clone()
     }
@@ -459,9 +512,30 @@ impl RtpSession {
     }
 
     /// Points the session at a new SDP address (a re-INVITE moved the
-    /// peer): sends go there and the next valid packet latches again.
+    /// peer), its RTCP on the next port: sends go there and latching starts
+    /// over.
     pub fn set_remote(&self, remote: SocketAddr) -> Result<(), ControlError> {
-        self.control(Control::Remote(remote))
+        self.control(Control::Remote {
+            rtp: remote,
+            rtcp: None,
+        })
+    }
+
+    /// Like [`RtpSession::set_remote`], with the RTCP address the SDP named.
+    pub fn set_remote_with_rtcp(
+        &self,
+        remote: SocketAddr,
+        rtcp: SocketAddr,
+    ) -> Result<(), ControlError> {
+        self.control(Control::Remote {
+            rtp: remote,
+            rtcp: Some(rtcp),
+        })
+    }
+
+    /// Changes the negotiated payload types (a re-INVITE renegotiated).
+    pub fn set_payload_types(&self, payload_types: PayloadTypes) -> Result<(), ControlError> {
+        self.control(Control::PayloadTypes(payload_types))
     }
 
     /// Copies received audio of `payload_type` (in `codec`) to a recorder
@@ -518,6 +592,7 @@ impl RtpSession {
                 rtp: load(&s.rtp),
                 rtcp: load(&s.rtcp),
                 invalid: load(&s.invalid),
+                wrong_payload_type: load(&s.wrong_payload_type),
                 rejected_source: load(&s.rejected_source),
                 consumer_drops: load(&s.consumer_drops),
                 oversized: load(&s.oversized),
@@ -555,60 +630,6 @@ impl Drop for RtpSession {
     }
 }
 
-/// The latching rule of the module doc, free of I/O.
-#[derive(Debug)]
-struct Latch {
-    latched: Option<SocketAddr>,
-    candidate: Option<(SocketAddr, u32)>,
-}
-
-/// What [`Latch::offer`] decided about one valid RTP packet.
-#[derive(Debug, PartialEq, Eq)]
-enum LatchDecision {
-    /// From the latched source: accept.
-    Accept,
-    /// The session (re-)latched to this source: accept and move.
-    Latched(SocketAddr),
-    /// From another source that has not persisted: drop.
-    Reject,
-}
-
-impl Latch {
-    fn new() -> Latch {
-        Latch {
-            latched: None,
-            candidate: None,
-        }
-    }
-
-    fn offer(&mut self, from: SocketAddr) -> LatchDecision {
-        match self.latched {
-            None => {
-                self.latched = Some(from);
-                LatchDecision::Latched(from)
-            }
-            Some(current) if current == from => {
-                self.candidate = None;
-                LatchDecision::Accept
-            }
-            Some(_) => {
-                let count = match self.candidate {
-                    Some((addr, n)) if addr == from => n + 1,
-                    _ => 1,
-                };
-                if count >= RELATCH_PACKETS {
-                    self.latched = Some(from);
-                    self.candidate = None;
-                    LatchDecision::Latched(from)
-                } else {
-                    self.candidate = Some((from, count));
-                    LatchDecision::Reject
-                }
-            }
-        }
-    }
-}
-
 /// The receive task's private per-SSRC state (RFC 3550 A.1, A.8).
 #[derive(Debug, Clone, Copy, Default)]
 struct Track {
@@ -627,7 +648,8 @@ struct Receiver {
     outbound: Arc<OutboundCounters>,
     reporter: Reporter,
     rtcp_interval: Duration,
-    /// Where the peer's RTCP comes from (symmetric RTCP), once it did.
+    /// Where the peer's RTCP comes from (symmetric RTCP), once valid RTCP
+    /// from the latched source's IP arrived on the RTCP port.
     rtcp_peer: Option<SocketAddr>,
     /// SSRC of the last accepted RTP packet: the source our reports cover.
     last_ssrc: Option<u32>,
@@ -638,7 +660,10 @@ struct Receiver {
     shared: Arc<Shared>,
     packets: Option<mpsc::Sender<ReceivedRtp>>,
     destination: watch::Sender<SocketAddr>,
-    latch: Latch,
+    latch: SourceLatch,
+    payload_types: PayloadTypes,
+    /// The peer's RTCP address from the SDP.
+    remote_rtcp: SocketAddr,
     tracks: [Track; MAX_SOURCES],
     clock_rate: u32,
     epoch: Instant,
@@ -695,9 +720,9 @@ impl Receiver {
                         match rtcp.try_recv_from(&mut buf) {
                             Ok((len, from)) => match classify(&buf[..len]) {
                                 PacketKind::Rtcp(_) => {
-                                    bump(&self.shared.rtcp);
-                                    self.rtcp_peer = Some(from);
-                                    self.on_rtcp(&buf[..len]);
+                                    if self.take_rtcp(&buf[..len], from, false) {
+                                        self.rtcp_peer = Some(from);
+                                    }
                                 }
                                 _ => bump(&self.shared.invalid),
                             },
@@ -727,22 +752,53 @@ impl Receiver {
             }
             Control::Deliver(deliver) => self.deliver = deliver && self.packets.is_some(),
             Control::Tap(tap) => self.tap = tap,
-            Control::Remote(remote) => {
-                self.latch = Latch::new();
-                self.destination.send_replace(remote);
+            Control::Remote { rtp, rtcp } => {
+                self.latch.reset(rtp);
+                self.remote_rtcp = rtcp.unwrap_or_else(|| rtcp_next_to(rtp));
+                self.rtcp_peer = None;
+                self.destination.send_replace(rtp);
             }
+            Control::PayloadTypes(types) => self.payload_types = types,
         }
     }
 
-    /// Where our RTCP goes: where the peer's comes from, else next to the
-    /// port its RTP goes to.
+    /// Where our RTCP goes: where the peer's (accepted) RTCP comes from;
+    /// else the SDP's RTCP address while we send RTP to the SDP address
+    /// (always, in strict mode); else next to the latched RTP source.
     fn rtcp_destination(&self) -> Option<SocketAddr> {
         if self.rtcp_peer.is_some() {
             return self.rtcp_peer;
         }
         let rtp = *self.destination.borrow();
-        (rtp.port() != 0 && !rtp.ip().is_unspecified())
-            .then(|| SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)))
+        let to = if self.latch.config().strict || rtp == self.latch.config().sdp {
+            self.remote_rtcp
+        } else {
+            rtcp_next_to(rtp)
+        };
+        (to.port() != 0 && !to.ip().is_unspecified()).then_some(to)
+    }
+
+    /// Takes an RTCP datagram from `from` (on the RTP port when `muxed`) if
+    /// it parses and comes from the peer: counted and read, or counted and
+    /// dropped. Returns whether it was taken.
+    fn take_rtcp(&mut self, datagram: &[u8], from: SocketAddr, muxed: bool) -> bool {
+        if !latch::rtcp_valid(datagram) {
+            bump(&self.shared.invalid);
+            return false;
+        }
+        let config = self.latch.config();
+        let allowed = if config.strict {
+            from == self.remote_rtcp || (muxed && from == config.sdp)
+        } else {
+            from.ip() == self.latch.destination().ip()
+        };
+        if !allowed {
+            bump(&self.shared.rejected_source);
+            return false;
+        }
+        bump(&self.shared.rtcp);
+        self.on_rtcp(datagram);
+        true
     }
 
     fn send_report(&mut self, rtcp: &UdpSocket) {
@@ -784,26 +840,32 @@ impl Receiver {
 
     fn on_rtp_port(&mut self, bytes: &mut [u8], from: SocketAddr) {
         let arrival = Instant::now();
-        match classify(bytes) {
-            PacketKind::Rtcp(_) => {
-                bump(&self.shared.rtcp);
-                return self.on_rtcp(bytes);
+        let packet = match latch::screen(bytes, self.payload_types) {
+            Screened::Rtp(packet) => packet,
+            Screened::Rtcp => {
+                self.take_rtcp(bytes, from, true);
+                return;
             }
-            PacketKind::Other => return bump(&self.shared.invalid),
-            PacketKind::Rtp => {}
-        }
-        let Ok(packet) = RtpPacket::parse(bytes) else {
-            return bump(&self.shared.invalid);
+            Screened::PayloadType(_) => return bump(&self.shared.wrong_payload_type),
+            Screened::Invalid => return bump(&self.shared.invalid),
         };
-        match self.latch.offer(from) {
-            LatchDecision::Reject => return bump(&self.shared.rejected_source),
-            LatchDecision::Latched(addr) => {
+        match self
+            .latch
+            .offer(from, packet.ssrc(), packet.sequence_number(), arrival)
+        {
+            Decision::Reject(_) => return bump(&self.shared.rejected_source),
+            Decision::Latched(addr) | Decision::Moved(addr) => {
                 if *self.destination.borrow() != addr {
                     bump(&self.shared.latches);
                     self.destination.send_replace(addr);
                 }
+                // RTCP from the old source's host no longer decides where
+                // our reports go.
+                if self.rtcp_peer.is_some_and(|peer| peer.ip() != addr.ip()) {
+                    self.rtcp_peer = None;
+                }
             }
-            LatchDecision::Accept => {}
+            Decision::Accept => {}
         }
         bump(&self.shared.rtp);
         self.last_ssrc = Some(packet.ssrc());
@@ -904,47 +966,6 @@ impl Receiver {
         slot.jitter.store(track.jitter16, Ordering::Relaxed);
         if first {
             slot.used.store(true, Ordering::Release);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn addr(port: u16) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], port))
-    }
-
-    #[test]
-    fn first_packet_latches_and_a_stray_packet_does_not_steal() {
-        let mut latch = Latch::new();
-        assert_eq!(latch.offer(addr(1)), LatchDecision::Latched(addr(1)));
-        assert_eq!(latch.offer(addr(1)), LatchDecision::Accept);
-        assert_eq!(latch.offer(addr(2)), LatchDecision::Reject);
-        assert_eq!(latch.offer(addr(1)), LatchDecision::Accept);
-    }
-
-    #[test]
-    fn a_persisting_new_source_relatches() {
-        let mut latch = Latch::new();
-        latch.offer(addr(1));
-        for _ in 1..RELATCH_PACKETS {
-            assert_eq!(latch.offer(addr(2)), LatchDecision::Reject);
-        }
-        assert_eq!(latch.offer(addr(2)), LatchDecision::Latched(addr(2)));
-        assert_eq!(latch.offer(addr(1)), LatchDecision::Reject);
-    }
-
-    #[test]
-    fn the_latched_source_resets_a_candidate() {
-        let mut latch = Latch::new();
-        latch.offer(addr(1));
-        for _ in 0..3 {
-            for _ in 1..RELATCH_PACKETS {
-                assert_eq!(latch.offer(addr(2)), LatchDecision::Reject);
-            }
-            assert_eq!(latch.offer(addr(1)), LatchDecision::Accept);
         }
     }
 }

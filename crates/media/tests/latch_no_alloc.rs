@@ -1,0 +1,125 @@
+//! The receive decision (screen + latch) never allocates: a call's stream,
+//! a junk flood, candidates from many ports, a first latch, a move and a
+//! reset, all counted by a per-thread counting allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use media::latch::{screen, Decision, LatchConfig, PayloadTypes, Screened, SourceLatch};
+
+/// Counts allocations per thread, so the test checks only its own.
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_allocation() {
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// counter is a const-initialised thread-local without a destructor.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_allocation();
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_allocation();
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn allocations_on_this_thread() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([198, 51, 100, 7], port))
+}
+
+fn pcmu(seq: u16, ssrc: u32) -> [u8; 172] {
+    let mut p = [0x55u8; 172];
+    p[0] = 0x80;
+    p[1] = 0;
+    p[2..4].copy_from_slice(&seq.to_be_bytes());
+    p[8..12].copy_from_slice(&ssrc.to_be_bytes());
+    p
+}
+
+fn decide(
+    latch: &mut SourceLatch,
+    datagram: &[u8],
+    from: SocketAddr,
+    now: Instant,
+) -> Option<Decision> {
+    match screen(datagram, PayloadTypes::OFFERED) {
+        Screened::Rtp(p) => Some(latch.offer(from, p.ssrc(), p.sequence_number(), now)),
+        _ => None,
+    }
+}
+
+#[test]
+fn the_receive_decision_does_not_allocate() {
+    // Inputs prepared before counting.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let junk: Vec<Vec<u8>> = (0..2048)
+        .map(|_| {
+            let len = 300 + (state % 1101) as usize;
+            (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect()
+        })
+        .collect();
+    let t0 = Instant::now();
+    let probe = allocations_on_this_thread();
+    drop(Vec::<u8>::with_capacity(16));
+    assert!(allocations_on_this_thread() > probe, "the counter works");
+
+    let before = allocations_on_this_thread();
+    let mut latch = SourceLatch::new(LatchConfig::new(addr(4000), false));
+    let mut latched = 0;
+    for i in 0..20_000u32 {
+        let now = t0 + Duration::from_micros(u64::from(i) * 500);
+        // A NAT'd phone every 20 ms until 4 s, then silent; it rebinds at 7 s.
+        let phone = if i < 14_000 { addr(61000) } else { addr(61002) };
+        if i % 40 == 0 && !(8_000..14_000).contains(&i) {
+            let packet = pcmu((i / 40) as u16, 0xfeed);
+            if let Some(Decision::Latched(_) | Decision::Moved(_)) =
+                decide(&mut latch, &packet, phone, now)
+            {
+                latched += 1;
+            }
+        }
+        // Junk from 8 ports, well-formed packets from 8 more.
+        let datagram = &junk[i as usize % junk.len()];
+        decide(&mut latch, datagram, addr(7000 + (i % 8) as u16), now);
+        let packet = pcmu(i as u16, i);
+        decide(&mut latch, &packet, addr(8000 + (i % 8) as u16), now);
+        if i == 19_000 {
+            latch.reset(addr(4100));
+        }
+    }
+    let allocations = allocations_on_this_thread() - before;
+    assert_eq!(latched, 3, "a first latch, a move, a latch after the reset");
+    assert_eq!(allocations, 0, "allocations in 60,000 receive decisions");
+}
