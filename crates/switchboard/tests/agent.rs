@@ -236,6 +236,61 @@ fn ring_answer_play_hangup_sends_the_prompt_and_ends_with_bye() {
     assert!(agent.wait_bye(&did, WAIT).is_some(), "agent gets bye");
 }
 
+/// A stream that was already arriving at the leg's RTP port before the
+/// caller's own RTP (a stale stream of an earlier call on a reused port, or
+/// an attacker racing the caller) must not take the caller's prompt: once
+/// the caller streams from its SDP address, the leg sends there. Found as a
+/// flake of the test above: the tests of this file share one RTP port
+/// range, and a peer of a finished test still sending to a port the next
+/// call took latched the call and received its prompt.
+#[test]
+fn a_stream_that_arrives_before_the_callers_own_does_not_take_the_prompt() {
+    let b = bench();
+    let mut agent = connect(&b);
+    let ua = SipUa::bind();
+    let rtp = silent_peer();
+    let mut call = ua.call(b.server.addr(), "555", rtp.local_addr());
+    let invite = agent.expect_invite(WAIT).expect("invite");
+    agent.respond_invite(&invite, 200, "OK");
+    let did = invite.did.clone();
+    let (_, answer) = agent.call("answer", &did, json!({}), WAIT).expect("answer");
+    assert_eq!(answer.code, 200);
+    assert_eq!(call.wait_final(WAIT), Some(200));
+    let leg = call.negotiated().expect("SDP in the 200").remote_rtp;
+
+    let stray = tone_peer(440.0);
+    stray.set_destination(leg);
+    std::thread::sleep(Duration::from_millis(300));
+    rtp.set_destination(leg);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let (_, play) = agent
+        .call(
+            "play",
+            &did,
+            json!({"uri": "file://prompt.wav"}),
+            Duration::from_secs(10),
+        )
+        .expect("play completes");
+    assert_eq!(play.code, 200, "{play:?}");
+    std::thread::sleep(Duration::from_millis(200));
+    let prompt = rtp.received().iter().filter(|p| is_prompt_frame(p)).count();
+    let to_stray = stray
+        .received()
+        .iter()
+        .filter(|p| is_prompt_frame(p))
+        .count();
+    assert!(
+        (270..=282).contains(&prompt) && to_stray == 0,
+        "caller got {prompt} prompt packets (of {}), the stray source {to_stray} (of {})\n{}",
+        rtp.received().len(),
+        stray.received().len(),
+        b.server.log()
+    );
+    let (_, hangup) = agent.call("hangup", &did, json!({}), WAIT).expect("hangup");
+    assert_eq!(hangup.code, 200);
+}
+
 fn read_dtmf_with(
     b: &Bench,
     agent: &mut Agent,
