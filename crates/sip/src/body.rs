@@ -508,9 +508,10 @@ fn split_part(part: &[u8]) -> Part<'_> {
         }
         line_start = next;
     }
+    // Empty, but still inside the body, like every slice handed out.
     Part {
         head: part,
-        body: &[],
+        body: &part[part.len()..],
     }
 }
 

@@ -338,6 +338,18 @@ fn folded_part_headers_and_empty_parts() {
 }
 
 #[test]
+fn a_part_without_an_empty_line_has_an_empty_body_inside_the_message() {
+    // Found by the fuzzer: the empty SDP pointed outside the body.
+    let body = b"--b\r\nContent-Type: application/sdp\r\n--b--";
+    let h = headers(&[("Content-Type", "multipart/mixed; boundary=b")]);
+    let sdp = sdp_of(&h, body)
+        .expect("framing is fine")
+        .expect("an SDP part");
+    assert!(sdp.is_empty());
+    assert!(body.as_ptr_range().contains(&sdp.as_ptr()));
+}
+
+#[test]
 fn accept_rules() {
     let accepts = |values: &[&str]| {
         let lines: Vec<(&str, &str)> = values.iter().map(|v| ("Accept", *v)).collect();
