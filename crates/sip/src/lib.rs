@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod body;
 pub mod error;
 pub mod header;
 pub mod headers;

@@ -15,10 +15,14 @@ use crate::agent_rpc::AgentHub;
 use crate::calls::{CallContext, SIP_COMMAND_QUEUE};
 use crate::config::{Config, TransportProtocol};
 use crate::driver::Driver;
+use crate::http::Readiness;
 use crate::media::pacer::{Pacer, PacerConfig, PacerHandle};
 use crate::media::ports::RtpPortPool;
 use crate::media::prompts::{PromptConfig, Prompts};
 use crate::transport::{Transports, FAILURE_QUEUE, INBOUND_QUEUE};
+
+/// How long the HTTP server may take to finish open requests at shutdown.
+const HTTP_STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// Binds every transport and runs until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -49,6 +53,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("agent_rpc.listen {}: {e}", config.agent_rpc.listen))?;
     tracing::info!(address = %agent_listener.local_addr()?, "Agent RPC listening");
+    // Bound before anything serves, so a taken port stops the start.
+    let http_listener = crate::http::bind(config.http.listen).await?;
     let (agents_stop, agents_stopped) = tokio::sync::oneshot::channel::<()>();
     let agent_server = tokio::spawn(crate::agent_rpc::serve(
         agent_listener,
@@ -69,10 +75,34 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         context,
         call_drain,
     );
+    let readiness = Readiness::default();
+    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut http_server = tokio::spawn(crate::http::serve(
+        http_listener,
+        readiness.clone(),
+        async move {
+            let _ = http_stopped.await;
+        },
+    ));
+    readiness.set(true);
     tracing::info!("switchboard ready");
-    driver.run(shutdown_signal()).await;
+    // Not ready from the signal on: the driver answers new INVITEs 503 then.
+    let draining = readiness.clone();
+    driver
+        .run(async move {
+            shutdown_signal().await;
+            draining.set(false);
+        })
+        .await;
     let _ = agents_stop.send(());
+    let _ = http_stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(2), agent_server).await;
+    if tokio::time::timeout(HTTP_STOP_WAIT, &mut http_server)
+        .await
+        .is_err()
+    {
+        http_server.abort();
+    }
     drop(pacer);
     let finished =
         tokio::task::spawn_blocking(|| crate::media::recorder::finish_all(Duration::from_secs(2)))

@@ -19,12 +19,19 @@ pub struct Server {
 impl Server {
     /// Writes `config` (YAML) to a temp dir and starts `binary --config` on it,
     /// then waits until the server answers OPTIONS on `127.0.0.1:sip_port/udp`.
+    /// A config without a top-level `http:` section gets its HTTP listener on
+    /// an ephemeral port ([`Server::http_addr`]), not the default 8080 every
+    /// test would share.
     pub fn start(binary: &Path, config: &str, sip_port: u16) -> Server {
         let dir = tempfile::tempdir().expect("create temp dir");
         let config_path = dir.path().join("switchboard.yaml");
         fs::write(&config_path, config).expect("write config");
         let log = fs::File::create(dir.path().join("server.log")).expect("create log");
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if !config.lines().any(|line| line.starts_with("http:")) {
+            command.env("SWITCHBOARD_HTTP_LISTEN", "127.0.0.1:0");
+        }
+        let child = command
             .arg("--config")
             .arg(&config_path)
             .env("RUST_LOG", "debug")
@@ -56,6 +63,17 @@ impl Server {
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
         fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// The address the HTTP listener bound, from its start-up log line.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.log()
+            .lines()
+            .filter(|line| line.contains("HTTP listening"))
+            .find_map(|line| {
+                let (_, rest) = line.split_once("address=")?;
+                rest.split_whitespace().next()?.parse().ok()
+            })
     }
 
     /// Whether the process is still running.

@@ -22,6 +22,13 @@
 //!   other leg in a re-INVITE of our own.
 //! - The outbound INVITE carries the route's `sip_headers`, copies of the
 //!   `sip_headers_pass` headers of A's INVITE, and `X-Orig-Call-ID`.
+//! - Only a body that says it is SDP is read as SDP ([`sip::body`]): an
+//!   INVITE or re-INVITE with another body gets 415 with `Accept` (and
+//!   `Accept-Encoding` for a coding we lack), one whose `Accept` excludes
+//!   application/sdp 406, before anything is dialed. B's 200 with such a
+//!   body fails like an unusable answer (A gets 488, B a BYE); B's 183 with
+//!   one reaches A without early media; a late-offer ACK with one ends the
+//!   call as an ACK without a usable answer does.
 //!
 //! Media: each leg has its own RTP session; once both legs have negotiated,
 //! the relay joins them (same codec: header rewrite only; PCMU↔PCMA:
@@ -152,7 +159,7 @@ impl Call {
             key,
             bridge,
             a_transaction,
-            late_offer: a_invite.body.is_empty(),
+            late_offer: false,
             a_invite,
             a_offer: None,
             a_state: AState::Pending,
@@ -200,20 +207,27 @@ impl Call {
     }
 
     async fn start(&mut self) {
-        let body = self.a_invite.body.clone();
-        if !body.is_empty() {
-            match sdp::parse(&body) {
-                Ok(offer) => {
-                    if legs::offered_codec(&offer).is_none() {
-                        tracing::info!("caller offers no codec we support");
-                        return self.reject_a(488, None).await;
-                    }
-                    self.a_offer = Some(offer);
+        // Content processing (RFC 3261 §8.2.3), after admission's method,
+        // authentication and Require checks: only a body that says it is
+        // SDP is read as SDP.
+        let offer = sip::body::session_offer(&self.a_invite).map(|o| o.map(sdp::parse));
+        match offer {
+            Err(refusal) => {
+                tracing::info!(%refusal, "caller's body refused");
+                return self.refuse_a(&refusal).await;
+            }
+            // Offerless INVITE: our 200 offers, the ACK answers.
+            Ok(None) => self.late_offer = true,
+            Ok(Some(Ok(offer))) => {
+                if legs::offered_codec(&offer).is_none() {
+                    tracing::info!("caller offers no codec we support");
+                    return self.reject_a(488, None).await;
                 }
-                Err(error) => {
-                    tracing::info!(%error, "caller's SDP does not parse");
-                    return self.reject_a(error.status(), None).await;
-                }
+                self.a_offer = Some(offer);
+            }
+            Ok(Some(Err(error))) => {
+                tracing::info!(%error, "caller's SDP does not parse");
+                return self.reject_a(error.status(), None).await;
             }
         }
         match MediaLeg::bind(
@@ -419,7 +433,7 @@ impl Call {
                     .filter(|_| (200..300).contains(&response.status) && !response.body.is_empty())
                 {
                     // The 2xx to one of our re-INVITEs.
-                    self.apply_answer(&dialog, &response.body);
+                    self.apply_answer(&dialog, &response.headers, &response.body);
                 }
             }
             SipEvent::Request {
@@ -433,7 +447,7 @@ impl Call {
                     self.on_late_answer(&request).await;
                 } else if !request.body.is_empty() {
                     // The answer to our offer in a 200 to an offerless re-INVITE.
-                    self.apply_answer(&dialog, &request.body);
+                    self.apply_answer(&dialog, &request.headers, &request.body);
                 }
             }
             SipEvent::Cancelled { transaction } => {
@@ -495,15 +509,24 @@ impl Call {
     async fn on_b_response(&mut self, response: Response, dialog: Option<DialogId>) {
         let status = response.status;
         let Some(b) = self.b.as_mut() else { return };
+        // Only a body that says it is SDP is read as B's answer.
+        let answer = sip::body::session_description(&response.headers, &response.body);
         if status < 200 {
             if status == 100 || b.state != BState::Calling {
                 return;
             }
-            if !response.body.is_empty() && !b.answered_sdp {
-                if let Err(code) = self.apply_b_answer(&response.body) {
-                    tracing::info!(code, "outbound leg's early SDP unusable");
-                    return;
+            match answer {
+                Ok(Some(sdp)) if !b.answered_sdp => {
+                    if let Err(code) = self.apply_b_answer(sdp) {
+                        tracing::info!(code, "outbound leg's early SDP unusable");
+                        return;
+                    }
                 }
+                // The progress still reaches A, without early media.
+                Err(refusal) => {
+                    tracing::info!(%refusal, status, "outbound leg's provisional body is not SDP");
+                }
+                Ok(_) => {}
             }
             if self.a_state == AState::Pending {
                 let with_sdp = self.b.as_ref().is_some_and(|b| b.answered_sdp);
@@ -521,12 +544,21 @@ impl Call {
                 return;
             }
             b.state = BState::Answered;
-            if !response.body.is_empty() {
-                if let Err(code) = self.apply_b_answer(&response.body) {
-                    tracing::info!(code, "outbound leg answered with unusable SDP");
-                    self.hang_up_b().await;
-                    return self.reject_a(code, None).await;
+            match answer {
+                Ok(Some(sdp)) => {
+                    if let Err(code) = self.apply_b_answer(sdp) {
+                        tracing::info!(code, "outbound leg answered with unusable SDP");
+                        self.hang_up_b().await;
+                        return self.reject_a(code, None).await;
+                    }
                 }
+                // As for an answer that does not parse: B is hung up, A refused.
+                Err(refusal) => {
+                    tracing::info!(%refusal, "outbound leg answered with a body that is not SDP");
+                    self.hang_up_b().await;
+                    return self.reject_a(488, None).await;
+                }
+                Ok(None) => {}
             }
             if !self.b.as_ref().is_some_and(|b| b.answered_sdp) {
                 tracing::info!("outbound leg answered without SDP");
@@ -729,6 +761,16 @@ impl Call {
         self.linger_until = None;
     }
 
+    /// Refuses A's INVITE for its body or its Accept (415, 406, 400, 413).
+    async fn refuse_a(&mut self, refusal: &sip::body::BodyError) {
+        if self.a_state != AState::Pending {
+            return;
+        }
+        let response = body_refusal(&self.a_invite, refusal);
+        self.respond(self.a_transaction, response).await;
+        self.a_state = AState::Done;
+    }
+
     async fn reject_a(&mut self, status: u16, reason: Option<&str>) {
         if self.a_state != AState::Pending {
             return;
@@ -856,6 +898,18 @@ fn g711(codec: sdp::Codec) -> G711 {
     }
 }
 
+/// The answer to a request refused for its body or its Accept: the status,
+/// a reason saying what was wrong, and `Accept` / `Accept-Encoding` when
+/// RFC 3261 §8.2.3 asks for them.
+fn body_refusal(request: &Request, refusal: &sip::body::BodyError) -> Response {
+    let mut response = make_response(request, refusal.status());
+    response.reason = refusal.reason_phrase();
+    for (name, value) in refusal.answer_headers() {
+        response.headers.push(*name, *value);
+    }
+    response
+}
+
 fn quote(display: &str) -> String {
     let escaped = display.replace('\\', "\\\\").replace('"', "\\\"");
     format!("\"{escaped}\"")
@@ -865,5 +919,14 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// OPTIONS and a 415 list the same body types.
+    #[test]
+    fn accept_lists_agree() {
+        assert_eq!(crate::admission::ACCEPT, sip::body::ACCEPT);
     }
 }

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use sdp::Direction;
-use sip::{Method, Request};
+use sdp::{Direction, SessionDescription};
+use sip::{Headers, Method, Request};
 use sip_stack::dialog::DialogId;
 use sip_stack::{make_response, ServerTransactionId};
 
@@ -17,11 +17,11 @@ use crate::media::recorder::{Channel, Recorder};
 
 impl Call {
     /// Applies B's SDP answer: starts B's media, answers A if needed, bridges.
-    pub(super) fn apply_b_answer(&mut self, body: &[u8]) -> Result<(), u16> {
+    pub(super) fn apply_b_answer(&mut self, sdp: &[u8]) -> Result<(), u16> {
         let Some(b) = self.b.as_mut() else {
             return Err(500);
         };
-        let answer = sdp::parse(body).map_err(|_| 488u16)?;
+        let answer = sdp::parse(sdp).map_err(|_| 488u16)?;
         let offer = b.media.offer.as_ref().ok_or(500u16)?;
         let negotiated = sdp::process_answer(offer, &answer).map_err(|_| 488u16)?;
         b.media.apply(negotiated).map_err(|_| 503u16)?;
@@ -57,8 +57,7 @@ impl Call {
         let Some(a_media) = self.a_media.as_mut() else {
             return;
         };
-        let negotiated = sdp::parse(&ack.body)
-            .ok()
+        let negotiated = answer_in(&ack.headers, &ack.body)
             .zip(a_media.offer.as_ref())
             .and_then(|(answer, offer)| sdp::process_answer(offer, &answer).ok());
         a_media.offer = None;
@@ -80,7 +79,7 @@ impl Call {
     /// Applies an answer to the offer we made on the leg of `dialog` (in the
     /// 2xx to our re-INVITE, or in the ACK of an offerless re-INVITE we
     /// answered with an offer); an unusable answer leaves the media as it was.
-    pub(super) fn apply_answer(&mut self, dialog: &DialogId, body: &[u8]) {
+    pub(super) fn apply_answer(&mut self, dialog: &DialogId, headers: &Headers, body: &[u8]) {
         let media = if Some(dialog) == self.a_dialog.as_ref() {
             self.a_media.as_mut()
         } else if self.b.as_ref().and_then(|b| b.dialog.as_ref()) == Some(dialog) {
@@ -92,9 +91,8 @@ impl Call {
         let Some(offer) = media.offer.take() else {
             return;
         };
-        let negotiated = sdp::parse(body)
-            .ok()
-            .and_then(|answer| sdp::process_answer(&offer, &answer).ok());
+        let negotiated =
+            answer_in(headers, body).and_then(|answer| sdp::process_answer(&offer, &answer).ok());
         if let Some(n) = negotiated {
             let _ = media.apply(n);
             if let (Some(a), Some(b)) = (self.a_media.as_ref(), self.b.as_ref()) {
@@ -155,6 +153,16 @@ impl Call {
         request: Request,
         from_a: bool,
     ) {
+        // As for an initial INVITE: only a body that says it is SDP is an
+        // offer, and our answer must be something the sender accepts.
+        let offer = match sip::body::session_offer(&request) {
+            Ok(offer) => offer,
+            Err(refusal) => {
+                tracing::info!(from_caller = from_a, %refusal, "re-INVITE body refused");
+                let response = super::body_refusal(&request, &refusal);
+                return self.respond(transaction, response).await;
+            }
+        };
         let media = if from_a {
             self.a_media.as_mut()
         } else {
@@ -166,15 +174,8 @@ impl Call {
                 .await;
         };
         let current = media.negotiated.map(|n| n.codec);
-        let result = if request.body.is_empty() {
-            // Offerless re-INVITE: offer our current media; the ACK answers.
-            let local = media.local(legs::prefer(current), Direction::SendRecv);
-            let offer = sdp::offer(&local, &mut media.origin);
-            let bytes = offer.to_bytes();
-            media.offer = Some(offer);
-            Ok((bytes, None))
-        } else {
-            match sdp::parse(&request.body) {
+        let result = if let Some(offer) = offer {
+            match sdp::parse(offer) {
                 Err(e) => Err(e.status()),
                 Ok(offer) => {
                     let local = media.local(legs::prefer(current), Direction::SendRecv);
@@ -190,6 +191,13 @@ impl Call {
                     }
                 }
             }
+        } else {
+            // Offerless re-INVITE: offer our current media; the ACK answers.
+            let local = media.local(legs::prefer(current), Direction::SendRecv);
+            let offer = sdp::offer(&local, &mut media.origin);
+            let bytes = offer.to_bytes();
+            media.offer = Some(offer);
+            Ok((bytes, None))
         };
         match result {
             Err(code) => {
@@ -241,5 +249,18 @@ impl Call {
         let body = offer.to_bytes();
         media.offer = Some(offer);
         self.in_dialog(dialog, Method::Invite, Some(body)).await;
+    }
+}
+
+/// The SDP answer in a response or ACK, if its body says it is SDP and it
+/// parses; why not is logged (an unusable answer leaves media as it was).
+fn answer_in(headers: &Headers, body: &[u8]) -> Option<SessionDescription> {
+    match sip::body::session_description(headers, body) {
+        Ok(Some(sdp)) => sdp::parse(sdp).ok(),
+        Ok(None) => None,
+        Err(refusal) => {
+            tracing::info!(%refusal, "answer body is not SDP");
+            None
+        }
     }
 }

@@ -1,0 +1,301 @@
+//! The HTTP listener (`http.listen`): liveness and readiness for process
+//! supervisors, orchestrators and load balancers.
+//!
+//! - `GET /healthz`: 200 while the process runs.
+//! - `GET /readyz`: 200 while new calls are taken; 503 from the shutdown
+//!   signal on, while running calls drain (new INVITEs get 503 then too).
+//! - Anything else: 404 (405 for another method on those paths).
+//!
+//! The listener is bounded so that no client can tie it up: at most
+//! [`MAX_CONNECTIONS`] connections at once (more are closed at accept), and
+//! each connection lives at most [`CONNECTION_LIFETIME`], idle or not, so a
+//! slow or silent client gives its slot back. Handlers answer at once and
+//! read no body.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Sleep;
+
+/// Most HTTP connections open at once.
+pub const MAX_CONNECTIONS: usize = 32;
+/// Longest an HTTP connection stays open; a probe needs milliseconds.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(10);
+/// Pause after a failed accept (out of descriptors), so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Whether the server takes new calls, as `/readyz` reports it; shared by
+/// whoever starts and stops the server.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    /// Marks the server as taking calls (`true`) or draining (`false`).
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::Relaxed);
+    }
+
+    /// Whether the server takes new calls.
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Binds `http.listen`; a failure stops the start, as for the other listeners.
+pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|e| anyhow::anyhow!("http.listen {address}: {e}"))?;
+    tracing::info!(address = %listener.local_addr()?, "HTTP listening");
+    Ok(listener)
+}
+
+/// Serves health and readiness on `listener` until `shutdown` resolves, then
+/// lets open requests finish (each connection ends within its lifetime).
+pub async fn serve(
+    listener: TcpListener,
+    readiness: Readiness,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(readiness);
+    let listener = BoundedListener {
+        inner: listener,
+        slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+        lifetime: CONNECTION_LIFETIME,
+    };
+    if let Err(error) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(%error, "HTTP server failed");
+    }
+    tracing::info!("HTTP stopped");
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(readiness): State<Readiness>) -> (StatusCode, &'static str) {
+    if readiness.is_ready() {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+    }
+}
+
+/// A TCP listener that holds a slot per open connection and closes
+/// connections beyond [`MAX_CONNECTIONS`] at once.
+struct BoundedListener {
+    inner: TcpListener,
+    slots: Arc<Semaphore>,
+    lifetime: Duration,
+}
+
+impl axum::serve::Listener for BoundedListener {
+    type Io = BoundedStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (BoundedStream, SocketAddr) {
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, peer)) => match self.slots.clone().try_acquire_owned() {
+                    Ok(slot) => return (BoundedStream::new(stream, slot, self.lifetime), peer),
+                    Err(_) => {
+                        tracing::debug!(%peer, "HTTP connection closed: {MAX_CONNECTIONS} open");
+                    }
+                },
+                Err(error) => {
+                    tracing::debug!(%error, "HTTP accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A connection that gives its slot back when dropped and fails every read
+/// and write once its lifetime is over, which makes the server close it.
+struct BoundedStream {
+    stream: TcpStream,
+    deadline: Pin<Box<Sleep>>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl BoundedStream {
+    fn new(stream: TcpStream, slot: OwnedSemaphorePermit, lifetime: Duration) -> BoundedStream {
+        BoundedStream {
+            stream,
+            deadline: Box::pin(tokio::time::sleep(lifetime)),
+            _slot: slot,
+        }
+    }
+
+    /// Ready with an error once the lifetime is over (and wakes the task then).
+    fn expired(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "HTTP connection lifetime over",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for BoundedStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if let Poll::Ready(result) = this.expired(cx) {
+            return Poll::Ready(result);
+        }
+        Pin::new(&mut this.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for BoundedStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if let Poll::Ready(Err(error)) = this.expired(cx) {
+            return Poll::Ready(Err(error));
+        }
+        Pin::new(&mut this.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if let Poll::Ready(Err(error)) = this.expired(cx) {
+            return Poll::Ready(Err(error));
+        }
+        Pin::new(&mut this.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get(address: SocketAddr, path: &str) -> String {
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("read");
+        answer
+    }
+
+    #[tokio::test]
+    async fn readiness_follows_the_flag_and_other_paths_are_404() {
+        let listener = bind("127.0.0.1:0".parse().expect("address"))
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let readiness = Readiness::default();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, readiness.clone(), async {
+            let _ = stopped.await;
+        }));
+        assert!(get(address, "/readyz").await.starts_with("HTTP/1.1 503 "));
+        readiness.set(true);
+        assert!(get(address, "/readyz").await.starts_with("HTTP/1.1 200 "));
+        assert!(get(address, "/healthz").await.starts_with("HTTP/1.1 200 "));
+        assert!(get(address, "/metrics").await.starts_with("HTTP/1.1 404 "));
+        let _ = stop.send(());
+        server.await.expect("server task");
+    }
+
+    #[tokio::test]
+    async fn a_silent_connection_is_closed_when_its_lifetime_is_over() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let client = tokio::spawn(async move {
+            let mut stream = TcpStream::connect(address).await.expect("connect");
+            let mut buf = [0u8; 16];
+            // Sends nothing; the server ends the connection.
+            stream.read(&mut buf).await
+        });
+        let mut bounded = BoundedListener {
+            inner: listener,
+            slots: Arc::new(Semaphore::new(1)),
+            lifetime: Duration::from_millis(50),
+        };
+        let (mut stream, _) = axum::serve::Listener::accept(&mut bounded).await;
+        let mut buf = [0u8; 16];
+        // The client never sends: only the lifetime ends this read.
+        let read = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut buf))
+            .await
+            .expect("the lifetime ends the read");
+        assert_eq!(
+            read.map_err(|e| e.kind()).err(),
+            Some(io::ErrorKind::TimedOut)
+        );
+        assert_eq!(bounded.slots.available_permits(), 0);
+        drop(stream);
+        assert_eq!(bounded.slots.available_permits(), 1);
+        assert!(matches!(client.await.expect("client"), Ok(0)));
+    }
+
+    #[tokio::test]
+    async fn connections_past_the_limit_are_closed_at_accept() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let mut bounded = BoundedListener {
+            inner: listener,
+            slots: Arc::new(Semaphore::new(1)),
+            lifetime: Duration::from_secs(600),
+        };
+        let _first = TcpStream::connect(address).await.expect("connect");
+        let (held, _) = axum::serve::Listener::accept(&mut bounded).await;
+        let accepting = tokio::spawn(async move {
+            let (stream, _) = axum::serve::Listener::accept(&mut bounded).await;
+            stream
+        });
+        let mut second = TcpStream::connect(address).await.expect("connect");
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Duration::from_secs(30), second.read(&mut buf))
+            .await
+            .expect("the server closes the connection");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        assert!(!accepting.is_finished(), "no slot, no connection");
+        // A slot given back takes the next connection.
+        drop(held);
+        let _third = TcpStream::connect(address).await.expect("connect");
+        tokio::time::timeout(Duration::from_secs(30), accepting)
+            .await
+            .expect("accepted once a slot is free")
+            .expect("accept task");
+    }
+}
