@@ -22,6 +22,7 @@ endpoints:
 routes:
   default: [ { id: "", match: any, hangup: { code: 486 } } ]
 agent_rpc: { listen: "127.0.0.1:0" }
+http: { listen: "127.0.0.1:0" }
 YAML
 RUST_LOG=warn taskset -c 0 target/release/switchboard --config "$work/bench.yaml" &
 server=$!

@@ -103,7 +103,7 @@ pub trait TypedHeaders {
     }
 
     /// Expires in seconds, `None` when absent; values past 2^32-1 saturate
-    /// (RFC 3261 §20.19 and RFC 4475 "scalarlg").
+    /// (RFC 3261 §20.19 and RFC 4475 "scalar02").
     fn expires(&self) -> Result<Option<u32>, ParseError> {
         self.header_list()
             .get(HeaderName::Expires)

@@ -42,8 +42,9 @@ use crate::router::{RouteDecision, Router};
 
 /// Methods we answer; listed in `Allow`.
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
-/// Body types we understand; listed in `Accept`.
-pub const ACCEPT: &str = "application/sdp";
+/// Body types we understand; listed in `Accept` (the calls' body check
+/// answers 415 with the same list).
+pub const ACCEPT: &str = sip::body::ACCEPT;
 /// Option tags we support; none yet, so `Supported` is empty and any
 /// `Require` is answered 420.
 pub const SUPPORTED: &str = "";

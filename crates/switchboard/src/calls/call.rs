@@ -921,12 +921,3 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         None => std::future::pending().await,
     }
 }
-
-#[cfg(test)]
-mod tests {
-    /// OPTIONS and a 415 list the same body types.
-    #[test]
-    fn accept_lists_agree() {
-        assert_eq!(crate::admission::ACCEPT, sip::body::ACCEPT);
-    }
-}
