@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod driver;
+pub mod fd_limit;
 pub mod media;
 pub mod router;
 pub mod server;
