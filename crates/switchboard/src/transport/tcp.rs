@@ -18,11 +18,13 @@
 //!   then its body, take longer than `sip.tcp_header_timeout_sec` each
 //!   ([`super::stream_deadline`]). A peer that stops reading is closed once
 //!   one write has stalled for [`WRITE_STALL`] or its queue is full.
-//! - **Memory** held by an idle connection is its task and its registry
-//!   entry only: the read buffer exists while part of a message is pending
-//!   and is freed once every buffered message is framed, and the registry's
-//!   maps shrink after a storm. Otherwise each of thousands of idle
-//!   connections would keep the largest buffer it ever needed.
+//! - **Memory** held by an idle connection is its task, its write queue
+//!   and its registry entries, about 2.5 KiB: reads go to a buffer on the
+//!   stack, the connection's own buffer exists only while part of a message
+//!   is pending and is freed once every buffered message is framed, and the
+//!   registry's maps shrink after a storm. (Each connection used to reserve
+//!   16 KiB at once and keep the largest buffer it ever needed.) What the
+//!   allocator keeps after a storm is given back by [`super::storm`].
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -34,7 +36,7 @@ use std::time::{Duration, Instant};
 use sip_stack::transport::{ConnectionId, Destination, Transport};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 
 use super::accept::AcceptBackoff;
@@ -51,13 +53,19 @@ const WRITE_QUEUE: usize = 1024;
 pub const WRITE_STALL: Duration = Duration::from_secs(30);
 /// How long a closing connection may take to flush what is queued.
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
+/// Connections the kernel may hold handshaken but not yet accepted (it caps
+/// this at `net.core.somaxconn`): with tokio's default of 1,024 a burst
+/// overflowed the queue, and a client whose final ACK was dropped there
+/// could end up closed on its side but established on ours until the idle
+/// timeout.
+const LISTEN_BACKLOG: u32 = 4096;
 /// Outbound connection attempts give up after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// TCP connection ids start high so they never collide with UDP socket indexes.
 const FIRST_TCP_ID: u64 = 1 << 32;
 /// Listener name given to connections we opened ourselves.
 const OUTBOUND: &str = "outbound";
-/// Read buffer growth step; most SIP messages fit in one.
+/// Bytes read per system call; most SIP messages fit in one.
 const READ_CHUNK: usize = 4 * 1024;
 
 /// The `sip.tcp_*` limits.
@@ -158,7 +166,14 @@ impl TcpConnections {
 
     /// Binds a listener and spawns its accept loop.
     pub async fn listen(&self, name: &str, addr: SocketAddr) -> std::io::Result<SocketAddr> {
-        let listener = TcpListener::bind(addr).await?;
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        let listener = socket.listen(LISTEN_BACKLOG)?;
         let local = listener.local_addr()?;
         tracing::info!(%local, "listening on TCP");
         let this = self.clone();
@@ -382,10 +397,7 @@ impl TcpConnections {
                 }
                 Ok(Ok(())) => {}
             }
-            if buf.capacity() - buf.len() < READ_CHUNK / 2 {
-                buf.reserve(READ_CHUNK);
-            }
-            match reader.try_read_buf(&mut buf) {
+            match read_into(&reader, &mut buf) {
                 Ok(0) => return,
                 Ok(_) => {}
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
@@ -405,7 +417,7 @@ impl TcpConnections {
             // Keep no more memory than the pending bytes need.
             if pending == Pending::Nothing {
                 buf.shrink_to_fit();
-            } else if buf.capacity() > 4 * buf.len().max(READ_CHUNK) {
+            } else if buf.capacity() > 2 * buf.len().max(READ_CHUNK) {
                 buf.shrink_to(buf.len().max(READ_CHUNK));
             }
         }
@@ -487,6 +499,16 @@ impl TcpConnections {
             }
         }
     }
+}
+
+/// Reads what is ready into a buffer on the stack and appends it to `buf`:
+/// a connection that closes, or sends a keep-alive, allocates nothing. (Not
+/// inline in the read loop, whose future would then carry the chunk.)
+fn read_into(reader: &OwnedReadHalf, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut chunk = [0u8; READ_CHUNK];
+    let read = reader.try_read(&mut chunk)?;
+    buf.extend_from_slice(&chunk[..read]);
+    Ok(read)
 }
 
 /// Gives back a map's buckets once most of them are empty: a storm of
