@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod driver;
+pub mod fd_limit;
 pub mod http;
 pub mod media;
 pub mod router;

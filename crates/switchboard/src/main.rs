@@ -25,6 +25,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // Before anything opens a socket: raise the descriptor limit and keep
+    // media's share of it out of reach of signalling connections.
+    switchboard::fd_limit::configure(&config);
+    if let Err(error) = switchboard::transport::storm::watch(release_free_memory) {
+        tracing::warn!(%error, "cannot watch for connection storms: memory is not trimmed");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -43,6 +49,24 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Asks glibc's malloc to return the free memory it keeps in its arenas to
+/// the system (see `switchboard::transport::storm` for why); whether it did.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_free_memory() -> bool {
+    extern "C" {
+        fn malloc_trim(pad: usize) -> std::os::raw::c_int;
+    }
+    // SAFETY: malloc_trim(3) takes no pointer and only releases memory the
+    // allocator holds free; it is thread-safe (it locks each arena).
+    unsafe { malloc_trim(0) != 0 }
+}
+
+/// Other allocators give memory back by themselves.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() -> bool {
+    false
 }
 
 /// Logs go to stderr; `RUST_LOG` filters (default `info`), and

@@ -39,6 +39,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let transports = Transports::bind(
         &listeners(TransportProtocol::Udp),
         &listeners(TransportProtocol::Tcp),
+        (&config.sip).into(),
         tx,
         failures_tx,
     )
@@ -59,6 +60,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let agent_server = tokio::spawn(crate::agent_rpc::serve(
         agent_listener,
         agents.clone(),
+        config.agent_rpc.clone(),
         async move {
             let _ = agents_stopped.await;
         },

@@ -42,7 +42,8 @@ async fn start(agent_rpc: &str) -> Server {
     let addr = listener.local_addr().expect("local address");
     let hub = AgentHub::new(&config);
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, hub.clone(), async move {
+    let limits = config.agent_rpc.clone();
+    let task = tokio::spawn(serve(listener, hub.clone(), limits, async move {
         let _ = stopped.await;
     }));
     Server {

@@ -1,4 +1,5 @@
-//! The HTTP side: checks made before the upgrade, and the listener's life.
+//! The HTTP side: the listener's limits, checks made before the upgrade,
+//! and the listener's life.
 //!
 //! An agent learns why it was refused from a plain HTTP status and body, the
 //! texts Diagox agents know: 400 `Endpoint parameter required`, 404 `No
@@ -10,31 +11,52 @@
 //! ([`crate::auth_ban`], limits `sip.auth_max_failures` and
 //! `sip.auth_ban_sec`, a tracker of its own): a banned source gets 403
 //! `Forbidden` before its token is even compared.
+//!
+//! Before any of that, the listener itself is bounded: beyond
+//! `agent_rpc.max_connections` connections (upgraded or not), or with the
+//! descriptors kept for signalling spent ([`crate::fd_limit`]), a new
+//! connection is closed at accept; and a connection that has not been
+//! upgraded to a WebSocket within `agent_rpc.handshake_timeout_sec` of its
+//! accept is closed, whatever it sent meanwhile (nothing, half a request,
+//! or requests that were refused).
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use axum::extract::connect_info::Connected;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt;
+use axum::serve::{IncomingStream, Listener};
 use axum::Router;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
+use tokio::time::Sleep;
 use tracing::Instrument;
 
 use super::connection::{self, Session};
 use super::hub::{AgentHub, Refusal, INVITATION_QUEUE};
+use crate::config::AgentRpcConfig;
+use crate::transport::accept::AcceptBackoff;
+use crate::transport::connection_limits::{ConnectionLimits, ConnectionPermit, RefusalLog};
 
 /// Largest message (and frame) an agent may send; requests are small JSON.
 const MAX_MESSAGE: usize = 64 * 1024;
 /// How long shutdown waits for connections to send their close frames.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
+/// Longest handshake timeout honoured (larger values would overflow a deadline).
+const LONGEST_HANDSHAKE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// What every upgrade request needs.
 #[derive(Clone)]
@@ -45,12 +67,14 @@ struct Gate {
     alive: mpsc::Sender<()>,
 }
 
-/// Serves agents on `listener` until `shutdown` resolves, then closes every
-/// agent connection with a close frame (their calls go through the usual
-/// disconnect grace).
+/// Serves agents on `listener`, within the `max_connections` and
+/// `handshake_timeout_sec` of `limits`, until `shutdown` resolves; then
+/// closes every agent connection with a close frame (their calls go
+/// through the usual disconnect grace).
 pub async fn serve(
     listener: TcpListener,
     hub: AgentHub,
+    limits: AgentRpcConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let (stop, stopped) = watch::channel(false);
@@ -64,18 +88,16 @@ pub async fn serve(
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "Agent RPC listening");
     }
-    // Control frames are small and latency-bound: without TCP_NODELAY a
-    // response written while an earlier frame is unacknowledged waits for
-    // the agent's delayed ACK (40 ms on Linux). The writer batches frames
-    // instead (see `connection::write_frames`).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY on an agent connection");
-        }
-    });
+    let listener = AgentListener {
+        listener,
+        limits: ConnectionLimits::new(limits.max_connections, None),
+        handshake_timeout: Duration::from_secs(limits.handshake_timeout_sec).min(LONGEST_HANDSHAKE),
+        backoff: AcceptBackoff::default(),
+        refusals: RefusalLog::default(),
+    };
     let served = axum::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app.into_make_service_with_connect_info::<AgentPeer>(),
     )
     .with_graceful_shutdown(async move {
         shutdown.await;
@@ -90,13 +112,189 @@ pub async fn serve(
     tracing::info!("Agent RPC stopped");
 }
 
+/// The Agent RPC listener: admits connections within the limits and gives
+/// each its handshake deadline.
+struct AgentListener {
+    listener: TcpListener,
+    limits: ConnectionLimits,
+    handshake_timeout: Duration,
+    backoff: AcceptBackoff,
+    refusals: RefusalLog,
+}
+
+impl Listener for AgentListener {
+    type Io = AgentStream;
+    type Addr = AgentPeer;
+
+    async fn accept(&mut self) -> (AgentStream, AgentPeer) {
+        const NAME: &str = "agent_rpc";
+        loop {
+            let (stream, address) = match self.listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    let pause = self.backoff.failed(&error, NAME);
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                    continue;
+                }
+            };
+            self.backoff.succeeded(NAME);
+            let permit = match self.limits.admit(address.ip()) {
+                Ok(permit) => permit,
+                Err(refusal) => {
+                    if let Some(count) = self.refusals.note(Instant::now()) {
+                        tracing::warn!(
+                            peer = %address,
+                            refused = count,
+                            open = self.limits.total(),
+                            reason = refusal.reason(),
+                            "Agent RPC connections closed at accept"
+                        );
+                    }
+                    continue;
+                }
+            };
+            // Control frames are small and latency-bound: without
+            // TCP_NODELAY a response written while an earlier frame is
+            // unacknowledged waits for the agent's delayed ACK (40 ms on
+            // Linux). The writer batches frames instead (see
+            // `connection::write_frames`).
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY on an agent connection");
+            }
+            let handshake = Handshake::default();
+            let io = AgentStream {
+                stream,
+                handshake: handshake.clone(),
+                deadline: Some(Box::pin(tokio::time::sleep(self.handshake_timeout))),
+                _permit: permit,
+            };
+            return (io, AgentPeer { address, handshake });
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<AgentPeer> {
+        Ok(AgentPeer {
+            address: self.listener.local_addr()?,
+            handshake: Handshake::default(),
+        })
+    }
+}
+
+/// Whether a connection's WebSocket upgrade was accepted; shared by the
+/// connection's stream and its requests.
+#[derive(Debug, Clone, Default)]
+struct Handshake(Arc<AtomicBool>);
+
+impl Handshake {
+    fn complete(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    fn is_complete(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// What a request knows of its connection.
+#[derive(Debug, Clone)]
+struct AgentPeer {
+    address: SocketAddr,
+    handshake: Handshake,
+}
+
+impl Connected<IncomingStream<'_, AgentListener>> for AgentPeer {
+    fn connect_info(stream: IncomingStream<'_, AgentListener>) -> AgentPeer {
+        stream.remote_addr().clone()
+    }
+}
+
+/// An agent connection's socket: fails every read and write once the
+/// handshake deadline passes without an upgrade, which makes the HTTP
+/// server close it; holds the connection's place in the limits.
+struct AgentStream {
+    stream: TcpStream,
+    handshake: Handshake,
+    /// Until the upgrade; dropped once it is seen complete.
+    deadline: Option<Pin<Box<Sleep>>>,
+    _permit: ConnectionPermit,
+}
+
+impl AgentStream {
+    fn check_deadline(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        let Some(deadline) = self.deadline.as_mut() else {
+            return Ok(());
+        };
+        if self.handshake.is_complete() {
+            self.deadline = None;
+            return Ok(());
+        }
+        if deadline.as_mut().poll(cx).is_ready() {
+            tracing::debug!("agent connection closed: no WebSocket upgrade in time");
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "WebSocket upgrade not completed in time",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl AsyncRead for AgentStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.check_deadline(cx)?;
+        Pin::new(&mut this.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for AgentStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.check_deadline(cx)?;
+        Pin::new(&mut this.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.check_deadline(cx)?;
+        Pin::new(&mut this.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
 async fn accept(
     State(gate): State<Gate>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(connection): ConnectInfo<AgentPeer>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let peer = connection.address;
     let Some(endpoint) = query.get("endpoint").filter(|name| !name.is_empty()) else {
         return (StatusCode::BAD_REQUEST, "Endpoint parameter required").into_response();
     };
@@ -150,6 +348,8 @@ async fn accept(
     // Should the upgrade fail, the registration drops with the callback.
     let (invitations, invited) = mpsc::channel(INVITATION_QUEUE);
     let registration = slot.register(invitations);
+    // The upgrade is granted: the handshake deadline no longer applies.
+    connection.handshake.complete();
     upgrade
         .max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)

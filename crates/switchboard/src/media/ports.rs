@@ -6,12 +6,19 @@
 //! ended call do not land in a new one. Whether a port is free is asked of
 //! the kernel by binding it: other programs on the machine may hold ports in
 //! the range, and nothing is tracked that the kernel already knows.
+//!
+//! A bind can also fail because the process has no descriptor left
+//! (EMFILE, ENFILE): then every other pair would fail alike, so allocation
+//! stops at once and says "out of file descriptors", not that the range is
+//! full. `crate::fd_limit` keeps a share of the descriptor limit for this
+//! range so that signalling connections cannot cause that.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::config::PortRange;
+use crate::fd_limit;
 
 /// Hands out RTP/RTCP socket pairs; shared by every call.
 #[derive(Debug)]
@@ -47,18 +54,11 @@ impl RtpPortPool {
     /// whose every allocation fails.
     pub fn new(ip: IpAddr, range: PortRange) -> RtpPortPool {
         let first = u32::from(range.first) + u32::from(range.first) % 2;
-        let last = u32::from(range.last);
-        // Pairs first, first+2, … whose odd port still lies in the range.
-        let pairs = if last > first {
-            (last - first - 1) / 2 + 1
-        } else {
-            0
-        };
         let first = u16::try_from(first).unwrap_or(u16::MAX);
         RtpPortPool {
             ip,
             first,
-            pairs,
+            pairs: pairs_in(range),
             next: AtomicU32::new(0),
         }
     }
@@ -75,11 +75,19 @@ impl RtpPortPool {
             let index = self.next.fetch_add(1, Ordering::Relaxed) % self.pairs;
             // `index < pairs` keeps the port inside the configured u16 range.
             let rtp_port = self.first + (2 * index) as u16;
-            let Ok(rtp) = UdpSocket::bind(SocketAddr::new(self.ip, rtp_port)) else {
-                continue;
+            let rtp = match UdpSocket::bind(SocketAddr::new(self.ip, rtp_port)) {
+                Ok(rtp) => rtp,
+                Err(error) => {
+                    check_descriptors(error)?;
+                    continue;
+                }
             };
-            let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(self.ip, rtp_port + 1)) else {
-                continue;
+            let rtcp = match UdpSocket::bind(SocketAddr::new(self.ip, rtp_port + 1)) {
+                Ok(rtcp) => rtcp,
+                Err(error) => {
+                    check_descriptors(error)?;
+                    continue;
+                }
             };
             return Ok(RtpPortPair { rtp, rtcp });
         }
@@ -91,6 +99,32 @@ impl RtpPortPool {
                 u32::from(self.first) + 2 * self.pairs.max(1) - 1
             ),
         ))
+    }
+}
+
+/// Passes over a bind error that concerns one port (in use, not
+/// permitted); fails on one that every port would hit alike: no descriptor
+/// left.
+fn check_descriptors(error: io::Error) -> io::Result<()> {
+    if !fd_limit::is_exhausted(&error) {
+        return Ok(());
+    }
+    tracing::warn!(%error, "out of file descriptors: cannot bind an RTP port");
+    Err(io::Error::new(
+        error.kind(),
+        format!("out of file descriptors binding an RTP port ({error})"),
+    ))
+}
+
+/// How many even/odd pairs `range` holds (an odd first port is rounded up).
+pub fn pairs_in(range: PortRange) -> u32 {
+    let first = u32::from(range.first) + u32::from(range.first) % 2;
+    let last = u32::from(range.last);
+    // Pairs first, first+2, … whose odd port still lies in the range.
+    if last > first {
+        (last - first - 1) / 2 + 1
+    } else {
+        0
     }
 }
 
@@ -121,6 +155,18 @@ mod tests {
         assert_eq!(pool(20001, 20004).capacity(), 1); // 20002/20003; 20004 lacks its odd port
         assert_eq!(pool(20000, 20000 + 1).capacity(), 1);
         assert_eq!(pool(20001, 20002).capacity(), 0);
+    }
+
+    #[test]
+    fn exhausted_descriptors_stop_the_search_with_a_plain_message() {
+        let emfile = io::Error::from_raw_os_error(rustix::io::Errno::MFILE.raw_os_error());
+        let error = check_descriptors(emfile).expect_err("EMFILE is fatal");
+        assert!(
+            error.to_string().contains("out of file descriptors"),
+            "{error}"
+        );
+        let in_use = io::Error::from(io::ErrorKind::AddrInUse);
+        assert!(check_descriptors(in_use).is_ok(), "a busy port is skipped");
     }
 
     #[test]

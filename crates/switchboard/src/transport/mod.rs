@@ -4,6 +4,10 @@
 //! the stack and is answered 400 right where it arrived) and send whatever
 //! the stack emits. They hold no SIP state beyond TCP connection bookkeeping.
 
+pub mod accept;
+pub mod connection_limits;
+pub mod storm;
+pub mod stream_deadline;
 pub mod tcp;
 pub mod udp;
 
@@ -47,11 +51,13 @@ pub struct Transports {
 
 impl Transports {
     /// Binds every configured transport and starts its receive loop.
-    /// Each listener is `(name, address)`. Received messages go to
-    /// `inbound`; destinations that could not be reached go to `failures`.
+    /// Each listener is `(name, address)`; the TCP listeners share
+    /// `tcp_limits`. Received messages go to `inbound`; destinations that
+    /// could not be reached go to `failures`.
     pub async fn bind(
         udp_listeners: &[(String, SocketAddr)],
         tcp_listeners: &[(String, SocketAddr)],
+        tcp_limits: tcp::TcpLimits,
         inbound: mpsc::Sender<Inbound>,
         failures: mpsc::Sender<Destination>,
     ) -> std::io::Result<Transports> {
@@ -61,7 +67,7 @@ impl Transports {
                 udp::UdpTransport::bind(name, *addr, index as u64, inbound.clone()).await?;
             udp_list.push(transport);
         }
-        let tcp = tcp::TcpConnections::new(inbound.clone(), failures);
+        let tcp = tcp::TcpConnections::new(tcp_limits, inbound.clone(), failures);
         for (name, addr) in tcp_listeners {
             tcp.listen(name, *addr).await?;
         }
