@@ -15,20 +15,18 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::time::Sleep;
+
+use crate::transport::timed_stream::TimedStream;
 
 /// Most HTTP connections open at once.
 pub const MAX_CONNECTIONS: usize = 32;
@@ -108,6 +106,10 @@ struct BoundedListener {
     lifetime: Duration,
 }
 
+/// A connection that gives its slot back when dropped and is closed when
+/// its lifetime is over.
+type BoundedStream = TimedStream<OwnedSemaphorePermit>;
+
 impl axum::serve::Listener for BoundedListener {
     type Io = BoundedStream;
     type Addr = SocketAddr;
@@ -116,7 +118,15 @@ impl axum::serve::Listener for BoundedListener {
         loop {
             match self.inner.accept().await {
                 Ok((stream, peer)) => match self.slots.clone().try_acquire_owned() {
-                    Ok(slot) => return (BoundedStream::new(stream, slot, self.lifetime), peer),
+                    Ok(slot) => {
+                        let stream = TimedStream::new(
+                            stream,
+                            self.lifetime,
+                            "HTTP connection lifetime over",
+                            slot,
+                        );
+                        return (stream, peer);
+                    }
                     Err(_) => {
                         tracing::debug!(%peer, "HTTP connection closed: {MAX_CONNECTIONS} open");
                     }
@@ -134,79 +144,11 @@ impl axum::serve::Listener for BoundedListener {
     }
 }
 
-/// A connection that gives its slot back when dropped and fails every read
-/// and write once its lifetime is over, which makes the server close it.
-struct BoundedStream {
-    stream: TcpStream,
-    deadline: Pin<Box<Sleep>>,
-    _slot: OwnedSemaphorePermit,
-}
-
-impl BoundedStream {
-    fn new(stream: TcpStream, slot: OwnedSemaphorePermit, lifetime: Duration) -> BoundedStream {
-        BoundedStream {
-            stream,
-            deadline: Box::pin(tokio::time::sleep(lifetime)),
-            _slot: slot,
-        }
-    }
-
-    /// Ready with an error once the lifetime is over (and wakes the task then).
-    fn expired(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.deadline.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "HTTP connection lifetime over",
-            ))),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl AsyncRead for BoundedStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if let Poll::Ready(result) = this.expired(cx) {
-            return Poll::Ready(result);
-        }
-        Pin::new(&mut this.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for BoundedStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if let Poll::Ready(Err(error)) = this.expired(cx) {
-            return Poll::Ready(Err(error));
-        }
-        Pin::new(&mut this.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if let Poll::Ready(Err(error)) = this.expired(cx) {
-            return Poll::Ready(Err(error));
-        }
-        Pin::new(&mut this.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
 
     async fn get(address: SocketAddr, path: &str) -> String {
         let mut stream = TcpStream::connect(address).await.expect("connect");

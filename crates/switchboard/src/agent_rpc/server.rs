@@ -24,10 +24,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::connect_info::Connected;
@@ -39,10 +37,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::serve::{IncomingStream, Listener};
 use axum::Router;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tokio::time::Sleep;
 use tracing::Instrument;
 
 use super::connection::{self, Session};
@@ -50,6 +46,7 @@ use super::hub::{AgentHub, Refusal, INVITATION_QUEUE};
 use crate::config::AgentRpcConfig;
 use crate::transport::accept::AcceptBackoff;
 use crate::transport::connection_limits::{ConnectionLimits, ConnectionPermit, RefusalLog};
+use crate::transport::timed_stream::TimedStream;
 
 /// Largest message (and frame) an agent may send; requests are small JSON.
 const MAX_MESSAGE: usize = 64 * 1024;
@@ -112,6 +109,10 @@ pub async fn serve(
     tracing::info!("Agent RPC stopped");
 }
 
+/// An agent connection: closed if its WebSocket upgrade has not completed
+/// by `agent_rpc.handshake_timeout_sec`; holds its place in the limits.
+type AgentStream = TimedStream<ConnectionPermit>;
+
 /// The Agent RPC listener: admits connections within the limits and gives
 /// each its handshake deadline.
 struct AgentListener {
@@ -164,12 +165,13 @@ impl Listener for AgentListener {
                 tracing::debug!(%error, "cannot set TCP_NODELAY on an agent connection");
             }
             let handshake = Handshake::default();
-            let io = AgentStream {
+            let io = TimedStream::new(
                 stream,
-                handshake: handshake.clone(),
-                deadline: Some(Box::pin(tokio::time::sleep(self.handshake_timeout))),
-                _permit: permit,
-            };
+                self.handshake_timeout,
+                "WebSocket upgrade not completed in time",
+                permit,
+            )
+            .lifted_by(handshake.0.clone());
             return (io, AgentPeer { address, handshake });
         }
     }
@@ -191,10 +193,6 @@ impl Handshake {
     fn complete(&self) {
         self.0.store(true, Ordering::Release);
     }
-
-    fn is_complete(&self) -> bool {
-        self.0.load(Ordering::Acquire)
-    }
 }
 
 /// What a request knows of its connection.
@@ -207,83 +205,6 @@ struct AgentPeer {
 impl Connected<IncomingStream<'_, AgentListener>> for AgentPeer {
     fn connect_info(stream: IncomingStream<'_, AgentListener>) -> AgentPeer {
         stream.remote_addr().clone()
-    }
-}
-
-/// An agent connection's socket: fails every read and write once the
-/// handshake deadline passes without an upgrade, which makes the HTTP
-/// server close it; holds the connection's place in the limits.
-struct AgentStream {
-    stream: TcpStream,
-    handshake: Handshake,
-    /// Until the upgrade; dropped once it is seen complete.
-    deadline: Option<Pin<Box<Sleep>>>,
-    _permit: ConnectionPermit,
-}
-
-impl AgentStream {
-    fn check_deadline(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        let Some(deadline) = self.deadline.as_mut() else {
-            return Ok(());
-        };
-        if self.handshake.is_complete() {
-            self.deadline = None;
-            return Ok(());
-        }
-        if deadline.as_mut().poll(cx).is_ready() {
-            tracing::debug!("agent connection closed: no WebSocket upgrade in time");
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "WebSocket upgrade not completed in time",
-            ));
-        }
-        Ok(())
-    }
-}
-
-impl AsyncRead for AgentStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        this.check_deadline(cx)?;
-        Pin::new(&mut this.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for AgentStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        this.check_deadline(cx)?;
-        Pin::new(&mut this.stream).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        this.check_deadline(cx)?;
-        Pin::new(&mut this.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
 

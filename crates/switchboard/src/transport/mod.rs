@@ -9,6 +9,7 @@ pub mod connection_limits;
 pub mod storm;
 pub mod stream_deadline;
 pub mod tcp;
+pub mod timed_stream;
 pub mod udp;
 
 use std::net::SocketAddr;
