@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use testkit::junk::JunkRng;
 use testkit::{free_port, Server};
 
 fn torture_dir(kind: &str) -> PathBuf {
@@ -27,23 +28,7 @@ fn load(kind: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// xorshift64*: deterministic, so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn mutate(rng: &mut Rng, original: &[u8]) -> Vec<u8> {
+fn mutate(rng: &mut JunkRng, original: &[u8]) -> Vec<u8> {
     let mut m = original.to_vec();
     let edits = 1 + rng.below(8);
     for _ in 0..edits {
@@ -52,7 +37,7 @@ fn mutate(rng: &mut Rng, original: &[u8]) -> Vec<u8> {
             0 => m.truncate(rng.below(len)),
             1 if len > 0 => {
                 let i = rng.below(len);
-                m[i] = rng.next() as u8;
+                m[i] = rng.next_u64() as u8;
             }
             2 => {
                 let i = rng.below(len + 1);
@@ -105,7 +90,7 @@ fn thousand_malformed_datagrams_then_options_still_answered() {
     socket
         .set_read_timeout(Some(Duration::from_millis(1)))
         .expect("timeout");
-    let mut rng = Rng(0x5eed_1234_abcd_0042);
+    let mut rng = JunkRng::new(0x5eed_1234_abcd_0042);
     let mut drain = vec![0u8; 65_535];
     for i in 0..1000 {
         let datagram = if i < invalid.len() {

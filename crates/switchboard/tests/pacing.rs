@@ -2,8 +2,6 @@
 //! once, source changes, removal, refused destinations, and no allocation
 //! on the per-tick path. Timing bounds are loose sanity checks only.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,48 +11,13 @@ use switchboard::media::pacer::{
     AfterPrompt, FrameSource, Pacer, PacerConfig, PacerCore, PacerEvent, PacerStats, PromptFrames,
     StreamCounters, StreamId, StreamSetup, FRAME_SAMPLES, G711,
 };
+use testkit::alloc_count::{allocations_on_this_thread, CountingAllocator};
 use testkit::analysis;
 use testkit::rtp_peer::{ReceivedPacket, RtpPeer};
 use tokio::sync::mpsc;
 
-/// Counts allocations per thread, so a test can check its own thread's.
-struct CountingAllocator;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count_allocation() {
-    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the
-// counter is a const-initialised thread-local without a destructor.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_allocation();
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_allocation();
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
-
-fn allocations_on_this_thread() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
 
 fn local_socket() -> Arc<UdpSocket> {
     Arc::new(UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0"))

@@ -85,6 +85,11 @@ impl JunkRng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
+    /// A value in `0..n` (0 when `n` is 0); modulo bias does not matter to tests.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+
     /// Fills `buf` with a random datagram whose length is drawn from
     /// `sizes` (capped at `buf.len()`) and returns it.
     pub fn datagram<'a>(&mut self, sizes: &RangeInclusive<usize>, buf: &'a mut [u8]) -> &'a [u8] {
