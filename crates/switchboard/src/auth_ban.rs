@@ -31,10 +31,11 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::config::SipConfig;
+use crate::transport::source_block;
 
 /// How long a failure counts toward a ban.
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
@@ -159,7 +160,7 @@ impl AuthFailures {
     /// anything it presents.
     pub fn is_banned(&self, source: IpAddr, now: Instant) -> bool {
         self.sources
-            .get(&source_key(source))
+            .get(&source_block(source))
             .is_some_and(|record| record.banned(now))
     }
 
@@ -169,7 +170,7 @@ impl AuthFailures {
         if self.policy.ban.is_zero() {
             return None;
         }
-        let key = source_key(source);
+        let key = source_block(source);
         if !self.sources.contains_key(&key) && self.sources.len() >= self.policy.max_sources {
             self.make_room(now);
         }
@@ -225,17 +226,6 @@ impl AuthFailures {
         for (_, _, key) in &order[..excess] {
             self.sources.remove(key);
         }
-    }
-}
-
-/// What failures are counted under: the address, or an IPv6 address's /64.
-fn source_key(source: IpAddr) -> IpAddr {
-    match source.to_canonical() {
-        IpAddr::V6(v6) => {
-            let prefix = u128::from(v6) & !u128::from(u64::MAX);
-            IpAddr::V6(Ipv6Addr::from(prefix))
-        }
-        v4 => v4,
     }
 }
 

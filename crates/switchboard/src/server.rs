@@ -53,7 +53,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let agent_listener = tokio::net::TcpListener::bind(config.agent_rpc.listen)
         .await
         .map_err(|e| anyhow::anyhow!("agent_rpc.listen {}: {e}", config.agent_rpc.listen))?;
-    tracing::info!(address = %agent_listener.local_addr()?, "Agent RPC listening");
     // Bound before anything serves, so a taken port stops the start.
     let http_listener = crate::http::bind(config.http.listen).await?;
     let (agents_stop, agents_stopped) = tokio::sync::oneshot::channel::<()>();

@@ -1,10 +1,11 @@
 //! A global allocator that counts allocations per thread, for tests that
 //! check a hot path allocates nothing. A test binary installs it with
 //!
-//! ```ignore
+//! ```no_run
 //! #[global_allocator]
 //! static ALLOCATOR: testkit::alloc_count::CountingAllocator =
 //!     testkit::alloc_count::CountingAllocator;
+//! # fn main() {}
 //! ```
 //!
 //! and compares [`allocations_on_this_thread`] before and after the code

@@ -5,7 +5,8 @@
 //! kernel has already completed the handshake, and leaving it in the
 //! backlog would only make the peer's connect hang. Three limits apply, in
 //! this order: the listener's total, the source address's share (SIP only:
-//! `sip.tcp_max_connections_per_ip`), and the process's descriptor budget
+//! `sip.tcp_max_connections_per_ip`; an IPv6 /64 counts as one address,
+//! [`super::source_block`]), and the process's descriptor budget
 //! for signalling ([`crate::fd_limit`]).
 //!
 //! The per-address map holds an entry only while that address has a
@@ -71,6 +72,7 @@ impl ConnectionCounts {
 
     /// Counts a new connection from `address`, or says why it is refused.
     pub fn admit(&mut self, address: IpAddr) -> Result<(), Refusal> {
+        let address = super::source_block(address);
         if self.total >= self.max_total {
             return Err(Refusal::Total);
         }
@@ -87,6 +89,7 @@ impl ConnectionCounts {
 
     /// Forgets a connection [`ConnectionCounts::admit`] counted.
     pub fn release(&mut self, address: IpAddr) {
+        let address = super::source_block(address);
         if self.max_per_address.is_some() {
             let Some(count) = self.per_address.get_mut(&address) else {
                 return; // never admitted
@@ -111,6 +114,7 @@ impl ConnectionCounts {
 
     /// Connections counted now from `address`.
     pub fn from_address(&self, address: IpAddr) -> u32 {
+        let address = super::source_block(address);
         self.per_address.get(&address).copied().unwrap_or(0)
     }
 
@@ -235,6 +239,25 @@ mod tests {
         counts.release(ip(1));
         assert_eq!(counts.from_address(ip(1)), 1);
         assert_eq!(counts.admit(ip(1)), Ok(()), "a freed place is reusable");
+    }
+
+    #[test]
+    fn ipv6_counts_per_64_and_mapped_ipv4_as_ipv4() {
+        let mut counts = ConnectionCounts::new(10, Some(2));
+        let v6 = |s: &str| s.parse::<IpAddr>().expect("address");
+        assert_eq!(counts.admit(v6("2001:db8:1:2::1")), Ok(()));
+        assert_eq!(counts.admit(v6("2001:db8:1:2:ffff::9")), Ok(()));
+        assert_eq!(
+            counts.admit(v6("2001:db8:1:2::77")),
+            Err(Refusal::PerAddress),
+            "one /64 is one source"
+        );
+        assert_eq!(counts.admit(v6("2001:db8:1:3::1")), Ok(()));
+        assert_eq!(counts.admit(v6("::ffff:127.0.0.1")), Ok(()));
+        assert_eq!(counts.admit(ip(1)), Ok(()));
+        assert_eq!(counts.admit(ip(1)), Err(Refusal::PerAddress));
+        counts.release(v6("2001:db8:1:2::abcd"));
+        assert_eq!(counts.admit(v6("2001:db8:1:2::5")), Ok(()));
     }
 
     #[test]

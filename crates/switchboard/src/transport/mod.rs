@@ -12,11 +12,25 @@ pub mod tcp;
 pub mod timed_stream;
 pub mod udp;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use sip_stack::transport::{ConnectionId, Destination, Transport};
 use tokio::sync::mpsc;
+
+/// One peer, for per-source limits and bans: an IPv4 address (IPv4-mapped
+/// IPv6 included), or an IPv6 address's /64 — the smallest block a site is
+/// usually given, so an attacker holding one cannot rotate through 2^64
+/// addresses to escape a per-address limit.
+pub fn source_block(source: IpAddr) -> IpAddr {
+    match source.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !u128::from(u64::MAX);
+            IpAddr::V6(Ipv6Addr::from(prefix))
+        }
+        v4 => v4,
+    }
+}
 
 /// A parsed message with where it came from, on its way to the stack.
 #[derive(Debug)]
