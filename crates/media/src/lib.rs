@@ -1,11 +1,11 @@
 //! Media building blocks for Switchboard: RTP packets, G.711 codecs,
 //! RFC 4733 telephone-events, in-band DTMF detection, a jitter buffer,
-//! symmetric-RTP source latching and WAV files.
+//! symmetric-RTP source latching, RFC 3550 receive statistics and WAV files.
 //!
 //! No I/O, no clock and no async runtime: the media engine in the
 //! `switchboard` binary owns sockets and pacing and calls in with borrowed
 //! buffers; the per-packet paths ([`rtp`], [`g711`], [`dtmf_event`],
-//! [`dtmf_detector`], [`jitter_buffer`], [`latch`]) do not allocate. Time,
+//! [`dtmf_detector`], [`jitter_buffer`], [`latch`], [`reception`]) do not allocate. Time,
 //! where it matters, is counted in samples or packets supplied by the
 //! caller, or as an `Instant` the caller passes in ([`latch`]).
 //!
@@ -67,6 +67,7 @@ pub mod g711;
 pub mod goertzel;
 pub mod jitter_buffer;
 pub mod latch;
+pub mod reception;
 pub mod rtcp;
 pub mod rtp;
 pub mod sequence;

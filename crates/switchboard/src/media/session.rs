@@ -57,8 +57,9 @@
 //! waits on them. A datagram on either port is demultiplexed with
 //! [`classify`] (RFC 5761 allows RTCP on the RTP port). RTP from the latched
 //! source updates the per-SSRC statistics of RFC 3550 A.1/A.8 (extended
-//! highest sequence number, expected, lost, interarrival jitter) in atomics
-//! the owner reads with [`RtpSession::stats`], and is handed to the consumer
+//! highest sequence number, expected, lost, interarrival jitter; computed by
+//! [`media::reception`]) and publishes them in atomics the owner reads with
+//! [`RtpSession::stats`], and is handed to the consumer
 //! as a [`ReceivedRtp`] with `try_send` into a bounded channel: a slow
 //! consumer loses packets (counted), the socket is never left unread because
 //! of it — media never waits on control. RTCP the rule above takes is
@@ -87,7 +88,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use media::latch::{self, Decision, LatchConfig, PayloadTypes, Screened, SourceLatch};
-use media::sequence::SequenceExtender;
+use media::reception::{arrival_units, SourceReception};
 use media::{classify, PacketKind, RtpPacket};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -630,17 +631,11 @@ impl Drop for RtpSession {
     }
 }
 
-/// The receive task's private per-SSRC state (RFC 3550 A.1, A.8).
+/// The receive task's private per-SSRC statistics.
 #[derive(Debug, Clone, Copy, Default)]
 struct Track {
     ssrc: Option<u32>,
-    extender: SequenceExtender,
-    base: u64,
-    highest: u64,
-    packets: u64,
-    last_transit: Option<u32>,
-    /// Jitter × 16, as the integer form of RFC 3550 A.8.
-    jitter16: u32,
+    reception: SourceReception,
 }
 
 /// The receive task.
@@ -806,15 +801,15 @@ impl Receiver {
             return;
         };
         let reception = self.last_ssrc.and_then(|ssrc| {
-            let track = self.tracks.iter().find(|t| t.ssrc == Some(ssrc))?;
+            let track = &self.tracks.iter().find(|t| t.ssrc == Some(ssrc))?.reception;
             Some(Reception {
                 ssrc,
                 totals: media::rtcp::ReceptionTotals {
-                    expected: track.highest.saturating_sub(track.base) + 1,
-                    received: track.packets,
+                    expected: track.expected(),
+                    received: track.packets(),
                 },
-                extended_highest_seq: track.highest,
-                jitter: track.jitter16 >> 4,
+                extended_highest_seq: track.highest(),
+                jitter: track.jitter(),
             })
         });
         let mut buf = [0u8; reports::MAX_REPORT];
@@ -936,34 +931,17 @@ impl Receiver {
                 None => return,
             },
         };
-        let track = &mut self.tracks[index];
-        let first = track.packets == 0;
-        let extended = track.extender.extend(packet.sequence_number());
-        if first || extended < track.base {
-            track.base = extended;
-        }
-        track.highest = track.extender.highest().unwrap_or(extended);
-        track.packets += 1;
-
-        // A.8: transit time in timestamp units; only its differences matter.
-        let elapsed = arrival.duration_since(self.epoch).as_nanos();
-        let arrival_units = (elapsed * u128::from(self.clock_rate) / 1_000_000_000) as u32;
-        let transit = arrival_units.wrapping_sub(packet.timestamp());
-        if let Some(last) = track.last_transit {
-            let d = (transit.wrapping_sub(last) as i32).unsigned_abs();
-            // J += (|D| - J) / 16, with jitter16 = J × 16.
-            let j = i64::from(track.jitter16);
-            let next = j + i64::from(d) - ((j + 8) >> 4);
-            track.jitter16 = next.clamp(0, i64::from(u32::MAX)) as u32;
-        }
-        track.last_transit = Some(transit);
+        let track = &mut self.tracks[index].reception;
+        let first = track.packets() == 0;
+        let units = arrival_units(arrival.duration_since(self.epoch), self.clock_rate);
+        track.record(packet.sequence_number(), packet.timestamp(), units);
 
         let slot = &self.shared.sources[index];
         slot.ssrc.store(ssrc, Ordering::Relaxed);
-        slot.packets.store(track.packets, Ordering::Relaxed);
-        slot.base.store(track.base, Ordering::Relaxed);
-        slot.highest.store(track.highest, Ordering::Relaxed);
-        slot.jitter.store(track.jitter16, Ordering::Relaxed);
+        slot.packets.store(track.packets(), Ordering::Relaxed);
+        slot.base.store(track.base(), Ordering::Relaxed);
+        slot.highest.store(track.highest(), Ordering::Relaxed);
+        slot.jitter.store(track.jitter16(), Ordering::Relaxed);
         if first {
             slot.used.store(true, Ordering::Release);
         }
