@@ -12,8 +12,8 @@
 //!
 //! - **No user enumeration.** While any `user` endpoint exists, a caller
 //!   no endpoint claims is challenged exactly like a known user (same
-//!   verifier, realm and algorithms), and its credentials are hashed
-//!   against a decoy password, so the answer (403 `Forbidden - Bad
+//!   verifier, realm and algorithms), and the verifier hashes its
+//!   credentials against a decoy password, so the answer (403 `Forbidden - Bad
 //!   Credentials`) and the work behind it are those of a wrong password.
 //!   Credentials naming another user than the endpoint's are handled the
 //!   same way.
@@ -25,15 +25,12 @@
 //!   user it claims, and nothing it presents is hashed. Sources an `ip`
 //!   endpoint admits never meet digest, so never the tracker.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use sip::{HeaderName, Method, Request, Response, TypedHeaders};
-use sip_stack::auth::{
-    DigestAlgorithm, DigestRejection, DigestVerdict, DigestVerifier, DigestVerifierConfig,
-};
+use sip_stack::auth::{DigestAlgorithm, DigestVerdict, DigestVerifier, DigestVerifierConfig};
 use sip_stack::make_response;
 
 use crate::auth_ban::{AuthFailures, BanPolicy};
@@ -85,9 +82,6 @@ pub struct Admission {
     server: String,
     /// Refused credentials per source, and the sources banned for them.
     failures: AuthFailures,
-    /// What credentials of users no endpoint has are hashed against, so
-    /// that refusing them costs what refusing a wrong password costs.
-    decoy_password: String,
 }
 
 impl Admission {
@@ -116,9 +110,6 @@ impl Admission {
             verifier: DigestVerifier::with_random_secret(digest_config, now),
             server: config.sip.user_agent.clone(),
             failures: AuthFailures::new(BanPolicy::from_config(&config.sip)),
-            decoy_password: std::iter::repeat_with(fastrand::alphanumeric)
-                .take(24)
-                .collect(),
         }
     }
 
@@ -274,29 +265,17 @@ impl Admission {
             tracing::info!(%source, "refused: source banned for failed authentication");
             return Err(make_response(request, 403));
         }
-        // Only this endpoint's own username authenticates it; any other
-        // name is hashed against the decoy and refused whatever it sent.
+        // Only this endpoint's own username authenticates it; any other name
+        // is unknown (the verifier hashes it against a decoy and refuses it).
         let expected = endpoint.and_then(|name| self.digest.get(name));
-        let decoy = &self.decoy_password;
-        let decoyed = Cell::new(false);
         let password_of = |user: &str| {
-            Some(match expected {
-                Some(auth) if auth.username == user => auth.password.clone(),
-                _ => {
-                    decoyed.set(true);
-                    decoy.clone()
-                }
-            })
+            expected
+                .filter(|auth| auth.username == user)
+                .map(|auth| auth.password.clone())
         };
-        let verdict = match self
+        let verdict = self
             .verifier
-            .verify_request(now, request, false, password_of)
-        {
-            DigestVerdict::Authorized { .. } | DigestVerdict::Stale if decoyed.get() => {
-                DigestVerdict::Rejected(DigestRejection::UnknownUser)
-            }
-            verdict => verdict,
-        };
+            .verify_request(now, request, false, password_of);
         match verdict {
             DigestVerdict::Authorized { .. } => Ok(()),
             DigestVerdict::Missing => {
@@ -307,9 +286,7 @@ impl Admission {
             }
             DigestVerdict::Rejected(why) => {
                 tracing::info!(%source, endpoint = endpoint.unwrap_or("-"), ?why, "digest credentials refused");
-                if let Some(ban) = self.failures.record_failure(source.ip(), now) {
-                    tracing::warn!("{ban}");
-                }
+                self.failures.record_failure(source.ip(), now);
                 Err(with_reason(make_response(request, 403), BAD_CREDENTIALS))
             }
         }

@@ -30,7 +30,6 @@
 //! - `auth_ban_sec: 0` turns banning off (failures are not even kept).
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -47,10 +46,8 @@ const MAX_BAN: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// The limits a tracker enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BanPolicy {
-    /// Failures within `window` that start a ban.
+    /// Failures within [`FAILURE_WINDOW`] that start a ban.
     pub max_failures: u32,
-    /// How long a failure counts.
-    pub window: Duration,
     /// How long a ban lasts; zero turns banning off.
     pub ban: Duration,
     /// Most sources remembered at once.
@@ -61,35 +58,10 @@ impl BanPolicy {
     /// The limits `sip.auth_max_failures` and `sip.auth_ban_sec` set.
     pub fn from_config(sip: &SipConfig) -> BanPolicy {
         BanPolicy {
-            max_failures: sip.auth_max_failures.max(1),
-            window: FAILURE_WINDOW,
+            max_failures: sip.auth_max_failures,
             ban: Duration::from_secs(sip.auth_ban_sec).min(MAX_BAN),
             max_sources: MAX_SOURCES,
         }
-    }
-}
-
-/// A ban that has just started; the caller logs it once (its `Display` is
-/// the line fail2ban matches).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ban {
-    /// The address whose failure started the ban (IPv6: its /64 is banned).
-    pub source: IpAddr,
-    /// Failures counted within the window.
-    pub failures: u32,
-    /// How long the ban lasts.
-    pub duration: Duration,
-}
-
-impl fmt::Display for Ban {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "auth ban: source={} failures={} ban_sec={}",
-            self.source,
-            self.failures,
-            self.duration.as_secs()
-        )
     }
 }
 
@@ -109,23 +81,23 @@ impl SourceRecord {
     }
 
     /// Forgets failures that no longer count.
-    fn expire(&mut self, now: Instant, window: Duration) {
+    fn expire(&mut self, now: Instant) {
         while self
             .failures
             .front()
-            .is_some_and(|&at| now.saturating_duration_since(at) >= window)
+            .is_some_and(|&at| now.saturating_duration_since(at) >= FAILURE_WINDOW)
         {
             self.failures.pop_front();
         }
     }
 
     /// Whether forgetting this source would lose anything.
-    fn matters(&self, now: Instant, window: Duration) -> bool {
+    fn matters(&self, now: Instant) -> bool {
         self.banned(now)
             || self
                 .failures
                 .back()
-                .is_some_and(|&at| now.saturating_duration_since(at) < window)
+                .is_some_and(|&at| now.saturating_duration_since(at) < FAILURE_WINDOW)
     }
 }
 
@@ -146,11 +118,6 @@ impl AuthFailures {
         }
     }
 
-    /// The limits in force.
-    pub fn policy(&self) -> &BanPolicy {
-        &self.policy
-    }
-
     /// Number of sources remembered.
     pub fn tracked(&self) -> usize {
         self.sources.len()
@@ -164,46 +131,51 @@ impl AuthFailures {
             .is_some_and(|record| record.banned(now))
     }
 
-    /// Counts a refused credential from `source`; `Some` when this failure
-    /// starts its ban (log it, once).
-    pub fn record_failure(&mut self, source: IpAddr, now: Instant) -> Option<Ban> {
+    /// Counts a refused credential from `source`; when this failure starts
+    /// its ban, logs the ban line (once per ban) and returns true.
+    pub fn record_failure(&mut self, source: IpAddr, now: Instant) -> bool {
         if self.policy.ban.is_zero() {
-            return None;
+            return false;
         }
         let key = source_block(source);
-        if !self.sources.contains_key(&key) && self.sources.len() >= self.policy.max_sources {
+        if self.sources.len() >= self.policy.max_sources && !self.sources.contains_key(&key) {
             self.make_room(now);
         }
-        let window = self.policy.window;
         let record = self.sources.entry(key).or_insert_with(|| SourceRecord {
             failures: VecDeque::new(),
             banned_until: None,
         });
         if record.banned(now) {
-            return None;
+            return false;
         }
         record.banned_until = None;
-        record.expire(now, window);
+        record.expire(now);
         record.failures.push_back(now);
-        let failures = u32::try_from(record.failures.len()).unwrap_or(u32::MAX);
-        if failures < self.policy.max_failures {
-            return None;
+        if record.failures.len() < self.policy.max_failures as usize {
+            return false;
         }
         record.failures.clear();
         // `ban` is capped far below what `Instant` can hold.
         record.banned_until = now.checked_add(self.policy.ban);
-        Some(Ban {
-            source: source.to_canonical(),
-            failures,
-            duration: self.policy.ban,
-        })
+        tracing::warn!("{}", self.ban_line(source));
+        true
+    }
+
+    /// The line logged once per ban, the one fail2ban matches: it names the
+    /// address whose failure started the ban (IPv6: its /64 is banned).
+    fn ban_line(&self, source: IpAddr) -> String {
+        format!(
+            "auth ban: source={} failures={} ban_sec={}",
+            source.to_canonical(),
+            self.policy.max_failures,
+            self.policy.ban.as_secs()
+        )
     }
 
     /// Frees an eighth of the table: forgotten sources first, then the
     /// longest quiet, then the bans ending soonest.
     fn make_room(&mut self, now: Instant) {
-        let window = self.policy.window;
-        self.sources.retain(|_, record| record.matters(now, window));
+        self.sources.retain(|_, record| record.matters(now));
         let target = self
             .policy
             .max_sources
@@ -236,7 +208,6 @@ mod tests {
     fn policy(max_failures: u32, ban_sec: u64) -> BanPolicy {
         BanPolicy {
             max_failures,
-            window: FAILURE_WINDOW,
             ban: Duration::from_secs(ban_sec),
             max_sources: MAX_SOURCES,
         }
@@ -255,39 +226,32 @@ mod tests {
         let t0 = Instant::now();
         let mut failures = AuthFailures::new(policy(3, 300));
         let a = ip("192.0.2.1");
-        assert_eq!(failures.record_failure(a, t0), None);
-        assert_eq!(failures.record_failure(a, t0 + secs(1)), None);
+        assert!(!failures.record_failure(a, t0));
+        assert!(!failures.record_failure(a, t0 + secs(1)));
         assert!(!failures.is_banned(a, t0 + secs(1)));
-        let ban = failures.record_failure(a, t0 + secs(2));
-        assert_eq!(
-            ban,
-            Some(Ban {
-                source: a,
-                failures: 3,
-                duration: secs(300)
-            })
-        );
+        assert!(failures.record_failure(a, t0 + secs(2)));
         assert!(failures.is_banned(a, t0 + secs(2)));
         assert!(failures.is_banned(a, t0 + secs(301)));
         // More failures during the ban start nothing new (logged once).
-        assert_eq!(failures.record_failure(a, t0 + secs(3)), None);
+        assert!(!failures.record_failure(a, t0 + secs(3)));
         assert!(!failures.is_banned(a, t0 + secs(302)));
         // After the ban the count starts from zero.
-        assert_eq!(failures.record_failure(a, t0 + secs(303)), None);
-        assert_eq!(failures.record_failure(a, t0 + secs(304)), None);
-        assert!(failures.record_failure(a, t0 + secs(305)).is_some());
+        assert!(!failures.record_failure(a, t0 + secs(303)));
+        assert!(!failures.record_failure(a, t0 + secs(304)));
+        assert!(failures.record_failure(a, t0 + secs(305)));
     }
 
     #[test]
     fn the_ban_line_is_what_fail2ban_matches() {
-        let ban = Ban {
-            source: ip("203.0.113.7"),
-            failures: 5,
-            duration: secs(300),
-        };
+        let failures = AuthFailures::new(policy(5, 300));
         assert_eq!(
-            ban.to_string(),
+            failures.ban_line(ip("203.0.113.7")),
             "auth ban: source=203.0.113.7 failures=5 ban_sec=300"
+        );
+        // An IPv4-mapped IPv6 source is named as the IPv4 address it is.
+        assert_eq!(
+            failures.ban_line(ip("::ffff:192.0.2.5")),
+            "auth ban: source=192.0.2.5 failures=5 ban_sec=300"
         );
     }
 
@@ -296,15 +260,13 @@ mod tests {
         let t0 = Instant::now();
         let mut failures = AuthFailures::new(policy(3, 300));
         let a = ip("192.0.2.1");
-        assert_eq!(failures.record_failure(a, t0), None);
-        assert_eq!(failures.record_failure(a, t0 + secs(30)), None);
+        assert!(!failures.record_failure(a, t0));
+        assert!(!failures.record_failure(a, t0 + secs(30)));
         // The first is exactly a window old: it no longer counts.
-        assert_eq!(failures.record_failure(a, t0 + secs(60)), None);
+        assert!(!failures.record_failure(a, t0 + secs(60)));
         assert!(!failures.is_banned(a, t0 + secs(60)));
         // The second and third are within a window of this one.
-        assert!(failures
-            .record_failure(a, t0 + secs(60) + Duration::from_millis(999))
-            .is_some());
+        assert!(failures.record_failure(a, t0 + secs(60) + Duration::from_millis(999)));
     }
 
     #[test]
@@ -312,9 +274,9 @@ mod tests {
         let t0 = Instant::now();
         let mut failures = AuthFailures::new(policy(2, 300));
         let (a, b) = (ip("192.0.2.1"), ip("192.0.2.2"));
-        assert_eq!(failures.record_failure(a, t0), None);
-        assert_eq!(failures.record_failure(b, t0), None);
-        assert!(failures.record_failure(a, t0).is_some());
+        assert!(!failures.record_failure(a, t0));
+        assert!(!failures.record_failure(b, t0));
+        assert!(failures.record_failure(a, t0));
         assert!(failures.is_banned(a, t0));
         assert!(!failures.is_banned(b, t0));
     }
@@ -323,15 +285,13 @@ mod tests {
     fn ipv6_counts_per_64_and_mapped_ipv4_as_ipv4() {
         let t0 = Instant::now();
         let mut failures = AuthFailures::new(policy(2, 300));
-        assert_eq!(failures.record_failure(ip("2001:db8:1:2::1"), t0), None);
-        let ban = failures.record_failure(ip("2001:db8:1:2:ffff::9"), t0);
-        assert_eq!(ban.map(|b| b.source), Some(ip("2001:db8:1:2:ffff::9")));
+        assert!(!failures.record_failure(ip("2001:db8:1:2::1"), t0));
+        assert!(failures.record_failure(ip("2001:db8:1:2:ffff::9"), t0));
         assert!(failures.is_banned(ip("2001:db8:1:2:abcd::1"), t0));
         assert!(!failures.is_banned(ip("2001:db8:1:3::1"), t0));
 
-        assert_eq!(failures.record_failure(ip("::ffff:192.0.2.5"), t0), None);
-        let ban = failures.record_failure(ip("192.0.2.5"), t0);
-        assert_eq!(ban.map(|b| b.source), Some(ip("192.0.2.5")));
+        assert!(!failures.record_failure(ip("::ffff:192.0.2.5"), t0));
+        assert!(failures.record_failure(ip("192.0.2.5"), t0));
         assert!(failures.is_banned(ip("::ffff:192.0.2.5"), t0));
         assert!(!failures.is_banned(ip("192.0.2.6"), t0));
     }
@@ -341,7 +301,7 @@ mod tests {
         let t0 = Instant::now();
         let mut failures = AuthFailures::new(policy(1, 0));
         let a = ip("192.0.2.1");
-        assert_eq!(failures.record_failure(a, t0), None);
+        assert!(!failures.record_failure(a, t0));
         assert!(!failures.is_banned(a, t0));
         assert_eq!(failures.tracked(), 0);
     }
@@ -355,7 +315,7 @@ mod tests {
         });
         let banned = ip("198.51.100.1");
         failures.record_failure(banned, t0);
-        assert!(failures.record_failure(banned, t0).is_some());
+        assert!(failures.record_failure(banned, t0));
         // A flood of sources, one failure each, a second apart.
         for i in 0..200u32 {
             let source = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
@@ -365,7 +325,7 @@ mod tests {
         assert!(failures.is_banned(banned, t0 + secs(199)));
         // The newest sources are still counted: one more failure bans.
         let newest = ip("10.0.0.199");
-        assert!(failures.record_failure(newest, t0 + secs(199)).is_some());
+        assert!(failures.record_failure(newest, t0 + secs(199)));
     }
 
     #[test]
@@ -377,9 +337,7 @@ mod tests {
         });
         for i in 0..5u8 {
             let source = IpAddr::from([192, 0, 2, i]);
-            assert!(failures
-                .record_failure(source, t0 + secs(u64::from(i)))
-                .is_some());
+            assert!(failures.record_failure(source, t0 + secs(u64::from(i))));
         }
         let now = t0 + secs(5);
         assert_eq!(failures.tracked(), 4);

@@ -247,12 +247,13 @@ fn ring_answer_play_hangup_sends_the_prompt_and_ends_with_bye() {
 fn a_stream_that_arrives_before_the_callers_own_does_not_take_the_prompt() {
     let b = bench();
     let mut agent = connect(&b);
-    let ua = SipUa::bind();
-    let rtp = silent_peer();
-    let mut call = ua.call(b.server.addr(), "555", rtp.local_addr());
-    let invite = agent.expect_invite(WAIT).expect("invite");
-    agent.respond_invite(&invite, 200, "OK");
-    let did = invite.did.clone();
+    // Taken but not yet answered: the caller sends nothing until told to.
+    let Taken {
+        mut call,
+        rtp,
+        did,
+        _ua,
+    } = take_call(&b, &mut agent, silent_peer(), false);
     let (_, answer) = agent.call("answer", &did, json!({}), WAIT).expect("answer");
     assert_eq!(answer.code, 200);
     assert_eq!(call.wait_final(WAIT), Some(200));

@@ -301,7 +301,9 @@ fn repeated_wrong_digests_ban_the_source_address_until_the_ban_ends() {
     assert!(!refused.challenged());
     let mut same_host = Phone::bind([127, 0, 0, 1], server.addr());
     let invite = same_host.invite("nobody");
-    assert!(!same_host.transact(&invite).challenged());
+    let refused = same_host.transact(&invite);
+    assert_eq!(refused.status_line(), "SIP/2.0 403 Forbidden");
+    assert!(!refused.challenged());
     // The right password, answering a challenge fetched from elsewhere.
     let invite = other.invite("alice");
     let challenge = other.transact(&invite);

@@ -118,6 +118,9 @@ pub struct DigestVerifier {
     first_use: VecDeque<(u64, u64)>,
     /// Serials at or below this were evicted from the table (or never tracked).
     evicted_up_to: Option<u64>,
+    /// What unknown users' credentials are hashed against: derived from the
+    /// secret, so nobody can present it.
+    decoy_password: String,
 }
 
 const NONCE_BYTES: usize = 8 + 8 + 16;
@@ -128,6 +131,7 @@ impl DigestVerifier {
     pub fn new(config: DigestVerifierConfig, secret: [u8; 32], now: Instant) -> DigestVerifier {
         DigestVerifier {
             config,
+            decoy_password: hex(&hmac_sha256(&secret, b"unknown-user decoy password")),
             secret,
             epoch: now,
             next_serial: 1,
@@ -296,9 +300,7 @@ impl DigestVerifier {
             (None, _, _) if self.config.allow_no_qop => None,
             _ => return DigestVerdict::Rejected(R::UnsupportedQop),
         };
-        let Some(password) = password_of(&credentials.username) else {
-            return DigestVerdict::Rejected(R::UnknownUser);
-        };
+        let password = password_of(&credentials.username);
         let input = DigestInput {
             algorithm: credentials.algorithm,
             method,
@@ -309,12 +311,19 @@ impl DigestVerifier {
                 cnonce,
             }),
         };
+        // An unknown user is hashed like a known one (against a password
+        // nobody has), so the time a refusal takes does not tell which user
+        // names exist.
         let expected = super::digest::response_from_password(
             &input,
             &credentials.username,
             &credentials.realm,
-            &password,
+            password.as_deref().unwrap_or(&self.decoy_password),
         );
+        if password.is_none() {
+            std::hint::black_box(&expected);
+            return DigestVerdict::Rejected(R::UnknownUser);
+        }
         let right = constant_time_eq(expected.as_bytes(), credentials.response.as_bytes());
         // A nonce we cannot open (issued before a restart, by another process,
         // or made up) is stale when the response is right for it (RFC 7616

@@ -221,14 +221,7 @@ async fn accept(
     };
     let settings = gate.hub.settings();
     let bearer = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-    if let Some(refused) = token_refusal(
-        &gate.hub,
-        peer,
-        endpoint,
-        settings.token.as_deref(),
-        bearer,
-        query.get("token"),
-    ) {
+    if let Some(refused) = token_refusal(&gate.hub, peer, endpoint, bearer, query.get("token")) {
         return refused;
     }
     let slot = match gate.hub.admit(endpoint) {
@@ -287,15 +280,14 @@ fn token_refusal(
     hub: &AgentHub,
     peer: SocketAddr,
     endpoint: &str,
-    token: Option<&str>,
     authorization: Option<&str>,
     query: Option<&String>,
 ) -> Option<Response> {
     // Without a token nothing can fail, so nobody is tracked or banned.
-    token?;
+    let token = hub.settings().token.as_deref()?;
     let now = Instant::now();
-    let banned = hub.token_failures().is_banned(peer.ip(), now);
-    if banned {
+    let mut failures = hub.token_failures();
+    if failures.is_banned(peer.ip(), now) {
         tracing::info!(%peer, endpoint, "agent refused: source banned for failed authentication");
         return Some((StatusCode::FORBIDDEN, "Forbidden").into_response());
     }
@@ -303,10 +295,7 @@ fn token_refusal(
         return None;
     }
     tracing::info!(%peer, endpoint, "agent refused: bad or missing token");
-    let ban = hub.token_failures().record_failure(peer.ip(), now);
-    if let Some(ban) = ban {
-        tracing::warn!("{ban}");
-    }
+    failures.record_failure(peer.ip(), now);
     Some(
         (
             StatusCode::UNAUTHORIZED,
@@ -317,12 +306,9 @@ fn token_refusal(
     )
 }
 
-/// Whether a request may connect: no token configured, or the bearer
-/// credentials or `token` query parameter carry it.
-fn authorized(token: Option<&str>, authorization: Option<&str>, query: Option<&String>) -> bool {
-    let Some(token) = token else {
-        return true;
-    };
+/// Whether the bearer credentials or the `token` query parameter carry
+/// the configured token.
+fn authorized(token: &str, authorization: Option<&str>, query: Option<&String>) -> bool {
     let bearer = authorization
         .and_then(|value| value.trim().split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
@@ -347,9 +333,8 @@ mod tests {
 
     #[test]
     fn token_from_bearer_or_query() {
-        let secret = Some("s3cret");
+        let secret = "s3cret";
         let query = |text: &str| Some(text.to_owned());
-        assert!(authorized(None, None, None));
         assert!(authorized(secret, Some("Bearer s3cret"), None));
         assert!(authorized(secret, Some("bearer  s3cret "), None));
         assert!(authorized(secret, None, query("s3cret").as_ref()));
@@ -373,8 +358,7 @@ mod tests {
         let attacker: SocketAddr = "192.0.2.1:40000".parse().expect("address");
         let agent: SocketAddr = "192.0.2.2:40000".parse().expect("address");
         let status = |peer, bearer| {
-            token_refusal(&hub, peer, "myagent", Some("s3cret"), bearer, None)
-                .map(|refused| refused.status())
+            token_refusal(&hub, peer, "myagent", bearer, None).map(|refused| refused.status())
         };
         assert_eq!(status(attacker, None), Some(StatusCode::UNAUTHORIZED));
         assert_eq!(
@@ -386,7 +370,5 @@ mod tests {
             Some(StatusCode::FORBIDDEN)
         );
         assert_eq!(status(agent, Some("Bearer s3cret")), None);
-        // Without a token configured nothing is checked or banned.
-        assert!(token_refusal(&hub, attacker, "myagent", None, None, None).is_none());
     }
 }
