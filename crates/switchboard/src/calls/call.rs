@@ -509,13 +509,13 @@ impl Call {
     async fn on_b_response(&mut self, response: Response, dialog: Option<DialogId>) {
         let status = response.status;
         let Some(b) = self.b.as_mut() else { return };
-        // Only a body that says it is SDP is read as B's answer.
-        let answer = sip::body::session_description(&response.headers, &response.body);
         if status < 200 {
             if status == 100 || b.state != BState::Calling {
                 return;
             }
-            match answer {
+            // Only a body that says it is SDP is read as B's answer; it is
+            // read only where it is used, past the early returns.
+            match sip::body::session_description(&response.headers, &response.body) {
                 Ok(Some(sdp)) if !b.answered_sdp => {
                     if let Err(code) = self.apply_b_answer(sdp) {
                         tracing::info!(code, "outbound leg's early SDP unusable");
@@ -544,7 +544,7 @@ impl Call {
                 return;
             }
             b.state = BState::Answered;
-            match answer {
+            match sip::body::session_description(&response.headers, &response.body) {
                 Ok(Some(sdp)) => {
                     if let Err(code) = self.apply_b_answer(sdp) {
                         tracing::info!(code, "outbound leg answered with unusable SDP");
@@ -763,21 +763,24 @@ impl Call {
 
     /// Refuses A's INVITE for its body or its Accept (415, 406, 400, 413).
     async fn refuse_a(&mut self, refusal: &sip::body::BodyError) {
-        if self.a_state != AState::Pending {
-            return;
-        }
         let response = body_refusal(&self.a_invite, refusal);
-        self.respond(self.a_transaction, response).await;
-        self.a_state = AState::Done;
+        self.finish_a(response).await;
     }
 
+    /// Rejects A's INVITE with `status`, and `reason` if one is given.
     async fn reject_a(&mut self, status: u16, reason: Option<&str>) {
-        if self.a_state != AState::Pending {
-            return;
-        }
         let mut response = make_response(&self.a_invite, status);
         if let Some(reason) = reason.filter(|r| !r.is_empty()) {
             response.reason = reason.to_string();
+        }
+        self.finish_a(response).await;
+    }
+
+    /// Sends A's final failure response, if A still waits for one, and
+    /// ends A's leg.
+    async fn finish_a(&mut self, response: Response) {
+        if self.a_state != AState::Pending {
+            return;
         }
         self.respond(self.a_transaction, response).await;
         self.a_state = AState::Done;
