@@ -425,10 +425,6 @@ fn the_fuzz_check_holds_on_hand_made_inputs() {
     assert!(check_untrusted(
         b"Content-Type: multipart/mixed;boundary=q\r\n\r\n--q\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n--q--"
     ));
-    for cut in 0..40 {
-        let data = b"Content-Type: multipart/mixed;boundary=q\r\n\r\n--q\r\n\r\n--q--";
-        check_untrusted(&data[..cut.min(data.len())]);
-    }
 }
 
 /// Pieces a hostile body is made of: delimiters, line ends, part headers.
