@@ -1,8 +1,7 @@
 //! Any message body with its headers (header lines, an empty line, the
 //! body), read for its session description: the properties of
 //! `sip::body::check_untrusted` (never a panic, an SDP found lies inside the
-//! body, every refusal maps to a 400/413/415 answer with the headers it
-//! needs, the same verdict twice), which the seed test in
+//! body), which the seed test in
 //! crates/sip/tests/body_fuzz_corpus.rs runs on stable too.
 #![no_main]
 
