@@ -39,6 +39,8 @@ use thiserror::Error;
 
 use crate::header::{HeaderName, Headers};
 use crate::message::Request;
+// RFC 3261 §25.1 `token`, which includes `*`, so `*/*` parses.
+use crate::parser::{is_token, is_token_byte};
 
 /// Body types we take, for `Accept` in a 415 (and an OPTIONS answer).
 pub const ACCEPT: &str = "application/sdp";
@@ -709,15 +711,6 @@ fn trim_bytes(s: &[u8]) -> &[u8] {
     let start = s.iter().position(|b| !ws(b)).unwrap_or(s.len());
     let end = s.iter().rposition(|b| !ws(b)).map_or(start, |i| i + 1);
     &s[start..end]
-}
-
-/// RFC 3261 §25.1 `token` (which includes `*`, so `*/*` parses).
-fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(is_token_byte)
-}
-
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
 }
 
 /// A peer's text for an error message, bounded.

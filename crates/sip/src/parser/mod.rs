@@ -44,7 +44,7 @@ use crate::uri::Uri;
 use head::{parse_head, split_head, HeadBounds};
 
 pub(crate) use headers::token_list;
-pub(crate) use lex::{is_token, parse_digits, quoted_end, split_list};
+pub(crate) use lex::{is_token, is_token_byte, parse_digits, quoted_end, split_list};
 
 /// The largest header section (start line included) the parser accepts.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
