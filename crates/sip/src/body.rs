@@ -31,8 +31,11 @@
 //!   a request carrying one cannot get an SDP answer: 406.
 //! - Bounds: at most [`MAX_PARTS`] parts in all, multiparts nested at most
 //!   [`MAX_NESTING`] deep (413 beyond); the close delimiter is required.
-//!   Parsing is linear in the body, allocates nothing on success, and never
-//!   panics.
+//!   Parsing is linear in the body and never panics. A multipart body's part
+//!   headers are read by the message parser's header-block reader (same
+//!   folding, token names, UTF-8 and control-character checks), into one
+//!   [`Headers`] per part: at most [`MAX_PARTS`] small allocations; a
+//!   single-part body allocates nothing on success.
 
 use memchr::memmem;
 use thiserror::Error;
@@ -40,7 +43,7 @@ use thiserror::Error;
 use crate::header::{HeaderName, Headers};
 use crate::message::Request;
 // RFC 3261 §25.1 `token`, which includes `*`, so `*/*` parses.
-use crate::parser::{is_token, is_token_byte};
+use crate::parser::{is_token, parse_header_block, split_head, HeadBounds};
 
 /// Body types we take, for `Accept` in a 415 (and an OPTIONS answer).
 pub const ACCEPT: &str = "application/sdp";
@@ -135,7 +138,7 @@ pub fn session_offer(request: &Request) -> Result<Option<&[u8]>, BodyError> {
 /// in a request): `None` when the body is empty or only holds optional parts
 /// we skip.
 pub fn session_description<'a>(
-    headers: &'a Headers,
+    headers: &Headers,
     body: &'a [u8],
 ) -> Result<Option<&'a [u8]>, BodyError> {
     if body.is_empty() {
@@ -144,18 +147,8 @@ pub fn session_description<'a>(
     let content_type = headers
         .get(HeaderName::ContentType)
         .ok_or(BodyError::MissingContentType)?;
-    let coding = headers
-        .get_all(HeaderName::ContentEncoding)
-        .try_for_each(content_coding)
-        .and_then(|()| transfer_coding(headers.get_by_name("Content-Transfer-Encoding")));
-    let entity = Entity {
-        content_type,
-        disposition: headers.get_by_name("Content-Disposition"),
-        coding,
-        body,
-    };
     let mut walk = Walk { parts: 0 };
-    entity.session(0, &mut walk)
+    entity_session(headers, content_type, body, 0, &mut walk)
 }
 
 /// Whether a request's Accept lets our answer carry application/sdp.
@@ -194,7 +187,7 @@ pub(crate) fn accepts_sdp(headers: &Headers) -> bool {
 /// SDP was found.
 #[doc(hidden)]
 pub fn check_untrusted(data: &[u8]) -> bool {
-    let (head, body) = split_head(data);
+    let (head, body) = split_seed(data);
     let mut headers = Headers::new();
     for line in head.split(|&b| b == b'\n') {
         let Ok(line) = std::str::from_utf8(line) else {
@@ -217,7 +210,7 @@ pub fn check_untrusted(data: &[u8]) -> bool {
 }
 
 /// Splits a seed at its first empty line (CRLF or LF).
-fn split_head(data: &[u8]) -> (&[u8], &[u8]) {
+fn split_seed(data: &[u8]) -> (&[u8], &[u8]) {
     let crlf = memmem::find(data, b"\r\n\r\n").map(|i| (i, i + 4));
     let lf = memmem::find(data, b"\n\n").map(|i| (i, i + 2));
     match (crlf, lf) {
@@ -235,67 +228,61 @@ struct Walk {
     parts: usize,
 }
 
-/// One body or body part, as its headers describe it.
-struct Entity<'a> {
-    content_type: &'a str,
-    disposition: Option<&'a str>,
-    /// Whether its content and transfer codings are ones we read.
-    coding: Result<(), BodyError>,
+/// The SDP one body or body part holds, as its `headers` describe it
+/// (`content_type` is theirs or the default); `nesting` multipart levels
+/// enclose it.
+fn entity_session<'a>(
+    headers: &Headers,
+    content_type: &str,
     body: &'a [u8],
-}
-
-impl<'a> Entity<'a> {
-    /// The SDP this entity holds; `nesting` multipart levels enclose it.
-    fn session(self, nesting: usize, walk: &mut Walk) -> Result<Option<&'a [u8]>, BodyError> {
-        let (disposition, optional) = disposition(self.disposition);
-        // What we do not understand is skipped if optional, refused otherwise.
-        let skip = |error: BodyError| if optional { Ok(None) } else { Err(error) };
-        if let Err(error) = self.coding {
-            return skip(error);
-        }
-        let media =
-            MediaType::parse(self.content_type).ok_or(BodyError::Malformed("Content-Type"))?;
-        if media.is("application", "sdp") {
-            return match disposition {
-                None => Ok(Some(self.body)),
-                Some(d) if d.eq_ignore_ascii_case("session") => Ok(Some(self.body)),
-                Some(d) => skip(BodyError::UnsupportedType(quoted(&format!(
-                    "application/sdp;disposition={d}"
-                )))),
-            };
-        }
-        let multipart = media.kind.eq_ignore_ascii_case("multipart")
-            && ["mixed", "alternative", "related"]
-                .iter()
-                .any(|s| media.subtype.eq_ignore_ascii_case(s));
-        if !multipart {
-            return skip(BodyError::UnsupportedType(quoted(&format!(
-                "{}/{}",
-                media.kind, media.subtype
-            ))));
-        }
-        if nesting >= MAX_NESTING {
-            return Err(BodyError::TooManyParts);
-        }
-        let boundary = media
-            .param("boundary")
-            .filter(|b| (1..=70).contains(&b.len()))
-            .ok_or(BodyError::Malformed("multipart boundary"))?;
-        let alternative = media.subtype.eq_ignore_ascii_case("alternative");
-        multipart_session(
-            self.body,
-            boundary.as_bytes(),
-            alternative,
-            nesting + 1,
-            walk,
-        )
+    nesting: usize,
+    walk: &mut Walk,
+) -> Result<Option<&'a [u8]>, BodyError> {
+    let (disposition, optional) = disposition(headers.get_by_name("Content-Disposition"));
+    // What we do not understand is skipped if optional, refused otherwise.
+    let skip = |error: BodyError| if optional { Ok(None) } else { Err(error) };
+    let coding = headers
+        .get_all(HeaderName::ContentEncoding)
+        .try_for_each(content_coding)
+        .and_then(|()| transfer_coding(headers.get_by_name("Content-Transfer-Encoding")));
+    if let Err(error) = coding {
+        return skip(error);
     }
+    let media = MediaType::parse(content_type).ok_or(BodyError::Malformed("Content-Type"))?;
+    if media.is("application", "sdp") {
+        return match disposition {
+            None => Ok(Some(body)),
+            Some(d) if d.eq_ignore_ascii_case("session") => Ok(Some(body)),
+            Some(d) => skip(BodyError::UnsupportedType(quoted(&format!(
+                "application/sdp;disposition={d}"
+            )))),
+        };
+    }
+    let multipart = media.kind.eq_ignore_ascii_case("multipart")
+        && ["mixed", "alternative", "related"]
+            .iter()
+            .any(|s| media.subtype.eq_ignore_ascii_case(s));
+    if !multipart {
+        return skip(BodyError::UnsupportedType(quoted(&format!(
+            "{}/{}",
+            media.kind, media.subtype
+        ))));
+    }
+    if nesting >= MAX_NESTING {
+        return Err(BodyError::TooManyParts);
+    }
+    let boundary = media
+        .param("boundary")
+        .filter(|b| (1..=70).contains(&b.len()))
+        .ok_or(BodyError::Malformed("multipart boundary"))?;
+    let alternative = media.subtype.eq_ignore_ascii_case("alternative");
+    multipart_session(body, boundary.as_bytes(), alternative, nesting + 1, walk)
 }
 
 /// The SDP in a multipart body's parts (see the module doc for the rules).
 fn multipart_session<'a>(
     body: &'a [u8],
-    boundary: &'a [u8],
+    boundary: &[u8],
     alternative: bool,
     nesting: usize,
     walk: &mut Walk,
@@ -308,8 +295,14 @@ fn multipart_session<'a>(
         if walk.parts > MAX_PARTS {
             return Err(BodyError::TooManyParts);
         }
-        let entity = part.entity()?;
-        match entity.session(nesting, walk) {
+        let (head, part_body) = part;
+        let part_headers =
+            parse_header_block(head).map_err(|_| BodyError::Malformed("body part header"))?;
+        // A part without Content-Type is text/plain (RFC 2046 §5.1).
+        let content_type = part_headers
+            .get(HeaderName::ContentType)
+            .unwrap_or("text/plain");
+        match entity_session(&part_headers, content_type, part_body, nesting, walk) {
             Ok(None) => {}
             Ok(Some(sdp)) => {
                 if found.is_some() && !alternative {
@@ -332,50 +325,13 @@ fn multipart_session<'a>(
     }
 }
 
-/// One part of a multipart body: its header block and its content.
-struct Part<'a> {
-    head: &'a [u8],
-    body: &'a [u8],
-}
-
-impl<'a> Part<'a> {
-    /// Reads the part's headers; a part without Content-Type is text/plain
-    /// (RFC 2046 §5.1).
-    fn entity(&self) -> Result<Entity<'a>, BodyError> {
-        let mut content_type = None;
-        let mut disposition = None;
-        let mut coding = Ok(());
-        let mut transfer = None;
-        for field in PartHeaders::new(self.head) {
-            let (name, value) = field?;
-            let value =
-                std::str::from_utf8(value).map_err(|_| BodyError::Malformed("body part header"))?;
-            if name.eq_ignore_ascii_case(b"content-type") {
-                content_type.get_or_insert(value);
-            } else if name.eq_ignore_ascii_case(b"content-disposition") {
-                disposition.get_or_insert(value);
-            } else if name.eq_ignore_ascii_case(b"content-encoding") {
-                coding = coding.and_then(|()| content_coding(value));
-            } else if name.eq_ignore_ascii_case(b"content-transfer-encoding") {
-                transfer.get_or_insert(value);
-            }
-        }
-        Ok(Entity {
-            content_type: content_type.unwrap_or("text/plain"),
-            disposition,
-            coding: coding.and_then(|()| transfer_coding(transfer)),
-            body: self.body,
-        })
-    }
-}
-
 /// Walks a multipart body's delimiters (RFC 2046 §5.1.1): a delimiter is
 /// `--boundary` at the start of a line, then optional spaces or tabs and a
 /// line end; the line break before it belongs to it. LF alone is accepted
 /// for CRLF.
-struct Parts<'a> {
+struct Parts<'a, 'b> {
     body: &'a [u8],
-    finder: memmem::Finder<'a>,
+    finder: memmem::Finder<'b>,
     boundary_len: usize,
     /// Where the next part starts; `None` before the first delimiter.
     next: Option<usize>,
@@ -392,8 +348,8 @@ struct Delimiter {
     close: bool,
 }
 
-impl<'a> Parts<'a> {
-    fn new(body: &'a [u8], boundary: &'a [u8]) -> Parts<'a> {
+impl<'a, 'b> Parts<'a, 'b> {
+    fn new(body: &'a [u8], boundary: &'b [u8]) -> Parts<'a, 'b> {
         Parts {
             body,
             finder: memmem::Finder::new(boundary),
@@ -403,8 +359,9 @@ impl<'a> Parts<'a> {
         }
     }
 
-    /// The next part, `None` after the close delimiter.
-    fn next_part(&mut self) -> Result<Option<Part<'a>>, BodyError> {
+    /// The next part's header block and content, `None` after the close
+    /// delimiter.
+    fn next_part(&mut self) -> Result<Option<SplitPart<'a>>, BodyError> {
         if self.done {
             return Ok(None);
         }
@@ -432,7 +389,7 @@ impl<'a> Parts<'a> {
             .body
             .get(start..end.part_end.max(start))
             .unwrap_or_default();
-        Ok(Some(split_part(part)))
+        split_part(part).map(Some)
     }
 
     /// The first delimiter at or after `from`.
@@ -483,77 +440,23 @@ impl<'a> Parts<'a> {
     }
 }
 
-/// Splits a part at its first empty line; a part with none is all headers.
-fn split_part(part: &[u8]) -> Part<'_> {
-    let mut line_start = 0;
-    while line_start <= part.len() {
-        let rest = &part[line_start..];
-        let (line_len, next) = match memchr::memchr(b'\n', rest) {
-            Some(i) => (i, line_start + i + 1),
-            None => (rest.len(), part.len() + 1),
-        };
-        let line = &rest[..line_len];
-        if line.is_empty() || line == b"\r" {
-            let body = part.get(next.min(part.len())..).unwrap_or_default();
-            return Part {
-                head: &part[..line_start],
-                body,
-            };
+/// A multipart body's part: its header block and its content.
+type SplitPart<'a> = (&'a [u8], &'a [u8]);
+
+/// Splits a part at its first empty line into its header block (the empty
+/// line excluded) and its content; a part with none is all headers.
+fn split_part(part: &[u8]) -> Result<SplitPart<'_>, BodyError> {
+    // No header lines: the part starts with the empty line.
+    for empty in [b"\r\n".as_slice(), b"\n"] {
+        if let Some(content) = part.strip_prefix(empty) {
+            return Ok((&part[..0], content));
         }
-        line_start = next;
     }
-    // Empty, but still inside the body, like every slice handed out.
-    Part {
-        head: part,
-        body: &part[part.len()..],
-    }
-}
-
-/// The `name: value` lines of a part's header block; a line starting with
-/// a space or tab continues the previous one (its line break stays in the
-/// value and reads as white space).
-struct PartHeaders<'a> {
-    head: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> PartHeaders<'a> {
-    fn new(head: &'a [u8]) -> PartHeaders<'a> {
-        PartHeaders { head, pos: 0 }
-    }
-}
-
-impl<'a> Iterator for PartHeaders<'a> {
-    type Item = Result<(&'a [u8], &'a [u8]), BodyError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let head = self.head;
-        let start = self.pos;
-        if start >= head.len() {
-            return None;
-        }
-        // The header ends before the first line break not followed by SP/HT.
-        let mut end = head.len();
-        let mut scan = start;
-        while let Some(i) = memchr::memchr(b'\n', &head[scan..]) {
-            let lf = scan + i;
-            if !matches!(head.get(lf + 1), Some(b' ' | b'\t')) {
-                end = lf + 1;
-                break;
-            }
-            scan = lf + 1;
-        }
-        self.pos = end;
-        let field = &head[start..end];
-        let name = memchr::memchr(b':', field)
-            .map(|colon| (trim_bytes(&field[..colon]), colon))
-            .filter(|(name, _)| !name.is_empty() && name.iter().all(|&b| is_token_byte(b)));
-        let Some((name, colon)) = name else {
-            // One malformed line ends the walk.
-            self.pos = head.len();
-            return Some(Err(BodyError::Malformed("body part header")));
-        };
-        Some(Ok((name, trim_bytes(&field[colon + 1..]))))
+    match split_head(part, 0) {
+        Ok(Some(HeadBounds { end, body_start })) => Ok((&part[..end], &part[body_start..])),
+        // Empty, but still inside the body, like every slice handed out.
+        Ok(None) => Ok((part, &part[part.len()..])),
+        Err(_) => Err(BodyError::Malformed("body part header")),
     }
 }
 
@@ -701,16 +604,9 @@ fn unquote(value: &str) -> &str {
         .unwrap_or(value)
 }
 
-/// Trims white space, line breaks of folded values included.
+/// Trims white space (SP, HTAB, CR, LF).
 fn trim(s: &str) -> &str {
     s.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
-}
-
-fn trim_bytes(s: &[u8]) -> &[u8] {
-    let ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
-    let start = s.iter().position(|b| !ws(b)).unwrap_or(s.len());
-    let end = s.iter().rposition(|b| !ws(b)).map_or(start, |i| i + 1);
-    &s[start..end]
 }
 
 /// A peer's text for an error message, bounded.

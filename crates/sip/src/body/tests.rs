@@ -335,6 +335,15 @@ fn folded_part_headers_and_empty_parts() {
     assert_eq!(sdp_of(&h, body).map_err(|e| e.status()), Err(415));
     let body = b"--b\r\nContent-Type:\r\n application/sdp\r\n\r\nv=0\r\n--b--";
     assert_eq!(sdp_of(&h, body), Ok(Some(b"v=0".as_slice())));
+    // A folded list is joined with a space, as in a message's headers.
+    let body = b"--b\r\nContent-Type: application/sdp\r\nContent-Encoding: identity,\r\n identity\r\n\r\nv=0\r\n--b--";
+    assert_eq!(sdp_of(&h, body), Ok(Some(b"v=0".as_slice())));
+    // A control character in a part header is malformed, as in a message's.
+    let body = b"--b\r\nContent-Type: application/sdp\x01\r\n\r\nv=0\r\n--b--";
+    assert_eq!(
+        sdp_of(&h, body),
+        Err(BodyError::Malformed("body part header"))
+    );
 }
 
 #[test]

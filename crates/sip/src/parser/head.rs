@@ -17,13 +17,13 @@ use crate::header::{Header, HeaderName, Headers};
 
 /// Where the header section ends: `end` is just past the last header line's
 /// LF, `body_start` just past the empty line.
-pub(super) struct HeadBounds {
+pub(crate) struct HeadBounds {
     pub end: usize,
     pub body_start: usize,
 }
 
 /// Finds the empty line that ends the header section starting at `start`.
-pub(super) fn split_head(buf: &[u8], start: usize) -> Result<Option<HeadBounds>, ParseError> {
+pub(crate) fn split_head(buf: &[u8], start: usize) -> Result<Option<HeadBounds>, ParseError> {
     let limit = buf.len().min(start.saturating_add(MAX_HEADER_BYTES));
     let mut i = start;
     while let Some(offset) = memchr::memchr(b'\n', &buf[i..limit]) {
@@ -158,14 +158,40 @@ impl<'a> HeadText<'a> {
 
 /// Splits the header section (`head`, without the empty line) into lines.
 pub(super) fn parse_head(head: &[u8]) -> HeadLines<'_> {
+    let mut lines = line_ranges(head);
+    let start_line = lines.next().map_or(&head[..0], |line| &head[line]);
+    read_header_lines(head, start_line, lines, 16)
+}
+
+/// A header block with no start line (a multipart body part's, RFC 2046
+/// §5.1; `head` without the empty line), read with the same folding and
+/// checks as a message's header section: the headers, or the first
+/// malformed line's error.
+pub(crate) fn parse_header_block(head: &[u8]) -> Result<Headers, ParseError> {
+    if head.is_empty() {
+        return Ok(Headers::new());
+    }
+    let parsed = read_header_lines(head, &head[..0], line_ranges(head), 4);
+    match parsed.error {
+        Some(error) => Err(error),
+        None => Ok(parsed.headers),
+    }
+}
+
+/// Reads the header `lines` of `head` (ranges of it, start line excluded).
+fn read_header_lines<'a>(
+    head: &'a [u8],
+    start_line: &'a [u8],
+    lines: impl Iterator<Item = Range<usize>>,
+    capacity: usize,
+) -> HeadLines<'a> {
     let section = HeadText {
         bytes: head,
         text: std::str::from_utf8(head).ok(),
     };
-    let mut lines = line_ranges(head);
     let mut parsed = HeadLines {
-        start_line: lines.next().map_or(&head[..0], |line| &head[line]),
-        headers: Headers(Vec::with_capacity(16)),
+        start_line,
+        headers: Headers(Vec::with_capacity(capacity)),
         error: None,
         framing_error: None,
         content_length_lines: 0,

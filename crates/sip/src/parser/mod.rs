@@ -41,10 +41,12 @@ use crate::header::{HeaderName, Headers};
 use crate::message::{Message, Request, Response};
 use crate::method::Method;
 use crate::uri::Uri;
-use head::{parse_head, split_head, HeadBounds};
+use head::parse_head;
+
+pub(crate) use head::{parse_header_block, split_head, HeadBounds};
 
 pub(crate) use headers::token_list;
-pub(crate) use lex::{is_token, is_token_byte, parse_digits, quoted_end, split_list};
+pub(crate) use lex::{is_token, parse_digits, quoted_end, split_list};
 
 /// The largest header section (start line included) the parser accepts.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
