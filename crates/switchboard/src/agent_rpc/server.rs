@@ -46,14 +46,13 @@ use super::hub::{AgentHub, Refusal, INVITATION_QUEUE};
 use crate::config::AgentRpcConfig;
 use crate::transport::accept::AcceptBackoff;
 use crate::transport::connection_limits::{ConnectionLimits, ConnectionPermit, RefusalLog};
+use crate::transport::stream_deadline::capped_secs;
 use crate::transport::timed_stream::TimedStream;
 
 /// Largest message (and frame) an agent may send; requests are small JSON.
 const MAX_MESSAGE: usize = 64 * 1024;
 /// How long shutdown waits for connections to send their close frames.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
-/// Longest handshake timeout honoured (larger values would overflow a deadline).
-const LONGEST_HANDSHAKE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// What every upgrade request needs.
 #[derive(Clone)]
@@ -88,7 +87,7 @@ pub async fn serve(
     let listener = AgentListener {
         listener,
         limits: ConnectionLimits::new(limits.max_connections, None),
-        handshake_timeout: Duration::from_secs(limits.handshake_timeout_sec).min(LONGEST_HANDSHAKE),
+        handshake_timeout: capped_secs(limits.handshake_timeout_sec),
         backoff: AcceptBackoff::default(),
         refusals: RefusalLog::default(),
     };
