@@ -54,8 +54,7 @@ impl Readiness {
 
 /// Binds `http.listen`; a failure stops the start, as for the other listeners.
 pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
-    let listener = TcpListener::bind(address)
-        .await
+    let listener = crate::transport::bind_listener(address)
         .map_err(|e| anyhow::anyhow!("http.listen {address}: {e}"))?;
     tracing::info!(address = %listener.local_addr()?, "HTTP listening");
     Ok(listener)

@@ -50,8 +50,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (commands_tx, commands_rx) = mpsc::channel(SIP_COMMAND_QUEUE);
     let pacer = Pacer::start(PacerConfig::default())?;
     let agents = AgentHub::new(&config);
-    let agent_listener = tokio::net::TcpListener::bind(config.agent_rpc.listen)
-        .await
+    let agent_listener = crate::transport::bind_listener(config.agent_rpc.listen)
         .map_err(|e| anyhow::anyhow!("agent_rpc.listen {}: {e}", config.agent_rpc.listen))?;
     // Bound before anything serves, so a taken port stops the start.
     let http_listener = crate::http::bind(config.http.listen).await?;

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use sip_stack::transport::{ConnectionId, Destination, Transport};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::accept::AcceptBackoff;
@@ -53,12 +53,6 @@ const WRITE_QUEUE: usize = 1024;
 pub const WRITE_STALL: Duration = Duration::from_secs(30);
 /// How long a closing connection may take to flush what is queued.
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
-/// Connections the kernel may hold handshaken but not yet accepted (it caps
-/// this at `net.core.somaxconn`): with tokio's default of 1,024 a burst
-/// overflowed the queue, and a client whose final ACK was dropped there
-/// could end up closed on its side but established on ours until the idle
-/// timeout.
-const LISTEN_BACKLOG: u32 = 4096;
 /// Outbound connection attempts give up after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// TCP connection ids start high so they never collide with UDP socket indexes.
@@ -166,14 +160,7 @@ impl TcpConnections {
 
     /// Binds a listener and spawns its accept loop.
     pub async fn listen(&self, name: &str, addr: SocketAddr) -> std::io::Result<SocketAddr> {
-        let socket = if addr.is_ipv4() {
-            TcpSocket::new_v4()?
-        } else {
-            TcpSocket::new_v6()?
-        };
-        socket.set_reuseaddr(true)?;
-        socket.bind(addr)?;
-        let listener = socket.listen(LISTEN_BACKLOG)?;
+        let listener = super::bind_listener(addr)?;
         let local = listener.local_addr()?;
         tracing::info!(%local, "listening on TCP");
         let this = self.clone();
