@@ -98,10 +98,7 @@ impl ConnectionCounts {
             if *count == 0 {
                 self.per_address.remove(&address);
                 // Give a storm's worth of buckets back once it has passed.
-                let capacity = self.per_address.capacity();
-                if capacity > 64 && self.per_address.len() * 4 < capacity {
-                    self.per_address.shrink_to(self.per_address.len() * 2);
-                }
+                super::shrink_after_storm(&mut self.per_address);
             }
         }
         self.total = self.total.saturating_sub(1);

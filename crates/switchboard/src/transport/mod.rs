@@ -12,6 +12,8 @@ pub mod tcp;
 pub mod timed_stream;
 pub mod udp;
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
@@ -53,6 +55,16 @@ pub fn bind_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
+}
+
+/// Gives back a map's buckets once most of them are empty (more than 64,
+/// under a quarter used: shrunk to twice the entries), so that a storm of
+/// connections does not leave its peak capacity behind.
+pub fn shrink_after_storm<K: Eq + Hash, V>(map: &mut HashMap<K, V>) {
+    let capacity = map.capacity();
+    if capacity > 64 && map.len() * 4 < capacity {
+        map.shrink_to(map.len() * 2);
+    }
 }
 
 /// A parsed message with where it came from, on its way to the stack.

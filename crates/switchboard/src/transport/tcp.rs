@@ -27,7 +27,6 @@
 //!   allocator keeps after a storm is given back by [`super::storm`].
 
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,7 +41,7 @@ use tokio::sync::mpsc;
 use super::accept::AcceptBackoff;
 use super::connection_limits::{ConnectionLimits, ConnectionPermit, RefusalLog};
 use super::stream_deadline::{self, Expiry, Pending, StreamDeadline, StreamTimeouts};
-use super::Inbound;
+use super::{shrink_after_storm, Inbound};
 use crate::config::SipConfig;
 use crate::fd_limit::{self, SignallingSlot};
 
@@ -496,15 +495,6 @@ fn read_into(reader: &OwnedReadHalf, buf: &mut Vec<u8>) -> std::io::Result<usize
     let read = reader.try_read(&mut chunk)?;
     buf.extend_from_slice(&chunk[..read]);
     Ok(read)
-}
-
-/// Gives back a map's buckets once most of them are empty: a storm of
-/// connections must not leave its peak capacity behind.
-fn shrink_after_storm<K: Eq + Hash, V>(map: &mut HashMap<K, V>) {
-    let capacity = map.capacity();
-    if capacity > 64 && map.len() * 4 < capacity {
-        map.shrink_to(map.len() * 2);
-    }
 }
 
 async fn write_loop(
