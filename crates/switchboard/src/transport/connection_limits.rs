@@ -144,21 +144,19 @@ impl ConnectionLimits {
         }
     }
 
-    /// Admits a connection from `address` against these limits and the
-    /// process's descriptor budget; the permit is held until it closes.
+    /// Admits a connection from `address` against the process's descriptor
+    /// budget and these limits; the permit is held until it closes. The
+    /// descriptor slot is taken first (lock-free), so a descriptor storm is
+    /// refused without touching the counts.
     pub fn admit(&self, address: IpAddr) -> Result<ConnectionPermit, Refusal> {
+        let slot = fd_limit::signalling_slot().ok_or(Refusal::Descriptors)?;
+        // A refusal drops the slot again.
         self.lock().admit(address)?;
-        match fd_limit::signalling_slot() {
-            Some(slot) => Ok(ConnectionPermit {
-                limits: self.clone(),
-                address,
-                _slot: slot,
-            }),
-            None => {
-                self.lock().release(address);
-                Err(Refusal::Descriptors)
-            }
-        }
+        Ok(ConnectionPermit {
+            limits: self.clone(),
+            address,
+            _slot: slot,
+        })
     }
 
     /// Connections held now.

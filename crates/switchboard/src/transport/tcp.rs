@@ -335,9 +335,11 @@ impl TcpConnections {
                 self.forget(id.0);
                 tokio::time::timeout(CLOSE_FLUSH, &mut write).await.unwrap_or(Ok(()))
             }
-            written = &mut write => written,
+            written = &mut write => {
+                self.forget(id.0);
+                written
+            }
         };
-        self.forget(id.0);
         if let Err(error) = written {
             tracing::info!(%remote, %error, "TCP write failed: closing");
             self.report_failure(remote, Some(id));
