@@ -59,7 +59,9 @@ impl AcceptBackoff {
     }
 }
 
-/// Errors that concern only the connection being accepted.
+/// Errors that concern only the connection being accepted (or none, for
+/// EINTR: mio's accept4 does not retry it). WouldBlock never gets here:
+/// tokio's `accept` waits for readiness again on it.
 fn is_connection_error(error: &io::Error) -> bool {
     matches!(
         error.kind(),
@@ -67,7 +69,6 @@ fn is_connection_error(error: &io::Error) -> bool {
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionRefused
             | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
     )
 }
 

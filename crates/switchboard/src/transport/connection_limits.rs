@@ -110,17 +110,20 @@ impl ConnectionCounts {
     }
 
     /// Connections counted now from `address`.
+    #[cfg(test)]
     pub fn from_address(&self, address: IpAddr) -> u32 {
         let address = super::source_block(address);
         self.per_address.get(&address).copied().unwrap_or(0)
     }
 
     /// Addresses with a connection open (the size of the per-address map).
+    #[cfg(test)]
     pub fn addresses(&self) -> usize {
         self.per_address.len()
     }
 
     /// Buckets the per-address map holds (for tests of its shrinking).
+    #[cfg(test)]
     pub fn address_capacity(&self) -> usize {
         self.per_address.capacity()
     }
