@@ -21,8 +21,10 @@ use crate::media::ports::RtpPortPool;
 use crate::media::prompts::{PromptConfig, Prompts};
 use crate::transport::{Transports, FAILURE_QUEUE, INBOUND_QUEUE};
 
-/// How long the HTTP server may take to finish open requests at shutdown.
-const HTTP_STOP_WAIT: Duration = Duration::from_secs(2);
+/// How long the Agent RPC server (closing its agent connections) and the
+/// HTTP server (finishing open requests) may take at shutdown; they stop
+/// side by side, so this is the wait for both.
+const LISTENERS_STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// Binds every transport and runs until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -96,11 +98,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await;
     let _ = agents_stop.send(());
     let _ = http_stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(2), agent_server).await;
-    if tokio::time::timeout(HTTP_STOP_WAIT, &mut http_server)
-        .await
-        .is_err()
-    {
+    let (_, http_stopped) = tokio::join!(
+        tokio::time::timeout(LISTENERS_STOP_WAIT, agent_server),
+        tokio::time::timeout(LISTENERS_STOP_WAIT, &mut http_server),
+    );
+    if http_stopped.is_err() {
         http_server.abort();
     }
     drop(pacer);
