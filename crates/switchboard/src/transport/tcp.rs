@@ -38,7 +38,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use super::accept::AcceptBackoff;
+use super::accept::{next_admitted, AcceptBackoff};
 use super::connection_limits::{ConnectionLimits, ConnectionPermit, RefusalLog};
 use super::stream_deadline::{self, Expiry, Pending, StreamDeadline, StreamTimeouts};
 use super::{shrink_after_storm, Inbound};
@@ -172,41 +172,14 @@ impl TcpConnections {
         let mut backoff = AcceptBackoff::default();
         let mut refusals = RefusalLog::default();
         loop {
-            let (stream, remote) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    let pause = backoff.failed(&error, &name);
-                    if !pause.is_zero() {
-                        tokio::time::sleep(pause).await;
-                    }
-                    continue;
-                }
-            };
-            backoff.succeeded(&name);
-            match self.limits.admit(remote.ip()) {
-                Ok(permit) => {
-                    self.start(
-                        stream,
-                        remote,
-                        name.clone(),
-                        Held::Inbound { _permit: permit },
-                    );
-                }
-                Err(refusal) => {
-                    tracing::debug!(%remote, reason = refusal.reason(), "TCP connection refused");
-                    if let Some(count) = refusals.note(Instant::now()) {
-                        tracing::warn!(
-                            listener = &*name,
-                            %remote,
-                            refused = count,
-                            open = self.limits.total(),
-                            reason = refusal.reason(),
-                            "SIP TCP connections closed at accept"
-                        );
-                    }
-                    drop(stream);
-                }
-            }
+            let (stream, remote, permit) =
+                next_admitted(&listener, &self.limits, &mut backoff, &mut refusals, &name).await;
+            self.start(
+                stream,
+                remote,
+                name.clone(),
+                Held::Inbound { _permit: permit },
+            );
         }
     }
 
