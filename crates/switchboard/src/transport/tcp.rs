@@ -342,21 +342,32 @@ impl TcpConnections {
         // Allocated only while part of a message is pending.
         let mut buf: Vec<u8> = Vec::new();
         let mut deadline = StreamDeadline::new(self.timeouts, Instant::now());
+        // One timer for the connection, moved only when the deadline does.
+        let (mut at, _) = deadline.next();
+        let timer = tokio::time::sleep_until(at.into());
+        tokio::pin!(timer);
         loop {
-            let (at, expiry) = deadline.next();
-            match tokio::time::timeout_at(at.into(), reader.readable()).await {
-                Err(_) => {
+            let (next, expiry) = deadline.next();
+            if next != at {
+                at = next;
+                timer.as_mut().reset(at.into());
+            }
+            tokio::select! {
+                // Readiness first, as a timeout around it would poll it.
+                biased;
+                ready = reader.readable() => {
+                    if let Err(error) = ready {
+                        tracing::debug!(%remote, %error, "TCP read error");
+                        return;
+                    }
+                }
+                () = &mut timer => {
                     tracing::debug!(%remote, reason = expiry.reason(), "closing TCP connection");
                     if expiry != Expiry::Idle {
                         self.log_slow_sender(remote, expiry);
                     }
                     return;
                 }
-                Ok(Err(error)) => {
-                    tracing::debug!(%remote, %error, "TCP read error");
-                    return;
-                }
-                Ok(Ok(())) => {}
             }
             match read_into(&reader, &mut buf) {
                 Ok(0) => return,
