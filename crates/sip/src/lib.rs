@@ -45,7 +45,7 @@ pub use message::{default_reason, Message, Request, Response};
 pub use method::Method;
 pub use params::Params;
 pub use parser::{
-    error_response, leading_crlf_len, parse_datagram, parse_stream, parse_stream_frame,
+    error_response, head_len, leading_crlf_len, parse_datagram, parse_stream, parse_stream_frame,
     StreamFrame, MAX_BODY_BYTES, MAX_CSEQ, MAX_HEADER_BYTES,
 };
 pub use typed::TypedHeaders;

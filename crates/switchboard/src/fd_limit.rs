@@ -163,7 +163,7 @@ pub fn is_exhausted(error: &io::Error) -> bool {
 /// Raises the soft descriptor limit to the hard one, shares it out for the
 /// config's RTP range and sets [`SIGNALLING`]; logs what it did. Call once
 /// at start, before anything opens connections.
-pub fn configure(config: &Config) -> DescriptorShares {
+pub fn configure(config: &Config) {
     let limit = raise_soft_limit();
     let shares = DescriptorShares::split(limit, ports::pairs_in(config.media.rtp_ports));
     SIGNALLING.set_limit(shares.signalling);
@@ -185,7 +185,6 @@ pub fn configure(config: &Config) -> DescriptorShares {
              bounds connections: raise the hard limit (LimitNOFILE=) to allow them all"
         );
     }
-    shares
 }
 
 /// Sets the soft `RLIMIT_NOFILE` to the hard limit (or to the kernel's
@@ -229,8 +228,8 @@ fn nr_open() -> Option<u64> {
         .ok()
 }
 
-/// Descriptors the process has open now, for logs and benchmarks.
-pub fn open_descriptors() -> Option<usize> {
+/// Descriptors the process has open now, for the log.
+fn open_descriptors() -> Option<usize> {
     std::fs::read_dir("/proc/self/fd")
         .ok()
         .map(|dir| dir.count())

@@ -24,16 +24,15 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::transport::accept::{next_admitted, AcceptBackoff};
+use crate::transport::connection_limits::{ConnectionLimits, ConnectionPermit, RefusalLog};
 use crate::transport::timed_stream::TimedStream;
 
 /// Most HTTP connections open at once.
-pub const MAX_CONNECTIONS: usize = 32;
+pub const MAX_CONNECTIONS: u32 = 32;
 /// Longest an HTTP connection stays open; a probe needs milliseconds.
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(10);
-/// Pause after a failed accept (out of descriptors), so the loop does not spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Whether the server takes new calls, as `/readyz` reports it; shared by
 /// whoever starts and stops the server.
@@ -54,8 +53,7 @@ impl Readiness {
 
 /// Binds `http.listen`; a failure stops the start, as for the other listeners.
 pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
-    let listener = TcpListener::bind(address)
-        .await
+    let listener = crate::transport::bind_listener(address)
         .map_err(|e| anyhow::anyhow!("http.listen {address}: {e}"))?;
     tracing::info!(address = %listener.local_addr()?, "HTTP listening");
     Ok(listener)
@@ -72,11 +70,7 @@ pub async fn serve(
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(readiness);
-    let listener = BoundedListener {
-        inner: listener,
-        slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
-        lifetime: CONNECTION_LIFETIME,
-    };
+    let listener = BoundedListener::new(listener, MAX_CONNECTIONS, CONNECTION_LIFETIME);
     if let Err(error) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -98,45 +92,54 @@ async fn readyz(State(readiness): State<Readiness>) -> (StatusCode, &'static str
     }
 }
 
-/// A TCP listener that holds a slot per open connection and closes
-/// connections beyond [`MAX_CONNECTIONS`] at once.
+/// A TCP listener that holds a place in its limits per open connection
+/// (and a descriptor slot, as every listener's connections do) and closes
+/// connections beyond them at once.
 struct BoundedListener {
     inner: TcpListener,
-    slots: Arc<Semaphore>,
+    limits: ConnectionLimits,
     lifetime: Duration,
+    backoff: AcceptBackoff,
+    refusals: RefusalLog,
 }
 
-/// A connection that gives its slot back when dropped and is closed when
+impl BoundedListener {
+    /// At most `max_connections` at once, each closed after `lifetime`.
+    fn new(inner: TcpListener, max_connections: u32, lifetime: Duration) -> BoundedListener {
+        BoundedListener {
+            inner,
+            limits: ConnectionLimits::new(max_connections, None),
+            lifetime,
+            backoff: AcceptBackoff::default(),
+            refusals: RefusalLog::default(),
+        }
+    }
+}
+
+/// A connection that gives its place back when dropped and is closed when
 /// its lifetime is over.
-type BoundedStream = TimedStream<OwnedSemaphorePermit>;
+type BoundedStream = TimedStream<ConnectionPermit>;
 
 impl axum::serve::Listener for BoundedListener {
     type Io = BoundedStream;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (BoundedStream, SocketAddr) {
-        loop {
-            match self.inner.accept().await {
-                Ok((stream, peer)) => match self.slots.clone().try_acquire_owned() {
-                    Ok(slot) => {
-                        let stream = TimedStream::new(
-                            stream,
-                            self.lifetime,
-                            "HTTP connection lifetime over",
-                            slot,
-                        );
-                        return (stream, peer);
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "HTTP connection closed: {MAX_CONNECTIONS} open");
-                    }
-                },
-                Err(error) => {
-                    tracing::debug!(%error, "HTTP accept failed");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                }
-            }
-        }
+        let (stream, peer, permit) = next_admitted(
+            &self.inner,
+            &self.limits,
+            &mut self.backoff,
+            &mut self.refusals,
+            "http",
+        )
+        .await;
+        let stream = TimedStream::new(
+            stream,
+            self.lifetime,
+            "HTTP connection lifetime over",
+            permit,
+        );
+        (stream, peer)
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -189,11 +192,7 @@ mod tests {
             // Sends nothing; the server ends the connection.
             stream.read(&mut buf).await
         });
-        let mut bounded = BoundedListener {
-            inner: listener,
-            slots: Arc::new(Semaphore::new(1)),
-            lifetime: Duration::from_millis(50),
-        };
+        let mut bounded = BoundedListener::new(listener, 1, Duration::from_millis(50));
         let (mut stream, _) = axum::serve::Listener::accept(&mut bounded).await;
         let mut buf = [0u8; 16];
         // The client never sends: only the lifetime ends this read.
@@ -204,9 +203,9 @@ mod tests {
             read.map_err(|e| e.kind()).err(),
             Some(io::ErrorKind::TimedOut)
         );
-        assert_eq!(bounded.slots.available_permits(), 0);
+        assert_eq!(bounded.limits.total(), 1);
         drop(stream);
-        assert_eq!(bounded.slots.available_permits(), 1);
+        assert_eq!(bounded.limits.total(), 0);
         assert!(matches!(client.await.expect("client"), Ok(0)));
     }
 
@@ -214,11 +213,7 @@ mod tests {
     async fn connections_past_the_limit_are_closed_at_accept() {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
-        let mut bounded = BoundedListener {
-            inner: listener,
-            slots: Arc::new(Semaphore::new(1)),
-            lifetime: Duration::from_secs(600),
-        };
+        let mut bounded = BoundedListener::new(listener, 1, Duration::from_secs(600));
         let _first = TcpStream::connect(address).await.expect("connect");
         let (held, _) = axum::serve::Listener::accept(&mut bounded).await;
         let accepting = tokio::spawn(async move {

@@ -21,8 +21,10 @@ use crate::media::ports::RtpPortPool;
 use crate::media::prompts::{PromptConfig, Prompts};
 use crate::transport::{Transports, FAILURE_QUEUE, INBOUND_QUEUE};
 
-/// How long the HTTP server may take to finish open requests at shutdown.
-const HTTP_STOP_WAIT: Duration = Duration::from_secs(2);
+/// How long the Agent RPC server (closing its agent connections) and the
+/// HTTP server (finishing open requests) may take at shutdown; they stop
+/// side by side, so this is the wait for both.
+const LISTENERS_STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// Binds every transport and runs until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -50,8 +52,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (commands_tx, commands_rx) = mpsc::channel(SIP_COMMAND_QUEUE);
     let pacer = Pacer::start(PacerConfig::default())?;
     let agents = AgentHub::new(&config);
-    let agent_listener = tokio::net::TcpListener::bind(config.agent_rpc.listen)
-        .await
+    let agent_listener = crate::transport::bind_listener(config.agent_rpc.listen)
         .map_err(|e| anyhow::anyhow!("agent_rpc.listen {}: {e}", config.agent_rpc.listen))?;
     // Bound before anything serves, so a taken port stops the start.
     let http_listener = crate::http::bind(config.http.listen).await?;
@@ -97,11 +98,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await;
     let _ = agents_stop.send(());
     let _ = http_stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(2), agent_server).await;
-    if tokio::time::timeout(HTTP_STOP_WAIT, &mut http_server)
-        .await
-        .is_err()
-    {
+    let (_, http_stopped) = tokio::join!(
+        tokio::time::timeout(LISTENERS_STOP_WAIT, agent_server),
+        tokio::time::timeout(LISTENERS_STOP_WAIT, &mut http_server),
+    );
+    if http_stopped.is_err() {
         http_server.abort();
     }
     drop(pacer);

@@ -99,6 +99,17 @@ pub fn leading_crlf_len(buf: &[u8]) -> usize {
         .unwrap_or(buf.len())
 }
 
+/// The length of the header section at the start of `buf`, up to and
+/// including the empty line that ends it (CRLF or bare LF, as the parser
+/// accepts), or `None` while that empty line has not arrived (or is not
+/// within [`MAX_HEADER_BYTES`]).
+pub fn head_len(buf: &[u8]) -> Option<usize> {
+    head::split_head(buf, 0)
+        .ok()
+        .flatten()
+        .map(|bounds| bounds.body_start)
+}
+
 /// An [`ParseError::InvalidHeader`] for the header as written, named canonically when known.
 pub(crate) fn invalid_header(written: &str, detail: &'static str) -> ParseError {
     let name = match HeaderName::from_name(written) {

@@ -44,16 +44,15 @@ use tracing::Instrument;
 use super::connection::{self, Session};
 use super::hub::{AgentHub, Refusal, INVITATION_QUEUE};
 use crate::config::AgentRpcConfig;
-use crate::transport::accept::AcceptBackoff;
+use crate::transport::accept::{next_admitted, AcceptBackoff};
 use crate::transport::connection_limits::{ConnectionLimits, ConnectionPermit, RefusalLog};
+use crate::transport::stream_deadline::capped_secs;
 use crate::transport::timed_stream::TimedStream;
 
 /// Largest message (and frame) an agent may send; requests are small JSON.
 const MAX_MESSAGE: usize = 64 * 1024;
 /// How long shutdown waits for connections to send their close frames.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
-/// Longest handshake timeout honoured (larger values would overflow a deadline).
-const LONGEST_HANDSHAKE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// What every upgrade request needs.
 #[derive(Clone)]
@@ -88,7 +87,7 @@ pub async fn serve(
     let listener = AgentListener {
         listener,
         limits: ConnectionLimits::new(limits.max_connections, None),
-        handshake_timeout: Duration::from_secs(limits.handshake_timeout_sec).min(LONGEST_HANDSHAKE),
+        handshake_timeout: capped_secs(limits.handshake_timeout_sec),
         backoff: AcceptBackoff::default(),
         refusals: RefusalLog::default(),
     };
@@ -128,52 +127,31 @@ impl Listener for AgentListener {
     type Addr = AgentPeer;
 
     async fn accept(&mut self) -> (AgentStream, AgentPeer) {
-        const NAME: &str = "agent_rpc";
-        loop {
-            let (stream, address) = match self.listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    let pause = self.backoff.failed(&error, NAME);
-                    if !pause.is_zero() {
-                        tokio::time::sleep(pause).await;
-                    }
-                    continue;
-                }
-            };
-            self.backoff.succeeded(NAME);
-            let permit = match self.limits.admit(address.ip()) {
-                Ok(permit) => permit,
-                Err(refusal) => {
-                    if let Some(count) = self.refusals.note(Instant::now()) {
-                        tracing::warn!(
-                            peer = %address,
-                            refused = count,
-                            open = self.limits.total(),
-                            reason = refusal.reason(),
-                            "Agent RPC connections closed at accept"
-                        );
-                    }
-                    continue;
-                }
-            };
-            // Control frames are small and latency-bound: without
-            // TCP_NODELAY a response written while an earlier frame is
-            // unacknowledged waits for the agent's delayed ACK (40 ms on
-            // Linux). The writer batches frames instead (see
-            // `connection::write_frames`).
-            if let Err(error) = stream.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY on an agent connection");
-            }
-            let handshake = Handshake::default();
-            let io = TimedStream::new(
-                stream,
-                self.handshake_timeout,
-                "WebSocket upgrade not completed in time",
-                permit,
-            )
-            .lifted_by(handshake.0.clone());
-            return (io, AgentPeer { address, handshake });
+        let (stream, address, permit) = next_admitted(
+            &self.listener,
+            &self.limits,
+            &mut self.backoff,
+            &mut self.refusals,
+            "agent_rpc",
+        )
+        .await;
+        // Control frames are small and latency-bound: without
+        // TCP_NODELAY a response written while an earlier frame is
+        // unacknowledged waits for the agent's delayed ACK (40 ms on
+        // Linux). The writer batches frames instead (see
+        // `connection::write_frames`).
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY on an agent connection");
         }
+        let handshake = Handshake::default();
+        let io = TimedStream::new(
+            stream,
+            self.handshake_timeout,
+            "WebSocket upgrade not completed in time",
+            permit,
+        )
+        .lifted_by(handshake.0.clone());
+        (io, AgentPeer { address, handshake })
     }
 
     fn local_addr(&self) -> io::Result<AgentPeer> {

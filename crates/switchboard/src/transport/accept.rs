@@ -10,9 +10,62 @@
 //! (see [`crate::fd_limit`]), the error itself otherwise.
 
 use std::io;
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
+use tokio::net::{TcpListener, TcpStream};
+
+use super::connection_limits::{ConnectionLimits, ConnectionPermit, RefusalLog};
 use crate::fd_limit;
+
+/// The accept loop of every TCP listener (SIP over TCP, Agent RPC, HTTP):
+/// accepts on `listener` until a connection is admitted by `limits`, and
+/// returns it with its permit. Failed accepts go through `backoff`;
+/// refused connections are closed at once and logged through `refusals`
+/// (at most one warning per interval). `name` names the listener in logs.
+pub async fn next_admitted(
+    listener: &TcpListener,
+    limits: &ConnectionLimits,
+    backoff: &mut AcceptBackoff,
+    refusals: &mut RefusalLog,
+    name: &str,
+) -> (TcpStream, SocketAddr, ConnectionPermit) {
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                let pause = backoff.failed(&error, name);
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
+                continue;
+            }
+        };
+        backoff.succeeded(name);
+        match limits.admit(remote.ip()) {
+            Ok(permit) => return (stream, remote, permit),
+            Err(refusal) => {
+                tracing::debug!(
+                    listener = name,
+                    %remote,
+                    reason = refusal.reason(),
+                    "connection refused"
+                );
+                if let Some(count) = refusals.note(Instant::now()) {
+                    tracing::warn!(
+                        listener = name,
+                        %remote,
+                        refused = count,
+                        open = limits.total(),
+                        reason = refusal.reason(),
+                        "connections closed at accept"
+                    );
+                }
+                drop(stream);
+            }
+        }
+    }
+}
 
 /// Pause after the first resource error of an episode.
 pub const FIRST_PAUSE: Duration = Duration::from_millis(10);
@@ -59,7 +112,9 @@ impl AcceptBackoff {
     }
 }
 
-/// Errors that concern only the connection being accepted.
+/// Errors that concern only the connection being accepted (or none, for
+/// EINTR: mio's accept4 does not retry it). WouldBlock never gets here:
+/// tokio's `accept` waits for readiness again on it.
 fn is_connection_error(error: &io::Error) -> bool {
     matches!(
         error.kind(),
@@ -67,7 +122,6 @@ fn is_connection_error(error: &io::Error) -> bool {
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionRefused
             | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
     )
 }
 

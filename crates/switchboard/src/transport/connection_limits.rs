@@ -98,10 +98,7 @@ impl ConnectionCounts {
             if *count == 0 {
                 self.per_address.remove(&address);
                 // Give a storm's worth of buckets back once it has passed.
-                let capacity = self.per_address.capacity();
-                if capacity > 64 && self.per_address.len() * 4 < capacity {
-                    self.per_address.shrink_to(self.per_address.len() * 2);
-                }
+                super::shrink_after_storm(&mut self.per_address);
             }
         }
         self.total = self.total.saturating_sub(1);
@@ -113,17 +110,20 @@ impl ConnectionCounts {
     }
 
     /// Connections counted now from `address`.
+    #[cfg(test)]
     pub fn from_address(&self, address: IpAddr) -> u32 {
         let address = super::source_block(address);
         self.per_address.get(&address).copied().unwrap_or(0)
     }
 
     /// Addresses with a connection open (the size of the per-address map).
+    #[cfg(test)]
     pub fn addresses(&self) -> usize {
         self.per_address.len()
     }
 
     /// Buckets the per-address map holds (for tests of its shrinking).
+    #[cfg(test)]
     pub fn address_capacity(&self) -> usize {
         self.per_address.capacity()
     }
@@ -147,21 +147,19 @@ impl ConnectionLimits {
         }
     }
 
-    /// Admits a connection from `address` against these limits and the
-    /// process's descriptor budget; the permit is held until it closes.
+    /// Admits a connection from `address` against the process's descriptor
+    /// budget and these limits; the permit is held until it closes. The
+    /// descriptor slot is taken first (lock-free), so a descriptor storm is
+    /// refused without touching the counts.
     pub fn admit(&self, address: IpAddr) -> Result<ConnectionPermit, Refusal> {
+        let slot = fd_limit::signalling_slot().ok_or(Refusal::Descriptors)?;
+        // A refusal drops the slot again.
         self.lock().admit(address)?;
-        match fd_limit::signalling_slot() {
-            Some(slot) => Ok(ConnectionPermit {
-                limits: self.clone(),
-                address,
-                _slot: slot,
-            }),
-            None => {
-                self.lock().release(address);
-                Err(Refusal::Descriptors)
-            }
-        }
+        Ok(ConnectionPermit {
+            limits: self.clone(),
+            address,
+            _slot: slot,
+        })
     }
 
     /// Connections held now.

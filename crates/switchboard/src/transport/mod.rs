@@ -12,10 +12,13 @@ pub mod tcp;
 pub mod timed_stream;
 pub mod udp;
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use sip_stack::transport::{ConnectionId, Destination, Transport};
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::mpsc;
 
 /// One peer, for per-source limits and bans: an IPv4 address (IPv4-mapped
@@ -29,6 +32,38 @@ pub fn source_block(source: IpAddr) -> IpAddr {
             IpAddr::V6(Ipv6Addr::from(prefix))
         }
         v4 => v4,
+    }
+}
+
+/// Connections the kernel may hold handshaken but not yet accepted (it caps
+/// this at `net.core.somaxconn`): with the backlog of 128 that
+/// `TcpListener::bind` asks for (tokio through mio, as the standard library
+/// does) a burst overflowed the queue, and a client whose final ACK was
+/// dropped there could end up closed on its side but established on ours
+/// until the idle timeout.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a TCP listener on `addr` with `SO_REUSEADDR` and a backlog of
+/// [`LISTEN_BACKLOG`]; the one setup of every listener (SIP over TCP,
+/// Agent RPC, HTTP). Needs a tokio runtime.
+pub fn bind_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Gives back a map's buckets once most of them are empty (more than 64,
+/// under a quarter used: shrunk to twice the entries), so that a storm of
+/// connections does not leave its peak capacity behind.
+pub fn shrink_after_storm<K: Eq + Hash, V>(map: &mut HashMap<K, V>) {
+    let capacity = map.capacity();
+    if capacity > 64 && map.len() * 4 < capacity {
+        map.shrink_to(map.len() * 2);
     }
 }
 

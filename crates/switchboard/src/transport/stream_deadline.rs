@@ -22,6 +22,12 @@ use std::time::{Duration, Instant};
 /// that `now + timeout` cannot overflow.
 const LONGEST: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// A configured timeout of `secs` seconds, cut to a year so that
+/// `now + timeout` cannot overflow.
+pub fn capped_secs(secs: u64) -> Duration {
+    Duration::from_secs(secs).min(LONGEST)
+}
+
 /// The RFC 5626 pong, sent for every ping.
 pub const PONG: &[u8] = b"\r\n";
 
@@ -39,8 +45,8 @@ impl StreamTimeouts {
     /// Timeouts from configured seconds (cut to a year).
     pub fn from_secs(message: u64, idle: u64) -> StreamTimeouts {
         StreamTimeouts {
-            message: Duration::from_secs(message).min(LONGEST),
-            idle: Duration::from_secs(idle).min(LONGEST),
+            message: capped_secs(message),
+            idle: capped_secs(idle),
         }
     }
 }
@@ -63,8 +69,7 @@ impl Pending {
         let rest = &buf[start..];
         if rest.is_empty() {
             Pending::Nothing
-        } else if rest.windows(4).any(|w| w == b"\r\n\r\n") || rest.windows(2).any(|w| w == b"\n\n")
-        {
+        } else if sip::head_len(rest).is_some() {
             Pending::Body
         } else {
             Pending::Headers
@@ -255,6 +260,12 @@ mod tests {
         );
         assert_eq!(
             Pending::of(b"INVITE sip:a SIP/2.0\nContent-Length: 9\n\nv=0"),
+            Pending::Body
+        );
+        // A bare-LF header line ended by a CRLF empty line, as the parser
+        // accepts it.
+        assert_eq!(
+            Pending::of(b"INVITE sip:a SIP/2.0\nContent-Length: 9\n\r\nv=0"),
             Pending::Body
         );
     }

@@ -27,7 +27,6 @@
 //!   allocator keeps after a storm is given back by [`super::storm`].
 
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -36,13 +35,13 @@ use std::time::{Duration, Instant};
 use sip_stack::transport::{ConnectionId, Destination, Transport};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use super::accept::AcceptBackoff;
+use super::accept::{next_admitted, AcceptBackoff};
 use super::connection_limits::{ConnectionLimits, ConnectionPermit, RefusalLog};
 use super::stream_deadline::{self, Expiry, Pending, StreamDeadline, StreamTimeouts};
-use super::Inbound;
+use super::{shrink_after_storm, Inbound};
 use crate::config::SipConfig;
 use crate::fd_limit::{self, SignallingSlot};
 
@@ -53,12 +52,6 @@ const WRITE_QUEUE: usize = 1024;
 pub const WRITE_STALL: Duration = Duration::from_secs(30);
 /// How long a closing connection may take to flush what is queued.
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
-/// Connections the kernel may hold handshaken but not yet accepted (it caps
-/// this at `net.core.somaxconn`): with tokio's default of 1,024 a burst
-/// overflowed the queue, and a client whose final ACK was dropped there
-/// could end up closed on its side but established on ours until the idle
-/// timeout.
-const LISTEN_BACKLOG: u32 = 4096;
 /// Outbound connection attempts give up after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// TCP connection ids start high so they never collide with UDP socket indexes.
@@ -166,14 +159,7 @@ impl TcpConnections {
 
     /// Binds a listener and spawns its accept loop.
     pub async fn listen(&self, name: &str, addr: SocketAddr) -> std::io::Result<SocketAddr> {
-        let socket = if addr.is_ipv4() {
-            TcpSocket::new_v4()?
-        } else {
-            TcpSocket::new_v6()?
-        };
-        socket.set_reuseaddr(true)?;
-        socket.bind(addr)?;
-        let listener = socket.listen(LISTEN_BACKLOG)?;
+        let listener = super::bind_listener(addr)?;
         let local = listener.local_addr()?;
         tracing::info!(%local, "listening on TCP");
         let this = self.clone();
@@ -186,41 +172,14 @@ impl TcpConnections {
         let mut backoff = AcceptBackoff::default();
         let mut refusals = RefusalLog::default();
         loop {
-            let (stream, remote) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    let pause = backoff.failed(&error, &name);
-                    if !pause.is_zero() {
-                        tokio::time::sleep(pause).await;
-                    }
-                    continue;
-                }
-            };
-            backoff.succeeded(&name);
-            match self.limits.admit(remote.ip()) {
-                Ok(permit) => {
-                    self.start(
-                        stream,
-                        remote,
-                        name.clone(),
-                        Held::Inbound { _permit: permit },
-                    );
-                }
-                Err(refusal) => {
-                    tracing::debug!(%remote, reason = refusal.reason(), "TCP connection refused");
-                    if let Some(count) = refusals.note(Instant::now()) {
-                        tracing::warn!(
-                            listener = &*name,
-                            %remote,
-                            refused = count,
-                            open = self.limits.total(),
-                            reason = refusal.reason(),
-                            "SIP TCP connections closed at accept"
-                        );
-                    }
-                    drop(stream);
-                }
-            }
+            let (stream, remote, permit) =
+                next_admitted(&listener, &self.limits, &mut backoff, &mut refusals, &name).await;
+            self.start(
+                stream,
+                remote,
+                name.clone(),
+                Held::Inbound { _permit: permit },
+            );
         }
     }
 
@@ -349,9 +308,11 @@ impl TcpConnections {
                 self.forget(id.0);
                 tokio::time::timeout(CLOSE_FLUSH, &mut write).await.unwrap_or(Ok(()))
             }
-            written = &mut write => written,
+            written = &mut write => {
+                self.forget(id.0);
+                written
+            }
         };
-        self.forget(id.0);
         if let Err(error) = written {
             tracing::info!(%remote, %error, "TCP write failed: closing");
             self.report_failure(remote, Some(id));
@@ -381,21 +342,32 @@ impl TcpConnections {
         // Allocated only while part of a message is pending.
         let mut buf: Vec<u8> = Vec::new();
         let mut deadline = StreamDeadline::new(self.timeouts, Instant::now());
+        // One timer for the connection, moved only when the deadline does.
+        let (mut at, _) = deadline.next();
+        let timer = tokio::time::sleep_until(at.into());
+        tokio::pin!(timer);
         loop {
-            let (at, expiry) = deadline.next();
-            match tokio::time::timeout_at(at.into(), reader.readable()).await {
-                Err(_) => {
+            let (next, expiry) = deadline.next();
+            if next != at {
+                at = next;
+                timer.as_mut().reset(at.into());
+            }
+            tokio::select! {
+                // Readiness first, as a timeout around it would poll it.
+                biased;
+                ready = reader.readable() => {
+                    if let Err(error) = ready {
+                        tracing::debug!(%remote, %error, "TCP read error");
+                        return;
+                    }
+                }
+                () = &mut timer => {
                     tracing::debug!(%remote, reason = expiry.reason(), "closing TCP connection");
                     if expiry != Expiry::Idle {
                         self.log_slow_sender(remote, expiry);
                     }
                     return;
                 }
-                Ok(Err(error)) => {
-                    tracing::debug!(%remote, %error, "TCP read error");
-                    return;
-                }
-                Ok(Ok(())) => {}
             }
             match read_into(&reader, &mut buf) {
                 Ok(0) => return,
@@ -509,15 +481,6 @@ fn read_into(reader: &OwnedReadHalf, buf: &mut Vec<u8>) -> std::io::Result<usize
     let read = reader.try_read(&mut chunk)?;
     buf.extend_from_slice(&chunk[..read]);
     Ok(read)
-}
-
-/// Gives back a map's buckets once most of them are empty: a storm of
-/// connections must not leave its peak capacity behind.
-fn shrink_after_storm<K: Eq + Hash, V>(map: &mut HashMap<K, V>) {
-    let capacity = map.capacity();
-    if capacity > 64 && map.len() * 4 < capacity {
-        map.shrink_to(map.len() * 2);
-    }
 }
 
 async fn write_loop(
