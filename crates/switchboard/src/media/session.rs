@@ -26,7 +26,7 @@
 //!
 //! - only RTP version 2 *with a payload type the SDP negotiated*
 //!   ([`SessionConfig::payload_types`], updated on a re-INVITE by
-//!   [`RtpSession::set_payload_types`]) is offered to the latch — about 1
+//!   [`RtpSession::set_remote`]) is offered to the latch — about 1
 //!   random datagram in 500. Everything else is counted
 //!   ([`SessionCounters::invalid`], [`SessionCounters::wrong_payload_type`])
 //!   and dropped, from whatever source;
@@ -38,7 +38,7 @@
 //!   can out-pace a phone, it cannot make it fall silent) and the new source
 //!   has streamed consistently for [`media::latch::MOVE_PACKETS`] packets,
 //!   or when the SDP address itself streams (the SDP is preferred);
-//!   [`RtpSession::set_remote`] starts over;
+//!   [`RtpSession::set_remote`] with a new RTP address starts over;
 //! - with [`SessionConfig::strict_source`] only the SDP address is taken.
 //!
 //! A rejected packet is counted ([`SessionCounters::rejected_source`]) and
@@ -119,9 +119,9 @@ enum Control {
     Deliver(bool),
     Remote {
         rtp: SocketAddr,
-        rtcp: Option<SocketAddr>,
+        rtcp: SocketAddr,
+        payload_types: PayloadTypes,
     },
-    PayloadTypes(PayloadTypes),
     Tap(Option<Box<Tap>>),
 }
 
@@ -512,31 +512,23 @@ impl RtpSession {
         self.control(Control::RelayConfig(config))
     }
 
-    /// Points the session at a new SDP address (a re-INVITE moved the
-    /// peer), its RTCP on the next port: sends go there and latching starts
-    /// over.
-    pub fn set_remote(&self, remote: SocketAddr) -> Result<(), ControlError> {
-        self.control(Control::Remote {
-            rtp: remote,
-            rtcp: None,
-        })
-    }
-
-    /// Like [`RtpSession::set_remote`], with the RTCP address the SDP named.
-    pub fn set_remote_with_rtcp(
+    /// Applies what a new offer/answer (a re-INVITE, or the answer to
+    /// ours) says about the peer, in one control change: its RTP address
+    /// `rtp`, its RTCP address `rtcp` (`a=rtcp`, else the RTP port plus one)
+    /// and the `payload_types` it negotiated. The RTCP address and payload
+    /// types are always taken; only an RTP address that differs from the
+    /// current SDP address points sends there and starts latching over.
+    pub fn set_remote(
         &self,
-        remote: SocketAddr,
+        rtp: SocketAddr,
         rtcp: SocketAddr,
+        payload_types: PayloadTypes,
     ) -> Result<(), ControlError> {
         self.control(Control::Remote {
-            rtp: remote,
-            rtcp: Some(rtcp),
+            rtp,
+            rtcp,
+            payload_types,
         })
-    }
-
-    /// Changes the negotiated payload types (a re-INVITE renegotiated).
-    pub fn set_payload_types(&self, payload_types: PayloadTypes) -> Result<(), ControlError> {
-        self.control(Control::PayloadTypes(payload_types))
     }
 
     /// Copies received audio of `payload_type` (in `codec`) to a recorder
@@ -747,13 +739,19 @@ impl Receiver {
             }
             Control::Deliver(deliver) => self.deliver = deliver && self.packets.is_some(),
             Control::Tap(tap) => self.tap = tap,
-            Control::Remote { rtp, rtcp } => {
-                self.latch.reset(rtp);
-                self.remote_rtcp = rtcp.unwrap_or_else(|| rtcp_next_to(rtp));
-                self.rtcp_peer = None;
-                self.destination.send_replace(rtp);
+            Control::Remote {
+                rtp,
+                rtcp,
+                payload_types,
+            } => {
+                if rtp != self.latch.config().sdp {
+                    self.latch.reset(rtp);
+                    self.rtcp_peer = None;
+                    self.destination.send_replace(rtp);
+                }
+                self.remote_rtcp = rtcp;
+                self.payload_types = payload_types;
             }
-            Control::PayloadTypes(types) => self.payload_types = types,
         }
     }
 
