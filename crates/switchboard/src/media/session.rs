@@ -14,7 +14,7 @@
 //! [`RtpSession::destination_changes`].
 //!
 //! Latching to whatever talks to the port invites hijacking. Random
-//! datagrams of RTP size pass [`classify`] and [`RtpPacket::parse`] about
+//! datagrams of RTP size pass [`classify`](media::classify) and [`RtpPacket::parse`] about
 //! one time in eight, so counting "valid RTP" let a flood of random bytes
 //! from a few ports take the latch within milliseconds (issue 9: the
 //! attacker's bytes were relayed to the callee and the call's audio sent to
@@ -54,9 +54,9 @@
 //! # The receive task
 //!
 //! [`RtpSession::start`] spawns one tokio task that owns both sockets and
-//! waits on them. A datagram on either port is demultiplexed with
-//! [`classify`] (RFC 5761 allows RTCP on the RTP port). RTP from the latched
-//! source updates the per-SSRC statistics of RFC 3550 A.1/A.8 (extended
+//! waits on them. A datagram on the RTP port is demultiplexed with
+//! [`classify`](media::classify) (RFC 5761 allows RTCP there); on the RTCP
+//! port only RTCP is taken. RTP from the latched source updates the per-SSRC statistics of RFC 3550 A.1/A.8 (extended
 //! highest sequence number, expected, lost, interarrival jitter; computed by
 //! [`media::reception`]) and publishes them in atomics the owner reads with
 //! [`RtpSession::stats`], and is handed to the consumer
@@ -89,7 +89,7 @@ use std::time::{Duration, Instant};
 
 use media::latch::{self, Decision, LatchConfig, PayloadTypes, Screened, SourceLatch};
 use media::reception::{arrival_units, SourceReception};
-use media::{classify, PacketKind, RtpPacket};
+use media::RtpPacket;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -293,13 +293,15 @@ pub struct SessionCounters {
     /// RTCP datagrams taken (valid, from the peer), on either port.
     pub rtcp: u64,
     /// Datagrams that are neither RTP nor RTCP, RTP that does not parse,
-    /// RTCP that does not parse: dropped.
+    /// RTCP from the peer that does not parse: dropped.
     pub invalid: u64,
     /// RTP that parses but with a payload type the SDP did not negotiate,
-    /// from any source: dropped (random junk that got past [`classify`]).
+    /// from any source: dropped (random junk that got past [`classify`](media::classify)).
     pub wrong_payload_type: u64,
-    /// Valid RTP (or RTCP) from a source the latch does not accept, dropped:
-    /// not the latched source, or a candidate that has not proven itself.
+    /// Valid RTP from a source the latch does not accept, dropped: not the
+    /// latched source, or a candidate that has not proven itself; and any
+    /// datagram on the RTCP port (or RTCP on the RTP port) from a host other
+    /// than the peer's, dropped unparsed.
     pub rejected_source: u64,
     /// Packets the consumer's full (or closed) channel could not take.
     pub consumer_drops: u64,
@@ -705,14 +707,12 @@ impl Receiver {
                     let mut buf = [0u8; RECEIVE_BUFFER];
                     for _ in 0..DRAIN_LIMIT {
                         match rtcp.try_recv_from(&mut buf) {
-                            Ok((len, from)) => match classify(&buf[..len]) {
-                                PacketKind::Rtcp(_) => {
-                                    if self.take_rtcp(&buf[..len], from, false) {
-                                        self.rtcp_peer = Some(from);
-                                    }
+                            // `take_rtcp` checks the SR/RR start itself.
+                            Ok((len, from)) => {
+                                if self.take_rtcp(&buf[..len], from, false) {
+                                    self.rtcp_peer = Some(from);
                                 }
-                                _ => bump(&self.shared.invalid),
-                            },
+                            }
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                             Err(_) => bump(&self.shared.receive_errors),
                         }
@@ -772,13 +772,11 @@ impl Receiver {
     }
 
     /// Takes an RTCP datagram from `from` (on the RTP port when `muxed`) if
-    /// it parses and comes from the peer: counted and read, or counted and
-    /// dropped. Returns whether it was taken.
+    /// it comes from the peer and parses: counted and read, or counted and
+    /// dropped. The source is checked first, so nothing from elsewhere is
+    /// walked (it counts as [`SessionCounters::rejected_source`], parsed or
+    /// not). Returns whether it was taken.
     fn take_rtcp(&mut self, datagram: &[u8], from: SocketAddr, muxed: bool) -> bool {
-        if !latch::rtcp_valid(datagram) {
-            bump(&self.shared.invalid);
-            return false;
-        }
         let config = self.latch.config();
         let allowed = if config.strict {
             from == self.remote_rtcp || (muxed && from == config.sdp)
@@ -787,6 +785,10 @@ impl Receiver {
         };
         if !allowed {
             bump(&self.shared.rejected_source);
+            return false;
+        }
+        if !latch::rtcp_valid(datagram) {
+            bump(&self.shared.invalid);
             return false;
         }
         bump(&self.shared.rtcp);
