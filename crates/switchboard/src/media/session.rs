@@ -200,9 +200,10 @@ impl Default for SessionConfig {
     }
 }
 
-/// The RTCP address that goes with RTP address `rtp`: the port above it.
+/// The RTCP address that goes with RTP address `rtp`: the port above it
+/// (saturating, as the SDP's default RTCP address does).
 fn rtcp_next_to(rtp: SocketAddr) -> SocketAddr {
-    SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1))
+    SocketAddr::new(rtp.ip(), rtp.port().saturating_add(1))
 }
 
 /// One received RTP packet, as handed to the consumer.
@@ -756,17 +757,16 @@ impl Receiver {
     }
 
     /// Where our RTCP goes: where the peer's (accepted) RTCP comes from;
-    /// else the SDP's RTCP address while we send RTP to the SDP address
-    /// (always, in strict mode); else next to the latched RTP source.
+    /// else next to the latched RTP source when that is not the SDP address;
+    /// else the SDP's RTCP address (strict mode only ever latches the SDP
+    /// address, so it always ends here).
     fn rtcp_destination(&self) -> Option<SocketAddr> {
         if self.rtcp_peer.is_some() {
             return self.rtcp_peer;
         }
-        let rtp = *self.destination.borrow();
-        let to = if self.latch.config().strict || rtp == self.latch.config().sdp {
-            self.remote_rtcp
-        } else {
-            rtcp_next_to(rtp)
+        let to = match self.latch.latched() {
+            Some(rtp) if rtp != self.latch.config().sdp => rtcp_next_to(rtp),
+            _ => self.remote_rtcp,
         };
         (to.port() != 0 && !to.ip().is_unspecified()).then_some(to)
     }
