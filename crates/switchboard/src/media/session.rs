@@ -346,8 +346,10 @@ struct SourceSlot {
     used: AtomicBool,
     ssrc: AtomicU32,
     packets: AtomicU64,
-    base: AtomicU64,
     highest: AtomicU64,
+    expected: AtomicU64,
+    lost: AtomicU64,
+    /// In timestamp units.
     jitter: AtomicU32,
 }
 
@@ -566,19 +568,13 @@ impl RtpSession {
             .sources
             .iter()
             .filter(|slot| slot.used.load(Ordering::Acquire))
-            .map(|slot| {
-                let packets = slot.packets.load(Ordering::Relaxed);
-                let highest = slot.highest.load(Ordering::Relaxed);
-                let base = slot.base.load(Ordering::Relaxed);
-                let expected = highest.saturating_sub(base) + 1;
-                SsrcStats {
-                    ssrc: slot.ssrc.load(Ordering::Relaxed),
-                    packets,
-                    extended_highest_seq: highest,
-                    expected,
-                    lost: expected.saturating_sub(packets),
-                    jitter: slot.jitter.load(Ordering::Relaxed) >> 4,
-                }
+            .map(|slot| SsrcStats {
+                ssrc: slot.ssrc.load(Ordering::Relaxed),
+                packets: slot.packets.load(Ordering::Relaxed),
+                extended_highest_seq: slot.highest.load(Ordering::Relaxed),
+                expected: slot.expected.load(Ordering::Relaxed),
+                lost: slot.lost.load(Ordering::Relaxed),
+                jitter: slot.jitter.load(Ordering::Relaxed),
             })
             .collect();
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -804,10 +800,7 @@ impl Receiver {
             let track = &self.tracks.iter().find(|t| t.ssrc == Some(ssrc))?.reception;
             Some(Reception {
                 ssrc,
-                totals: media::rtcp::ReceptionTotals {
-                    expected: track.expected(),
-                    received: track.packets(),
-                },
+                totals: track.totals(),
                 extended_highest_seq: track.highest(),
                 jitter: track.jitter(),
             })
@@ -939,9 +932,10 @@ impl Receiver {
         let slot = &self.shared.sources[index];
         slot.ssrc.store(ssrc, Ordering::Relaxed);
         slot.packets.store(track.packets(), Ordering::Relaxed);
-        slot.base.store(track.base(), Ordering::Relaxed);
         slot.highest.store(track.highest(), Ordering::Relaxed);
-        slot.jitter.store(track.jitter16(), Ordering::Relaxed);
+        slot.expected.store(track.expected(), Ordering::Relaxed);
+        slot.lost.store(track.lost(), Ordering::Relaxed);
+        slot.jitter.store(track.jitter(), Ordering::Relaxed);
         if first {
             slot.used.store(true, Ordering::Release);
         }
