@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use media::latch::PayloadTypes;
 use switchboard::config::PortRange;
 use switchboard::media::ports::RtpPortPool;
-use switchboard::media::session::{ReceivedRtp, RtpSession, SessionConfig, RELATCH_PACKETS};
+use switchboard::media::session::{ReceivedRtp, RtpSession, SessionConfig};
 use testkit::analysis;
 use testkit::rtp_peer::{ReceivedPacket, RtpPeer, RtpPeerConfig};
 use testkit::{free_port, free_ports, Source};
@@ -230,7 +230,7 @@ async fn relatches_when_a_new_source_persists() {
     );
     let stats = session.stats();
     assert_eq!(stats.counters.latches, 2);
-    assert!(stats.counters.rejected_source >= u64::from(RELATCH_PACKETS - 1));
+    assert!(stats.counters.rejected_source >= u64::from(media::latch::MOVE_PACKETS - 1));
     let packets = collect(&mut rx, Duration::from_millis(300)).await;
     assert!(packets.iter().any(|p| p.ssrc == second.ssrc()));
     second.stop();

@@ -143,11 +143,6 @@ pub enum ControlError {
     Stopped,
 }
 
-/// Packets of one consistent stream a new source must send, once the
-/// latched source has been silent for [`media::latch::SILENCE`], before the
-/// session moves to it ([`media::latch::MOVE_PACKETS`]).
-pub const RELATCH_PACKETS: u32 = latch::MOVE_PACKETS;
-
 /// Largest payload carried in a [`ReceivedRtp`]: 60 ms of G.711. Larger
 /// payloads are dropped and counted in [`SessionCounters::oversized`].
 pub const MAX_PAYLOAD: usize = 480;
@@ -834,7 +829,7 @@ impl Receiver {
                 self.take_rtcp(bytes, from, true);
                 return;
             }
-            Screened::PayloadType(_) => return bump(&self.shared.wrong_payload_type),
+            Screened::PayloadType => return bump(&self.shared.wrong_payload_type),
             Screened::Invalid => return bump(&self.shared.invalid),
         };
         match self
