@@ -1,15 +1,13 @@
 //! The receive decision per datagram, as the RTP session makes it: screening
-//! (classify, parse, negotiated payload type) and the latch, against the
-//! rule it replaced (classify, parse, and a packet count per source: the
-//! `Latch::offer` of `switchboard::media::session` at commit 0a1a71a,
-//! copied below as the baseline).
+//! (classify, parse, negotiated payload type) and the latch. (The bench at
+//! commit 7b0353d also ran a copy of the first-packet latch it replaced.)
 //!
 //! Cases, each per datagram:
-//! - `*/stream`: a 172-byte PCMU packet from the latched source (the common
+//! - `stream`: a 172-byte PCMU packet from the latched source (the common
 //!   case, every 20 ms per leg);
-//! - `*/junk`: the issue's flood, random datagrams of 300–1,400 bytes from
+//! - `junk`: the issue's flood, random datagrams of 300–1,400 bytes from
 //!   four ports, cycling through 4,096 pre-generated ones;
-//! - `new/candidates`: well-formed packets from four other sources in turn
+//! - `candidates`: well-formed packets from four other sources in turn
 //!   (the candidate slots' worst case).
 //!
 //! `cargo bench -p media --bench latch -- --warm-up-time 1 --measurement-time 3`
@@ -19,62 +17,6 @@ use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use media::latch::{self, LatchConfig, PayloadTypes, Screened, SourceLatch};
-use media::{classify, PacketKind, RtpPacket};
-
-/// The rule before issue 9, verbatim but for names.
-mod baseline {
-    use std::net::SocketAddr;
-
-    pub const RELATCH_PACKETS: u32 = 5;
-
-    #[derive(Debug, PartialEq, Eq)]
-    pub enum LatchDecision {
-        Accept,
-        Latched(SocketAddr),
-        Reject,
-    }
-
-    pub struct Latch {
-        latched: Option<SocketAddr>,
-        candidate: Option<(SocketAddr, u32)>,
-    }
-
-    impl Latch {
-        pub fn new() -> Latch {
-            Latch {
-                latched: None,
-                candidate: None,
-            }
-        }
-
-        pub fn offer(&mut self, from: SocketAddr) -> LatchDecision {
-            match self.latched {
-                None => {
-                    self.latched = Some(from);
-                    LatchDecision::Latched(from)
-                }
-                Some(current) if current == from => {
-                    self.candidate = None;
-                    LatchDecision::Accept
-                }
-                Some(_) => {
-                    let count = match self.candidate {
-                        Some((addr, n)) if addr == from => n + 1,
-                        _ => 1,
-                    };
-                    if count >= RELATCH_PACKETS {
-                        self.latched = Some(from);
-                        self.candidate = None;
-                        LatchDecision::Latched(from)
-                    } else {
-                        self.candidate = Some((from, count));
-                        LatchDecision::Reject
-                    }
-                }
-            }
-        }
-    }
-}
 
 const PHONE: u16 = 4000;
 
@@ -111,18 +53,8 @@ fn junk() -> Vec<(SocketAddr, Vec<u8>)> {
         .collect()
 }
 
-/// The old receive decision: `Some(accepted)` for RTP, `None` otherwise.
-fn old_decision(latch: &mut baseline::Latch, datagram: &[u8], from: SocketAddr) -> Option<bool> {
-    if classify(datagram) != PacketKind::Rtp {
-        return None;
-    }
-    let packet = RtpPacket::parse(datagram).ok()?;
-    black_box(packet.ssrc());
-    Some(latch.offer(from) != baseline::LatchDecision::Reject)
-}
-
-/// The new receive decision.
-fn new_decision(
+/// The receive decision: `Some(accepted)` for RTP, `None` otherwise.
+fn decision(
     latch: &mut SourceLatch,
     types: PayloadTypes,
     datagram: &[u8],
@@ -146,49 +78,18 @@ fn receive_decision(c: &mut Criterion) {
     let mut group = c.benchmark_group("receive_decision");
     group.throughput(Throughput::Elements(1));
 
-    // The old cases advance the clock too (unused), so that both sides pay
-    // for the same harness.
-    group.bench_function("old/stream", |b| {
-        let mut latch = baseline::Latch::new();
-        let (mut seq, mut now) = (0u16, t0);
-        b.iter(|| {
-            seq = seq.wrapping_add(1);
-            now += tick;
-            black_box(now);
-            let p = pcmu(seq, 0x1234);
-            black_box(old_decision(&mut latch, black_box(&p), addr(PHONE)))
-        })
-    });
-    group.bench_function("new/stream", |b| {
+    group.bench_function("stream", |b| {
         let mut latch = SourceLatch::new(LatchConfig::new(addr(PHONE), false));
         let (mut seq, mut now) = (0u16, t0);
         b.iter(|| {
             seq = seq.wrapping_add(1);
             now += tick;
             let p = pcmu(seq, 0x1234);
-            black_box(new_decision(
-                &mut latch,
-                types,
-                black_box(&p),
-                addr(PHONE),
-                now,
-            ))
+            black_box(decision(&mut latch, types, black_box(&p), addr(PHONE), now))
         })
     });
 
-    group.bench_function("old/junk", |b| {
-        let mut latch = baseline::Latch::new();
-        latch.offer(addr(PHONE));
-        let (mut i, mut now) = (0usize, t0);
-        b.iter(|| {
-            let (from, datagram) = &junk[i % junk.len()];
-            i += 1;
-            now += tick;
-            black_box(now);
-            black_box(old_decision(&mut latch, black_box(datagram), *from))
-        })
-    });
-    group.bench_function("new/junk", |b| {
+    group.bench_function("junk", |b| {
         let mut latch = SourceLatch::new(LatchConfig::new(addr(PHONE), false));
         latch.offer(addr(PHONE), 1, 1, t0);
         let (mut i, mut now) = (0usize, t0);
@@ -196,17 +97,11 @@ fn receive_decision(c: &mut Criterion) {
             let (from, datagram) = &junk[i % junk.len()];
             i += 1;
             now += tick;
-            black_box(new_decision(
-                &mut latch,
-                types,
-                black_box(datagram),
-                *from,
-                now,
-            ))
+            black_box(decision(&mut latch, types, black_box(datagram), *from, now))
         })
     });
 
-    group.bench_function("new/candidates", |b| {
+    group.bench_function("candidates", |b| {
         let mut latch = SourceLatch::new(LatchConfig::new(addr(PHONE), false));
         latch.offer(addr(PHONE), 1, 1, t0);
         let (mut n, mut now) = (0u32, t0);
@@ -221,7 +116,7 @@ fn receive_decision(c: &mut Criterion) {
             }
             let k = (n % 4) as u16;
             let p = pcmu((n / 4) as u16, 100 + u32::from(k));
-            black_box(new_decision(
+            black_box(decision(
                 &mut latch,
                 types,
                 black_box(&p),

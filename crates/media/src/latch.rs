@@ -128,31 +128,9 @@ impl PayloadTypes {
         PayloadTypes(self.0 | 1u128 << payload_type)
     }
 
-    /// Adds `payload_type`; values above 127 are ignored.
-    pub fn insert(&mut self, payload_type: u8) {
-        *self = self.with(payload_type);
-    }
-
     /// Whether `payload_type` is in the set.
     pub const fn contains(self, payload_type: u8) -> bool {
         payload_type <= 127 && self.0 & (1u128 << payload_type) != 0
-    }
-
-    /// Whether the set is empty.
-    pub const fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// The payload types in the set, in increasing order.
-    pub fn iter(self) -> impl Iterator<Item = u8> {
-        (0u8..128).filter(move |pt| self.contains(*pt))
-    }
-}
-
-impl FromIterator<u8> for PayloadTypes {
-    fn from_iter<I: IntoIterator<Item = u8>>(iter: I) -> Self {
-        iter.into_iter()
-            .fold(PayloadTypes::EMPTY, PayloadTypes::with)
     }
 }
 
@@ -165,7 +143,7 @@ pub enum Screened<'a> {
     /// Classified as RTCP (RFC 5761 mux); check it with [`rtcp_valid`].
     Rtcp,
     /// RTP that parses but carries a payload type not negotiated.
-    PayloadType(u8),
+    PayloadType,
     /// Not RTP version 2, or RTP that does not parse.
     Invalid,
 }
@@ -183,7 +161,7 @@ pub fn screen(datagram: &[u8], negotiated: PayloadTypes) -> Screened<'_> {
     }
     match RtpPacket::parse(datagram) {
         Ok(packet) if negotiated.contains(packet.payload_type()) => Screened::Rtp(packet),
-        Ok(packet) => Screened::PayloadType(packet.payload_type()),
+        Ok(_) => Screened::PayloadType,
         Err(_) => Screened::Invalid,
     }
 }
@@ -206,26 +184,13 @@ pub struct LatchConfig {
     pub sdp: SocketAddr,
     /// Accept nothing but `sdp` (rtpengine's strict-source).
     pub strict: bool,
-    /// Consistent packets before a first latch to another source
-    /// ([`FIRST_LATCH_PACKETS`]); also what the SDP address needs to take
-    /// the stream back.
-    pub first_packets: u32,
-    /// Consistent packets before moving from a silent source ([`MOVE_PACKETS`]).
-    pub move_packets: u32,
-    /// How long the latched source must be silent before a move ([`SILENCE`]).
-    pub silence: Duration,
 }
 
 impl LatchConfig {
-    /// The documented rule for a peer whose SDP named `sdp`.
+    /// The documented rule ([`FIRST_LATCH_PACKETS`], [`MOVE_PACKETS`],
+    /// [`SILENCE`]) for a peer whose SDP named `sdp`.
     pub fn new(sdp: SocketAddr, strict: bool) -> LatchConfig {
-        LatchConfig {
-            sdp,
-            strict,
-            first_packets: FIRST_LATCH_PACKETS,
-            move_packets: MOVE_PACKETS,
-            silence: SILENCE,
-        }
+        LatchConfig { sdp, strict }
     }
 }
 
@@ -251,7 +216,7 @@ pub enum Reject {
     /// Its source has not yet sent a consistent stream long enough.
     Unproven,
     /// Its source has sent a consistent stream, but the latched source was
-    /// heard less than [`LatchConfig::silence`] ago.
+    /// heard less than [`SILENCE`] ago.
     LatchedActive,
 }
 
@@ -399,23 +364,23 @@ impl SourceLatch {
                 return self.latch(from, now, Decision::Latched(from));
             }
             let candidate = self.follow(from, ssrc, seq, now);
-            if candidate.packets >= self.config.first_packets {
+            if candidate.packets >= FIRST_LATCH_PACKETS {
                 return self.latch(from, now, Decision::Latched(from));
             }
             return Decision::Reject(Reject::Unproven);
         };
         let candidate = self.follow(from, ssrc, seq, now);
         if from == sdp {
-            return if candidate.packets >= self.config.first_packets {
+            return if candidate.packets >= FIRST_LATCH_PACKETS {
                 self.latch(from, now, Decision::Moved(from))
             } else {
                 Decision::Reject(Reject::Unproven)
             };
         }
-        if candidate.packets < self.config.move_packets {
+        if candidate.packets < MOVE_PACKETS {
             return Decision::Reject(Reject::Unproven);
         }
-        if now.saturating_duration_since(latched.last) < self.config.silence {
+        if now.saturating_duration_since(latched.last) < SILENCE {
             return Decision::Reject(Reject::LatchedActive);
         }
         self.latch(from, now, Decision::Moved(from))
@@ -544,14 +509,20 @@ mod tests {
 
     #[test]
     fn payload_type_set() {
-        let set: PayloadTypes = [0u8, 8, 101, 200].into_iter().collect();
+        let set = [0u8, 8, 101, 200]
+            .into_iter()
+            .fold(PayloadTypes::EMPTY, PayloadTypes::with);
         assert!(set.contains(0) && set.contains(8) && set.contains(101) && !set.contains(127));
         assert!(!set.contains(200) && !set.contains(1));
         assert_eq!(set, PayloadTypes::OFFERED);
-        assert_eq!(set.iter().collect::<Vec<_>>(), vec![0, 8, 101]);
-        assert!(PayloadTypes::EMPTY.is_empty() && !set.is_empty());
-        let mut high = PayloadTypes::EMPTY;
-        high.insert(127);
+        assert_eq!(
+            (0u8..=255)
+                .filter(|&pt| set.contains(pt))
+                .collect::<Vec<_>>(),
+            vec![0, 8, 101]
+        );
+        assert!((0u8..=255).all(|pt| !PayloadTypes::EMPTY.contains(pt)));
+        let high = PayloadTypes::EMPTY.with(127);
         assert!(high.contains(127) && !high.contains(126));
     }
 
@@ -572,7 +543,7 @@ mod tests {
         }
         .write(&[0xff; 160], &mut buf)
         .unwrap();
-        assert_eq!(screen(&buf[..len], NEGOTIATED), Screened::PayloadType(8));
+        assert_eq!(screen(&buf[..len], NEGOTIATED), Screened::PayloadType);
         assert_eq!(screen(b"hello", NEGOTIATED), Screened::Invalid);
         assert_eq!(
             screen(&[0x8f, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1], NEGOTIATED),

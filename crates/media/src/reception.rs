@@ -22,6 +22,7 @@
 
 use std::time::Duration;
 
+use crate::rtcp::ReceptionTotals;
 use crate::sequence::SequenceExtender;
 
 /// What a receiver knows of one SSRC's stream.
@@ -29,7 +30,6 @@ use crate::sequence::SequenceExtender;
 pub struct SourceReception {
     extender: SequenceExtender,
     base: u64,
-    highest: u64,
     packets: u64,
     last_transit: Option<u32>,
     jitter16: u32,
@@ -44,7 +44,6 @@ impl SourceReception {
         if first || extended < self.base {
             self.base = extended;
         }
-        self.highest = self.extender.highest().unwrap_or(extended);
         self.packets += 1;
 
         // A.8: the transit time's absolute value is meaningless (the clocks
@@ -70,9 +69,9 @@ impl SourceReception {
         self.base
     }
 
-    /// Highest extended sequence number received.
+    /// Highest extended sequence number received (0 before any packet).
     pub fn highest(&self) -> u64 {
-        self.highest
+        self.extender.highest().unwrap_or(0)
     }
 
     /// Packets expected: highest − lowest extended sequence number + 1 (A.3).
@@ -80,12 +79,21 @@ impl SourceReception {
         if self.packets == 0 {
             return 0;
         }
-        self.highest.saturating_sub(self.base) + 1
+        self.highest().saturating_sub(self.base) + 1
     }
 
     /// Cumulative packets lost: expected − received, never below 0.
     pub fn lost(&self) -> u64 {
         self.expected().saturating_sub(self.packets)
+    }
+
+    /// Packets expected and received, as a receiver report's loss fields
+    /// are computed from them.
+    pub fn totals(&self) -> ReceptionTotals {
+        ReceptionTotals {
+            expected: self.expected(),
+            received: self.packets,
+        }
     }
 
     /// Interarrival jitter in timestamp units.
@@ -118,6 +126,13 @@ mod tests {
         }
         // 100..=106 expected (7), 6 received (103 twice), so 1 lost.
         assert_eq!((s.packets(), s.expected(), s.lost()), (6, 7, 1));
+        assert_eq!(
+            s.totals(),
+            ReceptionTotals {
+                expected: 7,
+                received: 6
+            }
+        );
         // A packet from before the first moves the base back.
         s.record(99, 99 * 160, 99 * 160);
         assert_eq!((s.expected(), s.highest() - s.base()), (8, 7));

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use media::latch::{screen, Decision, LatchConfig, PayloadTypes, Screened, SourceLatch};
+use media::RtpHeader;
 use testkit::alloc_count::{allocations_on_this_thread, CountingAllocator};
+use testkit::junk::JunkRng;
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
@@ -15,12 +17,17 @@ fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([198, 51, 100, 7], port))
 }
 
+/// A PCMU packet of 160 payload bytes, on the stack.
 fn pcmu(seq: u16, ssrc: u32) -> [u8; 172] {
-    let mut p = [0x55u8; 172];
-    p[0] = 0x80;
-    p[1] = 0;
-    p[2..4].copy_from_slice(&seq.to_be_bytes());
-    p[8..12].copy_from_slice(&ssrc.to_be_bytes());
+    let mut p = [0u8; 172];
+    let header = RtpHeader {
+        payload_type: 0,
+        sequence_number: seq,
+        ssrc,
+        ..RtpHeader::default()
+    };
+    let len = header.write(&[0x55; 160], &mut p).expect("fits");
+    assert_eq!(len, p.len());
     p
 }
 
@@ -38,21 +45,9 @@ fn decide(
 
 #[test]
 fn the_receive_decision_does_not_allocate() {
-    // Inputs prepared before counting.
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let junk: Vec<Vec<u8>> = (0..2048)
-        .map(|_| {
-            let len = 300 + (state % 1101) as usize;
-            (0..len)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    state as u8
-                })
-                .collect()
-        })
-        .collect();
+    // Junk is drawn into a stack buffer as the test goes.
+    let mut rng = JunkRng::new(0x2545_f491_4f6c_dd1d);
+    let mut buf = [0u8; 1400];
     let t0 = Instant::now();
     let probe = allocations_on_this_thread();
     drop(Vec::<u8>::with_capacity(16));
@@ -74,7 +69,7 @@ fn the_receive_decision_does_not_allocate() {
             }
         }
         // Junk from 8 ports, well-formed packets from 8 more.
-        let datagram = &junk[i as usize % junk.len()];
+        let datagram = rng.datagram(&(300..=1400), &mut buf);
         decide(&mut latch, datagram, addr(7000 + (i % 8) as u16), now);
         let packet = pcmu(i as u16, i);
         decide(&mut latch, &packet, addr(8000 + (i % 8) as u16), now);

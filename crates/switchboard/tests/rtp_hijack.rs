@@ -313,13 +313,18 @@ fn after_a_long_silence_the_callers_return_takes_the_stream_back() {
     let end = Instant::now();
 
     let got = attacker.received();
-    let first = got.first().map(|p| p.arrival - silence);
-    eprintln!(
-        "the attacker got {} packets, the first {first:?} into the silence",
-        got.len()
-    );
+    // The takeover this test is about happened, during the silence ...
     assert!(
-        first.is_none_or(|t| t >= Duration::from_millis(1_900)),
+        got.iter().any(|p| p.arrival < resumed),
+        "the attacker never took the stream while the caller was silent \
+         ({} packets in all)\n{}",
+        got.len(),
+        b.server.log()
+    );
+    // ... but not before the silence threshold.
+    let first = got[0].arrival - silence;
+    assert!(
+        first >= Duration::from_millis(1_900),
         "the attacker was sent audio {first:?} into the caller's silence"
     );
     let settle = resumed + Duration::from_millis(500);

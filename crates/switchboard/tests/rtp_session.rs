@@ -6,9 +6,10 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
+use media::latch::PayloadTypes;
 use switchboard::config::PortRange;
 use switchboard::media::ports::RtpPortPool;
-use switchboard::media::session::{ReceivedRtp, RtpSession, SessionConfig, RELATCH_PACKETS};
+use switchboard::media::session::{ReceivedRtp, RtpSession, SessionConfig};
 use testkit::analysis;
 use testkit::rtp_peer::{ReceivedPacket, RtpPeer, RtpPeerConfig};
 use testkit::{free_port, free_ports, Source};
@@ -18,6 +19,14 @@ const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 /// A session on its own free port pair, with `remote` as the SDP address.
 fn session(remote: SocketAddr) -> (RtpSession, mpsc::Receiver<ReceivedRtp>) {
+    session_with(remote, SessionConfig::default())
+}
+
+/// Like [`session`], set up with `config`.
+fn session_with(
+    remote: SocketAddr,
+    config: SessionConfig,
+) -> (RtpSession, mpsc::Receiver<ReceivedRtp>) {
     let base = free_ports(4);
     let pool = RtpPortPool::new(
         LOCAL,
@@ -27,7 +36,7 @@ fn session(remote: SocketAddr) -> (RtpSession, mpsc::Receiver<ReceivedRtp>) {
         },
     );
     let pair = pool.allocate().expect("a free RTP port pair");
-    RtpSession::start(pair, remote, SessionConfig::default()).expect("start RTP session")
+    RtpSession::start(pair, remote, config).expect("start RTP session")
 }
 
 /// An address where nothing listens.
@@ -78,7 +87,12 @@ fn as_testkit(packets: &[ReceivedRtp], from: SocketAddr) -> Vec<ReceivedPacket> 
 
 /// A valid PCMU RTP packet.
 fn rtp_packet(seq: u16, ssrc: u32) -> Vec<u8> {
-    let mut bytes = vec![0x80, 0x00];
+    rtp_packet_of(0, seq, ssrc)
+}
+
+/// A valid RTP packet of `payload_type` with 160 bytes of payload.
+fn rtp_packet_of(payload_type: u8, seq: u16, ssrc: u32) -> Vec<u8> {
+    let mut bytes = vec![0x80, payload_type];
     bytes.extend_from_slice(&seq.to_be_bytes());
     bytes.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
     bytes.extend_from_slice(&ssrc.to_be_bytes());
@@ -216,7 +230,7 @@ async fn relatches_when_a_new_source_persists() {
     );
     let stats = session.stats();
     assert_eq!(stats.counters.latches, 2);
-    assert!(stats.counters.rejected_source >= u64::from(RELATCH_PACKETS - 1));
+    assert!(stats.counters.rejected_source >= u64::from(media::latch::MOVE_PACKETS - 1));
     let packets = collect(&mut rx, Duration::from_millis(300)).await;
     assert!(packets.iter().any(|p| p.ssrc == second.ssrc()));
     second.stop();
@@ -360,4 +374,117 @@ async fn receiver_reports_go_to_the_peers_rtcp_port_with_its_loss() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(session.stats().counters.rtcp_sent >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payload_type_not_negotiated_is_dropped_until_a_new_sdp_allows_it() {
+    let peer = UdpSocket::bind((LOCAL, 0)).expect("bind peer");
+    let sdp = peer.local_addr().expect("peer address");
+    let pcmu = PayloadTypes::EMPTY.with(0);
+    let config = SessionConfig {
+        payload_types: pcmu,
+        ..SessionConfig::default()
+    };
+    let (session, mut rx) = session_with(sdp, config);
+    let to = session.local_addr();
+    for seq in 0..3 {
+        peer.send_to(&rtp_packet_of(8, seq, 7), to)
+            .expect("send PCMA");
+    }
+    assert!(
+        wait_until(Duration::from_secs(2), || {
+            session.stats().counters.wrong_payload_type >= 3
+        })
+        .await,
+        "{:?}",
+        session.stats().counters
+    );
+    assert_eq!(session.stats().counters.rtp, 0);
+    assert!(collect(&mut rx, Duration::from_millis(100))
+        .await
+        .is_empty());
+
+    // The answer to a re-INVITE: same addresses, PCMA added. The change is
+    // queued before the packets are sent, and the task reads its control
+    // queue before its sockets.
+    let rtcp = SocketAddr::new(LOCAL, sdp.port() + 1);
+    session
+        .set_remote(sdp, rtcp, pcmu.with(8))
+        .expect("control change queued");
+    for seq in 3..6 {
+        peer.send_to(&rtp_packet_of(8, seq, 7), to)
+            .expect("send PCMA");
+    }
+    let packets = collect(&mut rx, Duration::from_millis(500)).await;
+    assert_eq!(
+        packets
+            .iter()
+            .map(|p| (p.payload_type, p.seq))
+            .collect::<Vec<_>>(),
+        [(8, 3), (8, 4), (8, 5)]
+    );
+    let counters = session.stats().counters;
+    assert_eq!(counters.wrong_payload_type, 3);
+    assert_eq!(counters.rtp, 3);
+    assert_eq!(
+        session.destination(),
+        sdp,
+        "the same SDP address: no restart"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtcp_from_another_host_is_rejected_and_does_not_redirect_our_reports() {
+    let base = free_ports(2);
+    let peer_rtcp = UdpSocket::bind(SocketAddr::new(LOCAL, base + 1)).expect("peer RTCP port");
+    peer_rtcp
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    // Another host: 127.0.0.2 is loopback too on Linux.
+    let intruder = UdpSocket::bind((Ipv4Addr::new(127, 0, 0, 2), 0)).expect("bind 127.0.0.2");
+    intruder
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    let config = SessionConfig {
+        rtcp_interval: Duration::from_millis(100),
+        ..SessionConfig::default()
+    };
+    let (session, _rx) = session_with(SocketAddr::new(LOCAL, base), config);
+    let rtcp_port = SocketAddr::new(LOCAL, session.local_addr().port() + 1);
+    let mut peer = RtpPeer::start(RtpPeerConfig {
+        port: base,
+        destination: Some(session.local_addr()),
+        source: Source::Silence,
+        ..RtpPeerConfig::default()
+    })
+    .expect("peer");
+
+    // The intruder keeps sending valid RRs while our reports go out.
+    let mut buf = [0u8; 1500];
+    let mut to_intruder = 0;
+    let deadline = Instant::now() + Duration::from_millis(800);
+    while Instant::now() < deadline {
+        intruder
+            .send_to(&rtcp_rr(0xbad), rtcp_port)
+            .expect("send RR");
+        if intruder.recv(&mut buf).is_ok() {
+            to_intruder += 1;
+        }
+    }
+    let counters = session.stats().counters;
+    assert_eq!(to_intruder, 0, "our RTCP went to the intruder");
+    assert!(counters.rejected_source >= 1, "{counters:?}");
+    assert_eq!(counters.rtcp, 0, "{counters:?}");
+    assert!(counters.rtcp_sent >= 1, "{counters:?}");
+
+    // Our reports still go to the peer's RTCP port.
+    let mut reports = 0;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline && reports == 0 {
+        if peer_rtcp.recv(&mut buf).is_ok() {
+            reports += 1;
+        }
+    }
+    peer.stop();
+    assert!(reports > 0, "no report reached the peer's RTCP port");
 }

@@ -92,13 +92,17 @@ impl MediaLeg {
                 self.session = Some(session);
             }
             (Some(session), _) => {
-                let before = self.negotiated;
-                // Only a move of the RTP address starts latching over.
-                if before.map(|n| n.remote_rtp) != Some(remote) {
-                    let _ = session.set_remote_with_rtcp(remote, negotiated.remote_rtcp);
-                }
-                if before.map(|n| payload_types(&n)) != Some(config.payload_types) {
-                    let _ = session.set_payload_types(config.payload_types);
+                // One change carries all of it, so none is lost apart; the
+                // session starts latching over only if the RTP address moved.
+                if let Err(e) =
+                    session.set_remote(remote, negotiated.remote_rtcp, config.payload_types)
+                {
+                    tracing::warn!(
+                        local = %session.local_addr(),
+                        remote = %remote,
+                        error = %e,
+                        "the new SDP did not reach the RTP session"
+                    );
                 }
             }
             (None, None) => {}
@@ -119,7 +123,7 @@ impl MediaLeg {
 
 /// The payload types a peer that negotiated `negotiated` sends: the codec's
 /// and telephone-event's. RTP with any other never reaches the call.
-pub fn payload_types(negotiated: &Negotiated) -> PayloadTypes {
+fn payload_types(negotiated: &Negotiated) -> PayloadTypes {
     let types = PayloadTypes::EMPTY.with(negotiated.payload_type);
     match negotiated.telephone_event {
         Some(event) => types.with(event),

@@ -14,7 +14,7 @@
 //! [`RtpSession::destination_changes`].
 //!
 //! Latching to whatever talks to the port invites hijacking. Random
-//! datagrams of RTP size pass [`classify`] and [`RtpPacket::parse`] about
+//! datagrams of RTP size pass [`classify`](media::classify) and [`RtpPacket::parse`] about
 //! one time in eight, so counting "valid RTP" let a flood of random bytes
 //! from a few ports take the latch within milliseconds (issue 9: the
 //! attacker's bytes were relayed to the callee and the call's audio sent to
@@ -26,7 +26,7 @@
 //!
 //! - only RTP version 2 *with a payload type the SDP negotiated*
 //!   ([`SessionConfig::payload_types`], updated on a re-INVITE by
-//!   [`RtpSession::set_payload_types`]) is offered to the latch — about 1
+//!   [`RtpSession::set_remote`]) is offered to the latch — about 1
 //!   random datagram in 500. Everything else is counted
 //!   ([`SessionCounters::invalid`], [`SessionCounters::wrong_payload_type`])
 //!   and dropped, from whatever source;
@@ -38,7 +38,7 @@
 //!   can out-pace a phone, it cannot make it fall silent) and the new source
 //!   has streamed consistently for [`media::latch::MOVE_PACKETS`] packets,
 //!   or when the SDP address itself streams (the SDP is preferred);
-//!   [`RtpSession::set_remote`] starts over;
+//!   [`RtpSession::set_remote`] with a new RTP address starts over;
 //! - with [`SessionConfig::strict_source`] only the SDP address is taken.
 //!
 //! A rejected packet is counted ([`SessionCounters::rejected_source`]) and
@@ -54,9 +54,9 @@
 //! # The receive task
 //!
 //! [`RtpSession::start`] spawns one tokio task that owns both sockets and
-//! waits on them. A datagram on either port is demultiplexed with
-//! [`classify`] (RFC 5761 allows RTCP on the RTP port). RTP from the latched
-//! source updates the per-SSRC statistics of RFC 3550 A.1/A.8 (extended
+//! waits on them. A datagram on the RTP port is demultiplexed with
+//! [`classify`](media::classify) (RFC 5761 allows RTCP there); on the RTCP
+//! port only RTCP is taken. RTP from the latched source updates the per-SSRC statistics of RFC 3550 A.1/A.8 (extended
 //! highest sequence number, expected, lost, interarrival jitter; computed by
 //! [`media::reception`]) and publishes them in atomics the owner reads with
 //! [`RtpSession::stats`], and is handed to the consumer
@@ -89,7 +89,7 @@ use std::time::{Duration, Instant};
 
 use media::latch::{self, Decision, LatchConfig, PayloadTypes, Screened, SourceLatch};
 use media::reception::{arrival_units, SourceReception};
-use media::{classify, PacketKind, RtpPacket};
+use media::RtpPacket;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -119,9 +119,9 @@ enum Control {
     Deliver(bool),
     Remote {
         rtp: SocketAddr,
-        rtcp: Option<SocketAddr>,
+        rtcp: SocketAddr,
+        payload_types: PayloadTypes,
     },
-    PayloadTypes(PayloadTypes),
     Tap(Option<Box<Tap>>),
 }
 
@@ -142,11 +142,6 @@ pub enum ControlError {
     #[error("the RTP session has stopped")]
     Stopped,
 }
-
-/// Packets of one consistent stream a new source must send, once the
-/// latched source has been silent for [`media::latch::SILENCE`], before the
-/// session moves to it ([`media::latch::MOVE_PACKETS`]).
-pub const RELATCH_PACKETS: u32 = latch::MOVE_PACKETS;
 
 /// Largest payload carried in a [`ReceivedRtp`]: 60 ms of G.711. Larger
 /// payloads are dropped and counted in [`SessionCounters::oversized`].
@@ -200,9 +195,10 @@ impl Default for SessionConfig {
     }
 }
 
-/// The RTCP address that goes with RTP address `rtp`: the port above it.
+/// The RTCP address that goes with RTP address `rtp`: the port above it
+/// (saturating, as the SDP's default RTCP address does).
 fn rtcp_next_to(rtp: SocketAddr) -> SocketAddr {
-    SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1))
+    SocketAddr::new(rtp.ip(), rtp.port().saturating_add(1))
 }
 
 /// One received RTP packet, as handed to the consumer.
@@ -293,13 +289,15 @@ pub struct SessionCounters {
     /// RTCP datagrams taken (valid, from the peer), on either port.
     pub rtcp: u64,
     /// Datagrams that are neither RTP nor RTCP, RTP that does not parse,
-    /// RTCP that does not parse: dropped.
+    /// RTCP from the peer that does not parse: dropped.
     pub invalid: u64,
     /// RTP that parses but with a payload type the SDP did not negotiate,
-    /// from any source: dropped (random junk that got past [`classify`]).
+    /// from any source: dropped (random junk that got past [`classify`](media::classify)).
     pub wrong_payload_type: u64,
-    /// Valid RTP (or RTCP) from a source the latch does not accept, dropped:
-    /// not the latched source, or a candidate that has not proven itself.
+    /// Valid RTP from a source the latch does not accept, dropped: not the
+    /// latched source, or a candidate that has not proven itself; and any
+    /// datagram on the RTCP port (or RTCP on the RTP port) from a host other
+    /// than the peer's, dropped unparsed.
     pub rejected_source: u64,
     /// Packets the consumer's full (or closed) channel could not take.
     pub consumer_drops: u64,
@@ -343,8 +341,10 @@ struct SourceSlot {
     used: AtomicBool,
     ssrc: AtomicU32,
     packets: AtomicU64,
-    base: AtomicU64,
     highest: AtomicU64,
+    expected: AtomicU64,
+    lost: AtomicU64,
+    /// In timestamp units.
     jitter: AtomicU32,
 }
 
@@ -512,31 +512,23 @@ impl RtpSession {
         self.control(Control::RelayConfig(config))
     }
 
-    /// Points the session at a new SDP address (a re-INVITE moved the
-    /// peer), its RTCP on the next port: sends go there and latching starts
-    /// over.
-    pub fn set_remote(&self, remote: SocketAddr) -> Result<(), ControlError> {
-        self.control(Control::Remote {
-            rtp: remote,
-            rtcp: None,
-        })
-    }
-
-    /// Like [`RtpSession::set_remote`], with the RTCP address the SDP named.
-    pub fn set_remote_with_rtcp(
+    /// Applies what a new offer/answer (a re-INVITE, or the answer to
+    /// ours) says about the peer, in one control change: its RTP address
+    /// `rtp`, its RTCP address `rtcp` (`a=rtcp`, else the RTP port plus one)
+    /// and the `payload_types` it negotiated. The RTCP address and payload
+    /// types are always taken; only an RTP address that differs from the
+    /// current SDP address points sends there and starts latching over.
+    pub fn set_remote(
         &self,
-        remote: SocketAddr,
+        rtp: SocketAddr,
         rtcp: SocketAddr,
+        payload_types: PayloadTypes,
     ) -> Result<(), ControlError> {
         self.control(Control::Remote {
-            rtp: remote,
-            rtcp: Some(rtcp),
+            rtp,
+            rtcp,
+            payload_types,
         })
-    }
-
-    /// Changes the negotiated payload types (a re-INVITE renegotiated).
-    pub fn set_payload_types(&self, payload_types: PayloadTypes) -> Result<(), ControlError> {
-        self.control(Control::PayloadTypes(payload_types))
     }
 
     /// Copies received audio of `payload_type` (in `codec`) to a recorder
@@ -571,19 +563,13 @@ impl RtpSession {
             .sources
             .iter()
             .filter(|slot| slot.used.load(Ordering::Acquire))
-            .map(|slot| {
-                let packets = slot.packets.load(Ordering::Relaxed);
-                let highest = slot.highest.load(Ordering::Relaxed);
-                let base = slot.base.load(Ordering::Relaxed);
-                let expected = highest.saturating_sub(base) + 1;
-                SsrcStats {
-                    ssrc: slot.ssrc.load(Ordering::Relaxed),
-                    packets,
-                    extended_highest_seq: highest,
-                    expected,
-                    lost: expected.saturating_sub(packets),
-                    jitter: slot.jitter.load(Ordering::Relaxed) >> 4,
-                }
+            .map(|slot| SsrcStats {
+                ssrc: slot.ssrc.load(Ordering::Relaxed),
+                packets: slot.packets.load(Ordering::Relaxed),
+                extended_highest_seq: slot.highest.load(Ordering::Relaxed),
+                expected: slot.expected.load(Ordering::Relaxed),
+                lost: slot.lost.load(Ordering::Relaxed),
+                jitter: slot.jitter.load(Ordering::Relaxed),
             })
             .collect();
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -713,14 +699,12 @@ impl Receiver {
                     let mut buf = [0u8; RECEIVE_BUFFER];
                     for _ in 0..DRAIN_LIMIT {
                         match rtcp.try_recv_from(&mut buf) {
-                            Ok((len, from)) => match classify(&buf[..len]) {
-                                PacketKind::Rtcp(_) => {
-                                    if self.take_rtcp(&buf[..len], from, false) {
-                                        self.rtcp_peer = Some(from);
-                                    }
+                            // `take_rtcp` checks the SR/RR start itself.
+                            Ok((len, from)) => {
+                                if self.take_rtcp(&buf[..len], from, false) {
+                                    self.rtcp_peer = Some(from);
                                 }
-                                _ => bump(&self.shared.invalid),
-                            },
+                            }
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                             Err(_) => bump(&self.shared.receive_errors),
                         }
@@ -747,40 +731,43 @@ impl Receiver {
             }
             Control::Deliver(deliver) => self.deliver = deliver && self.packets.is_some(),
             Control::Tap(tap) => self.tap = tap,
-            Control::Remote { rtp, rtcp } => {
-                self.latch.reset(rtp);
-                self.remote_rtcp = rtcp.unwrap_or_else(|| rtcp_next_to(rtp));
-                self.rtcp_peer = None;
-                self.destination.send_replace(rtp);
+            Control::Remote {
+                rtp,
+                rtcp,
+                payload_types,
+            } => {
+                if rtp != self.latch.config().sdp {
+                    self.latch.reset(rtp);
+                    self.rtcp_peer = None;
+                    self.destination.send_replace(rtp);
+                }
+                self.remote_rtcp = rtcp;
+                self.payload_types = payload_types;
             }
-            Control::PayloadTypes(types) => self.payload_types = types,
         }
     }
 
     /// Where our RTCP goes: where the peer's (accepted) RTCP comes from;
-    /// else the SDP's RTCP address while we send RTP to the SDP address
-    /// (always, in strict mode); else next to the latched RTP source.
+    /// else next to the latched RTP source when that is not the SDP address;
+    /// else the SDP's RTCP address (strict mode only ever latches the SDP
+    /// address, so it always ends here).
     fn rtcp_destination(&self) -> Option<SocketAddr> {
         if self.rtcp_peer.is_some() {
             return self.rtcp_peer;
         }
-        let rtp = *self.destination.borrow();
-        let to = if self.latch.config().strict || rtp == self.latch.config().sdp {
-            self.remote_rtcp
-        } else {
-            rtcp_next_to(rtp)
+        let to = match self.latch.latched() {
+            Some(rtp) if rtp != self.latch.config().sdp => rtcp_next_to(rtp),
+            _ => self.remote_rtcp,
         };
         (to.port() != 0 && !to.ip().is_unspecified()).then_some(to)
     }
 
     /// Takes an RTCP datagram from `from` (on the RTP port when `muxed`) if
-    /// it parses and comes from the peer: counted and read, or counted and
-    /// dropped. Returns whether it was taken.
+    /// it comes from the peer and parses: counted and read, or counted and
+    /// dropped. The source is checked first, so nothing from elsewhere is
+    /// walked (it counts as [`SessionCounters::rejected_source`], parsed or
+    /// not). Returns whether it was taken.
     fn take_rtcp(&mut self, datagram: &[u8], from: SocketAddr, muxed: bool) -> bool {
-        if !latch::rtcp_valid(datagram) {
-            bump(&self.shared.invalid);
-            return false;
-        }
         let config = self.latch.config();
         let allowed = if config.strict {
             from == self.remote_rtcp || (muxed && from == config.sdp)
@@ -789,6 +776,10 @@ impl Receiver {
         };
         if !allowed {
             bump(&self.shared.rejected_source);
+            return false;
+        }
+        if !latch::rtcp_valid(datagram) {
+            bump(&self.shared.invalid);
             return false;
         }
         bump(&self.shared.rtcp);
@@ -804,10 +795,7 @@ impl Receiver {
             let track = &self.tracks.iter().find(|t| t.ssrc == Some(ssrc))?.reception;
             Some(Reception {
                 ssrc,
-                totals: media::rtcp::ReceptionTotals {
-                    expected: track.expected(),
-                    received: track.packets(),
-                },
+                totals: track.totals(),
                 extended_highest_seq: track.highest(),
                 jitter: track.jitter(),
             })
@@ -841,7 +829,7 @@ impl Receiver {
                 self.take_rtcp(bytes, from, true);
                 return;
             }
-            Screened::PayloadType(_) => return bump(&self.shared.wrong_payload_type),
+            Screened::PayloadType => return bump(&self.shared.wrong_payload_type),
             Screened::Invalid => return bump(&self.shared.invalid),
         };
         match self
@@ -939,9 +927,10 @@ impl Receiver {
         let slot = &self.shared.sources[index];
         slot.ssrc.store(ssrc, Ordering::Relaxed);
         slot.packets.store(track.packets(), Ordering::Relaxed);
-        slot.base.store(track.base(), Ordering::Relaxed);
         slot.highest.store(track.highest(), Ordering::Relaxed);
-        slot.jitter.store(track.jitter16(), Ordering::Relaxed);
+        slot.expected.store(track.expected(), Ordering::Relaxed);
+        slot.lost.store(track.lost(), Ordering::Relaxed);
+        slot.jitter.store(track.jitter(), Ordering::Relaxed);
         if first {
             slot.used.store(true, Ordering::Release);
         }
