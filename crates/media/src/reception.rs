@@ -76,10 +76,7 @@ impl SourceReception {
 
     /// Packets expected: highest − lowest extended sequence number + 1 (A.3).
     pub fn expected(&self) -> u64 {
-        if self.packets == 0 {
-            return 0;
-        }
-        self.highest().saturating_sub(self.base) + 1
+        expected_packets(self.base, self.highest(), self.packets)
     }
 
     /// Cumulative packets lost: expected − received, never below 0.
@@ -105,6 +102,17 @@ impl SourceReception {
     pub fn jitter16(&self) -> u32 {
         self.jitter16
     }
+}
+
+/// Packets expected from a source that sent `received` packets spanning
+/// the extended sequence numbers `base..=highest` (A.3), for whoever keeps
+/// those three numbers elsewhere (a receive path that publishes them and
+/// leaves the arithmetic to the reader).
+pub fn expected_packets(base: u64, highest: u64, received: u64) -> u64 {
+    if received == 0 {
+        return 0;
+    }
+    highest.saturating_sub(base) + 1
 }
 
 /// `elapsed` (since any fixed epoch) in units of a `clock_rate` Hz clock,

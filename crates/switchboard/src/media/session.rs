@@ -88,7 +88,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use media::latch::{self, Decision, LatchConfig, PayloadTypes, Screened, SourceLatch};
-use media::reception::{arrival_units, SourceReception};
+use media::reception::{arrival_units, expected_packets, SourceReception};
 use media::RtpPacket;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -341,9 +341,8 @@ struct SourceSlot {
     used: AtomicBool,
     ssrc: AtomicU32,
     packets: AtomicU64,
+    base: AtomicU64,
     highest: AtomicU64,
-    expected: AtomicU64,
-    lost: AtomicU64,
     /// In timestamp units.
     jitter: AtomicU32,
 }
@@ -563,13 +562,19 @@ impl RtpSession {
             .sources
             .iter()
             .filter(|slot| slot.used.load(Ordering::Acquire))
-            .map(|slot| SsrcStats {
-                ssrc: slot.ssrc.load(Ordering::Relaxed),
-                packets: slot.packets.load(Ordering::Relaxed),
-                extended_highest_seq: slot.highest.load(Ordering::Relaxed),
-                expected: slot.expected.load(Ordering::Relaxed),
-                lost: slot.lost.load(Ordering::Relaxed),
-                jitter: slot.jitter.load(Ordering::Relaxed),
+            .map(|slot| {
+                let packets = slot.packets.load(Ordering::Relaxed);
+                let highest = slot.highest.load(Ordering::Relaxed);
+                let base = slot.base.load(Ordering::Relaxed);
+                let expected = expected_packets(base, highest, packets);
+                SsrcStats {
+                    ssrc: slot.ssrc.load(Ordering::Relaxed),
+                    packets,
+                    extended_highest_seq: highest,
+                    expected,
+                    lost: expected.saturating_sub(packets),
+                    jitter: slot.jitter.load(Ordering::Relaxed),
+                }
             })
             .collect();
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -927,9 +932,8 @@ impl Receiver {
         let slot = &self.shared.sources[index];
         slot.ssrc.store(ssrc, Ordering::Relaxed);
         slot.packets.store(track.packets(), Ordering::Relaxed);
+        slot.base.store(track.base(), Ordering::Relaxed);
         slot.highest.store(track.highest(), Ordering::Relaxed);
-        slot.expected.store(track.expected(), Ordering::Relaxed);
-        slot.lost.store(track.lost(), Ordering::Relaxed);
         slot.jitter.store(track.jitter(), Ordering::Relaxed);
         if first {
             slot.used.store(true, Ordering::Release);
