@@ -3,5 +3,11 @@
 #![warn(missing_docs)]
 
 pub mod element;
+pub mod error;
+pub mod jid;
+pub mod reader;
 
 pub use element::{Element, Node};
+pub use error::{iq_error, iq_result, ErrorType, StanzaCondition, StreamError};
+pub use jid::{FullJid, Jid, JidError};
+pub use reader::{Limits, ReadError, StreamEvent, StreamHeader, StreamReader};
