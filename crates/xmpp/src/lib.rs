@@ -6,6 +6,7 @@ pub mod element;
 pub mod error;
 pub mod jid;
 pub mod reader;
+pub mod sasl;
 
 pub use element::{Element, Node};
 pub use error::{iq_error, iq_result, ErrorType, StanzaCondition, StreamError};
