@@ -58,6 +58,8 @@ pub enum Output {
         jid: FullJid,
     },
     /// A stanza for the adapter to route, `from` stamped to the session.
+    /// Every IQ `get`/`set` here must get exactly one result or error back
+    /// through [`ServerStream::send_stanza`].
     Stanza(Element),
     /// The stream is over; close the socket once transmitted bytes are out.
     Closed {
@@ -70,6 +72,8 @@ pub enum Output {
 enum Phase {
     AwaitingHeader,
     Negotiating,
+    /// `<auth>` came without an initial response; an empty challenge was sent.
+    AwaitingInitialResponse(Mechanism),
     Scram(Box<ScramServer>),
     AwaitingTls,
     Closed,
@@ -357,16 +361,26 @@ impl ServerStream {
             self.sasl_failure(SaslError::InvalidMechanism, None);
             return;
         };
-        let payload = match decode_payload(&auth.text_content()) {
-            Ok(payload) => payload,
-            Err(error) => return self.sasl_failure(error, None),
-        };
+        let text = auth.text_content();
+        if text.trim().is_empty() {
+            // No initial response (RFC 6120 §6.4.2): ask for it with an empty challenge.
+            self.transmit(format!("<challenge xmlns='{NS_SASL}'/>"));
+            self.phase = Phase::AwaitingInitialResponse(mechanism);
+            return;
+        }
+        match decode_payload(&text) {
+            Ok(payload) => self.start_mechanism(mechanism, &payload),
+            Err(error) => self.sasl_failure(error, None),
+        }
+    }
+
+    fn start_mechanism(&mut self, mechanism: Mechanism, payload: &[u8]) {
         let hash = match mechanism {
-            Mechanism::Plain => return self.on_plain(&payload),
+            Mechanism::Plain => return self.on_plain(payload),
             Mechanism::ScramSha1 => ScramHash::Sha1,
             Mechanism::ScramSha256 => ScramHash::Sha256,
         };
-        let first = match parse_client_first(&payload) {
+        let first = match parse_client_first(payload) {
             Ok(first) => first,
             Err(error) => return self.sasl_failure(error, None),
         };
@@ -415,11 +429,19 @@ impl ServerStream {
     }
 
     fn on_response(&mut self, response: &Element) {
-        let Phase::Scram(server) = std::mem::replace(&mut self.phase, Phase::Negotiating) else {
-            return self.sasl_failure(SaslError::MalformedRequest, None);
+        let payload = decode_payload(&response.text_content());
+        let server = match std::mem::replace(&mut self.phase, Phase::Negotiating) {
+            Phase::Scram(server) => server,
+            Phase::AwaitingInitialResponse(mechanism) => {
+                return match payload {
+                    Ok(payload) => self.start_mechanism(mechanism, &payload),
+                    Err(error) => self.sasl_failure(error, None),
+                };
+            }
+            _ => return self.sasl_failure(SaslError::MalformedRequest, None),
         };
         let username = server.username().to_owned();
-        let payload = match decode_payload(&response.text_content()) {
+        let payload = match payload {
             Ok(payload) => payload,
             Err(error) => return self.sasl_failure(error, Some(username)),
         };

@@ -129,3 +129,29 @@ fn starttls_without_tls_fails_and_closes() {
     assert!(sent.ends_with("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>"));
     assert_eq!(events, [Output::Closed { error: None }]);
 }
+
+#[test]
+fn auth_without_initial_response_gets_an_empty_challenge() {
+    let mut server = stream();
+    let now = Instant::now();
+    server.handle_input(
+        now,
+        format!("{HEADER}<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'/>")
+            .as_bytes(),
+    );
+    assert!(drain(&mut server)
+        .0
+        .ends_with("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"));
+    server.handle_input(
+        now,
+        b"<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>AHVzZXJhADE=</response>",
+    );
+    let (sent, events) = drain(&mut server);
+    assert_eq!(sent, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    assert_eq!(
+        events,
+        [Output::Authenticated {
+            username: "usera".into()
+        }]
+    );
+}
