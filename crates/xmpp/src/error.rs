@@ -128,9 +128,12 @@ pub fn write_stream_child(out: &mut String, element: &Element) {
             out.push('\'');
         }
         out.push('>');
-        for child in element.children() {
-            // Children of stream:features / stream:error are in their own namespaces.
-            child.write_xml(out, NS_STREAMS);
+        for node in element.nodes() {
+            match node {
+                // Children of stream:features / stream:error are in their own namespaces.
+                crate::element::Node::Element(child) => child.write_xml(out, NS_STREAMS),
+                crate::element::Node::Text(text) => crate::element::escape_into(out, text),
+            }
         }
         out.push_str("</stream:");
         out.push_str(element.name());
