@@ -367,3 +367,6 @@ fn parse_tones(dtmf: &Element) -> Result<String, CommandError> {
     }
     Ok(tones.to_owned())
 }
+
+#[cfg(test)]
+mod tests;

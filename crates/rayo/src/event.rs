@@ -157,7 +157,7 @@ impl CallEvent {
     }
 }
 
-fn with_headers(mut e: Element, headers: &[(String, String)]) -> Element {
+pub(crate) fn with_headers(mut e: Element, headers: &[(String, String)]) -> Element {
     for h in header_elements(headers) {
         e.push(h);
     }

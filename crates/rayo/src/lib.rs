@@ -51,6 +51,7 @@ mod join;
 pub mod ns;
 pub mod stamp;
 pub mod uri;
+mod write;
 
 pub use command::{
     parse_call_command, parse_command, parse_component_command, parse_domain_command, CallCommand,
