@@ -51,6 +51,19 @@ impl EndReason {
             (EndReason::Error, _) => "error",
         }
     }
+
+    /// The reason for a dialed call's final SIP failure `status` (sent as
+    /// `platform-code`): 486/600 busy, 403/603/607 rejected, 408/480
+    /// timeout, anything else error. A CANCEL of the server's own (dial
+    /// timeout, hangup command) is the adapter's to name.
+    pub fn for_sip_failure(status: u16) -> EndReason {
+        match status {
+            486 | 600 => EndReason::Busy,
+            403 | 603 | 607 => EndReason::Rejected,
+            408 | 480 => EndReason::Timeout,
+            _ => EndReason::Error,
+        }
+    }
 }
 
 /// An event of a call.

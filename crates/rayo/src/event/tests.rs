@@ -255,3 +255,19 @@ fn complete_with_component_reason_first_then_extras() {
         "<complete xmlns='urn:xmpp:rayo:ext:1'><success xmlns='urn:xmpp:tropo:say:complete:1'/></complete>"
     );
 }
+
+#[test]
+fn sip_failures_map_to_end_reasons() {
+    for (status, reason) in [
+        (486, EndReason::Busy),
+        (600, EndReason::Busy),
+        (603, EndReason::Rejected),
+        (403, EndReason::Rejected),
+        (408, EndReason::Timeout),
+        (480, EndReason::Timeout),
+        (404, EndReason::Error),
+        (503, EndReason::Error),
+    ] {
+        assert_eq!(EndReason::for_sip_failure(status), reason, "{status}");
+    }
+}
