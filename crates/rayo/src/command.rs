@@ -18,7 +18,10 @@
 //!   both alike);
 //! * a call command sent to the domain (Adhearsion's `<hangup/>` after a
 //!   failed dial, adhearsion#585): `item-not-found` (cancel), which the
-//!   client reads as "the call is gone" (RAYO.md §5.3).
+//!   client reads as "the call is gone" (RAYO.md §5.3);
+//! * a `<stop>` sent to a call JID that names no component:
+//!   `item-not-found` (cancel), the XEP's answer for a component that
+//!   never existed.
 
 use xmpp::Element;
 
@@ -231,6 +234,12 @@ pub fn parse_domain_command(payload: &Element, domain: &str) -> Result<Dial, Com
 
 /// Parses a command sent to a call JID.
 pub fn parse_call_command(payload: &Element, domain: &str) -> Result<CallCommand, CommandError> {
+    if payload.is("stop", ns::EXT) || payload.is("stop", ns::RAYO) {
+        // A JID that reached here names no component (RAYO.md §3.0 item 6).
+        return Err(CommandError::item_not_found(
+            "<stop> needs a component JID; no component is named",
+        ));
+    }
     if payload.ns() != ns::RAYO {
         return Err(unhandled(payload, "a call"));
     }
@@ -307,8 +316,9 @@ fn unhandled(payload: &Element, addressee: &str) -> CommandError {
 
 fn parse_early_media(accept: &Element) -> Result<bool, CommandError> {
     match attr(accept, "earlyMedia") {
-        None | Some("false") | Some("0") => Ok(false),
-        Some("true") | Some("1") => Ok(true),
+        None => Ok(false),
+        Some(v) if v == "0" || v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) if v == "1" || v.eq_ignore_ascii_case("true") => Ok(true),
         Some(other) => Err(CommandError::bad_request(format!(
             "earlyMedia '{other}' is not a boolean"
         ))),

@@ -194,18 +194,19 @@ fn join_event(name: &str, target: &JoinTarget, cx: &EventContext<'_>) -> Element
     }
 }
 
-/// The `<ref>` of an IQ result naming a new call (`component` `None`) or
-/// component. XEP: `uri='xmpp:<call>@<domain>[/<component>]'` (plus `id`
-/// with legacy ids); wiki: `id` only (the component id, or the call id).
-pub fn ref_element(cx: &EventContext<'_>, call_id: &str, component: Option<&str>) -> Element {
-    let id = component.unwrap_or(call_id);
+/// The `<ref>` of an IQ result naming a new call or mixer (`node` is its
+/// id or name, `component` `None`) or a component of it. XEP:
+/// `uri='xmpp:<node>@<domain>[/<component>]'` (plus `id` with legacy ids);
+/// wiki: `id` only (the component id, or the node).
+pub fn ref_element(cx: &EventContext<'_>, node: &str, component: Option<&str>) -> Element {
+    let id = component.unwrap_or(node);
     let e = Element::new("ref", ns::RAYO);
     match cx.dialect {
         Dialect::Wiki => e.attr("id", id),
         Dialect::Xep => {
             let uri = match component {
-                Some(c) => component_uri(call_id, cx.domain, c),
-                None => call_uri(call_id, cx.domain),
+                Some(c) => component_uri(node, cx.domain, c),
+                None => call_uri(node, cx.domain),
             };
             let e = e.attr("uri", uri);
             if cx.legacy_ids {

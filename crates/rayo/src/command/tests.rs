@@ -48,7 +48,14 @@ fn accept_with_headers_and_early_media() {
             ],
         })
     );
-    for (value, early) in [("true", true), ("1", true), ("false", false), ("", false)] {
+    for (value, early) in [
+        ("true", true),
+        ("TRUE", true),
+        ("1", true),
+        ("false", false),
+        ("0", false),
+        ("", false),
+    ] {
         let parsed = call(&rayo("accept").attr("earlyMedia", value)).unwrap();
         assert!(
             matches!(parsed, CallCommand::Accept { early_media, .. } if early_media == early),
@@ -211,12 +218,15 @@ fn unknown_payloads_on_a_call() {
     for e in [
         rayo("frobnicate"),
         rayo("dial").attr("to", "sip:b@x.test"),
-        rayo("stop"),
         Element::new("output", ns::OUTPUT),
         Element::new("say", ns::TROPO_SAY),
-        Element::new("stop", ns::EXT),
+        Element::new("pause", ns::OUTPUT),
     ] {
         assert_eq!(condition(call(&e)), NOT_IMPLEMENTED, "{e}");
+    }
+    // A stop to a call JID names no component.
+    for e in [rayo("stop"), Element::new("stop", ns::EXT)] {
+        assert_eq!(condition(call(&e)), NOT_FOUND, "{e}");
     }
     // Not Rayo at all, including a core element name in a foreign namespace.
     for e in [
