@@ -45,6 +45,7 @@ mod dial;
 mod dialect;
 pub mod error;
 mod event;
+#[doc(hidden)]
 pub mod fuzz;
 mod header;
 mod join;
