@@ -41,6 +41,8 @@ struct HubInner {
     next_connection: AtomicU64,
     /// Wrong or missing tokens per source address, and the bans they led to.
     token_failures: Mutex<AuthFailures>,
+    /// Each agent endpoint's `no_controller_code`.
+    no_controller: HashMap<String, u16>,
 }
 
 /// The `agent_rpc` settings connections need.
@@ -93,6 +95,12 @@ impl AgentHub {
             .filter(|endpoint| endpoint.matcher == EndpointMatch::Agent)
             .map(|endpoint| (endpoint.name.clone(), EndpointAgents::default()))
             .collect();
+        let no_controller = config
+            .endpoints
+            .values()
+            .filter(|endpoint| endpoint.matcher == EndpointMatch::Agent)
+            .map(|endpoint| (endpoint.name.clone(), endpoint.no_controller_code))
+            .collect();
         let agent_rpc = &config.agent_rpc;
         AgentHub {
             inner: Arc::new(HubInner {
@@ -106,6 +114,7 @@ impl AgentHub {
                 },
                 next_connection: AtomicU64::new(1),
                 token_failures: Mutex::new(AuthFailures::new(BanPolicy::from_config(&config.sip))),
+                no_controller,
             }),
         }
     }
@@ -115,7 +124,13 @@ impl AgentHub {
     /// takes it or none will. Dropping the future withdraws the offer.
     pub fn offer(&self, offer: Offer) -> impl Future<Output = Offered> + Send + 'static {
         let pool = self.pool(&offer.endpoint);
-        async move { crate::control::run_offer(&pool, &offer, NO_CONTROLLER).await }
+        let code = self
+            .inner
+            .no_controller
+            .get(&offer.endpoint)
+            .copied()
+            .unwrap_or(NO_CONTROLLER);
+        async move { crate::control::run_offer(&pool, &offer, code).await }
     }
 
     /// The controller pool of the agent endpoint `endpoint`.
@@ -344,6 +359,30 @@ mod tests {
         drop(live);
         drop(again);
         assert!(hub.admit("bot").is_ok());
+    }
+
+    #[tokio::test]
+    async fn with_no_agent_connected_the_caller_hears_the_endpoint_code() {
+        let yaml = "endpoints:\n  bot: { match: { type: agent }, no_controller_code: 503 }\n";
+        let hub = AgentHub::new(&Config::from_yaml(yaml, "t.yaml").expect("valid config"));
+        let (commands, _) = mpsc::channel(1);
+        let offered = hub
+            .offer(Offer {
+                endpoint: "bot".into(),
+                info: Default::default(),
+                call: crate::control::CallHandle { key: 1, commands },
+            })
+            .await;
+        assert!(
+            matches!(
+                offered,
+                Offered::Declined {
+                    code: 503,
+                    reason: None
+                }
+            ),
+            "{offered:?}"
+        );
     }
 
     #[test]

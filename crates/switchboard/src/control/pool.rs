@@ -5,7 +5,8 @@
 //! Agent RPC hub does for `agent` endpoints) and registers it in
 //! [`Controllers`] at start; the call side only knows the registry. A call
 //! routed to a controller endpoint without a pool is declined with the
-//! endpoint's "no controller" code, as one whose pool has nobody connected.
+//! endpoint's "no controller" code (`no_controller_code`, default 480), as
+//! one whose pool has nobody connected.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -16,8 +17,9 @@ use super::offer::{self, ControllerId, Invitation, OfferTerms};
 use super::{Offer, Offered};
 use crate::config::{Config, EndpointMatch};
 
-/// The SIP status a caller gets when no controller can take the call.
-pub const NO_CONTROLLER: u16 = 480;
+/// The SIP status a caller gets when no controller can take the call and
+/// the endpoint names none of its own.
+pub const NO_CONTROLLER: u16 = crate::config::DEFAULT_NO_CONTROLLER_CODE;
 
 /// The controllers of one endpoint, as the offer driver needs them.
 pub trait ControllerPool: Send + Sync + fmt::Debug {
@@ -64,8 +66,8 @@ impl ControllerKind {
 /// Every controller endpoint's pool, by endpoint name.
 #[derive(Debug, Clone)]
 pub struct Controllers {
-    /// Controller endpoints and their kinds, from the config.
-    endpoints: HashMap<String, ControllerKind>,
+    /// Controller endpoints: their kind and "no controller" code.
+    endpoints: HashMap<String, (ControllerKind, u16)>,
     pools: HashMap<String, Arc<dyn ControllerPool>>,
 }
 
@@ -75,7 +77,10 @@ impl Controllers {
         let endpoints = config
             .endpoints
             .values()
-            .filter_map(|e| ControllerKind::of(&e.matcher).map(|kind| (e.name.clone(), kind)))
+            .filter_map(|e| {
+                let kind = ControllerKind::of(&e.matcher)?;
+                Some((e.name.clone(), (kind, e.no_controller_code)))
+            })
             .collect();
         Controllers {
             endpoints,
@@ -89,7 +94,7 @@ impl Controllers {
         kind: ControllerKind,
         pool_for: impl Fn(&str) -> Arc<dyn ControllerPool>,
     ) {
-        for (name, _) in self.endpoints.iter().filter(|(_, k)| **k == kind) {
+        for (name, _) in self.endpoints.iter().filter(|(_, (k, _))| *k == kind) {
             self.pools.insert(name.clone(), pool_for(name));
         }
     }
@@ -98,15 +103,16 @@ impl Controllers {
     /// takes it or none will. Dropping the future withdraws the offer.
     pub fn offer(&self, offer: Offer) -> impl Future<Output = Offered> + Send + 'static {
         let pool = self.pools.get(&offer.endpoint).cloned();
+        let code = self
+            .endpoints
+            .get(&offer.endpoint)
+            .map_or(NO_CONTROLLER, |(_, code)| *code);
         async move {
             match pool {
-                Some(pool) => offer::run(pool.as_ref(), &offer, NO_CONTROLLER).await,
+                Some(pool) => offer::run(pool.as_ref(), &offer, code).await,
                 None => {
                     tracing::info!(endpoint = %offer.endpoint, "no controller serves the endpoint");
-                    Offered::Declined {
-                        code: NO_CONTROLLER,
-                        reason: None,
-                    }
+                    Offered::Declined { code, reason: None }
                 }
             }
         }

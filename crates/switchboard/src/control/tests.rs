@@ -279,3 +279,31 @@ fn rotation_survives_removal() {
     assert_eq!(rotation.next(&live, |&c| c == 2), Some(1));
     assert_eq!(rotation.next(&live, |_| true), None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_registry_offers_through_the_endpoint_pool_or_declines_with_its_code() {
+    let yaml = "endpoints:\n  bot: { match: { type: agent } }\n  \
+                app: { match: { type: rayo }, no_controller_code: 503 }\n";
+    let config = crate::config::Config::from_yaml(yaml, "t.yaml").expect("valid config");
+    let (pool, mut invitations) = scripted(OfferPolicy::All, &[1]);
+    let mut controllers = Controllers::new(&config);
+    controllers.register(ControllerKind::Agent, |_| {
+        pool.clone() as Arc<dyn ControllerPool>
+    });
+    let offer = |endpoint: &str| {
+        let (commands, _) = mpsc::channel(1);
+        tokio::spawn(controllers.offer(Offer {
+            endpoint: endpoint.into(),
+            info: CallInfo::default(),
+            call: CallHandle { key: 7, commands },
+        }))
+    };
+    let to_bot = offer("bot");
+    next(&mut invitations).await.take(sink()).expect("offered");
+    taken(to_bot).await;
+    assert_eq!(
+        declined(offer("app")).await,
+        (503, None),
+        "no Rayo pool yet"
+    );
+}
