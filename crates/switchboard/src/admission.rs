@@ -4,9 +4,9 @@
 //! decides ([`Admit`]). An INVITE is refused with 403 when no endpoint
 //! claims the source, 401 while a `user` endpoint's digest is missing or
 //! stale, 404 when no route matches, or the route's `hangup` code; a call
-//! routed to a SIP destination or an agent endpoint is handed to a call
-//! actor ([`Bridge`]); a call routed to a Rayo endpoint gets 480 until that
-//! adapter exists.
+//! routed to a SIP destination or a controller endpoint (agent, Rayo) is
+//! handed to a call actor ([`Bridge`]), which offers the latter to the
+//! endpoint's controllers (480 when none can take it).
 //!
 //! Digest is where a hostile network probes, so two rules hold there:
 //!
@@ -35,6 +35,7 @@ use sip_stack::make_response;
 
 use crate::auth_ban::{AuthFailures, BanPolicy};
 use crate::config::{Config, Destination, DigestAuth, EndpointMatch, RouteEntry};
+use crate::control::ControllerKind;
 use crate::router::{RouteDecision, Router};
 
 /// Methods we answer; listed in `Allow`.
@@ -68,9 +69,9 @@ pub struct Bridge {
     pub dialed: String,
     /// The matching route entry: fallback, headers, recording.
     pub entry: RouteEntry,
-    /// `endpoint` is an agent endpoint: the call is offered to its agents
-    /// instead of being dialed.
-    pub to_agent: bool,
+    /// Who controls the call when `endpoint` is a controller endpoint: the
+    /// call is offered to its controllers instead of being dialed.
+    pub controller: Option<ControllerKind>,
 }
 
 /// Answers out-of-dialog requests per the configured endpoints and routes.
@@ -231,21 +232,17 @@ impl Admission {
                 dialed,
                 entry,
             } => {
-                let to_agent = match destination {
-                    Destination::Agent => true,
-                    Destination::Sip { .. } => false,
-                    // Rayo is not wired in yet: nobody can take the call.
-                    Destination::Rayo => {
-                        tracing::info!(%name, "no Rayo client connected");
-                        return Err(make_response(request, 480));
-                    }
+                let controller = match destination {
+                    Destination::Agent => Some(ControllerKind::Agent),
+                    Destination::Rayo => Some(ControllerKind::Rayo),
+                    Destination::Sip { .. } => None,
                 };
                 return Ok(Bridge {
                     from_endpoint: endpoint.clone(),
                     endpoint: name.to_string(),
                     dialed: dialed.to_string(),
                     entry: entry.clone(),
-                    to_agent,
+                    controller,
                 });
             }
         })
@@ -466,7 +463,7 @@ routes:
         let r = request("INVITE", "49123", "bob", "");
         match a.admit(Instant::now(), &r, local(), "udp") {
             Admit::Bridge(bridge) => {
-                assert!(bridge.to_agent);
+                assert_eq!(bridge.controller, Some(ControllerKind::Agent));
                 assert_eq!(
                     (bridge.endpoint.as_str(), bridge.dialed.as_str()),
                     ("myagent", "123")

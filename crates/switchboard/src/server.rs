@@ -14,6 +14,7 @@ use crate::admission::Admission;
 use crate::agent_rpc::AgentHub;
 use crate::calls::{CallContext, SIP_COMMAND_QUEUE};
 use crate::config::{Config, TransportProtocol};
+use crate::control::{ControllerKind, ControllerPool, Controllers};
 use crate::driver::Driver;
 use crate::http::Readiness;
 use crate::media::pacer::{Pacer, PacerConfig, PacerHandle};
@@ -65,7 +66,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let _ = agents_stopped.await;
         },
     ));
-    let context = Arc::new(call_context(&config, commands_tx, agents, pacer.handle()));
+    let mut controllers = Controllers::new(&config);
+    controllers.register(ControllerKind::Agent, |endpoint| {
+        Arc::new(agents.pool(endpoint)) as Arc<dyn ControllerPool>
+    });
+    let context = Arc::new(call_context(
+        &config,
+        commands_tx,
+        controllers,
+        pacer.handle(),
+    ));
     let call_drain = Duration::from_secs(config.sip.shutdown_grace_sec);
     let driver = Driver::new(
         stack,
@@ -122,7 +132,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 fn call_context(
     config: &Config,
     sip: mpsc::Sender<crate::calls::SipCommand>,
-    agents: AgentHub,
+    controllers: Controllers,
     pacer: PacerHandle,
 ) -> CallContext {
     let first = config.transports.values().next();
@@ -164,7 +174,7 @@ fn call_context(
             .transports
             .values()
             .any(|t| t.protocol == TransportProtocol::Tcp),
-        agents,
+        controllers,
         pacer,
         prompts: Prompts::new(PromptConfig {
             playback_dir: config.media.playback_dir.clone(),

@@ -10,9 +10,8 @@
 //! connection go on.
 //!
 //! When the socket closes, the connection leaves the hub at once (offers go
-//! to other agents, pending invites fail over), keeps draining its calls'
-//! events for the grace period so no call blocks on it, then hangs up every
-//! call that has not ended by itself.
+//! to other agents, pending invites fail over), and its calls go to the
+//! neutral grace period ([`crate::control::hang_up_after_grace`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -20,21 +19,23 @@ use std::time::Duration;
 
 use agent_rpc::{cli, AgentOp, Frame, Request, Response, ServerOp};
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
-use call_control::{Command, EndReason, Event};
+use call_control::Event;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::dialog::Dialog;
-use super::hub::{Invitation, InviteOutcome, Registration};
+use super::hub::Registration;
 use super::ids::{new_did, new_request_id};
 use super::mapping::{self, Outgoing};
 use crate::calls::CallKey;
-use crate::control::{CallHandle, EventSink, CONTROLLER_EVENT_QUEUE};
+use crate::control::{
+    hang_up_after_grace, watch_call, EventSink, Invitation, OrphanCall, CONTROLLER_EVENT_QUEUE,
+};
 
 /// Frames that may wait for the writer; an agent this far behind is
 /// disconnected rather than buffered without end.
@@ -50,8 +51,6 @@ const BYE_TIMEOUT: Duration = Duration::from_secs(32);
 const ABANDONED_INVITE_MEMORY: Duration = Duration::from_secs(600);
 /// Frames the writer hands the socket before flushing.
 const WRITE_BATCH: usize = 64;
-/// How long a hangup after the grace period may wait for room in a call's queue.
-const HANGUP_WAIT: Duration = Duration::from_secs(10);
 
 /// What a connection knows from its upgrade request.
 #[derive(Debug, Clone)]
@@ -129,7 +128,16 @@ pub(super) async fn run(
     drop(frames);
     drop(alive);
     info!(?end, calls = dialogs.len(), "agent disconnected");
-    hang_up_after_grace(dialogs, dids, call_events, grace).await;
+    drop(dids);
+    let orphans = dialogs
+        .into_values()
+        .map(|mut dialog| OrphanCall {
+            hangup: dialog.next_request_id(),
+            call: dialog.call().clone(),
+            name: dialog.did().to_owned(),
+        })
+        .collect();
+    hang_up_after_grace(orphans, call_events, grace).await;
 }
 
 /// The state of one live connection.
@@ -162,12 +170,8 @@ struct ServerRequest {
 }
 
 enum Awaiting {
-    /// An `invite` the hub waits on.
-    Invite {
-        did: String,
-        call: CallHandle,
-        reply: oneshot::Sender<InviteOutcome>,
-    },
+    /// An `invite` the offer waits on.
+    Invite { did: String, invitation: Invitation },
     /// An `invite` the hub gave up on: a 200 to it gets a `bye`.
     AbandonedInvite { did: String },
     /// A `bye`, whose answer only ends our wait.
@@ -316,8 +320,8 @@ impl Connection {
         self.deadlines.remove(&answered.deadline);
         match answered.kind {
             Awaiting::Bye => {}
-            Awaiting::Invite { did, call, reply } => {
-                self.on_invite_answer(did, call, reply, &response)
+            Awaiting::Invite { did, invitation } => {
+                self.on_invite_answer(did, invitation, &response)
             }
             Awaiting::AbandonedInvite { did } => {
                 if (200..300).contains(&response.code) {
@@ -328,37 +332,26 @@ impl Connection {
         }
     }
 
-    fn on_invite_answer(
-        &mut self,
-        did: String,
-        call: CallHandle,
-        reply: oneshot::Sender<InviteOutcome>,
-        response: &Response,
-    ) {
+    fn on_invite_answer(&mut self, did: String, invitation: Invitation, response: &Response) {
         let reason = (!response.reason.is_empty()).then(|| response.reason.clone());
-        let outcome = match response.code {
-            200..=299 => return self.take_call(did, call, reply),
-            503 => InviteOutcome::Unavailable { code: 503, reason },
-            code @ 400..=699 => InviteOutcome::Declined { code, reason },
+        if (200..300).contains(&response.code) {
+            return self.take_call(did, invitation);
+        }
+        info!(%did, code = response.code, "agent refused the call");
+        match response.code {
+            503 => invitation.pass(503, reason),
+            code @ 400..=699 => invitation.decline(code, reason),
             // A redirection means nothing here, and anything else is not a
             // status: the caller hears "nobody took it".
-            _ => InviteOutcome::Declined {
-                code: 480,
-                reason: None,
-            },
-        };
-        info!(%did, code = response.code, "agent refused the call");
-        let _ = reply.send(outcome);
+            _ => invitation.decline(480, None),
+        }
     }
 
-    fn take_call(&mut self, did: String, call: CallHandle, reply: oneshot::Sender<InviteOutcome>) {
-        if reply.is_closed() {
-            info!(%did, "agent took a call that is no longer offered; bye");
-            return self.send_bye(did);
-        }
+    fn take_call(&mut self, did: String, invitation: Invitation) {
+        let call = invitation.call.clone();
         let sink = EventSink::new(call.key, self.events.clone());
-        if reply.send(InviteOutcome::Taken(sink)).is_err() {
-            info!(%did, "call withdrawn as the agent took it; bye");
+        if invitation.take(sink).is_err() {
+            info!(%did, "agent took a call that is no longer offered; bye");
             return self.send_bye(did);
         }
         info!(%did, call = call.key, "agent took the call");
@@ -370,7 +363,7 @@ impl Connection {
     }
 
     fn on_invitation(&mut self, invitation: Invitation) {
-        if invitation.reply.is_closed() {
+        if invitation.is_withdrawn() {
             return; // withdrawn while it waited for us
         }
         let did = new_did(&invitation.info.call_id);
@@ -380,11 +373,7 @@ impl Connection {
         self.write_frame(Outgoing::Request(
             invite.to_request(id.clone(), did.clone()),
         ));
-        let awaiting = Awaiting::Invite {
-            did,
-            call: invitation.call,
-            reply: invitation.reply,
-        };
+        let awaiting = Awaiting::Invite { did, invitation };
         self.await_answer(id, awaiting, self.session.invite_timeout);
     }
 
@@ -427,9 +416,11 @@ impl Connection {
             let Some(expired) = self.server_requests.remove(&id) else {
                 continue;
             };
-            if let Awaiting::Invite { did, reply, .. } = expired.kind {
+            if let Awaiting::Invite { did, invitation } = expired.kind {
                 info!(%did, "agent did not answer the invite in time");
-                let _ = reply.send(InviteOutcome::NoAnswer);
+                // Unanswered: the offer moves on (if its own timer has not
+                // already withdrawn it).
+                drop(invitation);
                 let abandoned = Awaiting::AbandonedInvite { did };
                 self.await_answer(id, abandoned, ABANDONED_INVITE_MEMORY);
             }
@@ -509,22 +500,6 @@ fn salvage_ids(text: &str) -> (String, String) {
     (field("id"), field("did"))
 }
 
-/// Reports a call whose command queue closed as ended, in case its own
-/// `Ended` never reaches us (the call failed, or it was withdrawn just as
-/// the agent took it): the agent then gets its `bye` instead of a ghost.
-/// A second `Ended` for a call is ignored.
-fn watch_call(call: CallHandle, events: mpsc::Sender<(CallKey, Event)>) {
-    tokio::spawn(async move {
-        tokio::select! {
-            () = call.commands.closed() => {
-                let gone = Event::Ended { reason: EndReason::Error("call went away".into()) };
-                let _ = events.send_timeout((call.key, gone), HANGUP_WAIT).await;
-            }
-            () = events.closed() => {}
-        }
-    });
-}
-
 /// Writes queued frames in batches until the queue closes or a close frame
 /// is sent.
 async fn write_frames(
@@ -558,53 +533,6 @@ async fn write_frames(
         }
     }
     let _ = sink.close().await;
-}
-
-/// Drains the calls' events for the grace period (so none of them waits on
-/// a dead agent), then hangs up every call that has not ended.
-async fn hang_up_after_grace(
-    mut dialogs: HashMap<String, Dialog>,
-    mut dids: HashMap<CallKey, String>,
-    mut call_events: mpsc::Receiver<(CallKey, Event)>,
-    grace: Duration,
-) {
-    if dialogs.is_empty() {
-        return;
-    }
-    info!(
-        calls = dialogs.len(),
-        ?grace,
-        "agent gone; its calls end after the grace period"
-    );
-    let expiry = tokio::time::sleep(grace);
-    tokio::pin!(expiry);
-    while !dialogs.is_empty() {
-        tokio::select! {
-            () = &mut expiry => break,
-            event = call_events.recv() => match event {
-                None => break,
-                Some((call, Event::Ended { .. })) => {
-                    if let Some(did) = dids.remove(&call) {
-                        dialogs.remove(&did);
-                    }
-                }
-                Some(_) => {}
-            }
-        }
-    }
-    for dialog in dialogs.values_mut() {
-        let hangup = call_control::Request {
-            id: dialog.next_request_id(),
-            command: Command::Hangup,
-        };
-        info!(did = dialog.did(), "hanging up the call of a gone agent");
-        if let Err(TrySendError::Full(hangup)) = dialog.call().commands.try_send(hangup) {
-            let commands = dialog.call().commands.clone();
-            tokio::spawn(async move {
-                let _ = commands.send_timeout(hangup, HANGUP_WAIT).await;
-            });
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
-//! The hub: which agents are connected to which endpoint, and the search for
-//! one that takes a new call.
+//! The hub: which agents are connected to which endpoint, and each agent
+//! endpoint's controller pool ([`AgentPool`]).
 //!
-//! An offer goes to the endpoint's live connections round-robin, each at most
-//! once. The connection owns the invite's timer and the agent's answer, so
-//! the decision "taken" or "passed over" is made in one place and an answer
-//! arriving after the hub moved on cannot leave a call half-taken (the
-//! connection sends the agent a `bye` instead).
+//! The offer itself is the neutral driver's ([`crate::control`]): round-robin
+//! over the endpoint's live connections, each at most once, with
+//! `invite_timeout_sec` per agent. The pool only lists the live connections
+//! and hands one an [`Invitation`], which its connection turns into an
+//! `invite` frame and answers with the agent's answer; an answer arriving
+//! after the driver moved on cannot leave a call half-taken (the connection
+//! sends the agent a `bye` instead).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -13,12 +15,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use call_control::CallInfo;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::auth_ban::{AuthFailures, BanPolicy};
 use crate::config::{Config, EndpointMatch};
-use crate::control::{CallHandle, EventSink, Offer, Offered};
+use crate::control::{
+    ControllerId, ControllerPool, Invitation, Offer, OfferPolicy, OfferTerms, Offered, Rotation,
+    NO_CONTROLLER,
+};
 
 /// Offers that may wait for one connection's loop to pick them up.
 pub(super) const INVITATION_QUEUE: usize = 256;
@@ -37,6 +41,8 @@ struct HubInner {
     next_connection: AtomicU64,
     /// Wrong or missing tokens per source address, and the bans they led to.
     token_failures: Mutex<AuthFailures>,
+    /// Each agent endpoint's `no_controller_code`.
+    no_controller: HashMap<String, u16>,
 }
 
 /// The `agent_rpc` settings connections need.
@@ -46,6 +52,8 @@ pub(super) struct HubSettings {
     pub max_connections: u32,
     /// How long one agent has to answer an `invite`.
     pub invite_timeout: Duration,
+    /// How long a taken call may stay unanswered.
+    pub answer_timeout: Duration,
     /// How long a disconnected agent's calls live on.
     pub disconnect_grace: Duration,
     /// Shared secret agents must present, if any.
@@ -58,8 +66,8 @@ struct EndpointAgents {
     live: Vec<AgentLink>,
     /// Admitted connections still upgrading; they count toward the limit.
     upgrading: u32,
-    /// Index in `live` of the next agent to offer a call to.
-    cursor: usize,
+    /// Where the next offer starts in `live`.
+    rotation: Rotation,
 }
 
 /// How the hub reaches one connection.
@@ -67,41 +75,6 @@ struct EndpointAgents {
 struct AgentLink {
     connection: u64,
     invitations: mpsc::Sender<Invitation>,
-}
-
-/// A call offered to one connection.
-#[derive(Debug)]
-pub(super) struct Invitation {
-    /// What the agent is told.
-    pub info: CallInfo,
-    /// How the connection reaches the call if its agent takes it.
-    pub call: CallHandle,
-    /// Where the connection says how it went; dropped when the connection
-    /// closes first.
-    pub reply: oneshot::Sender<InviteOutcome>,
-}
-
-/// One agent's answer to an invitation.
-#[derive(Debug)]
-pub(super) enum InviteOutcome {
-    /// 2xx: the call is the agent's.
-    Taken(EventSink),
-    /// 503: this agent is busy; try the next.
-    Unavailable {
-        /// The agent's code.
-        code: u16,
-        /// The agent's reason, if it gave one.
-        reason: Option<String>,
-    },
-    /// No final answer within the invite timeout; try the next.
-    NoAnswer,
-    /// A final refusal the caller hears.
-    Declined {
-        /// SIP status for the caller.
-        code: u16,
-        /// The agent's reason, if it gave one.
-        reason: Option<String>,
-    },
 }
 
 /// Why a connection is not admitted.
@@ -122,6 +95,12 @@ impl AgentHub {
             .filter(|endpoint| endpoint.matcher == EndpointMatch::Agent)
             .map(|endpoint| (endpoint.name.clone(), EndpointAgents::default()))
             .collect();
+        let no_controller = config
+            .endpoints
+            .values()
+            .filter(|endpoint| endpoint.matcher == EndpointMatch::Agent)
+            .map(|endpoint| (endpoint.name.clone(), endpoint.no_controller_code))
+            .collect();
         let agent_rpc = &config.agent_rpc;
         AgentHub {
             inner: Arc::new(HubInner {
@@ -129,33 +108,36 @@ impl AgentHub {
                 settings: HubSettings {
                     max_connections: agent_rpc.max_connections_per_endpoint,
                     invite_timeout: Duration::from_secs(agent_rpc.invite_timeout_sec),
+                    answer_timeout: Duration::from_secs(agent_rpc.answer_timeout_sec),
                     disconnect_grace: Duration::from_secs(agent_rpc.disconnect_grace_sec),
                     token: agent_rpc.token.clone(),
                 },
                 next_connection: AtomicU64::new(1),
                 token_failures: Mutex::new(AuthFailures::new(BanPolicy::from_config(&config.sip))),
+                no_controller,
             }),
         }
     }
 
-    /// Offers a call to the endpoint's agents; resolves when one takes it
-    /// or none will. Dropping the future withdraws the offer.
+    /// Offers a call to the endpoint's agents through the neutral offer
+    /// driver (as the call side does through its pool); resolves when one
+    /// takes it or none will. Dropping the future withdraws the offer.
     pub fn offer(&self, offer: Offer) -> impl Future<Output = Offered> + Send + 'static {
-        let hub = self.clone();
-        async move {
-            let Offer {
-                endpoint,
-                info,
-                call,
-            } = offer;
-            let offered = hub.find_agent(&endpoint, info, call).await;
-            match &offered {
-                Offered::Taken(_) => tracing::info!(%endpoint, "call taken by an agent"),
-                Offered::Declined { code, reason } => {
-                    tracing::info!(%endpoint, code, ?reason, "call declined")
-                }
-            }
-            offered
+        let pool = self.pool(&offer.endpoint);
+        let code = self
+            .inner
+            .no_controller
+            .get(&offer.endpoint)
+            .copied()
+            .unwrap_or(NO_CONTROLLER);
+        async move { crate::control::run_offer(&pool, &offer, code).await }
+    }
+
+    /// The controller pool of the agent endpoint `endpoint`.
+    pub fn pool(&self, endpoint: &str) -> AgentPool {
+        AgentPool {
+            hub: self.clone(),
+            endpoint: endpoint.to_owned(),
         }
     }
 
@@ -206,54 +188,68 @@ impl AgentHub {
     fn next_agent(&self, endpoint: &str, tried: &[u64]) -> Option<AgentLink> {
         let mut endpoints = self.endpoints();
         let agents = endpoints.get_mut(endpoint)?;
-        let count = agents.live.len();
-        (0..count)
-            .map(|step| (agents.cursor + step) % count)
-            .find(|&index| !tried.contains(&agents.live[index].connection))
-            .map(|index| {
-                agents.cursor = (index + 1) % count;
-                agents.live[index].clone()
+        let index = agents
+            .rotation
+            .next(&agents.live, |link| tried.contains(&link.connection))?;
+        Some(agents.live[index].clone())
+    }
+}
+
+/// One agent endpoint's connections as a controller pool: round-robin with
+/// fail-over, `invite_timeout_sec` per agent.
+#[derive(Debug, Clone)]
+pub struct AgentPool {
+    hub: AgentHub,
+    endpoint: String,
+}
+
+impl ControllerPool for AgentPool {
+    fn terms(&self) -> OfferTerms {
+        let settings = &self.hub.inner.settings;
+        OfferTerms {
+            policy: OfferPolicy::RoundRobin,
+            offer_timeout: Some(settings.invite_timeout),
+            answer_timeout: settings.answer_timeout,
+        }
+    }
+
+    fn candidates(&self) -> Vec<ControllerId> {
+        let endpoints = self.hub.endpoints();
+        endpoints
+            .get(&self.endpoint)
+            .map_or_else(Vec::new, |agents| {
+                agents
+                    .live
+                    .iter()
+                    .map(|link| ControllerId(link.connection))
+                    .collect()
             })
     }
 
-    async fn find_agent(&self, endpoint: &str, info: CallInfo, call: CallHandle) -> Offered {
-        let mut tried = Vec::new();
-        // What the caller hears if nobody takes the call: the last agent's
-        // 503, or 480 when it did not answer or went away.
-        let mut last = (480, None);
-        while let Some(agent) = self.next_agent(endpoint, &tried) {
-            tried.push(agent.connection);
-            let (reply, outcome) = oneshot::channel();
-            let invitation = Invitation {
-                info: info.clone(),
-                call: call.clone(),
-                reply,
-            };
-            if agent.invitations.try_send(invitation).is_err() {
-                tracing::debug!(
-                    endpoint,
-                    connection = agent.connection,
-                    "agent busy or closing; next"
-                );
-                last = (480, None);
-                continue;
-            }
-            match outcome.await {
-                Ok(InviteOutcome::Taken(sink)) => return Offered::Taken(sink),
-                Ok(InviteOutcome::Declined { code, reason }) => {
-                    return Offered::Declined { code, reason }
-                }
-                Ok(InviteOutcome::Unavailable { code, reason }) => last = (code, reason),
-                Ok(InviteOutcome::NoAnswer) | Err(_) => last = (480, None),
-            }
-        }
-        if tried.is_empty() {
-            tracing::debug!(endpoint, "no agent connected");
-        }
-        Offered::Declined {
-            code: last.0,
-            reason: last.1,
-        }
+    fn rotate(&self, tried: &[ControllerId]) -> Option<ControllerId> {
+        let tried: Vec<u64> = tried.iter().map(|id| id.0).collect();
+        self.hub
+            .next_agent(&self.endpoint, &tried)
+            .map(|link| ControllerId(link.connection))
+    }
+
+    fn invite(&self, controller: ControllerId, invitation: Invitation) -> Result<(), Invitation> {
+        let link = {
+            let endpoints = self.hub.endpoints();
+            endpoints.get(&self.endpoint).and_then(|agents| {
+                agents
+                    .live
+                    .iter()
+                    .find(|link| link.connection == controller.0)
+                    .cloned()
+            })
+        };
+        let Some(link) = link else {
+            return Err(invitation);
+        };
+        link.invitations
+            .try_send(invitation)
+            .map_err(|error| error.into_inner())
     }
 }
 
@@ -321,9 +317,7 @@ impl Drop for Registration {
                 .position(|link| link.connection == self.connection)
             {
                 agents.live.remove(index);
-                if index < agents.cursor {
-                    agents.cursor -= 1;
-                }
+                agents.rotation.removed(index);
             }
         }
     }
@@ -365,6 +359,30 @@ mod tests {
         drop(live);
         drop(again);
         assert!(hub.admit("bot").is_ok());
+    }
+
+    #[tokio::test]
+    async fn with_no_agent_connected_the_caller_hears_the_endpoint_code() {
+        let yaml = "endpoints:\n  bot: { match: { type: agent }, no_controller_code: 503 }\n";
+        let hub = AgentHub::new(&Config::from_yaml(yaml, "t.yaml").expect("valid config"));
+        let (commands, _) = mpsc::channel(1);
+        let offered = hub
+            .offer(Offer {
+                endpoint: "bot".into(),
+                info: Default::default(),
+                call: crate::control::CallHandle { key: 1, commands },
+            })
+            .await;
+        assert!(
+            matches!(
+                offered,
+                Offered::Declined {
+                    code: 503,
+                    reason: None
+                }
+            ),
+            "{offered:?}"
+        );
     }
 
     #[test]

@@ -4,13 +4,14 @@
 //! around them and their mapping onto `call-control`. The wire reference is
 //! AGENT-RPC.md; the sharp edges, and the choices made where it is silent:
 //!
-//! - **Offers** ([`AgentHub::offer`]) go round-robin over the endpoint's live
-//!   connections, each tried at most once. Only a 2xx takes the call. 503, no
+//! - **Offers** go through each agent endpoint's controller pool
+//!   ([`AgentPool`], run by the neutral offer driver of [`crate::control`]):
+//!   round-robin over the endpoint's live connections, each tried at most once. Only a 2xx takes the call. 503, no
 //!   answer within `invite_timeout_sec` or the connection closing passes the
 //!   call to the next agent; any other 4xx–6xx is the caller's answer (3xx
 //!   and codes past 699 read as 480). When every agent passed, the caller gets
-//!   the last one's 503, or 480 if it timed out or went away; with no agent
-//!   connected, 480 at once. An agent that answers 200 after the offer was
+//!   the last one's 503, or 480 (the endpoint's `no_controller_code`) if it
+//!   timed out or went away; with no agent connected, that code at once. An agent that answers 200 after the offer was
 //!   withdrawn (caller gone, timeout) gets a `bye` for that did.
 //! - **Ordering**: a call's requests run one at a time in arrival order; one
 //!   that must wait is answered 100 `Trying` at once (agents give up on a
@@ -38,5 +39,5 @@ mod ids;
 mod mapping;
 mod server;
 
-pub use hub::AgentHub;
+pub use hub::{AgentHub, AgentPool};
 pub use server::serve;

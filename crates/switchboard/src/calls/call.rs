@@ -241,7 +241,7 @@ impl Call {
                 return self.reject_a(503, None).await;
             }
         }
-        if self.bridge.to_agent {
+        if self.bridge.controller.is_some() {
             self.control = Some(Control::offer(self));
             return;
         }

@@ -175,8 +175,8 @@ pub struct CallContext {
     pub recordings_dir: PathBuf,
     /// Whether a TCP listener exists, so TCP destinations can be used.
     pub tcp_available: bool,
-    /// Offers calls to agents.
-    pub agents: crate::agent_rpc::AgentHub,
+    /// Offers calls to the controllers of their endpoint.
+    pub controllers: crate::control::Controllers,
     /// Sends every controlled call's outbound RTP.
     pub pacer: crate::media::pacer::PacerHandle,
     /// Prompts, decoded once and shared.

@@ -87,6 +87,8 @@ pub(crate) struct FileEndpoint {
     pub auth: Option<Spanned<FileAuth>>,
     #[serde(default)]
     pub transport: Option<Spanned<String>>,
+    #[serde(default)]
+    pub no_controller_code: Option<Spanned<u16>>,
 }
 
 /// `endpoints.NAME.match`.

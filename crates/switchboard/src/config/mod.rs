@@ -142,7 +142,13 @@ pub struct EndpointConfig {
     pub auth: Option<DigestAuth>,
     /// Transport to use when sending to this endpoint's `uri`.
     pub transport: Option<String>,
+    /// What a caller hears when no controller of this agent or rayo
+    /// endpoint takes the call (`no_controller_code`, default 480).
+    pub no_controller_code: u16,
 }
+
+/// The default `no_controller_code`: 480 Temporarily Unavailable.
+pub const DEFAULT_NO_CONTROLLER_CODE: u16 = 480;
 
 /// `endpoints.NAME.match`: how requests are attributed to an endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -964,3 +964,18 @@ fn shipped_config_is_valid_and_routes_local_calls_to_myagent() {
         }
     ));
 }
+
+#[test]
+fn no_controller_code_belongs_to_controller_endpoints() {
+    let c = ok("endpoints:\n  bot: { match: { type: agent }, no_controller_code: 503 }\n  app: { match: { type: rayo } }\n");
+    assert_eq!(c.endpoints["bot"].no_controller_code, 503);
+    assert_eq!(c.endpoints["app"].no_controller_code, 480, "the default");
+    assert_eq!(
+        one_error("endpoints:\n  app:\n    match: { type: rayo }\n    no_controller_code: 200\n"),
+        "t.yaml:4:25: endpoints.app.no_controller_code: code 200 is not a failure status (400-699)"
+    );
+    assert_eq!(
+        one_error("endpoints:\n  b:\n    uri: \"sip:b.example\"\n    no_controller_code: 486\n"),
+        "t.yaml:4:25: endpoints.b.no_controller_code: only agent and rayo endpoints have controllers"
+    );
+}

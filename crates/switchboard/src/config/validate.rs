@@ -16,7 +16,7 @@ use super::file::{
 use super::{
     position, Config, ConfigError, ConfigErrorKind, Destination, DigestAuth, EndpointConfig,
     EndpointMatch, Fallback, KeyPath, MatchMode, RouteEntry, RouteTarget, StripPrefix,
-    TransportConfig, TransportProtocol,
+    TransportConfig, TransportProtocol, DEFAULT_NO_CONTROLLER_CODE,
 };
 
 /// Name of the route context endpoints use when they name none.
@@ -421,6 +421,27 @@ fn endpoints(
             _ => uri.map(|uri| Destination::Sip { uri }),
         };
 
+        let no_controller_code = match &e.no_controller_code {
+            None => DEFAULT_NO_CONTROLLER_CODE,
+            Some(code) if !matches!(matcher, EndpointMatch::Agent | EndpointMatch::Rayo) => {
+                c.invalid(
+                    code.referenced,
+                    format!("{key}.no_controller_code"),
+                    "only agent and rayo endpoints have controllers",
+                );
+                DEFAULT_NO_CONTROLLER_CODE
+            }
+            Some(code) if !(400..=699).contains(&code.value) => {
+                c.error(
+                    code.referenced,
+                    format!("{key}.no_controller_code"),
+                    ConfigErrorKind::StatusCode(code.value),
+                );
+                DEFAULT_NO_CONTROLLER_CODE
+            }
+            Some(code) => code.value,
+        };
+
         if let Some(t) = &e.transport {
             if !transports.contains_key(&t.value) {
                 c.error(
@@ -441,6 +462,7 @@ fn endpoints(
                 destination,
                 auth,
                 transport: e.transport.as_ref().map(|t| t.value.clone()),
+                no_controller_code,
             },
         );
     }

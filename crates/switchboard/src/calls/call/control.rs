@@ -70,8 +70,8 @@ pub(super) struct Control {
     sink: Option<EventSink>,
     /// Why the call ended, for the controller's `Ended`.
     pub(super) end_reason: Option<EndReason>,
-    /// Taken but not answered: when the caller stops waiting
-    /// (`agent_rpc.answer_timeout_sec`).
+    /// Taken but not answered: when the caller stops waiting (the
+    /// controller pool's answer timeout).
     answer_by: Option<tokio::time::Instant>,
     media: Option<ControlMedia>,
     play: Option<Playing>,
@@ -179,7 +179,7 @@ impl Control {
         Box::new(Control {
             commands,
             commands_open: true,
-            offering: Some(Offering(tokio::spawn(call.ctx.agents.offer(offer)))),
+            offering: Some(Offering(tokio::spawn(call.ctx.controllers.offer(offer)))),
             sink: None,
             end_reason: None,
             answer_by: None,
@@ -258,13 +258,13 @@ impl Call {
         control.offering = None;
         match offered {
             Offered::Taken(sink) => {
-                tracing::info!(endpoint = %self.bridge.endpoint, "agent took the call");
+                tracing::info!(endpoint = %self.bridge.endpoint, "a controller took the call");
+                let wait = sink.answer_timeout();
                 control.sink = Some(sink);
-                let wait = Duration::from_secs(self.ctx.config.agent_rpc.answer_timeout_sec);
                 control.answer_by = Some(tokio::time::Instant::now() + wait);
             }
             Offered::Declined { code, reason } => {
-                tracing::info!(endpoint = %self.bridge.endpoint, code, "no agent took the call");
+                tracing::info!(endpoint = %self.bridge.endpoint, code, "no controller took the call");
                 control.end_reason = Some(EndReason::Hangup);
                 let code = if (300..700).contains(&code) {
                     code
