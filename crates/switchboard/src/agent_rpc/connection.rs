@@ -399,8 +399,14 @@ impl Connection {
                 }
                 self.flush();
             }
-            Event::Dtmf { .. } => {}
-            Event::Ended { reason } => {
+            // Events an agent has no frame for.
+            Event::Started { .. }
+            | Event::Dtmf { .. }
+            | Event::Ringing { .. }
+            | Event::Answered { .. }
+            | Event::Joined { .. }
+            | Event::Unjoined { .. } => {}
+            Event::Ended { reason, .. } => {
                 let Some(did) = self.dids.remove(&call) else {
                     return;
                 };
@@ -517,7 +523,11 @@ fn watch_call(call: CallHandle, events: mpsc::Sender<(CallKey, Event)>) {
     tokio::spawn(async move {
         tokio::select! {
             () = call.commands.closed() => {
-                let gone = Event::Ended { reason: EndReason::Error("call went away".into()) };
+                let gone = Event::Ended {
+                    reason: EndReason::Error("call went away".into()),
+                    code: None,
+                    headers: Vec::new(),
+                };
                 let _ = events.send_timeout((call.key, gone), HANGUP_WAIT).await;
             }
             () = events.closed() => {}
@@ -595,7 +605,9 @@ async fn hang_up_after_grace(
     for dialog in dialogs.values_mut() {
         let hangup = call_control::Request {
             id: dialog.next_request_id(),
-            command: Command::Hangup,
+            command: Command::Hangup {
+                headers: Vec::new(),
+            },
         };
         info!(did = dialog.did(), "hanging up the call of a gone agent");
         if let Err(TrySendError::Full(hangup)) = dialog.call().commands.try_send(hangup) {

@@ -1,0 +1,647 @@
+//! The rules driven with virtual time: every ordering rule has a test, and a
+//! property test drives random input sequences through a simulated actor.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::{CollectDtmf, DtmfEnd, Join, Listen, Play};
+
+fn play() -> Command {
+    Command::Play(Play {
+        uri: "file://a.wav".into(),
+        looped: false,
+    })
+}
+
+fn collect(timeout_sec: u64, termination: Option<char>) -> Command {
+    Command::CollectDtmf(CollectDtmf {
+        timeout: Duration::from_secs(timeout_sec),
+        termination,
+        max_digits: None,
+    })
+}
+
+fn listen(ms: u64) -> Command {
+    Command::Listen(Listen {
+        duration: Duration::from_millis(ms),
+    })
+}
+
+fn hangup() -> Command {
+    Command::Hangup {
+        headers: Vec::new(),
+    }
+}
+
+fn drain(rules: &mut CallRules) -> Vec<Action> {
+    std::iter::from_fn(|| rules.poll_action()).collect()
+}
+
+fn done(id: RequestId, result: Result<Output, Failure>) -> Action {
+    Action::Emit(Event::Done { id, result })
+}
+
+fn ok(id: RequestId) -> Action {
+    done(id, Ok(Output::None))
+}
+
+fn execute(id: RequestId, command: Command) -> Action {
+    Action::Execute(Request { id, command })
+}
+
+/// An answered call with media, actions drained.
+fn answered(t0: Instant) -> CallRules {
+    let mut rules = CallRules::new(SlotPolicy::Replace);
+    send(&mut rules, t0, 100, Command::Answer { headers: vec![] });
+    rules.finished(100, Ok(Output::None));
+    rules.media_ready();
+    drain(&mut rules);
+    rules
+}
+
+fn send(rules: &mut CallRules, now: Instant, id: RequestId, command: Command) {
+    rules.request(now, Request { id, command });
+}
+
+#[test]
+fn answer_is_executed_then_reported() {
+    let t0 = Instant::now();
+    let mut rules = CallRules::default();
+    send(&mut rules, t0, 1, Command::Answer { headers: vec![] });
+    assert_eq!(
+        drain(&mut rules),
+        [execute(1, Command::Answer { headers: vec![] })]
+    );
+    rules.finished(1, Ok(Output::None));
+    assert_eq!(
+        drain(&mut rules),
+        [Action::Emit(Event::Answered { headers: vec![] }), ok(1)]
+    );
+    assert!(rules.is_answered());
+    // Accept and answer after answer are no-ops.
+    send(&mut rules, t0, 2, Command::Answer { headers: vec![] });
+    let accept = Command::Accept {
+        early_media: false,
+        headers: vec![],
+    };
+    send(&mut rules, t0, 3, accept);
+    assert_eq!(drain(&mut rules), [ok(2), ok(3)]);
+}
+
+#[test]
+fn media_before_answer_is_not_answered() {
+    let t0 = Instant::now();
+    let mut rules = CallRules::default();
+    let commands = [play(), collect(5, None), listen(1000), Command::Echo];
+    for (id, command) in commands.into_iter().enumerate() {
+        send(&mut rules, t0, id as u64, command);
+    }
+    let expected: Vec<Action> = (0..4)
+        .map(|id| done(id, Err(Failure::NotAnswered)))
+        .collect();
+    assert_eq!(drain(&mut rules), expected);
+    // Answered, but the late offer's ACK has not come: still not answered.
+    send(&mut rules, t0, 9, Command::Answer { headers: vec![] });
+    rules.finished(9, Ok(Output::None));
+    drain(&mut rules);
+    send(&mut rules, t0, 10, play());
+    assert_eq!(drain(&mut rules), [done(10, Err(Failure::NotAnswered))]);
+    send(&mut rules, t0, 11, Command::Hold);
+    assert_eq!(drain(&mut rules), [execute(11, Command::Hold)]);
+}
+
+#[test]
+fn reject_is_checked_then_executed() {
+    let t0 = Instant::now();
+    let mut rules = CallRules::default();
+    let reject = |code| Command::Reject {
+        code,
+        reason: None,
+        headers: vec![],
+    };
+    send(&mut rules, t0, 1, reject(200));
+    assert_eq!(
+        drain(&mut rules),
+        [done(
+            1,
+            Err(Failure::BadRequest("cannot reject with 200".into()))
+        )]
+    );
+    send(&mut rules, t0, 2, reject(486));
+    assert_eq!(drain(&mut rules), [execute(2, reject(486))]);
+    rules.finished(2, Ok(Output::None));
+    rules.gone(EndReason::CallerHangup);
+    rules.end(EndReason::CallerHangup, None, vec![]);
+    assert_eq!(
+        drain(&mut rules),
+        [
+            ok(2),
+            Action::Emit(Event::Ended {
+                reason: EndReason::Rejected,
+                code: None,
+                headers: vec![]
+            })
+        ]
+    );
+    let mut answered = answered(t0);
+    send(&mut answered, t0, 3, reject(486));
+    assert_eq!(
+        drain(&mut answered),
+        [done(3, Err(Failure::InvalidState("call already answered")))]
+    );
+}
+
+#[test]
+fn component_started_precedes_its_done_and_one_done_only() {
+    let t0 = Instant::now();
+    let mut rules = answered(t0);
+    send(&mut rules, t0, 1, play());
+    assert_eq!(drain(&mut rules), [execute(1, play())]);
+    rules.started(1);
+    rules.started(1);
+    rules.finished(1, Ok(Output::None));
+    rules.finished(1, Ok(Output::None));
+    assert_eq!(
+        drain(&mut rules),
+        [Action::Emit(Event::Started { id: 1 }), ok(1)]
+    );
+    // A play that fails to load gets only its Done.
+    send(&mut rules, t0, 2, play());
+    drain(&mut rules);
+    rules.finished(2, Err(Failure::NotFound("no such file".into())));
+    assert_eq!(
+        drain(&mut rules),
+        [done(2, Err(Failure::NotFound("no such file".into())))]
+    );
+}
+
+#[test]
+fn stop_of_running_component_and_of_unknown() {
+    let t0 = Instant::now();
+    let mut rules = answered(t0);
+    send(&mut rules, t0, 1, Command::Echo);
+    rules.started(1);
+    drain(&mut rules);
+    send(&mut rules, t0, 2, Command::Stop { target: 1 });
+    assert_eq!(
+        drain(&mut rules),
+        [
+            Action::StopComponent(1),
+            done(1, Err(Failure::Stopped)),
+            ok(2)
+        ]
+    );
+    // The actor reports nothing for it; if it did, nothing comes of it.
+    rules.finished(1, Ok(Output::None));
+    send(&mut rules, t0, 3, Command::Stop { target: 1 });
+    send(&mut rules, t0, 4, Command::Pause { target: 77 });
+    assert_eq!(
+        drain(&mut rules),
+        [
+            done(3, Err(Failure::NoSuchRequest)),
+            done(4, Err(Failure::NoSuchRequest))
+        ]
+    );
+}
+
+#[test]
+fn a_new_component_replaces_the_one_in_its_slot() {
+    let t0 = Instant::now();
+    let mut rules = answered(t0);
+    send(&mut rules, t0, 1, play());
+    rules.started(1);
+    drain(&mut rules);
+    send(&mut rules, t0, 2, Command::Echo);
+    assert_eq!(
+        drain(&mut rules),
+        [
+            Action::StopComponent(1),
+            done(1, Err(Failure::Stopped)),
+            execute(2, Command::Echo)
+        ]
+    );
+}
+
+#[test]
+fn refuse_policy_keeps_the_running_component() {
+    let t0 = Instant::now();
+    let mut rules = answered(t0);
+    rules.set_slot_policy(SlotPolicy::Refuse);
+    send(&mut rules, t0, 1, collect(5, None));
+    drain(&mut rules);
+    send(&mut rules, t0, 2, collect(5, None));
+    let actions = drain(&mut rules);
+    assert!(
+        matches!(
+            actions.as_slice(),
+            [Action::Emit(Event::Done {
+                id: 2,
+                result: Err(Failure::Conflict(_))
+            })]
+        ),
+        "{actions:?}"
+    );
+    assert_eq!(rules.components().collect::<Vec<_>>(), [1]);
+}
+
+#[test]
+fn different_slots_run_at_once() {
+    let t0 = Instant::now();
+    let mut rules = answered(t0);
+    send(&mut rules, t0, 1, play());
+    send(&mut rules, t0, 2, collect(5, Some('#')));
+    send(&mut rules, t0, 3, listen(1000));
+    assert_eq!(
+        drain(&mut rules),
+        [
+            execute(1, play()),
+            Action::Emit(Event::Started { id: 2 }),
+            Action::WantDigits(true),
+            execute(3, listen(1000)),
+        ]
+    );
+    assert_eq!(rules.components().collect::<Vec<_>>(), [1, 2, 3]);
+}
+
+#[test]
+fn digits_feed_the_collect_and_reach_a_subscriber() {
+    let t0 = Instant::now();
+    let mut rules = answered(t0);
+    rules.digit(t0, '5');
+    assert_eq!(drain(&mut rules), [], "no subscriber, no collect");
+    send(&mut rules, t0, 1, Command::DtmfEvents { enabled: true });
+    assert_eq!(drain(&mut rules), [Action::WantDigits(true), ok(1)]);
+    send(&mut rules, t0, 2, collect(5, Some('#')));
+    rules.digit(t0, '1');
+    rules.digit(t0, '#');
+    let digits = Output::Dtmf {
+        digits: "1#".into(),
+        end: DtmfEnd::Terminator,
+    };
+    assert_eq!(
+        drain(&mut rules),
+        [
+            Action::Emit(Event::Started { id: 2 }),
+            Action::Emit(Event::Dtmf { digit: '1' }),
+            Action::Emit(Event::Dtmf { digit: '#' }),
+            done(2, Ok(digits)),
+        ]
+    );
+    send(&mut rules, t0, 3, Command::DtmfEvents { enabled: false });
+    assert_eq!(drain(&mut rules), [Action::WantDigits(false), ok(3)]);
+}
+
+#[test]
+fn collect_times_out_in_virtual_time() {
+    let t0 = Instant::now();
+    let mut rules = answered(t0);
+    send(&mut rules, t0, 1, collect(5, Some('#')));
+    rules.digit(t0 + Duration::from_secs(1), '7');
+    drain(&mut rules);
+    assert_eq!(rules.poll_timeout(), Some(t0 + Duration::from_secs(5)));
+    rules.handle_timeout(t0 + Duration::from_millis(4999));
+    assert_eq!(drain(&mut rules), []);
+    rules.handle_timeout(t0 + Duration::from_secs(5));
+    let digits = Output::Dtmf {
+        digits: "7".into(),
+        end: DtmfEnd::Timeout,
+    };
+    assert_eq!(
+        drain(&mut rules),
+        [Action::WantDigits(false), done(1, Ok(digits))]
+    );
+    assert_eq!(rules.poll_timeout(), None);
+}
+
+#[test]
+fn listen_is_completed_at_its_deadline() {
+    let t0 = Instant::now();
+    let mut rules = answered(t0);
+    send(&mut rules, t0, 1, listen(1000));
+    rules.started(1);
+    drain(&mut rules);
+    let deadline = t0 + Duration::from_millis(1000) + LISTEN_SLACK;
+    assert_eq!(rules.poll_timeout(), Some(deadline));
+    rules.handle_timeout(deadline);
+    assert_eq!(drain(&mut rules), [Action::Complete(1)]);
+    assert_eq!(rules.poll_timeout(), None);
+    let audio = Output::Audio {
+        samples: vec![0; 4],
+        sample_rate: 8000,
+    };
+    rules.finished(1, Ok(audio.clone()));
+    assert_eq!(drain(&mut rules), [done(1, Ok(audio))]);
+}
+
+#[test]
+fn hangup_ends_components_first_then_late_requests_are_answered() {
+    let t0 = Instant::now();
+    let mut rules = answered(t0);
+    send(&mut rules, t0, 1, play());
+    rules.started(1);
+    send(&mut rules, t0, 2, collect(5, None));
+    drain(&mut rules);
+    send(&mut rules, t0, 3, hangup());
+    assert_eq!(
+        drain(&mut rules),
+        [
+            Action::StopComponent(1),
+            done(1, Err(Failure::CallEnded)),
+            Action::StopComponent(2),
+            done(2, Err(Failure::CallEnded)),
+            Action::WantDigits(false),
+            execute(3, hangup()),
+        ]
+    );
+    rules.finished(3, Ok(Output::None));
+    // Queued behind the hangup: a hangup is done, anything else too late.
+    rules.gone(EndReason::CallerHangup);
+    send(&mut rules, t0, 4, hangup());
+    send(&mut rules, t0, 5, play());
+    rules.end(EndReason::CallerHangup, None, vec![]);
+    send(&mut rules, t0, 6, hangup());
+    assert_eq!(
+        drain(&mut rules),
+        [
+            ok(3),
+            ok(4),
+            done(5, Err(Failure::CallEnded)),
+            Action::Emit(Event::Ended {
+                reason: EndReason::Hangup,
+                code: None,
+                headers: vec![]
+            }),
+            done(6, Err(Failure::CallEnded)),
+        ]
+    );
+}
+
+#[test]
+fn call_end_completes_components_then_unjoins_then_ends() {
+    let t0 = Instant::now();
+    let mut rules = answered(t0);
+    let join = Join {
+        target: JoinTarget::Call("other".into()),
+        direction: JoinDirection::Duplex,
+    };
+    send(&mut rules, t0, 1, Command::Join(join.clone()));
+    send(&mut rules, t0, 2, Command::Echo);
+    rules.started(2);
+    rules.joined(join.target.clone(), join.direction);
+    rules.finished(1, Ok(Output::None));
+    send(&mut rules, t0, 3, Command::Join(join.clone()));
+    drain(&mut rules);
+    send(&mut rules, t0, 4, Command::Hold);
+    rules.gone(EndReason::CallerHangup);
+    rules.end(
+        EndReason::Shutdown,
+        Some(200),
+        vec![("X-A".into(), "1".into())],
+    );
+    rules.digit(t0, '1');
+    rules.started(2);
+    rules.finished(2, Ok(Output::None));
+    rules.joined(join.target.clone(), join.direction);
+    assert_eq!(
+        drain(&mut rules),
+        [
+            execute(4, Command::Hold),
+            Action::StopComponent(2),
+            done(2, Err(Failure::CallEnded)),
+            done(4, Err(Failure::CallEnded)),
+            Action::Emit(Event::Unjoined {
+                target: join.target.clone()
+            }),
+            Action::Emit(Event::Ended {
+                reason: EndReason::CallerHangup,
+                code: Some(200),
+                headers: vec![("X-A".into(), "1".into())]
+            }),
+        ]
+    );
+    assert!(rules.is_ended());
+}
+
+#[test]
+fn transfer_ends_components_before_its_done() {
+    let t0 = Instant::now();
+    let mut rules = answered(t0);
+    send(&mut rules, t0, 1, Command::Echo);
+    rules.started(1);
+    let transfer = Command::Transfer {
+        endpoint: "bot".into(),
+    };
+    send(&mut rules, t0, 2, transfer.clone());
+    rules.finished(2, Ok(Output::None));
+    rules.end(EndReason::CallerHangup, None, vec![]);
+    let actions = drain(&mut rules);
+    assert_eq!(
+        actions[2..],
+        [
+            execute(2, transfer),
+            Action::StopComponent(1),
+            done(1, Err(Failure::CallEnded)),
+            ok(2),
+            Action::Emit(Event::Ended {
+                reason: EndReason::Transferred,
+                code: None,
+                headers: vec![]
+            }),
+        ]
+    );
+    // A failed transfer leaves the call as it was.
+    let mut rules = answered(t0);
+    send(
+        &mut rules,
+        t0,
+        1,
+        Command::Transfer {
+            endpoint: "x".into(),
+        },
+    );
+    rules.finished(1, Err(Failure::UnknownEndpoint));
+    send(&mut rules, t0, 2, Command::Echo);
+    assert_eq!(
+        drain(&mut rules)[1..],
+        [
+            done(1, Err(Failure::UnknownEndpoint)),
+            execute(2, Command::Echo)
+        ]
+    );
+}
+
+#[test]
+fn unjoin_of_what_is_not_joined_is_refused() {
+    let t0 = Instant::now();
+    let mut rules = answered(t0);
+    let target = JoinTarget::Mixer("room".into());
+    send(&mut rules, t0, 1, Command::Unjoin { target });
+    assert_eq!(
+        drain(&mut rules),
+        [done(1, Err(Failure::InvalidState("not joined")))]
+    );
+}
+
+mod property {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Input {
+        Request(u8),
+        Stop(u8),
+        MediaReady,
+        Answered,
+        /// The simulated actor reports its oldest (or a chosen) execution.
+        Finish(u8, bool),
+        Start(u8),
+        Digit(char),
+        Advance(u16),
+        Joined,
+        Gone,
+        End,
+    }
+
+    fn input() -> impl Strategy<Value = Input> {
+        prop_oneof![
+            4 => (0u8..12).prop_map(Input::Request),
+            1 => (0u8..40).prop_map(Input::Stop),
+            1 => Just(Input::MediaReady),
+            1 => Just(Input::Answered),
+            3 => (0u8..40, any::<bool>()).prop_map(|(i, ok)| Input::Finish(i, ok)),
+            2 => (0u8..40).prop_map(Input::Start),
+            2 => prop::sample::select(vec!['1', '2', '#']).prop_map(Input::Digit),
+            1 => (0u16..3000).prop_map(Input::Advance),
+            1 => Just(Input::Joined),
+            1 => Just(Input::Gone),
+            1 => Just(Input::End),
+        ]
+    }
+
+    fn command(n: u8) -> Command {
+        match n {
+            0 => Command::Answer { headers: vec![] },
+            1 => play(),
+            2 => collect(2, Some('#')),
+            3 => listen(500),
+            4 => Command::Echo,
+            5 => hangup(),
+            6 => Command::DtmfEvents { enabled: true },
+            7 => Command::Hold,
+            8 => Command::Transfer {
+                endpoint: "b".into(),
+            },
+            9 => Command::Join(Join {
+                target: JoinTarget::Call("x".into()),
+                direction: JoinDirection::Duplex,
+            }),
+            10 => Command::Accept {
+                early_media: false,
+                headers: vec![],
+            },
+            _ => Command::Reject {
+                code: 486,
+                reason: None,
+                headers: vec![],
+            },
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_request_completes_once_in_order(inputs in prop::collection::vec(input(), 0..60)) {
+            let t0 = Instant::now();
+            let mut now = t0;
+            let mut rules = CallRules::default();
+            let mut next_id: RequestId = 0;
+            let mut requested: Vec<RequestId> = Vec::new();
+            let mut executing: Vec<RequestId> = Vec::new();
+            let mut events: Vec<Event> = Vec::new();
+            let mut ended_at: Option<usize> = None;
+            let mut late: HashSet<RequestId> = HashSet::new();
+            let all = inputs.into_iter().chain([Input::Gone, Input::End]);
+            for input in all {
+                match input {
+                    Input::Request(n) | Input::Stop(n) => {
+                        let command = match input {
+                            Input::Stop(_) => Command::Stop { target: RequestId::from(n) },
+                            _ => command(n),
+                        };
+                        if ended_at.is_some() {
+                            late.insert(next_id);
+                        }
+                        requested.push(next_id);
+                        rules.request(now, Request { id: next_id, command });
+                        next_id += 1;
+                    }
+                    Input::MediaReady => rules.media_ready(),
+                    Input::Answered => rules.answered(vec![]),
+                    Input::Finish(i, ok) => {
+                        if !executing.is_empty() {
+                            let id = executing.remove(usize::from(i) % executing.len());
+                            let result = if ok { Ok(Output::None) } else { Err(Failure::Internal("x".into())) };
+                            rules.finished(id, result);
+                        }
+                    }
+                    Input::Start(i) => {
+                        if !executing.is_empty() {
+                            rules.started(executing[usize::from(i) % executing.len()]);
+                        }
+                    }
+                    Input::Digit(d) => rules.digit(now, d),
+                    Input::Advance(ms) => {
+                        now += Duration::from_millis(u64::from(ms));
+                        if rules.poll_timeout().is_some_and(|at| at <= now) {
+                            rules.handle_timeout(now);
+                        }
+                    }
+                    Input::Joined => rules.joined(JoinTarget::Call("x".into()), JoinDirection::Duplex),
+                    Input::Gone => rules.gone(EndReason::CallerHangup),
+                    Input::End => rules.end(EndReason::CallerHangup, None, vec![]),
+                }
+                while let Some(action) = rules.poll_action() {
+                    match action {
+                        Action::Emit(event) => {
+                            if matches!(event, Event::Ended { .. }) {
+                                prop_assert!(ended_at.is_none(), "a second Ended");
+                                ended_at = Some(events.len());
+                            }
+                            events.push(event);
+                        }
+                        Action::Execute(request) => executing.push(request.id),
+                        Action::Complete(id) => {
+                            executing.retain(|e| *e != id);
+                            rules.finished(id, Ok(Output::None));
+                        }
+                        Action::StopComponent(id) => executing.retain(|e| *e != id),
+                        Action::WantDigits(_) => {}
+                    }
+                }
+            }
+            let ended_at = ended_at.expect("the call ended");
+            let mut done: HashMap<RequestId, usize> = HashMap::new();
+            let mut started: HashMap<RequestId, usize> = HashMap::new();
+            for (at, event) in events.iter().enumerate() {
+                match event {
+                    Event::Done { id, result } => {
+                        prop_assert!(done.insert(*id, at).is_none(), "two Dones for {}", id);
+                        if at > ended_at {
+                            prop_assert!(late.contains(id), "Done of {} after Ended", id);
+                            prop_assert_eq!(result, &Err(Failure::CallEnded));
+                        }
+                    }
+                    Event::Started { id } => {
+                        prop_assert!(!done.contains_key(id), "Started of {} after its Done", id);
+                        prop_assert!(started.insert(*id, at).is_none(), "two Starteds for {}", id);
+                    }
+                    other => prop_assert!(at <= ended_at, "{:?} after Ended", other),
+                }
+            }
+            for id in requested {
+                prop_assert!(done.contains_key(&id), "no Done for {}", id);
+            }
+        }
+    }
+}
