@@ -64,6 +64,10 @@ pub enum Failure {
     /// ([`crate::SlotPolicy::Refuse`]), or the resource is in use.
     #[error("{0}")]
     Conflict(String),
+    /// The other side refused what the command sent (a REFER's 403…), with
+    /// its SIP status.
+    #[error("refused with {0}")]
+    Refused(u16),
     /// The server does not do this (yet).
     #[error("not implemented: {0}")]
     NotImplemented(&'static str),

@@ -252,6 +252,17 @@ impl CallRules {
                 self.stop_components(Failure::CallEnded);
                 self.execute(id, command);
             }
+            Command::Redirect { .. }
+                if self
+                    .executing
+                    .iter()
+                    .any(|e| matches!(e.command, Command::Redirect { .. })) =>
+            {
+                self.done(
+                    id,
+                    Err(Failure::Conflict("a redirect is in progress".into())),
+                )
+            }
             Command::Redirect { .. } | Command::Transfer { .. } => self.execute(id, command),
             Command::Hold | Command::Unhold | Command::Mute | Command::Unmute if !answered => {
                 self.done(id, Err(Failure::NotAnswered))
@@ -303,8 +314,8 @@ impl CallRules {
         }
     }
 
-    /// The call's media is negotiated and running (at answer, or at the ACK
-    /// of a late offer): media components may start.
+    /// The call's media is negotiated and running (at answer, at the ACK of
+    /// a late offer, or at a 183 with early media): components may start.
     pub fn media_ready(&mut self) {
         self.media_ready = true;
     }
@@ -349,6 +360,9 @@ impl CallRules {
         match command {
             Command::Answer { .. } if ok => self.answered(Vec::new()),
             Command::Hangup { .. } | Command::Reject { .. } if ok => self.phase = Phase::Gone,
+            // After answer a redirect is a REFER: accepted, but the call
+            // goes on until the actor reports it gone (the transfer worked).
+            Command::Redirect { .. } if ok && self.phase == Phase::Answered => {}
             Command::Redirect { .. } | Command::Transfer { .. } if ok => {
                 let reason = match command {
                     Command::Redirect { .. } => EndReason::Redirected,
@@ -461,7 +475,8 @@ impl CallRules {
     }
 
     fn start_component(&mut self, now: Instant, id: RequestId, command: Command) {
-        if self.phase != Phase::Answered || !self.media_ready {
+        // Media runs once answered, or before with early media (183).
+        if !self.media_ready {
             return self.done(id, Err(Failure::NotAnswered));
         }
         let Some(slot) = command.slot() else {

@@ -112,6 +112,31 @@ fn media_before_answer_is_not_answered() {
 }
 
 #[test]
+fn early_media_lets_components_run_before_answer() {
+    let t0 = Instant::now();
+    let mut rules = CallRules::default();
+    let accept = Command::Accept {
+        early_media: true,
+        headers: vec![],
+    };
+    send(&mut rules, t0, 1, accept.clone());
+    assert_eq!(drain(&mut rules), [execute(1, accept)]);
+    rules.finished(1, Ok(Output::None));
+    rules.media_ready();
+    send(&mut rules, t0, 2, play());
+    send(&mut rules, t0, 3, Command::Hold);
+    assert_eq!(
+        drain(&mut rules),
+        [
+            ok(1),
+            execute(2, play()),
+            done(3, Err(Failure::NotAnswered))
+        ]
+    );
+    assert!(!rules.is_answered());
+}
+
+#[test]
 fn reject_is_checked_then_executed() {
     let t0 = Instant::now();
     let mut rules = CallRules::default();
@@ -467,6 +492,47 @@ fn transfer_ends_components_before_its_done() {
         [
             done(1, Err(Failure::UnknownEndpoint)),
             execute(2, Command::Echo)
+        ]
+    );
+}
+
+#[test]
+fn redirect_after_answer_keeps_the_call_until_it_is_gone() {
+    let t0 = Instant::now();
+    let mut rules = answered(t0);
+    send(&mut rules, t0, 1, Command::Echo);
+    rules.started(1);
+    let redirect = Command::Redirect {
+        uri: "sip:b@example.com".into(),
+        headers: vec![],
+    };
+    send(&mut rules, t0, 2, redirect.clone());
+    send(&mut rules, t0, 3, redirect.clone());
+    rules.finished(2, Ok(Output::None));
+    assert_eq!(
+        drain(&mut rules)[2..],
+        [
+            execute(2, redirect),
+            done(
+                3,
+                Err(Failure::Conflict("a redirect is in progress".into()))
+            ),
+            ok(2)
+        ]
+    );
+    assert_eq!(rules.components().collect::<Vec<_>>(), [1], "echo runs on");
+    rules.gone(EndReason::Redirected);
+    rules.end(EndReason::CallerHangup, None, vec![]);
+    assert_eq!(
+        drain(&mut rules),
+        [
+            Action::StopComponent(1),
+            done(1, Err(Failure::CallEnded)),
+            Action::Emit(Event::Ended {
+                reason: EndReason::Redirected,
+                code: None,
+                headers: vec![]
+            })
         ]
     );
 }

@@ -186,6 +186,7 @@ pub(super) fn failure_response(request: &Request, failure: &Failure) -> Response
         // No agent op reaches these (agents never refuse slots or use
         // Rayo-only commands); answered plainly should one ever come.
         Failure::Conflict(reason) => Response::to(request, 409, reason.clone()),
+        Failure::Refused(code) => Response::to(request, *code, failure.to_string()),
         Failure::NotImplemented(what) => {
             Response::to(request, 501, format!("Not Implemented: {what}"))
         }

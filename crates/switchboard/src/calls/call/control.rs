@@ -31,6 +31,7 @@ use crate::media::pacer::{
 use crate::media::session::ReceivedRtp;
 
 mod execute;
+mod refer;
 
 /// Pacer events one call may have queued.
 const PACER_EVENT_QUEUE: usize = 8;
@@ -75,6 +76,10 @@ pub(super) struct Control {
     echo: Option<call_control::RequestId>,
     /// The rules want the caller's digits.
     wants_digits: bool,
+    /// The controller's headers for the 200 being sent.
+    answer_headers: call_control::Headers,
+    /// A redirect after answer in progress.
+    referral: Option<refer::Referral>,
 }
 
 /// The caller's media as a controlled call drives it (after answer).
@@ -184,6 +189,8 @@ impl Control {
             listen: None,
             echo: None,
             wants_digits: false,
+            answer_headers: Vec::new(),
+            referral: None,
         })
     }
 
@@ -434,6 +441,14 @@ impl Call {
         if let Some(media) = control.media.take() {
             let _ = self.ctx.pacer.remove_stream(media.stream);
         }
+    }
+
+    /// The controller's headers for the 200 it asked for (taken once).
+    pub(super) fn take_answer_headers(&mut self) -> call_control::Headers {
+        self.control
+            .as_mut()
+            .map(|c| std::mem::take(&mut c.answer_headers))
+            .unwrap_or_default()
     }
 
     /// Why the call ends, unless the controller's own command said already.

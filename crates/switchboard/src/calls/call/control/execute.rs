@@ -27,9 +27,15 @@ impl Call {
                 headers,
             } => self.accept(headers).await,
             Command::Accept {
-                early_media: true, ..
-            } => Err(Failure::NotImplemented("early media")),
-            Command::Answer { .. } => self.answer_locally().await,
+                early_media: true,
+                headers,
+            } => self.early_media(headers).await,
+            Command::Answer { headers } => {
+                if let Some(control) = self.control.as_mut() {
+                    control.answer_headers = headers;
+                }
+                self.answer_locally().await
+            }
             Command::Reject {
                 code,
                 reason,
@@ -49,12 +55,16 @@ impl Call {
                 }
                 Ok(Output::None)
             }
-            Command::Redirect { uri, headers } => self.redirect(&uri, &headers).await,
+            Command::Redirect { uri, headers } => match self.redirect(id, &uri, &headers).await {
+                Some(result) => result,
+                None => return,
+            },
             Command::Transfer { endpoint } => return self.transfer(id, endpoint).await,
             Command::Play(play) => return self.play(id, play),
             Command::Listen(listen) => return self.listen(id, listen.duration),
             Command::Echo => return self.echo(id),
-            Command::Hold | Command::Unhold => Err(Failure::NotImplemented("hold")),
+            Command::Hold => self.hold(sdp::Direction::SendOnly).await,
+            Command::Unhold => self.hold(sdp::Direction::SendRecv).await,
             Command::Mute | Command::Unmute => Err(Failure::NotImplemented("mute")),
             Command::Pause { .. } | Command::Resume { .. } => Err(Failure::NotImplemented("pause")),
             Command::Join(_) | Command::Unjoin { .. } => Err(Failure::NotImplemented("join")),
@@ -122,34 +132,38 @@ impl Call {
         self.finish_a(response).await;
     }
 
-    /// SIP redirect: 302 with the target as Contact before answer. After
-    /// answer it would be a REFER, which is not done yet.
-    async fn redirect(&mut self, uri: &str, headers: &Headers) -> Result<Output, Failure> {
+    /// SIP redirect: 302 with the target as Contact before answer; after
+    /// answer a REFER, finished by its final response (`None` until then).
+    async fn redirect(
+        &mut self,
+        id: RequestId,
+        uri: &str,
+        headers: &Headers,
+    ) -> Option<Result<Output, Failure>> {
         let scheme = uri.split(':').next().unwrap_or_default();
-        if !["sip", "sips", "tel"]
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(scheme))
-            || uri.parse::<sip::Uri>().is_err() && !scheme.eq_ignore_ascii_case("tel")
-        {
-            return Err(Failure::BadRequest(format!("cannot redirect to {uri}")));
+        let tel = scheme.eq_ignore_ascii_case("tel");
+        let sip = scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips");
+        if !(tel || sip && uri.parse::<sip::Uri>().is_ok()) {
+            return Some(Err(Failure::BadRequest(format!(
+                "cannot redirect to {uri}"
+            ))));
         }
         match self.a_state {
             AState::Pending => {
                 tracing::info!(%uri, "redirecting the caller (302)");
                 self.refuse_with(302, None, headers, Some(uri)).await;
-                Ok(Output::None)
+                Some(Ok(Output::None))
             }
-            AState::Answered => Err(Failure::NotImplemented("redirect after answer (REFER)")),
-            AState::Done => Err(Failure::CallEnded),
+            AState::Answered => self.refer(id, uri).await.err().map(Err),
+            AState::Done => Some(Err(Failure::CallEnded)),
         }
     }
 
-    /// Answers the caller from our own media (no outbound leg).
-    async fn answer_locally(&mut self) -> Result<Output, Failure> {
-        match self.a_state {
-            AState::Pending => {}
-            AState::Answered => return Ok(Output::None),
-            AState::Done => return Err(Failure::CallEnded),
+    /// Our SDP for the caller (an answer to its offer, or our offer for an
+    /// offerless INVITE), with media started; once per call.
+    fn prepare_local_sdp(&mut self) -> Result<(), Failure> {
+        if self.a_sdp.is_some() {
+            return Ok(());
         }
         let Some(a_media) = self.a_media.as_mut() else {
             return Err(Failure::Internal("no media for the caller".into()));
@@ -173,6 +187,17 @@ impl Call {
             self.a_sdp = Some(offer.to_bytes());
             a_media.offer = Some(offer);
         }
+        Ok(())
+    }
+
+    /// Answers the caller from our own media (no outbound leg).
+    async fn answer_locally(&mut self) -> Result<Output, Failure> {
+        match self.a_state {
+            AState::Pending => {}
+            AState::Answered => return Ok(Output::None),
+            AState::Done => return Err(Failure::CallEnded),
+        }
+        self.prepare_local_sdp()?;
         self.answer_a().await;
         if self.a_state != AState::Answered {
             return Err(Failure::Internal("the caller could not be answered".into()));
@@ -181,6 +206,43 @@ impl Call {
             control.answer_by = None;
         }
         self.start_control_media();
+        Ok(Output::None)
+    }
+
+    /// 183 with our SDP: media (and components) run before the answer.
+    /// Needs the caller's offer: an offer of ours would need a reliable 183.
+    async fn early_media(&mut self, headers: Headers) -> Result<Output, Failure> {
+        if self.a_state != AState::Pending {
+            return Ok(Output::None);
+        }
+        if self.a_offer.is_none() {
+            return Err(Failure::NotImplemented(
+                "early media without the caller's offer",
+            ));
+        }
+        self.prepare_local_sdp()?;
+        let Some(sdp) = self.a_sdp.clone() else {
+            return Err(Failure::Internal("no SDP for early media".into()));
+        };
+        let mut response = make_response(&self.a_invite, 183);
+        response.reason = "Session Progress".into();
+        self.contact(&mut response);
+        for (name, value) in headers {
+            response.headers.push(name, value);
+        }
+        response.set_body("application/sdp", sdp);
+        self.respond(self.a_transaction, response).await;
+        self.start_control_media();
+        Ok(Output::None)
+    }
+
+    /// Offers `direction` to the answered caller in a re-INVITE: sendonly
+    /// holds it, sendrecv resumes it.
+    async fn hold(&mut self, direction: sdp::Direction) -> Result<Output, Failure> {
+        if self.a_state != AState::Answered {
+            return Err(Failure::NotAnswered);
+        }
+        self.reflect_direction(false, direction).await;
         Ok(Output::None)
     }
 
