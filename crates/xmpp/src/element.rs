@@ -213,7 +213,6 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
