@@ -581,4 +581,6 @@ impl CallRules {
 }
 
 #[cfg(test)]
+mod property;
+#[cfg(test)]
 mod tests;
