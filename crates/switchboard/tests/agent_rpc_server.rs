@@ -566,7 +566,7 @@ async fn requests_of_a_call_run_in_order_but_hangup_does_not_wait() {
 
     agent.send(AgentOp::Hangup.to_request("h1", &did)).await;
     let hangup = call.command().await;
-    assert_eq!(hangup.command, Command::Hangup);
+    assert_eq!(hangup.command, Command::Hangup { headers: vec![] });
     done(&sink, hangup.id, Ok(Output::None)).await;
     assert_eq!(agent.response().await.id, "h1");
 
@@ -576,7 +576,10 @@ async fn requests_of_a_call_run_in_order_but_hangup_does_not_wait() {
     let ring = call.command().await;
     assert_eq!(
         ring.command,
-        Command::Ring,
+        Command::Accept {
+            early_media: false,
+            headers: vec![]
+        },
         "ring starts after the play's Done"
     );
 }
@@ -613,7 +616,13 @@ async fn request_cancel_stops_the_running_request() {
     assert_eq!(agent.response().await.code, 404);
     // The connection and the call carry on.
     agent.send(AgentOp::Ring.to_request("r1", &did)).await;
-    assert_eq!(call.command().await.command, Command::Ring);
+    assert_eq!(
+        call.command().await.command,
+        Command::Accept {
+            early_media: false,
+            headers: vec![]
+        }
+    );
 }
 
 #[tokio::test]
@@ -737,7 +746,9 @@ async fn call_end_answers_open_requests_487_and_sends_bye() {
     call.command().await;
     assert!(
         sink.send(Event::Ended {
-            reason: EndReason::CallerHangup
+            reason: EndReason::CallerHangup,
+            code: None,
+            headers: vec![],
         })
         .await
     );
@@ -808,7 +819,10 @@ async fn bad_requests_are_answered_and_the_connection_lives_on() {
     agent
         .send_text(&format!(r#"{{"ID":"a1","DID":"{did}","OP":"answer"}}"#))
         .await;
-    assert_eq!(call.command().await.command, Command::Answer);
+    assert_eq!(
+        call.command().await.command,
+        Command::Answer { headers: vec![] }
+    );
 }
 
 #[tokio::test]
@@ -853,7 +867,7 @@ async fn cli_mode_reads_lines_and_last_names_the_newest_call() {
 
     agent.send_text("answer").await;
     let answer = call.command().await;
-    assert_eq!(answer.command, Command::Answer);
+    assert_eq!(answer.command, Command::Answer { headers: vec![] });
     done(&sink, answer.id, Ok(Output::None)).await;
     let answered = agent.response().await;
     assert_eq!(
@@ -892,12 +906,14 @@ async fn disconnected_agents_calls_are_hung_up_after_the_grace() {
     assert!(
         ended_sink
             .send(Event::Ended {
-                reason: EndReason::CallerHangup
+                reason: EndReason::CallerHangup,
+                code: None,
+                headers: vec![],
             })
             .await
     );
     let hangup = call.command().await;
-    assert_eq!(hangup.command, Command::Hangup);
+    assert_eq!(hangup.command, Command::Hangup { headers: vec![] });
     let waited = closed.elapsed();
     assert!(
         (Duration::from_millis(900)..Duration::from_millis(3000)).contains(&waited),
@@ -934,7 +950,7 @@ async fn an_agent_that_stops_reading_is_dropped_and_its_calls_hung_up() {
             .await;
     }
     let hangup = call.command().await;
-    assert_eq!(hangup.command, Command::Hangup);
+    assert_eq!(hangup.command, Command::Hangup { headers: vec![] });
     let late = new_call(2);
     assert_eq!(declined(outcome(offer(&server.hub, &late)).await).0, 480);
 }

@@ -388,8 +388,14 @@ impl Connection {
                 }
                 self.flush();
             }
-            Event::Dtmf { .. } => {}
-            Event::Ended { reason } => {
+            // Events an agent has no frame for.
+            Event::Started { .. }
+            | Event::Dtmf { .. }
+            | Event::Ringing { .. }
+            | Event::Answered { .. }
+            | Event::Joined { .. }
+            | Event::Unjoined { .. } => {}
+            Event::Ended { reason, .. } => {
                 let Some(did) = self.dids.remove(&call) else {
                     return;
                 };

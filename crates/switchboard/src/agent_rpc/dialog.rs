@@ -304,7 +304,7 @@ mod tests {
         dialog.done(first.id, Ok(Output::None), &mut out);
         assert_eq!(codes(&mut out), [("p".into(), 200)]);
         let second = commands.try_recv().expect("answer sent after Done");
-        assert_eq!(second.command, Command::Answer);
+        assert_eq!(second.command, Command::Answer { headers: vec![] });
     }
 
     #[test]
@@ -315,7 +315,7 @@ mod tests {
         submit(&mut dialog, "h", AgentOp::Hangup, &mut out);
         let _play = commands.try_recv().expect("play");
         let hangup = commands.try_recv().expect("hangup at once");
-        assert_eq!(hangup.command, Command::Hangup);
+        assert_eq!(hangup.command, Command::Hangup { headers: vec![] });
         dialog.done(hangup.id, Ok(Output::None), &mut out);
         assert_eq!(codes(&mut out), [("p".into(), 183), ("h".into(), 200)]);
     }

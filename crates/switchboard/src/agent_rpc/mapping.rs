@@ -50,8 +50,13 @@ pub(super) fn invite(info: &CallInfo) -> Invite {
 /// commands (`:requestCancel` acts on our own bookkeeping, unknown ops get 405).
 pub(super) fn command(op: &AgentOp) -> Option<Command> {
     Some(match op {
-        AgentOp::Ring => Command::Ring,
-        AgentOp::Answer => Command::Answer,
+        AgentOp::Ring => Command::Accept {
+            early_media: false,
+            headers: Vec::new(),
+        },
+        AgentOp::Answer => Command::Answer {
+            headers: Vec::new(),
+        },
         AgentOp::Play(play) => Command::Play(Play {
             uri: play.uri.clone(),
             looped: false,
@@ -65,8 +70,11 @@ pub(super) fn command(op: &AgentOp) -> Option<Command> {
             duration: Duration::from_secs(u64::from(listen.duration_sec)),
         }),
         AgentOp::Echo => Command::Echo,
-        AgentOp::Hangup => Command::Hangup,
-        AgentOp::Redirect(redirect) => Command::Redirect {
+        AgentOp::Hangup => Command::Hangup {
+            headers: Vec::new(),
+        },
+        // Agent RPC's redirect bridges to a configured endpoint: a transfer.
+        AgentOp::Redirect(redirect) => Command::Transfer {
             endpoint: redirect.endpoint.clone(),
         },
         AgentOp::RequestCancel | AgentOp::Unknown(_) => return None,
@@ -175,6 +183,13 @@ pub(super) fn failure_response(request: &Request, failure: &Failure) -> Response
         Failure::NotSipEndpoint => Response::endpoint_can_not_be_flow_api(request),
         Failure::NoSuchRequest => no_such_request(request),
         Failure::Stopped | Failure::CallEnded => Response::request_terminated(request),
+        // No agent op reaches these (agents never refuse slots or use
+        // Rayo-only commands); answered plainly should one ever come.
+        Failure::Conflict(reason) => Response::to(request, 409, reason.clone()),
+        Failure::Refused(code) => Response::to(request, *code, failure.to_string()),
+        Failure::NotImplemented(what) => {
+            Response::to(request, 501, format!("Not Implemented: {what}"))
+        }
         Failure::Internal(detail) => {
             tracing::warn!(id = %request.id, op = %request.op, %detail, "request failed inside the server");
             Response::internal_error(request)
@@ -210,8 +225,14 @@ mod tests {
     #[test]
     fn ops_become_commands() {
         let cases = [
-            (AgentOp::Ring, Some(Command::Ring)),
-            (AgentOp::Answer, Some(Command::Answer)),
+            (
+                AgentOp::Ring,
+                Some(Command::Accept {
+                    early_media: false,
+                    headers: vec![],
+                }),
+            ),
+            (AgentOp::Answer, Some(Command::Answer { headers: vec![] })),
             (
                 AgentOp::Play(PlayOp {
                     uri: "file://a.wav".into(),
@@ -242,12 +263,12 @@ mod tests {
                 })),
             ),
             (AgentOp::Echo, Some(Command::Echo)),
-            (AgentOp::Hangup, Some(Command::Hangup)),
+            (AgentOp::Hangup, Some(Command::Hangup { headers: vec![] })),
             (
                 AgentOp::Redirect(Redirect {
                     endpoint: "voicebot".into(),
                 }),
-                Some(Command::Redirect {
+                Some(Command::Transfer {
                     endpoint: "voicebot".into(),
                 }),
             ),

@@ -420,6 +420,9 @@ impl Call {
     }
 
     async fn on_event(&mut self, event: SipEvent) {
+        let Some(event) = self.referral_event(event).await else {
+            return;
+        };
         match event {
             SipEvent::Response {
                 transaction,
@@ -617,6 +620,9 @@ impl Call {
         self.contact(&mut response);
         response.headers.push_known(HeaderName::Allow, ALLOW);
         response.set_body("application/sdp", sdp);
+        for (name, value) in self.take_answer_headers() {
+            response.headers.push(name, value);
+        }
         self.a_dialog = DialogId::of_uas_answer(&self.a_invite, &response);
         self.respond(self.a_transaction, response).await;
         self.a_state = AState::Answered;

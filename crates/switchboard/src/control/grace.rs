@@ -73,7 +73,9 @@ pub async fn hang_up_after_grace(
     for orphan in calls.into_values() {
         let hangup = Request {
             id: orphan.hangup,
-            command: Command::Hangup,
+            command: Command::Hangup {
+                headers: Vec::new(),
+            },
         };
         info!(name = %orphan.name, "hanging up the call of a gone controller");
         if let Err(TrySendError::Full(hangup)) = orphan.call.commands.try_send(hangup) {
@@ -92,7 +94,11 @@ pub fn watch_call(call: CallHandle, events: mpsc::Sender<(CallKey, Event)>) {
     tokio::spawn(async move {
         tokio::select! {
             () = call.commands.closed() => {
-                let gone = Event::Ended { reason: EndReason::Error("call went away".into()) };
+                let gone = Event::Ended {
+                    reason: EndReason::Error("call went away".into()),
+                    code: None,
+                    headers: Vec::new(),
+                };
                 let _ = events.send_timeout((call.key, gone), HANGUP_WAIT).await;
             }
             () = events.closed() => {}
@@ -133,11 +139,21 @@ mod tests {
         ));
         let ended = Event::Ended {
             reason: EndReason::Hangup,
+            code: None,
+            headers: Vec::new(),
         };
         events.send((1, ended)).await.expect("draining");
         grace.await.expect("ran");
         let hangup = stays_commands.try_recv().expect("hung up");
-        assert_eq!((hangup.id, hangup.command), (9, Command::Hangup));
+        assert_eq!(
+            (hangup.id, hangup.command),
+            (
+                9,
+                Command::Hangup {
+                    headers: Vec::new()
+                }
+            )
+        );
         assert!(ends_commands.try_recv().is_err(), "it ended by itself");
     }
 

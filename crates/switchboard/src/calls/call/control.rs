@@ -4,40 +4,36 @@
 //! The call is offered first ([`crate::control::Offer`]); while the offer
 //! runs the caller's signalling is handled as usual (a CANCEL withdraws
 //! it). Once taken, the controller's requests arrive on the call's command
-//! queue and each is completed with one `Done` event. Media after answer:
-//! the caller's leg has a pacer stream (silence, or a prompt) and, while a
-//! component needs them, delivers its packets here (digits, `listen`);
-//! `echo` relays the caller's packets back to the caller inside the receive
-//! task, like a bridge to itself.
+//! queue. What they may do and in which order their events go out is
+//! decided by the call's [`CallRules`] (call-control); this actor only
+//! feeds it requests and facts and carries out its actions ([`execute`]:
+//! SIP through the call's legs, media through the pacer and the session).
+//! Media after answer: the caller's leg has a pacer stream (silence, or a
+//! prompt) and, while the rules want digits or a `listen` runs, delivers its
+//! packets here; `echo` relays the caller's packets back to the caller
+//! inside the receive task, like a bridge to itself.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::time::Duration;
 
-use call_control::{
-    CallInfo, CollectDtmf, Command, DtmfCollector, EndReason, Event, Failure, Output, Request,
-    RequestId,
-};
+use call_control::{Action, CallInfo, CallRules, EndReason, Event, Failure, Request, SlotPolicy};
 use sip::TypedHeaders;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::components::{Capture, DigitSource};
-use super::{g711, AState, Call};
-use crate::calls::legs;
-use crate::config::Destination as EndpointDestination;
+use super::{g711, Call};
 use crate::control::{CallHandle, EventSink, Offer, Offered, CALL_COMMAND_QUEUE};
 use crate::media::pacer::{
     AfterPrompt, FrameSource, PacerEvent, PromptFrames, StreamId, StreamSetup,
 };
-use crate::media::relay::Relay;
-use crate::media::session::{Forward, ReceivedRtp};
+use crate::media::session::ReceivedRtp;
+
+mod execute;
+mod refer;
 
 /// Pacer events one call may have queued.
 const PACER_EVENT_QUEUE: usize = 8;
-
-/// Extra time a `listen` waits past its duration for the last packets.
-const LISTEN_SLACK: Duration = Duration::from_millis(200);
 
 /// The offer runs as its own task (its future need not be `Sync`, which the
 /// call's state must be); dropping this withdraws it.
@@ -68,16 +64,21 @@ pub(super) struct Control {
     commands_open: bool,
     offering: Option<Offering>,
     sink: Option<EventSink>,
-    /// Why the call ended, for the controller's `Ended`.
-    pub(super) end_reason: Option<EndReason>,
     /// Taken but not answered: when the caller stops waiting (the
     /// controller pool's answer timeout).
     answer_by: Option<tokio::time::Instant>,
+    /// The call's lifecycle: what requests may do, what the controller hears.
+    rules: CallRules,
     media: Option<ControlMedia>,
     play: Option<Playing>,
-    collect: Option<(RequestId, DtmfCollector)>,
     listen: Option<Listening>,
-    echo: Option<RequestId>,
+    echo: Option<call_control::RequestId>,
+    /// The rules want the caller's digits.
+    wants_digits: bool,
+    /// The controller's headers for the 200 being sent.
+    answer_headers: call_control::Headers,
+    /// A redirect after answer in progress.
+    referral: Option<refer::Referral>,
 }
 
 /// The caller's media as a controlled call drives it (after answer).
@@ -92,16 +93,15 @@ struct ControlMedia {
 }
 
 struct Playing {
-    id: RequestId,
+    id: call_control::RequestId,
     looped: bool,
     /// The prompt being loaded; `None` once it plays.
     loading: Option<oneshot::Receiver<Result<PromptFrames, Failure>>>,
 }
 
 struct Listening {
-    id: RequestId,
+    id: call_control::RequestId,
     capture: Capture,
-    deadline: tokio::time::Instant,
 }
 
 /// Waits for the next thing a controlled call must react to; never
@@ -181,34 +181,41 @@ impl Control {
             commands_open: true,
             offering: Some(Offering(tokio::spawn(call.ctx.controllers.offer(offer)))),
             sink: None,
-            end_reason: None,
             answer_by: None,
+            rules: CallRules::new(SlotPolicy::Replace),
             media: None,
             play: None,
-            collect: None,
             listen: None,
             echo: None,
+            wants_digits: false,
+            answer_headers: Vec::new(),
+            referral: None,
         })
     }
 
     fn deadline(&self) -> Option<tokio::time::Instant> {
-        let collect = self
-            .collect
-            .as_ref()
-            .map(|(_, c)| tokio::time::Instant::from_std(c.deadline()));
-        let listen = self.listen.as_ref().map(|l| l.deadline);
-        [collect, listen, self.answer_by]
-            .into_iter()
-            .flatten()
-            .min()
+        let rules = self
+            .rules
+            .poll_timeout()
+            .map(tokio::time::Instant::from_std);
+        [rules, self.answer_by].into_iter().flatten().min()
     }
+}
+
+/// `now` as the rules take it.
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 impl Call {
     /// Reacts to a wake-up of the controlled side.
     pub(super) async fn on_control(&mut self, wake: Wake) {
         match wake {
-            Wake::Command(Some(request)) => self.on_command(request).await,
+            Wake::Command(Some(request)) => {
+                if let Some(c) = self.control.as_mut() {
+                    c.rules.request(now(), request);
+                }
+            }
             Wake::Command(None) => {
                 if let Some(c) = self.control.as_mut() {
                     c.commands_open = false;
@@ -216,16 +223,13 @@ impl Call {
             }
             Wake::Offered(offered) => self.on_offered(offered).await,
             Wake::Pacer(Some(PacerEvent::PromptFinished { tag, .. })) => {
-                let finished = self.control.as_mut().and_then(|c| {
+                if let Some(c) = self.control.as_mut() {
                     // Only the prompt now playing (its tag is its request id):
                     // a replaced or stopped one may still report its end.
-                    match &c.play {
-                        Some(p) if p.id == tag && p.loading.is_none() => c.play.take(),
-                        _ => None,
+                    if matches!(&c.play, Some(p) if p.id == tag && p.loading.is_none()) {
+                        c.play = None;
+                        c.rules.finished(tag, Ok(call_control::Output::None));
                     }
-                });
-                if let Some(play) = finished {
-                    self.done(play.id, Ok(Output::None)).await;
                 }
             }
             Wake::Pacer(None) => {
@@ -233,14 +237,14 @@ impl Call {
                     m.pacer_events = None;
                 }
             }
-            Wake::Packet(Some(packet)) => self.on_packet(&packet).await,
+            Wake::Packet(Some(packet)) => self.on_packet(&packet),
             Wake::Packet(None) => {
                 // The session has stopped delivering (closed).
                 if let Some(a) = self.a_media.as_mut() {
                     a.packets = None;
                 }
             }
-            Wake::Loaded(result) => self.on_loaded(result).await,
+            Wake::Loaded(result) => self.on_loaded(result),
             Wake::Destination(Some(destination)) => {
                 if let Some(m) = self.control.as_ref().and_then(|c| c.media.as_ref()) {
                     let _ = self.ctx.pacer.set_destination(m.stream, destination);
@@ -249,6 +253,7 @@ impl Call {
             Wake::Destination(None) => {}
             Wake::Deadline => self.on_deadline().await,
         }
+        self.drive().await;
     }
 
     async fn on_offered(&mut self, offered: Offered) {
@@ -265,7 +270,7 @@ impl Call {
             }
             Offered::Declined { code, reason } => {
                 tracing::info!(endpoint = %self.bridge.endpoint, code, "no controller took the call");
-                control.end_reason = Some(EndReason::Hangup);
+                control.rules.note_end_reason(EndReason::Hangup);
                 let code = if (300..700).contains(&code) {
                     code
                 } else {
@@ -276,91 +281,25 @@ impl Call {
         }
     }
 
-    async fn on_command(&mut self, request: Request) {
-        let id = request.id;
-        let result = match request.command {
-            Command::Ring => self.ring().await,
-            Command::Answer => self.answer_locally().await,
-            Command::Reject { code, reason } => {
-                if self.a_state != AState::Pending {
-                    Err(Failure::InvalidState("call already answered"))
-                } else if !(300..700).contains(&code) {
-                    Err(Failure::BadRequest(format!("cannot reject with {code}")))
-                } else {
-                    self.set_end_reason(EndReason::Hangup);
-                    self.end_components(Failure::CallEnded).await;
-                    self.reject_a(code, reason.as_deref()).await;
-                    Ok(Output::None)
+    /// Carries out the rules' actions until none is left.
+    pub(super) async fn drive(&mut self) {
+        loop {
+            let Some(action) = self.control.as_mut().and_then(|c| c.rules.poll_action()) else {
+                return;
+            };
+            match action {
+                Action::Emit(event) => self.send_event(event).await,
+                Action::Execute(request) => Box::pin(self.execute(request)).await,
+                Action::StopComponent(id) => self.stop_component(id),
+                Action::Complete(id) => self.complete(id),
+                Action::WantDigits(wanted) => {
+                    if let Some(c) = self.control.as_mut() {
+                        c.wants_digits = wanted;
+                    }
+                    self.update_delivery();
                 }
             }
-            Command::Hangup => {
-                self.set_end_reason(EndReason::Hangup);
-                self.end_components(Failure::CallEnded).await;
-                match self.a_state {
-                    AState::Pending => self.reject_a(480, Some("Temporarily Unavailable")).await,
-                    _ => self.hang_up_a().await,
-                }
-                Ok(Output::None)
-            }
-            Command::Redirect { endpoint } => return self.redirect(id, endpoint).await,
-            Command::Play(play) => return self.play(id, play).await,
-            Command::CollectDtmf(options) => return self.collect(id, options).await,
-            Command::Listen(listen) => return self.listen(id, listen.duration).await,
-            Command::Echo => return self.echo(id).await,
-            Command::Stop { target } => self.stop(target).await,
-        };
-        self.done(id, result).await;
-    }
-
-    async fn ring(&mut self) -> Result<Output, Failure> {
-        match self.a_state {
-            AState::Pending => {
-                self.provisional_to_a(180, "Ringing", false).await;
-                Ok(Output::None)
-            }
-            AState::Answered => Ok(Output::None),
-            AState::Done => Err(Failure::CallEnded),
         }
-    }
-
-    /// Answers the caller from our own media (no outbound leg).
-    async fn answer_locally(&mut self) -> Result<Output, Failure> {
-        match self.a_state {
-            AState::Pending => {}
-            AState::Answered => return Ok(Output::None),
-            AState::Done => return Err(Failure::CallEnded),
-        }
-        let Some(a_media) = self.a_media.as_mut() else {
-            return Err(Failure::Internal("no media for the caller".into()));
-        };
-        a_media.consume = true;
-        if let Some(offer) = &self.a_offer {
-            let local = a_media.local(
-                legs::prefer(legs::offered_codec(offer)),
-                sdp::Direction::SendRecv,
-            );
-            let answer = sdp::answer(offer, &local, &mut a_media.origin)
-                .map_err(|e| Failure::Internal(format!("cannot answer the caller's SDP: {e}")))?;
-            a_media
-                .apply(answer.negotiated)
-                .map_err(|e| Failure::Internal(format!("cannot start media: {e}")))?;
-            self.a_sdp = Some(answer.sdp.to_bytes());
-        } else {
-            // Offerless INVITE: our 200 offers, the ACK answers.
-            let local = a_media.local(legs::prefer(None), sdp::Direction::SendRecv);
-            let offer = sdp::offer(&local, &mut a_media.origin);
-            self.a_sdp = Some(offer.to_bytes());
-            a_media.offer = Some(offer);
-        }
-        self.answer_a().await;
-        if self.a_state != AState::Answered {
-            return Err(Failure::Internal("the caller could not be answered".into()));
-        }
-        if let Some(control) = self.control.as_mut() {
-            control.answer_by = None;
-        }
-        self.start_control_media();
-        Ok(Output::None)
     }
 
     /// Gives the answered caller's leg a pacer stream and a digit source,
@@ -402,275 +341,34 @@ impl Call {
                     negotiated,
                     delivering: false,
                 });
+                control.rules.media_ready();
             }
             Err(error) => tracing::warn!(%error, "cannot pace the caller's media"),
         }
     }
 
-    async fn play(&mut self, id: RequestId, play: call_control::Play) {
-        let codec = match self.answered_media() {
-            Ok(m) => g711(m.negotiated.codec),
-            Err(failure) => return self.done(id, Err(failure)).await,
-        };
-        // One prompt at a time: a new one replaces the old, and ends echo
-        // (the two would share the caller's one outbound stream).
-        if let Some(old) = self.control.as_mut().and_then(|c| c.play.take()) {
-            self.done(old.id, Err(Failure::Stopped)).await;
-        }
-        if let Some(echo) = self.control.as_mut().and_then(|c| c.echo.take()) {
-            self.stop_echo();
-            self.done(echo, Err(Failure::Stopped)).await;
-        }
-        let (tx, rx) = oneshot::channel();
-        let prompts = self.ctx.prompts.clone();
-        let uri = play.uri.clone();
-        tokio::spawn(async move {
-            let _ = tx.send(prompts.load(&uri, codec).await);
-        });
-        if let Some(control) = self.control.as_mut() {
-            control.play = Some(Playing {
-                id,
-                looped: play.looped,
-                loading: Some(rx),
-            });
-        }
-    }
-
-    async fn on_loaded(&mut self, result: Result<PromptFrames, Failure>) {
+    fn on_packet(&mut self, packet: &ReceivedRtp) {
         let Some(control) = self.control.as_mut() else {
             return;
         };
-        let Some(play) = control.play.as_mut() else {
-            return;
-        };
-        play.loading = None;
-        let frames = match result {
-            Ok(frames) if !frames.is_empty() => frames,
-            Ok(_) => {
-                let id = play.id;
-                control.play = None;
-                return self.done(id, Ok(Output::None)).await;
-            }
-            Err(failure) => {
-                let id = play.id;
-                control.play = None;
-                return self.done(id, Err(failure)).await;
-            }
-        };
-        let source = FrameSource::Prompt {
-            frames,
-            looped: play.looped,
-            tag: play.id,
-        };
-        let Some(media) = control.media.as_ref() else {
-            return;
-        };
-        if let Err(error) = self.ctx.pacer.set_source(media.stream, source) {
-            let id = play.id;
-            control.play = None;
-            self.done(id, Err(Failure::Internal(error.to_string())))
-                .await;
-        }
-    }
-
-    async fn collect(&mut self, id: RequestId, options: CollectDtmf) {
-        if let Err(failure) = self.answered_media() {
-            return self.done(id, Err(failure)).await;
-        }
-        if let Some((old, _)) = self.control.as_mut().and_then(|c| c.collect.take()) {
-            self.done(old, Err(Failure::Stopped)).await;
-        }
-        if let Some(control) = self.control.as_mut() {
-            let now = std::time::Instant::now();
-            control.collect = Some((id, DtmfCollector::new(options, now)));
-        }
-        self.update_delivery();
-    }
-
-    async fn listen(&mut self, id: RequestId, duration: Duration) {
-        let negotiated = match self.answered_media() {
-            Ok(m) => m.negotiated,
-            Err(failure) => return self.done(id, Err(failure)).await,
-        };
-        if let Some(old) = self.control.as_mut().and_then(|c| c.listen.take()) {
-            self.done(old.id, Err(Failure::Stopped)).await;
-        }
-        let samples = (duration.as_millis() as usize).saturating_mul(8);
-        if let Some(control) = self.control.as_mut() {
-            control.listen = Some(Listening {
-                id,
-                capture: Capture::new(&negotiated, samples),
-                deadline: tokio::time::Instant::now() + duration + LISTEN_SLACK,
-            });
-        }
-        self.update_delivery();
-    }
-
-    async fn echo(&mut self, id: RequestId) {
-        let stream = match self.answered_media() {
-            Ok(m) => m.stream,
-            Err(failure) => return self.done(id, Err(failure)).await,
-        };
-        if let Some(play) = self.control.as_mut().and_then(|c| c.play.take()) {
-            self.done(play.id, Err(Failure::Stopped)).await;
-        }
-        let Some(a_media) = self.a_media.as_ref() else {
-            return;
-        };
-        let (Some(session), Some(negotiated)) = (&a_media.session, &a_media.negotiated) else {
-            return;
-        };
-        let _ = self.ctx.pacer.set_source(stream, FrameSource::Paused);
-        let forward = Forward {
-            socket: session.send_socket(),
-            destination: session.destination_changes(),
-            relay: Relay::new(
-                legs::relay_config(negotiated, negotiated),
-                session.outbound(),
-            ),
-        };
-        if session.set_forward(Some(forward)).is_err() {
-            let _ = self.ctx.pacer.set_source(stream, FrameSource::Silence);
-            return self
-                .done(id, Err(Failure::Internal("media session busy".into())))
-                .await;
-        }
-        let previous = self.control.as_mut().and_then(|c| c.echo.replace(id));
-        if let Some(previous) = previous {
-            self.done(previous, Err(Failure::Stopped)).await;
-        }
-    }
-
-    async fn stop(&mut self, target: RequestId) -> Result<Output, Failure> {
-        let Some(control) = self.control.as_mut() else {
-            return Err(Failure::NoSuchRequest);
-        };
-        if control.play.as_ref().is_some_and(|p| p.id == target) {
-            control.play = None;
-            if let Some(m) = control.media.as_ref() {
-                let _ = self.ctx.pacer.set_source(m.stream, FrameSource::Silence);
-            }
-        } else if control
-            .collect
-            .as_ref()
-            .is_some_and(|(id, _)| *id == target)
-        {
-            control.collect = None;
-        } else if control.listen.as_ref().is_some_and(|l| l.id == target) {
-            control.listen = None;
-        } else if control.echo == Some(target) {
-            control.echo = None;
-            self.stop_echo();
-        } else {
-            return Err(Failure::NoSuchRequest);
-        }
-        self.update_delivery();
-        self.done(target, Err(Failure::Stopped)).await;
-        Ok(Output::None)
-    }
-
-    fn stop_echo(&mut self) {
-        if let Some(session) = self.a_media.as_ref().and_then(|m| m.session.as_ref()) {
-            let _ = session.set_forward(None);
-        }
-        if let Some(m) = self.control.as_ref().and_then(|c| c.media.as_ref()) {
-            let _ = self.ctx.pacer.set_source(m.stream, FrameSource::Silence);
-        }
-    }
-
-    async fn redirect(&mut self, id: RequestId, endpoint: String) {
-        let target = self.ctx.config.endpoints.get(&endpoint);
-        let check = match target.and_then(|e| e.destination.as_ref()) {
-            None if target.is_none() => Err(Failure::UnknownEndpoint),
-            Some(EndpointDestination::Sip { .. }) => Ok(()),
-            _ => Err(Failure::NotSipEndpoint),
-        };
-        if let Err(failure) = check {
-            return self.done(id, Err(failure)).await;
-        }
-        if self.a_state == AState::Done {
-            return self.done(id, Err(Failure::CallEnded)).await;
-        }
-        tracing::info!(%endpoint, answered = self.a_state == AState::Answered, "redirecting");
-        self.end_components(Failure::CallEnded).await;
-        self.done(id, Ok(Output::None)).await;
-        self.detach(EndReason::Redirected).await;
-        // The caller's leg becomes a plain bridge leg: its pacer stream and
-        // consumer give way to the relay.
-        if let Some(a) = self.a_media.as_mut() {
-            a.packets = None;
-            if let Some(session) = &a.session {
-                let _ = session.set_deliver(false);
-            }
-        }
-        self.bridge.endpoint = endpoint.clone();
-        self.bridge.entry.fallback = None;
-        self.targets.clear();
-        Box::pin(self.dial(endpoint)).await;
-    }
-
-    /// The answered caller's media, or why a media operation cannot run.
-    fn answered_media(&self) -> Result<&ControlMedia, Failure> {
-        match self.a_state {
-            AState::Pending => Err(Failure::NotAnswered),
-            AState::Done => Err(Failure::CallEnded),
-            AState::Answered => self
-                .control
-                .as_ref()
-                .and_then(|c| c.media.as_ref())
-                .ok_or(Failure::NotAnswered),
-        }
-    }
-
-    async fn on_packet(&mut self, packet: &ReceivedRtp) {
-        let Some(control) = self.control.as_mut() else {
-            return;
-        };
-        let mut captured = None;
         if let Some(listen) = control.listen.as_mut() {
             if listen.capture.feed(packet) {
-                captured = control.listen.take();
+                if let Some(listen) = control.listen.take() {
+                    let output = listen_output(listen.capture);
+                    control.rules.finished(listen.id, Ok(output));
+                }
             }
         }
         let mut digits: Vec<char> = Vec::new();
         if let Some(media) = control.media.as_mut() {
             media.digits.feed(packet, |d| digits.push(d));
         }
-        if let Some(listen) = captured {
-            self.listen_done(listen).await;
-        }
+        let now = now();
         for digit in digits {
-            self.on_digit(digit).await;
+            tracing::debug!(%digit, "DTMF");
+            control.rules.digit(now, digit);
         }
-    }
-
-    async fn on_digit(&mut self, digit: char) {
-        tracing::debug!(%digit, "DTMF");
-        let done = self.control.as_mut().and_then(|c| {
-            let (id, collector) = c.collect.as_mut()?;
-            let id = *id;
-            let output = collector.digit(digit, std::time::Instant::now())?;
-            c.collect = None;
-            Some((id, output))
-        });
-        self.send_event(Event::Dtmf { digit }).await;
-        if let Some((id, output)) = done {
-            self.update_delivery();
-            self.done(id, Ok(output)).await;
-        }
-    }
-
-    async fn listen_done(&mut self, listen: Listening) {
         self.update_delivery();
-        let samples = listen.capture.finish();
-        self.done(
-            listen.id,
-            Ok(Output::Audio {
-                samples,
-                sample_rate: 8000,
-            }),
-        )
-        .await;
     }
 
     async fn on_deadline(&mut self) {
@@ -680,42 +378,24 @@ impl Call {
         };
         if control.answer_by.is_some_and(|at| at <= now) {
             control.answer_by = None;
-            if self.a_state == AState::Pending {
+            if self.a_state == super::AState::Pending {
                 tracing::info!("the agent did not answer in time");
                 self.set_end_reason(EndReason::Hangup);
                 self.end_components(Failure::CallEnded).await;
                 return self.reject_a(480, Some("Temporarily Unavailable")).await;
             }
         }
-        let Some(control) = self.control.as_mut() else {
-            return;
-        };
-        let expired = control.collect.as_mut().and_then(|(id, c)| {
-            let id = *id;
-            c.expire(now.into_std()).map(|output| (id, output))
-        });
-        if expired.is_some() {
-            control.collect = None;
-        }
-        let listen = match &control.listen {
-            Some(l) if l.deadline <= now => control.listen.take(),
-            _ => None,
-        };
-        if let Some((id, output)) = expired {
-            self.update_delivery();
-            self.done(id, Ok(output)).await;
-        }
-        if let Some(listen) = listen {
-            self.listen_done(listen).await;
+        if let Some(control) = self.control.as_mut() {
+            control.rules.handle_timeout(now.into_std());
         }
     }
 
-    /// Turns packet delivery on while a component consumes packets.
+    /// Turns packet delivery on while digits are wanted or a `listen` runs.
     fn update_delivery(&mut self) {
         let Some(control) = self.control.as_mut() else {
             return;
         };
-        let wanted = control.collect.is_some() || control.listen.is_some();
+        let wanted = control.wants_digits || control.listen.is_some();
         let Some(media) = control.media.as_mut() else {
             return;
         };
@@ -729,71 +409,52 @@ impl Call {
         }
     }
 
-    /// Ends every running component with `failure` (stop, call end, redirect).
+    /// Ends every running component with `failure` (the call is going).
     pub(super) async fn end_components(&mut self, failure: Failure) {
+        if let Some(control) = self.control.as_mut() {
+            control.rules.stop_components(failure);
+        }
+        self.drive().await;
+    }
+
+    /// The controller's part in the call is over: requests still queued are
+    /// answered, the controller hears `Ended`, the call's media stops and its
+    /// commands are no longer taken.
+    pub(super) async fn detach(&mut self, reason: EndReason) {
         let Some(control) = self.control.as_mut() else {
             return;
         };
-        let mut ended: Vec<RequestId> = Vec::new();
-        if let Some(play) = control.play.take() {
-            ended.push(play.id);
-            if let Some(m) = control.media.as_ref() {
-                let _ = self.ctx.pacer.set_source(m.stream, FrameSource::Silence);
-            }
+        control.rules.gone(reason.clone());
+        // Requests already queued are answered; later ones find the queue
+        // closed, which the controller reads as the call's end.
+        control.commands.close();
+        let now = now();
+        while let Ok(request) = control.commands.try_recv() {
+            control.rules.request(now, request);
         }
-        if let Some((id, _)) = control.collect.take() {
-            ended.push(id);
-        }
-        if let Some(listen) = control.listen.take() {
-            ended.push(listen.id);
-        }
-        if let Some(echo) = control.echo.take() {
-            ended.push(echo);
-            self.stop_echo();
-        }
-        self.update_delivery();
-        for id in ended {
-            self.done(id, Err(failure.clone())).await;
-        }
-    }
-
-    /// The controller's part in the call is over: tell it, stop its media,
-    /// and stop taking its commands.
-    pub(super) async fn detach(&mut self, reason: EndReason) {
+        control.rules.end(reason, None, Vec::new());
+        self.drive().await;
         let Some(mut control) = self.control.take() else {
             return;
         };
         if let Some(media) = control.media.take() {
             let _ = self.ctx.pacer.remove_stream(media.stream);
         }
-        let reason = control.end_reason.take().unwrap_or(reason);
-        // Requests already queued are answered; later ones find the queue
-        // closed, which the controller reads as the call's end.
-        control.commands.close();
-        if let Some(sink) = control.sink.take() {
-            while let Ok(request) = control.commands.try_recv() {
-                let result = match request.command {
-                    Command::Hangup => Ok(Output::None),
-                    _ => Err(Failure::CallEnded),
-                };
-                sink.send(Event::Done {
-                    id: request.id,
-                    result,
-                })
-                .await;
-            }
-            sink.send(Event::Ended { reason }).await;
-        }
     }
 
+    /// The controller's headers for the 200 it asked for (taken once).
+    pub(super) fn take_answer_headers(&mut self) -> call_control::Headers {
+        self.control
+            .as_mut()
+            .map(|c| std::mem::take(&mut c.answer_headers))
+            .unwrap_or_default()
+    }
+
+    /// Why the call ends, unless the controller's own command said already.
     pub(super) fn set_end_reason(&mut self, reason: EndReason) {
         if let Some(control) = self.control.as_mut() {
-            control.end_reason.get_or_insert(reason);
+            control.rules.note_end_reason(reason);
         }
-    }
-
-    async fn done(&mut self, id: RequestId, result: Result<Output, Failure>) {
-        self.send_event(Event::Done { id, result }).await;
     }
 
     async fn send_event(&mut self, event: Event) {
@@ -803,6 +464,14 @@ impl Call {
         if !sink.send(event).await {
             tracing::warn!("controller not taking events");
         }
+    }
+}
+
+/// A finished capture as the request's output.
+fn listen_output(capture: Capture) -> call_control::Output {
+    call_control::Output::Audio {
+        samples: capture.finish(),
+        sample_rate: 8000,
     }
 }
 

@@ -1,0 +1,586 @@
+//! The rules of one controlled call as a sans-IO state machine.
+//!
+//! [`CallRules`] decides; the call's actor carries out. The actor feeds it
+//! the controller's requests and the facts it observes (answered, a
+//! component started or finished, a digit, the call gone), each with `now`,
+//! and then carries out every [`Action`] it polls: events for the
+//! controller, SIP or media work, components to tear down. The rules hold
+//! no I/O and no clock, so every ordering rule below is unit-tested with
+//! virtual time.
+//!
+//! The run loop of an actor:
+//!
+//! ```text
+//! loop {
+//!     match wake().await {
+//!         request          => rules.request(now, request),
+//!         component ran    => rules.started(id),
+//!         component ended  => rules.finished(id, result),
+//!         digit            => rules.digit(now, digit),
+//!         timer            => rules.handle_timeout(now),
+//!         call over        => { rules.gone(reason); rules.end(reason, code, headers) }
+//!     }
+//!     while let Some(action) = rules.poll_action() {
+//!         match action {
+//!             Action::Emit(event) => send to the controller,
+//!             Action::Execute(request) => do it, then rules.started / rules.finished,
+//!             Action::StopComponent(id) => tear its media down (report nothing),
+//!             Action::Complete(id) => rules.finished(id, what it has so far),
+//!             Action::WantDigits(on) => deliver digits from media or not,
+//!         }
+//!     }
+//!     sleep until rules.poll_timeout()
+//! }
+//! ```
+//!
+//! Rules enforced:
+//! - exactly one [`Event::Done`] per request; nothing of a request after it;
+//! - a component's [`Event::Started`] comes before any other event of it; a
+//!   component that fails to start gets only its `Done`;
+//! - components in one [`Slot`] exclude each other: a new one replaces the
+//!   old (which completes `Stopped` first) or is refused with
+//!   [`Failure::Conflict`], as the [`SlotPolicy`] says; different slots run
+//!   at once;
+//! - when the call goes, every running component completes (`CallEnded`),
+//!   then every join gets [`Event::Unjoined`], then [`Event::Ended`]; after
+//!   that only `Done(Err(CallEnded))` answers to late requests;
+//! - digits feed every running collect, and reach the controller as
+//!   [`Event::Dtmf`] while it subscribes.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::{
+    Command, DtmfCollector, EndReason, Event, Failure, Headers, JoinDirection, JoinTarget, Output,
+    Request, RequestId, Slot,
+};
+
+/// Extra time a `listen` waits past its duration for the last packets.
+pub const LISTEN_SLACK: Duration = Duration::from_millis(200);
+
+/// What happens to a component whose slot is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SlotPolicy {
+    /// The running one completes `Stopped` and the new one starts (Agent RPC).
+    #[default]
+    Replace,
+    /// The new one is refused with [`Failure::Conflict`] (Rayo).
+    Refuse,
+}
+
+/// What the actor must do next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send this event to the controller.
+    Emit(Event),
+    /// Carry out this request's SIP or media part. A command is reported
+    /// with [`CallRules::finished`]; a component with [`CallRules::started`]
+    /// once it runs and [`CallRules::finished`] if it ends by itself.
+    Execute(Request),
+    /// Tear down the media side of this component. The rules have already
+    /// completed it: report nothing more for it.
+    StopComponent(RequestId),
+    /// Finish this component now with what it has (a `listen` at its
+    /// deadline), and report it with [`CallRules::finished`].
+    Complete(RequestId),
+    /// Deliver the caller's digits to [`CallRules::digit`] (or stop).
+    WantDigits(bool),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Not answered yet.
+    Pending,
+    Answered,
+    /// The SIP side is over (hung up, rejected, transferred); `Ended` not yet sent.
+    Gone,
+    Ended,
+}
+
+#[derive(Debug)]
+struct Component {
+    id: RequestId,
+    slot: Slot,
+    started: bool,
+    paused: bool,
+}
+
+/// A command handed to the actor and not yet finished.
+#[derive(Debug)]
+struct Executing {
+    id: RequestId,
+    command: Command,
+}
+
+/// One controlled call's lifecycle: see the module doc.
+#[derive(Debug)]
+pub struct CallRules {
+    policy: SlotPolicy,
+    phase: Phase,
+    media_ready: bool,
+    end_reason: Option<EndReason>,
+    components: Vec<Component>,
+    collectors: Vec<(RequestId, DtmfCollector)>,
+    listen_deadlines: Vec<(RequestId, Instant)>,
+    executing: Vec<Executing>,
+    subscribed: bool,
+    wants_digits: bool,
+    joins: Vec<(JoinTarget, JoinDirection)>,
+    actions: VecDeque<Action>,
+}
+
+impl Default for CallRules {
+    fn default() -> Self {
+        CallRules::new(SlotPolicy::default())
+    }
+}
+
+impl CallRules {
+    /// A call not answered yet, with no component running.
+    pub fn new(policy: SlotPolicy) -> CallRules {
+        CallRules {
+            policy,
+            phase: Phase::Pending,
+            media_ready: false,
+            end_reason: None,
+            components: Vec::new(),
+            collectors: Vec::new(),
+            listen_deadlines: Vec::new(),
+            executing: Vec::new(),
+            subscribed: false,
+            wants_digits: false,
+            joins: Vec::new(),
+            actions: VecDeque::new(),
+        }
+    }
+
+    /// Changes what a new component does to a taken slot.
+    pub fn set_slot_policy(&mut self, policy: SlotPolicy) {
+        self.policy = policy;
+    }
+
+    /// Whether [`Event::Ended`] has been emitted.
+    pub fn is_ended(&self) -> bool {
+        self.phase == Phase::Ended
+    }
+
+    /// Whether the call has been answered (and not gone since).
+    pub fn is_answered(&self) -> bool {
+        self.phase == Phase::Answered
+    }
+
+    /// The ids of the running components, oldest first.
+    pub fn components(&self) -> impl Iterator<Item = RequestId> + '_ {
+        self.components.iter().map(|c| c.id)
+    }
+
+    /// The next thing the actor must do.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When [`CallRules::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let collects = self.collectors.iter().map(|(_, c)| c.deadline());
+        let listens = self.listen_deadlines.iter().map(|(_, at)| *at);
+        collects.chain(listens).min()
+    }
+
+    /// Time has reached `now`: collects past their limit complete, listens
+    /// past theirs are asked to complete.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        for (id, collector) in &mut self.collectors {
+            if let Some(output) = collector.expire(now) {
+                expired.push((*id, output));
+            }
+        }
+        for (id, output) in expired {
+            self.complete(id, Ok(output));
+        }
+        let (due, waiting): (Vec<_>, Vec<_>) = self
+            .listen_deadlines
+            .drain(..)
+            .partition(|(_, at)| *at <= now);
+        self.listen_deadlines = waiting;
+        for (id, _) in due {
+            self.actions.push_back(Action::Complete(id));
+        }
+    }
+
+    /// A controller's request.
+    pub fn request(&mut self, now: Instant, request: Request) {
+        let Request { id, command } = request;
+        if self.is_open(id) {
+            // The adapter reused a running id: refuse without a second Done
+            // for the running one's id being confusable.
+            return self.done(id, Err(Failure::Conflict("request id in use".into())));
+        }
+        match self.phase {
+            Phase::Ended => return self.done(id, Err(Failure::CallEnded)),
+            // The call is over but not yet reported: a hangup has nothing
+            // left to do, anything else is too late.
+            Phase::Gone => {
+                let result = match command {
+                    Command::Hangup { .. } => Ok(Output::None),
+                    _ => Err(Failure::CallEnded),
+                };
+                return self.done(id, result);
+            }
+            Phase::Pending | Phase::Answered => {}
+        }
+        let answered = self.phase == Phase::Answered;
+        match command {
+            Command::Accept { .. } | Command::Answer { .. } if answered => {
+                self.done(id, Ok(Output::None))
+            }
+            Command::Accept { .. } | Command::Answer { .. } => self.execute(id, command),
+            Command::Reject { .. } if answered => {
+                self.done(id, Err(Failure::InvalidState("call already answered")))
+            }
+            Command::Reject { code, .. } if !(300..700).contains(&code) => self.done(
+                id,
+                Err(Failure::BadRequest(format!("cannot reject with {code}"))),
+            ),
+            Command::Reject { .. } => {
+                self.note_end_reason(EndReason::Rejected);
+                self.stop_components(Failure::CallEnded);
+                self.execute(id, command);
+            }
+            Command::Hangup { .. } => {
+                self.note_end_reason(EndReason::Hangup);
+                self.stop_components(Failure::CallEnded);
+                self.execute(id, command);
+            }
+            Command::Redirect { .. }
+                if self
+                    .executing
+                    .iter()
+                    .any(|e| matches!(e.command, Command::Redirect { .. })) =>
+            {
+                self.done(
+                    id,
+                    Err(Failure::Conflict("a redirect is in progress".into())),
+                )
+            }
+            Command::Redirect { .. } | Command::Transfer { .. } => self.execute(id, command),
+            Command::Hold | Command::Unhold | Command::Mute | Command::Unmute if !answered => {
+                self.done(id, Err(Failure::NotAnswered))
+            }
+            Command::Hold | Command::Unhold | Command::Mute | Command::Unmute => {
+                self.execute(id, command)
+            }
+            Command::Play(_) | Command::CollectDtmf(_) | Command::Listen(_) | Command::Echo => {
+                self.start_component(now, id, command)
+            }
+            Command::Stop { target } => {
+                if self.components.iter().any(|c| c.id == target) {
+                    self.stop_component(target, Failure::Stopped);
+                    self.update_digits();
+                    self.done(id, Ok(Output::None));
+                } else {
+                    self.done(id, Err(Failure::NoSuchRequest));
+                }
+            }
+            Command::Pause { target } | Command::Resume { target } => {
+                let pause = matches!(command, Command::Pause { .. });
+                match self.components.iter().find(|c| c.id == target) {
+                    Some(c) if !c.started => self.done(id, Err(Failure::NoSuchRequest)),
+                    Some(c) if c.paused == pause => self.done(id, Ok(Output::None)),
+                    Some(_) => self.execute(id, command),
+                    None => self.done(id, Err(Failure::NoSuchRequest)),
+                }
+            }
+            Command::Join(_) if !answered => self.done(id, Err(Failure::NotAnswered)),
+            Command::Join(join) => {
+                if self.joins.iter().any(|(t, _)| *t == join.target) {
+                    self.done(id, Err(Failure::Conflict("already joined".into())));
+                } else {
+                    self.execute(id, Command::Join(join));
+                }
+            }
+            Command::Unjoin { target } => {
+                if self.joins.iter().any(|(t, _)| *t == target) {
+                    self.execute(id, Command::Unjoin { target });
+                } else {
+                    self.done(id, Err(Failure::InvalidState("not joined")));
+                }
+            }
+            Command::DtmfEvents { enabled } => {
+                self.subscribed = enabled;
+                self.update_digits();
+                self.done(id, Ok(Output::None));
+            }
+        }
+    }
+
+    /// The call's media is negotiated and running (at answer, at the ACK of
+    /// a late offer, or at a 183 with early media): components may start.
+    pub fn media_ready(&mut self) {
+        self.media_ready = true;
+    }
+
+    /// The call was answered (by us, or by the far end of a dialed call).
+    pub fn answered(&mut self, headers: Headers) {
+        if self.phase == Phase::Pending {
+            self.phase = Phase::Answered;
+            self.emit(Event::Answered { headers });
+        }
+    }
+
+    /// The far end of a dialed call is ringing.
+    pub fn ringing(&mut self, headers: Headers) {
+        if self.phase == Phase::Pending {
+            self.emit(Event::Ringing { headers });
+        }
+    }
+
+    /// Component `id` runs. Ignored for a component no longer running.
+    pub fn started(&mut self, id: RequestId) {
+        if let Some(c) = self.components.iter_mut().find(|c| c.id == id) {
+            if !c.started {
+                c.started = true;
+                self.emit(Event::Started { id });
+            }
+        }
+    }
+
+    /// The actor finished request `id`: a command it executed, or a
+    /// component that ended by itself (or at [`Action::Complete`]).
+    /// Ignored for a request that is no longer open (stopped meanwhile).
+    pub fn finished(&mut self, id: RequestId, result: Result<Output, Failure>) {
+        if self.components.iter().any(|c| c.id == id) {
+            return self.complete(id, result);
+        }
+        let Some(position) = self.executing.iter().position(|e| e.id == id) else {
+            return;
+        };
+        let Executing { command, .. } = self.executing.remove(position);
+        let ok = result.is_ok();
+        match command {
+            Command::Answer { .. } if ok => self.answered(Vec::new()),
+            Command::Hangup { .. } | Command::Reject { .. } if ok => self.phase = Phase::Gone,
+            // After answer a redirect is a REFER: accepted, but the call
+            // goes on until the actor reports it gone (the transfer worked).
+            Command::Redirect { .. } if ok && self.phase == Phase::Answered => {}
+            Command::Redirect { .. } | Command::Transfer { .. } if ok => {
+                let reason = match command {
+                    Command::Redirect { .. } => EndReason::Redirected,
+                    _ => EndReason::Transferred,
+                };
+                self.note_end_reason(reason);
+                self.stop_components(Failure::CallEnded);
+                self.phase = Phase::Gone;
+            }
+            Command::Pause { target } | Command::Resume { target } if ok => {
+                let pause = matches!(command, Command::Pause { .. });
+                if let Some(c) = self.components.iter_mut().find(|c| c.id == target) {
+                    c.paused = pause;
+                }
+            }
+            _ => {}
+        }
+        self.done(id, result);
+    }
+
+    /// The media is joined to `target`.
+    pub fn joined(&mut self, target: JoinTarget, direction: JoinDirection) {
+        if matches!(self.phase, Phase::Gone | Phase::Ended) {
+            return;
+        }
+        match self.joins.iter_mut().find(|(t, _)| *t == target) {
+            Some(join) => join.1 = direction,
+            None => self.joins.push((target.clone(), direction)),
+        }
+        self.emit(Event::Joined { target, direction });
+    }
+
+    /// The join with `target` is over (either side broke it).
+    pub fn unjoined(&mut self, target: JoinTarget) {
+        if let Some(position) = self.joins.iter().position(|(t, _)| *t == target) {
+            self.joins.remove(position);
+            self.emit(Event::Unjoined { target });
+        }
+    }
+
+    /// A DTMF digit from the caller.
+    pub fn digit(&mut self, now: Instant, digit: char) {
+        if matches!(self.phase, Phase::Gone | Phase::Ended) {
+            return;
+        }
+        if self.subscribed {
+            self.emit(Event::Dtmf { digit });
+        }
+        let mut complete = Vec::new();
+        for (id, collector) in &mut self.collectors {
+            if let Some(output) = collector.digit(digit, now) {
+                complete.push((*id, output));
+            }
+        }
+        for (id, output) in complete {
+            self.complete(id, Ok(output));
+        }
+    }
+
+    /// Records why the call ends, unless a reason is known already (the
+    /// first one wins: a hangup command, then the BYE it causes).
+    pub fn note_end_reason(&mut self, reason: EndReason) {
+        self.end_reason.get_or_insert(reason);
+    }
+
+    /// Every running component completes with `failure` (the call is going).
+    pub fn stop_components(&mut self, failure: Failure) {
+        let ids: Vec<RequestId> = self.components.iter().map(|c| c.id).collect();
+        for id in ids {
+            self.stop_component(id, failure.clone());
+        }
+        self.update_digits();
+    }
+
+    /// The call's SIP side is over for `reason` (unless one was noted):
+    /// running components complete with `CallEnded`; requests from now on
+    /// are answered at once (a hangup `Ok`, the rest `CallEnded`).
+    pub fn gone(&mut self, reason: EndReason) {
+        if self.phase == Phase::Ended {
+            return;
+        }
+        self.note_end_reason(reason);
+        self.stop_components(Failure::CallEnded);
+        self.phase = Phase::Gone;
+    }
+
+    /// The call is over for its controller: whatever is still open
+    /// completes with `CallEnded`, joins are reported broken, then
+    /// [`Event::Ended`] with the noted reason (or `reason`).
+    pub fn end(&mut self, reason: EndReason, code: Option<u16>, headers: Headers) {
+        if self.phase == Phase::Ended {
+            return;
+        }
+        self.stop_components(Failure::CallEnded);
+        for Executing { id, .. } in std::mem::take(&mut self.executing) {
+            self.done(id, Err(Failure::CallEnded));
+        }
+        for (target, _) in std::mem::take(&mut self.joins) {
+            self.emit(Event::Unjoined { target });
+        }
+        self.subscribed = false;
+        self.update_digits();
+        let reason = self.end_reason.take().unwrap_or(reason);
+        self.emit(Event::Ended {
+            reason,
+            code,
+            headers,
+        });
+        self.phase = Phase::Ended;
+    }
+
+    fn start_component(&mut self, now: Instant, id: RequestId, command: Command) {
+        // Media runs once answered, or before with early media (183).
+        if !self.media_ready {
+            return self.done(id, Err(Failure::NotAnswered));
+        }
+        let Some(slot) = command.slot() else {
+            return self.done(id, Err(Failure::Internal("not a component".into())));
+        };
+        if let Some(running) = self.components.iter().find(|c| c.slot == slot) {
+            match self.policy {
+                SlotPolicy::Replace => {
+                    let old = running.id;
+                    self.stop_component(old, Failure::Stopped);
+                }
+                SlotPolicy::Refuse => {
+                    let busy = format!("a component already runs in the {slot:?} slot");
+                    return self.done(id, Err(Failure::Conflict(busy)));
+                }
+            }
+        }
+        let mut component = Component {
+            id,
+            slot,
+            started: false,
+            paused: false,
+        };
+        match command {
+            Command::CollectDtmf(options) => {
+                component.started = true;
+                self.components.push(component);
+                self.collectors.push((id, DtmfCollector::new(options, now)));
+                self.emit(Event::Started { id });
+                self.update_digits();
+            }
+            Command::Listen(listen) => {
+                self.components.push(component);
+                let deadline = now + listen.duration + LISTEN_SLACK;
+                self.listen_deadlines.push((id, deadline));
+                self.actions
+                    .push_back(Action::Execute(Request { id, command }));
+            }
+            _ => {
+                self.components.push(component);
+                self.actions
+                    .push_back(Action::Execute(Request { id, command }));
+            }
+        }
+    }
+
+    /// Completes a running component with `result` (it ended by itself).
+    fn complete(&mut self, id: RequestId, result: Result<Output, Failure>) {
+        let Some(component) = self.take_component(id) else {
+            return;
+        };
+        if !component.started && result.is_ok() {
+            self.emit(Event::Started { id });
+        }
+        self.update_digits();
+        self.done(id, result);
+    }
+
+    /// Ends a running component from our side: the actor tears it down.
+    fn stop_component(&mut self, id: RequestId, failure: Failure) {
+        if self.take_component(id).is_some() {
+            self.actions.push_back(Action::StopComponent(id));
+            self.done(id, Err(failure));
+        }
+    }
+
+    fn take_component(&mut self, id: RequestId) -> Option<Component> {
+        let position = self.components.iter().position(|c| c.id == id)?;
+        self.collectors.retain(|(c, _)| *c != id);
+        self.listen_deadlines.retain(|(c, _)| *c != id);
+        Some(self.components.remove(position))
+    }
+
+    fn is_open(&self, id: RequestId) -> bool {
+        self.components.iter().any(|c| c.id == id) || self.executing.iter().any(|e| e.id == id)
+    }
+
+    fn execute(&mut self, id: RequestId, command: Command) {
+        self.executing.push(Executing {
+            id,
+            command: command.clone(),
+        });
+        self.actions
+            .push_back(Action::Execute(Request { id, command }));
+    }
+
+    fn update_digits(&mut self) {
+        let wanted = self.phase != Phase::Ended && (self.subscribed || !self.collectors.is_empty());
+        if wanted != self.wants_digits {
+            self.wants_digits = wanted;
+            self.actions.push_back(Action::WantDigits(wanted));
+        }
+    }
+
+    fn done(&mut self, id: RequestId, result: Result<Output, Failure>) {
+        self.emit(Event::Done { id, result });
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.actions.push_back(Action::Emit(event));
+    }
+}
+
+#[cfg(test)]
+mod property;
+#[cfg(test)]
+mod tests;
