@@ -265,6 +265,7 @@ impl Call {
             Offered::Taken(sink) => {
                 tracing::info!(endpoint = %self.bridge.endpoint, "a controller took the call");
                 let wait = sink.answer_timeout();
+                control.rules.set_slot_policy(sink.slot_policy());
                 control.sink = Some(sink);
                 control.answer_by = Some(tokio::time::Instant::now() + wait);
             }
