@@ -378,3 +378,167 @@ fn presence_is_tracked_and_shutdown_closes_streams_cleanly() {
     );
     assert_eq!(server.wait_exit(Duration::from_secs(30)), Some(0));
 }
+
+/// An INVITE from `socket` claiming `alice`, with `authorization` if given;
+/// the status of its final response.
+fn invite_status(
+    socket: &std::net::UdpSocket,
+    server: SocketAddr,
+    n: u32,
+    authorization: Option<&str>,
+) -> u16 {
+    let local = socket.local_addr().expect("bound");
+    let call_id = format!("xmpp-ban-{n}-{}", local.port());
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    let text = format!(
+        "INVITE sip:100@{server} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-{call_id};rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=f-{call_id}\r\nTo: <sip:100@{server}>\r\n\
+         Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{local}>\r\n{auth}Content-Length: 0\r\n\r\n"
+    );
+    socket
+        .send_to(text.as_bytes(), server)
+        .expect("send INVITE");
+    socket.set_read_timeout(Some(WAIT)).expect("timeout");
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let (n, _) = socket.recv_from(&mut buf).expect("a response in time");
+        let Ok(sip::Message::Response(response)) = sip::parse_datagram(&buf[..n]) else {
+            continue;
+        };
+        if response.status >= 200 && String::from_utf8_lossy(&buf[..n]).contains(&call_id) {
+            return response.status;
+        }
+    }
+}
+
+#[test]
+fn sasl_failures_and_sip_digest_failures_count_toward_one_ban() {
+    let port = free_port();
+    let config = format!(
+        "transports:\n  udp: {{ transport: udp, bind: 127.0.0.1, port: {port} }}\n\
+         endpoints:\n  alice: {{ match: {{ type: user }}, auth: {{ username: alice, password: secret }} }}\n\
+         routes:\n  default:\n    - {{ id: \"\", match: any, hangup: {{ code: 486 }} }}\n\
+         agent_rpc: {{ listen: \"127.0.0.1:0\" }}\nhttp: {{ listen: \"127.0.0.1:0\" }}\n\
+         sip: {{ auth_max_failures: 3, auth_ban_sec: 120 }}\n\
+         rayo:\n  domain: {DOMAIN}\n  listen: \"127.0.0.1:0\"\n  users: [ {{ username: usera, password: \"1\" }} ]\n"
+    );
+    let server = Server::start(binary(), &config, port);
+    let addr = listen_addr_from_log(&server.log()).expect("Rayo address");
+    let sip = SocketAddr::from(([127, 0, 0, 1], port));
+    let phone = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    assert_eq!(
+        invite_status(&phone, sip, 1, None),
+        401,
+        "challenged before any failure"
+    );
+    let wrong = ClientOptions::new(DOMAIN, "usera", "guess");
+    for _ in 0..2 {
+        assert!(matches!(
+            XmppClient::connect(addr, &wrong, WAIT),
+            Err(LoginError::AuthFailed(_))
+        ));
+    }
+    // The third failure is a SIP one (a made-up nonce and a wrong response).
+    let bogus = format!(
+        "Digest username=\"alice\", realm=\"127.0.0.1\", nonce=\"made-up\", uri=\"sip:100@{sip}\", \
+         response=\"00000000000000000000000000000000\", algorithm=MD5"
+    );
+    assert_eq!(invite_status(&phone, sip, 2, Some(&bogus)), 403);
+    assert!(
+        server.log().contains("auth ban: source=127.0.0.1"),
+        "{}",
+        server.log()
+    );
+    // Banned on both: XMPP closed at accept, SIP refused without a challenge.
+    assert!(matches!(
+        XmppClient::connect(addr, &usera(), WAIT),
+        Err(LoginError::Io(_)) | Err(LoginError::Closed(_))
+    ));
+    assert_eq!(invite_status(&phone, sip, 3, None), 403);
+}
+
+/// The seam the Rayo adapter will use, in process: availability changes
+/// and routed stanzas arrive in order, and `RayoHub::send` reaches the client.
+#[test]
+fn the_hub_sees_availability_and_routed_stanzas_and_reaches_clients() {
+    use switchboard::auth_ban::{AuthFailures, BanPolicy};
+    use switchboard::config::Config;
+    use switchboard::rayo::{HubEvent, RayoHub, RayoListener};
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let config = Config::from_yaml(
+        "rayo: { domain: rayo.test, listen: \"127.0.0.1:0\", users: [ { username: usera, password: \"1\" } ] }\n",
+        "t.yaml",
+    )
+    .expect("config");
+    let rayo = config.rayo.clone().expect("rayo");
+    let (hub, mut events) = RayoHub::new(&rayo);
+    let failures = std::sync::Arc::new(std::sync::Mutex::new(AuthFailures::new(
+        BanPolicy::from_config(&config.sip),
+    )));
+    let listener = runtime
+        .block_on(async { RayoListener::bind(&rayo, hub.clone(), failures) })
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    runtime.spawn(listener.serve(std::future::pending()));
+    let mut next_event = || {
+        runtime
+            .block_on(async { tokio::time::timeout(WAIT, events.recv()).await })
+            .ok()
+            .flatten()
+    };
+
+    let mut client = login(addr, &usera().resource("app"));
+    let jid = client.jid().clone();
+    let available = |available| {
+        Some(HubEvent::Availability {
+            jid: jid.clone(),
+            available,
+        })
+    };
+    // A plain presence does not count (plain_presence_available is off).
+    client
+        .send(&Element::new("presence", "jabber:client"))
+        .expect("send");
+    client.show("chat").expect("send");
+    assert_eq!(next_event(), available(true));
+    client.show("dnd").expect("send");
+    assert_eq!(next_event(), available(false));
+    client.show("chat").expect("send");
+    assert_eq!(next_event(), available(true));
+    assert_eq!(hub.available(None), vec![jid.clone()]);
+    assert_eq!(hub.available(Some(&["userb".to_owned()])), vec![]);
+
+    // A Rayo command reaches the hub with `from` stamped; the reply goes back.
+    client
+        .send(
+            &Element::new("iq", "jabber:client")
+                .attr("type", "set")
+                .attr("id", "d1")
+                .attr("to", DOMAIN)
+                .child(Element::new("dial", "urn:xmpp:rayo:1").attr("to", "sip:a@b")),
+        )
+        .expect("send");
+    let Some(HubEvent::Stanza { from, stanza }) = next_event() else {
+        panic!("the dial was not routed");
+    };
+    assert_eq!(from, jid);
+    assert_eq!(stanza.get_attr("from"), Some(jid.to_string().as_str()));
+    hub.send(&jid, xmpp::iq_result(&stanza, None))
+        .expect("queued");
+    let reply = client
+        .wait_stanza(|s| s.get_attr("id") == Some("d1"), WAIT)
+        .expect("the hub's reply arrives");
+    assert_eq!(reply.get_attr("type"), Some("result"));
+
+    // Closing the stream ends availability.
+    assert_eq!(client.close(WAIT), Some(None));
+    assert_eq!(next_event(), available(false));
+    assert!(hub.available(None).is_empty());
+}

@@ -133,3 +133,74 @@ impl RayoListener {
         tracing::info!("Rayo stopped");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::*;
+    use crate::auth_ban::BanPolicy;
+    use crate::config::Config;
+
+    const HEADER: &[u8] = b"<stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' to='rayo.test' version='1.0'>";
+
+    async fn serve() -> (SocketAddr, tokio::sync::oneshot::Sender<()>, RayoHub) {
+        let config = Config::from_yaml(
+            "rayo: { domain: rayo.test, listen: \"127.0.0.1:0\", users: [ { username: usera, password: \"1\" } ] }\n",
+            "t.yaml",
+        )
+        .expect("config");
+        let rayo = config.rayo.clone().expect("rayo");
+        let (hub, events) = RayoHub::new(&rayo);
+        tokio::spawn(super::super::refuse_all(hub.clone(), events));
+        let failures = Arc::new(Mutex::new(AuthFailures::new(BanPolicy::from_config(
+            &config.sip,
+        ))));
+        let listener = RayoListener::bind(&rayo, hub.clone(), failures).expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(listener.serve(async move {
+            let _ = stopped.await;
+        }));
+        (addr, stop, hub)
+    }
+
+    async fn read_all(socket: &mut TcpStream) -> String {
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(120), socket.read_to_end(&mut got)).await;
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unauthenticated_stream_ends_with_connection_timeout() {
+        let (addr, _stop, _hub) = serve().await;
+        let started = tokio::time::Instant::now();
+        let mut socket = TcpStream::connect(addr).await.expect("connect");
+        socket.write_all(HEADER).await.expect("write");
+        let got = read_all(&mut socket).await;
+        assert!(got.contains("<connection-timeout"), "{got}");
+        assert!(got.ends_with("</stream:stream>"), "{got}");
+        assert!(
+            started.elapsed() >= Duration::from_secs(30),
+            "not before the deadline"
+        );
+    }
+
+    #[tokio::test]
+    async fn shutdown_closes_unbound_streams_too() {
+        let (addr, stop, hub) = serve().await;
+        let mut socket = TcpStream::connect(addr).await.expect("connect");
+        socket.write_all(HEADER).await.expect("write");
+        let mut buf = [0u8; 1024];
+        let n = socket.read(&mut buf).await.expect("features");
+        assert!(n > 0);
+        let _ = stop.send(());
+        let got = read_all(&mut socket).await;
+        assert!(got.ends_with("</stream:stream>"), "{got}");
+        assert_eq!(hub.bound(), 0);
+    }
+}

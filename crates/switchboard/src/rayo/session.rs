@@ -38,6 +38,12 @@ const WRITE_BATCH: usize = 64 * 1024;
 /// How long a closing session waits for its writer to flush the close.
 pub(crate) const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
+/// The time the machines are fed: tokio's clock, so that it agrees with
+/// the timers that wake them (also when a test pauses time).
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 /// What every connection of one listener shares.
 pub(crate) struct Shared {
     pub(crate) xmpp: Arc<ServerConfig>,
@@ -66,7 +72,7 @@ pub(crate) async fn run(
 ) {
     // Stanzas are small and latency-bound (see the Agent RPC listener).
     let _ = tcp.set_nodelay(true);
-    let mut stream = ServerStream::new(shared.xmpp.clone(), Instant::now());
+    let mut stream = ServerStream::new(shared.xmpp.clone(), now());
     let Some((conn, jid)) = negotiate(tcp, peer, &shared, &mut stream, &mut shutdown).await else {
         return;
     };
@@ -95,7 +101,7 @@ async fn negotiate(
                 Output::Transmit(bytes) => out.push_str(&bytes),
                 Output::StartTls => starttls = true,
                 Output::Authenticated { username } => {
-                    if shared.failures().is_banned(peer.ip(), Instant::now()) {
+                    if shared.failures().is_banned(peer.ip(), now()) {
                         stream.close_with(StreamError::PolicyViolation);
                     } else {
                         tracing::debug!(%peer, username, "Rayo client authenticated");
@@ -103,7 +109,7 @@ async fn negotiate(
                 }
                 Output::AuthFailed { username } => {
                     tracing::info!(%peer, username = username.as_deref().unwrap_or("-"), "Rayo SASL credentials refused");
-                    let now = Instant::now();
+                    let now = now();
                     let mut failures = shared.failures();
                     failures.record_failure(peer.ip(), now);
                     if failures.is_banned(peer.ip(), now) {
@@ -120,9 +126,7 @@ async fn negotiate(
                 }
             }
         }
-        let deadline = stream
-            .poll_timeout()
-            .unwrap_or_else(|| Instant::now() + CLOSE_WAIT);
+        let deadline = stream.poll_timeout().unwrap_or_else(|| now() + CLOSE_WAIT);
         if !out.is_empty() {
             let written =
                 tokio::time::timeout_at(deadline.into(), conn.write_all(out.as_bytes())).await;
@@ -157,9 +161,9 @@ async fn negotiate(
         tokio::select! {
             read = conn.read(&mut buf) => match read {
                 Ok(0) | Err(_) => return None,
-                Ok(n) => stream.handle_input(Instant::now(), &buf[..n]),
+                Ok(n) => stream.handle_input(now(), &buf[..n]),
             },
-            _ = tokio::time::sleep_until(deadline.into()) => stream.handle_timeout(Instant::now()),
+            _ = tokio::time::sleep_until(deadline.into()) => stream.handle_timeout(now()),
             _ = shutdown.wait_for(|stop| *stop) => stream.close(),
         }
     }
@@ -232,7 +236,7 @@ async fn serve_bound(
             _ = shutdown.wait_for(|stop| *stop) => stream.close(),
             read = reader.read(&mut buf) => match read {
                 Ok(0) | Err(_) => break, // the peer is gone: nothing to say
-                Ok(n) => stream.handle_input(Instant::now(), &buf[..n]),
+                Ok(n) => stream.handle_input(now(), &buf[..n]),
             },
         }
     }
