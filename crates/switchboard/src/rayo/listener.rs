@@ -203,4 +203,41 @@ mod tests {
         assert!(got.ends_with("</stream:stream>"), "{got}");
         assert_eq!(hub.bound(), 0);
     }
+
+    #[tokio::test]
+    async fn connections_past_the_per_source_cap_are_closed_at_accept() {
+        let (addr, _stop, _hub) = serve().await;
+        let mut held = Vec::new();
+        for _ in 0..MAX_CONNECTIONS_PER_SOURCE {
+            let mut socket = TcpStream::connect(addr).await.expect("connect");
+            socket.write_all(HEADER).await.expect("write");
+            let mut buf = [0u8; 1024];
+            let n = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut buf))
+                .await
+                .expect("served in time")
+                .expect("features");
+            assert!(n > 0, "admitted connections are served");
+            held.push(socket);
+        }
+        let mut refused = TcpStream::connect(addr).await.expect("connect");
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Duration::from_secs(10), refused.read(&mut buf))
+            .await
+            .expect("closed in time");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        // A slot given back admits the next one.
+        drop(held.pop());
+        let mut next = None;
+        for _ in 0..100 {
+            let mut socket = TcpStream::connect(addr).await.expect("connect");
+            socket.write_all(HEADER).await.expect("write");
+            let read = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut buf)).await;
+            if matches!(read, Ok(Ok(n)) if n > 0) {
+                next = Some(socket);
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(next.is_some(), "a freed slot is reused");
+    }
 }
