@@ -27,6 +27,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use sip::{HeaderName, Method, Request, Response, TypedHeaders};
@@ -81,8 +82,9 @@ pub struct Admission {
     digest: HashMap<String, DigestAuth>,
     verifier: DigestVerifier,
     server: String,
-    /// Refused credentials per source, and the sources banned for them.
-    failures: AuthFailures,
+    /// Refused credentials per source, and the sources banned for them;
+    /// shared with the Rayo listener, whose SASL failures count here too.
+    failures: Arc<Mutex<AuthFailures>>,
 }
 
 impl Admission {
@@ -110,8 +112,23 @@ impl Admission {
             digest,
             verifier: DigestVerifier::with_random_secret(digest_config, now),
             server: config.sip.user_agent.clone(),
-            failures: AuthFailures::new(BanPolicy::from_config(&config.sip)),
+            failures: Arc::new(Mutex::new(AuthFailures::new(BanPolicy::from_config(
+                &config.sip,
+            )))),
         }
+    }
+
+    /// The per-source failure tracker, for other listeners whose
+    /// authentication failures must count toward the same bans (Rayo SASL).
+    pub fn auth_failures(&self) -> Arc<Mutex<AuthFailures>> {
+        self.failures.clone()
+    }
+
+    fn failures(&self) -> MutexGuard<'_, AuthFailures> {
+        // Nothing panics while holding it; a poisoned tracker is still consistent.
+        self.failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The decision for a new request outside any dialog.
@@ -258,7 +275,7 @@ impl Admission {
         source: SocketAddr,
         endpoint: Option<&str>,
     ) -> Result<(), Response> {
-        if self.failures.is_banned(source.ip(), now) {
+        if self.failures().is_banned(source.ip(), now) {
             tracing::info!(%source, "refused: source banned for failed authentication");
             return Err(make_response(request, 403));
         }
@@ -283,7 +300,7 @@ impl Admission {
             }
             DigestVerdict::Rejected(why) => {
                 tracing::info!(%source, endpoint = endpoint.unwrap_or("-"), ?why, "digest credentials refused");
-                self.failures.record_failure(source.ip(), now);
+                self.failures().record_failure(source.ip(), now);
                 Err(with_reason(make_response(request, 403), BAD_CREDENTIALS))
             }
         }

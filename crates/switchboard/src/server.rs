@@ -50,6 +50,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let stack = SipStack::new(stack_config(&config));
     let admission = Admission::new(&config, Instant::now());
+    // Bound before anything serves, like the other listeners; the Rayo
+    // adapter reads the hub and gives Rayo endpoints their pools.
+    let (rayo, rayo_pools) = match &config.rayo {
+        Some(rayo) => {
+            let (hub, events) = crate::rayo::RayoHub::new(rayo);
+            let listener =
+                crate::rayo::RayoListener::bind(rayo, hub.clone(), admission.auth_failures())?;
+            let pools = crate::rayo::service::start(rayo, hub, events);
+            (Some(listener), Some(pools))
+        }
+        None => (None, None),
+    };
     let (commands_tx, commands_rx) = mpsc::channel(SIP_COMMAND_QUEUE);
     let pacer = Pacer::start(PacerConfig::default())?;
     let agents = AgentHub::new(&config);
@@ -66,10 +78,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let _ = agents_stopped.await;
         },
     ));
+    let (rayo_stop, rayo_stopped) = tokio::sync::oneshot::channel::<()>();
+    let rayo_server = rayo.map(|listener| {
+        tokio::spawn(listener.serve(async move {
+            let _ = rayo_stopped.await;
+        }))
+    });
     let mut controllers = Controllers::new(&config);
     controllers.register(ControllerKind::Agent, |endpoint| {
         Arc::new(agents.pool(endpoint)) as Arc<dyn ControllerPool>
     });
+    if let Some(pools) = rayo_pools {
+        controllers.register(ControllerKind::Rayo, |endpoint| {
+            Arc::new(pools.pool(endpoint))
+        });
+    }
     let context = Arc::new(call_context(
         &config,
         commands_tx,
@@ -108,9 +131,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await;
     let _ = agents_stop.send(());
     let _ = http_stop.send(());
-    let (_, http_stopped) = tokio::join!(
+    let _ = rayo_stop.send(());
+    let rayo_stopped = async {
+        if let Some(server) = rayo_server {
+            let _ = tokio::time::timeout(LISTENERS_STOP_WAIT * 3, server).await;
+        }
+    };
+    let (_, http_stopped, ()) = tokio::join!(
         tokio::time::timeout(LISTENERS_STOP_WAIT, agent_server),
         tokio::time::timeout(LISTENERS_STOP_WAIT, &mut http_server),
+        rayo_stopped,
     );
     if http_stopped.is_err() {
         http_server.abort();

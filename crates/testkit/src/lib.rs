@@ -4,7 +4,8 @@
 //! ([`rtp_peer`], [`analysis`]), place or take calls with an in-process
 //! SIP user agent ([`sip_ua`]) or the baresip softphone ([`baresip`]),
 //! load the server with many bridged calls ([`load`], the `rtp-load` binary),
-//! and attack its media ports with random datagrams ([`junk`]).
+//! attack its media ports with random datagrams ([`junk`]), and log in to
+//! its Rayo XMPP listener ([`xmpp`]).
 //!
 //! Every wait is bounded, so a broken server fails a test instead of hanging it.
 #![deny(unsafe_code)] // `alloc_count` alone allows it: a global allocator is unsafe by nature
@@ -24,6 +25,7 @@ pub mod server;
 pub mod sip_ua;
 pub mod sipp;
 pub mod udp;
+pub mod xmpp;
 
 pub use agent::{Agent, AgentError, AgentFrame};
 pub use ports::{free_port, free_ports};

@@ -12,7 +12,9 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::sections::{AgentRpcConfig, HttpConfig, MediaConfig, RayoConfig, SipConfig};
+use super::sections::{
+    AgentRpcConfig, HttpConfig, MediaConfig, OfferPolicy, RayoDialect, RayoUser, SipConfig,
+};
 
 /// The whole document.
 #[derive(Debug, Deserialize)]
@@ -33,7 +35,7 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub agent_rpc: Option<Spanned<AgentRpcConfig>>,
     #[serde(default)]
-    pub rayo: Option<Spanned<RayoConfig>>,
+    pub rayo: Option<Spanned<FileRayo>>,
     #[serde(default)]
     pub http: Option<Spanned<HttpConfig>>,
     #[serde(default)]
@@ -42,6 +44,39 @@ pub(crate) struct FileConfig {
 
 /// `routes`: context name → its entries (`null` for an empty context).
 pub(crate) type FileRoutes = IndexMap<String, Spanned<Option<Vec<Spanned<FileRouteEntry>>>>>;
+
+/// `rayo`: positions kept for the values `validate` checks further.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileRayo {
+    pub domain: Spanned<String>,
+    #[serde(default)]
+    pub listen: Option<std::net::SocketAddr>,
+    #[serde(default)]
+    pub users: Option<Vec<Spanned<RayoUser>>>,
+    #[serde(default)]
+    pub tls: Option<Spanned<FileRayoTls>>,
+    #[serde(default)]
+    pub allow_plain_without_tls: bool,
+    #[serde(default)]
+    pub offer_policy: OfferPolicy,
+    #[serde(default)]
+    pub offer_timeout_ms: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub plain_presence_available: bool,
+    #[serde(default)]
+    pub dialect: RayoDialect,
+    #[serde(default)]
+    pub dial_route: Option<Spanned<String>>,
+}
+
+/// `rayo.tls`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileRayoTls {
+    pub cert: Spanned<String>,
+    pub key: Spanned<String>,
+}
 
 /// `transports.NAME`.
 #[derive(Debug, Deserialize)]

@@ -41,7 +41,10 @@ use indexmap::IndexMap;
 
 pub use cidr::{Cidr, CidrError};
 pub use env::ENV_PREFIX;
-pub use sections::{AgentRpcConfig, HttpConfig, MediaConfig, PortRange, RayoConfig, SipConfig};
+pub use sections::{
+    AgentRpcConfig, HttpConfig, MediaConfig, OfferPolicy, PortRange, RayoConfig, RayoDialect,
+    RayoTls, RayoUser, SipConfig,
+};
 
 /// A validated configuration: everything the server needs to start.
 #[derive(Debug, Clone, PartialEq)]
@@ -406,7 +409,8 @@ impl Config {
                 kind: ConfigErrorKind::Read(e.to_string()),
             }]
         })?;
-        let mut config = Config::from_yaml(&text, &name)?;
+        let parsed = parse(&text, &name)?;
+        let mut config = validate::validate(parsed, &name, path.parent())?;
         if let Some(dir) = path.parent() {
             config.media.playback_dir = dir.join(&config.media.playback_dir);
             config.media.recordings_dir = dir.join(&config.media.recordings_dir);
@@ -431,10 +435,10 @@ impl Config {
     }
 
     /// Parses and validates YAML text; `file` names it in error messages.
-    /// Relative media directories are left as written.
+    /// Relative media directories and `rayo.tls` paths are left as written.
     pub fn from_yaml(text: &str, file: &str) -> Result<Config, Vec<ConfigError>> {
         let parsed = parse(text, file)?;
-        validate::validate(parsed, file)
+        validate::validate(parsed, file, None)
     }
 
     /// Applies environment overrides, then re-checks what they can break.
@@ -516,5 +520,7 @@ fn position(file: &str, location: Option<serde_saphyr::Location>) -> Origin {
     }
 }
 
+#[cfg(test)]
+mod rayo_tests;
 #[cfg(test)]
 mod tests;

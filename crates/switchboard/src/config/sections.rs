@@ -112,18 +112,91 @@ impl Default for AgentRpcConfig {
 }
 
 /// `rayo`: the embedded XMPP listener Rayo clients connect to. Absent means off.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// Built by `validate` from the file's `rayo` section (TLS files checked,
+/// `dial_route` resolved), so every value here is usable as it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RayoConfig {
     /// XMPP domain the server answers for (the `@domain` of call JIDs).
     pub domain: String,
     /// Address the XMPP client-to-server listener binds.
-    #[serde(default = "default_rayo_listen")]
     pub listen: SocketAddr,
+    /// Accounts Rayo clients log in with (SASL), in file order.
+    pub users: Vec<RayoUser>,
+    /// Certificate and key for STARTTLS; when set, TLS is required before login.
+    pub tls: Option<RayoTls>,
+    /// Offer SASL PLAIN on a stream without TLS (loopback deployments only).
+    pub allow_plain_without_tls: bool,
+    /// Who gets an inbound call's offer (used by the Rayo adapter).
+    pub offer_policy: OfferPolicy,
+    /// How long `first` / `random` wait for a command before offering the next
+    /// client, in milliseconds (used by the Rayo adapter).
+    pub offer_timeout_ms: u64,
+    /// Whether a plain `<presence/>` makes a client available for offers, as
+    /// `<show>chat</show>` does.
+    pub plain_presence_available: bool,
+    /// Which Rayo spelling the server emits (used by the Rayo adapter).
+    pub dialect: RayoDialect,
+    /// Route context that `dial` requests to numbers and `tel:` URIs go
+    /// through (used by the Rayo adapter).
+    pub dial_route: String,
 }
 
-fn default_rayo_listen() -> SocketAddr {
+/// Default `rayo.listen`.
+pub fn default_rayo_listen() -> SocketAddr {
     loopback(5222)
+}
+
+/// One `rayo.users` entry: an XMPP account (the node part of its JID).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RayoUser {
+    /// Login name, the JID's node part (`username@domain`).
+    pub username: String,
+    /// Its password (SCRAM and PLAIN are checked against it).
+    pub password: String,
+}
+
+impl std::fmt::Debug for RayoUser {
+    /// Keeps passwords out of logs and panic messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RayoUser")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `rayo.tls`: PEM files, resolved against the config file's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RayoTls {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The leaf's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// `rayo.offer_policy`: how an inbound call is offered to available clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OfferPolicy {
+    /// Every available client at once; the first command wins.
+    #[default]
+    All,
+    /// One client at a time, in the order they became available.
+    First,
+    /// One client at a time, in random order.
+    Random,
+}
+
+/// `rayo.dialect`: the Rayo spelling the server writes (it reads both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RayoDialect {
+    /// XEP-0327, what maintained clients (Adhearsion 3) expect.
+    #[default]
+    Xep,
+    /// The older spelling of the Rayo wiki pages.
+    Wiki,
 }
 
 /// `http`: metrics, health and recordings.

@@ -5,14 +5,16 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use serde_saphyr::{Location, Spanned};
 
 use super::file::{
     FileAuth, FileConfig, FileEndpoint, FileFallback, FileMatch, FileMatchKind, FileMatchMode,
-    FileProtocol, FileRouteEntry, FileRoutes, FileStripPrefix, FileTransport,
+    FileProtocol, FileRayo, FileRouteEntry, FileRoutes, FileStripPrefix, FileTransport,
 };
+use super::sections::{default_rayo_listen, RayoConfig, RayoTls};
 use super::{
     position, Config, ConfigError, ConfigErrorKind, Destination, DigestAuth, EndpointConfig,
     EndpointMatch, Fallback, KeyPath, MatchMode, RouteEntry, RouteTarget, StripPrefix,
@@ -66,7 +68,12 @@ impl Checker<'_> {
 }
 
 /// Checks `file` and builds the [`Config`], or returns every problem found.
-pub(crate) fn validate(file: FileConfig, file_name: &str) -> Result<Config, Vec<ConfigError>> {
+/// Relative `rayo.tls` paths are taken from `base_dir` when given.
+pub(crate) fn validate(
+    file: FileConfig,
+    file_name: &str,
+    base_dir: Option<&Path>,
+) -> Result<Config, Vec<ConfigError>> {
     let mut c = Checker {
         file: file_name,
         errors: Vec::new(),
@@ -114,16 +121,7 @@ pub(crate) fn validate(file: FileConfig, file_name: &str) -> Result<Config, Vec<
         }
         None => Default::default(),
     };
-    let rayo = file.rayo.map(|r| {
-        if r.value.domain.is_empty() || r.value.domain.contains(char::is_whitespace) {
-            c.invalid(
-                r.referenced,
-                "rayo.domain",
-                format!("{:?} is not a domain name", r.value.domain),
-            );
-        }
-        r.value
-    });
+    let rayo = file.rayo.map(|r| rayo(&mut c, r, &routes, base_dir));
     let http = file.http.map(|h| h.value).unwrap_or_default();
     let sip = match file.sip {
         Some(s) => {
@@ -181,6 +179,106 @@ pub(crate) fn validate(file: FileConfig, file_name: &str) -> Result<Config, Vec<
         _ => (0, 0),
     });
     Err(c.errors)
+}
+
+/// Default `rayo.offer_timeout_ms`.
+const DEFAULT_OFFER_TIMEOUT_MS: u64 = 5000;
+
+/// `rayo`: a domain, users with JID-safe names, loadable TLS files and a
+/// `dial_route` that exists.
+fn rayo(
+    c: &mut Checker<'_>,
+    section: Spanned<FileRayo>,
+    routes: &IndexMap<String, Vec<RouteEntry>>,
+    base_dir: Option<&Path>,
+) -> RayoConfig {
+    let r = section.value;
+    let domain = r.domain.value.to_lowercase();
+    if xmpp::Jid::bare(None, &domain).is_err() || domain.contains(['@', '/', ' ']) {
+        c.invalid(
+            r.domain.referenced,
+            "rayo.domain",
+            format!("{:?} is not a domain name", r.domain.value),
+        );
+    }
+    let mut users = Vec::new();
+    let mut seen = HashMap::new();
+    for (i, user) in r.users.unwrap_or_default().into_iter().enumerate() {
+        let key = format!("rayo.users[{i}]");
+        let name = &user.value.username;
+        if name.is_empty() || xmpp::Jid::bare(Some(name), "d.example").is_err() {
+            c.invalid(
+                user.referenced,
+                key,
+                format!("username {name:?} cannot be the node of a JID"),
+            );
+        } else if user.value.password.is_empty() {
+            c.invalid(user.referenced, key, "password must not be empty");
+        } else if seen.insert(name.clone(), i).is_some() {
+            c.invalid(
+                user.referenced,
+                key,
+                format!("username {name:?} is listed twice"),
+            );
+        }
+        users.push(user.value);
+    }
+    let tls = r.tls.map(|t| {
+        let resolve = |p: &str| match base_dir {
+            Some(dir) => dir.join(p),
+            None => PathBuf::from(p),
+        };
+        let tls = RayoTls {
+            cert: resolve(&t.value.cert.value),
+            key: resolve(&t.value.key.value),
+        };
+        if let Err(error) = crate::rayo::tls::server_config(&tls) {
+            let (at, key) = match error {
+                crate::rayo::tls::TlsError::Cert { .. } => {
+                    (t.value.cert.referenced, "rayo.tls.cert")
+                }
+                crate::rayo::tls::TlsError::Key { .. } => (t.value.key.referenced, "rayo.tls.key"),
+                crate::rayo::tls::TlsError::Pair(_) => (t.referenced, "rayo.tls"),
+            };
+            c.invalid(at, key, error.to_string());
+        }
+        tls
+    });
+    let offer_timeout_ms = match r.offer_timeout_ms {
+        Some(t) if t.value == 0 => {
+            c.invalid(t.referenced, "rayo.offer_timeout_ms", "must be at least 1");
+            DEFAULT_OFFER_TIMEOUT_MS
+        }
+        Some(t) => t.value,
+        None => DEFAULT_OFFER_TIMEOUT_MS,
+    };
+    let dial_route = match r.dial_route {
+        Some(d) => {
+            if !routes.contains_key(&d.value) {
+                c.error(
+                    d.referenced,
+                    "rayo.dial_route",
+                    ConfigErrorKind::UnknownRoute(d.value.clone()),
+                );
+            }
+            d.value
+        }
+        // The default context need not exist until a dial needs it: a
+        // deployment that never dials out is not forced to write routes.
+        None => DEFAULT_ROUTE.to_string(),
+    };
+    RayoConfig {
+        domain,
+        listen: r.listen.unwrap_or_else(default_rayo_listen),
+        users,
+        tls,
+        allow_plain_without_tls: r.allow_plain_without_tls,
+        offer_policy: r.offer_policy,
+        offer_timeout_ms,
+        plain_presence_available: r.plain_presence_available,
+        dialect: r.dialect,
+        dial_route,
+    }
 }
 
 fn transports(
