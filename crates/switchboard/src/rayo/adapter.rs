@@ -14,7 +14,8 @@
 //!   longer available are dropped (the offer fails over); the calls of a
 //!   client whose stream closed are hung up after [`DISCONNECT_GRACE`]
 //!   unless it comes back under the same full JID;
-//! - [`call_event`](RayoAdapter::call_event): what a call reports;
+//! - [`call_event`](RayoAdapter::call_event): what a call reports, and
+//!   [`call_gone`](RayoAdapter::call_gone) when its command queue closed;
 //! - [`handle_timeout`](RayoAdapter::handle_timeout) at
 //!   [`poll_timeout`](RayoAdapter::poll_timeout).
 //!
@@ -54,6 +55,11 @@ pub use events::CLIENT_NS;
 /// is specified for it.
 pub const DISCONNECT_GRACE: Duration = Duration::from_secs(5);
 
+/// How long a taken call whose command queue closed may still take to
+/// deliver its own `Ended` (it waits up to [`crate::control::EVENT_SEND_WAIT`]
+/// for room) before the adapter ends it for its clients as an error.
+pub const GONE_WAIT: Duration = Duration::from_secs(3);
+
 /// XEP-0030 disco#info, which call JIDs answer with their identity.
 const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 
@@ -79,8 +85,8 @@ pub enum Output {
         /// The stanza.
         stanza: Element,
     },
-    /// Report this call as ended to the adapter once its command queue
-    /// closes, in case its own `Ended` never comes (it was never taken).
+    /// Tell [`RayoAdapter::call_gone`] once this call's command queue
+    /// closes: a call nobody took never reports `Ended` itself.
     Watch(CallHandle),
     /// This request found the call's queue full; deliver it with a wait
     /// (a hangup after the grace period must not be lost).
@@ -134,7 +140,8 @@ impl<I: Invited> RayoAdapter<I> {
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.grace.values().min().copied()
+        let gone = self.calls.values().filter_map(|c| c.gone_by);
+        self.grace.values().copied().chain(gone).min()
     }
 
     /// The number of calls the adapter tracks (offered or controlled).
@@ -226,6 +233,16 @@ impl<I: Invited> RayoAdapter<I> {
     /// Time reached `now`: the calls of clients gone longer than the grace
     /// period are hung up (their `<end>` is sent as usual).
     pub fn handle_timeout(&mut self, now: Instant) {
+        let vanished: Vec<String> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.gone_by.is_some_and(|at| at <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in vanished {
+            let reason = call_control::EndReason::Error("call went away".into());
+            self.end(&id, &reason, None, Vec::new());
+        }
         let expired: Vec<FullJid> = self
             .grace
             .iter()
@@ -348,11 +365,6 @@ impl<I: Invited> RayoAdapter<I> {
                 call.controller = Some(from.clone());
                 // The others' invitations were withdrawn by the take.
                 call.invitations.clear();
-                let subscribe = Command::DtmfEvents { enabled: true };
-                if let Err(request) = call.send_internal(subscribe) {
-                    self.outputs
-                        .push_back(Output::Deliver(call.handle.clone(), request));
-                }
             }
         }
         let command = commands::to_command(command)?;
@@ -418,6 +430,16 @@ impl<I: Invited> RayoAdapter<I> {
                 let Some(controller) = call.controller.clone() else {
                     return;
                 };
+                if matches!(other, Event::Answered { .. }) && !call.dtmf_subscribed {
+                    // Digits are reported once media runs: the call starts
+                    // delivering them only if asked after it answered.
+                    call.dtmf_subscribed = true;
+                    let subscribe = Command::DtmfEvents { enabled: true };
+                    if let Err(request) = call.send_internal(subscribe) {
+                        self.outputs
+                            .push_back(Output::Deliver(call.handle.clone(), request));
+                    }
+                }
                 let Some(event) = events::call_event(other, call.dialed) else {
                     return;
                 };
@@ -426,6 +448,24 @@ impl<I: Invited> RayoAdapter<I> {
                 self.send(controller, stanza);
             }
         }
+    }
+
+    /// Call `key`'s command queue closed. A call nobody took ends for the
+    /// clients it was offered to now (to them the caller hung up); a taken
+    /// one gets [`GONE_WAIT`] to deliver its own `Ended` first.
+    pub fn call_gone(&mut self, now: Instant, key: CallKey) {
+        let Some(id) = self.ids.get(&key).cloned() else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.controller.is_some() {
+            call.gone_by.get_or_insert(now + GONE_WAIT);
+            return;
+        }
+        let reason = call_control::EndReason::CallerHangup;
+        self.end(&id, &reason, None, Vec::new());
     }
 
     /// The call is over: open IQs are answered, then every client it was
@@ -445,13 +485,7 @@ impl<I: Invited> RayoAdapter<I> {
             let error = CommandError::item_not_found("the call has ended");
             self.reply_error(&pending.client, &pending.request, &error);
         }
-        // A call nobody took vanished with its offer (the caller left, or
-        // nobody answered in time): to its clients, the caller hung up.
-        let end = if call.controller.is_none() {
-            events::end_event(&call_control::EndReason::CallerHangup, code, headers)
-        } else {
-            events::end_event(reason, code, headers)
-        };
+        let end = events::end_event(reason, code, headers);
         let from = rayo::uri::call_jid(id, &self.settings.domain);
         for client in call.offered {
             let stanza = events::presence(&self.cx(), &from, &client, &end, None);

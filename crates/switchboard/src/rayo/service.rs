@@ -20,7 +20,7 @@ use super::pool::{Availability, ClientIds, RayoPool, INVITATION_QUEUE};
 use crate::calls::CallKey;
 use crate::config::{OfferPolicy as ConfiguredPolicy, RayoConfig, RayoDialect};
 use crate::control::{
-    watch_call, CallHandle, EventSink, Invitation, OfferPolicy, Withdrawn, CONTROLLER_EVENT_QUEUE,
+    CallHandle, EventSink, Invitation, OfferPolicy, Withdrawn, CONTROLLER_EVENT_QUEUE,
 };
 
 /// How long a request the call's full queue refused may wait for room
@@ -68,13 +68,15 @@ pub fn start(config: &RayoConfig, hub: RayoHub, events: mpsc::Receiver<HubEvent>
         legacy_ids: true,
     };
     let ids = ClientIds::default();
+    let (gone_tx, gone) = mpsc::unbounded_channel();
     let service = Service {
         adapter: RayoAdapter::new(settings, fastrand::u64(..)),
         hub: hub.clone(),
         ids: ids.clone(),
         call_events_tx,
+        gone_tx,
     };
-    tokio::spawn(service.run(events, invitations, call_events));
+    tokio::spawn(service.run(events, invitations, call_events, gone));
     RayoPools {
         hub,
         ids,
@@ -118,6 +120,8 @@ struct Service {
     hub: RayoHub,
     ids: ClientIds,
     call_events_tx: mpsc::Sender<(CallKey, Event)>,
+    /// Where watched calls report their command queue closed.
+    gone_tx: mpsc::UnboundedSender<CallKey>,
 }
 
 /// `now` as the adapter takes it (tokio's clock, so paused tests agree).
@@ -131,6 +135,7 @@ impl Service {
         mut events: mpsc::Receiver<HubEvent>,
         mut invitations: mpsc::Receiver<(FullJid, Invitation)>,
         mut call_events: mpsc::Receiver<(CallKey, Event)>,
+        mut gone: mpsc::UnboundedReceiver<CallKey>,
     ) {
         loop {
             let deadline = self
@@ -146,6 +151,7 @@ impl Service {
                     self.on_invitation(client, invitation);
                 }
                 Some((call, event)) = call_events.recv() => self.adapter.call_event(call, event),
+                Some(call) = gone.recv() => self.adapter.call_gone(now(), call),
                 () = sleep_until(deadline) => self.adapter.handle_timeout(now()),
             }
             self.carry_out();
@@ -189,7 +195,13 @@ impl Service {
                         tracing::debug!(client = %to, %error, "Rayo stanza not delivered");
                     }
                 }
-                Output::Watch(call) => watch_call(call, self.call_events_tx.clone()),
+                Output::Watch(call) => {
+                    let gone = self.gone_tx.clone();
+                    tokio::spawn(async move {
+                        call.commands.closed().await;
+                        let _ = gone.send(call.key);
+                    });
+                }
                 Output::Deliver(call, request) => {
                     tokio::spawn(async move {
                         let _ = call.commands.send_timeout(request, DELIVER_WAIT).await;

@@ -36,6 +36,11 @@ pub(super) struct RayoCall<I> {
     pub controller: Option<FullJid>,
     /// Whether we originated the call (then `<answered>` is news).
     pub dialed: bool,
+    /// Digits are subscribed (asked at answer).
+    pub dtmf_subscribed: bool,
+    /// The call's command queue closed; ended as an error at this time
+    /// unless its own `Ended` arrives first.
+    pub gone_by: Option<std::time::Instant>,
     /// IQs waiting for their request's `Done`, by request id.
     pub pending: BTreeMap<RequestId, PendingIq>,
     /// Requests of the adapter's own (DTMF subscription, grace hangup)
@@ -54,6 +59,8 @@ impl<I> RayoCall<I> {
             offered: Vec::new(),
             controller: None,
             dialed: false,
+            dtmf_subscribed: false,
+            gone_by: None,
             pending: BTreeMap::new(),
             internal: Vec::new(),
             next_request: 1,

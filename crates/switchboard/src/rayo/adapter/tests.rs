@@ -229,11 +229,10 @@ fn the_first_command_takes_the_call_and_others_get_conflict() {
     h.sent();
     h.command("userb", 1, "c1", "accept");
     assert_eq!(h.log(), ["take userb", "drop usera"]);
-    let sent = requests(&mut call);
-    assert_eq!(sent.len(), 2);
-    assert_eq!(sent[0].command, Command::DtmfEvents { enabled: true });
+    let taken = requests(&mut call);
+    assert_eq!(taken.len(), 1);
     assert_eq!(
-        sent[1].command,
+        taken[0].command,
         Command::Accept {
             early_media: false,
             headers: vec![]
@@ -251,10 +250,7 @@ fn the_first_command_takes_the_call_and_others_get_conflict() {
         "echoed: {}",
         sent[0].1
     );
-    // The subscription's Done is the adapter's; the accept's is the IQ's.
-    h.adapter.call_event(1, done(1));
-    assert!(h.sent().is_empty());
-    h.adapter.call_event(1, done(2));
+    h.adapter.call_event(1, done(taken[0].id));
     let sent = h.sent();
     let call_jid = h.call_jid(1);
     assert_eq!(
@@ -357,9 +353,14 @@ fn the_end_answers_open_iqs_then_reaches_every_offered_client_and_nothing_follow
     h.command("usera", 1, "a1", "answer");
     h.command("usera", 1, "h1", "hold");
     let call_jid = h.call_jid(1);
-    let answer = requests(&mut call)[1].id;
+    let answer = requests(&mut call)[0].id;
     h.adapter.call_event(1, done(answer));
     h.adapter.call_event(1, Event::Answered { headers: vec![] });
+    // Answered: digits are subscribed now (the adapter's own request).
+    let subscribe = requests(&mut call);
+    assert_eq!(subscribe.len(), 1);
+    assert_eq!(subscribe[0].command, Command::DtmfEvents { enabled: true });
+    h.adapter.call_event(1, done(subscribe[0].id));
     h.adapter.call_event(1, Event::Dtmf { digit: '5' });
     h.adapter.call_event(
         1,
@@ -449,14 +450,7 @@ fn a_call_nobody_took_ends_for_its_offered_clients() {
     h.invite(&call, "usera", false);
     h.sent();
     // The watch reports the call's queue closed.
-    h.adapter.call_event(
-        1,
-        Event::Ended {
-            reason: EndReason::Error("call went away".into()),
-            code: None,
-            headers: vec![],
-        },
-    );
+    h.adapter.call_gone(h.now, 1);
     let sent = h.sent();
     assert_eq!(sent.len(), 1);
     assert!(sent[0]
@@ -482,9 +476,9 @@ fn unavailable_clients_lose_their_invitations_and_a_withdrawn_offer_is_conflict(
 #[test]
 fn a_full_call_queue_is_resource_constraint() {
     let mut h = Harness::new(Dialect::Xep);
-    let call = Harness::call(1, 2);
+    let call = Harness::call(1, 1);
     h.invite(&call, "usera", false);
-    h.command("usera", 1, "1", "accept"); // subscription + accept fill it
+    h.command("usera", 1, "1", "accept"); // fills it
     h.sent();
     h.command("usera", 1, "2", "answer");
     let sent = h.sent();
@@ -547,4 +541,47 @@ fn disco_info_on_a_call_jid() {
         "{}",
         sent[0].1
     );
+}
+
+#[test]
+fn a_taken_call_that_vanishes_gets_time_for_its_own_end_then_ends_as_an_error() {
+    let mut h = Harness::new(Dialect::Xep);
+    let call = Harness::call(1, 8);
+    h.invite(&call, "usera", false);
+    h.command("usera", 1, "1", "answer");
+    h.sent();
+    let now = h.now;
+    h.adapter.call_gone(now, 1);
+    assert!(h.sent().is_empty());
+    assert_eq!(h.adapter.poll_timeout(), Some(now + GONE_WAIT));
+    h.adapter.handle_timeout(now + GONE_WAIT);
+    let sent = h.sent();
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    assert_eq!(
+        condition(&sent[0].1),
+        Some("item-not-found"),
+        "the open answer"
+    );
+    assert!(
+        sent[1].1.contains("<error>call went away</error>"),
+        "{}",
+        sent[1].1
+    );
+    // Its own end arriving first wins instead.
+    let mut h = Harness::new(Dialect::Xep);
+    h.invite(&call, "usera", false);
+    h.command("usera", 1, "1", "accept");
+    h.adapter.call_gone(now, 1);
+    h.adapter.call_event(
+        1,
+        Event::Ended {
+            reason: EndReason::Rejected,
+            code: None,
+            headers: vec![],
+        },
+    );
+    h.adapter.handle_timeout(now + GONE_WAIT);
+    let sent = h.sent();
+    assert!(sent.last().expect("end").1.contains("<hangup-command/>"));
+    assert_eq!(h.adapter.poll_timeout(), None);
 }
