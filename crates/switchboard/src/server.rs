@@ -129,7 +129,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// What calls share: the config, the way to the SIP driver, RTP ports and
 /// the addresses we advertise.
-fn call_context(
+pub fn call_context(
     config: &Config,
     sip: mpsc::Sender<crate::calls::SipCommand>,
     controllers: Controllers,
@@ -176,6 +176,10 @@ fn call_context(
             .any(|t| t.protocol == TransportProtocol::Tcp),
         controllers,
         pacer,
+        registry: crate::calls::CallRegistry::new(crate::media::ports::pairs_in(
+            config.media.rtp_ports,
+        ) as usize),
+        router: Default::default(),
         prompts: Prompts::new(PromptConfig {
             playback_dir: config.media.playback_dir.clone(),
             ..PromptConfig::default()
@@ -183,7 +187,8 @@ fn call_context(
     }
 }
 
-fn stack_config(config: &Config) -> StackConfig {
+/// The SIP stack settings of `config`.
+pub fn stack_config(config: &Config) -> StackConfig {
     // Requests we originate carry the first listener's advertised address in Via.
     let (host, port) = config
         .transports

@@ -42,17 +42,20 @@ use sdp::{Direction, SessionDescription};
 use sip::{HeaderName, Method, Request, Response, TypedHeaders, Uri};
 use sip_stack::auth::DigestClient;
 use sip_stack::dialog::DialogId;
-use sip_stack::transport::{Destination, Transport};
-use sip_stack::{make_response, ClientTransactionId, ServerTransactionId, TransactionId};
+use sip_stack::{make_response, ServerTransactionId, TransactionId};
 use tokio::sync::{mpsc, oneshot};
 
 mod components;
 mod control;
+mod dialed;
 mod media;
 
 use self::control::Control;
+use self::dialed::Dialed;
+pub(super) use self::dialed::{spawn_dialed, DialSetup};
 use super::legs::{self, MediaLeg};
-use super::{resolve, CallContext, CallKey, SipCommand, SipEvent};
+use super::uac::{self, UacInvite, UacState as BState, UacStep};
+use super::{CallContext, CallKey, SipCommand, SipEvent};
 use crate::admission::{Bridge, ALLOW};
 use crate::config::Destination as EndpointDestination;
 use crate::media::pacer::G711;
@@ -74,7 +77,7 @@ pub fn spawn(
     let span = tracing::info_span!(parent: None, "call", call_id = %call_id);
     // Boxed: the call's state then sits on the heap once, not inline (and,
     // as an async fn argument, twice) in the task's future.
-    let call = Box::new(Call::new(ctx, key, transaction, invite, bridge));
+    let call = Box::new(Call::new(ctx, key, Some(transaction), invite, bridge));
     tokio::spawn(tracing::Instrument::instrument(call.run(events), span));
 }
 
@@ -88,27 +91,10 @@ enum AState {
     Done,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BState {
-    /// INVITE sent, no final.
-    Calling,
-    /// CANCEL asked for, waiting for the final.
-    Cancelling,
-    /// 2xx received.
-    Answered,
-    /// Failed, cancelled or hung up.
-    Done,
-}
-
 struct BLeg {
     endpoint: String,
-    request: Request,
-    destination: Destination,
-    transaction: Option<ClientTransactionId>,
-    auth: Option<DigestClient>,
-    auth_tried: bool,
-    dialog: Option<DialogId>,
-    state: BState,
+    /// The outbound INVITE and its dialog.
+    uac: UacInvite,
     media: MediaLeg,
     /// Whether B's SDP answer has been applied.
     answered_sdp: bool,
@@ -118,7 +104,9 @@ struct Call {
     ctx: Arc<CallContext>,
     key: CallKey,
     bridge: Bridge,
-    a_transaction: ServerTransactionId,
+    /// The caller's INVITE transaction; `None` on a dialed call, whose
+    /// party is reached by our own INVITE ([`Call::dialed`]).
+    a_transaction: Option<ServerTransactionId>,
     a_invite: Request,
     a_offer: Option<SessionDescription>,
     /// The INVITE had no SDP: our 200 offers and the ACK answers.
@@ -138,13 +126,15 @@ struct Call {
     finished: bool,
     /// The controller's side of a call routed to an agent (until it redirects).
     control: Option<Box<Control>>,
+    /// A dialed call's outbound INVITE toward its party (leg A).
+    dialed: Option<Box<Dialed>>,
 }
 
 impl Call {
     fn new(
         ctx: Arc<CallContext>,
         key: CallKey,
-        a_transaction: ServerTransactionId,
+        a_transaction: Option<ServerTransactionId>,
         a_invite: Request,
         bridge: Bridge,
     ) -> Call {
@@ -173,6 +163,7 @@ impl Call {
             linger_until: None,
             finished: false,
             control: None,
+            dialed: None,
         }
     }
 
@@ -198,7 +189,7 @@ impl Call {
                 }
             }
             if self.a_state == AState::Done
-                && self.b.as_ref().is_none_or(|b| b.state == BState::Done)
+                && self.b.as_ref().is_none_or(|b| b.uac.state == BState::Done)
             {
                 self.finished = true;
             }
@@ -207,6 +198,9 @@ impl Call {
     }
 
     async fn start(&mut self) {
+        if self.dialed.is_some() {
+            return self.start_dialed().await;
+        }
         // Content processing (RFC 3261 §8.2.3), after admission's method,
         // authentication and Require checks: only a body that says it is
         // SDP is read as SDP.
@@ -242,7 +236,13 @@ impl Call {
             }
         }
         if self.bridge.controller.is_some() {
-            self.control = Some(Control::offer(self));
+            match Control::offer(self) {
+                Ok(control) => self.control = Some(control),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot register the call");
+                    self.reject_a(503, None).await;
+                }
+            }
             return;
         }
         let first = self.bridge.endpoint.clone();
@@ -264,30 +264,13 @@ impl Call {
         if !self.bridge.dialed.is_empty() {
             target.user = Some(self.bridge.dialed.clone());
         }
-        let Some(address) = resolve(&target).await else {
+        let Some(destination) =
+            uac::destination_for(&self.ctx, &target, config.transport.as_deref()).await
+        else {
             tracing::warn!(%endpoint, %uri, "cannot resolve the endpoint's host");
             return self.b_failed(503, "Service Unavailable").await;
         };
-        let tcp = target
-            .params
-            .value("transport")
-            .is_some_and(|t| t.eq_ignore_ascii_case("tcp"))
-            || config.transport.as_deref().is_some_and(|name| {
-                self.ctx
-                    .config
-                    .transports
-                    .get(name)
-                    .is_some_and(|t| t.protocol == crate::config::TransportProtocol::Tcp)
-            });
-        let destination = Destination {
-            address,
-            transport: if tcp && self.ctx.tcp_available {
-                Transport::Tcp
-            } else {
-                Transport::Udp
-            },
-            connection: None,
-        };
+        let address = destination.address;
         let mut media = match MediaLeg::bind(
             &self.ctx.ports,
             self.ctx.media_ip,
@@ -325,13 +308,7 @@ impl Call {
             .map(|a| DigestClient::new(a.username.clone(), a.password.clone()));
         self.b = Some(BLeg {
             endpoint,
-            request: request.clone(),
-            destination,
-            transaction: None,
-            auth,
-            auth_tried: false,
-            dialog: None,
-            state: BState::Calling,
+            uac: UacInvite::new(request.clone(), destination, auth),
             media,
             answered_sdp: false,
         });
@@ -340,7 +317,7 @@ impl Call {
 
     async fn send_b_invite(&mut self, request: Request) {
         let Some(b) = self.b.as_ref() else { return };
-        let destination = b.destination;
+        let destination = b.uac.destination;
         let (reply, answer) = oneshot::channel();
         self.send(SipCommand::Send {
             call: self.key,
@@ -352,7 +329,7 @@ impl Call {
         match answer.await {
             Ok(Ok(transaction)) => {
                 if let Some(b) = self.b.as_mut() {
-                    b.transaction = Some(transaction);
+                    b.uac.transaction = Some(transaction);
                 }
             }
             Ok(Err(error)) => {
@@ -365,7 +342,6 @@ impl Call {
 
     fn outbound_invite(&self, target: &Uri, sdp: Vec<u8>) -> Request {
         let a = &self.a_invite;
-        let mut request = Request::new(Method::Invite, target.clone());
         let host = &self.ctx.local_host;
         let caller = a.from().ok();
         let user = caller
@@ -377,32 +353,15 @@ impl Call {
             .and_then(|f| f.display_name.clone())
             .map(|d| format!("{} ", quote(&d)))
             .unwrap_or_default();
-        let tag = format!("{:016x}", fastrand::u64(..));
-        let call_id = format!(
-            "{:016x}{:016x}@{host}",
-            fastrand::u64(..),
-            fastrand::u64(..)
-        );
-        let h = &mut request.headers;
-        h.push_known(
-            HeaderName::From,
-            format!("{display}<sip:{user}@{host}>;tag={tag}"),
-        );
-        let mut to = target.clone();
-        to.params = Default::default();
-        h.push_known(HeaderName::To, format!("<{to}>"));
-        h.push_known(HeaderName::CallId, call_id);
-        h.push_known(HeaderName::CSeq, "1 INVITE");
         let forwards = a
             .max_forwards()
             .ok()
             .flatten()
             .map(|n| n.saturating_sub(1))
             .unwrap_or(70);
-        h.push_known(HeaderName::MaxForwards, forwards.to_string());
-        h.push_known(HeaderName::Contact, self.ctx.contact.clone());
-        h.push_known(HeaderName::Allow, ALLOW);
-        h.push_known(HeaderName::UserAgent, self.ctx.user_agent.clone());
+        let from = format!("{display}<sip:{user}@{host}>");
+        let mut request = uac::invite(&self.ctx, target, &from, forwards.into());
+        let h = &mut request.headers;
         h.push("X-Orig-Call-ID", a.call_id().unwrap_or_default());
         for name in &self.bridge.entry.sip_headers_pass {
             for header in a.headers.iter() {
@@ -429,8 +388,11 @@ impl Call {
                 response,
                 dialog,
             } => {
-                let is_b_invite = self.b.as_ref().and_then(|b| b.transaction) == Some(transaction);
-                if is_b_invite {
+                let is_b_invite =
+                    self.b.as_ref().and_then(|b| b.uac.transaction) == Some(transaction);
+                if self.is_dialed_invite(transaction) {
+                    self.on_dialed_response(*response, dialog).await;
+                } else if is_b_invite {
                     self.on_b_response(*response, dialog).await;
                 } else if let Some(dialog) = dialog
                     .filter(|_| (200..300).contains(&response.status) && !response.body.is_empty())
@@ -454,7 +416,7 @@ impl Call {
                 }
             }
             SipEvent::Cancelled { transaction } => {
-                if transaction == self.a_transaction && self.a_state == AState::Pending {
+                if Some(transaction) == self.a_transaction && self.a_state == AState::Pending {
                     tracing::info!("caller cancelled");
                     self.set_end_reason(call_control::EndReason::CallerHangup);
                     self.a_state = AState::Done;
@@ -463,13 +425,16 @@ impl Call {
             }
             SipEvent::Timeout { transaction } | SipEvent::TransportError { transaction } => {
                 match transaction {
+                    TransactionId::Client(t) if self.is_dialed_invite(t) => {
+                        self.on_dialed_gone().await;
+                    }
                     TransactionId::Client(t)
-                        if self.b.as_ref().and_then(|b| b.transaction) == Some(t) =>
+                        if self.b.as_ref().and_then(|b| b.uac.transaction) == Some(t) =>
                     {
                         if self
                             .b
                             .as_ref()
-                            .is_some_and(|b| b.state == BState::Cancelling)
+                            .is_some_and(|b| b.uac.state == BState::Cancelling)
                         {
                             self.b_done();
                         } else {
@@ -479,7 +444,7 @@ impl Call {
                     }
                     // The stack answered A itself (408) or A never ACKed.
                     TransactionId::Server(t)
-                        if t == self.a_transaction && self.a_state == AState::Pending =>
+                        if Some(t) == self.a_transaction && self.a_state == AState::Pending =>
                     {
                         self.a_state = AState::Done;
                         self.hang_up_b().await;
@@ -492,7 +457,7 @@ impl Call {
                     // Our 200 was never acknowledged; the stack sent BYE to A.
                     self.a_state = AState::Done;
                     self.hang_up_b().await;
-                } else if self.b.as_ref().and_then(|b| b.dialog.as_ref()) == Some(&dialog) {
+                } else if self.b.as_ref().and_then(|b| b.uac.dialog.as_ref()) == Some(&dialog) {
                     self.b_done();
                     self.hang_up_a().await;
                 }
@@ -512,83 +477,68 @@ impl Call {
     async fn on_b_response(&mut self, response: Response, dialog: Option<DialogId>) {
         let status = response.status;
         let Some(b) = self.b.as_mut() else { return };
-        if status < 200 {
-            if status == 100 || b.state != BState::Calling {
-                return;
-            }
-            // Only a body that says it is SDP is read as B's answer; it is
-            // read only where it is used, past the early returns.
-            match sip::body::session_description(&response.headers, &response.body) {
-                Ok(Some(sdp)) if !b.answered_sdp => {
-                    if let Err(code) = self.apply_b_answer(sdp) {
-                        tracing::info!(code, "outbound leg's early SDP unusable");
-                        return;
+        match b.uac.on_response(&response, dialog) {
+            UacStep::Nothing => {}
+            UacStep::Provisional => {
+                // Only a body that says it is SDP is read as B's answer; it
+                // is read only where it is used.
+                match sip::body::session_description(&response.headers, &response.body) {
+                    Ok(Some(sdp)) if !b.answered_sdp => {
+                        if let Err(code) = self.apply_b_answer(sdp) {
+                            tracing::info!(code, "outbound leg's early SDP unusable");
+                            return;
+                        }
                     }
+                    // The progress still reaches A, without early media.
+                    Err(refusal) => {
+                        tracing::info!(%refusal, status, "outbound leg's provisional body is not SDP");
+                    }
+                    Ok(_) => {}
                 }
-                // The progress still reaches A, without early media.
-                Err(refusal) => {
-                    tracing::info!(%refusal, status, "outbound leg's provisional body is not SDP");
+                if self.a_state == AState::Pending {
+                    let with_sdp = self.b.as_ref().is_some_and(|b| b.answered_sdp);
+                    self.provisional_to_a(status, &response.reason, with_sdp)
+                        .await;
                 }
-                Ok(_) => {}
             }
-            if self.a_state == AState::Pending {
-                let with_sdp = self.b.as_ref().is_some_and(|b| b.answered_sdp);
-                self.provisional_to_a(status, &response.reason, with_sdp)
-                    .await;
-            }
-            return;
-        }
-        if (200..300).contains(&status) {
-            b.dialog = dialog.clone();
-            if b.state == BState::Cancelling || self.a_state == AState::Done {
-                // Raced our CANCEL, or A is gone: end it.
-                b.state = BState::Answered;
-                self.hang_up_b().await;
-                return;
-            }
-            b.state = BState::Answered;
-            match sip::body::session_description(&response.headers, &response.body) {
-                Ok(Some(sdp)) => {
-                    if let Err(code) = self.apply_b_answer(sdp) {
-                        tracing::info!(code, "outbound leg answered with unusable SDP");
+            // Raced our CANCEL: end it.
+            UacStep::AnsweredUnwanted => self.hang_up_b().await,
+            // A is gone meanwhile: end it.
+            UacStep::Answered if self.a_state == AState::Done => self.hang_up_b().await,
+            UacStep::Answered => {
+                match sip::body::session_description(&response.headers, &response.body) {
+                    Ok(Some(sdp)) => {
+                        if let Err(code) = self.apply_b_answer(sdp) {
+                            tracing::info!(code, "outbound leg answered with unusable SDP");
+                            self.hang_up_b().await;
+                            return self.reject_a(code, None).await;
+                        }
+                    }
+                    // As for an answer that does not parse: B is hung up, A refused.
+                    Err(refusal) => {
+                        tracing::info!(%refusal, "outbound leg answered with a body that is not SDP");
                         self.hang_up_b().await;
-                        return self.reject_a(code, None).await;
+                        return self.reject_a(488, None).await;
                     }
+                    Ok(None) => {}
                 }
-                // As for an answer that does not parse: B is hung up, A refused.
-                Err(refusal) => {
-                    tracing::info!(%refusal, "outbound leg answered with a body that is not SDP");
+                if !self.b.as_ref().is_some_and(|b| b.answered_sdp) {
+                    tracing::info!("outbound leg answered without SDP");
                     self.hang_up_b().await;
                     return self.reject_a(488, None).await;
                 }
-                Ok(None) => {}
+                self.answer_a().await;
             }
-            if !self.b.as_ref().is_some_and(|b| b.answered_sdp) {
-                tracing::info!("outbound leg answered without SDP");
-                self.hang_up_b().await;
-                return self.reject_a(488, None).await;
+            UacStep::Cancelled => self.b_done(),
+            UacStep::Retry(retry) => {
+                tracing::info!(status, "outbound leg challenged; retrying with credentials");
+                self.send_b_invite(retry).await;
             }
-            self.answer_a().await;
-            return;
-        }
-        // Final failure.
-        if b.state == BState::Cancelling {
-            return self.b_done();
-        }
-        if matches!(status, 401 | 407) && !b.auth_tried {
-            if let Some(client) = b.auth.as_mut() {
-                let mut retry = b.request.clone();
-                if client.authorize_request(&mut retry, &response).is_ok() {
-                    b.auth_tried = true;
-                    b.request = retry.clone();
-                    tracing::info!(status, "outbound leg challenged; retrying with credentials");
-                    self.send_b_invite(retry).await;
-                    return;
-                }
+            UacStep::Failed => {
+                let reason = response.reason.clone();
+                self.b_failed(status, &reason).await;
             }
         }
-        let reason = response.reason.clone();
-        self.b_failed(status, &reason).await;
     }
 
     async fn provisional_to_a(&mut self, status: u16, reason: &str, with_sdp: bool) {
@@ -600,7 +550,7 @@ impl Call {
                 response.set_body("application/sdp", sdp.clone());
             }
         }
-        self.respond(self.a_transaction, response).await;
+        self.respond_a(response).await;
     }
 
     async fn answer_a(&mut self) {
@@ -624,7 +574,7 @@ impl Call {
             response.headers.push(name, value);
         }
         self.a_dialog = DialogId::of_uas_answer(&self.a_invite, &response);
-        self.respond(self.a_transaction, response).await;
+        self.respond_a(response).await;
         self.a_state = AState::Answered;
         self.answered_at = Some(Instant::now());
         self.shed_setup_state();
@@ -646,8 +596,7 @@ impl Call {
         self.a_invite.body = Vec::new();
         if let Some(b) = self.b.as_mut() {
             b.media.offer = None;
-            b.auth = None;
-            b.request.body = Vec::new();
+            b.uac.shed_setup_state();
         }
     }
 
@@ -658,7 +607,8 @@ impl Call {
         dialog: Option<DialogId>,
     ) {
         let from_a = dialog.is_some() && dialog == self.a_dialog;
-        let from_b = dialog.is_some() && dialog == self.b.as_ref().and_then(|b| b.dialog.clone());
+        let from_b =
+            dialog.is_some() && dialog == self.b.as_ref().and_then(|b| b.uac.dialog.clone());
         if !from_a && !from_b {
             let code = if request.method == Method::Invite && dialog.is_none() {
                 482
@@ -675,6 +625,7 @@ impl Call {
                     .await;
                 if from_a {
                     tracing::info!("caller hung up");
+                    self.note_end_headers(None, uac::x_headers(&request.headers));
                     self.set_end_reason(call_control::EndReason::CallerHangup);
                     self.a_state = AState::Done;
                     self.hang_up_b().await;
@@ -693,8 +644,8 @@ impl Call {
                 let other = if from_a {
                     self.b
                         .as_ref()
-                        .filter(|b| b.state == BState::Answered)
-                        .and_then(|b| b.dialog.clone())
+                        .filter(|b| b.uac.state == BState::Answered)
+                        .and_then(|b| b.uac.dialog.clone())
                 } else {
                     self.a_dialog
                         .clone()
@@ -726,7 +677,7 @@ impl Call {
     /// B failed with `status`: try the next fallback endpoint or tell A.
     async fn b_failed(&mut self, status: u16, reason: &str) {
         if let Some(b) = self.b.as_mut() {
-            b.state = BState::Done;
+            b.uac.state = BState::Done;
         }
         if self.a_state == AState::Answered {
             // A redirect after answer found nobody: the caller is hung up.
@@ -762,7 +713,7 @@ impl Call {
 
     fn b_done(&mut self) {
         if let Some(b) = self.b.as_mut() {
-            b.state = BState::Done;
+            b.uac.state = BState::Done;
         }
         self.linger_until = None;
     }
@@ -788,7 +739,12 @@ impl Call {
         if self.a_state != AState::Pending {
             return;
         }
-        self.respond(self.a_transaction, response).await;
+        if self.dialed.is_some() {
+            // A dialed call's party has no INVITE of ours to answer: the
+            // INVITE we sent is cancelled instead.
+            return self.cancel_dialed().await;
+        }
+        self.respond_a(response).await;
         self.a_state = AState::Done;
     }
 
@@ -807,19 +763,19 @@ impl Call {
 
     async fn hang_up_b(&mut self) {
         let Some(b) = self.b.as_mut() else { return };
-        match b.state {
+        match b.uac.state {
             BState::Calling => {
-                b.state = BState::Cancelling;
-                if let Some(transaction) = b.transaction {
+                b.uac.state = BState::Cancelling;
+                if let Some(transaction) = b.uac.transaction {
                     self.linger_until = Some(tokio::time::Instant::now() + CANCEL_WAIT);
                     self.send(SipCommand::Cancel { transaction }).await;
                 } else {
-                    b.state = BState::Done;
+                    b.uac.state = BState::Done;
                 }
             }
             BState::Answered => {
-                b.state = BState::Done;
-                if let Some(dialog) = b.dialog.clone() {
+                b.uac.state = BState::Done;
+                if let Some(dialog) = b.uac.dialog.clone() {
                     self.in_dialog(dialog, Method::Bye, None).await;
                 }
             }
@@ -843,11 +799,17 @@ impl Call {
         if method == Method::Invite {
             headers.push((HeaderName::Contact, self.ctx.contact.clone()));
         }
+        let extra = if method == Method::Bye {
+            self.take_bye_headers()
+        } else {
+            Vec::new()
+        };
         self.send(SipCommand::SendInDialog {
             call: self.key,
             dialog,
             method: method.clone(),
             headers,
+            extra,
             body,
             reply,
         })
@@ -872,6 +834,13 @@ impl Call {
             response,
         })
         .await;
+    }
+
+    /// Answers the caller's INVITE (nothing on a dialed call).
+    async fn respond_a(&self, response: Response) {
+        if let Some(transaction) = self.a_transaction {
+            self.respond(transaction, response).await;
+        }
     }
 
     async fn send(&self, command: SipCommand) {
