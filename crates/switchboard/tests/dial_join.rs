@@ -486,6 +486,52 @@ fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
     let unmute = core.command(&a, Command::Unmute);
     assert_eq!(core.done(a.key, unmute), Ok(Output::None));
 
+    // Unjoin, then a one-way join: only the caller's audio reaches the callee.
+    let unjoin = core.command(
+        &a,
+        Command::Unjoin {
+            target: JoinTarget::Call(b_id.to_string()),
+        },
+    );
+    assert!(matches!(core.event(a.key), Event::Unjoined { .. }));
+    assert_eq!(core.done(a.key, unjoin), Ok(Output::None));
+    assert!(matches!(core.event(b.key), Event::Unjoined { .. }));
+    let send = core.command(
+        &a,
+        Command::Join(Join {
+            target: JoinTarget::Call(b_id.to_string()),
+            direction: JoinDirection::Send,
+        }),
+    );
+    assert!(matches!(
+        core.event(a.key),
+        Event::Joined {
+            direction: JoinDirection::Send,
+            ..
+        }
+    ));
+    assert_eq!(core.done(a.key, send), Ok(Output::None));
+    assert!(matches!(
+        core.event(b.key),
+        Event::Joined {
+            direction: JoinDirection::Recv,
+            ..
+        }
+    ));
+    std::thread::sleep(Duration::from_millis(100));
+    caller_peer.clear_received();
+    callee_peer.clear_received();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(near(heard(&callee_peer), 600.0), "one-way join: callee");
+    assert!(
+        !near(heard(&caller_peer), 1300.0),
+        "one-way join: the caller hears the callee"
+    );
+    assert!(
+        caller_peer.received_count() > 10,
+        "the caller hears no silence"
+    );
+
     // The caller hangs up: the dialed call is unjoined and goes on.
     inbound.hangup(WAIT).expect("BYE");
     loop {
