@@ -561,3 +561,58 @@ fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
     assert_eq!(header(&bye.headers, "X-Why"), Some("done"));
     assert!(matches!(core.event(b.key), Event::Ended { .. }));
 }
+
+#[test]
+fn a_dial_with_join_is_joined_once_the_party_answers() {
+    let callee = SipUa::bind();
+    let caller = SipUa::bind();
+    let mut core = Core::start(callee.local_addr());
+    let caller_peer = tone_peer(600.0);
+    let mut inbound = caller.call(core.sip, "100", caller_peer.local_addr());
+    let a = core.take_offer();
+    let a_id = core.ctx.registry.id_of(a.key).expect("id");
+    let answer = core.command(&a, Command::Answer { headers: vec![] });
+    assert_eq!(core.done(a.key, answer), Ok(Output::None));
+    assert_eq!(inbound.wait_final(WAIT), Some(200));
+    caller_peer.set_destination(inbound.negotiated().expect("SDP").remote_rtp);
+
+    let mut request = dial_to(format!("sip:erin@{}", callee.local_addr()));
+    request.join = Some(Join {
+        target: JoinTarget::Call("nosuchcall".into()),
+        direction: JoinDirection::Duplex,
+    });
+    assert!(matches!(
+        core.dial(request.clone()),
+        Err(DialError::JoinTargetNotFound(_))
+    ));
+    request.join = Some(Join {
+        target: JoinTarget::Call(a_id.to_string()),
+        direction: JoinDirection::Duplex,
+    });
+    let (_, b) = core.dial(request).expect("dial");
+    let callee_peer = tone_peer(1300.0);
+    let mut incoming = callee.wait_incoming(WAIT).expect("INVITE");
+    let negotiated = incoming
+        .answer(callee_peer.local_addr(), WAIT)
+        .expect("answer");
+    callee_peer.set_destination(negotiated.remote_rtp);
+    assert!(matches!(core.event(b.key), Event::Answered { .. }));
+    assert!(matches!(core.event(b.key), Event::Joined { .. }));
+    assert!(matches!(core.event(a.key), Event::Joined { .. }));
+    std::thread::sleep(Duration::from_millis(100));
+    callee_peer.clear_received();
+    caller_peer.clear_received();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(near(heard(&callee_peer), 600.0), "callee");
+    assert!(near(heard(&caller_peer), 1300.0), "caller");
+
+    // The dialed party hangs up: the inbound call is unjoined, then goes on.
+    incoming.hangup(WAIT).expect("BYE");
+    assert!(matches!(core.event(b.key), Event::Unjoined { .. }));
+    assert!(matches!(core.event(b.key), Event::Ended { .. }));
+    assert!(matches!(core.event(a.key), Event::Unjoined { .. }));
+    caller_peer.clear_received();
+    assert!(caller_peer.wait_for_packets(10, WAIT), "silence resumes");
+    inbound.hangup(WAIT).expect("BYE");
+    assert!(matches!(core.event(a.key), Event::Ended { .. }));
+}

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use call_control::{DialRequest, Event};
+use call_control::{DialRequest, Event, JoinTarget};
 use sip::Uri;
 use sip_stack::auth::DigestClient;
 use tokio::sync::{mpsc, oneshot};
@@ -56,9 +56,12 @@ pub enum DialError {
     /// The chosen id is in use or invalid, or the server is full.
     #[error(transparent)]
     Registry(#[from] RegistryError),
-    /// `join` in the dial request is not supported (join once answered).
-    #[error("join on dial is not supported")]
-    JoinOnDial,
+    /// The dial's `join` names a call that does not exist.
+    #[error("no call {0:?} to join")]
+    JoinTargetNotFound(String),
+    /// The dial's `join` names a mixer (not supported yet).
+    #[error("joining a mixer is not supported")]
+    MixerNotSupported,
     /// No RTP port is free.
     #[error("no RTP port")]
     NoMedia,
@@ -93,13 +96,17 @@ impl CallContext {
         events: mpsc::Sender<(CallKey, Event)>,
         route_context: &str,
     ) -> Result<DialedCall, DialError> {
-        if request.join.is_some() {
-            return Err(DialError::JoinOnDial);
-        }
         for (name, value) in &request.headers {
             if !uac::is_header_name(name) || !uac::is_header_value(value) {
                 return Err(DialError::BadHeader(name.clone()));
             }
+        }
+        match request.join.as_ref().map(|j| &j.target) {
+            Some(JoinTarget::Mixer(_)) => return Err(DialError::MixerNotSupported),
+            Some(JoinTarget::Call(other)) if !self.registry.contains(other) => {
+                return Err(DialError::JoinTargetNotFound(other.clone()))
+            }
+            _ => {}
         }
         let target = self.dial_target(&request.to, route_context)?;
         let from = self.dial_from(request.from.as_deref())?;
@@ -192,6 +199,7 @@ impl CallContext {
                 peer,
                 sink: EventSink::new(key, events),
                 answer_by: tokio::time::Instant::now() + timeout,
+                join: request.join,
             },
         );
         Ok(DialedCall { id, handle })

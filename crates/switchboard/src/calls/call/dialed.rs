@@ -50,6 +50,8 @@ pub(in crate::calls) struct DialSetup {
     pub sink: EventSink,
     /// When the party must have answered.
     pub answer_by: tokio::time::Instant,
+    /// What to join the call to once the party answers.
+    pub join: Option<call_control::Join>,
 }
 
 /// A dialed call's outbound INVITE.
@@ -61,6 +63,8 @@ pub(in crate::calls) struct Dialed {
     /// An SDP answer that came early (183), used if the 200 has none.
     early_sdp: Option<Vec<u8>>,
     rang: bool,
+    /// The dial's join, made once the party answers.
+    join: Option<call_control::Join>,
 }
 
 /// Starts the task of a dialed call.
@@ -86,6 +90,7 @@ pub(in crate::calls) fn spawn_dialed(
         pending: Some((setup.target, setup.transport, setup.auth)),
         early_sdp: None,
         rang: false,
+        join: setup.join,
     }));
     tokio::spawn(tracing::Instrument::instrument(call.run(events), span));
 }
@@ -254,6 +259,14 @@ impl Call {
             c.rules.answered(uac::all_headers(&response.headers));
         }
         self.drive().await;
+        if let Some(join) = self.dialed.as_mut().and_then(|d| d.join.take()) {
+            // The dialer hears `Joined` when it works; there is no request
+            // to fail, so a failure is only logged.
+            if let Err(failure) = self.join(join.target, join.direction).await {
+                tracing::info!(%failure, "the dial's join failed");
+            }
+            self.drive().await;
+        }
     }
 
     /// The dialed INVITE timed out or its transport failed.

@@ -54,8 +54,8 @@ impl Call {
         })
     }
 
-    /// `Command::Join` on this call.
-    pub(super) async fn join(
+    /// `Command::Join` on this call (and a dial's join once answered).
+    pub(in crate::calls::call) async fn join(
         &mut self,
         target: JoinTarget,
         direction: JoinDirection,
