@@ -161,6 +161,7 @@ pub fn call_context(
     } else {
         host
     };
+    let registry = controllers.registry().clone();
     CallContext {
         config: Arc::new(config.clone()),
         sip,
@@ -176,9 +177,7 @@ pub fn call_context(
             .any(|t| t.protocol == TransportProtocol::Tcp),
         controllers,
         pacer,
-        registry: crate::calls::CallRegistry::new(crate::media::ports::pairs_in(
-            config.media.rtp_ports,
-        ) as usize),
+        registry,
         router: Default::default(),
         prompts: Prompts::new(PromptConfig {
             playback_dir: config.media.playback_dir.clone(),

@@ -229,6 +229,64 @@ pub fn all_headers(headers: &sip::Headers) -> Vec<(String, String)> {
 mod tests {
     use super::*;
 
+    fn leg() -> UacInvite {
+        let uri: Uri = "sip:bob@127.0.0.1:5099".parse().expect("URI");
+        let destination = Destination {
+            address: "127.0.0.1:5099".parse().expect("address"),
+            transport: Transport::Udp,
+            connection: None,
+        };
+        UacInvite::new(Request::new(Method::Invite, uri), destination, None)
+    }
+
+    fn response(leg: &UacInvite, status: u16) -> Response {
+        sip_stack::make_response(&leg.request, status)
+    }
+
+    #[test]
+    fn provisionals_then_an_answer() {
+        let mut leg = leg();
+        let trying = response(&leg, 100);
+        assert!(matches!(leg.on_response(&trying, None), UacStep::Nothing));
+        let ringing = response(&leg, 180);
+        assert!(matches!(
+            leg.on_response(&ringing, None),
+            UacStep::Provisional
+        ));
+        let ok = response(&leg, 200);
+        assert!(matches!(leg.on_response(&ok, None), UacStep::Answered));
+        assert_eq!(leg.state, UacState::Answered);
+        // A provisional after the answer means nothing.
+        assert!(matches!(leg.on_response(&ringing, None), UacStep::Nothing));
+    }
+
+    #[test]
+    fn an_answer_racing_the_cancel_is_unwanted() {
+        let mut leg = leg();
+        leg.state = UacState::Cancelling;
+        let ok = response(&leg, 200);
+        assert!(matches!(
+            leg.on_response(&ok, None),
+            UacStep::AnsweredUnwanted
+        ));
+        let mut leg = self::leg();
+        leg.state = UacState::Cancelling;
+        let terminated = response(&leg, 487);
+        assert!(matches!(
+            leg.on_response(&terminated, None),
+            UacStep::Cancelled
+        ));
+        assert_eq!(leg.state, UacState::Done);
+    }
+
+    #[test]
+    fn a_challenge_without_credentials_fails() {
+        let mut leg = leg();
+        let challenge = response(&leg, 407);
+        assert!(matches!(leg.on_response(&challenge, None), UacStep::Failed));
+        assert_eq!(leg.state, UacState::Done);
+    }
+
     #[test]
     fn header_names_are_tokens() {
         assert!(is_header_name("X-Reason"));
