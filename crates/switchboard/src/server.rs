@@ -159,7 +159,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// What calls share: the config, the way to the SIP driver, RTP ports and
 /// the addresses we advertise.
-fn call_context(
+pub fn call_context(
     config: &Config,
     sip: mpsc::Sender<crate::calls::SipCommand>,
     controllers: Controllers,
@@ -191,6 +191,7 @@ fn call_context(
     } else {
         host
     };
+    let registry = controllers.registry().clone();
     CallContext {
         config: Arc::new(config.clone()),
         sip,
@@ -206,6 +207,8 @@ fn call_context(
             .any(|t| t.protocol == TransportProtocol::Tcp),
         controllers,
         pacer,
+        registry,
+        router: Default::default(),
         prompts: Prompts::new(PromptConfig {
             playback_dir: config.media.playback_dir.clone(),
             ..PromptConfig::default()
@@ -213,7 +216,8 @@ fn call_context(
     }
 }
 
-fn stack_config(config: &Config) -> StackConfig {
+/// The SIP stack settings of `config`.
+pub fn stack_config(config: &Config) -> StackConfig {
     // Requests we originate carry the first listener's advertised address in Via.
     let (host, port) = config
         .transports
