@@ -88,7 +88,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     controllers.register(ControllerKind::Agent, |endpoint| {
         Arc::new(agents.pool(endpoint)) as Arc<dyn ControllerPool>
     });
-    if let Some(pools) = rayo_pools {
+    if let Some(pools) = &rayo_pools {
         controllers.register(ControllerKind::Rayo, |endpoint| {
             Arc::new(pools.pool(endpoint))
         });
@@ -99,6 +99,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         controllers,
         pacer.handle(),
     ));
+    if let Some(pools) = &rayo_pools {
+        pools.attach(context.clone());
+    }
     let call_drain = Duration::from_secs(config.sip.shutdown_grace_sec);
     let driver = Driver::new(
         stack,

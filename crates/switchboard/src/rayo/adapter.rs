@@ -20,7 +20,8 @@
 //!   [`poll_timeout`](RayoAdapter::poll_timeout).
 //!
 //! and carries out every [`Output`] it polls, in order: stanzas to clients
-//! (through each client's one ordered queue), calls to watch.
+//! (through each client's one ordered queue), calls to watch, dials (whose
+//! outcome comes back through [`dialed`](RayoAdapter::dialed)).
 //!
 //! Control (XEP-0327 §6.2, RAYO.md §1.3): the first offered client to send
 //! any command to a call takes the offer and becomes its definitive
@@ -38,7 +39,7 @@ mod tests;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
-use call_control::{CallInfo, Command, Event, Request};
+use call_control::{CallInfo, Command, DialRequest, Event, Request};
 use rayo::{CallCommand, CommandError, Dialect, EventContext, StanzaErrorCondition as Condition};
 use tokio::sync::mpsc::error::TrySendError;
 use xmpp::{iq_result, Element, FullJid, Jid};
@@ -46,6 +47,7 @@ use xmpp::{iq_result, Element, FullJid, Jid};
 use crate::calls::CallKey;
 use crate::control::{CallHandle, Withdrawn};
 use calls::{PendingIq, RayoCall};
+pub use commands::dial_error;
 pub use events::CLIENT_NS;
 
 /// How long the calls of a client whose stream closed live on before they
@@ -70,6 +72,11 @@ pub trait Invited {
     fn call(&self) -> &CallHandle;
     /// What the offer tells about the call.
     fn info(&self) -> &CallInfo;
+    /// The call's id in the call registry, which its JID shows; the adapter
+    /// makes one up when the call has none.
+    fn call_id(&self) -> Option<&str> {
+        None
+    }
     /// The client takes the call: from now on its events reach the
     /// adapter. [`Withdrawn`] when the offer moved on first.
     fn take(self) -> Result<(), Withdrawn>;
@@ -91,6 +98,16 @@ pub enum Output {
     /// This request found the call's queue full; deliver it with a wait
     /// (a hangup after the grace period must not be lost).
     Deliver(CallHandle, Request),
+    /// Originate `request` for `client`, then report how it went to
+    /// [`RayoAdapter::dialed`] with the IQ to answer.
+    Dial {
+        /// The client dialing.
+        client: FullJid,
+        /// Its `<dial>` IQ.
+        iq: Element,
+        /// What to dial.
+        request: DialRequest,
+    },
 }
 
 /// What the adapter needs from the `rayo` config.
@@ -169,7 +186,10 @@ impl<I: Invited> RayoAdapter<I> {
         let id = match self.ids.get(&key) {
             Some(id) => id.clone(),
             None => {
-                let id = self.new_call_id();
+                let id = match invitation.call_id() {
+                    Some(id) if !self.calls.contains_key(id) => id.to_owned(),
+                    _ => self.new_call_id(),
+                };
                 let call = RayoCall::new(key, invitation.call().clone());
                 self.outputs.push_back(Output::Watch(call.handle.clone()));
                 self.ids.insert(key, id.clone());
@@ -306,10 +326,14 @@ impl<I: Invited> RayoAdapter<I> {
             }
             // Dial comes with the call registry; call commands sent to the
             // domain are item-not-found (the parser's answer).
-            rayo::parse_domain_command(payload, &self.settings.domain)?;
-            return Err(CommandError::not_implemented(
-                "dial is not available on this server yet",
-            ));
+            let dial = rayo::parse_domain_command(payload, &self.settings.domain)?;
+            let request = commands::to_dial(dial)?;
+            self.outputs.push_back(Output::Dial {
+                client: from.clone(),
+                iq: iq.clone(),
+                request,
+            });
+            return Ok(());
         };
         let id = node.to_ascii_lowercase();
         if !self.calls.contains_key(&id) {
@@ -367,7 +391,7 @@ impl<I: Invited> RayoAdapter<I> {
                 call.invitations.clear();
             }
         }
-        let command = commands::to_command(command)?;
+        let command = commands::to_command(command, &call.joins)?;
         let request = Request {
             id: call.next_id(),
             command,
@@ -391,6 +415,30 @@ impl<I: Invited> RayoAdapter<I> {
             )),
             Err(TrySendError::Closed(_)) => Err(CommandError::item_not_found("the call has ended")),
         }
+    }
+
+    /// How the dial `iq` of `client` went: the new call's id and handle
+    /// (the client controls it and gets the `<ref>` now, before any event
+    /// of the call), or the error the IQ gets.
+    pub fn dialed(
+        &mut self,
+        client: FullJid,
+        iq: &Element,
+        dialed: Result<(String, CallHandle), CommandError>,
+    ) {
+        let (id, handle) = match dialed {
+            Ok(call) => call,
+            Err(error) => return self.reply_error(&client, iq, &error),
+        };
+        let mut call = RayoCall::new(handle.key, handle.clone());
+        call.controller = Some(client.clone());
+        call.offered.push(client.clone());
+        call.dialed = true;
+        self.outputs.push_back(Output::Watch(handle.clone()));
+        let reference = rayo::ref_element(&self.cx(), &id, None);
+        self.send(client, iq_result(iq, Some(reference)));
+        self.ids.insert(handle.key, id.clone());
+        self.calls.insert(id, call);
     }
 
     /// Something call `key` reported.
@@ -430,6 +478,13 @@ impl<I: Invited> RayoAdapter<I> {
                 let Some(controller) = call.controller.clone() else {
                     return;
                 };
+                match &other {
+                    Event::Joined { target, .. } if !call.joins.contains(target) => {
+                        call.joins.push(target.clone());
+                    }
+                    Event::Unjoined { target } => call.joins.retain(|t| t != target),
+                    _ => {}
+                }
                 if matches!(other, Event::Answered { .. }) && !call.dtmf_subscribed {
                     // Digits are reported once media runs: the call starts
                     // delivering them only if asked after it answered.

@@ -7,17 +7,17 @@
 //! Every Rayo call reports to this one task through one queue, so one
 //! client's stanzas leave in the order the adapter wrote them.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use call_control::{CallInfo, Event, SlotPolicy};
 use tokio::sync::mpsc;
 use xmpp::FullJid;
 
-use super::adapter::{AdapterSettings, Invited, Output, RayoAdapter};
+use super::adapter::{dial_error, AdapterSettings, Invited, Output, RayoAdapter};
 use super::hub::{HubEvent, RayoHub};
 use super::pool::{Availability, ClientIds, RayoPool, INVITATION_QUEUE};
-use crate::calls::CallKey;
+use crate::calls::{CallContext, CallKey};
 use crate::config::{OfferPolicy as ConfiguredPolicy, RayoConfig, RayoDialect};
 use crate::control::{
     CallHandle, EventSink, Invitation, OfferPolicy, Withdrawn, CONTROLLER_EVENT_QUEUE,
@@ -35,9 +35,16 @@ pub struct RayoPools {
     policy: OfferPolicy,
     offer_timeout: Duration,
     invitations: mpsc::Sender<(FullJid, Invitation)>,
+    context: Arc<OnceLock<Arc<CallContext>>>,
 }
 
 impl RayoPools {
+    /// Gives the adapter the calls' shared context once the server has
+    /// made it (the pools come first): dials and call ids need it.
+    pub fn attach(&self, context: Arc<CallContext>) {
+        let _ = self.context.set(context);
+    }
+
     /// The controller pool of the Rayo endpoint `endpoint`.
     pub fn pool(&self, endpoint: &str) -> RayoPool {
         let hub = self.hub.clone();
@@ -69,7 +76,10 @@ pub fn start(config: &RayoConfig, hub: RayoHub, events: mpsc::Receiver<HubEvent>
     };
     let ids = ClientIds::default();
     let (gone_tx, gone) = mpsc::unbounded_channel();
+    let context = Arc::new(OnceLock::new());
     let service = Service {
+        context: context.clone(),
+        dial_route: config.dial_route.clone(),
         adapter: RayoAdapter::new(settings, fastrand::u64(..)),
         hub: hub.clone(),
         ids: ids.clone(),
@@ -87,6 +97,7 @@ pub fn start(config: &RayoConfig, hub: RayoHub, events: mpsc::Receiver<HubEvent>
         },
         offer_timeout: Duration::from_millis(config.offer_timeout_ms),
         invitations: invitations_tx,
+        context,
     }
 }
 
@@ -97,6 +108,8 @@ pub fn start(config: &RayoConfig, hub: RayoHub, events: mpsc::Receiver<HubEvent>
 struct Ticket {
     invitation: Invitation,
     events: mpsc::Sender<(CallKey, Event)>,
+    /// The call's id in the call registry.
+    id: Option<Arc<str>>,
 }
 
 impl Invited for Ticket {
@@ -108,6 +121,10 @@ impl Invited for Ticket {
         &self.invitation.info
     }
 
+    fn call_id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
     fn take(self) -> Result<(), Withdrawn> {
         let sink = EventSink::new(self.invitation.call.key, self.events)
             .with_slot_policy(SlotPolicy::Refuse);
@@ -117,6 +134,10 @@ impl Invited for Ticket {
 
 struct Service {
     adapter: RayoAdapter<Ticket>,
+    /// The calls' context, once the server attached it.
+    context: Arc<OnceLock<Arc<CallContext>>>,
+    /// `rayo.dial_route`.
+    dial_route: String,
     hub: RayoHub,
     ids: ClientIds,
     call_events_tx: mpsc::Sender<(CallKey, Event)>,
@@ -154,7 +175,7 @@ impl Service {
                 Some(call) = gone.recv() => self.adapter.call_gone(now(), call),
                 () = sleep_until(deadline) => self.adapter.handle_timeout(now()),
             }
-            self.carry_out();
+            self.carry_out().await;
         }
     }
 
@@ -180,14 +201,19 @@ impl Service {
         if invitation.is_withdrawn() || !self.hub.is_available(&client) {
             return;
         }
+        let id = self
+            .context
+            .get()
+            .and_then(|context| context.registry.id_of(invitation.call.key));
         let ticket = Ticket {
             invitation,
             events: self.call_events_tx.clone(),
+            id,
         };
         self.adapter.invited(SystemTime::now(), client, ticket);
     }
 
-    fn carry_out(&mut self) {
+    async fn carry_out(&mut self) {
         while let Some(output) = self.adapter.poll_output() {
             match output {
                 Output::Send { to, stanza } => {
@@ -201,6 +227,25 @@ impl Service {
                         call.commands.closed().await;
                         let _ = gone.send(call.key);
                     });
+                }
+                Output::Dial {
+                    client,
+                    iq,
+                    request,
+                } => {
+                    // Awaited here: the call's events queue behind the ref.
+                    let dialed = match self.context.get() {
+                        Some(context) => context
+                            .dial(request, self.call_events_tx.clone(), &self.dial_route)
+                            .await
+                            .map(|call| (call.id.to_string(), call.handle))
+                            .map_err(|e| dial_error(&e)),
+                        None => Err(rayo::CommandError::of(
+                            rayo::StanzaErrorCondition::ServiceUnavailable,
+                            "the server is starting",
+                        )),
+                    };
+                    self.adapter.dialed(client, &iq, dialed);
                 }
                 Output::Deliver(call, request) => {
                     tokio::spawn(async move {

@@ -36,6 +36,8 @@ pub(super) struct RayoCall<I> {
     pub controller: Option<FullJid>,
     /// Whether we originated the call (then `<answered>` is news).
     pub dialed: bool,
+    /// The calls or mixers it is joined to, as its events said.
+    pub joins: Vec<call_control::JoinTarget>,
     /// Digits are subscribed (asked at answer).
     pub dtmf_subscribed: bool,
     /// The call's command queue closed; ended as an error at this time
@@ -59,6 +61,7 @@ impl<I> RayoCall<I> {
             offered: Vec::new(),
             controller: None,
             dialed: false,
+            joins: Vec::new(),
             dtmf_subscribed: false,
             gone_by: None,
             pending: BTreeMap::new(),

@@ -300,9 +300,13 @@ fn failures_become_stanza_errors() {
         "usera",
         &to,
         "j1",
-        Element::new("join", rayo::ns::RAYO).attr("call-uri", "xmpp:x@rayo.test"),
+        Element::new("join", rayo::ns::RAYO)
+            .attr("call-uri", "xmpp:x@rayo.test")
+            .attr("media", "direct"),
     );
-    assert_eq!(condition(&h.sent()[0].1), Some("feature-not-implemented"));
+    let sent = h.sent();
+    assert_eq!(condition(&sent[0].1), Some("feature-not-implemented"));
+    assert!(sent[0].1.contains("type='modify'"));
 }
 
 #[test]
@@ -321,9 +325,9 @@ fn unknown_calls_and_the_domain() {
         "usera",
         DOMAIN,
         "3",
-        Element::new("dial", rayo::ns::RAYO).attr("to", "sip:b@example.com"),
+        Element::new("dial", rayo::ns::RAYO).attr("to", "user/userb"),
     );
-    assert_eq!(condition(&h.sent()[0].1), Some("feature-not-implemented"));
+    assert_eq!(condition(&h.sent()[0].1), Some("bad-request"));
     h.iq(
         "usera",
         "x@other.test",
@@ -584,4 +588,109 @@ fn a_taken_call_that_vanishes_gets_time_for_its_own_end_then_ends_as_an_error() 
     let sent = h.sent();
     assert!(sent.last().expect("end").1.contains("<hangup-command/>"));
     assert_eq!(h.adapter.poll_timeout(), None);
+}
+
+#[test]
+fn a_dial_is_handed_out_then_its_ref_precedes_its_events() {
+    let mut h = Harness::new(Dialect::Xep);
+    let dial = Element::new("dial", rayo::ns::RAYO)
+        .attr("to", "sip:bob@example.com")
+        .attr("uri", "xmpp:mine@rayo.test")
+        .attr("timeout", "30000");
+    h.iq("usera", DOMAIN, "d1", dial);
+    let Some(Output::Dial {
+        client,
+        iq,
+        request,
+    }) = h.adapter.poll_output()
+    else {
+        panic!("a dial to carry out");
+    };
+    assert_eq!(request.to, "sip:bob@example.com");
+    assert_eq!(request.call_id.as_deref(), Some("mine"));
+    assert_eq!(request.timeout, Some(Duration::from_secs(30)));
+    let call = Harness::call(5, 8);
+    h.adapter
+        .dialed(client, &iq, Ok(("mine".into(), call.handle.clone())));
+    h.adapter.call_event(5, Event::Ringing { headers: vec![] });
+    h.adapter.call_event(5, Event::Answered { headers: vec![] });
+    h.adapter.call_event(
+        5,
+        Event::Ended {
+            reason: EndReason::Busy,
+            code: Some(486),
+            headers: vec![],
+        },
+    );
+    let sent = h.sent();
+    let xml: Vec<&str> = sent.iter().map(|(_, x)| x.as_str()).collect();
+    assert_eq!(
+        xml[0],
+        "<iq type='result' id='d1' to='usera@rayo.test/app' from='rayo.test'>\
+         <ref xmlns='urn:xmpp:rayo:1' uri='xmpp:mine@rayo.test' id='mine'/></iq>"
+    );
+    assert!(
+        xml[1].contains("<ringing xmlns='urn:xmpp:rayo:1'/>"),
+        "{}",
+        xml[1]
+    );
+    assert!(
+        xml[2].contains("<answered xmlns='urn:xmpp:rayo:1'/>"),
+        "{}",
+        xml[2]
+    );
+    assert!(xml[3].contains("<busy platform-code='486'/>"), "{}", xml[3]);
+}
+
+#[test]
+fn a_refused_dial_is_the_iq_s_error_and_joins_are_tracked_for_unjoin() {
+    let mut h = Harness::new(Dialect::Wiki);
+    h.iq(
+        "usera",
+        DOMAIN,
+        "d1",
+        Element::new("dial", rayo::ns::RAYO).attr("to", "sip:bob@example.com"),
+    );
+    let Some(Output::Dial { client, iq, .. }) = h.adapter.poll_output() else {
+        panic!("a dial");
+    };
+    let busy = CommandError::of(Condition::ResourceConstraint, "no RTP port");
+    h.adapter.dialed(client.clone(), &iq, Err(busy));
+    assert_eq!(condition(&h.sent()[0].1), Some("resource-constraint"));
+
+    h.iq(
+        "usera",
+        DOMAIN,
+        "d2",
+        Element::new("dial", rayo::ns::RAYO).attr("to", "1000"),
+    );
+    let Some(Output::Dial { iq, .. }) = h.adapter.poll_output() else {
+        panic!("a dial");
+    };
+    let mut call = Harness::call(6, 8);
+    h.adapter
+        .dialed(client, &iq, Ok(("c6".into(), call.handle.clone())));
+    let sent = h.sent();
+    assert!(
+        sent[0].1.contains("<ref xmlns='urn:xmpp:rayo:1' id='c6'/>"),
+        "{}",
+        sent[0].1
+    );
+    let other = call_control::JoinTarget::Call("c7".into());
+    h.adapter.call_event(
+        6,
+        Event::Joined {
+            target: other.clone(),
+            direction: call_control::JoinDirection::Duplex,
+        },
+    );
+    assert!(h.sent()[0]
+        .1
+        .contains("<joined xmlns='urn:xmpp:rayo:1' call-uri='xmpp:c7@rayo.test' call-id='c7'/>"));
+    h.command("usera", 6, "u", "unjoin");
+    let unjoin = requests(&mut call);
+    assert_eq!(
+        unjoin.last().map(|r| &r.command),
+        Some(&Command::Unjoin { target: other })
+    );
 }
