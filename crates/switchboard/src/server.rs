@@ -57,7 +57,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let (hub, events) = crate::rayo::RayoHub::new(rayo);
             let listener =
                 crate::rayo::RayoListener::bind(rayo, hub.clone(), admission.auth_failures())?;
-            let pools = crate::rayo::service::start(rayo, hub, events);
+            let pools = crate::rayo::service::start(&config, rayo, hub, events);
             (Some(listener), Some(pools))
         }
         None => (None, None),

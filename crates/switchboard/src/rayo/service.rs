@@ -7,6 +7,7 @@
 //! Every Rayo call reports to this one task through one queue, so one
 //! client's stanzas leave in the order the adapter wrote them.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -18,7 +19,9 @@ use super::adapter::{dial_error, AdapterSettings, Invited, Output, RayoAdapter};
 use super::hub::{HubEvent, RayoHub};
 use super::pool::{Availability, ClientIds, RayoPool, INVITATION_QUEUE};
 use crate::calls::{CallContext, CallKey};
-use crate::config::{OfferPolicy as ConfiguredPolicy, RayoConfig, RayoDialect};
+use crate::config::{
+    Config, EndpointMatch, OfferPolicy as ConfiguredPolicy, RayoConfig, RayoDialect,
+};
 use crate::control::{
     CallHandle, EventSink, Invitation, OfferPolicy, Withdrawn, CONTROLLER_EVENT_QUEUE,
 };
@@ -31,6 +34,8 @@ const DELIVER_WAIT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct RayoPools {
     hub: RayoHub,
+    /// Each Rayo endpoint's `match.users`.
+    users: HashMap<String, Option<Vec<String>>>,
     ids: ClientIds,
     policy: OfferPolicy,
     offer_timeout: Duration,
@@ -51,7 +56,7 @@ impl RayoPools {
         let available: Availability = Arc::new(move |users| hub.available(users));
         RayoPool::new(
             endpoint,
-            None,
+            self.users.get(endpoint).cloned().flatten(),
             self.policy,
             self.offer_timeout,
             available,
@@ -63,7 +68,12 @@ impl RayoPools {
 
 /// Starts the adapter on `hub`'s events (in place of
 /// [`super::refuse_all`]); returns what Rayo endpoints' pools are made of.
-pub fn start(config: &RayoConfig, hub: RayoHub, events: mpsc::Receiver<HubEvent>) -> RayoPools {
+pub fn start(
+    server: &Config,
+    config: &RayoConfig,
+    hub: RayoHub,
+    events: mpsc::Receiver<HubEvent>,
+) -> RayoPools {
     let (invitations_tx, invitations) = mpsc::channel(INVITATION_QUEUE);
     let (call_events_tx, call_events) = mpsc::channel(CONTROLLER_EVENT_QUEUE);
     let settings = AdapterSettings {
@@ -87,8 +97,15 @@ pub fn start(config: &RayoConfig, hub: RayoHub, events: mpsc::Receiver<HubEvent>
         gone_tx,
     };
     tokio::spawn(service.run(events, invitations, call_events, gone));
+    let users = server
+        .endpoints
+        .values()
+        .filter(|e| e.matcher == EndpointMatch::Rayo)
+        .map(|e| (e.name.clone(), e.rayo_users.clone()))
+        .collect();
     RayoPools {
         hub,
+        users,
         ids,
         policy: match config.offer_policy {
             ConfiguredPolicy::All => OfferPolicy::All,
