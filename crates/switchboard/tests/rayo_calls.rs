@@ -726,7 +726,7 @@ fn the_first_command_wins_and_every_offered_client_gets_the_end() {
 }
 
 #[test]
-fn the_wiki_dialect_ends_with_hangup_in_an_available_presence() {
+fn the_wiki_dialect_s_end_reasons_available_ends_and_id_refs() {
     let b = bench("  dialect: wiki\n");
     let mut client = available(&b, "usera");
     let ua = SipUa::bind();
@@ -739,6 +739,20 @@ fn the_wiki_dialect_ends_with_hangup_in_an_available_presence() {
     assert!(call.wait_bye(WAIT).is_some(), "BYE");
     let (reason, kind, _) = end(&b, &mut client, &offered.call);
     assert_eq!((reason.as_str(), kind), ("hangup", None));
+
+    // A dial's <ref> names the call by id only; a rejection is `reject`.
+    let bob = SipUa::bind();
+    let to = format!("sip:bob@{}", bob.local_addr());
+    let reply = client
+        .iq_set(DOMAIN, rayo("dial").attr("to", to.as_str()), WAIT)
+        .expect("dial answered");
+    let reference = reply.get_child("ref", RAYO_NS).expect("a ref");
+    assert_eq!(reference.get_attr("uri"), None, "{reply}");
+    let id = reference.get_attr("id").expect("a ref id");
+    let mut incoming = bob.wait_incoming(WAIT).expect("INVITE at bob");
+    incoming.reject(603).expect("603");
+    let (reason, kind, _) = end(&b, &mut client, &format!("{id}@{DOMAIN}"));
+    assert_eq!((reason.as_str(), kind), ("reject", None));
 }
 
 #[test]
