@@ -175,73 +175,7 @@ fn no_offer_before_chat_and_none_after_dnd() {
 /// A caller (SIPp) with an `X-Customer` header that expects 180 and 200
 /// carrying the client's headers, then our BYE. (The hangup's headers are
 /// not checked on the BYE: the call core does not put them there yet.)
-const UAC_X_HEADER: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="caller with an X- header">
-  <send retrans="500">
-    <![CDATA[
-      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-x-[pid]-[call_number]
-      From: sipp <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: <sip:alice@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      X-Customer: 8877
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0
-      a=rtpmap:0 PCMU/8000
-
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
-  <recv response="180">
-    <action>
-      <ereg regexp="X-Ringing: yes" search_in="msg" check_it="true" assign_to="ringing"/>
-    </action>
-  </recv>
-  <recv response="200" rrs="true">
-    <action>
-      <ereg regexp="X-Answered: yes" search_in="msg" check_it="true" assign_to="answered"/>
-    </action>
-  </recv>
-  <send>
-    <![CDATA[
-      ACK [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: sipp <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <Reference variables="ringing,answered"/>
-</scenario>
-"#;
+const UAC_X_HEADER: &str = include_str!("scenarios/rayo_uac_headers.xml");
 
 fn with_header(mut command: Element, name: &str, value: &str) -> Element {
     command.push(
@@ -411,54 +345,7 @@ fn rejects_by_reason() {
 }
 
 /// A caller that expects a 302 whose Contact is the redirect target.
-const UAC_REDIRECTED: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="caller redirected">
-  <send retrans="500">
-    <![CDATA[
-      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-302-[pid]-[call_number]
-      From: sipp <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: <sip:alice@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0
-      a=rtpmap:0 PCMU/8000
-
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
-  <recv response="302">
-    <action>
-      <ereg regexp="sip:bob@example.com" search_in="hdr" header="Contact:" check_it="true" assign_to="contact"/>
-    </action>
-  </recv>
-  <send>
-    <![CDATA[
-      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-302-[pid]-[call_number]
-      From: sipp <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <Reference variables="contact"/>
-</scenario>
-"#;
+const UAC_REDIRECTED: &str = include_str!("scenarios/rayo_uac_redirected.xml");
 
 #[test]
 fn redirect_before_answer_is_a_302_with_the_target_as_contact() {
@@ -486,101 +373,7 @@ fn redirect_before_answer_is_a_302_with_the_target_as_contact() {
 /// A caller answered, then held and unheld (re-INVITEs sendonly then
 /// sendrecv), then REFERred to the redirect target: it accepts (202),
 /// reports the transfer's 200 in a NOTIFY, and gets the BYE.
-const UAC_HELD_THEN_REFERRED: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="caller held, unheld and referred">
-  <send retrans="500">
-    <![CDATA[
-      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-ref-[pid]-[call_number]
-      From: sipp <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: <sip:alice@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0
-      a=rtpmap:0 PCMU/8000
-
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
-  <recv response="200" rrs="true"/>
-  <send>
-    <![CDATA[
-      ACK [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: sipp <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-__REINVITES__
-  <recv request="REFER">
-    <action>
-      <ereg regexp="sip:bob@example.com" search_in="hdr" header="Refer-To:" check_it="true" assign_to="target"/>
-    </action>
-  </recv>
-  <send>
-    <![CDATA[
-      SIP/2.0 202 Accepted
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:alice@[local_ip]:[local_port]>
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <send retrans="500">
-    <![CDATA[
-      NOTIFY [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: sipp <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 2 NOTIFY
-      Contact: <sip:alice@[local_ip]:[local_port]>
-      Event: refer
-      Subscription-State: terminated;reason=noresource
-      Max-Forwards: 70
-      Content-Type: message/sipfrag;version=2.0
-      Content-Length: [len]
-
-      SIP/2.0 200 OK
-    ]]>
-  </send>
-  <recv response="200"/>
-  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <Reference variables="target__HELD_VARS__"/>
-</scenario>
-"#;
+const UAC_HELD_THEN_REFERRED: &str = include_str!("scenarios/rayo_uac_held_referred.xml");
 
 /// One re-INVITE from the server whose SDP must hold `a=<direction>`,
 /// answered with `answer`.
