@@ -132,6 +132,10 @@ pub struct RayoAdapter<I> {
     ids: HashMap<CallKey, String>,
     /// Clients whose stream closed, and when their calls are hung up.
     grace: HashMap<FullJid, Instant>,
+    /// Taken calls whose command queue closed, and when they are ended
+    /// unless their own `Ended` comes first (few: a call normally ends
+    /// itself before its queue closes).
+    vanished: Vec<(Instant, String)>,
     outputs: VecDeque<Output>,
     rng: fastrand::Rng,
 }
@@ -145,6 +149,7 @@ impl<I: Invited> RayoAdapter<I> {
             calls: HashMap::new(),
             ids: HashMap::new(),
             grace: HashMap::new(),
+            vanished: Vec::new(),
             outputs: VecDeque::new(),
             rng: fastrand::Rng::with_seed(seed),
         }
@@ -157,8 +162,8 @@ impl<I: Invited> RayoAdapter<I> {
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let gone = self.calls.values().filter_map(|c| c.gone_by);
-        self.grace.values().copied().chain(gone).min()
+        let vanished = self.vanished.iter().map(|(at, _)| *at);
+        self.grace.values().copied().chain(vanished).min()
     }
 
     /// The number of calls the adapter tracks (offered or controlled).
@@ -253,13 +258,11 @@ impl<I: Invited> RayoAdapter<I> {
     /// Time reached `now`: the calls of clients gone longer than the grace
     /// period are hung up (their `<end>` is sent as usual).
     pub fn handle_timeout(&mut self, now: Instant) {
-        let vanished: Vec<String> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| c.gone_by.is_some_and(|at| at <= now))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in vanished {
+        let (due, waiting) = std::mem::take(&mut self.vanished)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.vanished = waiting;
+        for (_, id) in due {
             let reason = call_control::EndReason::Error("call went away".into());
             self.end(&id, &reason, None, Vec::new());
         }
@@ -516,7 +519,9 @@ impl<I: Invited> RayoAdapter<I> {
             return;
         };
         if call.controller.is_some() {
-            call.gone_by.get_or_insert(now + GONE_WAIT);
+            if !self.vanished.iter().any(|(_, v)| *v == id) {
+                self.vanished.push((now + GONE_WAIT, id));
+            }
             return;
         }
         let reason = call_control::EndReason::CallerHangup;
@@ -536,6 +541,7 @@ impl<I: Invited> RayoAdapter<I> {
             return;
         };
         self.ids.remove(&call.key);
+        self.vanished.retain(|(_, v)| v != id);
         for (_, pending) in call.pending {
             let error = CommandError::item_not_found("the call has ended");
             self.reply_error(&pending.client, &pending.request, &error);

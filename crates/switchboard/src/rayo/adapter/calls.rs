@@ -40,9 +40,6 @@ pub(super) struct RayoCall<I> {
     pub joins: Vec<call_control::JoinTarget>,
     /// Digits are subscribed (asked at answer).
     pub dtmf_subscribed: bool,
-    /// The call's command queue closed; ended as an error at this time
-    /// unless its own `Ended` arrives first.
-    pub gone_by: Option<std::time::Instant>,
     /// IQs waiting for their request's `Done`, by request id.
     pub pending: BTreeMap<RequestId, PendingIq>,
     /// Requests of the adapter's own (DTMF subscription, grace hangup)
@@ -63,7 +60,6 @@ impl<I> RayoCall<I> {
             dialed: false,
             joins: Vec::new(),
             dtmf_subscribed: false,
-            gone_by: None,
             pending: BTreeMap::new(),
             internal: Vec::new(),
             next_request: 1,
