@@ -172,9 +172,8 @@ fn no_offer_before_chat_and_none_after_dnd() {
     assert!(client.wait_offer(QUIET).is_none(), "no offer after dnd");
 }
 
-/// A caller (SIPp) with an `X-Customer` header that expects 180 and 200
-/// carrying the client's headers, then our BYE. (The hangup's headers are
-/// not checked on the BYE: the call core does not put them there yet.)
+/// A caller (SIPp) with an `X-Customer` header that expects 180, 200 and
+/// our BYE, each carrying the client's headers.
 const UAC_X_HEADER: &str = include_str!("scenarios/rayo_uac_headers.xml");
 
 fn with_header(mut command: Element, name: &str, value: &str) -> Element {
