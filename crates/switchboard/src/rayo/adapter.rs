@@ -40,7 +40,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
 use call_control::{CallInfo, Command, DialRequest, Event, Request};
-use rayo::{CallCommand, CommandError, Dialect, EventContext, StanzaErrorCondition as Condition};
+use rayo::{CallCommand, CommandError, Dialect, EventContext, StanzaCondition as Condition};
 use tokio::sync::mpsc::error::TrySendError;
 use xmpp::{iq_result, Element, FullJid, Jid};
 
@@ -560,12 +560,7 @@ impl<I: Invited> RayoAdapter<I> {
 
     /// The error answering `iq`: its addresses swapped, its payload echoed.
     fn reply_error(&mut self, to: &FullJid, iq: &Element, error: &CommandError) {
-        let mut reply = iq_result(iq, None);
-        reply.set_attr("type", "error");
-        if let Some(payload) = iq.first_child() {
-            reply.push(payload.clone());
-        }
-        reply.push(error.to_element(CLIENT_NS));
+        let reply = error.reply_to(iq);
         tracing::debug!(client = %to, %error, "Rayo command refused");
         self.send(to.clone(), reply);
     }
