@@ -415,6 +415,8 @@ impl Call {
             }
             Err(error) => tracing::warn!(%error, "cannot pace the caller's media"),
         }
+        // Digits subscribed before media ran flow from now on.
+        self.update_delivery();
     }
 
     fn on_packet(&mut self, packet: &ReceivedRtp) {
