@@ -161,7 +161,8 @@ class QuickStart(slixmpp.ClientXMPP):
 
     def on_end(self, call):
         known = self.calls.pop(call, None)
-        if known and known["inbound"] and self.args.once and not self.finished.done():
+        # --once: done when the first inbound call and its dialed peer are over.
+        if known and self.args.once and not self.calls and not self.finished.done():
             self.finished.set_result(True)
 
 
@@ -176,7 +177,7 @@ def main():
     parser.add_argument("--hold", type=float, default=10.0, help="seconds before hanging up (default 10)")
     parser.add_argument("--plain", action="store_true", help="log in with SASL PLAIN (over TLS, or on loopback with rayo.allow_plain_without_tls)")
     parser.add_argument("--insecure", action="store_true", help="accept any TLS certificate (self-signed rayo.tls)")
-    parser.add_argument("--once", action="store_true", help="exit after the first inbound call ends")
+    parser.add_argument("--once", action="store_true", help="exit once the first call (and the one it dialed) ended")
     parser.add_argument("--debug", action="store_true", help="log every stanza")
     args = parser.parse_args()
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING)
