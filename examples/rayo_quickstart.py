@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import ipaddress
 import logging
+import ssl
 import sys
 import xml.etree.ElementTree as ET
 
@@ -60,8 +61,6 @@ class QuickStart(slixmpp.ClientXMPP):
         self.args = args
         if args.insecure:
             # A self-signed rayo.tls certificate (testing only).
-            import ssl
-
             self.ssl_context.check_hostname = False
             self.ssl_context.verify_mode = ssl.CERT_NONE
         self.calls = {}  # call JID -> what we know about it
