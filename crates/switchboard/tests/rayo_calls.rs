@@ -444,7 +444,11 @@ fn hold_unhold_then_redirect_after_answer_is_a_refer() {
     ok(&b, &mut client, &call, hold);
     let unhold = with_header(rayo("unhold"), "X-Hold", "sendrecv");
     ok(&b, &mut client, &call, unhold);
-    let redirect = rayo("redirect").attr("to", "sip:bob@example.com");
+    let redirect = with_header(
+        rayo("redirect").attr("to", "sip:bob@example.com"),
+        "X-Reason",
+        "transfer-1",
+    );
     let Some(reply) = client.command(&call, redirect, WAIT) else {
         let run = sipp.wait();
         panic!(

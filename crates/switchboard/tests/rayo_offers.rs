@@ -155,6 +155,29 @@ fn first_offers_one_client_at_a_time_and_fails_over_at_the_timeout() {
 }
 
 #[test]
+fn an_offer_to_all_that_nobody_takes_ends_at_the_offer_timeout() {
+    let (server, addr) = start("  offer_policy: all\n  offer_timeout_ms: 700\n");
+    let mut a = available(addr, "usera");
+    let mut b = available(addr, "userb");
+    let ua = SipUa::bind();
+    let rtp = peer();
+    let mut call = ua.call(server.addr(), "1000", rtp.local_addr());
+    let offered = a.wait_offer(WAIT).expect("usera is offered the call");
+    b.wait_offer(WAIT).expect("userb too, at the same time");
+    // Neither sends a command: the caller hears the endpoint's code, and
+    // to the clients the call went away before they took it.
+    assert_eq!(call.wait_final(WAIT), Some(480), "{}", server.log());
+    assert_eq!(end_reason(&mut a, &offered.call), "hungup");
+    let late = a
+        .command(&offered.call, rayo("answer"), WAIT)
+        .expect("answered");
+    assert_eq!(
+        testkit::xmpp::error_condition(&late).as_deref(),
+        Some("item-not-found")
+    );
+}
+
+#[test]
 fn a_client_leaving_during_its_offer_hands_it_to_the_next_at_once() {
     let (server, addr) = start("  offer_policy: first\n  offer_timeout_ms: 60000\n");
     let mut a = available(addr, "usera");

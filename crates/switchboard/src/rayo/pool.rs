@@ -99,7 +99,8 @@ impl fmt::Debug for RayoPool {
 
 impl RayoPool {
     /// A pool for `endpoint` offering by `policy` (`rayo.offer_policy`)
-    /// with `offer_timeout` per client for `first` and `random`.
+    /// with `offer_timeout` per client for `first` and `random`, and for the
+    /// whole offer with `all`.
     pub fn new(
         endpoint: &str,
         users: Option<Vec<String>>,
@@ -109,13 +110,11 @@ impl RayoPool {
         ids: ClientIds,
         invitations: mpsc::Sender<(FullJid, Invitation)>,
     ) -> RayoPool {
-        // `all` waits for the first command however long it takes (the
-        // answer timeout still bounds a taken call); the staged policies
-        // move on after the offer timeout.
-        let offer_timeout = match policy {
-            OfferPolicy::All => None,
-            _ => Some(offer_timeout).filter(|t| !t.is_zero()),
-        };
+        // The staged policies move on to the next client after the offer
+        // timeout; `all` gives the whole offer that long (as mod_rayo's
+        // offer-timeout-ms does), so a caller never rings on an offer no
+        // client takes.
+        let offer_timeout = Some(offer_timeout).filter(|t| !t.is_zero());
         RayoPool {
             endpoint: endpoint.to_owned(),
             users,

@@ -163,7 +163,11 @@ impl Call {
                 self.refuse_with(302, None, headers, Some(uri)).await;
                 Some(Ok(Output::None))
             }
-            AState::Answered => self.refer(id, uri).await.err().map(Err),
+            AState::Answered => self
+                .refer(id, uri, valid_headers(headers))
+                .await
+                .err()
+                .map(Err),
             AState::Done => Some(Err(Failure::CallEnded)),
         }
     }

@@ -24,8 +24,14 @@ pub(super) struct Referral {
 }
 
 impl Call {
-    /// Sends the REFER for redirect `id`; its final response finishes it.
-    pub(super) async fn refer(&mut self, id: RequestId, uri: &str) -> Result<(), Failure> {
+    /// Sends the REFER for redirect `id` with the controller's `extra`
+    /// headers; its final response finishes it.
+    pub(super) async fn refer(
+        &mut self,
+        id: RequestId,
+        uri: &str,
+        extra: Vec<(String, String)>,
+    ) -> Result<(), Failure> {
         let Some(dialog) = self.a_dialog.clone() else {
             return Err(Failure::NotAnswered);
         };
@@ -40,7 +46,7 @@ impl Call {
             dialog,
             method: Method::Refer,
             headers,
-            extra: Vec::new(),
+            extra,
             body: None,
             reply,
         })
