@@ -33,8 +33,10 @@ enum MechanismArg {
     /// SCRAM-SHA-256, then SCRAM-SHA-1, then PLAIN, as the server offers.
     Any,
     /// SCRAM-SHA-256 only.
+    #[value(name = "scram-sha-256")]
     ScramSha256,
     /// SCRAM-SHA-1 only.
+    #[value(name = "scram-sha-1")]
     ScramSha1,
     /// PLAIN only (the server needs `rayo.allow_plain_without_tls`).
     Plain,

@@ -224,7 +224,12 @@ impl std::fmt::Display for RayoReport {
             self.offers, self.answered, self.ended, self.up_at_end, self.up_max
         )?;
         let ends: Vec<String> = self.ends.iter().map(|(r, n)| format!("{r} {n}")).collect();
-        writeln!(f, "ends by reason: {}", ends.join(", "))?;
+        let ends = if ends.is_empty() {
+            "none".to_string()
+        } else {
+            ends.join(", ")
+        };
+        writeln!(f, "ends by reason: {ends}")?;
         writeln!(
             f,
             "answer → result latency: {}",
