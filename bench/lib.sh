@@ -134,11 +134,14 @@ report_sipp() {
 
 # Prints the server's CPU over SIPp's run (wall t0 → t1, server ticks c0 →
 # c1) as % of one core and µs per call for `n` calls, and the load tool's
-# (ticks a0 → a1, named `tool`) as % of one core.
+# (ticks a0 → a1, named `tool`; left out when `tool` is empty: a process
+# that has exited reads 0) as % of one core.
 report_setup_cpu() {
   awk -v t0="$1" -v t1="$2" -v c0="$3" -v c1="$4" -v a0="$5" -v a1="$6" -v n="$7" -v tool="$8" -v hz="$(getconf CLK_TCK)" \
     'BEGIN { wall = t1 - t0; cpu = (c1 - c0) / hz;
-             printf "SIPp run %.1f s: server CPU %.2f s = %.1f%% of one core, %.1f µs per call; %s %.1f%% of one core\n", wall, cpu, 100 * cpu / wall, n ? 1e6 * cpu / n : 0, tool, 100 * (a1 - a0) / hz / wall }'
+             printf "SIPp run %.1f s: server CPU %.2f s = %.1f%% of one core, %.1f µs per call", wall, cpu, 100 * cpu / wall, n ? 1e6 * cpu / n : 0;
+             if (tool != "") printf "; %s %.1f%% of one core", tool, 100 * (a1 - a0) / hz / wall;
+             printf "\n" }'
 }
 
 # Writes $work/bench.yaml and checks it: UDP on $sip_port, 127.0.0.0/8 as

@@ -107,13 +107,16 @@ echo "$rss_connected" > "$work/rss.peak"
   done
 ) &
 sampler=$!
+# With a hold of 2 s or more, one reading just before the first call ends:
+# controlled calls only, no ended call's leftovers (SIP transactions).
+if [ "$hold_ms" -ge 2000 ]; then
+  (sleep "$(awk -v h="$hold_ms" 'BEGIN { print (h - 500) / 1000 }')" && rss_kb > "$work/rss.held") &
+fi
 t0=$(date +%s.%N)
 c0=$(ticks "$server")
-a0=$(ticks "$agent")
 (cd "$work" && taskset -c 1 "${sipp_cmd[@]}" > "$work/sipp.out" 2>&1) || true
 t1=$(date +%s.%N)
 c1=$(ticks "$server")
-a1=$(ticks "$agent")
 rss_end=$(rss_kb)
 touch "$work/sipp.done"
 wait "$sampler" || true
@@ -137,9 +140,15 @@ grep -v '^rayo-load: [0-9]* connection' "$work/agent.err" | head -n 20 || true
 
 echo "--- server (pid $server, core 0)"
 require_server
-report_setup_cpu "$t0" "$t1" "$c0" "$c1" "$a0" "$a1" "$sipp_created" rayo-load
+# rayo-load has usually exited by now: its own CPU is tool_cpu_pct above.
+report_setup_cpu "$t0" "$t1" "$c0" "$c1" 0 0 "$sipp_created" ""
 awk -v idle="$rss_idle" -v conn="$rss_connected" -v peak="$rss_peak" -v n="$connections" -v up="$up" \
   'BEGIN { printf "RSS: idle %d kB; %d client(s) connected %d kB (%.1f kB per client); peak of the run %d kB (%.1f kB per call up, %d up at RATE × hold; includes ended calls'"'"' SIP transactions)\n", idle, n, conn, (conn - idle) / n, peak, up ? (peak - conn) / up : 0, up }'
+if [ -s "$work/rss.held" ]; then
+  held=$((rate * (hold_ms - 500) / 1000))
+  awk -v conn="$rss_connected" -v r="$(cat "$work/rss.held")" -v n="$held" -v ms="$((hold_ms - 500))" \
+    'BEGIN { printf "RSS: %d kB %.1f s into the run, about %d calls up and none ended yet: %.1f kB per controlled call\n", r, ms / 1000, n, n ? (r - conn) / n : 0 }'
+fi
 sleep "$settle"
 echo "RSS: when SIPp ended $rss_end kB, ${settle} s later $(rss_kb) kB"
 report_server_log

@@ -81,7 +81,7 @@ struct Args {
     #[arg(long)]
     duration: Option<f64>,
     /// Also report the latency of answers sent while at least this many
-    /// other calls were up (on the same connection).
+    /// other calls were up (over every connection).
     #[arg(long)]
     latency_from_calls: Option<usize>,
     /// No progress lines on stderr.

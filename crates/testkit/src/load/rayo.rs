@@ -65,8 +65,8 @@ pub struct RayoLoadConfig {
     pub mode: Mode,
     /// Stop once this many calls have ended; fewer at the end is a failure.
     pub calls: Option<u64>,
-    /// Answers sent while at least this many other calls were up on the
-    /// connection also go into a second latency histogram.
+    /// Answers sent while at least this many other calls were up (on every
+    /// connection) also go into a second latency histogram.
     pub latency_from_calls: Option<usize>,
 }
 
@@ -129,6 +129,14 @@ impl Shared {
         for waker in &self.wakers {
             let _ = waker.wake();
         }
+    }
+
+    /// Calls up over every connection, as last published.
+    fn calls_up(&self) -> u64 {
+        self.counters
+            .iter()
+            .map(|c| c.up.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Totals over every connection.
@@ -405,6 +413,10 @@ impl Session {
                 lost = true;
                 break;
             }
+            let elsewhere = shared
+                .calls_up()
+                .saturating_sub(self.party.calls_up() as u64);
+            self.party.set_calls_elsewhere(elsewhere as usize);
             let until = [self.party.next_deadline(), end]
                 .into_iter()
                 .flatten()

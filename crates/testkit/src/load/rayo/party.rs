@@ -81,6 +81,8 @@ pub struct ControllingParty {
     next_id: u64,
     /// Calls offered and not ended, by bare call JID: whether a hangup was sent.
     calls: HashMap<String, bool>,
+    /// Calls up on the other connections, as last told.
+    calls_elsewhere: usize,
     pending: HashMap<String, Pending>,
     /// IQ ids in the order sent, for the timeout sweep.
     sent_order: VecDeque<(Instant, String)>,
@@ -97,6 +99,7 @@ impl ControllingParty {
             id_prefix: id_prefix.to_owned(),
             next_id: 0,
             calls: HashMap::new(),
+            calls_elsewhere: 0,
             pending: HashMap::new(),
             sent_order: VecDeque::new(),
             hangups: BinaryHeap::new(),
@@ -174,7 +177,13 @@ impl ControllingParty {
         self.output.drain(..)
     }
 
-    /// Calls offered and not yet ended.
+    /// How many calls the other connections have up now: they count among
+    /// the "other calls up" of the answers sent from here on.
+    pub fn set_calls_elsewhere(&mut self, calls: usize) {
+        self.calls_elsewhere = calls;
+    }
+
+    /// Calls offered and not yet ended (on this connection).
     pub fn calls_up(&self) -> usize {
         self.calls.len()
     }
@@ -257,7 +266,7 @@ impl ControllingParty {
         let id = format!("{}{}", self.id_prefix, self.next_id);
         self.output
             .push(super::stanza::command(&id, &call, command.name()));
-        let others_up = self.calls.len().saturating_sub(1);
+        let others_up = self.calls.len().saturating_sub(1) + self.calls_elsewhere;
         self.pending.insert(
             id.clone(),
             Pending {
@@ -384,6 +393,12 @@ mod tests {
         assert_eq!(report.answer_errors["item-not-found"], 1);
         assert_eq!(report.unmatched, 2);
         assert!(!report.passed());
+        // Calls up on other connections count as well.
+        party.set_calls_elsewhere(1);
+        party.on_stanza(&offer("c@rayo.test"), t0 + Duration::from_micros(1000));
+        let (third, ..) = sent_one(&mut party);
+        party.on_stanza(&result(&third), t0 + Duration::from_micros(1100));
+        assert_eq!(party.report().answer_from_us.count(), 2);
         // Hold mode sends no hangup.
         party.on_timers(t0 + Duration::from_secs(5));
         assert_eq!(party.take_output().count(), 0);

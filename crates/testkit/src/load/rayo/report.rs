@@ -53,7 +53,7 @@ pub struct RayoReport {
     /// The threshold of [`Self::answer_from_us`].
     pub latency_from_calls: Option<usize>,
     /// Answer latency of calls answered with at least `latency_from_calls`
-    /// other calls up on the same connection, µs.
+    /// other calls up (over every connection, as last published), µs.
     pub answer_from_us: Histogram,
     /// Wall time of the run.
     pub elapsed: Duration,
