@@ -127,6 +127,8 @@ pub struct CallRules {
     wants_digits: bool,
     joins: Vec<(JoinTarget, JoinDirection)>,
     actions: VecDeque<Action>,
+    /// The call was dialed: its party answers, not the controller.
+    outbound: bool,
 }
 
 impl Default for CallRules {
@@ -151,6 +153,7 @@ impl CallRules {
             wants_digits: false,
             joins: Vec::new(),
             actions: VecDeque::new(),
+            outbound: false,
         }
     }
 
@@ -230,6 +233,20 @@ impl CallRules {
             Phase::Pending | Phase::Answered => {}
         }
         let answered = self.phase == Phase::Answered;
+        if self.outbound && !answered {
+            // Nothing of ours answers a dialed call's party: it answers us.
+            if let Command::Accept { .. }
+            | Command::Answer { .. }
+            | Command::Reject { .. }
+            | Command::Redirect { .. }
+            | Command::Transfer { .. } = command
+            {
+                return self.done(
+                    id,
+                    Err(Failure::InvalidState("the dialed party has not answered")),
+                );
+            }
+        }
         match command {
             Command::Accept { .. } | Command::Answer { .. } if answered => {
                 self.done(id, Ok(Output::None))
@@ -312,6 +329,14 @@ impl CallRules {
                 self.done(id, Ok(Output::None));
             }
         }
+    }
+
+    /// The call was dialed (a controller originated it): accept, answer,
+    /// reject, redirect and transfer before the party answers are
+    /// refused with [`Failure::InvalidState`] (after, they act as on any
+    /// answered call).
+    pub fn set_outbound(&mut self) {
+        self.outbound = true;
     }
 
     /// The call's media is negotiated and running (at answer, at the ACK of

@@ -218,6 +218,7 @@ impl Driver {
                 dialog,
                 method,
                 headers,
+                extra,
                 body,
                 reply,
             } => {
@@ -227,6 +228,9 @@ impl Driver {
                         .and_then(|mut request| {
                             for (name, value) in headers {
                                 request.headers.set(name, value);
+                            }
+                            for (name, value) in extra {
+                                request.headers.push(name, value);
                             }
                             if let Some((content_type, body)) = body {
                                 request.set_body(&content_type, body);
@@ -244,6 +248,18 @@ impl Driver {
                 }
             }
             SipCommand::Route { call, call_id } => self.calls.add_call_id(call, call_id),
+            SipCommand::Register {
+                call_id,
+                events,
+                reply,
+            } => {
+                if !self.draining {
+                    let key = self.calls.insert(&call_id, events);
+                    if reply.send(key).is_err() {
+                        self.calls.remove(key);
+                    }
+                }
+            }
             SipCommand::Ended { call } => self.calls.remove(call),
         }
     }

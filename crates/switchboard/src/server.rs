@@ -50,17 +50,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let stack = SipStack::new(stack_config(&config));
     let admission = Admission::new(&config, Instant::now());
-    // Bound before anything serves, like the other listeners. Until the
-    // Rayo adapter exists, every IQ reaching the hub is refused.
-    let rayo = match &config.rayo {
+    // Bound before anything serves, like the other listeners; the Rayo
+    // adapter reads the hub and gives Rayo endpoints their pools.
+    let (rayo, rayo_pools) = match &config.rayo {
         Some(rayo) => {
             let (hub, events) = crate::rayo::RayoHub::new(rayo);
             let listener =
                 crate::rayo::RayoListener::bind(rayo, hub.clone(), admission.auth_failures())?;
-            tokio::spawn(crate::rayo::refuse_all(hub, events));
-            Some(listener)
+            let pools = crate::rayo::service::start(&config, rayo, hub, events);
+            (Some(listener), Some(pools))
         }
-        None => None,
+        None => (None, None),
     };
     let (commands_tx, commands_rx) = mpsc::channel(SIP_COMMAND_QUEUE);
     let pacer = Pacer::start(PacerConfig::default())?;
@@ -88,12 +88,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     controllers.register(ControllerKind::Agent, |endpoint| {
         Arc::new(agents.pool(endpoint)) as Arc<dyn ControllerPool>
     });
+    if let Some(pools) = &rayo_pools {
+        controllers.register(ControllerKind::Rayo, |endpoint| {
+            Arc::new(pools.pool(endpoint))
+        });
+    }
     let context = Arc::new(call_context(
         &config,
         commands_tx,
         controllers,
         pacer.handle(),
     ));
+    if let Some(pools) = &rayo_pools {
+        pools.attach(context.clone());
+    }
     let call_drain = Duration::from_secs(config.sip.shutdown_grace_sec);
     let driver = Driver::new(
         stack,
@@ -154,7 +162,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// What calls share: the config, the way to the SIP driver, RTP ports and
 /// the addresses we advertise.
-fn call_context(
+pub fn call_context(
     config: &Config,
     sip: mpsc::Sender<crate::calls::SipCommand>,
     controllers: Controllers,
@@ -186,6 +194,7 @@ fn call_context(
     } else {
         host
     };
+    let registry = controllers.registry().clone();
     CallContext {
         config: Arc::new(config.clone()),
         sip,
@@ -201,6 +210,8 @@ fn call_context(
             .any(|t| t.protocol == TransportProtocol::Tcp),
         controllers,
         pacer,
+        registry,
+        router: Default::default(),
         prompts: Prompts::new(PromptConfig {
             playback_dir: config.media.playback_dir.clone(),
             ..PromptConfig::default()
@@ -208,7 +219,8 @@ fn call_context(
     }
 }
 
-fn stack_config(config: &Config) -> StackConfig {
+/// The SIP stack settings of `config`.
+pub fn stack_config(config: &Config) -> StackConfig {
     // Requests we originate carry the first listener's advertised address in Via.
     let (host, port) = config
         .transports

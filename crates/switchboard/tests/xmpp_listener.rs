@@ -1,7 +1,7 @@
 //! The Rayo XMPP listener end to end: the real binary, real sockets on
 //! 127.0.0.1 (listener ports chosen by the OS), the test kit's XMPP client.
-//! Until the Rayo adapter lands, every IQ the stream does not answer
-//! itself is refused `service-unavailable`.
+//! IQs the stream does not answer itself go to the Rayo adapter
+//! (`rayo_calls.rs` tests it).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -142,7 +142,7 @@ fn scram_sha_256_over_starttls_and_the_iqs_the_server_answers() {
         .expect("query");
     assert_eq!(query.children().count(), 0, "empty roster");
 
-    // Nobody answers for other JIDs (and, until the adapter, for Rayo commands).
+    // A command to a call that does not exist: the Rayo adapter's item-not-found.
     let unknown = client
         .iq_set(
             "nobody@rayo.test/x",
@@ -150,10 +150,7 @@ fn scram_sha_256_over_starttls_and_the_iqs_the_server_answers() {
             WAIT,
         )
         .expect("answered");
-    assert_eq!(
-        error_condition(&unknown).as_deref(),
-        Some("service-unavailable")
-    );
+    assert_eq!(error_condition(&unknown).as_deref(), Some("item-not-found"));
     assert_eq!(
         unknown
             .get_child("error", "jabber:client")

@@ -461,6 +461,94 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
+/// Rayo's core namespace (`urn:xmpp:rayo:1`).
+pub const RAYO_NS: &str = "urn:xmpp:rayo:1";
+
+/// A Rayo command element `<name xmlns='urn:xmpp:rayo:1'/>`.
+pub fn rayo(name: &str) -> Element {
+    Element::new(name, RAYO_NS)
+}
+
+/// An `<offer>` presence as a Rayo client receives it.
+#[derive(Debug, Clone)]
+pub struct RayoOffer {
+    /// The bare call JID the offer came from (`<call-id>@<domain>`),
+    /// where call commands go.
+    pub call: String,
+    /// The whole presence (caps `<c>`, `<offer>`, `<delay>`).
+    pub presence: Element,
+}
+
+impl RayoOffer {
+    /// The `<offer>` element.
+    pub fn offer(&self) -> &Element {
+        self.presence
+            .get_child("offer", RAYO_NS)
+            .expect("an offer presence holds <offer>")
+    }
+
+    /// The value of the offer's first `<header name>` (names compared
+    /// without case).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.offer()
+            .children()
+            .filter(|h| h.is("header", RAYO_NS))
+            .find(|h| {
+                h.get_attr("name")
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
+            .and_then(|h| h.get_attr("value").map(str::to_owned))
+    }
+}
+
+/// The Rayo side of a client: offers, call commands, call events.
+impl XmppClient {
+    /// The next `<offer>` presence within `timeout`.
+    pub fn wait_offer(&mut self, timeout: Duration) -> Option<RayoOffer> {
+        let presence = self.wait_presence(|p| p.get_child("offer", RAYO_NS).is_some(), timeout)?;
+        let call = presence.get_attr("from")?.to_owned();
+        Some(RayoOffer { call, presence })
+    }
+
+    /// Sends `command` to the call JID `call` and waits for the IQ's
+    /// result or error.
+    pub fn command(&mut self, call: &str, command: Element, timeout: Duration) -> Option<Element> {
+        self.iq_set(call, command, timeout)
+    }
+
+    /// The next presence from `call` whose first Rayo child is `<name>`
+    /// (`end`, `ringing`, `dtmf`…), within `timeout`.
+    pub fn wait_call_event(
+        &mut self,
+        call: &str,
+        name: &str,
+        timeout: Duration,
+    ) -> Option<Element> {
+        self.wait_presence(
+            |p| {
+                p.get_attr("from") == Some(call)
+                    && p.children()
+                        .find(|c| c.ns() == RAYO_NS)
+                        .is_some_and(|c| c.name() == name)
+            },
+            timeout,
+        )
+    }
+}
+
+/// The stanza error condition of an IQ reply (`conflict`…), `None` for a
+/// result.
+pub fn error_condition(reply: &Element) -> Option<String> {
+    if reply.get_attr("type") != Some("error") {
+        return None;
+    }
+    reply
+        .get_child("error", "jabber:client")?
+        .children()
+        .find(|c| c.ns() == "urn:ietf:params:xml:ns:xmpp-stanzas" && c.name() != "text")
+        .map(|c| c.name().to_owned())
+}
+
 /// The Rayo listener's address from a server log (its start-up line), for
 /// configs that bind `rayo.listen` to port 0.
 pub fn listen_addr_from_log(log: &str) -> Option<SocketAddr> {

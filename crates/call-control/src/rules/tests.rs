@@ -547,3 +547,54 @@ fn unjoin_of_what_is_not_joined_is_refused() {
         [done(1, Err(Failure::InvalidState("not joined")))]
     );
 }
+
+#[test]
+fn a_dialed_call_refuses_answer_and_reject_until_its_party_answers() {
+    let mut rules = CallRules::default();
+    rules.set_outbound();
+    let now = Instant::now();
+    for (id, command) in [
+        (1, Command::Answer { headers: vec![] }),
+        (
+            2,
+            Command::Reject {
+                code: 486,
+                reason: None,
+                headers: vec![],
+            },
+        ),
+    ] {
+        rules.request(now, Request { id, command });
+        assert_eq!(
+            rules.poll_action(),
+            Some(Action::Emit(Event::Done {
+                id,
+                result: Err(Failure::InvalidState("the dialed party has not answered")),
+            }))
+        );
+    }
+    rules.ringing(vec![]);
+    rules.answered(vec![("X-A".into(), "1".into())]);
+    assert_eq!(
+        rules.poll_action(),
+        Some(Action::Emit(Event::Ringing { headers: vec![] }))
+    );
+    assert!(matches!(
+        rules.poll_action(),
+        Some(Action::Emit(Event::Answered { .. }))
+    ));
+    rules.request(
+        now,
+        Request {
+            id: 3,
+            command: Command::Answer { headers: vec![] },
+        },
+    );
+    assert_eq!(
+        rules.poll_action(),
+        Some(Action::Emit(Event::Done {
+            id: 3,
+            result: Ok(Output::None),
+        }))
+    );
+}

@@ -2,7 +2,9 @@
 //! INVITE toward a SIP endpoint (leg B, the B2BUA), or offered to a
 //! controller (an agent) that steers it through the call-control model
 //! ([`control`]) and may later redirect it into a bridge. Media is anchored
-//! here either way.
+//! here either way. A call a controller originates ([`dialed`]) has the
+//! same shape with its party leg (A) reached by our own INVITE instead:
+//! the leg's role (UAS or UAC) only matters while the call is set up.
 //!
 //! Bridging rules, as a user of a PBX expects them:
 //!
@@ -38,23 +40,25 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sdp::{Direction, SessionDescription};
-use sip::{HeaderName, Method, Request, Response, TypedHeaders, Uri};
-use sip_stack::auth::DigestClient;
+use sdp::SessionDescription;
+use sip::{HeaderName, Method, Request, Response};
 use sip_stack::dialog::DialogId;
-use sip_stack::transport::{Destination, Transport};
-use sip_stack::{make_response, ClientTransactionId, ServerTransactionId, TransactionId};
+use sip_stack::{make_response, ServerTransactionId, TransactionId};
 use tokio::sync::{mpsc, oneshot};
 
+mod bridge;
 mod components;
 mod control;
+mod dialed;
 mod media;
 
 use self::control::Control;
+use self::dialed::Dialed;
+pub(super) use self::dialed::{spawn_dialed, DialSetup};
 use super::legs::{self, MediaLeg};
-use super::{resolve, CallContext, CallKey, SipCommand, SipEvent};
+use super::uac::{self, UacInvite, UacState as BState};
+use super::{CallContext, CallKey, SipCommand, SipEvent};
 use crate::admission::{Bridge, ALLOW};
-use crate::config::Destination as EndpointDestination;
 use crate::media::pacer::G711;
 use crate::media::recorder::Recorder;
 
@@ -74,7 +78,7 @@ pub fn spawn(
     let span = tracing::info_span!(parent: None, "call", call_id = %call_id);
     // Boxed: the call's state then sits on the heap once, not inline (and,
     // as an async fn argument, twice) in the task's future.
-    let call = Box::new(Call::new(ctx, key, transaction, invite, bridge));
+    let call = Box::new(Call::new(ctx, key, Some(transaction), invite, bridge));
     tokio::spawn(tracing::Instrument::instrument(call.run(events), span));
 }
 
@@ -88,27 +92,10 @@ enum AState {
     Done,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BState {
-    /// INVITE sent, no final.
-    Calling,
-    /// CANCEL asked for, waiting for the final.
-    Cancelling,
-    /// 2xx received.
-    Answered,
-    /// Failed, cancelled or hung up.
-    Done,
-}
-
 struct BLeg {
     endpoint: String,
-    request: Request,
-    destination: Destination,
-    transaction: Option<ClientTransactionId>,
-    auth: Option<DigestClient>,
-    auth_tried: bool,
-    dialog: Option<DialogId>,
-    state: BState,
+    /// The outbound INVITE and its dialog.
+    uac: UacInvite,
     media: MediaLeg,
     /// Whether B's SDP answer has been applied.
     answered_sdp: bool,
@@ -118,7 +105,9 @@ struct Call {
     ctx: Arc<CallContext>,
     key: CallKey,
     bridge: Bridge,
-    a_transaction: ServerTransactionId,
+    /// The caller's INVITE transaction; `None` on a dialed call, whose
+    /// party is reached by our own INVITE ([`Call::dialed`]).
+    a_transaction: Option<ServerTransactionId>,
     a_invite: Request,
     a_offer: Option<SessionDescription>,
     /// The INVITE had no SDP: our 200 offers and the ACK answers.
@@ -138,13 +127,15 @@ struct Call {
     finished: bool,
     /// The controller's side of a call routed to an agent (until it redirects).
     control: Option<Box<Control>>,
+    /// A dialed call's outbound INVITE toward its party (leg A).
+    dialed: Option<Box<Dialed>>,
 }
 
 impl Call {
     fn new(
         ctx: Arc<CallContext>,
         key: CallKey,
-        a_transaction: ServerTransactionId,
+        a_transaction: Option<ServerTransactionId>,
         a_invite: Request,
         bridge: Bridge,
     ) -> Call {
@@ -173,6 +164,7 @@ impl Call {
             linger_until: None,
             finished: false,
             control: None,
+            dialed: None,
         }
     }
 
@@ -198,7 +190,7 @@ impl Call {
                 }
             }
             if self.a_state == AState::Done
-                && self.b.as_ref().is_none_or(|b| b.state == BState::Done)
+                && self.b.as_ref().is_none_or(|b| b.uac.state == BState::Done)
             {
                 self.finished = true;
             }
@@ -207,6 +199,9 @@ impl Call {
     }
 
     async fn start(&mut self) {
+        if self.dialed.is_some() {
+            return self.start_dialed().await;
+        }
         // Content processing (RFC 3261 §8.2.3), after admission's method,
         // authentication and Require checks: only a body that says it is
         // SDP is read as SDP.
@@ -242,181 +237,17 @@ impl Call {
             }
         }
         if self.bridge.controller.is_some() {
-            self.control = Some(Control::offer(self));
+            match Control::offer(self) {
+                Ok(control) => self.control = Some(control),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot register the call");
+                    self.reject_a(503, None).await;
+                }
+            }
             return;
         }
         let first = self.bridge.endpoint.clone();
         self.dial(first).await;
-    }
-
-    /// Sends the outbound INVITE to `endpoint`.
-    async fn dial(&mut self, endpoint: String) {
-        let Some(config) = self.ctx.config.endpoints.get(&endpoint) else {
-            return self.b_failed(503, "Service Unavailable").await;
-        };
-        let Some(EndpointDestination::Sip { uri }) = &config.destination else {
-            return self.b_failed(503, "Service Unavailable").await;
-        };
-        let Ok(mut target) = uri.parse::<Uri>() else {
-            tracing::warn!(%endpoint, %uri, "endpoint URI does not parse");
-            return self.b_failed(503, "Service Unavailable").await;
-        };
-        if !self.bridge.dialed.is_empty() {
-            target.user = Some(self.bridge.dialed.clone());
-        }
-        let Some(address) = resolve(&target).await else {
-            tracing::warn!(%endpoint, %uri, "cannot resolve the endpoint's host");
-            return self.b_failed(503, "Service Unavailable").await;
-        };
-        let tcp = target
-            .params
-            .value("transport")
-            .is_some_and(|t| t.eq_ignore_ascii_case("tcp"))
-            || config.transport.as_deref().is_some_and(|name| {
-                self.ctx
-                    .config
-                    .transports
-                    .get(name)
-                    .is_some_and(|t| t.protocol == crate::config::TransportProtocol::Tcp)
-            });
-        let destination = Destination {
-            address,
-            transport: if tcp && self.ctx.tcp_available {
-                Transport::Tcp
-            } else {
-                Transport::Udp
-            },
-            connection: None,
-        };
-        let mut media = match MediaLeg::bind(
-            &self.ctx.ports,
-            self.ctx.media_ip,
-            self.ctx.config.media.strict_source,
-        ) {
-            Ok(media) => media,
-            Err(error) => {
-                tracing::warn!(%error, "no RTP port for the outbound leg");
-                return self.b_failed(503, "Service Unavailable").await;
-            }
-        };
-        // The caller's codec first: its offer, or what it negotiated already
-        // (a redirect after answer).
-        let first_codec = self.a_offer.as_ref().and_then(legs::offered_codec).or(self
-            .a_media
-            .as_ref()
-            .and_then(|m| m.negotiated)
-            .map(|n| n.codec));
-        let offer = sdp::offer(
-            &media.local(legs::prefer(first_codec), Direction::SendRecv),
-            &mut media.origin,
-        );
-        let request = self.outbound_invite(&target, offer.to_bytes());
-        media.offer = Some(offer);
-        let call_id = request.call_id().unwrap_or_default().to_string();
-        self.send(SipCommand::Route {
-            call: self.key,
-            call_id,
-        })
-        .await;
-        tracing::info!(%endpoint, %target, %address, "dialing");
-        let auth = config
-            .auth
-            .as_ref()
-            .map(|a| DigestClient::new(a.username.clone(), a.password.clone()));
-        self.b = Some(BLeg {
-            endpoint,
-            request: request.clone(),
-            destination,
-            transaction: None,
-            auth,
-            auth_tried: false,
-            dialog: None,
-            state: BState::Calling,
-            media,
-            answered_sdp: false,
-        });
-        self.send_b_invite(request).await;
-    }
-
-    async fn send_b_invite(&mut self, request: Request) {
-        let Some(b) = self.b.as_ref() else { return };
-        let destination = b.destination;
-        let (reply, answer) = oneshot::channel();
-        self.send(SipCommand::Send {
-            call: self.key,
-            request,
-            destination,
-            reply,
-        })
-        .await;
-        match answer.await {
-            Ok(Ok(transaction)) => {
-                if let Some(b) = self.b.as_mut() {
-                    b.transaction = Some(transaction);
-                }
-            }
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "outbound INVITE refused by the stack");
-                self.b_failed(503, "Service Unavailable").await;
-            }
-            Err(_) => self.finished = true,
-        }
-    }
-
-    fn outbound_invite(&self, target: &Uri, sdp: Vec<u8>) -> Request {
-        let a = &self.a_invite;
-        let mut request = Request::new(Method::Invite, target.clone());
-        let host = &self.ctx.local_host;
-        let caller = a.from().ok();
-        let user = caller
-            .as_ref()
-            .and_then(|f| f.uri.user.clone())
-            .unwrap_or_else(|| "anonymous".to_string());
-        let display = caller
-            .as_ref()
-            .and_then(|f| f.display_name.clone())
-            .map(|d| format!("{} ", quote(&d)))
-            .unwrap_or_default();
-        let tag = format!("{:016x}", fastrand::u64(..));
-        let call_id = format!(
-            "{:016x}{:016x}@{host}",
-            fastrand::u64(..),
-            fastrand::u64(..)
-        );
-        let h = &mut request.headers;
-        h.push_known(
-            HeaderName::From,
-            format!("{display}<sip:{user}@{host}>;tag={tag}"),
-        );
-        let mut to = target.clone();
-        to.params = Default::default();
-        h.push_known(HeaderName::To, format!("<{to}>"));
-        h.push_known(HeaderName::CallId, call_id);
-        h.push_known(HeaderName::CSeq, "1 INVITE");
-        let forwards = a
-            .max_forwards()
-            .ok()
-            .flatten()
-            .map(|n| n.saturating_sub(1))
-            .unwrap_or(70);
-        h.push_known(HeaderName::MaxForwards, forwards.to_string());
-        h.push_known(HeaderName::Contact, self.ctx.contact.clone());
-        h.push_known(HeaderName::Allow, ALLOW);
-        h.push_known(HeaderName::UserAgent, self.ctx.user_agent.clone());
-        h.push("X-Orig-Call-ID", a.call_id().unwrap_or_default());
-        for name in &self.bridge.entry.sip_headers_pass {
-            for header in a.headers.iter() {
-                if header.name.eq_ignore_ascii_case(name) {
-                    h.push(header.name.clone(), header.value.clone());
-                }
-            }
-        }
-        for (name, value) in &self.bridge.entry.sip_headers {
-            h.0.retain(|header| !header.name.eq_ignore_ascii_case(name));
-            h.push(name.clone(), value.clone());
-        }
-        request.set_body("application/sdp", sdp);
-        request
     }
 
     async fn on_event(&mut self, event: SipEvent) {
@@ -429,8 +260,11 @@ impl Call {
                 response,
                 dialog,
             } => {
-                let is_b_invite = self.b.as_ref().and_then(|b| b.transaction) == Some(transaction);
-                if is_b_invite {
+                let is_b_invite =
+                    self.b.as_ref().and_then(|b| b.uac.transaction) == Some(transaction);
+                if self.is_dialed_invite(transaction) {
+                    self.on_dialed_response(*response, dialog).await;
+                } else if is_b_invite {
                     self.on_b_response(*response, dialog).await;
                 } else if let Some(dialog) = dialog
                     .filter(|_| (200..300).contains(&response.status) && !response.body.is_empty())
@@ -454,7 +288,7 @@ impl Call {
                 }
             }
             SipEvent::Cancelled { transaction } => {
-                if transaction == self.a_transaction && self.a_state == AState::Pending {
+                if Some(transaction) == self.a_transaction && self.a_state == AState::Pending {
                     tracing::info!("caller cancelled");
                     self.set_end_reason(call_control::EndReason::CallerHangup);
                     self.a_state = AState::Done;
@@ -463,13 +297,16 @@ impl Call {
             }
             SipEvent::Timeout { transaction } | SipEvent::TransportError { transaction } => {
                 match transaction {
+                    TransactionId::Client(t) if self.is_dialed_invite(t) => {
+                        self.on_dialed_gone().await;
+                    }
                     TransactionId::Client(t)
-                        if self.b.as_ref().and_then(|b| b.transaction) == Some(t) =>
+                        if self.b.as_ref().and_then(|b| b.uac.transaction) == Some(t) =>
                     {
                         if self
                             .b
                             .as_ref()
-                            .is_some_and(|b| b.state == BState::Cancelling)
+                            .is_some_and(|b| b.uac.state == BState::Cancelling)
                         {
                             self.b_done();
                         } else {
@@ -479,7 +316,7 @@ impl Call {
                     }
                     // The stack answered A itself (408) or A never ACKed.
                     TransactionId::Server(t)
-                        if t == self.a_transaction && self.a_state == AState::Pending =>
+                        if Some(t) == self.a_transaction && self.a_state == AState::Pending =>
                     {
                         self.a_state = AState::Done;
                         self.hang_up_b().await;
@@ -492,7 +329,7 @@ impl Call {
                     // Our 200 was never acknowledged; the stack sent BYE to A.
                     self.a_state = AState::Done;
                     self.hang_up_b().await;
-                } else if self.b.as_ref().and_then(|b| b.dialog.as_ref()) == Some(&dialog) {
+                } else if self.b.as_ref().and_then(|b| b.uac.dialog.as_ref()) == Some(&dialog) {
                     self.b_done();
                     self.hang_up_a().await;
                 }
@@ -507,100 +344,6 @@ impl Call {
                 self.hang_up_b().await;
             }
         }
-    }
-
-    async fn on_b_response(&mut self, response: Response, dialog: Option<DialogId>) {
-        let status = response.status;
-        let Some(b) = self.b.as_mut() else { return };
-        if status < 200 {
-            if status == 100 || b.state != BState::Calling {
-                return;
-            }
-            // Only a body that says it is SDP is read as B's answer; it is
-            // read only where it is used, past the early returns.
-            match sip::body::session_description(&response.headers, &response.body) {
-                Ok(Some(sdp)) if !b.answered_sdp => {
-                    if let Err(code) = self.apply_b_answer(sdp) {
-                        tracing::info!(code, "outbound leg's early SDP unusable");
-                        return;
-                    }
-                }
-                // The progress still reaches A, without early media.
-                Err(refusal) => {
-                    tracing::info!(%refusal, status, "outbound leg's provisional body is not SDP");
-                }
-                Ok(_) => {}
-            }
-            if self.a_state == AState::Pending {
-                let with_sdp = self.b.as_ref().is_some_and(|b| b.answered_sdp);
-                self.provisional_to_a(status, &response.reason, with_sdp)
-                    .await;
-            }
-            return;
-        }
-        if (200..300).contains(&status) {
-            b.dialog = dialog.clone();
-            if b.state == BState::Cancelling || self.a_state == AState::Done {
-                // Raced our CANCEL, or A is gone: end it.
-                b.state = BState::Answered;
-                self.hang_up_b().await;
-                return;
-            }
-            b.state = BState::Answered;
-            match sip::body::session_description(&response.headers, &response.body) {
-                Ok(Some(sdp)) => {
-                    if let Err(code) = self.apply_b_answer(sdp) {
-                        tracing::info!(code, "outbound leg answered with unusable SDP");
-                        self.hang_up_b().await;
-                        return self.reject_a(code, None).await;
-                    }
-                }
-                // As for an answer that does not parse: B is hung up, A refused.
-                Err(refusal) => {
-                    tracing::info!(%refusal, "outbound leg answered with a body that is not SDP");
-                    self.hang_up_b().await;
-                    return self.reject_a(488, None).await;
-                }
-                Ok(None) => {}
-            }
-            if !self.b.as_ref().is_some_and(|b| b.answered_sdp) {
-                tracing::info!("outbound leg answered without SDP");
-                self.hang_up_b().await;
-                return self.reject_a(488, None).await;
-            }
-            self.answer_a().await;
-            return;
-        }
-        // Final failure.
-        if b.state == BState::Cancelling {
-            return self.b_done();
-        }
-        if matches!(status, 401 | 407) && !b.auth_tried {
-            if let Some(client) = b.auth.as_mut() {
-                let mut retry = b.request.clone();
-                if client.authorize_request(&mut retry, &response).is_ok() {
-                    b.auth_tried = true;
-                    b.request = retry.clone();
-                    tracing::info!(status, "outbound leg challenged; retrying with credentials");
-                    self.send_b_invite(retry).await;
-                    return;
-                }
-            }
-        }
-        let reason = response.reason.clone();
-        self.b_failed(status, &reason).await;
-    }
-
-    async fn provisional_to_a(&mut self, status: u16, reason: &str, with_sdp: bool) {
-        let mut response = make_response(&self.a_invite, status);
-        response.reason = reason.to_string();
-        if with_sdp && self.a_offer.is_some() {
-            if let Some(sdp) = &self.a_sdp {
-                self.contact(&mut response);
-                response.set_body("application/sdp", sdp.clone());
-            }
-        }
-        self.respond(self.a_transaction, response).await;
     }
 
     async fn answer_a(&mut self) {
@@ -624,7 +367,7 @@ impl Call {
             response.headers.push(name, value);
         }
         self.a_dialog = DialogId::of_uas_answer(&self.a_invite, &response);
-        self.respond(self.a_transaction, response).await;
+        self.respond_a(response).await;
         self.a_state = AState::Answered;
         self.answered_at = Some(Instant::now());
         self.shed_setup_state();
@@ -646,8 +389,7 @@ impl Call {
         self.a_invite.body = Vec::new();
         if let Some(b) = self.b.as_mut() {
             b.media.offer = None;
-            b.auth = None;
-            b.request.body = Vec::new();
+            b.uac.shed_setup_state();
         }
     }
 
@@ -658,7 +400,8 @@ impl Call {
         dialog: Option<DialogId>,
     ) {
         let from_a = dialog.is_some() && dialog == self.a_dialog;
-        let from_b = dialog.is_some() && dialog == self.b.as_ref().and_then(|b| b.dialog.clone());
+        let from_b =
+            dialog.is_some() && dialog == self.b.as_ref().and_then(|b| b.uac.dialog.clone());
         if !from_a && !from_b {
             let code = if request.method == Method::Invite && dialog.is_none() {
                 482
@@ -675,6 +418,7 @@ impl Call {
                     .await;
                 if from_a {
                     tracing::info!("caller hung up");
+                    self.note_end_headers(None, uac::x_headers(&request.headers));
                     self.set_end_reason(call_control::EndReason::CallerHangup);
                     self.a_state = AState::Done;
                     self.hang_up_b().await;
@@ -693,8 +437,8 @@ impl Call {
                 let other = if from_a {
                     self.b
                         .as_ref()
-                        .filter(|b| b.state == BState::Answered)
-                        .and_then(|b| b.dialog.clone())
+                        .filter(|b| b.uac.state == BState::Answered)
+                        .and_then(|b| b.uac.dialog.clone())
                 } else {
                     self.a_dialog
                         .clone()
@@ -723,50 +467,6 @@ impl Call {
         }
     }
 
-    /// B failed with `status`: try the next fallback endpoint or tell A.
-    async fn b_failed(&mut self, status: u16, reason: &str) {
-        if let Some(b) = self.b.as_mut() {
-            b.state = BState::Done;
-        }
-        if self.a_state == AState::Answered {
-            // A redirect after answer found nobody: the caller is hung up.
-            tracing::info!(status, reason, "redirect target failed; hanging up");
-            return self.hang_up_a().await;
-        }
-        if self.a_state != AState::Pending {
-            return;
-        }
-        let fallback = self.bridge.entry.fallback.as_ref();
-        let eligible = fallback.is_some_and(|f| {
-            f.codes.is_empty() && status >= 300
-                || f.codes.contains(&status)
-                || (status == 408 && f.on_timeout)
-        });
-        if eligible {
-            if let Some(next) = self.targets.pop_front() {
-                tracing::info!(status, %next, "outbound leg failed; trying the fallback");
-                if let Some(mut old) = self.b.take() {
-                    old.media.close().await;
-                }
-                return Box::pin(self.dial(next)).await;
-            }
-        }
-        let endpoint = self
-            .b
-            .as_ref()
-            .map(|b| b.endpoint.clone())
-            .unwrap_or_default();
-        tracing::info!(status, reason, %endpoint, "outbound leg failed");
-        self.reject_a(status, Some(reason)).await;
-    }
-
-    fn b_done(&mut self) {
-        if let Some(b) = self.b.as_mut() {
-            b.state = BState::Done;
-        }
-        self.linger_until = None;
-    }
-
     /// Refuses A's INVITE for its body or its Accept (415, 406, 400, 413).
     async fn refuse_a(&mut self, refusal: &sip::body::BodyError) {
         let response = body_refusal(&self.a_invite, refusal);
@@ -788,7 +488,12 @@ impl Call {
         if self.a_state != AState::Pending {
             return;
         }
-        self.respond(self.a_transaction, response).await;
+        if self.dialed.is_some() {
+            // A dialed call's party has no INVITE of ours to answer: the
+            // INVITE we sent is cancelled instead.
+            return self.cancel_dialed().await;
+        }
+        self.respond_a(response).await;
         self.a_state = AState::Done;
     }
 
@@ -802,28 +507,6 @@ impl Call {
                 }
             }
             AState::Done => {}
-        }
-    }
-
-    async fn hang_up_b(&mut self) {
-        let Some(b) = self.b.as_mut() else { return };
-        match b.state {
-            BState::Calling => {
-                b.state = BState::Cancelling;
-                if let Some(transaction) = b.transaction {
-                    self.linger_until = Some(tokio::time::Instant::now() + CANCEL_WAIT);
-                    self.send(SipCommand::Cancel { transaction }).await;
-                } else {
-                    b.state = BState::Done;
-                }
-            }
-            BState::Answered => {
-                b.state = BState::Done;
-                if let Some(dialog) = b.dialog.clone() {
-                    self.in_dialog(dialog, Method::Bye, None).await;
-                }
-            }
-            BState::Cancelling | BState::Done => {}
         }
     }
 
@@ -843,11 +526,17 @@ impl Call {
         if method == Method::Invite {
             headers.push((HeaderName::Contact, self.ctx.contact.clone()));
         }
+        let extra = if method == Method::Bye {
+            self.take_bye_headers()
+        } else {
+            Vec::new()
+        };
         self.send(SipCommand::SendInDialog {
             call: self.key,
             dialog,
             method: method.clone(),
             headers,
+            extra,
             body,
             reply,
         })
@@ -872,6 +561,13 @@ impl Call {
             response,
         })
         .await;
+    }
+
+    /// Answers the caller's INVITE (nothing on a dialed call).
+    async fn respond_a(&self, response: Response) {
+        if let Some(transaction) = self.a_transaction {
+            self.respond(transaction, response).await;
+        }
     }
 
     async fn send(&self, command: SipCommand) {
@@ -917,11 +613,6 @@ fn body_refusal(request: &Request, refusal: &sip::body::BodyError) -> Response {
         response.headers.push(*name, *value);
     }
     response
-}
-
-fn quote(display: &str) -> String {
-    let escaped = display.replace('\\', "\\\\").replace('"', "\\\"");
-    format!("\"{escaped}\"")
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

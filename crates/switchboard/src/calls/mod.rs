@@ -18,7 +18,14 @@
 //! transaction (timeouts, transport errors), by transaction.
 
 pub mod call;
+mod dial;
+pub mod join;
 mod legs;
+pub mod registry;
+mod uac;
+
+pub use dial::{DialError, DialedCall, DEFAULT_DIAL_TIMEOUT};
+pub use registry::{CallRegistry, RegisteredCall, Registration, RegistryError};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -77,6 +84,9 @@ pub enum SipCommand {
         method: sip::Method,
         /// Extra headers.
         headers: Vec<(sip::HeaderName, String)>,
+        /// A controller's headers, appended as given (the call checked
+        /// that the names are tokens and the values single lines).
+        extra: Vec<(String, String)>,
         /// Body and its content type.
         body: Option<(String, Vec<u8>)>,
         /// The client transaction, or why the stack refused.
@@ -93,6 +103,17 @@ pub enum SipCommand {
         call: CallKey,
         /// The Call-ID.
         call_id: String,
+    },
+    /// A call that begins with a request of ours (a dialed call): route
+    /// traffic with `call_id` to `events`, and reply with the call's key.
+    /// No reply (the sender dropped) when the server is shutting down.
+    Register {
+        /// The Call-ID of the call's first request.
+        call_id: String,
+        /// The call's event queue.
+        events: mpsc::Sender<SipEvent>,
+        /// The new call's key.
+        reply: oneshot::Sender<CallKey>,
     },
     /// The call has ended: forget its routes.
     Ended {
@@ -181,6 +202,10 @@ pub struct CallContext {
     pub pacer: crate::media::pacer::PacerHandle,
     /// Prompts, decoded once and shared.
     pub prompts: crate::media::prompts::Prompts,
+    /// Every controlled call by its controller-visible id.
+    pub registry: CallRegistry,
+    /// The router dials go through, built on the first dial.
+    pub router: std::sync::OnceLock<crate::router::Router>,
 }
 
 /// The driver's tables from Call-IDs and transactions to calls.

@@ -136,6 +136,9 @@ pub(crate) struct FileMatch {
     pub values: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     pub transport: Option<Spanned<String>>,
+    /// `rayo` only: the usernames whose clients get this endpoint's offers.
+    #[serde(default)]
+    pub users: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `endpoints.NAME.match.type`.

@@ -148,6 +148,9 @@ pub struct EndpointConfig {
     /// What a caller hears when no controller of this agent or rayo
     /// endpoint takes the call (`no_controller_code`, default 480).
     pub no_controller_code: u16,
+    /// Rayo endpoints: the usernames whose clients are offered its calls
+    /// (`match.users`); every client when `None`.
+    pub rayo_users: Option<Vec<String>>,
 }
 
 /// The default `no_controller_code`: 480 Temporarily Unavailable.

@@ -154,3 +154,22 @@ fn relative_tls_paths_are_taken_from_the_config_directory() {
     assert_eq!(tls.cert, dir.path().join("c.pem"));
     assert_eq!(tls.key, dir.path().join("k.pem"));
 }
+
+#[test]
+fn rayo_endpoints_may_name_the_users_offered_their_calls() {
+    let yaml = "endpoints:\n  app: { match: { type: rayo, users: [usera, userb] } }\n  all: { match: { type: rayo } }\n";
+    let config = Config::from_yaml(yaml, "t.yaml").expect("valid");
+    assert_eq!(
+        config.endpoints["app"].rayo_users,
+        Some(vec!["usera".to_owned(), "userb".to_owned()])
+    );
+    assert_eq!(config.endpoints["all"].rayo_users, None);
+    let errors = rendered("endpoints:\n  bot: { match: { type: agent, users: [usera] } }\n");
+    assert!(
+        errors.contains("endpoints.bot.match.users")
+            && errors.contains("only used with match type rayo"),
+        "{errors}"
+    );
+    let errors = rendered("endpoints:\n  app: { match: { type: rayo, users: [] } }\n");
+    assert!(errors.contains("endpoints.app.match.users"), "{errors}");
+}

@@ -434,6 +434,7 @@ fn endpoints(
         let e = &e.value;
 
         let auth = e.auth.as_ref().and_then(|a| auth(c, &key, a));
+        let rayo_users = e.matcher.as_ref().and_then(|m| rayo_users(c, &key, m));
         let (matcher, match_transport) = match &e.matcher {
             None => (EndpointMatch::None, None),
             // A rejected `auth` was reported already; do not also call it missing.
@@ -561,10 +562,41 @@ fn endpoints(
                 auth,
                 transport: e.transport.as_ref().map(|t| t.value.clone()),
                 no_controller_code,
+                rayo_users,
             },
         );
     }
     out
+}
+
+/// `match.users`: a non-empty list of non-empty usernames, for `rayo` only.
+fn rayo_users(c: &mut Checker<'_>, key: &str, m: &Spanned<FileMatch>) -> Option<Vec<String>> {
+    let users = m.value.users.as_ref()?;
+    if m.value.kind.value != FileMatchKind::Rayo {
+        c.invalid(
+            users.referenced,
+            format!("{key}.match.users"),
+            "`users` is only used with match type rayo",
+        );
+        return None;
+    }
+    if users.value.is_empty() {
+        c.invalid(
+            users.referenced,
+            format!("{key}.match.users"),
+            "list at least one username, or leave `users` out for every client",
+        );
+    }
+    for (i, user) in users.value.iter().enumerate() {
+        if user.value.is_empty() {
+            c.invalid(
+                user.referenced,
+                format!("{key}.match.users[{i}]"),
+                "must not be empty",
+            );
+        }
+    }
+    Some(users.value.iter().map(|u| u.value.clone()).collect())
 }
 
 fn auth(c: &mut Checker<'_>, key: &str, a: &Spanned<FileAuth>) -> Option<DigestAuth> {

@@ -36,7 +36,7 @@ pub use pool::{ControllerKind, ControllerPool, Controllers, Rotation, NO_CONTROL
 
 use std::time::Duration;
 
-use call_control::{Event, Request};
+use call_control::{Event, Request, SlotPolicy};
 use tokio::sync::mpsc;
 
 use crate::calls::CallKey;
@@ -64,12 +64,14 @@ pub struct CallHandle {
 }
 
 /// Where one call's events go: its controller's queue, tagged with the call,
-/// and how long that controller gives the call to be answered.
+/// how long that controller gives the call to be answered, and what its
+/// protocol wants of a component started in a busy slot.
 #[derive(Debug, Clone)]
 pub struct EventSink {
     call: CallKey,
     events: mpsc::Sender<(CallKey, Event)>,
     answer_timeout: Duration,
+    slot_policy: SlotPolicy,
 }
 
 impl EventSink {
@@ -80,7 +82,21 @@ impl EventSink {
             call,
             events,
             answer_timeout: DEFAULT_ANSWER_TIMEOUT,
+            slot_policy: SlotPolicy::Replace,
         }
+    }
+
+    /// The same sink for a controller whose protocol refuses (Rayo) rather
+    /// than replaces (Agent RPC, the default) a component in a busy slot.
+    pub fn with_slot_policy(mut self, slot_policy: SlotPolicy) -> EventSink {
+        self.slot_policy = slot_policy;
+        self
+    }
+
+    /// What the call does with a component whose slot is taken, once this
+    /// controller has it.
+    pub fn slot_policy(&self) -> SlotPolicy {
+        self.slot_policy
     }
 
     /// The same sink with the controller pool's answer timeout.

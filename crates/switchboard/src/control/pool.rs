@@ -69,6 +69,10 @@ pub struct Controllers {
     /// Controller endpoints: their kind and "no controller" code.
     endpoints: HashMap<String, (ControllerKind, u16)>,
     pools: HashMap<String, Arc<dyn ControllerPool>>,
+    /// Every controlled call by id, shared with the calls: a pool shows its
+    /// controllers an offered call's id with
+    /// [`CallRegistry::id_of`](crate::calls::CallRegistry::id_of).
+    registry: crate::calls::CallRegistry,
 }
 
 impl Controllers {
@@ -85,7 +89,16 @@ impl Controllers {
         Controllers {
             endpoints,
             pools: HashMap::new(),
+            registry: crate::calls::CallRegistry::new(crate::media::ports::pairs_in(
+                config.media.rtp_ports,
+            ) as usize),
         }
+    }
+
+    /// The call registry every call of this server joins (at most one call
+    /// per RTP port pair).
+    pub fn registry(&self) -> &crate::calls::CallRegistry {
+        &self.registry
     }
 
     /// Gives every endpoint of `kind` the pool `pool_for(endpoint)` makes.

@@ -45,6 +45,13 @@ pub enum HubEvent {
         /// Whether it may now be offered calls.
         available: bool,
     },
+    /// `jid`'s stream ended (after its `Availability` false, if it was
+    /// available) and no newer session holds the JID: the adapter hangs up
+    /// its calls after a grace period.
+    Closed {
+        /// The session that ended.
+        jid: FullJid,
+    },
 }
 
 /// Why [`RayoHub::send`] did not queue a stanza.
@@ -232,6 +239,7 @@ impl RayoHub {
             })
             .await;
         }
+        self.event(HubEvent::Closed { jid: jid.clone() }).await;
     }
 
     /// Session `id` announced its availability.

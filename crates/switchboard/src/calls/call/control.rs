@@ -23,6 +23,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::components::{Capture, DigitSource};
 use super::{g711, Call};
+use crate::calls::join::{PeerMessage, PEER_QUEUE};
+use crate::calls::registry::{CallRegistry, Registration, RegistryError};
 use crate::control::{CallHandle, EventSink, Offer, Offered, CALL_COMMAND_QUEUE};
 use crate::media::pacer::{
     AfterPrompt, FrameSource, PacerEvent, PromptFrames, StreamId, StreamSetup,
@@ -30,6 +32,7 @@ use crate::media::pacer::{
 use crate::media::session::ReceivedRtp;
 
 mod execute;
+mod joining;
 mod refer;
 
 /// Pacer events one call may have queued.
@@ -66,9 +69,9 @@ pub(super) struct Control {
     sink: Option<EventSink>,
     /// Taken but not answered: when the caller stops waiting (the
     /// controller pool's answer timeout).
-    answer_by: Option<tokio::time::Instant>,
+    pub(super) answer_by: Option<tokio::time::Instant>,
     /// The call's lifecycle: what requests may do, what the controller hears.
-    rules: CallRules,
+    pub(super) rules: CallRules,
     media: Option<ControlMedia>,
     play: Option<Playing>,
     listen: Option<Listening>,
@@ -79,6 +82,20 @@ pub(super) struct Control {
     answer_headers: call_control::Headers,
     /// A redirect after answer in progress.
     referral: Option<refer::Referral>,
+    /// The call's entry in the call registry (its id), while it lives.
+    registration: Option<Registration>,
+    /// Messages from other calls (joins).
+    peer: Option<mpsc::Receiver<PeerMessage>>,
+    /// The call joined to this one, if any.
+    joined: Option<joining::JoinedCall>,
+    /// The party's audio reaches no joined call.
+    muted: bool,
+    /// The SIP status that ended the call, for `Ended`.
+    end_code: Option<u16>,
+    /// The headers of the SIP message that ended the call, for `Ended`.
+    end_headers: call_control::Headers,
+    /// The controller's headers for the BYE of a hangup.
+    bye_headers: call_control::Headers,
 }
 
 /// The caller's media as a controlled call drives it (after answer).
@@ -115,6 +132,7 @@ pub(super) async fn wake(
         return std::future::pending().await;
     };
     let deadline = control.deadline();
+    let peer = control.peer.as_mut();
     let (pacer, destination) = match control.media.as_mut() {
         Some(m) => (m.pacer_events.as_mut(), Some(&mut m.destination)),
         None => (None, None),
@@ -130,6 +148,7 @@ pub(super) async fn wake(
         event = recv_opt(pacer) => Wake::Pacer(event),
         packet = recv_opt(packets) => Wake::Packet(packet.map(Box::new)),
         loaded = loaded_opt(loading) => Wake::Loaded(loaded),
+        message = recv_opt(peer) => Wake::Peer(message),
         changed = changed_opt(destination) => Wake::Destination(changed),
         _ = super::sleep_until(deadline) => Wake::Deadline,
     }
@@ -144,14 +163,25 @@ pub(super) enum Wake {
     Packet(Option<Box<ReceivedRtp>>),
     Loaded(Result<PromptFrames, Failure>),
     Destination(Option<SocketAddr>),
+    Peer(Option<PeerMessage>),
     Deadline,
 }
 
 impl Control {
-    /// The state of a call about to be offered; the offer's future is
-    /// polled by the call.
-    pub(super) fn offer(call: &Call) -> Box<Control> {
+    /// The state of a call about to be offered, registered under a fresh
+    /// id; the offer's future is polled by the call. `Err` when the
+    /// registry is full.
+    pub(super) fn offer(call: &Call) -> Result<Box<Control>, RegistryError> {
         let (commands_tx, commands) = mpsc::channel(CALL_COMMAND_QUEUE);
+        let handle = CallHandle {
+            key: call.key,
+            commands: commands_tx.clone(),
+        };
+        let (peer_tx, peer) = mpsc::channel(PEER_QUEUE);
+        let registration =
+            call.ctx
+                .registry
+                .register(CallRegistry::normalize(None)?, handle, peer_tx)?;
         let invite = &call.a_invite;
         let user = |uri: Option<&sip::Uri>| {
             uri.and_then(|u| u.user_unescaped())
@@ -176,10 +206,36 @@ impl Control {
                 commands: commands_tx,
             },
         };
+        let mut control = Control::new(commands, registration, peer);
+        control.offering = Some(Offering(tokio::spawn(call.ctx.controllers.offer(offer))));
+        Ok(control)
+    }
+
+    /// The state of a dialed call, controlled from birth through `sink`;
+    /// `answer_by` bounds the wait for the party's answer.
+    pub(in crate::calls) fn dialed(
+        commands: mpsc::Receiver<Request>,
+        registration: Registration,
+        peer: mpsc::Receiver<PeerMessage>,
+        sink: EventSink,
+        answer_by: tokio::time::Instant,
+    ) -> Box<Control> {
+        let mut control = Control::new(commands, registration, peer);
+        control.rules.set_outbound();
+        control.sink = Some(sink);
+        control.answer_by = Some(answer_by);
+        control
+    }
+
+    fn new(
+        commands: mpsc::Receiver<Request>,
+        registration: Registration,
+        peer: mpsc::Receiver<PeerMessage>,
+    ) -> Box<Control> {
         Box::new(Control {
             commands,
             commands_open: true,
-            offering: Some(Offering(tokio::spawn(call.ctx.controllers.offer(offer)))),
+            offering: None,
             sink: None,
             answer_by: None,
             rules: CallRules::new(SlotPolicy::Replace),
@@ -190,6 +246,13 @@ impl Control {
             wants_digits: false,
             answer_headers: Vec::new(),
             referral: None,
+            registration: Some(registration),
+            peer: Some(peer),
+            joined: None,
+            muted: false,
+            end_code: None,
+            end_headers: Vec::new(),
+            bye_headers: Vec::new(),
         })
     }
 
@@ -251,6 +314,12 @@ impl Call {
                 }
             }
             Wake::Destination(None) => {}
+            Wake::Peer(Some(message)) => self.on_peer(message).await,
+            Wake::Peer(None) => {
+                if let Some(c) = self.control.as_mut() {
+                    c.peer = None;
+                }
+            }
             Wake::Deadline => self.on_deadline().await,
         }
         self.drive().await;
@@ -265,6 +334,7 @@ impl Call {
             Offered::Taken(sink) => {
                 tracing::info!(endpoint = %self.bridge.endpoint, "a controller took the call");
                 let wait = sink.answer_timeout();
+                control.rules.set_slot_policy(sink.slot_policy());
                 control.sink = Some(sink);
                 control.answer_by = Some(tokio::time::Instant::now() + wait);
             }
@@ -378,7 +448,9 @@ impl Call {
         };
         if control.answer_by.is_some_and(|at| at <= now) {
             control.answer_by = None;
-            if self.a_state == super::AState::Pending {
+            if self.a_state == super::AState::Pending && self.dialed.is_some() {
+                self.dial_timed_out().await;
+            } else if self.a_state == super::AState::Pending {
                 tracing::info!("the agent did not answer in time");
                 self.set_end_reason(EndReason::Hangup);
                 self.end_components(Failure::CallEnded).await;
@@ -425,6 +497,10 @@ impl Call {
             return;
         };
         control.rules.gone(reason.clone());
+        self.break_join().await;
+        let Some(control) = self.control.as_mut() else {
+            return;
+        };
         // Requests already queued are answered; later ones find the queue
         // closed, which the controller reads as the call's end.
         control.commands.close();
@@ -432,7 +508,8 @@ impl Call {
         while let Ok(request) = control.commands.try_recv() {
             control.rules.request(now, request);
         }
-        control.rules.end(reason, None, Vec::new());
+        let (code, headers) = (control.end_code, std::mem::take(&mut control.end_headers));
+        control.rules.end(reason, code, headers);
         self.drive().await;
         let Some(mut control) = self.control.take() else {
             return;
@@ -447,6 +524,24 @@ impl Call {
         self.control
             .as_mut()
             .map(|c| std::mem::take(&mut c.answer_headers))
+            .unwrap_or_default()
+    }
+
+    /// The SIP status and headers that end the call (the first given win).
+    pub(super) fn note_end_headers(&mut self, code: Option<u16>, headers: call_control::Headers) {
+        if let Some(control) = self.control.as_mut() {
+            if control.end_code.is_none() && control.end_headers.is_empty() {
+                control.end_code = code;
+                control.end_headers = headers;
+            }
+        }
+    }
+
+    /// The controller's headers for the BYE being sent (taken once).
+    pub(super) fn take_bye_headers(&mut self) -> Vec<(String, String)> {
+        self.control
+            .as_mut()
+            .map(|c| std::mem::take(&mut c.bye_headers))
             .unwrap_or_default()
     }
 

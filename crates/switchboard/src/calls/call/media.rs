@@ -82,7 +82,7 @@ impl Call {
     pub(super) fn apply_answer(&mut self, dialog: &DialogId, headers: &Headers, body: &[u8]) {
         let media = if Some(dialog) == self.a_dialog.as_ref() {
             self.a_media.as_mut()
-        } else if self.b.as_ref().and_then(|b| b.dialog.as_ref()) == Some(dialog) {
+        } else if self.b.as_ref().and_then(|b| b.uac.dialog.as_ref()) == Some(dialog) {
             self.b.as_mut().map(|b| &mut b.media)
         } else {
             None
@@ -225,7 +225,7 @@ impl Call {
     pub(super) async fn reflect_direction(&mut self, from_a: bool, direction: Direction) {
         let (media, dialog) = if from_a {
             match self.b.as_mut() {
-                Some(b) if b.state == BState::Answered => (&mut b.media, b.dialog.clone()),
+                Some(b) if b.uac.state == BState::Answered => (&mut b.media, b.uac.dialog.clone()),
                 _ => return,
             }
         } else {

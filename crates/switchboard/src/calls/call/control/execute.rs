@@ -46,6 +46,9 @@ impl Call {
                 Ok(Output::None)
             }
             Command::Hangup { headers } => {
+                if let Some(control) = self.control.as_mut() {
+                    control.bye_headers = valid_headers(&headers);
+                }
                 match self.a_state {
                     AState::Pending => {
                         self.refuse_with(480, Some("Temporarily Unavailable"), &headers, None)
@@ -65,9 +68,11 @@ impl Call {
             Command::Echo => return self.echo(id),
             Command::Hold => self.hold(sdp::Direction::SendOnly).await,
             Command::Unhold => self.hold(sdp::Direction::SendRecv).await,
-            Command::Mute | Command::Unmute => Err(Failure::NotImplemented("mute")),
+            Command::Mute => self.mute(true),
+            Command::Unmute => self.mute(false),
             Command::Pause { .. } | Command::Resume { .. } => Err(Failure::NotImplemented("pause")),
-            Command::Join(_) | Command::Unjoin { .. } => Err(Failure::NotImplemented("join")),
+            Command::Join(join) => self.join(join.target, join.direction).await,
+            Command::Unjoin { target } => self.unjoin(target).await,
             Command::CollectDtmf(_) | Command::Stop { .. } | Command::DtmfEvents { .. } => Err(
                 Failure::Internal("not a command the call carries out".into()),
             ),
@@ -100,7 +105,7 @@ impl Call {
             for (name, value) in headers {
                 response.headers.push(name, value);
             }
-            self.respond(self.a_transaction, response).await;
+            self.respond_a(response).await;
         }
         Ok(Output::None)
     }
@@ -231,7 +236,7 @@ impl Call {
             response.headers.push(name, value);
         }
         response.set_body("application/sdp", sdp);
-        self.respond(self.a_transaction, response).await;
+        self.respond_a(response).await;
         self.start_control_media();
         Ok(Output::None)
     }
@@ -425,7 +430,7 @@ impl Call {
     }
 
     /// The answered caller's media, which components need.
-    fn control_media(&self) -> Result<&super::ControlMedia, Failure> {
+    pub(super) fn control_media(&self) -> Result<&super::ControlMedia, Failure> {
         match self.a_state {
             AState::Pending => Err(Failure::NotAnswered),
             AState::Done => Err(Failure::CallEnded),
@@ -436,4 +441,21 @@ impl Call {
                 .ok_or(Failure::NotAnswered),
         }
     }
+}
+
+/// The controller's headers that can go into a SIP message: names that are
+/// tokens, values on one line; the others are dropped (and logged).
+fn valid_headers(headers: &Headers) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, value)| {
+            let ok = crate::calls::uac::is_header_name(name)
+                && crate::calls::uac::is_header_value(value);
+            if !ok {
+                tracing::info!(%name, "controller header dropped: not a valid SIP header");
+            }
+            ok
+        })
+        .cloned()
+        .collect()
 }

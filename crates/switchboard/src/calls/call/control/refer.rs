@@ -40,6 +40,7 @@ impl Call {
             dialog,
             method: Method::Refer,
             headers,
+            extra: Vec::new(),
             body: None,
             reply,
         })

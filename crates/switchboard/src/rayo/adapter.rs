@@ -1,0 +1,584 @@
+//! The Rayo adapter's logic as a sans-IO machine: offers, call commands and
+//! call events between Rayo clients and the call-control model.
+//!
+//! [`RayoAdapter`] holds no socket, task or clock. Its driver (the tokio
+//! loop in [`super::service`]) feeds it what happens, each with `now`:
+//!
+//! - [`invited`](RayoAdapter::invited): the offer driver hands a client an
+//!   invitation for a new call; the client gets the `<offer>` presence;
+//! - [`stanza`](RayoAdapter::stanza): a client's IQ to the domain or to a
+//!   call JID. Every IQ `get`/`set` gets exactly one result or error, now
+//!   or when the call reports the request's `Done`;
+//! - [`availability`](RayoAdapter::availability) and
+//!   [`closed`](RayoAdapter::closed): invitations of a client that is no
+//!   longer available are dropped (the offer fails over); the calls of a
+//!   client whose stream closed are hung up after [`DISCONNECT_GRACE`]
+//!   unless it comes back under the same full JID;
+//! - [`call_event`](RayoAdapter::call_event): what a call reports, and
+//!   [`call_gone`](RayoAdapter::call_gone) when its command queue closed;
+//! - [`handle_timeout`](RayoAdapter::handle_timeout) at
+//!   [`poll_timeout`](RayoAdapter::poll_timeout).
+//!
+//! and carries out every [`Output`] it polls, in order: stanzas to clients
+//! (through each client's one ordered queue), calls to watch, dials (whose
+//! outcome comes back through [`dialed`](RayoAdapter::dialed)).
+//!
+//! Control (XEP-0327 §6.2, RAYO.md §1.3): the first offered client to send
+//! any command to a call takes the offer and becomes its definitive
+//! controlling party; commands from anyone else get `conflict`. A command
+//! to a call that never existed or has ended gets `item-not-found`. The
+//! `<end>` goes to every client the call was offered to, after the answers
+//! to the IQs still open, and nothing of that call follows it.
+
+mod calls;
+mod commands;
+mod events;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant, SystemTime};
+
+use call_control::{CallInfo, Command, DialRequest, Event, Request};
+use rayo::{CallCommand, CommandError, Dialect, EventContext, StanzaErrorCondition as Condition};
+use tokio::sync::mpsc::error::TrySendError;
+use xmpp::{iq_result, Element, FullJid, Jid};
+
+use crate::calls::CallKey;
+use crate::control::{CallHandle, Withdrawn};
+use calls::{PendingIq, RayoCall};
+pub use commands::dial_error;
+pub use events::CLIENT_NS;
+
+/// How long the calls of a client whose stream closed live on before they
+/// are hung up: long enough for a reconnect under the same full JID
+/// (Adhearsion retries every 5 s), short enough that callers do not wait
+/// on a dead application. Fixed rather than configured: no `rayo.*` key
+/// is specified for it.
+pub const DISCONNECT_GRACE: Duration = Duration::from_secs(5);
+
+/// How long a taken call whose command queue closed may still take to
+/// deliver its own `Ended` (it waits up to [`crate::control::EVENT_SEND_WAIT`]
+/// for room) before the adapter ends it for its clients as an error.
+pub const GONE_WAIT: Duration = Duration::from_secs(3);
+
+/// XEP-0030 disco#info, which call JIDs answer with their identity.
+const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+
+/// A call offered to one client, as the adapter uses it. The server's is
+/// [`crate::control::Invitation`] (see `service`); tests script their own.
+pub trait Invited {
+    /// How the call takes commands.
+    fn call(&self) -> &CallHandle;
+    /// What the offer tells about the call.
+    fn info(&self) -> &CallInfo;
+    /// The call's id in the call registry, which its JID shows; the adapter
+    /// makes one up when the call has none.
+    fn call_id(&self) -> Option<&str> {
+        None
+    }
+    /// The client takes the call: from now on its events reach the
+    /// adapter. [`Withdrawn`] when the offer moved on first.
+    fn take(self) -> Result<(), Withdrawn>;
+}
+
+/// What the adapter asks of its driver.
+#[derive(Debug)]
+pub enum Output {
+    /// Queue `stanza` to the client `to` (never waiting).
+    Send {
+        /// The client's full JID.
+        to: FullJid,
+        /// The stanza.
+        stanza: Element,
+    },
+    /// Tell [`RayoAdapter::call_gone`] once this call's command queue
+    /// closes: a call nobody took never reports `Ended` itself.
+    Watch(CallHandle),
+    /// This request found the call's queue full; deliver it with a wait
+    /// (a hangup after the grace period must not be lost).
+    Deliver(CallHandle, Request),
+    /// Originate `request` for `client`, then report how it went to
+    /// [`RayoAdapter::dialed`] with the IQ to answer.
+    Dial {
+        /// The client dialing.
+        client: FullJid,
+        /// Its `<dial>` IQ.
+        iq: Element,
+        /// What to dial.
+        request: DialRequest,
+    },
+}
+
+/// What the adapter needs from the `rayo` config.
+#[derive(Debug, Clone)]
+pub struct AdapterSettings {
+    /// The XMPP domain; call JIDs are `<call-id>@<domain>`.
+    pub domain: String,
+    /// Which spelling events are written in.
+    pub dialect: Dialect,
+    /// Add `id` next to `uri` on refs and `call-id` next to `call-uri`
+    /// in the XEP dialect (harmless for XEP clients, RAYO.md §2.1).
+    pub legacy_ids: bool,
+}
+
+/// The Rayo adapter's state: see the module doc.
+#[derive(Debug)]
+pub struct RayoAdapter<I> {
+    settings: AdapterSettings,
+    /// Calls by call id (the JID node).
+    calls: HashMap<String, RayoCall<I>>,
+    /// Call ids by call key.
+    ids: HashMap<CallKey, String>,
+    /// Clients whose stream closed, and when their calls are hung up.
+    grace: HashMap<FullJid, Instant>,
+    /// Taken calls whose command queue closed, and when they are ended
+    /// unless their own `Ended` comes first (few: a call normally ends
+    /// itself before its queue closes).
+    vanished: Vec<(Instant, String)>,
+    outputs: VecDeque<Output>,
+    rng: fastrand::Rng,
+}
+
+impl<I: Invited> RayoAdapter<I> {
+    /// An adapter with no call; `seed` makes its call ids reproducible in
+    /// tests (the server seeds it randomly).
+    pub fn new(settings: AdapterSettings, seed: u64) -> RayoAdapter<I> {
+        RayoAdapter {
+            settings,
+            calls: HashMap::new(),
+            ids: HashMap::new(),
+            grace: HashMap::new(),
+            vanished: Vec::new(),
+            outputs: VecDeque::new(),
+            rng: fastrand::Rng::with_seed(seed),
+        }
+    }
+
+    /// The next thing the driver must do.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let vanished = self.vanished.iter().map(|(at, _)| *at);
+        self.grace.values().copied().chain(vanished).min()
+    }
+
+    /// The number of calls the adapter tracks (offered or controlled).
+    pub fn calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The call id (JID node) of the call with `key`, once offered.
+    pub fn call_id(&self, key: CallKey) -> Option<&str> {
+        self.ids.get(&key).map(String::as_str)
+    }
+
+    fn cx(&self) -> EventContext<'_> {
+        EventContext {
+            dialect: self.settings.dialect,
+            domain: &self.settings.domain,
+            legacy_ids: self.settings.legacy_ids,
+        }
+    }
+
+    /// The offer driver invites `client` to take a new call (`at`: when,
+    /// for the offer's `<delay>`); the client gets the `<offer>`.
+    pub fn invited(&mut self, at: SystemTime, client: FullJid, invitation: I) {
+        let key = invitation.call().key;
+        let id = match self.ids.get(&key) {
+            Some(id) => id.clone(),
+            None => {
+                let id = match invitation.call_id() {
+                    Some(id) if !self.calls.contains_key(id) => id.to_owned(),
+                    _ => self.new_call_id(),
+                };
+                let call = RayoCall::new(key, invitation.call().clone());
+                self.outputs.push_back(Output::Watch(call.handle.clone()));
+                self.ids.insert(key, id.clone());
+                self.calls.insert(id.clone(), call);
+                id
+            }
+        };
+        let offer = events::offer(invitation.info());
+        let from = rayo::uri::call_jid(&id, &self.settings.domain);
+        let stanza = events::presence(&self.cx(), &from, &client, &offer, Some(at));
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.controller.is_some() {
+            return; // taken meanwhile: the invitation is withdrawn
+        }
+        if !call.offered.contains(&client) {
+            call.offered.push(client.clone());
+        }
+        call.invitations.push((client.clone(), invitation));
+        self.outputs.push_back(Output::Send { to: client, stanza });
+    }
+
+    /// A lowercase id no call of ours has: 128 random bits in hex.
+    fn new_call_id(&mut self) -> String {
+        loop {
+            let id = format!("{:016x}{:016x}", self.rng.u64(..), self.rng.u64(..));
+            if !self.calls.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// `client` became available for offers, or stopped being (`dnd`,
+    /// `unavailable`, stream closed): its invitations are dropped so the
+    /// offer moves on; the calls it controls go on.
+    pub fn availability(&mut self, client: &FullJid, available: bool) {
+        if available {
+            self.grace.remove(client);
+            return;
+        }
+        for call in self.calls.values_mut() {
+            drop(call.invitation_of(client));
+        }
+    }
+
+    /// `client`'s stream closed: its invitations are dropped and the calls
+    /// it controls are hung up after [`DISCONNECT_GRACE`], unless a
+    /// session under the same full JID sends something first.
+    pub fn closed(&mut self, now: Instant, client: &FullJid) {
+        self.availability(client, false);
+        let controls = self
+            .calls
+            .values()
+            .any(|c| c.controller.as_ref() == Some(client));
+        if controls {
+            self.grace.insert(client.clone(), now + DISCONNECT_GRACE);
+        }
+    }
+
+    /// Time reached `now`: the calls of clients gone longer than the grace
+    /// period are hung up (their `<end>` is sent as usual).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let (due, waiting) = std::mem::take(&mut self.vanished)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.vanished = waiting;
+        for (_, id) in due {
+            let reason = call_control::EndReason::Error("call went away".into());
+            self.end(&id, &reason, None, Vec::new());
+        }
+        let expired: Vec<FullJid> = self
+            .grace
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(jid, _)| jid.clone())
+            .collect();
+        for client in expired {
+            self.grace.remove(&client);
+            for call in self.calls.values_mut() {
+                if call.controller.as_ref() != Some(&client) {
+                    continue;
+                }
+                tracing::info!(%client, call = call.key, "Rayo client gone: hanging up its call");
+                let hangup = Command::Hangup {
+                    headers: Vec::new(),
+                };
+                if let Err(request) = call.send_internal(hangup) {
+                    self.outputs
+                        .push_back(Output::Deliver(call.handle.clone(), request));
+                }
+            }
+        }
+    }
+
+    /// A client's stanza for the adapter (`from` is its session's JID).
+    /// IQ `get`/`set` are answered; everything else is dropped.
+    pub fn stanza(&mut self, from: FullJid, stanza: Element) {
+        if stanza.name() != "iq" {
+            return;
+        }
+        let set = match stanza.get_attr("type") {
+            Some("set") => true,
+            Some("get") => false,
+            _ => return,
+        };
+        // A stanza proves the session is back: its calls stay.
+        self.grace.remove(&from);
+        if let Err(error) = self.iq(&from, &stanza, set) {
+            self.reply_error(&from, &stanza, &error);
+        }
+    }
+
+    /// Handles one IQ; `Ok` when it was answered or will be.
+    fn iq(&mut self, from: &FullJid, iq: &Element, set: bool) -> Result<(), CommandError> {
+        let Some(payload) = iq.first_child() else {
+            return Err(CommandError::bad_request("an IQ needs a payload"));
+        };
+        let to = iq.get_attr("to").unwrap_or(&self.settings.domain);
+        let to = Jid::parse(to).map_err(|e| {
+            CommandError::of(Condition::JidMalformed, format!("'to' is no JID: {e}"))
+        })?;
+        if !to.domain().eq_ignore_ascii_case(&self.settings.domain) {
+            return Err(CommandError::of(
+                Condition::ServiceUnavailable,
+                format!("{} is not served here", to.domain()),
+            ));
+        }
+        let Some(node) = to.node() else {
+            if !set {
+                return Err(not_understood(payload));
+            }
+            // Dial comes with the call registry; call commands sent to the
+            // domain are item-not-found (the parser's answer).
+            let dial = rayo::parse_domain_command(payload, &self.settings.domain)?;
+            let request = commands::to_dial(dial)?;
+            self.outputs.push_back(Output::Dial {
+                client: from.clone(),
+                iq: iq.clone(),
+                request,
+            });
+            return Ok(());
+        };
+        let id = node.to_ascii_lowercase();
+        if !self.calls.contains_key(&id) {
+            return Err(CommandError::item_not_found(format!("no call {node}")));
+        }
+        if !set {
+            if payload.is("query", DISCO_INFO) {
+                let identity = rayo::caps::CALL_IDENTITY;
+                let query = Element::new("query", DISCO_INFO).child(
+                    Element::new("identity", DISCO_INFO)
+                        .attr("category", identity.category)
+                        .attr("type", identity.kind),
+                );
+                self.send(from.clone(), iq_result(iq, Some(query)));
+                return Ok(());
+            }
+            return Err(not_understood(payload));
+        }
+        // No components yet: a resource on a call JID names none, so the
+        // command is the call's (a <stop> is then item-not-found).
+        let command = rayo::parse_call_command(payload, &self.settings.domain)?;
+        self.call_command(from, iq, &id, command)
+    }
+
+    fn call_command(
+        &mut self,
+        from: &FullJid,
+        iq: &Element,
+        id: &str,
+        command: CallCommand,
+    ) -> Result<(), CommandError> {
+        let name = command.name();
+        let call = self
+            .calls
+            .get_mut(id)
+            .ok_or_else(|| CommandError::item_not_found("the call has ended"))?;
+        match &call.controller {
+            Some(controller) if controller == from => {}
+            Some(_) => {
+                return Err(CommandError::of(
+                    Condition::Conflict,
+                    "another client controls this call",
+                ))
+            }
+            None => {
+                let invitation = call.invitation_of(from).ok_or_else(|| {
+                    CommandError::of(Condition::Conflict, "the call is not offered to you")
+                })?;
+                invitation.take().map_err(|Withdrawn| {
+                    CommandError::of(Condition::Conflict, "the offer was withdrawn")
+                })?;
+                tracing::info!(client = %from, call = call.key, "Rayo client controls the call");
+                call.controller = Some(from.clone());
+                // The others' invitations were withdrawn by the take.
+                call.invitations.clear();
+            }
+        }
+        let command = commands::to_command(command, &call.joins)?;
+        let request = Request {
+            id: call.next_id(),
+            command,
+        };
+        let request_id = request.id;
+        match call.handle.commands.try_send(request) {
+            Ok(()) => {
+                call.pending.insert(
+                    request_id,
+                    PendingIq {
+                        client: from.clone(),
+                        request: iq.clone(),
+                        command: name,
+                    },
+                );
+                Ok(())
+            }
+            Err(TrySendError::Full(_)) => Err(CommandError::of(
+                Condition::ResourceConstraint,
+                "the call is busy; try again",
+            )),
+            Err(TrySendError::Closed(_)) => Err(CommandError::item_not_found("the call has ended")),
+        }
+    }
+
+    /// How the dial `iq` of `client` went: the new call's id and handle
+    /// (the client controls it and gets the `<ref>` now, before any event
+    /// of the call), or the error the IQ gets.
+    pub fn dialed(
+        &mut self,
+        client: FullJid,
+        iq: &Element,
+        dialed: Result<(String, CallHandle), CommandError>,
+    ) {
+        let (id, handle) = match dialed {
+            Ok(call) => call,
+            Err(error) => return self.reply_error(&client, iq, &error),
+        };
+        let mut call = RayoCall::new(handle.key, handle.clone());
+        call.controller = Some(client.clone());
+        call.offered.push(client.clone());
+        call.dialed = true;
+        self.outputs.push_back(Output::Watch(handle.clone()));
+        let reference = rayo::ref_element(&self.cx(), &id, None);
+        self.send(client, iq_result(iq, Some(reference)));
+        self.ids.insert(handle.key, id.clone());
+        self.calls.insert(id, call);
+    }
+
+    /// Something call `key` reported.
+    pub fn call_event(&mut self, key: CallKey, event: Event) {
+        let Some(id) = self.ids.get(&key).cloned() else {
+            return; // ended already: nothing follows <end>
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        match event {
+            Event::Done {
+                id: request,
+                result,
+            } => {
+                if let Some(i) = call.internal.iter().position(|r| *r == request) {
+                    call.internal.swap_remove(i);
+                    return;
+                }
+                let Some(pending) = call.pending.remove(&request) else {
+                    return;
+                };
+                match result {
+                    Ok(_) => self.send(pending.client, iq_result(&pending.request, None)),
+                    Err(failure) => {
+                        let error = commands::failure_error(pending.command, &failure);
+                        self.reply_error(&pending.client, &pending.request, &error);
+                    }
+                }
+            }
+            Event::Ended {
+                reason,
+                code,
+                headers,
+            } => self.end(&id, &reason, code, headers),
+            other => {
+                let Some(controller) = call.controller.clone() else {
+                    return;
+                };
+                match &other {
+                    Event::Joined { target, .. } if !call.joins.contains(target) => {
+                        call.joins.push(target.clone());
+                    }
+                    Event::Unjoined { target } => call.joins.retain(|t| t != target),
+                    _ => {}
+                }
+                if matches!(other, Event::Answered { .. }) && !call.dtmf_subscribed {
+                    // Digits are reported once media runs: the call starts
+                    // delivering them only if asked after it answered.
+                    call.dtmf_subscribed = true;
+                    let subscribe = Command::DtmfEvents { enabled: true };
+                    if let Err(request) = call.send_internal(subscribe) {
+                        self.outputs
+                            .push_back(Output::Deliver(call.handle.clone(), request));
+                    }
+                }
+                let Some(event) = events::call_event(other, call.dialed) else {
+                    return;
+                };
+                let from = rayo::uri::call_jid(&id, &self.settings.domain);
+                let stanza = events::presence(&self.cx(), &from, &controller, &event, None);
+                self.send(controller, stanza);
+            }
+        }
+    }
+
+    /// Call `key`'s command queue closed. A call nobody took ends for the
+    /// clients it was offered to now (to them the caller hung up); a taken
+    /// one gets [`GONE_WAIT`] to deliver its own `Ended` first.
+    pub fn call_gone(&mut self, now: Instant, key: CallKey) {
+        let Some(id) = self.ids.get(&key).cloned() else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.controller.is_some() {
+            if !self.vanished.iter().any(|(_, v)| *v == id) {
+                self.vanished.push((now + GONE_WAIT, id));
+            }
+            return;
+        }
+        let reason = call_control::EndReason::CallerHangup;
+        self.end(&id, &reason, None, Vec::new());
+    }
+
+    /// The call is over: open IQs are answered, then every client it was
+    /// offered to gets the `<end>`, and the call is forgotten.
+    fn end(
+        &mut self,
+        id: &str,
+        reason: &call_control::EndReason,
+        code: Option<u16>,
+        headers: Vec<(String, String)>,
+    ) {
+        let Some(call) = self.calls.remove(id) else {
+            return;
+        };
+        self.ids.remove(&call.key);
+        self.vanished.retain(|(_, v)| v != id);
+        for (_, pending) in call.pending {
+            let error = CommandError::item_not_found("the call has ended");
+            self.reply_error(&pending.client, &pending.request, &error);
+        }
+        let end = events::end_event(reason, code, headers);
+        let from = rayo::uri::call_jid(id, &self.settings.domain);
+        for client in call.offered {
+            let stanza = events::presence(&self.cx(), &from, &client, &end, None);
+            self.send(client, stanza);
+        }
+    }
+
+    fn send(&mut self, to: FullJid, stanza: Element) {
+        self.outputs.push_back(Output::Send { to, stanza });
+    }
+
+    /// The error answering `iq`: its addresses swapped, its payload echoed.
+    fn reply_error(&mut self, to: &FullJid, iq: &Element, error: &CommandError) {
+        let mut reply = iq_result(iq, None);
+        reply.set_attr("type", "error");
+        if let Some(payload) = iq.first_child() {
+            reply.push(payload.clone());
+        }
+        reply.push(error.to_element(CLIENT_NS));
+        tracing::debug!(client = %to, %error, "Rayo command refused");
+        self.send(to.clone(), reply);
+    }
+}
+
+/// The error for an IQ `get` nobody here answers (RFC 6120 §8.4).
+fn not_understood(payload: &Element) -> CommandError {
+    CommandError::of(
+        Condition::ServiceUnavailable,
+        format!(
+            "<{} xmlns='{}'> is not served here",
+            payload.name(),
+            payload.ns()
+        ),
+    )
+}

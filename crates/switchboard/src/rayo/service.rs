@@ -1,0 +1,282 @@
+//! The Rayo adapter's tokio side: one task that feeds the sans-IO
+//! [`RayoAdapter`] from the hub (stanzas, availability, closed streams),
+//! from the endpoints' pools (invitations) and from the calls (events),
+//! and carries out what it asks (stanzas through the hub, which never
+//! waits on a client; calls watched; a hangup delivered with a wait).
+//!
+//! Every Rayo call reports to this one task through one queue, so one
+//! client's stanzas leave in the order the adapter wrote them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use call_control::{CallInfo, Event, SlotPolicy};
+use tokio::sync::mpsc;
+use xmpp::FullJid;
+
+use super::adapter::{dial_error, AdapterSettings, Invited, Output, RayoAdapter};
+use super::hub::{HubEvent, RayoHub};
+use super::pool::{Availability, ClientIds, RayoPool, INVITATION_QUEUE};
+use crate::calls::{CallContext, CallKey};
+use crate::config::{
+    Config, EndpointMatch, OfferPolicy as ConfiguredPolicy, RayoConfig, RayoDialect,
+};
+use crate::control::{
+    CallHandle, EventSink, Invitation, OfferPolicy, Withdrawn, CONTROLLER_EVENT_QUEUE,
+};
+
+/// How long a request the call's full queue refused may wait for room
+/// (the adapter's own hangup after the grace period).
+const DELIVER_WAIT: Duration = Duration::from_secs(10);
+
+/// What the server needs to give Rayo endpoints their pools.
+#[derive(Debug, Clone)]
+pub struct RayoPools {
+    hub: RayoHub,
+    /// Each Rayo endpoint's `match.users`.
+    users: HashMap<String, Option<Vec<String>>>,
+    ids: ClientIds,
+    policy: OfferPolicy,
+    offer_timeout: Duration,
+    invitations: mpsc::Sender<(FullJid, Invitation)>,
+    context: Arc<OnceLock<Arc<CallContext>>>,
+}
+
+impl RayoPools {
+    /// Gives the adapter the calls' shared context once the server has
+    /// made it (the pools come first): dials and call ids need it.
+    pub fn attach(&self, context: Arc<CallContext>) {
+        let _ = self.context.set(context);
+    }
+
+    /// The controller pool of the Rayo endpoint `endpoint`.
+    pub fn pool(&self, endpoint: &str) -> RayoPool {
+        let hub = self.hub.clone();
+        let available: Availability = Arc::new(move |users| hub.available(users));
+        RayoPool::new(
+            endpoint,
+            self.users.get(endpoint).cloned().flatten(),
+            self.policy,
+            self.offer_timeout,
+            available,
+            self.ids.clone(),
+            self.invitations.clone(),
+        )
+    }
+}
+
+/// Starts the adapter on `hub`'s events (in place of
+/// [`super::refuse_all`]); returns what Rayo endpoints' pools are made of.
+pub fn start(
+    server: &Config,
+    config: &RayoConfig,
+    hub: RayoHub,
+    events: mpsc::Receiver<HubEvent>,
+) -> RayoPools {
+    let (invitations_tx, invitations) = mpsc::channel(INVITATION_QUEUE);
+    let (call_events_tx, call_events) = mpsc::channel(CONTROLLER_EVENT_QUEUE);
+    let settings = AdapterSettings {
+        domain: config.domain.clone(),
+        dialect: match config.dialect {
+            RayoDialect::Xep => rayo::Dialect::Xep,
+            RayoDialect::Wiki => rayo::Dialect::Wiki,
+        },
+        legacy_ids: true,
+    };
+    let ids = ClientIds::default();
+    let (gone_tx, gone) = mpsc::unbounded_channel();
+    let context = Arc::new(OnceLock::new());
+    let service = Service {
+        context: context.clone(),
+        dial_route: config.dial_route.clone(),
+        adapter: RayoAdapter::new(settings, fastrand::u64(..)),
+        hub: hub.clone(),
+        ids: ids.clone(),
+        call_events_tx,
+        gone_tx,
+    };
+    tokio::spawn(service.run(events, invitations, call_events, gone));
+    let users = server
+        .endpoints
+        .values()
+        .filter(|e| e.matcher == EndpointMatch::Rayo)
+        .map(|e| (e.name.clone(), e.rayo_users.clone()))
+        .collect();
+    RayoPools {
+        hub,
+        users,
+        ids,
+        policy: match config.offer_policy {
+            ConfiguredPolicy::All => OfferPolicy::All,
+            ConfiguredPolicy::First => OfferPolicy::First,
+            ConfiguredPolicy::Random => OfferPolicy::Random,
+        },
+        offer_timeout: Duration::from_millis(config.offer_timeout_ms),
+        invitations: invitations_tx,
+        context,
+    }
+}
+
+/// An invitation as the adapter takes it: the call's events then come to
+/// the adapter's one queue, and the call refuses a second component in a
+/// busy slot (`conflict`), as Rayo wants.
+#[derive(Debug)]
+struct Ticket {
+    invitation: Invitation,
+    events: mpsc::Sender<(CallKey, Event)>,
+    /// The call's id in the call registry.
+    id: Option<Arc<str>>,
+}
+
+impl Invited for Ticket {
+    fn call(&self) -> &CallHandle {
+        &self.invitation.call
+    }
+
+    fn info(&self) -> &CallInfo {
+        &self.invitation.info
+    }
+
+    fn call_id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
+    fn take(self) -> Result<(), Withdrawn> {
+        let sink = EventSink::new(self.invitation.call.key, self.events)
+            .with_slot_policy(SlotPolicy::Refuse);
+        self.invitation.take(sink).map(drop)
+    }
+}
+
+struct Service {
+    adapter: RayoAdapter<Ticket>,
+    /// The calls' context, once the server attached it.
+    context: Arc<OnceLock<Arc<CallContext>>>,
+    /// `rayo.dial_route`.
+    dial_route: String,
+    hub: RayoHub,
+    ids: ClientIds,
+    call_events_tx: mpsc::Sender<(CallKey, Event)>,
+    /// Where watched calls report their command queue closed.
+    gone_tx: mpsc::UnboundedSender<CallKey>,
+}
+
+/// `now` as the adapter takes it (tokio's clock, so paused tests agree).
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl Service {
+    async fn run(
+        mut self,
+        mut events: mpsc::Receiver<HubEvent>,
+        mut invitations: mpsc::Receiver<(FullJid, Invitation)>,
+        mut call_events: mpsc::Receiver<(CallKey, Event)>,
+        mut gone: mpsc::UnboundedReceiver<CallKey>,
+    ) {
+        loop {
+            let deadline = self
+                .adapter
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std);
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => self.on_hub(event),
+                    None => break, // the listener is gone: shutting down
+                },
+                Some((client, invitation)) = invitations.recv() => {
+                    self.on_invitation(client, invitation);
+                }
+                Some((call, event)) = call_events.recv() => self.adapter.call_event(call, event),
+                Some(call) = gone.recv() => self.adapter.call_gone(now(), call),
+                () = sleep_until(deadline) => self.adapter.handle_timeout(now()),
+            }
+            self.carry_out().await;
+        }
+    }
+
+    fn on_hub(&mut self, event: HubEvent) {
+        match event {
+            HubEvent::Stanza { from, stanza } => self.adapter.stanza(from, stanza),
+            HubEvent::Availability { jid, available } => {
+                if !available {
+                    self.ids.forget(&jid);
+                }
+                self.adapter.availability(&jid, available);
+            }
+            HubEvent::Closed { jid } => {
+                self.ids.forget(&jid);
+                self.adapter.closed(now(), &jid);
+            }
+        }
+    }
+
+    fn on_invitation(&mut self, client: FullJid, invitation: Invitation) {
+        // The pool read availability before the hub's latest news reached
+        // us: a client gone meanwhile is passed over (the offer moves on).
+        if invitation.is_withdrawn() || !self.hub.is_available(&client) {
+            return;
+        }
+        let id = self
+            .context
+            .get()
+            .and_then(|context| context.registry.id_of(invitation.call.key));
+        let ticket = Ticket {
+            invitation,
+            events: self.call_events_tx.clone(),
+            id,
+        };
+        self.adapter.invited(SystemTime::now(), client, ticket);
+    }
+
+    async fn carry_out(&mut self) {
+        while let Some(output) = self.adapter.poll_output() {
+            match output {
+                Output::Send { to, stanza } => {
+                    if let Err(error) = self.hub.send(&to, stanza) {
+                        tracing::debug!(client = %to, %error, "Rayo stanza not delivered");
+                    }
+                }
+                Output::Watch(call) => {
+                    let gone = self.gone_tx.clone();
+                    tokio::spawn(async move {
+                        call.commands.closed().await;
+                        let _ = gone.send(call.key);
+                    });
+                }
+                Output::Dial {
+                    client,
+                    iq,
+                    request,
+                } => {
+                    // Awaited here: the call's events queue behind the ref.
+                    let dialed = match self.context.get() {
+                        Some(context) => context
+                            .dial(request, self.call_events_tx.clone(), &self.dial_route)
+                            .await
+                            .map(|call| (call.id.to_string(), call.handle))
+                            .map_err(|e| dial_error(&e)),
+                        None => Err(rayo::CommandError::of(
+                            rayo::StanzaErrorCondition::ServiceUnavailable,
+                            "the server is starting",
+                        )),
+                    };
+                    self.adapter.dialed(client, &iq, dialed);
+                }
+                Output::Deliver(call, request) => {
+                    tokio::spawn(async move {
+                        let _ = call.commands.send_timeout(request, DELIVER_WAIT).await;
+                    });
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,618 @@
+//! Dialed calls and joins, end to end over real sockets on 127.0.0.1.
+//!
+//! No adapter exposes dial yet, so the test assembles the server's core in
+//! process (transports, SIP driver, pacer, call context) and drives
+//! `CallContext::dial` and call commands directly; a test controller pool
+//! takes the inbound calls. The far ends are testkit UAs with RTP peers
+//! sending tones, and audio is checked by content.
+
+use std::net::SocketAddr;
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use call_control::{
+    Command, DialRequest, EndReason, Event, Failure, Join, JoinDirection, JoinTarget, Output,
+    Request,
+};
+use switchboard::calls::{CallContext, CallKey, DialError, RegistryError, SIP_COMMAND_QUEUE};
+use switchboard::config::{Config, TransportProtocol};
+use switchboard::control::{
+    CallHandle, ControllerId, ControllerKind, ControllerPool, Controllers, EventSink, Invitation,
+    OfferPolicy, OfferTerms,
+};
+use switchboard::driver::Driver;
+use switchboard::media::pacer::{Pacer, PacerConfig};
+use switchboard::transport::Transports;
+use testkit::analysis::{decode_audio, dominant_frequency};
+use testkit::ports::free_port;
+use testkit::rtp_peer::{RtpPeer, RtpPeerConfig};
+use testkit::rtp_source::Source;
+use testkit::sip_ua::SipUa;
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(3);
+
+/// Takes every offered call for the test.
+#[derive(Debug)]
+struct TestPool {
+    invitations: Mutex<std_mpsc::Sender<Invitation>>,
+}
+
+impl ControllerPool for TestPool {
+    fn terms(&self) -> OfferTerms {
+        OfferTerms {
+            policy: OfferPolicy::First,
+            offer_timeout: None,
+            answer_timeout: Duration::from_secs(30),
+        }
+    }
+
+    fn candidates(&self) -> Vec<ControllerId> {
+        vec![ControllerId(1)]
+    }
+
+    fn invite(&self, _: ControllerId, invitation: Invitation) -> Result<(), Invitation> {
+        let sender = self.invitations.lock().unwrap_or_else(|p| p.into_inner());
+        sender.send(invitation).map_err(|e| e.0)
+    }
+}
+
+/// The server's core in process, and the test's controller.
+struct Core {
+    rt: Runtime,
+    ctx: Arc<CallContext>,
+    sip: SocketAddr,
+    invitations: std_mpsc::Receiver<Invitation>,
+    events_tx: mpsc::Sender<(CallKey, Event)>,
+    events: mpsc::Receiver<(CallKey, Event)>,
+    /// Events of other calls read while waiting for one call's.
+    pending: Vec<(CallKey, Event)>,
+    next_request: u64,
+    _pacer: Pacer,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Core {
+    /// A core whose `default` route context sends `5…` (stripped) to `far`.
+    fn start(far: SocketAddr) -> Core {
+        let port = free_port();
+        let rtp = testkit::ports::free_ports(200);
+        let yaml = format!(
+            r#"
+transports:
+  udp: {{ transport: udp, bind: 127.0.0.1, port: {port} }}
+endpoints:
+  local:
+    match: {{ type: ip, values: ["127.0.0.0/8"] }}
+    route: incoming
+  app: {{ match: {{ type: agent }} }}
+  far: {{ uri: "sip:{far}" }}
+routes:
+  incoming:
+    - {{ id: "", match: any, endpoint: app }}
+  default:
+    - {{ id: "5", match: prefix, endpoint: far, strip_prefix: true, sip_headers: {{ X-Route: five }} }}
+    - {{ id: "4", match: prefix, hangup: {{ code: 403 }} }}
+media:
+  rtp_ports: {rtp}-{rtp_end}
+agent_rpc:
+  listen: 127.0.0.1:0
+http:
+  listen: 127.0.0.1:0
+"#,
+            rtp_end = rtp + 199,
+        );
+        let config = Config::from_yaml(&yaml, "dial.yaml").expect("valid test config");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (invitations_tx, invitations) = std_mpsc::channel();
+        let pool: Arc<dyn ControllerPool> = Arc::new(TestPool {
+            invitations: Mutex::new(invitations_tx),
+        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ctx, pacer) = rt.block_on(async {
+            let (tx, rx) = mpsc::channel(1024);
+            let (failures_tx, failures_rx) = mpsc::channel(1024);
+            let udp: Vec<(String, SocketAddr)> = config
+                .transports
+                .values()
+                .filter(|t| t.protocol == TransportProtocol::Udp)
+                .map(|t| (t.name.clone(), t.listen_addr()))
+                .collect();
+            let transports = Transports::bind(&udp, &[], (&config.sip).into(), tx, failures_tx)
+                .await
+                .expect("bind SIP");
+            let stack = sip_stack::SipStack::new(switchboard::server::stack_config(&config));
+            let admission = switchboard::admission::Admission::new(&config, Instant::now());
+            let (commands_tx, commands_rx) = mpsc::channel(SIP_COMMAND_QUEUE);
+            let pacer = Pacer::start(PacerConfig::default()).expect("pacer");
+            let mut controllers = Controllers::new(&config);
+            controllers.register(ControllerKind::Agent, |_| pool.clone());
+            let ctx = Arc::new(switchboard::server::call_context(
+                &config,
+                commands_tx,
+                controllers,
+                pacer.handle(),
+            ));
+            let driver = Driver::new(
+                stack,
+                admission,
+                transports,
+                rx,
+                failures_rx,
+                commands_rx,
+                ctx.clone(),
+                Duration::ZERO,
+            );
+            tokio::spawn(driver.run(async move {
+                let _ = stopped.await;
+            }));
+            (ctx, pacer)
+        });
+        let (events_tx, events) = mpsc::channel(4096);
+        Core {
+            rt,
+            ctx,
+            sip: SocketAddr::from(([127, 0, 0, 1], port)),
+            invitations,
+            events_tx,
+            events,
+            pending: Vec::new(),
+            next_request: 1,
+            _pacer: pacer,
+            _stop: stop,
+        }
+    }
+
+    fn dial(&mut self, request: DialRequest) -> Result<(Arc<str>, CallHandle), DialError> {
+        let ctx = self.ctx.clone();
+        let events = self.events_tx.clone();
+        self.rt
+            .block_on(async move { ctx.dial(request, events, "default").await })
+            .map(|d| (d.id, d.handle))
+    }
+
+    /// Takes the next offered call; its events come to the test.
+    fn take_offer(&mut self) -> CallHandle {
+        let invitation = self.invitations.recv_timeout(WAIT).expect("an offer");
+        let call = invitation.call.clone();
+        let sink = EventSink::new(call.key, self.events_tx.clone());
+        invitation.take(sink).expect("the offer stands");
+        call
+    }
+
+    /// Sends `command` to `call`; returns the request id.
+    fn command(&mut self, call: &CallHandle, command: Command) -> u64 {
+        let id = self.next_request;
+        self.next_request += 1;
+        call.commands
+            .try_send(Request { id, command })
+            .expect("the call takes commands");
+        id
+    }
+
+    /// The next event of `call`.
+    fn event(&mut self, call: CallKey) -> Event {
+        if let Some(i) = self.pending.iter().position(|(k, _)| *k == call) {
+            return self.pending.remove(i).1;
+        }
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let events = &mut self.events;
+            let next = self
+                .rt
+                .block_on(async { tokio::time::timeout_at(deadline, events.recv()).await });
+            match next {
+                Ok(Some((key, event))) if key == call => return event,
+                Ok(Some(other)) => self.pending.push(other),
+                _ => panic!("no event from call {call} in time"),
+            }
+        }
+    }
+
+    /// The result of request `id` on `call`, skipping `skip`-matching events.
+    fn done(&mut self, call: CallKey, id: u64) -> Result<Output, Failure> {
+        loop {
+            match self.event(call) {
+                Event::Done { id: done, result } if done == id => return result,
+                Event::Done { id: other, .. } => panic!("Done for {other}, not {id}"),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn tone_peer(frequency: f64) -> RtpPeer {
+    RtpPeer::start(RtpPeerConfig {
+        source: Source::Tone {
+            frequency,
+            dbm0: -10.0,
+        },
+        ..RtpPeerConfig::default()
+    })
+    .expect("RTP peer")
+}
+
+fn heard(peer: &RtpPeer) -> Option<f64> {
+    let audio: Vec<_> = peer
+        .received()
+        .into_iter()
+        .filter(|p| p.payload_type == 0 || p.payload_type == 8)
+        .skip(5)
+        .collect();
+    dominant_frequency(&decode_audio(&audio), 8000)
+}
+
+fn near(found: Option<f64>, expected: f64) -> bool {
+    found.is_some_and(|f| (f - expected).abs() < 15.0)
+}
+
+fn header<'a>(headers: &'a sip::Headers, name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str())
+}
+
+fn dial_to(to: String) -> DialRequest {
+    DialRequest {
+        to,
+        from: None,
+        call_id: None,
+        timeout: None,
+        headers: Vec::new(),
+        join: None,
+    }
+}
+
+#[test]
+fn a_dialed_call_rings_is_answered_and_ends_when_the_party_hangs_up() {
+    let bob = SipUa::bind();
+    let mut core = Core::start(bob.local_addr());
+    let mut request = dial_to(format!("sip:bob@{}", bob.local_addr()));
+    request.call_id = Some("MyCall-1".into());
+    request.from = Some("alice".into());
+    request.headers = vec![("X-Campaign".into(), "spring".into())];
+    let (id, call) = core.dial(request).expect("dial");
+    assert_eq!(&*id, "mycall-1");
+    assert!(core.ctx.registry.get("mycall-1").is_some());
+    // The same id again is a conflict.
+    let mut again = dial_to(format!("sip:bob@{}", bob.local_addr()));
+    again.call_id = Some("mycall-1".into());
+    assert!(matches!(
+        core.dial(again),
+        Err(DialError::Registry(RegistryError::Conflict(_)))
+    ));
+
+    let mut incoming = bob.wait_incoming(WAIT).expect("INVITE at bob");
+    let invite = incoming.request().clone();
+    assert_eq!(header(&invite.headers, "X-Campaign"), Some("spring"));
+    assert!(invite
+        .headers
+        .get(sip::HeaderName::From)
+        .is_some_and(|f| f.contains("sip:alice@")));
+    incoming.ring().expect("180");
+    assert!(matches!(core.event(call.key), Event::Ringing { .. }));
+
+    // Answer and reject make no sense before the party answers.
+    let answer = core.command(&call, Command::Answer { headers: vec![] });
+    assert!(matches!(
+        core.done(call.key, answer),
+        Err(Failure::InvalidState(_))
+    ));
+
+    let peer = tone_peer(1000.0);
+    let negotiated = incoming
+        .answer(peer.local_addr(), WAIT)
+        .expect("answer and ACK");
+    peer.set_destination(negotiated.remote_rtp);
+    assert!(matches!(core.event(call.key), Event::Answered { .. }));
+    // Our side paces silence toward the party.
+    assert!(peer.wait_for_packets(10, WAIT), "no RTP from the server");
+    let answer = core.command(&call, Command::Answer { headers: vec![] });
+    assert_eq!(core.done(call.key, answer), Ok(Output::None));
+
+    incoming.hangup(WAIT).expect("BYE");
+    match core.event(call.key) {
+        Event::Ended { reason, .. } => assert_eq!(reason, EndReason::CallerHangup),
+        other => panic!("expected Ended, got {other:?}"),
+    }
+    let deadline = Instant::now() + WAIT;
+    while core.ctx.registry.get("mycall-1").is_some() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(core.ctx.registry.get("mycall-1").is_none(), "entry left");
+}
+
+#[test]
+fn a_busy_party_ends_the_dialed_call_with_486_through_the_route() {
+    let far = SipUa::bind();
+    let mut core = Core::start(far.local_addr());
+    // A number goes through the route context: `5` stripped, the route's headers.
+    let (_, call) = core.dial(dial_to("tel:5123".into())).expect("dial");
+    let mut incoming = far.wait_incoming(WAIT).expect("INVITE at far");
+    assert_eq!(incoming.number().as_deref(), Some("123"));
+    assert_eq!(header(&incoming.request().headers, "X-Route"), Some("five"));
+    incoming.reject(486).expect("486");
+    match core.event(call.key) {
+        Event::Ended { reason, code, .. } => {
+            assert_eq!(reason, EndReason::Busy);
+            assert_eq!(code, Some(486));
+        }
+        other => panic!("expected Ended, got {other:?}"),
+    }
+    // Local refusals are errors, not calls.
+    assert!(matches!(
+        core.dial(dial_to("4000".into())),
+        Err(DialError::Refused { code: 403, .. })
+    ));
+    assert!(matches!(
+        core.dial(dial_to("999".into())),
+        Err(DialError::NoRoute(_))
+    ));
+    assert!(matches!(
+        core.dial(dial_to("mailto:x@y".into())),
+        Err(DialError::BadTarget(_))
+    ));
+}
+
+#[test]
+fn an_unanswered_dial_is_cancelled_at_its_timeout() {
+    let far = SipUa::bind();
+    let mut core = Core::start(far.local_addr());
+    let mut request = dial_to(format!("sip:carol@{}", far.local_addr()));
+    request.timeout = Some(Duration::from_millis(800));
+    let (_, call) = core.dial(request).expect("dial");
+    let mut incoming = far.wait_incoming(WAIT).expect("INVITE");
+    incoming.ring().expect("180");
+    assert!(matches!(core.event(call.key), Event::Ringing { .. }));
+    assert!(incoming.wait_cancel(WAIT).is_some(), "no CANCEL");
+    match core.event(call.key) {
+        Event::Ended { reason, .. } => assert_eq!(reason, EndReason::Timeout),
+        other => panic!("expected Ended, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
+    let callee = SipUa::bind();
+    let caller = SipUa::bind();
+    let mut core = Core::start(callee.local_addr());
+
+    // The inbound call, taken and answered by the test controller.
+    let caller_peer = tone_peer(600.0);
+    let mut inbound = caller.call(core.sip, "100", caller_peer.local_addr());
+    let a = core.take_offer();
+    let a_id = core
+        .ctx
+        .registry
+        .id_of(a.key)
+        .expect("the offered call has an id");
+    let answer = core.command(&a, Command::Answer { headers: vec![] });
+    assert_eq!(core.done(a.key, answer), Ok(Output::None));
+    assert_eq!(inbound.wait_final(WAIT), Some(200));
+    caller_peer.set_destination(inbound.negotiated().expect("caller SDP").remote_rtp);
+
+    // The dialed call.
+    let callee_peer = tone_peer(1300.0);
+    let (b_id, b) = core
+        .dial(dial_to(format!("sip:dave@{}", callee.local_addr())))
+        .expect("dial");
+    let mut incoming = callee.wait_incoming(WAIT).expect("INVITE");
+    let negotiated = incoming
+        .answer(callee_peer.local_addr(), WAIT)
+        .expect("answer");
+    callee_peer.set_destination(negotiated.remote_rtp);
+    assert!(matches!(core.event(b.key), Event::Answered { .. }));
+
+    // Joining itself, a missing call, a mixer: refused.
+    let own = core.command(
+        &a,
+        Command::Join(Join {
+            target: JoinTarget::Call(a_id.to_string()),
+            direction: JoinDirection::Duplex,
+        }),
+    );
+    assert!(matches!(core.done(a.key, own), Err(Failure::BadRequest(_))));
+    let missing = core.command(
+        &a,
+        Command::Join(Join {
+            target: JoinTarget::Call("nosuchcall".into()),
+            direction: JoinDirection::Duplex,
+        }),
+    );
+    assert!(matches!(
+        core.done(a.key, missing),
+        Err(Failure::NotFound(_))
+    ));
+    let mixer = core.command(
+        &a,
+        Command::Join(Join {
+            target: JoinTarget::Mixer("room".into()),
+            direction: JoinDirection::Duplex,
+        }),
+    );
+    assert!(matches!(
+        core.done(a.key, mixer),
+        Err(Failure::NotImplemented(_))
+    ));
+
+    let join = core.command(
+        &a,
+        Command::Join(Join {
+            target: JoinTarget::Call(b_id.to_string()),
+            direction: JoinDirection::Duplex,
+        }),
+    );
+    match core.event(a.key) {
+        Event::Joined { target, direction } => {
+            assert_eq!(target, JoinTarget::Call(b_id.to_string()));
+            assert_eq!(direction, JoinDirection::Duplex);
+        }
+        other => panic!("expected Joined, got {other:?}"),
+    }
+    assert_eq!(core.done(a.key, join), Ok(Output::None));
+    match core.event(b.key) {
+        Event::Joined { target, .. } => assert_eq!(target, JoinTarget::Call(a_id.to_string())),
+        other => panic!("expected Joined, got {other:?}"),
+    }
+
+    // Each party hears the other's tone.
+    caller_peer.clear_received();
+    callee_peer.clear_received();
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        near(heard(&caller_peer), 1300.0),
+        "caller heard {:?}",
+        heard(&caller_peer)
+    );
+    assert!(
+        near(heard(&callee_peer), 600.0),
+        "callee heard {:?}",
+        heard(&callee_peer)
+    );
+
+    // Mute: the caller's tone no longer reaches the callee.
+    let mute = core.command(&a, Command::Mute);
+    assert_eq!(core.done(a.key, mute), Ok(Output::None));
+    std::thread::sleep(Duration::from_millis(100));
+    callee_peer.clear_received();
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(!near(heard(&callee_peer), 600.0), "muted audio still flows");
+    let unmute = core.command(&a, Command::Unmute);
+    assert_eq!(core.done(a.key, unmute), Ok(Output::None));
+
+    // Unjoin, then a one-way join: only the caller's audio reaches the callee.
+    let unjoin = core.command(
+        &a,
+        Command::Unjoin {
+            target: JoinTarget::Call(b_id.to_string()),
+        },
+    );
+    assert!(matches!(core.event(a.key), Event::Unjoined { .. }));
+    assert_eq!(core.done(a.key, unjoin), Ok(Output::None));
+    assert!(matches!(core.event(b.key), Event::Unjoined { .. }));
+    let send = core.command(
+        &a,
+        Command::Join(Join {
+            target: JoinTarget::Call(b_id.to_string()),
+            direction: JoinDirection::Send,
+        }),
+    );
+    assert!(matches!(
+        core.event(a.key),
+        Event::Joined {
+            direction: JoinDirection::Send,
+            ..
+        }
+    ));
+    assert_eq!(core.done(a.key, send), Ok(Output::None));
+    assert!(matches!(
+        core.event(b.key),
+        Event::Joined {
+            direction: JoinDirection::Recv,
+            ..
+        }
+    ));
+    std::thread::sleep(Duration::from_millis(100));
+    caller_peer.clear_received();
+    callee_peer.clear_received();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(near(heard(&callee_peer), 600.0), "one-way join: callee");
+    assert!(
+        !near(heard(&caller_peer), 1300.0),
+        "one-way join: the caller hears the callee"
+    );
+    assert!(
+        caller_peer.received_count() > 10,
+        "the caller hears no silence"
+    );
+
+    // The caller hangs up: the dialed call is unjoined and goes on.
+    inbound.hangup(WAIT).expect("BYE");
+    loop {
+        match core.event(a.key) {
+            Event::Unjoined { .. } => break,
+            Event::Ended { .. } => panic!("Ended before Unjoined"),
+            _ => {}
+        }
+    }
+    assert!(matches!(core.event(a.key), Event::Ended { .. }));
+    assert!(matches!(core.event(b.key), Event::Unjoined { .. }));
+    callee_peer.clear_received();
+    assert!(
+        callee_peer.wait_for_packets(10, WAIT),
+        "the dialed call's media stopped"
+    );
+
+    // Hangup with headers: they reach the BYE.
+    let hangup = core.command(
+        &b,
+        Command::Hangup {
+            headers: vec![("X-Why".into(), "done".into())],
+        },
+    );
+    assert_eq!(core.done(b.key, hangup), Ok(Output::None));
+    let bye = incoming.wait_bye(WAIT).expect("BYE at the callee");
+    assert_eq!(header(&bye.headers, "X-Why"), Some("done"));
+    assert!(matches!(core.event(b.key), Event::Ended { .. }));
+}
+
+#[test]
+fn a_dial_with_join_is_joined_once_the_party_answers() {
+    let callee = SipUa::bind();
+    let caller = SipUa::bind();
+    let mut core = Core::start(callee.local_addr());
+    let caller_peer = tone_peer(600.0);
+    let mut inbound = caller.call(core.sip, "100", caller_peer.local_addr());
+    let a = core.take_offer();
+    let a_id = core.ctx.registry.id_of(a.key).expect("id");
+    let answer = core.command(&a, Command::Answer { headers: vec![] });
+    assert_eq!(core.done(a.key, answer), Ok(Output::None));
+    assert_eq!(inbound.wait_final(WAIT), Some(200));
+    caller_peer.set_destination(inbound.negotiated().expect("SDP").remote_rtp);
+
+    let mut request = dial_to(format!("sip:erin@{}", callee.local_addr()));
+    request.join = Some(Join {
+        target: JoinTarget::Call("nosuchcall".into()),
+        direction: JoinDirection::Duplex,
+    });
+    assert!(matches!(
+        core.dial(request.clone()),
+        Err(DialError::JoinTargetNotFound(_))
+    ));
+    request.join = Some(Join {
+        target: JoinTarget::Call(a_id.to_string()),
+        direction: JoinDirection::Duplex,
+    });
+    let (_, b) = core.dial(request).expect("dial");
+    let callee_peer = tone_peer(1300.0);
+    let mut incoming = callee.wait_incoming(WAIT).expect("INVITE");
+    let negotiated = incoming
+        .answer(callee_peer.local_addr(), WAIT)
+        .expect("answer");
+    callee_peer.set_destination(negotiated.remote_rtp);
+    assert!(matches!(core.event(b.key), Event::Answered { .. }));
+    assert!(matches!(core.event(b.key), Event::Joined { .. }));
+    assert!(matches!(core.event(a.key), Event::Joined { .. }));
+    std::thread::sleep(Duration::from_millis(100));
+    callee_peer.clear_received();
+    caller_peer.clear_received();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(near(heard(&callee_peer), 600.0), "callee");
+    assert!(near(heard(&caller_peer), 1300.0), "caller");
+
+    // The dialed party hangs up: the inbound call is unjoined, then goes on.
+    incoming.hangup(WAIT).expect("BYE");
+    assert!(matches!(core.event(b.key), Event::Unjoined { .. }));
+    assert!(matches!(core.event(b.key), Event::Ended { .. }));
+    assert!(matches!(core.event(a.key), Event::Unjoined { .. }));
+    caller_peer.clear_received();
+    assert!(caller_peer.wait_for_packets(10, WAIT), "silence resumes");
+    inbound.hangup(WAIT).expect("BYE");
+    assert!(matches!(core.event(a.key), Event::Ended { .. }));
+}
