@@ -64,10 +64,18 @@ pub enum Command {
         /// Endpoint name.
         endpoint: String,
     },
-    /// Put the party on hold (re-INVITE with sendonly toward it).
-    Hold,
-    /// Take the party off hold (re-INVITE with sendrecv).
-    Unhold,
+    /// Put the party on hold (re-INVITE with sendonly toward it); done
+    /// when the re-INVITE's final response arrives.
+    Hold {
+        /// Headers for the re-INVITE.
+        headers: Headers,
+    },
+    /// Take the party off hold (re-INVITE with sendrecv); done as
+    /// [`Command::Hold`].
+    Unhold {
+        /// Headers for the re-INVITE.
+        headers: Headers,
+    },
     /// The party's audio no longer reaches joined calls, components or recorders.
     Mute,
     /// Undo [`Command::Mute`].

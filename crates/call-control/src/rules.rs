@@ -281,10 +281,12 @@ impl CallRules {
                 )
             }
             Command::Redirect { .. } | Command::Transfer { .. } => self.execute(id, command),
-            Command::Hold | Command::Unhold | Command::Mute | Command::Unmute if !answered => {
+            Command::Hold { .. } | Command::Unhold { .. } | Command::Mute | Command::Unmute
+                if !answered =>
+            {
                 self.done(id, Err(Failure::NotAnswered))
             }
-            Command::Hold | Command::Unhold | Command::Mute | Command::Unmute => {
+            Command::Hold { .. } | Command::Unhold { .. } | Command::Mute | Command::Unmute => {
                 self.execute(id, command)
             }
             Command::Play(_) | Command::CollectDtmf(_) | Command::Listen(_) | Command::Echo => {

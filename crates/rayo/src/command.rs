@@ -26,7 +26,7 @@
 use xmpp::Element;
 
 use crate::dial::{parse_dial, Dial};
-use crate::error::{CommandError, StanzaErrorCondition};
+use crate::error::{CommandError, StanzaCondition};
 use crate::header::{check_line, parse_headers, Headers};
 use crate::join::{parse_join, parse_unjoin, Join, Unjoin};
 use crate::ns;
@@ -308,7 +308,7 @@ fn unhandled(payload: &Element, addressee: &str) -> CommandError {
         CommandError::not_implemented(format!("{what} is not supported on {addressee}"))
     } else {
         CommandError::of(
-            StanzaErrorCondition::ServiceUnavailable,
+            StanzaCondition::ServiceUnavailable,
             format!("{what} is not understood by {addressee}"),
         )
     }

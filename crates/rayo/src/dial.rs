@@ -129,7 +129,7 @@ fn is_number(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{JoinTarget, StanzaErrorCondition};
+    use crate::{JoinTarget, StanzaCondition};
 
     const DOMAIN: &str = "rayo.test";
 
@@ -227,7 +227,7 @@ mod tests {
             dial("1000").child(Element::new("header", ns::RAYO).attr("name", "X")),
         ] {
             let error = parse_dial(&e, DOMAIN).expect_err(&e.to_string());
-            assert_eq!(error.condition, StanzaErrorCondition::BadRequest, "{e}");
+            assert_eq!(error.condition, StanzaCondition::BadRequest, "{e}");
         }
     }
 }

@@ -75,7 +75,7 @@ pub(crate) fn check_line(what: &str, value: &str) -> Result<(), CommandError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::StanzaErrorCondition;
+    use crate::StanzaCondition;
 
     fn header(name: Option<&str>, value: Option<&str>) -> Element {
         let mut h = Element::new("header", ns::RAYO);
@@ -126,7 +126,7 @@ mod tests {
         ] {
             let cmd = Element::new("hangup", ns::RAYO).child(h.clone());
             let error = parse_headers(&cmd).expect_err(&h.to_string());
-            assert_eq!(error.condition, StanzaErrorCondition::BadRequest);
+            assert_eq!(error.condition, StanzaCondition::BadRequest);
         }
     }
 

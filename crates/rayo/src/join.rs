@@ -162,7 +162,7 @@ fn parse_target(e: &Element, domain: &str) -> Result<Option<JoinTarget>, Command
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ns, StanzaErrorCondition};
+    use crate::{ns, StanzaCondition};
 
     const DOMAIN: &str = "rayo.test";
 
@@ -238,7 +238,7 @@ mod tests {
             join().attr("call-id", "b").attr("media", "bridge_shared"),
         ] {
             let error = parse_join(&e, DOMAIN).expect_err(&e.to_string());
-            assert_eq!(error.condition, StanzaErrorCondition::BadRequest, "{e}");
+            assert_eq!(error.condition, StanzaCondition::BadRequest, "{e}");
         }
     }
 
@@ -257,7 +257,7 @@ mod tests {
             .attr("mixer-name", "m");
         assert_eq!(
             parse_unjoin(&both, DOMAIN).unwrap_err().condition,
-            StanzaErrorCondition::BadRequest
+            StanzaCondition::BadRequest
         );
     }
 }

@@ -60,7 +60,7 @@ pub use command::{
 };
 pub use dial::{parse_dial_target, Dial, DialTarget};
 pub use dialect::{Dialect, EventContext};
-pub use error::{error_element, CommandError, ErrorType, StanzaErrorCondition};
+pub use error::{xep_error_type, CommandError, ErrorType, StanzaCondition};
 pub use event::{complete, ref_element, CallEvent, CoreCompleteReason, EndReason};
 pub use header::{header_elements, parse_headers, Headers};
 pub use join::{Join, JoinDirection, JoinMedia, JoinTarget, Unjoin};

@@ -80,7 +80,7 @@ pub fn parse_call_ref(value: &str, domain: &str) -> Result<String, CommandError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::StanzaErrorCondition;
+    use crate::StanzaCondition;
 
     #[test]
     fn builds_jids_and_uris() {
@@ -122,7 +122,7 @@ mod tests {
             "a'b",
         ] {
             let error = parse_call_ref(value, "rayo.test").expect_err(value);
-            assert_eq!(error.condition, StanzaErrorCondition::BadRequest, "{value}");
+            assert_eq!(error.condition, StanzaCondition::BadRequest, "{value}");
         }
     }
 

@@ -374,13 +374,15 @@ fn redirect_before_answer_is_a_302_with_the_target_as_contact() {
 /// reports the transfer's 200 in a NOTIFY, and gets the BYE.
 const UAC_HELD_THEN_REFERRED: &str = include_str!("scenarios/rayo_uac_held_referred.xml");
 
-/// One re-INVITE from the server whose SDP must hold `a=<direction>`,
-/// answered with `answer`.
+/// One re-INVITE from the server whose SDP must hold `a=<direction>` and
+/// that carries the client's `X-Hold: <direction>` header, answered with
+/// `answer`.
 fn reinvite(direction: &str, answer: &str) -> String {
     format!(
         r#"  <recv request="INVITE">
     <action>
       <ereg regexp="a={direction}" search_in="body" check_it="true" assign_to="{direction}"/>
+      <ereg regexp="{direction}" search_in="hdr" header="X-Hold:" check_it="true" assign_to="x_{direction}"/>
     </action>
   </recv>
   <send>
@@ -415,7 +417,7 @@ fn referred_caller(held: bool) -> String {
     let (reinvites, vars) = if held {
         (
             reinvite("sendonly", "recvonly") + &reinvite("sendrecv", "sendrecv"),
-            ",sendonly,sendrecv",
+            ",sendonly,sendrecv,x_sendonly,x_sendrecv",
         )
     } else {
         (String::new(), "")
@@ -436,14 +438,12 @@ fn hold_unhold_then_redirect_after_answer_is_a_refer() {
     let offered = offer(&b, &mut client);
     let call = offered.call.clone();
     ok(&b, &mut client, &call, rayo("answer"));
-    // The call core answers hold/unhold at once but its re-INVITE is
-    // refused by the SIP stack while the 200 awaits its ACK or another
-    // re-INVITE is pending (silently, so far): give each time to settle.
-    std::thread::sleep(Duration::from_millis(300));
-    ok(&b, &mut client, &call, rayo("hold"));
-    std::thread::sleep(Duration::from_millis(300));
-    ok(&b, &mut client, &call, rayo("unhold"));
-    std::thread::sleep(Duration::from_millis(300));
+    // Right after answer: the hold waits for the caller's ACK, and each
+    // result comes with the re-INVITE's 200, so the next may follow at once.
+    let hold = with_header(rayo("hold"), "X-Hold", "sendonly");
+    ok(&b, &mut client, &call, hold);
+    let unhold = with_header(rayo("unhold"), "X-Hold", "sendrecv");
+    ok(&b, &mut client, &call, unhold);
     let redirect = rayo("redirect").attr("to", "sip:bob@example.com");
     let Some(reply) = client.command(&call, redirect, WAIT) else {
         let run = sipp.wait();

@@ -52,7 +52,7 @@ fn command(n: u8) -> Command {
         4 => Command::Echo,
         5 => hangup(),
         6 => Command::DtmfEvents { enabled: true },
-        7 => Command::Hold,
+        7 => Command::Hold { headers: vec![] },
         8 => Command::Transfer {
             endpoint: "b".into(),
         },

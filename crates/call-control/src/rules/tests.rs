@@ -106,8 +106,11 @@ fn media_before_answer_is_not_answered() {
     drain(&mut rules);
     send(&mut rules, t0, 10, play());
     assert_eq!(drain(&mut rules), [done(10, Err(Failure::NotAnswered))]);
-    send(&mut rules, t0, 11, Command::Hold);
-    assert_eq!(drain(&mut rules), [execute(11, Command::Hold)]);
+    send(&mut rules, t0, 11, Command::Hold { headers: vec![] });
+    assert_eq!(
+        drain(&mut rules),
+        [execute(11, Command::Hold { headers: vec![] })]
+    );
 }
 
 #[test]
@@ -123,7 +126,7 @@ fn early_media_lets_components_run_before_answer() {
     rules.finished(1, Ok(Output::None));
     rules.media_ready();
     send(&mut rules, t0, 2, play());
-    send(&mut rules, t0, 3, Command::Hold);
+    send(&mut rules, t0, 3, Command::Hold { headers: vec![] });
     assert_eq!(
         drain(&mut rules),
         [
@@ -416,7 +419,7 @@ fn call_end_completes_components_then_unjoins_then_ends() {
     rules.finished(1, Ok(Output::None));
     send(&mut rules, t0, 3, Command::Join(join.clone()));
     drain(&mut rules);
-    send(&mut rules, t0, 4, Command::Hold);
+    send(&mut rules, t0, 4, Command::Hold { headers: vec![] });
     rules.gone(EndReason::CallerHangup);
     rules.end(
         EndReason::Shutdown,
@@ -430,7 +433,7 @@ fn call_end_completes_components_then_unjoins_then_ends() {
     assert_eq!(
         drain(&mut rules),
         [
-            execute(4, Command::Hold),
+            execute(4, Command::Hold { headers: vec![] }),
             Action::StopComponent(2),
             done(2, Err(Failure::CallEnded)),
             done(4, Err(Failure::CallEnded)),

@@ -15,23 +15,17 @@ fn call(payload: &Element) -> Result<CallCommand, CommandError> {
     parse_call_command(payload, DOMAIN)
 }
 
-fn condition(
-    result: Result<impl std::fmt::Debug, CommandError>,
-) -> (StanzaErrorCondition, ErrorType) {
+fn condition(result: Result<impl std::fmt::Debug, CommandError>) -> (StanzaCondition, ErrorType) {
     let error = result.expect_err("an error");
     (error.condition, error.kind)
 }
 
-const BAD_REQUEST: (StanzaErrorCondition, ErrorType) =
-    (StanzaErrorCondition::BadRequest, ErrorType::Modify);
-const NOT_IMPLEMENTED: (StanzaErrorCondition, ErrorType) = (
-    StanzaErrorCondition::FeatureNotImplemented,
-    ErrorType::Cancel,
-);
-const UNAVAILABLE: (StanzaErrorCondition, ErrorType) =
-    (StanzaErrorCondition::ServiceUnavailable, ErrorType::Cancel);
-const NOT_FOUND: (StanzaErrorCondition, ErrorType) =
-    (StanzaErrorCondition::ItemNotFound, ErrorType::Cancel);
+const BAD_REQUEST: (StanzaCondition, ErrorType) = (StanzaCondition::BadRequest, ErrorType::Modify);
+const NOT_IMPLEMENTED: (StanzaCondition, ErrorType) =
+    (StanzaCondition::FeatureNotImplemented, ErrorType::Cancel);
+const UNAVAILABLE: (StanzaCondition, ErrorType) =
+    (StanzaCondition::ServiceUnavailable, ErrorType::Cancel);
+const NOT_FOUND: (StanzaCondition, ErrorType) = (StanzaCondition::ItemNotFound, ErrorType::Cancel);
 
 #[test]
 fn accept_with_headers_and_early_media() {
@@ -337,7 +331,7 @@ fn stop_in_both_namespaces() {
 fn errors_render_for_the_iq() {
     let error = call(&rayo("redirect")).unwrap_err();
     assert_eq!(
-        error.to_element("jabber:client").to_xml("jabber:client"),
+        error.to_element().to_xml("jabber:client"),
         "<error type='modify'><bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
          <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas' xml:lang='en'>redirect needs a &apos;to&apos;</text></error>"
     );

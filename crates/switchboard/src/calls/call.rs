@@ -112,6 +112,9 @@ struct Call {
     a_offer: Option<SessionDescription>,
     /// The INVITE had no SDP: our 200 offers and the ACK answers.
     late_offer: bool,
+    /// A 200 of ours to the caller (its INVITE or a re-INVITE) awaits its
+    /// ACK: the dialog takes no re-INVITE of ours until then.
+    a_awaiting_ack: bool,
     a_state: AState,
     a_dialog: Option<DialogId>,
     /// The SDP we answered (or, for an offerless INVITE, offered) A with.
@@ -151,6 +154,7 @@ impl Call {
             bridge,
             a_transaction,
             late_offer: false,
+            a_awaiting_ack: false,
             a_invite,
             a_offer: None,
             a_state: AState::Pending,
@@ -254,6 +258,9 @@ impl Call {
         let Some(event) = self.referral_event(event).await else {
             return;
         };
+        let Some(event) = self.reinvite_event(event).await else {
+            return;
+        };
         match event {
             SipEvent::Response {
                 transaction,
@@ -279,6 +286,13 @@ impl Call {
                 dialog,
             } => self.on_request(transaction, *request, dialog).await,
             SipEvent::Ack { dialog, request } => {
+                if Some(&dialog) == self.a_dialog.as_ref() && self.a_awaiting_ack {
+                    self.a_awaiting_ack = false;
+                    if self.control.is_some() {
+                        self.send_reinvites().await;
+                        self.drive().await;
+                    }
+                }
                 if Some(&dialog) == self.a_dialog.as_ref() && self.late_offer {
                     self.late_offer = false;
                     self.on_late_answer(&request).await;
@@ -368,6 +382,7 @@ impl Call {
         }
         self.a_dialog = DialogId::of_uas_answer(&self.a_invite, &response);
         self.respond_a(response).await;
+        self.a_awaiting_ack = self.a_transaction.is_some();
         self.a_state = AState::Answered;
         self.answered_at = Some(Instant::now());
         self.shed_setup_state();

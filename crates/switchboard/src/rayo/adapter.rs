@@ -40,7 +40,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
 use call_control::{CallInfo, Command, DialRequest, Event, Request};
-use rayo::{CallCommand, CommandError, Dialect, EventContext, StanzaErrorCondition as Condition};
+use rayo::{CallCommand, CommandError, Dialect, EventContext, StanzaCondition as Condition};
 use tokio::sync::mpsc::error::TrySendError;
 use xmpp::{iq_result, Element, FullJid, Jid};
 
@@ -392,6 +392,11 @@ impl<I: Invited> RayoAdapter<I> {
                 call.controller = Some(from.clone());
                 // The others' invitations were withdrawn by the take.
                 call.invitations.clear();
+                // Digits flow to the controller as soon as media runs.
+                if let Err(request) = call.subscribe_dtmf() {
+                    self.outputs
+                        .push_back(Output::Deliver(call.handle.clone(), request));
+                }
             }
         }
         let command = commands::to_command(command, &call.joins)?;
@@ -437,7 +442,12 @@ impl<I: Invited> RayoAdapter<I> {
         call.controller = Some(client.clone());
         call.offered.push(client.clone());
         call.dialed = true;
+        let subscribed = call.subscribe_dtmf();
         self.outputs.push_back(Output::Watch(handle.clone()));
+        if let Err(request) = subscribed {
+            self.outputs
+                .push_back(Output::Deliver(handle.clone(), request));
+        }
         let reference = rayo::ref_element(&self.cx(), &id, None);
         self.send(client, iq_result(iq, Some(reference)));
         self.ids.insert(handle.key, id.clone());
@@ -487,16 +497,6 @@ impl<I: Invited> RayoAdapter<I> {
                     }
                     Event::Unjoined { target } => call.joins.retain(|t| t != target),
                     _ => {}
-                }
-                if matches!(other, Event::Answered { .. }) && !call.dtmf_subscribed {
-                    // Digits are reported once media runs: the call starts
-                    // delivering them only if asked after it answered.
-                    call.dtmf_subscribed = true;
-                    let subscribe = Command::DtmfEvents { enabled: true };
-                    if let Err(request) = call.send_internal(subscribe) {
-                        self.outputs
-                            .push_back(Output::Deliver(call.handle.clone(), request));
-                    }
                 }
                 let Some(event) = events::call_event(other, call.dialed) else {
                     return;
@@ -560,12 +560,7 @@ impl<I: Invited> RayoAdapter<I> {
 
     /// The error answering `iq`: its addresses swapped, its payload echoed.
     fn reply_error(&mut self, to: &FullJid, iq: &Element, error: &CommandError) {
-        let mut reply = iq_result(iq, None);
-        reply.set_attr("type", "error");
-        if let Some(payload) = iq.first_child() {
-            reply.push(payload.clone());
-        }
-        reply.push(error.to_element(CLIENT_NS));
+        let reply = error.reply_to(iq);
         tracing::debug!(client = %to, %error, "Rayo command refused");
         self.send(to.clone(), reply);
     }

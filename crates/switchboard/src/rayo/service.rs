@@ -258,7 +258,7 @@ impl Service {
                             .map(|call| (call.id.to_string(), call.handle))
                             .map_err(|e| dial_error(&e)),
                         None => Err(rayo::CommandError::of(
-                            rayo::StanzaErrorCondition::ServiceUnavailable,
+                            rayo::StanzaCondition::ServiceUnavailable,
                             "the server is starting",
                         )),
                     };

@@ -34,6 +34,7 @@ use crate::media::session::ReceivedRtp;
 mod execute;
 mod joining;
 mod refer;
+mod reinvite;
 
 /// Pacer events one call may have queued.
 const PACER_EVENT_QUEUE: usize = 8;
@@ -82,6 +83,8 @@ pub(super) struct Control {
     answer_headers: call_control::Headers,
     /// A redirect after answer in progress.
     referral: Option<refer::Referral>,
+    /// Hold / unhold requests, each waiting for its re-INVITE's answer.
+    reinvites: reinvite::Reinvites,
     /// The call's entry in the call registry (its id), while it lives.
     registration: Option<Registration>,
     /// Messages from other calls (joins).
@@ -246,6 +249,7 @@ impl Control {
             wants_digits: false,
             answer_headers: Vec::new(),
             referral: None,
+            reinvites: reinvite::Reinvites::default(),
             registration: Some(registration),
             peer: Some(peer),
             joined: None,
@@ -261,7 +265,10 @@ impl Control {
             .rules
             .poll_timeout()
             .map(tokio::time::Instant::from_std);
-        [rules, self.answer_by].into_iter().flatten().min()
+        [rules, self.answer_by, self.reinvites.deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 
@@ -415,6 +422,8 @@ impl Call {
             }
             Err(error) => tracing::warn!(%error, "cannot pace the caller's media"),
         }
+        // Digits subscribed before media ran flow from now on.
+        self.update_delivery();
     }
 
     fn on_packet(&mut self, packet: &ReceivedRtp) {
@@ -460,6 +469,7 @@ impl Call {
         if let Some(control) = self.control.as_mut() {
             control.rules.handle_timeout(now.into_std());
         }
+        self.send_reinvites().await;
     }
 
     /// Turns packet delivery on while digits are wanted or a `listen` runs.

@@ -209,6 +209,9 @@ impl Call {
                 self.contact(&mut ok);
                 ok.set_body("application/sdp", sdp);
                 self.respond(transaction, ok).await;
+                if from_a {
+                    self.a_awaiting_ack = true;
+                }
                 if let (Some(a), Some(b)) = (self.a_media.as_ref(), self.b.as_ref()) {
                     legs::bridge(a, &b.media, false);
                 }

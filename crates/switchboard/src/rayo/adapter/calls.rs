@@ -38,7 +38,7 @@ pub(super) struct RayoCall<I> {
     pub dialed: bool,
     /// The calls or mixers it is joined to, as its events said.
     pub joins: Vec<call_control::JoinTarget>,
-    /// Digits are subscribed (asked at answer).
+    /// Digits are subscribed (asked when the call is taken or dialed).
     pub dtmf_subscribed: bool,
     /// IQs waiting for their request's `Done`, by request id.
     pub pending: BTreeMap<RequestId, PendingIq>,
@@ -92,6 +92,16 @@ impl<I> RayoCall<I> {
             }
             Err(TrySendError::Closed(_)) => Ok(()),
         }
+    }
+
+    /// Subscribes the call's digits for its controller, once: the call
+    /// reports them as soon as its media runs.
+    pub fn subscribe_dtmf(&mut self) -> Result<(), Request> {
+        if self.dtmf_subscribed {
+            return Ok(());
+        }
+        self.dtmf_subscribed = true;
+        self.send_internal(call_control::Command::DtmfEvents { enabled: true })
     }
 
     /// Takes the invitation held for `client`, if any.

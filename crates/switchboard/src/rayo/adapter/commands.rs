@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use call_control::{Command, DialRequest, Failure};
-use rayo::{CallCommand, CommandError, ErrorType, JoinMedia, StanzaErrorCondition};
+use rayo::{CallCommand, CommandError, ErrorType, JoinMedia, StanzaCondition};
 
 use crate::calls::{DialError, RegistryError};
 
@@ -38,8 +38,8 @@ pub fn to_command(
             headers,
         },
         CallCommand::Hangup { headers } => Command::Hangup { headers },
-        CallCommand::Hold { .. } => Command::Hold,
-        CallCommand::Unhold { .. } => Command::Unhold,
+        CallCommand::Hold { headers } => Command::Hold { headers },
+        CallCommand::Unhold { headers } => Command::Unhold { headers },
         CallCommand::Mute { .. } => Command::Mute,
         CallCommand::Unmute { .. } => Command::Unmute,
         CallCommand::Join(join) => Command::Join(to_join(join)?),
@@ -50,7 +50,7 @@ pub fn to_command(
                 None => match joins {
                     [] => {
                         return Err(CommandError::of(
-                            StanzaErrorCondition::ServiceUnavailable,
+                            StanzaCondition::ServiceUnavailable,
                             "the call is not joined",
                         ))
                     }
@@ -122,7 +122,7 @@ pub fn to_dial(dial: rayo::Dial) -> Result<DialRequest, CommandError> {
 /// The stanza error for a dial refused before any call existed. Far-end
 /// failures are not here: they come later as the call's `<end>`.
 pub fn dial_error(error: &DialError) -> CommandError {
-    use StanzaErrorCondition as C;
+    use StanzaCondition as C;
     let text = error.to_string();
     match error {
         DialError::BadTarget(_)
@@ -149,7 +149,7 @@ pub fn dial_error(error: &DialError) -> CommandError {
 /// `unexpected-request` (wait) except a reject after answer, which the XEP
 /// makes `not-allowed` (cancel).
 pub fn failure_error(command: &str, failure: &Failure) -> CommandError {
-    use StanzaErrorCondition as C;
+    use StanzaCondition as C;
     let text = failure.to_string();
     match failure {
         Failure::CallEnded | Failure::NoSuchRequest => CommandError::item_not_found(text),
@@ -234,7 +234,7 @@ mod tests {
             &[],
         )
         .expect_err("not supported");
-        assert_eq!(error.condition, StanzaErrorCondition::FeatureNotImplemented);
+        assert_eq!(error.condition, StanzaCondition::FeatureNotImplemented);
         assert_eq!(error.kind, ErrorType::Cancel);
     }
 
@@ -254,7 +254,7 @@ mod tests {
             })
         );
         let none = to_command(unjoin(), &[]).expect_err("not joined");
-        assert_eq!(none.condition, StanzaErrorCondition::ServiceUnavailable);
+        assert_eq!(none.condition, StanzaCondition::ServiceUnavailable);
     }
 
     #[test]
@@ -287,7 +287,7 @@ mod tests {
 
     #[test]
     fn dial_errors() {
-        use StanzaErrorCondition as C;
+        use StanzaCondition as C;
         let conflict = dial_error(&DialError::Registry(RegistryError::Conflict("a".into())));
         assert_eq!(
             (conflict.condition, conflict.kind),
@@ -305,7 +305,7 @@ mod tests {
 
     #[test]
     fn failures_follow_the_xep_table() {
-        use StanzaErrorCondition as C;
+        use StanzaCondition as C;
         let cases = [
             (
                 "answer",

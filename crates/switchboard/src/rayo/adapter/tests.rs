@@ -233,9 +233,11 @@ fn the_first_command_takes_the_call_and_others_get_conflict() {
     h.command("userb", 1, "c1", "accept");
     assert_eq!(h.log(), ["take userb", "drop usera"]);
     let taken = requests(&mut call);
-    assert_eq!(taken.len(), 1);
+    assert_eq!(taken.len(), 2);
+    // Taking the call subscribes its digits (the adapter's own request).
+    assert_eq!(taken[0].command, Command::DtmfEvents { enabled: true });
     assert_eq!(
-        taken[0].command,
+        taken[1].command,
         Command::Accept {
             early_media: false,
             headers: vec![]
@@ -254,6 +256,8 @@ fn the_first_command_takes_the_call_and_others_get_conflict() {
         sent[0].1
     );
     h.adapter.call_event(1, done(taken[0].id));
+    assert!(h.sent().is_empty(), "the subscription is not answered");
+    h.adapter.call_event(1, done(taken[1].id));
     let sent = h.sent();
     let call_jid = h.call_jid(1);
     assert_eq!(
@@ -360,14 +364,14 @@ fn the_end_answers_open_iqs_then_reaches_every_offered_client_and_nothing_follow
     h.command("usera", 1, "a1", "answer");
     h.command("usera", 1, "h1", "hold");
     let call_jid = h.call_jid(1);
-    let answer = requests(&mut call)[0].id;
+    // Taken: digits are subscribed first (the adapter's own request).
+    let taken = requests(&mut call);
+    assert_eq!(taken[0].command, Command::DtmfEvents { enabled: true });
+    h.adapter.call_event(1, done(taken[0].id));
+    let answer = taken[1].id;
     h.adapter.call_event(1, done(answer));
     h.adapter.call_event(1, Event::Answered { headers: vec![] });
-    // Answered: digits are subscribed now (the adapter's own request).
-    let subscribe = requests(&mut call);
-    assert_eq!(subscribe.len(), 1);
-    assert_eq!(subscribe[0].command, Command::DtmfEvents { enabled: true });
-    h.adapter.call_event(1, done(subscribe[0].id));
+    assert!(requests(&mut call).is_empty(), "subscribed once");
     h.adapter.call_event(1, Event::Dtmf { digit: '5' });
     h.adapter.call_event(
         1,

@@ -66,8 +66,12 @@ impl Call {
             Command::Play(play) => return self.play(id, play),
             Command::Listen(listen) => return self.listen(id, listen.duration),
             Command::Echo => return self.echo(id),
-            Command::Hold => self.hold(sdp::Direction::SendOnly).await,
-            Command::Unhold => self.hold(sdp::Direction::SendRecv).await,
+            Command::Hold { headers } => {
+                return self.hold(id, sdp::Direction::SendOnly, &headers).await
+            }
+            Command::Unhold { headers } => {
+                return self.hold(id, sdp::Direction::SendRecv, &headers).await
+            }
             Command::Mute => self.mute(true),
             Command::Unmute => self.mute(false),
             Command::Pause { .. } | Command::Resume { .. } => Err(Failure::NotImplemented("pause")),
@@ -80,7 +84,7 @@ impl Call {
         self.finished(id, result);
     }
 
-    fn finished(&mut self, id: RequestId, result: Result<Output, Failure>) {
+    pub(super) fn finished(&mut self, id: RequestId, result: Result<Output, Failure>) {
         if let Some(control) = self.control.as_mut() {
             control.rules.finished(id, result);
         }
@@ -238,16 +242,6 @@ impl Call {
         response.set_body("application/sdp", sdp);
         self.respond_a(response).await;
         self.start_control_media();
-        Ok(Output::None)
-    }
-
-    /// Offers `direction` to the answered caller in a re-INVITE: sendonly
-    /// holds it, sendrecv resumes it.
-    async fn hold(&mut self, direction: sdp::Direction) -> Result<Output, Failure> {
-        if self.a_state != AState::Answered {
-            return Err(Failure::NotAnswered);
-        }
-        self.reflect_direction(false, direction).await;
         Ok(Output::None)
     }
 
@@ -445,7 +439,7 @@ impl Call {
 
 /// The controller's headers that can go into a SIP message: names that are
 /// tokens, values on one line; the others are dropped (and logged).
-fn valid_headers(headers: &Headers) -> Vec<(String, String)> {
+pub(super) fn valid_headers(headers: &Headers) -> Vec<(String, String)> {
     headers
         .iter()
         .filter(|(name, value)| {
