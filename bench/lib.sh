@@ -33,7 +33,7 @@ rcvbuf_errors() {
   awk '/^Udp:/ { if (!n) { for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") c = i; n = 1 } else print $c }' /proc/net/snmp
 }
 
-# Starts agent-load (`agent_cmd`, pinned to core 1) and waits until it is
+# Starts the load client `agent_cmd` (agent-load, rayo-load; pinned to core 1) and waits until it is
 # connected, restarting it while the server's listener is not up yet.
 start_agent() {
   for _ in $(seq 50); do
@@ -48,7 +48,7 @@ start_agent() {
       agent=
     fi
   done
-  echo "agent-load could not connect:"
+  echo "$(basename "${agent_cmd[0]}") could not connect:"
   cat "$work/agent.err"
   return 1
 }
