@@ -44,36 +44,16 @@ rtp_ports=${BENCH_RTP_PORTS:-10000-$((10000 + 8 * rate + 2000))}
 cargo build --release -q -p switchboard --bin switchboard
 cargo build --release -q -p testkit --bin agent-load
 make_work_dir
-cat > "$work/bench.yaml" <<YAML
-transports:
-  udp: { transport: udp, bind: 127.0.0.1, port: $sip_port }
-endpoints:
-  local: { match: { type: ip, values: ["127.0.0.0/8"] } }
-  myagent: { match: { type: agent } }
-routes:
-  default: [ { id: "", match: any, endpoint: myagent } ]
-media:
-  rtp_ports: $rtp_ports
-agent_rpc:
-  listen: 127.0.0.1:$rpc_port
-http:
-  listen: 127.0.0.1:$http_port
-sip:
-  max_transactions: $max_transactions
-YAML
-target/release/switchboard check-config "$work/bench.yaml"
+write_bench_config myagent "{ match: { type: agent } }" "sip:
+  max_transactions: $max_transactions"
 
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-RUST_LOG=warn taskset -c 0 target/release/switchboard --config "$work/bench.yaml" \
-  > "$work/server.log" 2>&1 &
-server=$!
+start_server
 
 # The agent connects once the server listens (retrying for up to 10 s).
 agent_cmd=(target/release/agent-load --url "ws://127.0.0.1:$rpc_port/?endpoint=myagent"
   --connections "$connections" --mode hold --quiet)
 start_agent
 kill -0 "$server"
-hz=$(getconf CLK_TCK)
 rss_idle=$(rss_kb)
 
 sipp_cmd=(sipp "127.0.0.1:$sip_port" -sn uac -s 100 -i 127.0.0.1 -p "$sipp_port"
@@ -97,59 +77,17 @@ agent_status=0
 wait "$agent" || agent_status=$?
 agent=
 
-echo "--- SIPp"
-if [ ! -s "$work/stat.csv" ]; then
-  echo "no statistics from SIPp:"
-  tail -n 20 "$work/sipp.out"
-  exit 1
-fi
-# Columns of SIPp's -trace_stat CSV: 3 CurrentTime ("date<TAB>time<TAB>epoch"),
-# 11 OutgoingCall(P), 13 TotalCallCreated, 16 SuccessfulCall(C),
-# 18 FailedCall(C), 58 Retransmissions(C). The achieved rate is the median
-# of the per-second creation rates while calls were being created (the first
-# and the last second left out), and calls created / the time it took.
-sipp_summary=$(awk -F';' -v want="$calls" '
-  NR == 1 { next }
-  { split($3, now, "\t"); t = now[3] + 0 }
-  NR == 2 { start = t }
-  $11 > 0 && last_t != "" { rates[++n] = $11 / (t - last_t) }
-  $13 >= want && done == "" { done = t }
-  { last_t = t; created = $13; ok = $16; failed = $18; retrans = $58 }
-  END {
-    m = 0
-    for (i = 2; i < n; i++) kept[++m] = rates[i]
-    for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (kept[j] < kept[i]) { x = kept[i]; kept[i] = kept[j]; kept[j] = x }
-    median = m ? kept[int((m + 1) / 2)] : 0
-    overall = (done != "" && done > start) ? created / (done - start) : 0
-    printf "created=%d successful=%d failed=%d retransmissions=%d rate_median=%.0f rate_overall=%.0f\n", created, ok, failed, retrans, median, overall
-  }' "$work/stat.csv")
-echo "SIPP $sipp_summary"
-eval "$(echo "$sipp_summary" | tr ' ' '\n' | sed 's/^/sipp_/')"
-echo "calls asked $calls at $rate/s: created $sipp_created, successful $sipp_successful, failed $sipp_failed, SIP retransmissions $sipp_retransmissions"
-echo "achieved rate: median $sipp_rate_median calls/s per second of creation, $sipp_rate_overall calls/s overall (1 s resolution)"
-grep -E "Failed call|Unexpected|Timeout" "$work/sipp.out" | tail -n 5 || true
-if [ -s "$work/sipp.out" ] && grep -q -i "error" "$work/sipp.out"; then
-  grep -i "error" "$work/sipp.out" | sort | uniq -c | sort -rn | head -n 5
-fi
+report_sipp "$calls" "$rate"
 
 echo "--- agent-load (core 1)"
 cat "$work/agent.out"
 grep -v '^agent-load: [0-9]* connection' "$work/agent.err" | grep -v 'stopping$' | head -n 20 || true
 
 echo "--- server (pid $server, core 0)"
-if ! kill -0 "$server" 2>/dev/null; then
-  echo "the server is gone (crashed?)"
-  tail -n 20 "$work/server.log"
-  server=
-  exit 1
-fi
-awk -v t0="$t0" -v t1="$t1" -v c0="$c0" -v c1="$c1" -v a0="$a0" -v a1="$a1" -v hz="$hz" -v n="$sipp_created" \
-  'BEGIN { wall = t1 - t0; cpu = (c1 - c0) / hz;
-           printf "SIPp run %.1f s: server CPU %.2f s = %.1f%% of one core, %.1f µs per call; agent-load %.1f%% of one core\n", wall, cpu, 100 * cpu / wall, n ? 1e6 * cpu / n : 0, 100 * (a1 - a0) / hz / wall }'
+require_server
+report_setup_cpu "$t0" "$t1" "$c0" "$c1" "$a0" "$a1" "$sipp_created" agent-load
 sleep "$settle"
 echo "RSS: idle $rss_idle kB, when SIPp ended $rss_end kB, ${settle} s later $(rss_kb) kB"
-logged=$(grep -c -E 'WARN|ERROR' "$work/server.log" || true)
-echo "server log: $logged warning/error lines"
-grep -E 'WARN|ERROR' "$work/server.log" | head -n 10 || true
+report_server_log
 [ "$sipp_failed" -eq 0 ] && [ "$sipp_successful" -eq "$calls" ] || exit 1
 exit "$agent_status"

@@ -32,22 +32,7 @@ rtp_ports=${BENCH_RTP_PORTS:-10000-$((10000 + 4 * calls + 2000))}
 cargo build --release -q -p switchboard --bin switchboard
 cargo build --release -q -p testkit --bin rtp-load
 make_work_dir
-cat > "$work/bench.yaml" <<YAML
-transports:
-  udp: { transport: udp, bind: 127.0.0.1, port: $sip_port }
-endpoints:
-  local: { match: { type: ip, values: ["127.0.0.0/8"] } }
-  far: { uri: "sip:127.0.0.1:$callee_port" }
-routes:
-  default: [ { id: "", match: any, endpoint: far } ]
-media:
-  rtp_ports: $rtp_ports
-agent_rpc:
-  listen: 127.0.0.1:$rpc_port
-http:
-  listen: 127.0.0.1:$http_port
-YAML
-target/release/switchboard check-config "$work/bench.yaml"
+write_bench_config far "{ uri: \"sip:127.0.0.1:$callee_port\" }"
 
 # Thousands of legs, one socket each.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

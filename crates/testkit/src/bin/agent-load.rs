@@ -12,9 +12,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use nix::sys::signal::{SigSet, Signal};
 use testkit::baresip::write_tone_wav;
 use testkit::load::agent::{AgentLoadConfig, LoadAgent, Mode};
+use testkit::load::cli::{finish, SignalStop};
 
 /// What to do with each answered call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -120,15 +120,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // SIGINT/SIGTERM are taken by a thread waiting for them (sigwait), so
-    // they must be blocked before any other thread starts.
-    let mut signals = SigSet::empty();
-    signals.add(Signal::SIGINT);
-    signals.add(Signal::SIGTERM);
-    if let Err(e) = signals.thread_block() {
-        eprintln!("agent-load: blocking signals: {e}");
-        return ExitCode::from(2);
-    }
+    // Before any thread starts: see SignalStop::block.
+    let signals = match SignalStop::block() {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("agent-load: blocking signals: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let config = AgentLoadConfig {
         url: args.url.clone(),
         connections: args.connections,
@@ -144,14 +143,7 @@ fn main() -> ExitCode {
         }
     };
     let stop = agent.stop_handle();
-    let waiter = std::thread::Builder::new()
-        .name("agent-load-signals".into())
-        .spawn(move || {
-            if let Ok(signal) = signals.wait() {
-                eprintln!("agent-load: {signal}, stopping");
-            }
-            stop.stop();
-        });
+    let waiter = signals.spawn("agent-load", move || stop.stop());
     if let Err(e) = waiter {
         eprintln!("agent-load: signal thread: {e}");
         return ExitCode::from(2);
@@ -176,11 +168,5 @@ fn main() -> ExitCode {
             );
         }
     });
-    println!("{report}");
-    println!("{}", report.result_line());
-    if report.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    finish(&report, &report.result_line(), report.passed())
 }

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::load::cli::tool_cpu_line;
+
 use super::stats::Histogram;
 
 /// The ops the agent sends.
@@ -113,22 +115,7 @@ impl AgentReport {
 
     /// One line of `key=value` pairs, starting with `RESULT`.
     pub fn result_line(&self) -> String {
-        let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
         let optf = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
-        let pcts = |name: &str, h: &Histogram| {
-            format!(
-                "{name}_n={} {name}_p50={} {name}_p90={} {name}_p99={} {name}_max={}",
-                h.count(),
-                opt(h.percentile(50.0)),
-                opt(h.percentile(90.0)),
-                opt(h.percentile(99.0)),
-                if h.count() == 0 {
-                    "-".to_string()
-                } else {
-                    h.max().to_string()
-                }
-            )
-        };
         let failures_by: Vec<String> = self
             .failures
             .iter()
@@ -162,11 +149,11 @@ impl AgentReport {
             self.garbage,
             self.disconnects,
             self.up_max,
-            pcts("answer_us", &self.answer_us),
+            self.answer_us.result_fields("answer_us"),
             self.latency_from_calls
                 .map_or("-".to_string(), |n| n.to_string()),
-            pcts("answer_from_us", &self.answer_from_us),
-            pcts("play_first_us", &self.play_first_us),
+            self.answer_from_us.result_fields("answer_from_us"),
+            self.play_first_us.result_fields("play_first_us"),
             self.elapsed.as_secs_f64(),
             optf(self.cpu_pct),
             optf(self.cpu_pct_max_1s),
@@ -176,31 +163,17 @@ impl AgentReport {
 
 impl std::fmt::Display for AgentReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let us = |h: &Histogram| {
-            if h.count() == 0 {
-                return "none".to_string();
-            }
-            let p = |q| h.percentile(q).unwrap_or(0);
-            format!(
-                "{} samples: p50 {} µs, p90 {} µs, p99 {} µs, max {} µs",
-                h.count(),
-                p(50.0),
-                p(90.0),
-                p(99.0),
-                h.max()
-            )
-        };
         writeln!(
             f,
             "calls: {} invites, {} answered, {} refused (max calls), {} byes; most up at once {}",
             self.invites, self.answered, self.refused, self.byes, self.up_max
         )?;
-        writeln!(f, "answer → 200 latency: {}", us(&self.answer_us))?;
+        writeln!(f, "answer → 200 latency: {}", self.answer_us.summary_us())?;
         if let Some(n) = self.latency_from_calls {
             writeln!(
                 f,
                 "  answered with ≥ {n} other calls up: {}",
-                us(&self.answer_from_us)
+                self.answer_from_us.summary_us()
             )?;
         }
         if self.plays_started > 0 {
@@ -210,7 +183,7 @@ impl std::fmt::Display for AgentReport {
                 self.plays_started,
                 self.plays_completed,
                 self.plays_interrupted,
-                us(&self.play_first_us)
+                self.play_first_us.summary_us()
             )?;
         }
         if self.hangups > 0 {
@@ -230,13 +203,7 @@ impl std::fmt::Display for AgentReport {
         for (op, n) in &self.timeouts {
             writeln!(f, "  {} without response in 10 s: {n}×", op.name())?;
         }
-        let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1} %"));
-        write!(
-            f,
-            "this tool: {} of one core over {:.1} s, at most {} in one second",
-            pct(self.cpu_pct),
-            self.elapsed.as_secs_f64(),
-            pct(self.cpu_pct_max_1s)
-        )
+        let cpu = tool_cpu_line(self.cpu_pct, self.elapsed, self.cpu_pct_max_1s);
+        f.write_str(&cpu)
     }
 }

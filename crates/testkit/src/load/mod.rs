@@ -42,7 +42,9 @@
 
 pub mod agent;
 mod agent_report;
+pub mod cli;
 pub mod media;
+pub mod rayo;
 mod report;
 pub mod sip;
 pub mod stats;

@@ -117,6 +117,38 @@ impl Histogram {
         }
         Some(HISTOGRAM_MAX_US)
     }
+
+    /// `NAME_n=… NAME_p50=… NAME_p90=… NAME_p99=… NAME_max=…` for a
+    /// `RESULT` line (`-` where there is no sample).
+    pub fn result_fields(&self, name: &str) -> String {
+        let value = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+        let max = (self.count > 0).then_some(self.max);
+        format!(
+            "{name}_n={} {name}_p50={} {name}_p90={} {name}_p99={} {name}_max={}",
+            self.count,
+            value(self.percentile(50.0)),
+            value(self.percentile(90.0)),
+            value(self.percentile(99.0)),
+            value(max)
+        )
+    }
+
+    /// `N samples: p50 … µs, p90 … µs, p99 … µs, max … µs`, or `none`, for
+    /// human summaries.
+    pub fn summary_us(&self) -> String {
+        if self.count == 0 {
+            return "none".to_string();
+        }
+        let p = |q| self.percentile(q).unwrap_or(0);
+        format!(
+            "{} samples: p50 {} µs, p90 {} µs, p99 {} µs, max {} µs",
+            self.count,
+            p(50.0),
+            p(90.0),
+            p(99.0),
+            self.max
+        )
+    }
 }
 
 /// Packet counts of one stream over some span of time.
