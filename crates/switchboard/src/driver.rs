@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 
 use crate::admission::{Admission, Admit};
 use crate::calls::{
-    self, CallContext, CallKey, CallRoutes, SipCommand, SipEvent, CALL_EVENT_QUEUE,
+    self, CallContext, CallKey, CallRoutes, SipCommand, SipEvent, Undelivered, CALL_EVENT_QUEUE,
 };
 use crate::transport::{Inbound, Transports};
 
@@ -281,8 +281,8 @@ impl Driver {
                         request: Box::new(request),
                         dialog,
                     };
-                    if let Err(event) = self.calls.deliver(call, event) {
-                        if let SipEvent::Request { request, .. } = *event {
+                    if let Err(undelivered) = self.calls.deliver(call, event) {
+                        if let SipEvent::Request { request, .. } = *undelivered.into_event() {
                             tracing::warn!(%call_id, "call not taking events; request answered 503");
                             let response = make_response(&request, 503);
                             let _ = self.stack.respond(Instant::now(), transaction, response);
@@ -387,8 +387,14 @@ impl Driver {
     }
 
     fn send_event(&self, call: CallKey, event: SipEvent) {
-        if self.calls.deliver(call, event).is_err() {
-            tracing::warn!(call, "call not taking events; event dropped");
+        match self.calls.deliver(call, event) {
+            Ok(()) => {}
+            Err(Undelivered::Full(_)) => {
+                tracing::warn!(call, "call not taking events; event dropped")
+            }
+            Err(Undelivered::Gone(event)) => {
+                tracing::debug!(call, ?event, "event for a finished call dropped")
+            }
         }
     }
 }

@@ -208,6 +208,25 @@ pub struct CallContext {
     pub router: std::sync::OnceLock<crate::router::Router>,
 }
 
+/// Why [`CallRoutes::deliver`] could not hand an event to its call.
+#[derive(Debug)]
+pub enum Undelivered {
+    /// The call's queue is full: it is not keeping up.
+    Full(Box<SipEvent>),
+    /// The call has finished (a late retransmission or dialog end): nothing
+    /// is lost.
+    Gone(Box<SipEvent>),
+}
+
+impl Undelivered {
+    /// The event that was not delivered.
+    pub fn into_event(self) -> Box<SipEvent> {
+        match self {
+            Undelivered::Full(event) | Undelivered::Gone(event) => event,
+        }
+    }
+}
+
 /// The driver's tables from Call-IDs and transactions to calls.
 #[derive(Debug, Default)]
 pub struct CallRoutes {
@@ -293,16 +312,15 @@ impl CallRoutes {
         }
     }
 
-    /// Hands `event` to `call` without waiting; gives it back when the call
-    /// is gone or its queue is full.
-    pub fn deliver(&self, call: CallKey, event: SipEvent) -> Result<(), Box<SipEvent>> {
+    /// Hands `event` to `call` without waiting; gives it back, saying
+    /// whether the call is gone or its queue is full.
+    pub fn deliver(&self, call: CallKey, event: SipEvent) -> Result<(), Undelivered> {
         let Some(entry) = self.calls.get(&call) else {
-            return Err(Box::new(event));
+            return Err(Undelivered::Gone(Box::new(event)));
         };
         entry.events.try_send(event).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(event) | mpsc::error::TrySendError::Closed(event) => {
-                Box::new(event)
-            }
+            mpsc::error::TrySendError::Full(event) => Undelivered::Full(Box::new(event)),
+            mpsc::error::TrySendError::Closed(event) => Undelivered::Gone(Box::new(event)),
         })
     }
 
