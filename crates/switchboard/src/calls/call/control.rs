@@ -430,7 +430,9 @@ impl Call {
         let Some(control) = self.control.as_mut() else {
             return;
         };
-        if let Some(listen) = control.listen.as_mut() {
+        // A muted party's audio reaches no component: a `listen` hears
+        // silence (the capture fills gaps with it) while digits still count.
+        if let Some(listen) = control.listen.as_mut().filter(|_| !control.muted) {
             if listen.capture.feed(packet) {
                 if let Some(listen) = control.listen.take() {
                     let output = listen_output(listen.capture);

@@ -5,9 +5,10 @@
 //! One join per call at a time: a second join to another call while one is
 //! active is refused with `Conflict` (the media has one forward per
 //! session; a mixer target will carry more). Mute stops the forward, so the
-//! party's audio no longer reaches the joined call; in-band and RFC 4733
-//! digits and `listen` keep working (they read the party's packets, which
-//! still arrive), which a controller needs to unmute on a key press.
+//! party's audio no longer reaches the joined call, and a `listen` captures
+//! silence; in-band and RFC 4733 digits keep counting (they read the
+//! party's packets, which still arrive), which a controller needs to unmute
+//! on a key press.
 
 use std::sync::Arc;
 
