@@ -3,171 +3,88 @@
 //! client as the Rayo application, and the test kit's SIP UA or SIPp as the
 //! caller. Every caller is routed to the Rayo endpoint `app`.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use testkit::analysis::rfc4733_digits;
+use testkit::rayo_harness::{with_header, Caller, RayoBench, RayoConfig, DOMAIN, WAIT};
 use testkit::sip_ua::CallHandle;
-use testkit::xmpp::{
-    error_condition, listen_addr_from_log, rayo, ClientOptions, RayoOffer, XmppClient, RAYO_NS,
-};
-use testkit::{free_port, Codec, RtpPeer, RtpPeerConfig, Server, SipUa, Sipp, Source};
-use xmpp::Element;
+use testkit::sipp::SippProcess;
+use testkit::xmpp::{rayo, RayoOffer, XmppClient, RAYO_NS};
+use testkit::{SipUa, Sipp, Source};
 
-/// Longest any single expected thing may take (the machine is busy).
-const WAIT: Duration = Duration::from_secs(5);
 /// How long we listen for something that must not come.
 const QUIET: Duration = Duration::from_millis(500);
-const DOMAIN: &str = "rayo.test";
-
-fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_switchboard"))
-}
-
-struct Bench {
-    server: Server,
-    xmpp: SocketAddr,
-}
 
 /// A server whose callers all go to the Rayo endpoint `app`; users
 /// `usera`/`1` and `userb`/`two`. `rayo_extra` adds lines to `rayo:`.
-fn bench(rayo_extra: &str) -> Bench {
-    let port = free_port();
-    let yaml = format!(
-        r#"
-transports:
-  udp: {{ transport: udp, bind: 127.0.0.1, port: {port} }}
-endpoints:
-  local:
-    match: {{ type: ip, values: ["127.0.0.0/8"] }}
-    route: incoming
-  app: {{ match: {{ type: rayo }} }}
-routes:
-  incoming:
-    - {{ id: "", match: any, endpoint: app }}
-media:
-  rtp_ports: 48000-48999
-agent_rpc:
-  listen: 127.0.0.1:0
-http:
-  listen: 127.0.0.1:0
-sip:
-  shutdown_grace_sec: 0
-rayo:
-  domain: {DOMAIN}
-  listen: 127.0.0.1:0
-  allow_plain_without_tls: true
-  users:
-    - {{ username: usera, password: "1" }}
-    - {{ username: userb, password: two }}
-{rayo_extra}"#
-    );
-    let server = Server::start(binary(), &yaml, port);
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(xmpp) = listen_addr_from_log(&server.log()) {
-            return Bench { server, xmpp };
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no Rayo listener:\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn bench(rayo_extra: &str) -> RayoBench {
+    let binary = Path::new(env!("CARGO_BIN_EXE_switchboard"));
+    RayoBench::start(binary, &RayoConfig::new().rayo(rayo_extra))
 }
 
-/// A client logged in as `user`, not yet available.
-fn login(b: &Bench, user: &str) -> XmppClient {
-    let password = if user == "usera" { "1" } else { "two" };
-    let options = ClientOptions::new(DOMAIN, user, password);
-    XmppClient::connect(b.xmpp, &options, WAIT)
-        .unwrap_or_else(|e| panic!("{user} logs in: {e}\n{}", b.server.log()))
+/// A call from `caller` (RTP from its peer).
+fn dial(b: &RayoBench, caller: &Caller) -> CallHandle {
+    caller.call(b.sip(), "1000")
 }
 
-/// Sends `<show>` and waits until the server has taken it in (a ping's
-/// answer comes after the presence is processed).
-fn show(client: &mut XmppClient, show: &str) {
-    client.show(show).expect("presence sent");
-    let pong = client.iq("get", DOMAIN, Element::new("ping", "urn:xmpp:ping"), WAIT);
-    assert!(pong.is_some(), "ping answered");
+/// A call from `caller`, offered to `client`.
+fn offered_call(
+    b: &RayoBench,
+    client: &mut XmppClient,
+    caller: &Caller,
+) -> (CallHandle, RayoOffer) {
+    let call = dial(b, caller);
+    let offered = b.offer(client);
+    (call, offered)
 }
 
-/// A client logged in as `user` and available for offers.
-fn available(b: &Bench, user: &str) -> XmppClient {
-    let mut client = login(b, user);
-    show(&mut client, "chat");
-    client
+/// A call from `caller`, offered to `client`, which answers it (the caller sees 200).
+fn answered_call(
+    b: &RayoBench,
+    client: &mut XmppClient,
+    caller: &Caller,
+) -> (CallHandle, RayoOffer) {
+    let (mut call, offered) = offered_call(b, client, caller);
+    b.ok(client, &offered.call, rayo("answer"));
+    assert_eq!(call.wait_final(WAIT), Some(200), "{}", b.server.log());
+    (call, offered)
 }
 
-fn offer(b: &Bench, client: &mut XmppClient) -> RayoOffer {
-    client
-        .wait_offer(WAIT)
-        .unwrap_or_else(|| panic!("an offer\n{}", b.server.log()))
+/// `client` hangs up the call: the caller gets a BYE.
+fn hang_up(b: &RayoBench, client: &mut XmppClient, offered: &RayoOffer, call: &mut CallHandle) {
+    b.ok(client, &offered.call, rayo("hangup"));
+    assert!(call.wait_bye(WAIT).is_some(), "BYE\n{}", b.server.log());
 }
 
-/// Sends a call command and expects its IQ result.
-fn ok(b: &Bench, client: &mut XmppClient, call: &str, command: Element) {
-    let name = command.name().to_owned();
-    let reply = client
-        .command(call, command, WAIT)
-        .unwrap_or_else(|| panic!("{name} answered\n{}", b.server.log()));
-    assert_eq!(reply.get_attr("type"), Some("result"), "{name}: {reply}");
-}
-
-/// Sends a call command and returns its error condition.
-fn refused(client: &mut XmppClient, call: &str, command: Element) -> String {
-    let reply = client.command(call, command, WAIT).expect("answered");
-    error_condition(&reply).unwrap_or_else(|| panic!("an error: {reply}"))
-}
-
-/// The `<end>`'s reason element name, and the presence's type.
-fn end(b: &Bench, client: &mut XmppClient, call: &str) -> (String, Option<String>, Element) {
-    let presence = client
-        .wait_call_event(call, "end", WAIT)
-        .unwrap_or_else(|| panic!("<end>\n{}", b.server.log()));
-    let end = presence.get_child("end", RAYO_NS).expect("end");
-    let reason = end
-        .first_child()
-        .map(|r| r.name().to_owned())
-        .unwrap_or_default();
-    let kind = presence.get_attr("type").map(str::to_owned);
-    (reason, kind, end.clone())
-}
-
-fn silent_peer() -> RtpPeer {
-    RtpPeer::start(RtpPeerConfig {
-        codec: Codec::Pcmu,
-        source: Source::Silence,
-        ..RtpPeerConfig::default()
-    })
-    .expect("RTP peer on 127.0.0.1")
-}
-
-/// A call from the test kit's UA with RTP from `rtp`.
-fn dial(b: &Bench, ua: &SipUa, rtp: &RtpPeer) -> CallHandle {
-    ua.call(b.server.addr(), "1000", rtp.local_addr())
+/// `client` hangs up a call it never answered: the caller gets the
+/// endpoint's code, 480.
+fn hang_up_unanswered(
+    b: &RayoBench,
+    client: &mut XmppClient,
+    offered: &RayoOffer,
+    call: &mut CallHandle,
+) {
+    b.ok(client, &offered.call, rayo("hangup"));
+    assert_eq!(call.wait_final(WAIT), Some(480));
 }
 
 #[test]
 fn no_offer_before_chat_and_none_after_dnd() {
     let b = bench("");
-    let mut client = login(&b, "usera");
-    let ua = SipUa::bind();
-    let rtp = silent_peer();
-    let mut call = dial(&b, &ua, &rtp);
+    let mut client = b.login("usera");
+    let caller = Caller::new();
+    let mut call = dial(&b, &caller);
     assert_eq!(call.wait_final(WAIT), Some(480), "{}", b.server.log());
     assert!(client.wait_offer(QUIET).is_none(), "no offer before chat");
 
-    show(&mut client, "chat");
-    let mut call = dial(&b, &ua, &rtp);
-    let offered = offer(&b, &mut client);
-    ok(&b, &mut client, &offered.call, rayo("reject"));
+    b.show(&mut client, "chat");
+    let (mut call, offered) = offered_call(&b, &mut client, &caller);
+    b.ok(&mut client, &offered.call, rayo("reject"));
     assert_eq!(call.wait_final(WAIT), Some(603));
 
-    show(&mut client, "dnd");
-    let mut call = dial(&b, &ua, &rtp);
+    b.show(&mut client, "dnd");
+    let mut call = dial(&b, &caller);
     assert_eq!(call.wait_final(WAIT), Some(480), "{}", b.server.log());
     assert!(client.wait_offer(QUIET).is_none(), "no offer after dnd");
 }
@@ -176,24 +93,20 @@ fn no_offer_before_chat_and_none_after_dnd() {
 /// our BYE, each carrying the client's headers.
 const UAC_X_HEADER: &str = include_str!("scenarios/rayo_uac_headers.xml");
 
-fn with_header(mut command: Element, name: &str, value: &str) -> Element {
-    command.push(
-        Element::new("header", RAYO_NS)
-            .attr("name", name)
-            .attr("value", value),
-    );
-    command
+/// A SIPp caller running `scenario` against the server's SIP address.
+fn sipp_caller(b: &RayoBench, scenario: &str, seconds: u64) -> SippProcess {
+    Sipp::xml(scenario, b.sip())
+        .service("1000")
+        .timeout(Duration::from_secs(seconds))
+        .spawn()
 }
 
 #[test]
 fn offer_content_then_accept_answer_and_hangup_with_headers() {
     let b = bench("");
-    let mut client = available(&b, "usera");
-    let sipp = Sipp::xml(UAC_X_HEADER, b.server.addr())
-        .service("1000")
-        .timeout(Duration::from_secs(15))
-        .spawn();
-    let offered = offer(&b, &mut client);
+    let mut client = b.available("usera");
+    let sipp = sipp_caller(&b, UAC_X_HEADER, 15);
+    let offered = b.offer(&mut client);
     let presence = &offered.presence;
     let (node, domain) = offered.call.split_once('@').expect("a call JID");
     assert_eq!(domain, DOMAIN);
@@ -218,42 +131,26 @@ fn offer_content_then_accept_answer_and_hangup_with_headers() {
     assert!(offered.header("Max-Forwards").is_none());
 
     let call = offered.call.clone();
-    ok(
-        &b,
-        &mut client,
-        &call,
-        with_header(rayo("accept"), "X-Ringing", "yes"),
-    );
-    ok(
-        &b,
-        &mut client,
-        &call,
-        with_header(rayo("answer"), "X-Answered", "yes"),
-    );
+    let accept = with_header(rayo("accept"), "X-Ringing", "yes");
+    b.ok(&mut client, &call, accept);
+    let answer = with_header(rayo("answer"), "X-Answered", "yes");
+    b.ok(&mut client, &call, answer);
     // An inbound call answered by the client is no <answered> news.
     assert!(client.wait_call_event(&call, "answered", QUIET).is_none());
-    ok(
-        &b,
+    b.ok(
         &mut client,
         &call,
         with_header(rayo("hangup"), "X-Bye", "yes"),
     );
-    let (reason, kind, _) = end(&b, &mut client, &call);
+    let end = b.end(&mut client, &call);
     assert_eq!(
-        (reason.as_str(), kind.as_deref()),
+        (end.reason.as_str(), end.presence_type.as_deref()),
         ("hangup-command", Some("unavailable"))
     );
-    let run = sipp.wait();
-    assert!(
-        run.success,
-        "{}\n{}\n{}",
-        run.report(),
-        run.errors,
-        b.server.log()
-    );
+    b.assert_sipp_passed(&sipp.wait());
     // Nothing after the end; a command now finds no call.
     assert_eq!(
-        refused(&mut client, &call, rayo("answer")),
+        b.refused(&mut client, &call, rayo("answer")),
         "item-not-found"
     );
 }
@@ -263,14 +160,13 @@ fn offer_content_then_accept_answer_and_hangup_with_headers() {
 #[test]
 fn answer_media_dtmf_events_and_the_caller_hanging_up() {
     let b = bench("");
-    let mut client = available(&b, "usera");
-    let ua = SipUa::bind();
-    let rtp = silent_peer();
-    let mut call = dial(&b, &ua, &rtp);
-    let offered = offer(&b, &mut client);
-    ok(&b, &mut client, &offered.call, rayo("accept"));
+    let mut client = b.available("usera");
+    let caller = Caller::new();
+    let rtp = &caller.rtp;
+    let (mut call, offered) = offered_call(&b, &mut client, &caller);
+    b.ok(&mut client, &offered.call, rayo("accept"));
     assert_eq!(call_response(&mut call), Some(180), "{}", b.server.log());
-    ok(&b, &mut client, &offered.call, rayo("answer"));
+    b.ok(&mut client, &offered.call, rayo("answer"));
     assert_eq!(call.wait_final(WAIT), Some(200), "{}", b.server.log());
     let negotiated = call.negotiated().expect("negotiated");
     rtp.set_destination(negotiated.remote_rtp);
@@ -299,8 +195,7 @@ fn answer_media_dtmf_events_and_the_caller_hanging_up() {
     let _ = rfc4733_digits;
 
     assert_eq!(call.hangup(WAIT).ok(), Some(200));
-    let (reason, _, _) = end(&b, &mut client, &offered.call);
-    assert_eq!(reason, "hungup");
+    assert_eq!(b.end_reason(&mut client, &offered.call), "hungup");
 }
 
 /// Skips to the 180 (the 100 may come first); `Some(180)` once seen.
@@ -319,28 +214,30 @@ fn call_response(call: &mut CallHandle) -> Option<u16> {
 #[test]
 fn rejects_by_reason() {
     let b = bench("");
-    let mut client = available(&b, "usera");
-    let ua = SipUa::bind();
-    let rtp = silent_peer();
+    let mut client = b.available("usera");
+    let caller = Caller::new();
     for (reason, code) in [(Some("busy"), 486), (None, 603), (Some("error"), 500)] {
-        let mut call = dial(&b, &ua, &rtp);
-        let offered = offer(&b, &mut client);
+        let (mut call, offered) = offered_call(&b, &mut client, &caller);
         let mut reject = rayo("reject");
         if let Some(reason) = reason {
             reject.push(rayo(reason));
         }
-        ok(&b, &mut client, &offered.call, reject);
+        b.ok(&mut client, &offered.call, reject);
         assert_eq!(call.wait_final(WAIT), Some(code), "{reason:?}");
-        let (why, _, element) = end(&b, &mut client, &offered.call);
-        assert_eq!(why, "hangup-command", "{element}\n{}", b.server.log());
+        let end = b.end(&mut client, &offered.call);
+        assert_eq!(
+            end.reason,
+            "hangup-command",
+            "{}\n{}",
+            end.end,
+            b.server.log()
+        );
     }
     // An unknown reason is bad-request and takes nothing.
-    let mut call = dial(&b, &ua, &rtp);
-    let offered = offer(&b, &mut client);
+    let (mut call, offered) = offered_call(&b, &mut client, &caller);
     let reject = rayo("reject").child(rayo("maybe"));
-    assert_eq!(refused(&mut client, &offered.call, reject), "bad-request");
-    ok(&b, &mut client, &offered.call, rayo("hangup"));
-    assert_eq!(call.wait_final(WAIT), Some(480));
+    assert_eq!(b.refused(&mut client, &offered.call, reject), "bad-request");
+    hang_up_unanswered(&b, &mut client, &offered, &mut call);
 }
 
 /// A caller that expects a 302 whose Contact is the redirect target.
@@ -349,24 +246,13 @@ const UAC_REDIRECTED: &str = include_str!("scenarios/rayo_uac_redirected.xml");
 #[test]
 fn redirect_before_answer_is_a_302_with_the_target_as_contact() {
     let b = bench("");
-    let mut client = available(&b, "usera");
-    let sipp = Sipp::xml(UAC_REDIRECTED, b.server.addr())
-        .service("1000")
-        .timeout(Duration::from_secs(10))
-        .spawn();
-    let offered = offer(&b, &mut client);
+    let mut client = b.available("usera");
+    let sipp = sipp_caller(&b, UAC_REDIRECTED, 10);
+    let offered = b.offer(&mut client);
     let redirect = rayo("redirect").attr("to", "sip:bob@example.com");
-    ok(&b, &mut client, &offered.call, redirect);
-    let (reason, _, _) = end(&b, &mut client, &offered.call);
-    assert_eq!(reason, "hangup-command");
-    let run = sipp.wait();
-    assert!(
-        run.success,
-        "{}\n{}\n{}",
-        run.report(),
-        run.errors,
-        b.server.log()
-    );
+    b.ok(&mut client, &offered.call, redirect);
+    assert_eq!(b.end_reason(&mut client, &offered.call), "hangup-command");
+    b.assert_sipp_passed(&sipp.wait());
 }
 
 /// A caller answered, then held and unheld (re-INVITEs sendonly then
@@ -430,20 +316,17 @@ fn referred_caller(held: bool) -> String {
 #[test]
 fn hold_unhold_then_redirect_after_answer_is_a_refer() {
     let b = bench("");
-    let mut client = available(&b, "usera");
-    let sipp = Sipp::xml(&referred_caller(true), b.server.addr())
-        .service("1000")
-        .timeout(Duration::from_secs(15))
-        .spawn();
-    let offered = offer(&b, &mut client);
+    let mut client = b.available("usera");
+    let sipp = sipp_caller(&b, &referred_caller(true), 15);
+    let offered = b.offer(&mut client);
     let call = offered.call.clone();
-    ok(&b, &mut client, &call, rayo("answer"));
+    b.ok(&mut client, &call, rayo("answer"));
     // Right after answer: the hold waits for the caller's ACK, and each
     // result comes with the re-INVITE's 200, so the next may follow at once.
     let hold = with_header(rayo("hold"), "X-Hold", "sendonly");
-    ok(&b, &mut client, &call, hold);
+    b.ok(&mut client, &call, hold);
     let unhold = with_header(rayo("unhold"), "X-Hold", "sendrecv");
-    ok(&b, &mut client, &call, unhold);
+    b.ok(&mut client, &call, unhold);
     let redirect = with_header(
         rayo("redirect").attr("to", "sip:bob@example.com"),
         "X-Reason",
@@ -459,64 +342,50 @@ fn hold_unhold_then_redirect_after_answer_is_a_refer() {
         );
     };
     assert_eq!(reply.get_attr("type"), Some("result"), "{reply}");
-    let (reason, _, _) = end(&b, &mut client, &call);
-    assert_eq!(reason, "hangup-command");
-    let run = sipp.wait();
-    assert!(
-        run.success,
-        "{}\n{}\n{}",
-        run.report(),
-        run.errors,
-        b.server.log()
-    );
+    assert_eq!(b.end_reason(&mut client, &call), "hangup-command");
+    b.assert_sipp_passed(&sipp.wait());
 }
 
 #[test]
 fn hold_before_answer_is_unexpected_request() {
     let b = bench("");
-    let mut client = available(&b, "usera");
-    let ua = SipUa::bind();
-    let rtp = silent_peer();
-    let mut call = dial(&b, &ua, &rtp);
-    let offered = offer(&b, &mut client);
+    let mut client = b.available("usera");
+    let caller = Caller::new();
+    let (mut call, offered) = offered_call(&b, &mut client, &caller);
     assert_eq!(
-        refused(&mut client, &offered.call, rayo("hold")),
+        b.refused(&mut client, &offered.call, rayo("hold")),
         "unexpected-request"
     );
-    ok(&b, &mut client, &offered.call, rayo("hangup"));
-    assert_eq!(call.wait_final(WAIT), Some(480));
+    hang_up_unanswered(&b, &mut client, &offered, &mut call);
 }
 
 #[test]
 fn the_first_command_wins_and_every_offered_client_gets_the_end() {
     let b = bench("");
-    let mut first = available(&b, "usera");
-    let mut second = available(&b, "userb");
-    let ua = SipUa::bind();
-    let rtp = silent_peer();
-    let mut call = dial(&b, &ua, &rtp);
-    let offered = offer(&b, &mut first);
-    let also = offer(&b, &mut second);
+    let mut first = b.available("usera");
+    let mut second = b.available("userb");
+    let caller = Caller::new();
+    let (mut call, offered) = offered_call(&b, &mut first, &caller);
+    let also = b.offer(&mut second);
     assert_eq!(offered.call, also.call, "one call, one JID");
-    ok(&b, &mut second, &offered.call, rayo("answer"));
+    b.ok(&mut second, &offered.call, rayo("answer"));
     assert_eq!(call.wait_final(WAIT), Some(200));
     assert_eq!(
-        refused(&mut first, &offered.call, rayo("hangup")),
+        b.refused(&mut first, &offered.call, rayo("hangup")),
         "conflict"
     );
     assert_eq!(call.hangup(WAIT).ok(), Some(200));
     for client in [&mut first, &mut second] {
-        let (reason, _, _) = end(&b, client, &offered.call);
-        assert_eq!(reason, "hungup");
+        assert_eq!(b.end_reason(client, &offered.call), "hungup");
     }
     assert_eq!(
-        refused(&mut second, &offered.call, rayo("hangup")),
+        b.refused(&mut second, &offered.call, rayo("hangup")),
         "item-not-found"
     );
     // A call that never existed.
     let nosuch = format!("nosuch@{DOMAIN}");
     assert_eq!(
-        refused(&mut first, &nosuch, rayo("answer")),
+        b.refused(&mut first, &nosuch, rayo("answer")),
         "item-not-found"
     );
 }
@@ -524,17 +393,12 @@ fn the_first_command_wins_and_every_offered_client_gets_the_end() {
 #[test]
 fn the_wiki_dialect_s_end_reasons_available_ends_and_id_refs() {
     let b = bench("  dialect: wiki\n");
-    let mut client = available(&b, "usera");
-    let ua = SipUa::bind();
-    let rtp = silent_peer();
-    let mut call = dial(&b, &ua, &rtp);
-    let offered = offer(&b, &mut client);
-    ok(&b, &mut client, &offered.call, rayo("answer"));
-    assert_eq!(call.wait_final(WAIT), Some(200));
-    ok(&b, &mut client, &offered.call, rayo("hangup"));
-    assert!(call.wait_bye(WAIT).is_some(), "BYE");
-    let (reason, kind, _) = end(&b, &mut client, &offered.call);
-    assert_eq!((reason.as_str(), kind), ("hangup", None));
+    let mut client = b.available("usera");
+    let caller = Caller::new();
+    let (mut call, offered) = answered_call(&b, &mut client, &caller);
+    hang_up(&b, &mut client, &offered, &mut call);
+    let end = b.end(&mut client, &offered.call);
+    assert_eq!((end.reason.as_str(), end.presence_type), ("hangup", None));
 
     // A dial's <ref> names the call by id only; a rejection is `reject`.
     let bob = SipUa::bind();
@@ -547,28 +411,23 @@ fn the_wiki_dialect_s_end_reasons_available_ends_and_id_refs() {
     let id = reference.get_attr("id").expect("a ref id");
     let mut incoming = bob.wait_incoming(WAIT).expect("INVITE at bob");
     incoming.reject(603).expect("603");
-    let (reason, kind, _) = end(&b, &mut client, &format!("{id}@{DOMAIN}"));
-    assert_eq!((reason.as_str(), kind), ("reject", None));
+    let end = b.end(&mut client, &format!("{id}@{DOMAIN}"));
+    assert_eq!((end.reason.as_str(), end.presence_type), ("reject", None));
 }
 
 #[test]
 fn malformed_xml_ends_that_stream_and_the_others_carry_on() {
     let b = bench("");
-    let mut broken = available(&b, "usera");
-    let mut good = available(&b, "userb");
+    let mut broken = b.available("usera");
+    let mut good = b.available("userb");
     broken
         .send_raw(b"<iq type='set'><unclosed></iq>")
         .expect("sent");
     let closed = broken.wait_closed(WAIT).expect("stream closed");
     assert_eq!(closed, Some(xmpp::StreamError::NotWellFormed));
-    let ua = SipUa::bind();
-    let rtp = silent_peer();
-    let mut call = dial(&b, &ua, &rtp);
-    let offered = offer(&b, &mut good);
-    ok(&b, &mut good, &offered.call, rayo("answer"));
-    assert_eq!(call.wait_final(WAIT), Some(200));
-    ok(&b, &mut good, &offered.call, rayo("hangup"));
-    assert!(call.wait_bye(WAIT).is_some());
+    let caller = Caller::new();
+    let (mut call, offered) = answered_call(&b, &mut good, &caller);
+    hang_up(&b, &mut good, &offered, &mut call);
 }
 
 /// A client that stops reading is dropped when its queue fills; the call
@@ -577,17 +436,14 @@ fn malformed_xml_ends_that_stream_and_the_others_carry_on() {
 #[test]
 fn a_client_that_stops_reading_is_dropped_without_harming_calls() {
     let b = bench("");
-    let mut reader = available(&b, "usera");
-    let ua = SipUa::bind();
-    let rtp = silent_peer();
-    let mut call = dial(&b, &ua, &rtp);
-    let offered = offer(&b, &mut reader);
-    ok(&b, &mut reader, &offered.call, rayo("answer"));
-    assert_eq!(call.wait_final(WAIT), Some(200));
+    let mut reader = b.available("usera");
+    let caller = Caller::new();
+    let rtp = &caller.rtp;
+    let (mut call, offered) = answered_call(&b, &mut reader, &caller);
     rtp.set_destination(call.negotiated().expect("negotiated").remote_rtp);
 
     // A second client floods pings and never reads the answers.
-    let mut stalled = available(&b, "userb");
+    let mut stalled = b.available("userb");
     let ping = "<iq type='get' id='p' to='rayo.test'><ping xmlns='urn:xmpp:ping'/></iq>";
     let flood = ping.repeat(200);
     let deadline = Instant::now() + Duration::from_secs(8);
@@ -603,6 +459,5 @@ fn a_client_that_stops_reading_is_dropped_without_harming_calls() {
         "media continues\n{}",
         b.server.log()
     );
-    ok(&b, &mut reader, &offered.call, rayo("hangup"));
-    assert!(call.wait_bye(WAIT).is_some());
+    hang_up(&b, &mut reader, &offered, &mut call);
 }

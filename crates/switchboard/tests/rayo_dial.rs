@@ -5,81 +5,28 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use testkit::analysis::{decode_audio, dominant_frequency};
-use testkit::xmpp::{
-    error_condition, listen_addr_from_log, rayo, ClientOptions, XmppClient, RAYO_NS,
-};
-use testkit::{free_port, Codec, RtpPeer, RtpPeerConfig, Server, SipUa, Source};
+use testkit::rayo_harness::{RayoBench, RayoConfig, DOMAIN, WAIT};
+use testkit::xmpp::{error_condition, rayo, XmppClient, RAYO_NS};
+use testkit::{Codec, RtpPeer, RtpPeerConfig, SipUa, Source};
 use xmpp::Element;
 
-const WAIT: Duration = Duration::from_secs(5);
-const DOMAIN: &str = "rayo.test";
-
-fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_switchboard"))
-}
-
 struct Bench {
-    server: Server,
+    rayo: RayoBench,
     client: XmppClient,
 }
 
 /// A server whose `dial_route` sends numbers to `far`; one client, available.
 fn bench(far: SocketAddr) -> Bench {
-    let port = free_port();
-    let yaml = format!(
-        r#"
-transports:
-  udp: {{ transport: udp, bind: 127.0.0.1, port: {port} }}
-endpoints:
-  local:
-    match: {{ type: ip, values: ["127.0.0.0/8"] }}
-    route: incoming
-  app: {{ match: {{ type: rayo }} }}
-  far: {{ uri: "sip:{far}" }}
-routes:
-  incoming:
-    - {{ id: "", match: any, endpoint: app }}
-  outbound:
-    - {{ id: "", match: any, endpoint: far }}
-media:
-  rtp_ports: 48000-48999
-agent_rpc:
-  listen: 127.0.0.1:0
-http:
-  listen: 127.0.0.1:0
-sip:
-  shutdown_grace_sec: 0
-rayo:
-  domain: {DOMAIN}
-  listen: 127.0.0.1:0
-  allow_plain_without_tls: true
-  dial_route: outbound
-  users:
-    - {{ username: usera, password: "1" }}
-"#
-    );
-    let server = Server::start(binary(), &yaml, port);
-    let deadline = Instant::now() + WAIT;
-    let xmpp = loop {
-        if let Some(addr) = listen_addr_from_log(&server.log()) {
-            break addr;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no Rayo listener:\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut client = XmppClient::connect(xmpp, &ClientOptions::new(DOMAIN, "usera", "1"), WAIT)
-        .unwrap_or_else(|e| panic!("login: {e}\n{}", server.log()));
-    client.show("chat").expect("chat");
-    let ping = client.iq("get", DOMAIN, Element::new("ping", "urn:xmpp:ping"), WAIT);
-    assert!(ping.is_some(), "ping answered");
-    Bench { server, client }
+    let config = RayoConfig::new()
+        .endpoint(&format!("far: {{ uri: \"sip:{far}\" }}"))
+        .route("outbound", "far")
+        .rayo("  dial_route: outbound\n");
+    let rayo = RayoBench::start(Path::new(env!("CARGO_BIN_EXE_switchboard")), &config);
+    let client = rayo.available("usera");
+    Bench { rayo, client }
 }
 
 fn tone_peer(frequency: f64) -> RtpPeer {
@@ -113,7 +60,7 @@ fn dial(b: &mut Bench, dial: Element) -> String {
     let reply = b
         .client
         .iq_set(DOMAIN, dial, WAIT)
-        .unwrap_or_else(|| panic!("dial answered\n{}", b.server.log()));
+        .unwrap_or_else(|| panic!("dial answered\n{}", b.rayo.server.log()));
     assert_eq!(reply.get_attr("type"), Some("result"), "{reply}");
     let uri = reply
         .get_child("ref", RAYO_NS)
@@ -124,16 +71,7 @@ fn dial(b: &mut Bench, dial: Element) -> String {
 }
 
 fn event(b: &mut Bench, call: &str, name: &str) -> Element {
-    let presence = b
-        .client
-        .wait_call_event(call, name, WAIT)
-        .unwrap_or_else(|| panic!("<{name}> from {call}\n{}", b.server.log()));
-    let event = presence
-        .children()
-        .find(|c| c.ns() == RAYO_NS)
-        .expect("the event")
-        .clone();
-    event
+    b.rayo.event(&mut b.client, call, name)
 }
 
 #[test]
@@ -193,14 +131,10 @@ fn joined_calls_hear_each_other_and_a_hangup_unjoins_before_the_end() {
     // The inbound call, answered by the client.
     let caller = SipUa::bind();
     let caller_peer = tone_peer(600.0);
-    let mut inbound = caller.call(b.server.addr(), "100", caller_peer.local_addr());
-    let offered = b.client.wait_offer(WAIT).expect("offer");
+    let mut inbound = caller.call(b.rayo.server.addr(), "100", caller_peer.local_addr());
+    let offered = b.rayo.offer(&mut b.client);
     let a = offered.call.clone();
-    let reply = b
-        .client
-        .command(&a, rayo("answer"), WAIT)
-        .expect("answered");
-    assert_eq!(reply.get_attr("type"), Some("result"), "{reply}");
+    b.rayo.ok(&mut b.client, &a, rayo("answer"));
     assert_eq!(inbound.wait_final(WAIT), Some(200));
     caller_peer.set_destination(inbound.negotiated().expect("SDP").remote_rtp);
 
@@ -221,7 +155,7 @@ fn joined_calls_hear_each_other_and_a_hangup_unjoins_before_the_end() {
         reply.get_attr("type"),
         Some("result"),
         "{reply}\n{}",
-        b.server.log()
+        b.rayo.server.log()
     );
     let joined = event(&mut b, &a, "joined");
     assert_eq!(
@@ -267,9 +201,8 @@ fn joined_calls_hear_each_other_and_a_hangup_unjoins_before_the_end() {
             .map(|e| e.name().to_owned());
         seen.extend(name);
     }
-    assert_eq!(seen, ["unjoined", "end"], "{}", b.server.log());
+    assert_eq!(seen, ["unjoined", "end"], "{}", b.rayo.server.log());
     event(&mut b, &a, "unjoined");
-    let reply = b.client.command(&a, rayo("hangup"), WAIT).expect("hangup");
-    assert_eq!(reply.get_attr("type"), Some("result"));
+    b.rayo.ok(&mut b.client, &a, rayo("hangup"));
     assert!(inbound.wait_bye(WAIT).is_some());
 }

@@ -3,135 +3,52 @@
 //! during its offer, and a controlling client's stream closing (its calls
 //! are hung up after the grace period). Real binary, ports from the OS.
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use testkit::xmpp::{listen_addr_from_log, rayo, ClientOptions, XmppClient, RAYO_NS};
-use testkit::{free_port, Codec, RtpPeer, RtpPeerConfig, Server, SipUa, Source};
-use xmpp::Element;
+use testkit::rayo_harness::{Caller, RayoBench, RayoConfig, WAIT};
+use testkit::xmpp::{rayo, XmppClient};
 
-const WAIT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(500);
-const DOMAIN: &str = "rayo.test";
-
-fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_switchboard"))
-}
 
 /// Callers dialing `2` reach `vip` (offered to userb only), the others
 /// `app`; `rayo_extra` adds lines to `rayo:`.
-fn start(rayo_extra: &str) -> (Server, SocketAddr) {
-    let port = free_port();
-    let yaml = format!(
-        r#"
-transports:
-  udp: {{ transport: udp, bind: 127.0.0.1, port: {port} }}
-endpoints:
-  local:
-    match: {{ type: ip, values: ["127.0.0.0/8"] }}
-    route: incoming
-  app: {{ match: {{ type: rayo }} }}
-  vip: {{ match: {{ type: rayo, users: [userb] }} }}
-routes:
-  incoming:
-    - {{ id: "2", match: exact, endpoint: vip }}
-    - {{ id: "", match: any, endpoint: app }}
-media:
-  rtp_ports: 48000-48999
-agent_rpc:
-  listen: 127.0.0.1:0
-http:
-  listen: 127.0.0.1:0
-sip:
-  shutdown_grace_sec: 0
-rayo:
-  domain: {DOMAIN}
-  listen: 127.0.0.1:0
-  allow_plain_without_tls: true
-  users:
-    - {{ username: usera, password: "1" }}
-    - {{ username: userb, password: two }}
-{rayo_extra}"#
-    );
-    let server = Server::start(binary(), &yaml, port);
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(addr) = listen_addr_from_log(&server.log()) {
-            return (server, addr);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no Rayo listener:\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn start(rayo_extra: &str) -> RayoBench {
+    let config = RayoConfig::new()
+        .endpoint("vip: { match: { type: rayo, users: [userb] } }")
+        .incoming_route(r#"{ id: "2", match: exact, endpoint: vip }"#)
+        .rayo(rayo_extra);
+    RayoBench::start(Path::new(env!("CARGO_BIN_EXE_switchboard")), &config)
 }
 
-fn show(client: &mut XmppClient, show: &str) {
-    client.show(show).expect("presence");
-    let ping = client.iq("get", DOMAIN, Element::new("ping", "urn:xmpp:ping"), WAIT);
-    assert!(ping.is_some(), "ping answered");
-}
-
-fn available(addr: SocketAddr, user: &str) -> XmppClient {
-    let password = if user == "usera" { "1" } else { "two" };
-    let mut client = XmppClient::connect(addr, &ClientOptions::new(DOMAIN, user, password), WAIT)
-        .unwrap_or_else(|e| panic!("{user} logs in: {e}"));
-    show(&mut client, "chat");
-    client
-}
-
-fn peer() -> RtpPeer {
-    RtpPeer::start(RtpPeerConfig {
-        codec: Codec::Pcmu,
-        source: Source::Silence,
-        ..RtpPeerConfig::default()
-    })
-    .expect("RTP peer")
-}
-
-fn ok(client: &mut XmppClient, call: &str, command: Element) {
-    let reply = client.command(call, command, WAIT).expect("answered");
-    assert_eq!(reply.get_attr("type"), Some("result"), "{reply}");
-}
-
-fn end_reason(client: &mut XmppClient, call: &str) -> String {
-    let presence = client.wait_call_event(call, "end", WAIT).expect("<end>");
-    let end = presence.get_child("end", RAYO_NS).expect("end");
-    end.first_child()
-        .map(|r| r.name().to_owned())
-        .unwrap_or_default()
+/// usera, then userb, both available.
+fn both_available(bench: &RayoBench) -> (XmppClient, XmppClient) {
+    (bench.available("usera"), bench.available("userb"))
 }
 
 #[test]
 fn an_endpoint_s_users_alone_get_its_offers() {
-    let (server, addr) = start("");
-    let mut a = available(addr, "usera");
-    let mut b = available(addr, "userb");
-    let ua = SipUa::bind();
-    let rtp = peer();
-    let mut call = ua.call(server.addr(), "2", rtp.local_addr());
+    let bench = start("");
+    let (mut a, mut b) = both_available(&bench);
+    let caller = Caller::new();
+    let mut call = caller.call(bench.sip(), "2");
     let offered = b.wait_offer(WAIT).expect("userb is offered the vip call");
     assert!(a.wait_offer(QUIET).is_none(), "usera is not");
-    ok(&mut b, &offered.call, rayo("reject").child(rayo("busy")));
+    bench.ok(&mut b, &offered.call, rayo("reject").child(rayo("busy")));
     assert_eq!(call.wait_final(WAIT), Some(486));
     // Without userb, nobody may take a vip call.
-    show(&mut b, "dnd");
-    let mut call = ua.call(server.addr(), "2", rtp.local_addr());
-    assert_eq!(call.wait_final(WAIT), Some(480), "{}", server.log());
+    bench.show(&mut b, "dnd");
+    let mut call = caller.call(bench.sip(), "2");
+    assert_eq!(call.wait_final(WAIT), Some(480), "{}", bench.server.log());
     assert!(a.wait_offer(QUIET).is_none());
 }
 
 #[test]
 fn first_offers_one_client_at_a_time_and_fails_over_at_the_timeout() {
-    let (server, addr) = start("  offer_policy: first\n  offer_timeout_ms: 700\n");
-    let mut a = available(addr, "usera");
-    let mut b = available(addr, "userb");
-    let ua = SipUa::bind();
-    let rtp = peer();
-    let mut call = ua.call(server.addr(), "1000", rtp.local_addr());
+    let bench = start("  offer_policy: first\n  offer_timeout_ms: 700\n");
+    let (mut a, mut b) = both_available(&bench);
+    let caller = Caller::new();
+    let mut call = caller.call(bench.sip(), "1000");
     let first = a
         .wait_offer(WAIT)
         .expect("usera, available first, is asked first");
@@ -139,58 +56,48 @@ fn first_offers_one_client_at_a_time_and_fails_over_at_the_timeout() {
     let second = b.wait_offer(WAIT).expect("userb after usera's timeout");
     assert_eq!(first.call, second.call);
     // usera's offer was withdrawn: its command is a conflict.
-    let late = a
-        .command(&first.call, rayo("answer"), WAIT)
-        .expect("answered");
     assert_eq!(
-        testkit::xmpp::error_condition(&late).as_deref(),
-        Some("conflict")
+        bench.refused(&mut a, &first.call, rayo("answer")),
+        "conflict"
     );
-    ok(&mut b, &second.call, rayo("answer"));
-    assert_eq!(call.wait_final(WAIT), Some(200), "{}", server.log());
+    bench.ok(&mut b, &second.call, rayo("answer"));
+    assert_eq!(call.wait_final(WAIT), Some(200), "{}", bench.server.log());
     assert_eq!(call.hangup(WAIT).ok(), Some(200));
     // The end reaches every client the call was offered to.
-    assert_eq!(end_reason(&mut b, &second.call), "hungup");
-    assert_eq!(end_reason(&mut a, &first.call), "hungup");
+    assert_eq!(bench.end_reason(&mut b, &second.call), "hungup");
+    assert_eq!(bench.end_reason(&mut a, &first.call), "hungup");
 }
 
 #[test]
 fn an_offer_to_all_that_nobody_takes_ends_at_the_offer_timeout() {
-    let (server, addr) = start("  offer_policy: all\n  offer_timeout_ms: 700\n");
-    let mut a = available(addr, "usera");
-    let mut b = available(addr, "userb");
-    let ua = SipUa::bind();
-    let rtp = peer();
-    let mut call = ua.call(server.addr(), "1000", rtp.local_addr());
+    let bench = start("  offer_policy: all\n  offer_timeout_ms: 700\n");
+    let (mut a, mut b) = both_available(&bench);
+    let caller = Caller::new();
+    let mut call = caller.call(bench.sip(), "1000");
     let offered = a.wait_offer(WAIT).expect("usera is offered the call");
     b.wait_offer(WAIT).expect("userb too, at the same time");
     // Neither sends a command: the caller hears the endpoint's code, and
     // to the clients the call went away before they took it.
-    assert_eq!(call.wait_final(WAIT), Some(480), "{}", server.log());
-    assert_eq!(end_reason(&mut a, &offered.call), "hungup");
-    let late = a
-        .command(&offered.call, rayo("answer"), WAIT)
-        .expect("answered");
+    assert_eq!(call.wait_final(WAIT), Some(480), "{}", bench.server.log());
+    assert_eq!(bench.end_reason(&mut a, &offered.call), "hungup");
     assert_eq!(
-        testkit::xmpp::error_condition(&late).as_deref(),
-        Some("item-not-found")
+        bench.refused(&mut a, &offered.call, rayo("answer")),
+        "item-not-found"
     );
 }
 
 #[test]
 fn a_client_leaving_during_its_offer_hands_it_to_the_next_at_once() {
-    let (server, addr) = start("  offer_policy: first\n  offer_timeout_ms: 60000\n");
-    let mut a = available(addr, "usera");
-    let mut b = available(addr, "userb");
-    let ua = SipUa::bind();
-    let rtp = peer();
-    let mut call = ua.call(server.addr(), "1000", rtp.local_addr());
+    let bench = start("  offer_policy: first\n  offer_timeout_ms: 60000\n");
+    let (mut a, mut b) = both_available(&bench);
+    let caller = Caller::new();
+    let mut call = caller.call(bench.sip(), "1000");
     a.wait_offer(WAIT).expect("usera is asked first");
-    show(&mut a, "dnd");
+    bench.show(&mut a, "dnd");
     let offered = b.wait_offer(WAIT).expect("userb at once, not after 60 s");
-    ok(&mut b, &offered.call, rayo("answer"));
-    assert_eq!(call.wait_final(WAIT), Some(200), "{}", server.log());
-    ok(&mut b, &offered.call, rayo("hangup"));
+    bench.ok(&mut b, &offered.call, rayo("answer"));
+    assert_eq!(call.wait_final(WAIT), Some(200), "{}", bench.server.log());
+    bench.ok(&mut b, &offered.call, rayo("hangup"));
     assert!(call.wait_bye(WAIT).is_some());
 }
 
@@ -198,13 +105,12 @@ fn a_client_leaving_during_its_offer_hands_it_to_the_next_at_once() {
 /// the grace period (5 s), then the caller gets a BYE.
 #[test]
 fn a_gone_client_s_call_is_hung_up_after_the_grace_period() {
-    let (server, addr) = start("");
-    let mut a = available(addr, "usera");
-    let ua = SipUa::bind();
-    let rtp = peer();
-    let mut call = ua.call(server.addr(), "1000", rtp.local_addr());
+    let bench = start("");
+    let mut a = bench.available("usera");
+    let caller = Caller::new();
+    let mut call = caller.call(bench.sip(), "1000");
     let offered = a.wait_offer(WAIT).expect("offer");
-    ok(&mut a, &offered.call, rayo("answer"));
+    bench.ok(&mut a, &offered.call, rayo("answer"));
     assert_eq!(call.wait_final(WAIT), Some(200));
     drop(a);
     assert!(
@@ -214,6 +120,6 @@ fn a_gone_client_s_call_is_hung_up_after_the_grace_period() {
     assert!(
         call.wait_bye(Duration::from_secs(5)).is_some(),
         "{}",
-        server.log()
+        bench.server.log()
     );
 }

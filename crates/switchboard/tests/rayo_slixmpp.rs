@@ -10,21 +10,16 @@
 //! which it does not run.
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use testkit::xmpp::{listen_addr_from_log, test_certificate};
-use testkit::{free_port, Codec, RtpPeer, RtpPeerConfig, Server, SipUa, Source};
+use testkit::rayo_harness::{Caller, RayoBench, RayoConfig, DOMAIN};
+use testkit::xmpp::test_certificate;
+use testkit::Server;
 
 const WAIT: Duration = Duration::from_secs(10);
-const DOMAIN: &str = "rayo.test";
-
-fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_switchboard"))
-}
 
 /// The virtual environment's Python, if `scripts/test` made it.
 fn venv_python() -> Option<PathBuf> {
@@ -46,52 +41,14 @@ impl Drop for Script {
     }
 }
 
-fn start_server() -> (Server, SocketAddr) {
-    let port = free_port();
+/// STARTTLS with the test pair (so PLAIN only after TLS), its own RTP ports.
+fn start_server() -> RayoBench {
     let (cert, key) = test_certificate();
-    let yaml = format!(
-        r#"
-transports:
-  udp: {{ transport: udp, bind: 127.0.0.1, port: {port} }}
-endpoints:
-  local:
-    match: {{ type: ip, values: ["127.0.0.0/8"] }}
-    route: incoming
-  app: {{ match: {{ type: rayo }} }}
-routes:
-  incoming:
-    - {{ id: "", match: any, endpoint: app }}
-media:
-  rtp_ports: 49000-49099
-agent_rpc:
-  listen: 127.0.0.1:0
-http:
-  listen: 127.0.0.1:0
-sip:
-  shutdown_grace_sec: 0
-rayo:
-  domain: {DOMAIN}
-  listen: 127.0.0.1:0
-  tls: {{ cert: "{cert}", key: "{key}" }}
-  users:
-    - {{ username: usera, password: "1" }}
-"#,
-        cert = cert.display(),
-        key = key.display()
-    );
-    let server = Server::start(binary(), &yaml, port);
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(addr) = listen_addr_from_log(&server.log()) {
-            return (server, addr);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no Rayo listener:\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let config = RayoConfig::new()
+        .rtp_ports("49000-49099")
+        .tls(&cert, &key)
+        .wait(WAIT);
+    RayoBench::start(Path::new(env!("CARGO_BIN_EXE_switchboard")), &config)
 }
 
 /// Waits for a line starting with `prefix`; every line read so far is
@@ -125,7 +82,8 @@ fn a_slixmpp_application_answers_and_hangs_up_a_call() {
         );
         return;
     };
-    let (server, xmpp) = start_server();
+    let bench = start_server();
+    let (server, xmpp) = (&bench.server, bench.xmpp);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rayo/slixmpp_app.py");
     let mut child = Command::new(python)
         .arg(script)
@@ -150,24 +108,18 @@ fn a_slixmpp_application_answers_and_hangs_up_a_call() {
         }
     });
     let mut seen = Vec::new();
-    let login = wait_line(&lines, &mut seen, "LOGGED-IN", &server);
+    let login = wait_line(&lines, &mut seen, "LOGGED-IN", server);
     assert!(login.contains("usera@rayo.test/slix"), "{login}");
-    wait_line(&lines, &mut seen, "READY", &server);
+    wait_line(&lines, &mut seen, "READY", server);
 
-    let rtp = RtpPeer::start(RtpPeerConfig {
-        codec: Codec::Pcmu,
-        source: Source::Silence,
-        ..RtpPeerConfig::default()
-    })
-    .expect("RTP peer");
-    let ua = SipUa::bind();
-    let mut call = ua.call(server.addr(), "1000", rtp.local_addr());
-    let offer = wait_line(&lines, &mut seen, "OFFER", &server);
+    let caller = Caller::new();
+    let mut call = caller.call(bench.sip(), "1000");
+    let offer = wait_line(&lines, &mut seen, "OFFER", server);
     assert!(offer.contains(&format!("@{DOMAIN} sip:1000@")), "{offer}");
     assert!(!offer.ends_with("call-id=None"), "{offer}");
     assert_eq!(call.wait_final(WAIT), Some(200), "{}", server.log());
     assert_eq!(
-        wait_line(&lines, &mut seen, "RESULT answer", &server),
+        wait_line(&lines, &mut seen, "RESULT answer", server),
         "RESULT answer result"
     );
     assert!(
@@ -176,11 +128,11 @@ fn a_slixmpp_application_answers_and_hangs_up_a_call() {
         server.log()
     );
     assert_eq!(
-        wait_line(&lines, &mut seen, "RESULT hangup", &server),
+        wait_line(&lines, &mut seen, "RESULT hangup", server),
         "RESULT hangup result"
     );
     assert_eq!(
-        wait_line(&lines, &mut seen, "END", &server),
+        wait_line(&lines, &mut seen, "END", server),
         "END hangup-command unavailable"
     );
     let deadline = Instant::now() + WAIT;

@@ -5,7 +5,8 @@
 //! SIP user agent ([`sip_ua`]) or the baresip softphone ([`baresip`]),
 //! load the server with many bridged calls ([`load`], the `rtp-load` binary),
 //! attack its media ports with random datagrams ([`junk`]), and log in to
-//! its Rayo XMPP listener ([`xmpp`]).
+//! its Rayo XMPP listener ([`xmpp`]), with one harness for the Rayo tests
+//! ([`rayo_harness`]).
 //!
 //! Every wait is bounded, so a broken server fails a test instead of hanging it.
 #![deny(unsafe_code)] // `alloc_count` alone allows it: a global allocator is unsafe by nature
@@ -19,6 +20,7 @@ pub mod baresip;
 pub mod junk;
 pub mod load;
 pub mod ports;
+pub mod rayo_harness;
 pub mod rtp_peer;
 pub mod rtp_source;
 pub mod server;

@@ -1,0 +1,364 @@
+//! One harness for the Rayo end-to-end tests: a server whose callers go to
+//! the Rayo endpoint `app`, its XMPP listener found from the log, clients
+//! logged in and made available, and the waits every Rayo test repeats
+//! (an offer, a command's result, a call event, the `<end>`).
+//!
+//! Every helper panics with the server's log when what it waits for does
+//! not come, so a failing test says what the server did.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use testkit::rayo_harness::{RayoBench, RayoConfig};
+//! use testkit::xmpp::rayo;
+//!
+//! let bench = RayoBench::start(Path::new("target/debug/switchboard"), &RayoConfig::new());
+//! let mut client = bench.available("usera");
+//! let offered = bench.offer(&mut client);
+//! bench.ok(&mut client, &offered.call, rayo("answer"));
+//! ```
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use xmpp::Element;
+
+use crate::free_port;
+use crate::rtp_peer::{Codec, RtpPeer, RtpPeerConfig, Source};
+use crate::server::Server;
+use crate::sip_ua::{CallHandle, SipUa};
+use crate::sipp::SippRun;
+use crate::xmpp::{
+    error_condition, listen_addr_from_log, ClientOptions, RayoOffer, XmppClient, RAYO_NS,
+};
+
+/// The Rayo domain every harness server serves.
+pub const DOMAIN: &str = "rayo.test";
+/// The users every harness server knows, as `(username, password)`.
+pub const USERS: [(&str, &str); 2] = [("usera", "1"), ("userb", "two")];
+/// Longest a single expected thing may take by default (the machine is busy).
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// What a test's server differs in; the rest of the config is shared.
+#[derive(Debug, Clone)]
+pub struct RayoConfig {
+    endpoints: String,
+    incoming: String,
+    routes: String,
+    rtp_ports: String,
+    rayo: String,
+    tls: Option<(String, String)>,
+    wait: Duration,
+}
+
+impl Default for RayoConfig {
+    fn default() -> RayoConfig {
+        RayoConfig::new()
+    }
+}
+
+impl RayoConfig {
+    /// Callers all go to `app`; RTP on 48000-48999; PLAIN allowed without
+    /// TLS; users [`USERS`].
+    pub fn new() -> RayoConfig {
+        RayoConfig {
+            endpoints: String::new(),
+            incoming: String::new(),
+            routes: String::new(),
+            rtp_ports: "48000-48999".to_owned(),
+            rayo: String::new(),
+            tls: None,
+            wait: WAIT,
+        }
+    }
+
+    /// Builder: one more endpoint, a YAML line such as `far: { uri: "…" }`.
+    pub fn endpoint(mut self, line: &str) -> RayoConfig {
+        let _ = writeln!(self.endpoints, "  {line}");
+        self
+    }
+
+    /// Builder: a route of `incoming` tried before the catch-all to `app`,
+    /// a YAML flow mapping such as `{ id: "2", match: exact, endpoint: vip }`.
+    pub fn incoming_route(mut self, entry: &str) -> RayoConfig {
+        let _ = writeln!(self.incoming, "    - {entry}");
+        self
+    }
+
+    /// Builder: a route context of one catch-all entry to `endpoint`.
+    pub fn route(mut self, name: &str, endpoint: &str) -> RayoConfig {
+        let _ = writeln!(
+            self.routes,
+            "  {name}:\n    - {{ id: \"\", match: any, endpoint: {endpoint} }}"
+        );
+        self
+    }
+
+    /// Builder: the RTP port range (tests that run beside others use their own).
+    pub fn rtp_ports(mut self, range: &str) -> RayoConfig {
+        self.rtp_ports = range.to_owned();
+        self
+    }
+
+    /// Builder: extra lines under `rayo:`, each indented two spaces and
+    /// ending in a newline (`"  dialect: wiki\n"`).
+    pub fn rayo(mut self, lines: &str) -> RayoConfig {
+        self.rayo.push_str(lines);
+        self
+    }
+
+    /// Builder: STARTTLS with this pair; PLAIN is then only allowed after TLS.
+    pub fn tls(mut self, cert: &Path, key: &Path) -> RayoConfig {
+        self.tls = Some((cert.display().to_string(), key.display().to_string()));
+        self
+    }
+
+    /// Builder: how long the bench's waits last (start-up, login, events).
+    pub fn wait(mut self, wait: Duration) -> RayoConfig {
+        self.wait = wait;
+        self
+    }
+
+    /// The whole YAML for a server on SIP port `port`.
+    pub fn yaml(&self, port: u16) -> String {
+        let security = match &self.tls {
+            Some((cert, key)) => format!("  tls: {{ cert: \"{cert}\", key: \"{key}\" }}\n"),
+            None => "  allow_plain_without_tls: true\n".to_owned(),
+        };
+        let users: String = USERS
+            .iter()
+            .map(|(name, password)| {
+                format!("    - {{ username: {name}, password: \"{password}\" }}\n")
+            })
+            .collect();
+        format!(
+            r#"
+transports:
+  udp: {{ transport: udp, bind: 127.0.0.1, port: {port} }}
+endpoints:
+  local:
+    match: {{ type: ip, values: ["127.0.0.0/8"] }}
+    route: incoming
+  app: {{ match: {{ type: rayo }} }}
+{endpoints}routes:
+  incoming:
+{incoming}    - {{ id: "", match: any, endpoint: app }}
+{routes}media:
+  rtp_ports: {rtp_ports}
+agent_rpc:
+  listen: 127.0.0.1:0
+http:
+  listen: 127.0.0.1:0
+sip:
+  shutdown_grace_sec: 0
+rayo:
+  domain: {DOMAIN}
+  listen: 127.0.0.1:0
+{security}  users:
+{users}{rayo}"#,
+            endpoints = self.endpoints,
+            incoming = self.incoming,
+            routes = self.routes,
+            rtp_ports = self.rtp_ports,
+            rayo = self.rayo,
+        )
+    }
+}
+
+/// A running server and its Rayo listener's address.
+pub struct RayoBench {
+    /// The server process (its SIP address, its log).
+    pub server: Server,
+    /// Where its XMPP listener accepts clients.
+    pub xmpp: SocketAddr,
+    wait: Duration,
+}
+
+/// A call's `<end>` as a client received it.
+#[derive(Debug, Clone)]
+pub struct CallEnd {
+    /// The reason element's name (`hungup`, `hangup-command`, `busy` …).
+    pub reason: String,
+    /// The presence's `type` (`unavailable` in the XEP dialect).
+    pub presence_type: Option<String>,
+    /// The `<end>` element itself.
+    pub end: Element,
+}
+
+impl RayoBench {
+    /// Starts `binary` on `config` with a SIP port from the OS and waits
+    /// until its Rayo listener has logged its address.
+    pub fn start(binary: &Path, config: &RayoConfig) -> RayoBench {
+        let port = free_port();
+        let server = Server::start(binary, &config.yaml(port), port);
+        let deadline = Instant::now() + config.wait;
+        loop {
+            if let Some(xmpp) = listen_addr_from_log(&server.log()) {
+                return RayoBench {
+                    server,
+                    xmpp,
+                    wait: config.wait,
+                };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no Rayo listener:\n{}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The server's SIP address.
+    pub fn sip(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    /// A client logged in as `user` (one of [`USERS`]), not yet available.
+    pub fn login(&self, user: &str) -> XmppClient {
+        let password = USERS
+            .iter()
+            .find(|(name, _)| *name == user)
+            .map_or("", |(_, password)| *password);
+        let options = ClientOptions::new(DOMAIN, user, password);
+        XmppClient::connect(self.xmpp, &options, self.wait)
+            .unwrap_or_else(|e| panic!("{user} logs in: {e}\n{}", self.server.log()))
+    }
+
+    /// Sends `<show>` and waits until the server has taken it in (a ping's
+    /// answer comes after the presence is processed).
+    pub fn show(&self, client: &mut XmppClient, show: &str) {
+        client.show(show).expect("presence sent");
+        let ping = Element::new("ping", "urn:xmpp:ping");
+        let pong = client.iq("get", DOMAIN, ping, self.wait);
+        assert!(pong.is_some(), "ping answered");
+    }
+
+    /// A client logged in as `user` and available for offers (`chat`).
+    pub fn available(&self, user: &str) -> XmppClient {
+        let mut client = self.login(user);
+        self.show(&mut client, "chat");
+        client
+    }
+
+    /// The client's next offer.
+    pub fn offer(&self, client: &mut XmppClient) -> RayoOffer {
+        client
+            .wait_offer(self.wait)
+            .unwrap_or_else(|| panic!("an offer\n{}", self.server.log()))
+    }
+
+    /// Sends a call command and expects its IQ result.
+    pub fn ok(&self, client: &mut XmppClient, call: &str, command: Element) {
+        let name = command.name().to_owned();
+        let reply = client
+            .command(call, command, self.wait)
+            .unwrap_or_else(|| panic!("{name} answered\n{}", self.server.log()));
+        assert_eq!(reply.get_attr("type"), Some("result"), "{name}: {reply}");
+    }
+
+    /// Sends a call command and returns its error condition.
+    pub fn refused(&self, client: &mut XmppClient, call: &str, command: Element) -> String {
+        let reply = client.command(call, command, self.wait).expect("answered");
+        error_condition(&reply).unwrap_or_else(|| panic!("an error: {reply}"))
+    }
+
+    /// The next event `<name>` from `call` (its Rayo element).
+    pub fn event(&self, client: &mut XmppClient, call: &str, name: &str) -> Element {
+        let presence = client
+            .wait_call_event(call, name, self.wait)
+            .unwrap_or_else(|| panic!("<{name}> from {call}\n{}", self.server.log()));
+        let event = presence
+            .children()
+            .find(|c| c.ns() == RAYO_NS)
+            .expect("the event")
+            .clone();
+        event
+    }
+
+    /// The `<end>` of `call`.
+    pub fn end(&self, client: &mut XmppClient, call: &str) -> CallEnd {
+        let presence = client
+            .wait_call_event(call, "end", self.wait)
+            .unwrap_or_else(|| panic!("<end>\n{}", self.server.log()));
+        let end = presence.get_child("end", RAYO_NS).expect("end").clone();
+        let reason = end
+            .first_child()
+            .map(|r| r.name().to_owned())
+            .unwrap_or_default();
+        let presence_type = presence.get_attr("type").map(str::to_owned);
+        CallEnd {
+            reason,
+            presence_type,
+            end,
+        }
+    }
+
+    /// The reason of `call`'s `<end>` (`hungup` …).
+    pub fn end_reason(&self, client: &mut XmppClient, call: &str) -> String {
+        self.end(client, call).reason
+    }
+
+    /// Asserts that a SIPp caller's run succeeded; says why and what the
+    /// server logged when not.
+    pub fn assert_sipp_passed(&self, run: &SippRun) {
+        assert!(
+            run.success,
+            "{}\n{}\n{}",
+            run.report(),
+            run.errors,
+            self.server.log()
+        );
+    }
+}
+
+/// A caller: the test kit's SIP UA and the RTP peer (sending silence)
+/// whose address its calls offer.
+pub struct Caller {
+    /// The user agent that places the calls.
+    pub ua: SipUa,
+    /// The caller's media.
+    pub rtp: RtpPeer,
+}
+
+impl Caller {
+    /// A UA and a silent RTP peer, both on 127.0.0.1.
+    pub fn new() -> Caller {
+        Caller {
+            ua: SipUa::bind(),
+            rtp: silent_peer(),
+        }
+    }
+
+    /// Calls `number` at the server `to`.
+    pub fn call(&self, to: SocketAddr, number: &str) -> CallHandle {
+        self.ua.call(to, number, self.rtp.local_addr())
+    }
+}
+
+impl Default for Caller {
+    fn default() -> Caller {
+        Caller::new()
+    }
+}
+
+/// `command` with one `<header name value>` added.
+pub fn with_header(mut command: Element, name: &str, value: &str) -> Element {
+    command.push(
+        Element::new("header", RAYO_NS)
+            .attr("name", name)
+            .attr("value", value),
+    );
+    command
+}
+
+/// An RTP peer on 127.0.0.1 that sends PCMU silence.
+pub fn silent_peer() -> RtpPeer {
+    RtpPeer::start(RtpPeerConfig {
+        codec: Codec::Pcmu,
+        source: Source::Silence,
+        ..RtpPeerConfig::default()
+    })
+    .expect("RTP peer on 127.0.0.1")
+}
