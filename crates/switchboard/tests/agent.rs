@@ -84,18 +84,6 @@ fn bench() -> Bench {
     bench_with("127.0.0.1:9".parse().expect("address"), "")
 }
 
-fn tone_peer(frequency: f64) -> RtpPeer {
-    RtpPeer::start(RtpPeerConfig {
-        codec: Codec::Pcmu,
-        source: Source::Tone {
-            frequency,
-            dbm0: -10.0,
-        },
-        ..RtpPeerConfig::default()
-    })
-    .expect("RTP peer on 127.0.0.1")
-}
-
 fn silent_peer() -> RtpPeer {
     RtpPeer::start(RtpPeerConfig {
         codec: Codec::Pcmu,
@@ -259,7 +247,7 @@ fn a_stream_that_arrives_before_the_callers_own_does_not_take_the_prompt() {
     assert_eq!(call.wait_final(WAIT), Some(200));
     let leg = call.negotiated().expect("SDP in the 200").remote_rtp;
 
-    let stray = tone_peer(440.0);
+    let stray = RtpPeer::tone(Codec::Pcmu, 440.0);
     stray.set_destination(leg);
     std::thread::sleep(Duration::from_millis(300));
     rtp.set_destination(leg);
@@ -470,7 +458,7 @@ fn redirect_after_answer_bridges_the_caller_to_a_sipp_uas() {
 fn listen_returns_a_wav_of_the_callers_audio_then_200() {
     let b = bench();
     let mut agent = connect(&b);
-    let taken = take_call(&b, &mut agent, tone_peer(700.0), true);
+    let taken = take_call(&b, &mut agent, RtpPeer::tone(Codec::Pcmu, 700.0), true);
     let id = agent.send_request(
         "listen",
         &taken.did,
@@ -819,7 +807,7 @@ fn cli_mode_takes_text_lines_with_did_defaulting_to_the_last_call() {
 fn echo_returns_the_callers_audio_until_hangup() {
     let b = bench();
     let mut agent = connect(&b);
-    let mut taken = take_call(&b, &mut agent, tone_peer(900.0), true);
+    let mut taken = take_call(&b, &mut agent, RtpPeer::tone(Codec::Pcmu, 900.0), true);
     let echo = agent.send_request("echo", &taken.did, json!({}));
     let progress = agent.wait_response(&echo, WAIT).expect("provisional");
     assert_eq!(
@@ -850,7 +838,7 @@ fn redirect_before_answer_routes_the_call_like_a_bridge() {
     let callee = SipUa::bind();
     let b = bench_with(callee.local_addr(), "");
     let mut agent = connect(&b);
-    let caller_rtp = tone_peer(700.0);
+    let caller_rtp = RtpPeer::tone(Codec::Pcmu, 700.0);
     let mut taken = take_call(&b, &mut agent, caller_rtp, false);
     let (_, redirect) = agent
         .call(
@@ -864,7 +852,7 @@ fn redirect_before_answer_routes_the_call_like_a_bridge() {
     assert!(agent.wait_bye(&taken.did, WAIT).is_some(), "agent gets bye");
     let mut incoming = callee.wait_incoming(WAIT).expect("voicebot is dialed");
     assert_eq!(incoming.number().as_deref(), Some("100"));
-    let callee_rtp = tone_peer(1300.0);
+    let callee_rtp = RtpPeer::tone(Codec::Pcmu, 1300.0);
     let negotiated = incoming
         .answer(callee_rtp.local_addr(), WAIT)
         .expect("callee answers");

@@ -5,11 +5,12 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
+use testkit::analysis::is_near;
 
 use sdp::{Codec as SdpCodec, LocalMedia};
-use testkit::analysis::{decode_audio, dominant_frequency, rfc4733_digits};
+use testkit::analysis::{dominant_frequency, rfc4733_digits};
 use testkit::rtp_source::Source;
-use testkit::{free_port, Codec, RtpPeer, RtpPeerConfig, Server, SipUa};
+use testkit::{free_port, Codec, RtpPeer, Server, SipUa};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -59,34 +60,6 @@ sip:
     Server::start(binary(), &yaml, port)
 }
 
-fn tone_peer(codec: Codec, frequency: f64) -> RtpPeer {
-    RtpPeer::start(RtpPeerConfig {
-        codec,
-        source: Source::Tone {
-            frequency,
-            dbm0: -10.0,
-        },
-        ..RtpPeerConfig::default()
-    })
-    .expect("RTP peer on 127.0.0.1")
-}
-
-/// The dominant frequency of the audio `peer` received (skipping the first
-/// packets, which may predate the bridge).
-fn heard(peer: &RtpPeer) -> Option<f64> {
-    let packets = peer.received();
-    let audio: Vec<_> = packets
-        .into_iter()
-        .filter(|p| p.payload_type == 0 || p.payload_type == 8)
-        .skip(5)
-        .collect();
-    dominant_frequency(&decode_audio(&audio), 8000)
-}
-
-fn near(found: Option<f64>, expected: f64) -> bool {
-    found.is_some_and(|f| (f - expected).abs() < 15.0)
-}
-
 struct Bench {
     server: Server,
     callee: SipUa,
@@ -111,8 +84,8 @@ fn bench() -> Bench {
 fn bridged_call_carries_audio_both_ways_and_the_route_headers() {
     let b = bench();
     let caller = SipUa::bind();
-    let caller_rtp = tone_peer(Codec::Pcmu, 700.0);
-    let callee_rtp = tone_peer(Codec::Pcmu, 1300.0);
+    let caller_rtp = RtpPeer::tone(Codec::Pcmu, 700.0);
+    let callee_rtp = RtpPeer::tone(Codec::Pcmu, 1300.0);
     let mut call = caller.call(b.server.addr(), "9555", caller_rtp.local_addr());
     let mut incoming = b.callee.wait_incoming(WAIT).expect("the callee is dialed");
     let invite = incoming.request().clone();
@@ -129,14 +102,14 @@ fn bridged_call_carries_audio_both_ways_and_the_route_headers() {
     assert!(caller_rtp.wait_for_packets(40, WAIT), "{}", b.server.log());
     assert!(callee_rtp.wait_for_packets(40, WAIT), "{}", b.server.log());
     assert!(
-        near(heard(&caller_rtp), 1300.0),
+        is_near(caller_rtp.heard_frequency(), 1300.0),
         "caller heard {:?}",
-        heard(&caller_rtp)
+        caller_rtp.heard_frequency()
     );
     assert!(
-        near(heard(&callee_rtp), 700.0),
+        is_near(callee_rtp.heard_frequency(), 700.0),
         "callee heard {:?}",
-        heard(&callee_rtp)
+        callee_rtp.heard_frequency()
     );
     assert_eq!(call.hangup(WAIT).ok(), Some(200));
     assert!(incoming.wait_bye(WAIT).is_some(), "callee gets the BYE");
@@ -146,8 +119,8 @@ fn bridged_call_carries_audio_both_ways_and_the_route_headers() {
 fn pcma_caller_and_pcmu_callee_are_transcoded() {
     let b = bench();
     let caller = SipUa::bind();
-    let caller_rtp = tone_peer(Codec::Pcma, 600.0);
-    let callee_rtp = tone_peer(Codec::Pcmu, 1100.0);
+    let caller_rtp = RtpPeer::tone(Codec::Pcma, 600.0);
+    let callee_rtp = RtpPeer::tone(Codec::Pcmu, 1100.0);
     let mut offer = LocalMedia::new(caller_rtp.local_addr().ip(), caller_rtp.local_addr().port());
     offer.codecs = vec![SdpCodec::Pcma];
     let mut call = caller.call_with(b.server.addr(), "9100", offer);
@@ -174,14 +147,14 @@ fn pcma_caller_and_pcmu_callee_are_transcoded() {
         .skip(5)
         .all(|p| p.payload_type == 0));
     assert!(
-        near(heard(&caller_rtp), 1100.0),
+        is_near(caller_rtp.heard_frequency(), 1100.0),
         "caller heard {:?}",
-        heard(&caller_rtp)
+        caller_rtp.heard_frequency()
     );
     assert!(
-        near(heard(&callee_rtp), 600.0),
+        is_near(callee_rtp.heard_frequency(), 600.0),
         "callee heard {:?}",
-        heard(&callee_rtp)
+        callee_rtp.heard_frequency()
     );
     assert_eq!(call.hangup(WAIT).ok(), Some(200));
 }
@@ -254,7 +227,7 @@ fn a_503_from_the_first_endpoint_falls_back_to_the_next() {
 fn rfc4733_digits_from_the_caller_reach_the_callee() {
     let b = bench();
     let caller = SipUa::bind();
-    let caller_rtp = tone_peer(Codec::Pcmu, 700.0);
+    let caller_rtp = RtpPeer::tone(Codec::Pcmu, 700.0);
     let callee_rtp = RtpPeer::bind();
     let mut call = caller.call(b.server.addr(), "9600", caller_rtp.local_addr());
     let mut incoming = b.callee.wait_incoming(WAIT).expect("dialed");
@@ -291,16 +264,16 @@ fn sipp_echoing_callee_returns_the_callers_own_tone() {
         .timeout(Duration::from_secs(20))
         .spawn();
     let caller = SipUa::bind();
-    let caller_rtp = tone_peer(Codec::Pcmu, 700.0);
+    let caller_rtp = RtpPeer::tone(Codec::Pcmu, 700.0);
     let mut call = caller.call(server.addr(), "9777", caller_rtp.local_addr());
     assert_eq!(call.wait_final(WAIT), Some(200), "{}", server.log());
     let ours = call.negotiated().expect("negotiated");
     caller_rtp.set_destination(ours.remote_rtp);
     assert!(caller_rtp.wait_for_packets(50, WAIT), "{}", server.log());
     assert!(
-        near(heard(&caller_rtp), 700.0),
+        is_near(caller_rtp.heard_frequency(), 700.0),
         "caller heard {:?}",
-        heard(&caller_rtp)
+        caller_rtp.heard_frequency()
     );
     assert_eq!(call.hangup(WAIT).ok(), Some(200));
     let run = uas.wait();
@@ -379,12 +352,12 @@ fn check_recording(dir: &Path, call_duration: Duration, left: f64, right: f64) {
     // Skip the first 200 ms (media starts a moment after the answer).
     let (l, r) = (channel(0), channel(1));
     assert!(
-        near(dominant_frequency(&l[1600..], 8000), left),
+        is_near(dominant_frequency(&l[1600..], 8000), left),
         "left {:?}",
         dominant_frequency(&l[1600..], 8000)
     );
     assert!(
-        near(dominant_frequency(&r[1600..], 8000), right),
+        is_near(dominant_frequency(&r[1600..], 8000), right),
         "right {:?}",
         dominant_frequency(&r[1600..], 8000)
     );
@@ -418,8 +391,8 @@ fn recorded_call(
 fn a_recorded_call_leaves_a_stereo_wav_as_long_as_the_call() {
     let b = bench();
     let caller = SipUa::bind();
-    let caller_rtp = tone_peer(Codec::Pcmu, 700.0);
-    let callee_rtp = tone_peer(Codec::Pcmu, 1300.0);
+    let caller_rtp = RtpPeer::tone(Codec::Pcmu, 700.0);
+    let callee_rtp = RtpPeer::tone(Codec::Pcmu, 1300.0);
     let (mut call, mut incoming, answered) = recorded_call(&b, &caller, &caller_rtp, &callee_rtp);
     std::thread::sleep(Duration::from_millis(2000));
     let hangup_at = std::time::Instant::now();
@@ -433,8 +406,8 @@ fn a_recorded_call_leaves_a_stereo_wav_as_long_as_the_call() {
 fn sigterm_mid_call_hangs_up_and_completes_the_recording() {
     let mut b = bench();
     let caller = SipUa::bind();
-    let caller_rtp = tone_peer(Codec::Pcmu, 500.0);
-    let callee_rtp = tone_peer(Codec::Pcmu, 1500.0);
+    let caller_rtp = RtpPeer::tone(Codec::Pcmu, 500.0);
+    let callee_rtp = RtpPeer::tone(Codec::Pcmu, 1500.0);
     let (mut call, mut incoming, answered) = recorded_call(&b, &caller, &caller_rtp, &callee_rtp);
     std::thread::sleep(Duration::from_millis(1500));
     let term_at = std::time::Instant::now();

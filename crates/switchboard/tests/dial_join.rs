@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
+use testkit::analysis::is_near;
 
 use call_control::{
     Command, DialRequest, EndReason, Event, Failure, Join, JoinDirection, JoinTarget, Output,
@@ -23,11 +24,10 @@ use switchboard::control::{
 use switchboard::driver::Driver;
 use switchboard::media::pacer::{Pacer, PacerConfig};
 use switchboard::transport::Transports;
-use testkit::analysis::{decode_audio, dominant_frequency};
 use testkit::ports::free_port;
-use testkit::rtp_peer::{RtpPeer, RtpPeerConfig};
-use testkit::rtp_source::Source;
+use testkit::rtp_peer::RtpPeer;
 use testkit::sip_ua::SipUa;
+use testkit::Codec;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
@@ -226,31 +226,6 @@ http:
     }
 }
 
-fn tone_peer(frequency: f64) -> RtpPeer {
-    RtpPeer::start(RtpPeerConfig {
-        source: Source::Tone {
-            frequency,
-            dbm0: -10.0,
-        },
-        ..RtpPeerConfig::default()
-    })
-    .expect("RTP peer")
-}
-
-fn heard(peer: &RtpPeer) -> Option<f64> {
-    let audio: Vec<_> = peer
-        .received()
-        .into_iter()
-        .filter(|p| p.payload_type == 0 || p.payload_type == 8)
-        .skip(5)
-        .collect();
-    dominant_frequency(&decode_audio(&audio), 8000)
-}
-
-fn near(found: Option<f64>, expected: f64) -> bool {
-    found.is_some_and(|f| (f - expected).abs() < 15.0)
-}
-
 fn header<'a>(headers: &'a sip::Headers, name: &str) -> Option<&'a str> {
     headers
         .iter()
@@ -305,7 +280,7 @@ fn a_dialed_call_rings_is_answered_and_ends_when_the_party_hangs_up() {
         Err(Failure::InvalidState(_))
     ));
 
-    let peer = tone_peer(1000.0);
+    let peer = RtpPeer::tone(Codec::Pcmu, 1000.0);
     let negotiated = incoming
         .answer(peer.local_addr(), WAIT)
         .expect("answer and ACK");
@@ -384,7 +359,7 @@ fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
     let mut core = Core::start(callee.local_addr());
 
     // The inbound call, taken and answered by the test controller.
-    let caller_peer = tone_peer(600.0);
+    let caller_peer = RtpPeer::tone(Codec::Pcmu, 600.0);
     let mut inbound = caller.call(core.sip, "100", caller_peer.local_addr());
     let a = core.take_offer();
     let a_id = core
@@ -398,7 +373,7 @@ fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
     caller_peer.set_destination(inbound.negotiated().expect("caller SDP").remote_rtp);
 
     // The dialed call.
-    let callee_peer = tone_peer(1300.0);
+    let callee_peer = RtpPeer::tone(Codec::Pcmu, 1300.0);
     let (b_id, b) = core
         .dial(dial_to(format!("sip:dave@{}", callee.local_addr())))
         .expect("dial");
@@ -466,14 +441,14 @@ fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
     callee_peer.clear_received();
     std::thread::sleep(Duration::from_millis(800));
     assert!(
-        near(heard(&caller_peer), 1300.0),
+        is_near(caller_peer.heard_frequency(), 1300.0),
         "caller heard {:?}",
-        heard(&caller_peer)
+        caller_peer.heard_frequency()
     );
     assert!(
-        near(heard(&callee_peer), 600.0),
+        is_near(callee_peer.heard_frequency(), 600.0),
         "callee heard {:?}",
-        heard(&callee_peer)
+        callee_peer.heard_frequency()
     );
 
     // Mute: the caller's tone no longer reaches the callee.
@@ -482,7 +457,10 @@ fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
     std::thread::sleep(Duration::from_millis(100));
     callee_peer.clear_received();
     std::thread::sleep(Duration::from_millis(400));
-    assert!(!near(heard(&callee_peer), 600.0), "muted audio still flows");
+    assert!(
+        !is_near(callee_peer.heard_frequency(), 600.0),
+        "muted audio still flows"
+    );
     let unmute = core.command(&a, Command::Unmute);
     assert_eq!(core.done(a.key, unmute), Ok(Output::None));
 
@@ -522,9 +500,12 @@ fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
     caller_peer.clear_received();
     callee_peer.clear_received();
     std::thread::sleep(Duration::from_millis(600));
-    assert!(near(heard(&callee_peer), 600.0), "one-way join: callee");
     assert!(
-        !near(heard(&caller_peer), 1300.0),
+        is_near(callee_peer.heard_frequency(), 600.0),
+        "one-way join: callee"
+    );
+    assert!(
+        !is_near(caller_peer.heard_frequency(), 1300.0),
         "one-way join: the caller hears the callee"
     );
     assert!(
@@ -567,7 +548,7 @@ fn a_dial_with_join_is_joined_once_the_party_answers() {
     let callee = SipUa::bind();
     let caller = SipUa::bind();
     let mut core = Core::start(callee.local_addr());
-    let caller_peer = tone_peer(600.0);
+    let caller_peer = RtpPeer::tone(Codec::Pcmu, 600.0);
     let mut inbound = caller.call(core.sip, "100", caller_peer.local_addr());
     let a = core.take_offer();
     let a_id = core.ctx.registry.id_of(a.key).expect("id");
@@ -590,7 +571,7 @@ fn a_dial_with_join_is_joined_once_the_party_answers() {
         direction: JoinDirection::Duplex,
     });
     let (_, b) = core.dial(request).expect("dial");
-    let callee_peer = tone_peer(1300.0);
+    let callee_peer = RtpPeer::tone(Codec::Pcmu, 1300.0);
     let mut incoming = callee.wait_incoming(WAIT).expect("INVITE");
     let negotiated = incoming
         .answer(callee_peer.local_addr(), WAIT)
@@ -603,8 +584,8 @@ fn a_dial_with_join_is_joined_once_the_party_answers() {
     callee_peer.clear_received();
     caller_peer.clear_received();
     std::thread::sleep(Duration::from_millis(600));
-    assert!(near(heard(&callee_peer), 600.0), "callee");
-    assert!(near(heard(&caller_peer), 1300.0), "caller");
+    assert!(is_near(callee_peer.heard_frequency(), 600.0), "callee");
+    assert!(is_near(caller_peer.heard_frequency(), 1300.0), "caller");
 
     // The dialed party hangs up: the inbound call is unjoined, then goes on.
     incoming.hangup(WAIT).expect("BYE");

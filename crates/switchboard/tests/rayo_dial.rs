@@ -6,11 +6,11 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Instant;
+use testkit::analysis::is_near;
 
-use testkit::analysis::{decode_audio, dominant_frequency};
 use testkit::rayo_harness::{RayoBench, RayoConfig, DOMAIN, WAIT};
 use testkit::xmpp::{error_condition, rayo, XmppClient, RAYO_NS};
-use testkit::{Codec, RtpPeer, RtpPeerConfig, SipUa, Source};
+use testkit::{Codec, RtpPeer, SipUa};
 use xmpp::Element;
 
 struct Bench {
@@ -27,32 +27,6 @@ fn bench(far: SocketAddr) -> Bench {
     let rayo = RayoBench::start(Path::new(env!("CARGO_BIN_EXE_switchboard")), &config);
     let client = rayo.available("usera");
     Bench { rayo, client }
-}
-
-fn tone_peer(frequency: f64) -> RtpPeer {
-    RtpPeer::start(RtpPeerConfig {
-        codec: Codec::Pcmu,
-        source: Source::Tone {
-            frequency,
-            dbm0: -10.0,
-        },
-        ..RtpPeerConfig::default()
-    })
-    .expect("RTP peer")
-}
-
-fn heard(peer: &RtpPeer) -> Option<f64> {
-    let audio: Vec<_> = peer
-        .received()
-        .into_iter()
-        .filter(|p| p.payload_type == 0 || p.payload_type == 8)
-        .skip(5)
-        .collect();
-    dominant_frequency(&decode_audio(&audio), 8000)
-}
-
-fn near(found: Option<f64>, expected: f64) -> bool {
-    found.is_some_and(|f| (f - expected).abs() < 15.0)
 }
 
 /// Dials `to` and returns the new call's JID from the `<ref>`.
@@ -98,7 +72,7 @@ fn dial_gives_a_ref_then_ringing_and_answered() {
     let mut incoming = bob.wait_incoming(WAIT).expect("INVITE at bob");
     incoming.ring().expect("180");
     event(&mut b, &call, "ringing");
-    let peer = tone_peer(1000.0);
+    let peer = RtpPeer::tone(Codec::Pcmu, 1000.0);
     let negotiated = incoming.answer(peer.local_addr(), WAIT).expect("answer");
     peer.set_destination(negotiated.remote_rtp);
     event(&mut b, &call, "answered");
@@ -130,7 +104,7 @@ fn joined_calls_hear_each_other_and_a_hangup_unjoins_before_the_end() {
     let mut b = bench(dave.local_addr());
     // The inbound call, answered by the client.
     let caller = SipUa::bind();
-    let caller_peer = tone_peer(600.0);
+    let caller_peer = RtpPeer::tone(Codec::Pcmu, 600.0);
     let mut inbound = caller.call(b.rayo.server.addr(), "100", caller_peer.local_addr());
     let offered = b.rayo.offer(&mut b.client);
     let a = offered.call.clone();
@@ -141,7 +115,7 @@ fn joined_calls_hear_each_other_and_a_hangup_unjoins_before_the_end() {
     // The dialed call, answered by dave.
     let to = format!("sip:dave@{}", dave.local_addr());
     let d = dial(&mut b, rayo("dial").attr("to", to.as_str()));
-    let dave_peer = tone_peer(1300.0);
+    let dave_peer = RtpPeer::tone(Codec::Pcmu, 1300.0);
     let mut incoming = dave.wait_incoming(WAIT).expect("INVITE at dave");
     let negotiated = incoming
         .answer(dave_peer.local_addr(), WAIT)
@@ -173,14 +147,14 @@ fn joined_calls_hear_each_other_and_a_hangup_unjoins_before_the_end() {
     assert!(caller_peer.wait_for_packets(40, WAIT));
     assert!(dave_peer.wait_for_packets(40, WAIT));
     assert!(
-        near(heard(&caller_peer), 1300.0),
+        is_near(caller_peer.heard_frequency(), 1300.0),
         "caller heard {:?}",
-        heard(&caller_peer)
+        caller_peer.heard_frequency()
     );
     assert!(
-        near(heard(&dave_peer), 600.0),
+        is_near(dave_peer.heard_frequency(), 600.0),
         "dave heard {:?}",
-        heard(&dave_peer)
+        dave_peer.heard_frequency()
     );
 
     // Dave hangs up: the dialed call unjoins then ends; the inbound call

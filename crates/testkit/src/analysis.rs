@@ -121,6 +121,12 @@ pub fn dominant_frequency(samples: &[i16], sample_rate: u32) -> Option<f64> {
     Some(peak)
 }
 
+/// Whether a measured frequency is within 15 Hz of `expected` (the
+/// resolution tone checks in these tests use).
+pub fn is_near(found: Option<f64>, expected: f64) -> bool {
+    found.is_some_and(|f| (f - expected).abs() < 15.0)
+}
+
 /// The share (0–1) of the signal's energy within about ±5 Hz of `frequency`.
 pub fn tone_fraction(samples: &[i16], frequency: f64, sample_rate: u32) -> f64 {
     let blocks = blocks_of(samples);

@@ -183,6 +183,32 @@ impl RtpPeer {
         RtpPeer::start(RtpPeerConfig::default()).expect("bind RTP peer on 127.0.0.1")
     }
 
+    /// A peer sending a `frequency` Hz tone at -10 dBm0 in `codec`, for
+    /// tests that check who hears whom.
+    pub fn tone(codec: Codec, frequency: f64) -> RtpPeer {
+        RtpPeer::start(RtpPeerConfig {
+            codec,
+            source: Source::Tone {
+                frequency,
+                dbm0: -10.0,
+            },
+            ..RtpPeerConfig::default()
+        })
+        .expect("bind RTP peer on 127.0.0.1")
+    }
+
+    /// The dominant frequency of the G.711 audio received so far, skipping
+    /// the first packets (they may predate a bridge or join).
+    pub fn heard_frequency(&self) -> Option<f64> {
+        let audio: Vec<_> = self
+            .received()
+            .into_iter()
+            .filter(|p| p.payload_type == 0 || p.payload_type == 8)
+            .skip(5)
+            .collect();
+        crate::analysis::dominant_frequency(&crate::analysis::decode_audio(&audio), 8000)
+    }
+
     /// The address packets are sent from and received on.
     pub fn local_addr(&self) -> SocketAddr {
         self.socket
