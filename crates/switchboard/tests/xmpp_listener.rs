@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use testkit::xmpp::{
-    listen_addr_from_log, test_certificate, ClientOptions, LoginError, XmppClient,
+    client_options, listen_addr_from_log, test_certificate, ClientOptions, LoginError, XmppClient,
 };
 use testkit::{free_port, Server};
 use xmpp::sasl::Mechanism;
@@ -70,7 +70,7 @@ fn login(addr: SocketAddr, options: &ClientOptions) -> XmppClient {
 }
 
 fn usera() -> ClientOptions {
-    ClientOptions::new(DOMAIN, "usera", "1")
+    client_options(DOMAIN, "usera", "1")
 }
 
 fn error_condition(reply: &Element) -> Option<String> {
@@ -181,7 +181,7 @@ fn scram_sha_1_and_plain_without_tls_when_allowed() {
             .as_deref(),
         Some("result")
     );
-    let userb = ClientOptions::new(DOMAIN, "userb", "two").mechanism(Mechanism::Plain);
+    let userb = client_options(DOMAIN, "userb", "two").mechanism(Mechanism::Plain);
     let other = login(addr, &userb.resource("app"));
     assert_eq!(other.jid().to_string(), "userb@rayo.test/app");
 }
@@ -214,7 +214,7 @@ fn wrong_passwords_fail_and_then_ban_the_source() {
         "  allow_plain_without_tls: true\n",
         "auth_max_failures: 3, auth_ban_sec: 120",
     );
-    let wrong = ClientOptions::new(DOMAIN, "usera", "guess");
+    let wrong = client_options(DOMAIN, "usera", "guess");
     for attempt in 0..2 {
         match XmppClient::connect(addr, &wrong, WAIT) {
             Err(LoginError::AuthFailed(condition)) => {
@@ -307,7 +307,7 @@ fn malformed_and_oversized_input_end_the_stream_and_the_server_carries_on() {
 #[test]
 fn a_client_that_stops_reading_is_dropped_and_others_are_unharmed() {
     let (server, addr) = start("", "");
-    let mut other = login(addr, &ClientOptions::new(DOMAIN, "userb", "two"));
+    let mut other = login(addr, &client_options(DOMAIN, "userb", "two"));
     let mut slow = login(addr, &usera());
     // Pings are answered by the server itself; this client never reads the answers.
     let batch: String = (0..1000)
@@ -430,7 +430,7 @@ fn sasl_failures_and_sip_digest_failures_count_toward_one_ban() {
         401,
         "challenged before any failure"
     );
-    let wrong = ClientOptions::new(DOMAIN, "usera", "guess");
+    let wrong = client_options(DOMAIN, "usera", "guess");
     for _ in 0..2 {
         assert!(matches!(
             XmppClient::connect(addr, &wrong, WAIT),

@@ -30,7 +30,7 @@ use crate::server::Server;
 use crate::sip_ua::{CallHandle, SipUa};
 use crate::sipp::SippRun;
 use crate::xmpp::{
-    error_condition, listen_addr_from_log, ClientOptions, RayoOffer, XmppClient, RAYO_NS,
+    client_options, error_condition, listen_addr_from_log, RayoOffer, XmppClient, RAYO_NS,
 };
 
 /// The Rayo domain every harness server serves.
@@ -221,7 +221,7 @@ impl RayoBench {
             .iter()
             .find(|(name, _)| *name == user)
             .map_or("", |(_, password)| *password);
-        let options = ClientOptions::new(DOMAIN, user, password);
+        let options = client_options(DOMAIN, user, password);
         XmppClient::connect(self.xmpp, &options, self.wait)
             .unwrap_or_else(|e| panic!("{user} logs in: {e}\n{}", self.server.log()))
     }

@@ -19,7 +19,7 @@
 //! use xmpp::Element;
 //!
 //! let addr = "127.0.0.1:5222".parse().unwrap();
-//! let options = ClientOptions::new("rayo.test", "usera", "1");
+//! let options = client_options("rayo.test", "usera", "1");
 //! let mut client = XmppClient::connect(addr, &options, Duration::from_secs(5)).expect("login");
 //! let ping = Element::new("ping", "urn:xmpp:ping");
 //! let reply = client.iq("get", "rayo.test", ping, Duration::from_secs(2)).expect("reply");
@@ -36,7 +36,6 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig as TlsConfig, ClientConnection, DigitallySignedStruct, StreamOwned};
-use xmpp::sasl::Mechanism;
 use xmpp::{ClientConfig, ClientOutput, ClientStream, Element, FullJid, StreamError};
 
 /// Most stanzas held for later waits.
@@ -46,51 +45,13 @@ const READ_SLICE: Duration = Duration::from_millis(50);
 /// Bound on one write (a server that does not read fails it).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How to log in.
-#[derive(Debug, Clone)]
-pub struct ClientOptions {
-    /// The server's domain (`rayo.domain`).
-    pub domain: String,
-    /// The user name.
-    pub username: String,
-    /// The password.
-    pub password: String,
-    /// Resource to bind; None lets the server choose.
-    pub resource: Option<String>,
-    /// SASL mechanisms to use, most preferred first.
-    pub mechanisms: Vec<Mechanism>,
-    /// Use STARTTLS when the server offers it.
-    pub starttls: bool,
-}
+/// How to log in: the `xmpp` crate's client settings.
+pub type ClientOptions = ClientConfig;
 
-impl ClientOptions {
-    /// SCRAM-SHA-256, then SCRAM-SHA-1, then PLAIN; STARTTLS when offered.
-    pub fn new(domain: &str, username: &str, password: &str) -> ClientOptions {
-        ClientOptions {
-            domain: domain.to_owned(),
-            username: username.to_owned(),
-            password: password.to_owned(),
-            resource: None,
-            mechanisms: vec![
-                Mechanism::ScramSha256,
-                Mechanism::ScramSha1,
-                Mechanism::Plain,
-            ],
-            starttls: true,
-        }
-    }
-
-    /// Builder: only `mechanism`.
-    pub fn mechanism(mut self, mechanism: Mechanism) -> ClientOptions {
-        self.mechanisms = vec![mechanism];
-        self
-    }
-
-    /// Builder: bind `resource`.
-    pub fn resource(mut self, resource: &str) -> ClientOptions {
-        self.resource = Some(resource.to_owned());
-        self
-    }
+/// Login settings for tests: SCRAM-SHA-256, then SCRAM-SHA-1, then PLAIN,
+/// and STARTTLS when the server offers it.
+pub fn client_options(domain: &str, username: &str, password: &str) -> ClientOptions {
+    ClientConfig::new(domain, username, password).starttls(true)
 }
 
 /// Why a login did not end bound.
@@ -154,10 +115,7 @@ impl XmppClient {
         let tcp = TcpStream::connect_timeout(&addr, timeout)?;
         tcp.set_nodelay(true)?;
         tcp.set_write_timeout(Some(WRITE_TIMEOUT))?;
-        let mut config = ClientConfig::new(&options.domain, &options.username, &options.password);
-        config.resource = options.resource.clone();
-        config.mechanisms = options.mechanisms.clone();
-        config.starttls = options.starttls;
+        let config = options.clone();
         let mut client = XmppClient {
             io: Io::Plain(tcp),
             stream: ClientStream::new(config),

@@ -50,6 +50,24 @@ impl ClientConfig {
             limits: Limits::default(),
         }
     }
+
+    /// Builder: only `mechanism`.
+    pub fn mechanism(mut self, mechanism: Mechanism) -> ClientConfig {
+        self.mechanisms = vec![mechanism];
+        self
+    }
+
+    /// Builder: bind `resource`.
+    pub fn resource(mut self, resource: &str) -> ClientConfig {
+        self.resource = Some(resource.to_owned());
+        self
+    }
+
+    /// Builder: whether STARTTLS is used when offered.
+    pub fn starttls(mut self, starttls: bool) -> ClientConfig {
+        self.starttls = starttls;
+        self
+    }
 }
 
 /// What the client driver must do or learn.
