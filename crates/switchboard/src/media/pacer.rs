@@ -38,7 +38,10 @@
 //! number +1 and the timestamp +160 per frame, continuous across source
 //! changes; the first packet after a source change carries the marker bit
 //! (the start of a talkspurt, RFC 3550 §5.1). While [`FrameSource::Paused`]
-//! nothing is sent but the timestamp keeps advancing.
+//! nothing is sent but the timestamp keeps advancing. A stream whose
+//! prompt is paused ([`PacerHandle::set_prompt_paused`]) sends silence
+//! instead of the prompt's next frame and keeps the prompt's position: one flag tested per
+//! frame, so pausing costs the hot path nothing.
 //!
 //! # The hot path
 //!
@@ -119,6 +122,10 @@ enum Command {
         id: StreamId,
         destination: SocketAddr,
     },
+    SetPromptPaused {
+        id: StreamId,
+        paused: bool,
+    },
     RemoveStream {
         id: StreamId,
     },
@@ -148,6 +155,9 @@ impl std::fmt::Debug for Command {
             Command::AddStream { id, .. } => write!(f, "AddStream({})", id.0),
             Command::SetSource { id, .. } => write!(f, "SetSource({})", id.0),
             Command::SetDestination { id, .. } => write!(f, "SetDestination({})", id.0),
+            Command::SetPromptPaused { id, paused } => {
+                write!(f, "SetPromptPaused({}, {paused})", id.0)
+            }
             Command::RemoveStream { id } => write!(f, "RemoveStream({})", id.0),
             Command::Shutdown => f.write_str("Shutdown"),
         }
@@ -193,6 +203,13 @@ impl PacerHandle {
     /// Sends a stream's packets to a new address (re-INVITE, latching).
     pub fn set_destination(&self, id: StreamId, destination: SocketAddr) -> Result<(), PacerError> {
         self.send(Command::SetDestination { id, destination })
+    }
+
+    /// Pauses (`true`) or resumes a stream's prompt in place, from the next
+    /// tick: silence goes out meanwhile and the prompt keeps its position.
+    /// A new [`set_source`](Self::set_source) ends the pause.
+    pub fn set_prompt_paused(&self, id: StreamId, paused: bool) -> Result<(), PacerError> {
+        self.send(Command::SetPromptPaused { id, paused })
     }
 
     /// Stops a stream; no packet of it leaves after the next tick.
@@ -331,6 +348,7 @@ fn apply(core: &mut PacerCore, command: Command) {
         }
         Command::SetSource { id, source } => core.set_source(id, source),
         Command::SetDestination { id, destination } => core.set_destination(id, destination),
+        Command::SetPromptPaused { id, paused } => core.set_prompt_paused(id, paused),
         Command::RemoveStream { id } => core.remove_stream(id),
         Command::Shutdown => true,
     };

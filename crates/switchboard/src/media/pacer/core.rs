@@ -76,6 +76,9 @@ struct Stream {
     position: usize,
     /// Set the marker bit on the next packet sent (RFC 3550 talkspurt start).
     marker: bool,
+    /// The prompt (or tone) is paused: it keeps its place and silence goes out instead;
+    /// cleared by the next [`PacerCore::set_source`].
+    prompt_paused: bool,
     counters: Arc<StreamCounters>,
 }
 
@@ -132,6 +135,7 @@ impl PacerCore {
             setup,
             position: 0,
             marker: true,
+            prompt_paused: false,
             counters,
         });
     }
@@ -145,6 +149,20 @@ impl PacerCore {
         stream.setup.source = source;
         stream.position = 0;
         stream.marker = true;
+        stream.prompt_paused = false;
+        true
+    }
+
+    /// Pauses (`paused`) or resumes a stream's prompt or tone in place: while
+    /// paused the stream sends silence in the same RTP stream and the prompt
+    /// does not advance, so resuming continues with the frame that was
+    /// next. No effect on a stream sending silence or nothing. Returns
+    /// false for an unknown stream.
+    pub fn set_prompt_paused(&mut self, id: StreamId, paused: bool) -> bool {
+        let Some(stream) = self.stream_mut(id) else {
+            return false;
+        };
+        stream.prompt_paused = paused;
         true
     }
 
@@ -239,6 +257,18 @@ impl PacerCore {
 /// Writes the stream's next payload into `out`, advancing its source;
 /// false when there is nothing to send.
 fn next_payload(stream: &mut Stream, out: &mut Frame) -> bool {
+    let codec = stream.setup.codec;
+    if stream.prompt_paused {
+        // A paused prompt neither advances nor finishes; the listener hears
+        // silence in the same stream (timestamps continuous, no marker).
+        return match stream.setup.source {
+            FrameSource::Paused => false,
+            FrameSource::Silence | FrameSource::Tone(_) | FrameSource::Prompt { .. } => {
+                out.fill(codec.silence_code());
+                true
+            }
+        };
+    }
     // A finished prompt hands over to its fallback within the same tick, so
     // the receiver hears no gap.
     if let FrameSource::Prompt {
@@ -264,7 +294,6 @@ fn next_payload(stream: &mut Stream, out: &mut Frame) -> bool {
             }
         }
     }
-    let codec = stream.setup.codec;
     match &mut stream.setup.source {
         FrameSource::Paused => false,
         FrameSource::Silence => {
@@ -374,6 +403,117 @@ mod tests {
         let (len, _) = sink.recv_from(&mut buf).expect("first packet");
         assert_eq!(len, PACKET_LEN);
         assert_eq!(buf[1] & 0x80, 0x80, "marker on the first packet");
+    }
+
+    /// A prompt whose frame `k` is filled with the byte `k + 1`.
+    fn numbered_prompt(frames: u8) -> PromptFrames {
+        let frames: Vec<Frame> = (1..=frames).map(|k| [k; FRAME_SAMPLES]).collect();
+        PromptFrames::from_frames(frames.into())
+    }
+
+    /// The (sequence, timestamp, first payload byte) of every packet waiting.
+    fn drain(sink: &UdpSocket) -> Vec<(u16, u32, u8)> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 400];
+        while let Ok((len, _)) = sink.recv_from(&mut buf) {
+            assert_eq!(len, PACKET_LEN);
+            let sequence = u16::from_be_bytes([buf[2], buf[3]]);
+            let timestamp = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+            assert_eq!(u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]), 7);
+            out.push((sequence, timestamp, buf[HEADER_LEN]));
+        }
+        out
+    }
+
+    fn sink() -> (UdpSocket, SocketAddr) {
+        let sink = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        sink.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+            .expect("timeout");
+        let to = sink.local_addr().expect("addr");
+        (sink, to)
+    }
+
+    #[test]
+    fn a_paused_prompt_sends_silence_and_resumes_where_it_stopped() {
+        let (sink, to) = sink();
+        let (tx, mut rx) = mpsc::channel(4);
+        let mut s = setup(
+            to,
+            FrameSource::Prompt {
+                frames: numbered_prompt(4),
+                looped: false,
+                tag: 3,
+            },
+        );
+        s.events = Some(tx);
+        let mut core = PacerCore::new(1, Arc::default());
+        core.add_stream(StreamId(1), s, Arc::default());
+        let now = Instant::now();
+        core.tick(now);
+        core.tick(now);
+        assert!(core.set_prompt_paused(StreamId(1), true));
+        for _ in 0..3 {
+            core.tick(now);
+        }
+        // Paused at the end of the prompt too: it does not finish while paused.
+        assert!(core.set_prompt_paused(StreamId(1), false));
+        core.tick(now);
+        core.tick(now);
+        assert!(core.set_prompt_paused(StreamId(1), true));
+        core.tick(now);
+        assert!(rx.try_recv().is_err(), "a paused prompt never finishes");
+        // Resumed at its end, it finishes and falls back (to sending nothing here).
+        core.set_prompt_paused(StreamId(1), false);
+        core.tick(now);
+        let silence = G711::Pcmu.silence_code();
+        let packets = drain(&sink);
+        let payloads: Vec<u8> = packets.iter().map(|p| p.2).collect();
+        assert_eq!(payloads, [1, 2, silence, silence, silence, 3, 4, silence]);
+        // One continuous RTP stream: no gap in sequence or timestamp.
+        for (k, (sequence, timestamp, _)) in packets.iter().enumerate() {
+            let k = k as u32;
+            assert_eq!(*sequence, 65_535u16.wrapping_add(k as u16));
+            assert_eq!(*timestamp, (u32::MAX - 100).wrapping_add(k * 160));
+        }
+        assert_eq!(
+            rx.try_recv().ok(),
+            Some(PacerEvent::PromptFinished {
+                stream: StreamId(1),
+                tag: 3
+            })
+        );
+    }
+
+    #[test]
+    fn a_looped_prompt_keeps_looping_after_a_pause_and_a_new_source_ends_it() {
+        let (sink, to) = sink();
+        let looped = FrameSource::Prompt {
+            frames: numbered_prompt(2),
+            looped: true,
+            tag: 1,
+        };
+        let mut core = PacerCore::new(1, Arc::default());
+        core.add_stream(StreamId(1), setup(to, looped.clone()), Arc::default());
+        let now = Instant::now();
+        core.tick(now);
+        core.set_prompt_paused(StreamId(1), true);
+        core.tick(now);
+        core.set_prompt_paused(StreamId(1), false);
+        for _ in 0..3 {
+            core.tick(now);
+        }
+        // A new source starts unpaused, from its first frame.
+        core.set_prompt_paused(StreamId(1), true);
+        core.set_source(StreamId(1), looped);
+        core.tick(now);
+        // Pausing a stream that sends nothing keeps it silent.
+        core.set_source(StreamId(1), FrameSource::Paused);
+        core.set_prompt_paused(StreamId(1), true);
+        core.tick(now);
+        assert!(!core.set_prompt_paused(StreamId(9), true));
+        let silence = G711::Pcmu.silence_code();
+        let payloads: Vec<u8> = drain(&sink).iter().map(|p| p.2).collect();
+        assert_eq!(payloads, [1, silence, 2, 1, 2, 1]);
     }
 
     #[test]

@@ -74,7 +74,8 @@ impl Call {
             }
             Command::Mute => self.mute(true),
             Command::Unmute => self.mute(false),
-            Command::Pause { .. } | Command::Resume { .. } => Err(Failure::NotImplemented("pause")),
+            Command::Pause { target } => self.pause(target, true),
+            Command::Resume { target } => self.pause(target, false),
             Command::Join(join) => self.join(join.target, join.direction).await,
             Command::Unjoin { target } => self.unjoin(target).await,
             Command::CollectDtmf(_) | Command::Stop { .. } | Command::DtmfEvents { .. } => Err(
@@ -384,6 +385,30 @@ impl Call {
             control.echo = Some(id);
         }
         self.started(id);
+    }
+
+    /// Pauses (`true`) or resumes the running play `target` in place: the
+    /// caller hears silence meanwhile and the prompt goes on from where it
+    /// stopped. The rules only hand over a started component whose state
+    /// changes. Only a play can pause: a collect, listen or echo (whose
+    /// pause Rayo does not define either) is `NotImplemented`.
+    fn pause(&mut self, target: RequestId, paused: bool) -> Result<Output, Failure> {
+        let Some(control) = self.control.as_ref() else {
+            return Err(Failure::NoSuchRequest);
+        };
+        if control.play.as_ref().is_none_or(|p| p.id != target) {
+            return Err(Failure::NotImplemented(
+                "pause and resume of a component other than a play",
+            ));
+        }
+        let Some(media) = control.media.as_ref() else {
+            return Err(Failure::NotAnswered);
+        };
+        self.ctx
+            .pacer
+            .set_prompt_paused(media.stream, paused)
+            .map(|()| Output::None)
+            .map_err(|error| Failure::Internal(error.to_string()))
     }
 
     /// Tears down the media side of a component the rules have completed.
