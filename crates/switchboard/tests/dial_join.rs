@@ -6,79 +6,25 @@
 //! takes the inbound calls. The far ends are testkit UAs with RTP peers
 //! sending tones, and audio is checked by content.
 
+mod common;
+
 use std::net::SocketAddr;
-use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
-use testkit::analysis::is_near;
 
 use call_control::{
     Command, DialRequest, EndReason, Event, Failure, Join, JoinDirection, JoinTarget, Output,
-    Request,
 };
-use switchboard::calls::{CallContext, CallKey, DialError, RegistryError, SIP_COMMAND_QUEUE};
-use switchboard::config::{Config, TransportProtocol};
-use switchboard::control::{
-    CallHandle, ControllerId, ControllerKind, ControllerPool, Controllers, EventSink, Invitation,
-    OfferPolicy, OfferTerms,
-};
-use switchboard::driver::Driver;
-use switchboard::media::pacer::{Pacer, PacerConfig};
-use switchboard::transport::Transports;
-use testkit::ports::free_port;
+use common::core::{Core, WAIT};
+use switchboard::calls::{DialError, RegistryError};
+use testkit::analysis::is_near;
 use testkit::rtp_peer::RtpPeer;
 use testkit::sip_ua::SipUa;
 use testkit::Codec;
-use tokio::runtime::Runtime;
-use tokio::sync::mpsc;
 
-const WAIT: Duration = Duration::from_secs(3);
-
-/// Takes every offered call for the test.
-#[derive(Debug)]
-struct TestPool {
-    invitations: Mutex<std_mpsc::Sender<Invitation>>,
-}
-
-impl ControllerPool for TestPool {
-    fn terms(&self) -> OfferTerms {
-        OfferTerms {
-            policy: OfferPolicy::First,
-            offer_timeout: None,
-            answer_timeout: Duration::from_secs(30),
-        }
-    }
-
-    fn candidates(&self) -> Vec<ControllerId> {
-        vec![ControllerId(1)]
-    }
-
-    fn invite(&self, _: ControllerId, invitation: Invitation) -> Result<(), Invitation> {
-        let sender = self.invitations.lock().unwrap_or_else(|p| p.into_inner());
-        sender.send(invitation).map_err(|e| e.0)
-    }
-}
-
-/// The server's core in process, and the test's controller.
-struct Core {
-    rt: Runtime,
-    ctx: Arc<CallContext>,
-    sip: SocketAddr,
-    invitations: std_mpsc::Receiver<Invitation>,
-    events_tx: mpsc::Sender<(CallKey, Event)>,
-    events: mpsc::Receiver<(CallKey, Event)>,
-    /// Events of other calls read while waiting for one call's.
-    pending: Vec<(CallKey, Event)>,
-    next_request: u64,
-    _pacer: Pacer,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl Core {
-    /// A core whose `default` route context sends `5…` (stripped) to `far`.
-    fn start(far: SocketAddr) -> Core {
-        let port = free_port();
-        let rtp = testkit::ports::free_ports(200);
-        let yaml = format!(
+/// A core whose `default` route context sends `5…` (stripped) to `far`.
+fn start_core(far: SocketAddr) -> Core {
+    Core::start(200, |port, rtp| {
+        format!(
             r#"
 transports:
   udp: {{ transport: udp, bind: 127.0.0.1, port: {port} }}
@@ -102,128 +48,8 @@ http:
   listen: 127.0.0.1:0
 "#,
             rtp_end = rtp + 199,
-        );
-        let config = Config::from_yaml(&yaml, "dial.yaml").expect("valid test config");
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let (invitations_tx, invitations) = std_mpsc::channel();
-        let pool: Arc<dyn ControllerPool> = Arc::new(TestPool {
-            invitations: Mutex::new(invitations_tx),
-        });
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ctx, pacer) = rt.block_on(async {
-            let (tx, rx) = mpsc::channel(1024);
-            let (failures_tx, failures_rx) = mpsc::channel(1024);
-            let udp: Vec<(String, SocketAddr)> = config
-                .transports
-                .values()
-                .filter(|t| t.protocol == TransportProtocol::Udp)
-                .map(|t| (t.name.clone(), t.listen_addr()))
-                .collect();
-            let transports = Transports::bind(&udp, &[], (&config.sip).into(), tx, failures_tx)
-                .await
-                .expect("bind SIP");
-            let stack = sip_stack::SipStack::new(switchboard::server::stack_config(&config));
-            let admission = switchboard::admission::Admission::new(&config, Instant::now());
-            let (commands_tx, commands_rx) = mpsc::channel(SIP_COMMAND_QUEUE);
-            let pacer = Pacer::start(PacerConfig::default()).expect("pacer");
-            let mut controllers = Controllers::new(&config);
-            controllers.register(ControllerKind::Agent, |_| pool.clone());
-            let ctx = Arc::new(switchboard::server::call_context(
-                &config,
-                commands_tx,
-                controllers,
-                pacer.handle(),
-            ));
-            let driver = Driver::new(
-                stack,
-                admission,
-                transports,
-                rx,
-                failures_rx,
-                commands_rx,
-                ctx.clone(),
-                Duration::ZERO,
-            );
-            tokio::spawn(driver.run(async move {
-                let _ = stopped.await;
-            }));
-            (ctx, pacer)
-        });
-        let (events_tx, events) = mpsc::channel(4096);
-        Core {
-            rt,
-            ctx,
-            sip: SocketAddr::from(([127, 0, 0, 1], port)),
-            invitations,
-            events_tx,
-            events,
-            pending: Vec::new(),
-            next_request: 1,
-            _pacer: pacer,
-            _stop: stop,
-        }
-    }
-
-    fn dial(&mut self, request: DialRequest) -> Result<(Arc<str>, CallHandle), DialError> {
-        let ctx = self.ctx.clone();
-        let events = self.events_tx.clone();
-        self.rt
-            .block_on(async move { ctx.dial(request, events, "default").await })
-            .map(|d| (d.id, d.handle))
-    }
-
-    /// Takes the next offered call; its events come to the test.
-    fn take_offer(&mut self) -> CallHandle {
-        let invitation = self.invitations.recv_timeout(WAIT).expect("an offer");
-        let call = invitation.call.clone();
-        let sink = EventSink::new(call.key, self.events_tx.clone());
-        invitation.take(sink).expect("the offer stands");
-        call
-    }
-
-    /// Sends `command` to `call`; returns the request id.
-    fn command(&mut self, call: &CallHandle, command: Command) -> u64 {
-        let id = self.next_request;
-        self.next_request += 1;
-        call.commands
-            .try_send(Request { id, command })
-            .expect("the call takes commands");
-        id
-    }
-
-    /// The next event of `call`.
-    fn event(&mut self, call: CallKey) -> Event {
-        if let Some(i) = self.pending.iter().position(|(k, _)| *k == call) {
-            return self.pending.remove(i).1;
-        }
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let events = &mut self.events;
-            let next = self
-                .rt
-                .block_on(async { tokio::time::timeout_at(deadline, events.recv()).await });
-            match next {
-                Ok(Some((key, event))) if key == call => return event,
-                Ok(Some(other)) => self.pending.push(other),
-                _ => panic!("no event from call {call} in time"),
-            }
-        }
-    }
-
-    /// The result of request `id` on `call`, skipping `skip`-matching events.
-    fn done(&mut self, call: CallKey, id: u64) -> Result<Output, Failure> {
-        loop {
-            match self.event(call) {
-                Event::Done { id: done, result } if done == id => return result,
-                Event::Done { id: other, .. } => panic!("Done for {other}, not {id}"),
-                _ => {}
-            }
-        }
-    }
+        )
+    })
 }
 
 fn header<'a>(headers: &'a sip::Headers, name: &str) -> Option<&'a str> {
@@ -247,7 +73,7 @@ fn dial_to(to: String) -> DialRequest {
 #[test]
 fn a_dialed_call_rings_is_answered_and_ends_when_the_party_hangs_up() {
     let bob = SipUa::bind();
-    let mut core = Core::start(bob.local_addr());
+    let mut core = start_core(bob.local_addr());
     let mut request = dial_to(format!("sip:bob@{}", bob.local_addr()));
     request.call_id = Some("MyCall-1".into());
     request.from = Some("alice".into());
@@ -306,7 +132,7 @@ fn a_dialed_call_rings_is_answered_and_ends_when_the_party_hangs_up() {
 #[test]
 fn a_busy_party_ends_the_dialed_call_with_486_through_the_route() {
     let far = SipUa::bind();
-    let mut core = Core::start(far.local_addr());
+    let mut core = start_core(far.local_addr());
     // A number goes through the route context: `5` stripped, the route's headers.
     let (_, call) = core.dial(dial_to("tel:5123".into())).expect("dial");
     let mut incoming = far.wait_incoming(WAIT).expect("INVITE at far");
@@ -338,7 +164,7 @@ fn a_busy_party_ends_the_dialed_call_with_486_through_the_route() {
 #[test]
 fn an_unanswered_dial_is_cancelled_at_its_timeout() {
     let far = SipUa::bind();
-    let mut core = Core::start(far.local_addr());
+    let mut core = start_core(far.local_addr());
     let mut request = dial_to(format!("sip:carol@{}", far.local_addr()));
     request.timeout = Some(Duration::from_millis(800));
     let (_, call) = core.dial(request).expect("dial");
@@ -356,7 +182,7 @@ fn an_unanswered_dial_is_cancelled_at_its_timeout() {
 fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
     let callee = SipUa::bind();
     let caller = SipUa::bind();
-    let mut core = Core::start(callee.local_addr());
+    let mut core = start_core(callee.local_addr());
 
     // The inbound call, taken and answered by the test controller.
     let caller_peer = RtpPeer::tone(Codec::Pcmu, 600.0);
@@ -547,7 +373,7 @@ fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
 fn a_dial_with_join_is_joined_once_the_party_answers() {
     let callee = SipUa::bind();
     let caller = SipUa::bind();
-    let mut core = Core::start(callee.local_addr());
+    let mut core = start_core(callee.local_addr());
     let caller_peer = RtpPeer::tone(Codec::Pcmu, 600.0);
     let mut inbound = caller.call(core.sip, "100", caller_peer.local_addr());
     let a = core.take_offer();

@@ -6,80 +6,30 @@
 //! caller is a testkit UA whose RTP peer records what the server sends; the
 //! prompt's audio is checked by content, frame by frame.
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::{mpsc as std_mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+mod common;
 
-use call_control::{Command, Event, Failure, Listen, Output, Play, Request};
+use std::path::Path;
+use std::time::Duration;
+
+use call_control::{Command, Event, Failure, Listen, Output, Play};
+use common::core::{Core, WAIT};
 use media::tone::ToneGenerator;
-use switchboard::calls::{CallContext, CallKey, SIP_COMMAND_QUEUE};
-use switchboard::config::{Config, TransportProtocol};
-use switchboard::control::{
-    CallHandle, ControllerId, ControllerKind, ControllerPool, Controllers, EventSink, Invitation,
-    OfferPolicy, OfferTerms,
-};
-use switchboard::driver::Driver;
-use switchboard::media::pacer::{Pacer, PacerConfig};
-use switchboard::transport::Transports;
+use switchboard::calls::CallKey;
+use switchboard::control::CallHandle;
 use testkit::analysis::{decode_audio, level_dbm0, tone_fraction};
 use testkit::baresip::write_wav_8k;
-use testkit::ports::free_port;
 use testkit::rtp_peer::{ReceivedPacket, RtpPeer, RtpPeerConfig};
 use testkit::rtp_source::Source;
 use testkit::sip_ua::{CallHandle as UaCall, SipUa};
-use tokio::runtime::Runtime;
-use tokio::sync::mpsc;
 
-const WAIT: Duration = Duration::from_secs(3);
 /// 20 ms frames in one second of the prompt's first (1000 Hz) and second (500 Hz) tone.
 const TONE_FRAMES: usize = 50;
 
-/// Takes every offered call for the test.
-#[derive(Debug)]
-struct TestPool {
-    invitations: Mutex<std_mpsc::Sender<Invitation>>,
-}
-
-impl ControllerPool for TestPool {
-    fn terms(&self) -> OfferTerms {
-        OfferTerms {
-            policy: OfferPolicy::First,
-            offer_timeout: None,
-            answer_timeout: Duration::from_secs(30),
-        }
-    }
-
-    fn candidates(&self) -> Vec<ControllerId> {
-        vec![ControllerId(1)]
-    }
-
-    fn invite(&self, _: ControllerId, invitation: Invitation) -> Result<(), Invitation> {
-        let sender = self.invitations.lock().unwrap_or_else(|p| p.into_inner());
-        sender.send(invitation).map_err(|e| e.0)
-    }
-}
-
-/// The server's core in process, and the test's controller of one call.
-struct Core {
-    rt: Runtime,
-    sip: SocketAddr,
-    invitations: std_mpsc::Receiver<Invitation>,
-    events_tx: mpsc::Sender<(CallKey, Event)>,
-    events: mpsc::Receiver<(CallKey, Event)>,
-    next_request: u64,
-    _ctx: Arc<CallContext>,
-    _pacer: Pacer,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl Core {
-    /// A core that offers every call from 127.0.0.0/8 to the test and plays
-    /// prompts from `prompts`.
-    fn start(prompts: &Path) -> Core {
-        let port = free_port();
-        let rtp = testkit::ports::free_ports(20);
-        let yaml = format!(
+/// A core that offers every call from 127.0.0.0/8 to the test and plays
+/// prompts from `prompts`.
+fn start_core(prompts: &Path) -> Core {
+    Core::start(20, |port, rtp| {
+        format!(
             r#"
 transports:
   udp: {{ transport: udp, bind: 127.0.0.1, port: {port} }}
@@ -101,123 +51,27 @@ http:
 "#,
             rtp_end = rtp + 19,
             dir = prompts.display(),
-        );
-        let config = Config::from_yaml(&yaml, "pause.yaml").expect("valid test config");
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let (invitations_tx, invitations) = std_mpsc::channel();
-        let pool: Arc<dyn ControllerPool> = Arc::new(TestPool {
-            invitations: Mutex::new(invitations_tx),
-        });
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ctx, pacer) = rt.block_on(async {
-            let (tx, rx) = mpsc::channel(1024);
-            let (failures_tx, failures_rx) = mpsc::channel(1024);
-            let udp: Vec<(String, SocketAddr)> = config
-                .transports
-                .values()
-                .filter(|t| t.protocol == TransportProtocol::Udp)
-                .map(|t| (t.name.clone(), t.listen_addr()))
-                .collect();
-            let transports = Transports::bind(&udp, &[], (&config.sip).into(), tx, failures_tx)
-                .await
-                .expect("bind SIP");
-            let stack = sip_stack::SipStack::new(switchboard::server::stack_config(&config));
-            let admission = switchboard::admission::Admission::new(&config, Instant::now());
-            let (commands_tx, commands_rx) = mpsc::channel(SIP_COMMAND_QUEUE);
-            let pacer = Pacer::start(PacerConfig::default()).expect("pacer");
-            let mut controllers = Controllers::new(&config);
-            controllers.register(ControllerKind::Agent, |_| pool.clone());
-            let ctx = Arc::new(switchboard::server::call_context(
-                &config,
-                commands_tx,
-                controllers,
-                pacer.handle(),
-            ));
-            let driver = Driver::new(
-                stack,
-                admission,
-                transports,
-                rx,
-                failures_rx,
-                commands_rx,
-                ctx.clone(),
-                Duration::ZERO,
-            );
-            tokio::spawn(driver.run(async move {
-                let _ = stopped.await;
-            }));
-            (ctx, pacer)
-        });
-        let (events_tx, events) = mpsc::channel(4096);
-        Core {
-            rt,
-            sip: SocketAddr::from(([127, 0, 0, 1], port)),
-            invitations,
-            events_tx,
-            events,
-            next_request: 1,
-            _ctx: ctx,
-            _pacer: pacer,
-            _stop: stop,
-        }
-    }
+        )
+    })
+}
 
+impl Core {
     /// A call from a testkit UA, taken and answered by the test; the UA's
     /// RTP peer records what the server sends.
     fn answered_call(&mut self, ua: &SipUa, peer: &RtpPeer) -> (CallHandle, UaCall) {
         let mut inbound = ua.call(self.sip, "100", peer.local_addr());
-        let invitation = self.invitations.recv_timeout(WAIT).expect("an offer");
-        let call = invitation.call.clone();
-        let sink = EventSink::new(call.key, self.events_tx.clone());
-        invitation.take(sink).expect("the offer stands");
+        let call = self.take_offer();
         let answer = self.command(&call, Command::Answer { headers: vec![] });
-        assert_eq!(self.done(answer), Ok(Output::None));
+        assert_eq!(self.done(call.key, answer), Ok(Output::None));
         assert_eq!(inbound.wait_final(WAIT), Some(200));
         peer.set_destination(inbound.negotiated().expect("caller SDP").remote_rtp);
         (call, inbound)
     }
 
-    /// Sends `command` to `call`; returns the request id.
-    fn command(&mut self, call: &CallHandle, command: Command) -> u64 {
-        let id = self.next_request;
-        self.next_request += 1;
-        call.commands
-            .try_send(Request { id, command })
-            .expect("the call takes commands");
-        id
-    }
-
-    /// The next event of the (one) call.
-    fn event(&mut self) -> Event {
-        let events = &mut self.events;
-        match self
-            .rt
-            .block_on(async { tokio::time::timeout(WAIT, events.recv()).await })
-        {
-            Ok(Some((_, event))) => event,
-            _ => panic!("no event in time"),
-        }
-    }
-
-    /// The result of request `id`, skipping other events.
-    fn done(&mut self, id: u64) -> Result<Output, Failure> {
+    /// Waits for component `id` of `call` to start.
+    fn started(&mut self, call: CallKey, id: u64) {
         loop {
-            match self.event() {
-                Event::Done { id: done, result } if done == id => return result,
-                Event::Done { id: other, .. } => panic!("Done for {other}, not {id}"),
-                _ => {}
-            }
-        }
-    }
-
-    /// Waits for component `id` to start.
-    fn started(&mut self, id: u64) {
-        loop {
-            match self.event() {
+            match self.event(call) {
                 Event::Started { id: started } if started == id => return,
                 Event::Done { id: done, result } if done == id => {
                     panic!("{id} ended before it started: {result:?}")
@@ -227,10 +81,10 @@ http:
         }
     }
 
-    /// Sends `command` and returns its result.
+    /// Sends `command` to `call` and returns its result.
     fn request(&mut self, call: &CallHandle, command: Command) -> Result<Output, Failure> {
         let id = self.command(call, command);
-        self.done(id)
+        self.done(call.key, id)
     }
 }
 
@@ -296,14 +150,14 @@ fn write_tones(path: &Path, tones: &[(f64, usize)]) {
 fn a_paused_play_sends_silence_and_resumes_without_skipping_anything() {
     let dir = tempfile::tempdir().expect("temp dir");
     write_tones(&dir.path().join("two.wav"), &[(1000.0, 1), (500.0, 1)]);
-    let mut core = Core::start(dir.path());
+    let mut core = start_core(dir.path());
     let ua = SipUa::bind();
     let peer = peer();
     let (call, mut inbound) = core.answered_call(&ua, &peer);
     assert!(peer.wait_for_packets(5, WAIT), "no RTP from the server");
 
     let play = core.command(&call, play("file://two.wav", false));
-    core.started(play);
+    core.started(call.key, play);
     std::thread::sleep(Duration::from_millis(300));
     let pause = Command::Pause { target: play };
     assert_eq!(core.request(&call, pause.clone()), Ok(Output::None));
@@ -313,7 +167,11 @@ fn a_paused_play_sends_silence_and_resumes_without_skipping_anything() {
     let resume = Command::Resume { target: play };
     assert_eq!(core.request(&call, resume.clone()), Ok(Output::None));
     assert_eq!(core.request(&call, resume), Ok(Output::None));
-    assert_eq!(core.done(play), Ok(Output::None), "the play completes");
+    assert_eq!(
+        core.done(call.key, play),
+        Ok(Output::None),
+        "the play completes"
+    );
     std::thread::sleep(Duration::from_millis(100));
     inbound.hangup(WAIT).expect("BYE");
 
@@ -365,7 +223,7 @@ fn a_paused_play_sends_silence_and_resumes_without_skipping_anything() {
 fn a_paused_loop_resumes_looping_and_a_stop_or_hangup_ends_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     write_tones(&dir.path().join("loop.wav"), &[(1000.0, 1)]);
-    let mut core = Core::start(dir.path());
+    let mut core = start_core(dir.path());
     let ua = SipUa::bind();
     let peer = peer();
     let (call, mut inbound) = core.answered_call(&ua, &peer);
@@ -381,18 +239,18 @@ fn a_paused_loop_resumes_looping_and_a_stop_or_hangup_ends_it() {
             duration: Duration::from_secs(20),
         }),
     );
-    core.started(listen);
+    core.started(call.key, listen);
     assert!(matches!(
         core.request(&call, Command::Pause { target: listen }),
         Err(Failure::NotImplemented(_))
     ));
     let stop = core.command(&call, Command::Stop { target: listen });
-    assert_eq!(core.done(listen), Err(Failure::Stopped));
-    assert_eq!(core.done(stop), Ok(Output::None));
+    assert_eq!(core.done(call.key, listen), Err(Failure::Stopped));
+    assert_eq!(core.done(call.key, stop), Ok(Output::None));
 
     // A looped play paused and resumed keeps looping past its length.
     let looped = core.command(&call, play("file://loop.wav", true));
-    core.started(looped);
+    core.started(call.key, looped);
     assert_eq!(
         core.request(&call, Command::Pause { target: looped }),
         Ok(Output::None)
@@ -418,20 +276,20 @@ fn a_paused_loop_resumes_looping_and_a_stop_or_hangup_ends_it() {
         Ok(Output::None)
     );
     let stop = core.command(&call, Command::Stop { target: looped });
-    assert_eq!(core.done(looped), Err(Failure::Stopped));
-    assert_eq!(core.done(stop), Ok(Output::None));
+    assert_eq!(core.done(call.key, looped), Err(Failure::Stopped));
+    assert_eq!(core.done(call.key, stop), Ok(Output::None));
 
     // Paused when the caller hangs up: completes `CallEnded`.
     let last = core.command(&call, play("file://loop.wav", true));
-    core.started(last);
+    core.started(call.key, last);
     assert_eq!(
         core.request(&call, Command::Pause { target: last }),
         Ok(Output::None)
     );
     inbound.hangup(WAIT).expect("BYE");
-    assert_eq!(core.done(last), Err(Failure::CallEnded));
+    assert_eq!(core.done(call.key, last), Err(Failure::CallEnded));
     loop {
-        if let Event::Ended { .. } = core.event() {
+        if let Event::Ended { .. } = core.event(call.key) {
             break;
         }
     }
