@@ -15,7 +15,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use testkit::xmpp::{ClientOptions, XmppClient};
+//! use testkit::xmpp::{client_options, XmppClient};
 //! use xmpp::Element;
 //!
 //! let addr = "127.0.0.1:5222".parse().unwrap();
