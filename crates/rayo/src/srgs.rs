@@ -53,6 +53,32 @@ pub(crate) enum Rule {
     Void,
 }
 
+/// Parses one Rayo `<grammar>` child of `<input>`: a `builtin:dtmf/…`
+/// `url`, or an `application/srgs+xml` body in text or CDATA.
+pub fn parse_grammar_element(grammar: &Element) -> Result<Grammar, CommandError> {
+    if let Some(url) = grammar.get_attr("url") {
+        return parse_builtin(url);
+    }
+    match grammar.get_attr("content-type") {
+        Some("application/srgs+xml") => {}
+        Some(other) => {
+            return Err(CommandError::bad_request(format!(
+                "grammar content-type {other:?} is not supported (application/srgs+xml only)"
+            )))
+        }
+        None => {
+            return Err(CommandError::bad_request(
+                "grammar has neither url nor content-type",
+            ))
+        }
+    }
+    if let Some(root) = grammar.children().next() {
+        // Some clients nest the SRGS document as XML rather than text.
+        return Grammar::compile(&rule_of_grammar(root)?);
+    }
+    parse_srgs(&grammar.text_content())
+}
+
 /// Parses an inline grammar body (the text or CDATA of Rayo's
 /// `<grammar content-type='application/srgs+xml'>`).
 pub fn parse_srgs(body: &str) -> Result<Grammar, CommandError> {

@@ -248,3 +248,45 @@ fn adhearsion_ask_limit_stays_small() {
     let mut m = Matcher::new(g);
     assert_eq!(feed_all(&mut m, "12*#"), matched("12*#", true));
 }
+
+#[test]
+fn rayo_grammar_elements() {
+    let with_text = Element::new("grammar", crate::ns::INPUT)
+        .attr("content-type", "application/srgs+xml")
+        .text(grammar("<rule id='main'>1 2</rule>"));
+    let mut m = Matcher::new(parse_grammar_element(&with_text).unwrap());
+    assert_eq!(feed_all(&mut m, "12"), matched("12", false));
+
+    let nested = Element::new("grammar", crate::ns::INPUT)
+        .attr("content-type", "application/srgs+xml")
+        .child(
+            Element::new("grammar", NS_SRGS)
+                .attr("mode", "dtmf")
+                .child(Element::new("rule", NS_SRGS).attr("id", "a").text("7")),
+        );
+    assert_eq!(
+        Matcher::new(parse_grammar_element(&nested).unwrap()).feed('7'),
+        matched("7", false)
+    );
+
+    let builtin = Element::new("grammar", crate::ns::INPUT).attr("url", "builtin:dtmf/boolean");
+    assert_eq!(
+        Matcher::new(parse_grammar_element(&builtin).unwrap()).feed('1'),
+        matched("true", false)
+    );
+
+    let empty =
+        Element::new("grammar", crate::ns::INPUT).attr("content-type", "application/srgs+xml");
+    assert!(parse_grammar_element(&empty)
+        .unwrap_err()
+        .text
+        .contains("empty"));
+    let voice = Element::new("grammar", crate::ns::INPUT)
+        .attr("content-type", "text/plain")
+        .text("yes");
+    assert!(parse_grammar_element(&voice)
+        .unwrap_err()
+        .text
+        .contains("text/plain"));
+    assert!(parse_grammar_element(&Element::new("grammar", crate::ns::INPUT)).is_err());
+}
