@@ -1,4 +1,4 @@
-//! The fuzz target's properties, callable on stable so that the seed corpus
+//! The fuzz targets' properties, callable on stable so that the seed corpus
 //! runs in `cargo test` (`tests/fuzz_corpus.rs`).
 //!
 //! Until the `xmpp` crate's reader lands, fuzz input is not XML but a
@@ -12,6 +12,9 @@
 //! `child = byte (even: element, odd: text string(VALUES))`,
 //! `string(T) = byte (< 0x80: T[byte % len]; else raw: (byte & 0x3f) bytes, lossy UTF-8)`,
 //! `count = byte % 8`.
+//!
+//! The SRGS target ([`check_srgs_untrusted`]) reads its input as text
+//! instead: grammars arrive as a string, so raw bytes reach the XML reader.
 
 use xmpp::{Element, Node};
 
@@ -20,6 +23,7 @@ use crate::dialect::{Dialect, EventContext};
 use crate::event::{ref_element, CallEvent};
 use crate::join::JoinTarget;
 use crate::ns;
+use crate::srgs::{self, Grammar, Matcher, Progress};
 
 /// Service domain the fuzz check parses against.
 pub const DOMAIN: &str = "rayo.test";
@@ -124,6 +128,60 @@ pub fn check_untrusted(data: &[u8]) {
                 render_events(&command);
             }
         }
+    }
+}
+
+/// The DTMF keys a fuzz input's tail is read as, one per byte.
+const KEYS: &[u8; 16] = b"0123456789*#ABCD";
+/// Most digits fed to a matcher from one input's tail.
+const MAX_FED: usize = 24;
+
+/// The `parse_srgs` target's properties for one input: parsing the text as
+/// an SRGS body or a builtin URL never panics and errors render; a parsed
+/// grammar fits [`MAX_STATES`](crate::srgs::MAX_STATES) and walks the
+/// digits derived from the input's tail as [`check_matcher`] requires.
+#[doc(hidden)]
+pub fn check_srgs_untrusted(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let keys: String = data[data.len().saturating_sub(MAX_FED)..]
+        .iter()
+        .map(|b| char::from(KEYS[usize::from(b % 16)]))
+        .collect();
+    for parsed in [srgs::parse_srgs(text), srgs::parse_builtin(text)] {
+        match parsed {
+            Err(error) => assert!(!error.text.is_empty()),
+            Ok(grammar) => {
+                assert!(grammar.states() <= srgs::MAX_STATES);
+                check_matcher(grammar, &keys);
+            }
+        }
+    }
+}
+
+/// Feeds `keys` to a matcher of `grammar`: each verdict is what
+/// `progress()` then says; `NoMatch` stays `NoMatch`; after a match that
+/// cannot grow any key is `NoMatch`; `digits()` is every key fed; a
+/// non-key is `NoMatch` and leaves the digits alone.
+fn check_matcher(grammar: Grammar, keys: &str) {
+    let mut matcher = Matcher::new(grammar);
+    let mut last = matcher.progress();
+    for (i, key) in keys.char_indices() {
+        let mut other = matcher.clone();
+        assert_eq!(other.feed('x'), Progress::NoMatch);
+        assert_eq!(other.digits(), matcher.digits());
+        let next = matcher.feed(key);
+        assert_eq!(next, matcher.progress());
+        match last {
+            Progress::NoMatch => assert_eq!(next, Progress::NoMatch, "{keys}"),
+            Progress::Match {
+                can_grow: false, ..
+            } => assert_eq!(next, Progress::NoMatch, "{keys}"),
+            _ => {}
+        }
+        assert_eq!(matcher.digits(), &keys[..=i]);
+        last = next;
     }
 }
 
@@ -281,5 +339,25 @@ mod tests {
         }
         check_untrusted(&[]);
         check_untrusted(&[0xff; 64]);
+    }
+
+    #[test]
+    fn srgs_check_holds_for_grammars_and_junk() {
+        let grammar = format!(
+            "<grammar xmlns='{}' mode='dtmf' root='main'><rule id='main'>\
+             <item repeat='1-3'><one-of><item>1</item><item>2<tag>two</tag></item></one-of></item>\
+             </rule></grammar>",
+            srgs::NS_SRGS
+        );
+        for text in [
+            grammar.as_str(),
+            "builtin:dtmf/digits?minlength=2;maxlength=4",
+            "builtin:dtmf/boolean?y=1;n=2",
+            "",
+            "<grammar",
+        ] {
+            check_srgs_untrusted(text.as_bytes());
+        }
+        check_srgs_untrusted(&[0xff; 16]);
     }
 }

@@ -1,12 +1,14 @@
 //! Runs the `parse_rayo_command` fuzz target's properties over its seed
 //! corpus (`fuzz/corpus/parse_rayo_command/*`) and every prefix of each seed,
 //! on stable Rust. The seeds are choice sequences (see `rayo::fuzz`); the
-//! ignored test below writes them from readable elements.
+//! ignored test below writes them from readable elements. It also runs the
+//! `parse_srgs` target's properties over `fuzz/corpus/parse_srgs/*` (text
+//! seeds; `err_*` ones must be refused both as SRGS and as a builtin URL).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use rayo::fuzz::{check_untrusted, decode, encode};
+use rayo::fuzz::{check_srgs_untrusted, check_untrusted, decode, encode};
 use rayo::ns;
 use xmpp::Element;
 
@@ -35,6 +37,28 @@ fn every_seed_and_prefix_holds_the_properties() {
     }
     assert!(seeds >= 20, "only {seeds} seeds");
     assert!(commands >= 12, "only {commands} seeds parse as a command");
+}
+
+#[test]
+fn every_srgs_seed_and_prefix_holds_the_properties() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/parse_srgs");
+    let (mut seeds, mut grammars) = (0, 0);
+    for entry in fs::read_dir(dir).expect("fuzz/corpus/parse_srgs exists") {
+        let path = entry.expect("dir entry").path();
+        let data = fs::read(&path).expect("read seed");
+        for end in 0..=data.len() {
+            check_srgs_untrusted(&data[..end]);
+        }
+        seeds += 1;
+        let text = std::str::from_utf8(&data).expect("seeds are UTF-8");
+        let parsed =
+            rayo::srgs::parse_srgs(text).is_ok() || rayo::srgs::parse_builtin(text).is_ok();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        assert_eq!(parsed, !name.starts_with("err_"), "{name}");
+        grammars += usize::from(parsed);
+    }
+    assert!(seeds >= 12, "only {seeds} seeds");
+    assert!(grammars >= 6, "only {grammars} seeds parse as a grammar");
 }
 
 #[test]
