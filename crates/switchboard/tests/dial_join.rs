@@ -21,6 +21,11 @@ use testkit::rtp_peer::RtpPeer;
 use testkit::sip_ua::SipUa;
 use testkit::Codec;
 
+/// A join of `target` in `direction`.
+fn join_cmd(target: JoinTarget, direction: JoinDirection) -> Command {
+    Command::Join(Join { target, direction })
+}
+
 /// A core whose `default` route context sends `5…` (stripped) to `far`.
 fn start_core(far: SocketAddr) -> Core {
     Core::start(200, |port, rtp| {
@@ -213,18 +218,12 @@ fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
     // Joining itself, a missing call, a mixer: refused.
     let own = core.command(
         &a,
-        Command::Join(Join {
-            target: JoinTarget::Call(a_id.to_string()),
-            direction: JoinDirection::Duplex,
-        }),
+        join_cmd(JoinTarget::Call(a_id.to_string()), JoinDirection::Duplex),
     );
     assert!(matches!(core.done(a.key, own), Err(Failure::BadRequest(_))));
     let missing = core.command(
         &a,
-        Command::Join(Join {
-            target: JoinTarget::Call("nosuchcall".into()),
-            direction: JoinDirection::Duplex,
-        }),
+        join_cmd(JoinTarget::Call("nosuchcall".into()), JoinDirection::Duplex),
     );
     assert!(matches!(
         core.done(a.key, missing),
@@ -232,10 +231,7 @@ fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
     ));
     let mixer = core.command(
         &a,
-        Command::Join(Join {
-            target: JoinTarget::Mixer("room".into()),
-            direction: JoinDirection::Duplex,
-        }),
+        join_cmd(JoinTarget::Mixer("room".into()), JoinDirection::Duplex),
     );
     assert!(matches!(
         core.done(a.key, mixer),
@@ -244,10 +240,7 @@ fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
 
     let join = core.command(
         &a,
-        Command::Join(Join {
-            target: JoinTarget::Call(b_id.to_string()),
-            direction: JoinDirection::Duplex,
-        }),
+        join_cmd(JoinTarget::Call(b_id.to_string()), JoinDirection::Duplex),
     );
     match core.event(a.key) {
         Event::Joined { target, direction } => {
@@ -302,10 +295,7 @@ fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
     assert!(matches!(core.event(b.key), Event::Unjoined { .. }));
     let send = core.command(
         &a,
-        Command::Join(Join {
-            target: JoinTarget::Call(b_id.to_string()),
-            direction: JoinDirection::Send,
-        }),
+        join_cmd(JoinTarget::Call(b_id.to_string()), JoinDirection::Send),
     );
     assert!(matches!(
         core.event(a.key),

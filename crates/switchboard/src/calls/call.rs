@@ -589,6 +589,28 @@ impl Call {
         let _ = self.ctx.sip.send(command).await;
     }
 
+    /// Sends an outbound INVITE (the bridge's or a dialed call's leg) and
+    /// waits for its client transaction: `Err(Some(_))` when the stack
+    /// refused it, `Err(None)` when the driver is gone (shutdown).
+    async fn send_invite(
+        &self,
+        request: Request,
+        destination: sip_stack::transport::Destination,
+    ) -> Result<sip_stack::ClientTransactionId, Option<sip_stack::StackError>> {
+        let (reply, answer) = oneshot::channel();
+        self.send(SipCommand::Send {
+            call: self.key,
+            request,
+            destination,
+            reply,
+        })
+        .await;
+        match answer.await {
+            Ok(result) => result.map_err(Some),
+            Err(_) => Err(None),
+        }
+    }
+
     async fn cleanup(&mut self) {
         self.end_components(call_control::Failure::CallEnded).await;
         self.detach(call_control::EndReason::CallerHangup).await;

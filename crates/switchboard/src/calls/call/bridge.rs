@@ -8,7 +8,6 @@ use sip::{Method, Request, Response, TypedHeaders, Uri};
 use sip_stack::auth::DigestClient;
 use sip_stack::dialog::DialogId;
 use sip_stack::make_response;
-use tokio::sync::oneshot;
 
 use super::{AState, BLeg, Call, CANCEL_WAIT};
 use crate::calls::legs::{self, MediaLeg};
@@ -86,25 +85,17 @@ impl Call {
     pub(super) async fn send_b_invite(&mut self, request: Request) {
         let Some(b) = self.b.as_ref() else { return };
         let destination = b.uac.destination;
-        let (reply, answer) = oneshot::channel();
-        self.send(SipCommand::Send {
-            call: self.key,
-            request,
-            destination,
-            reply,
-        })
-        .await;
-        match answer.await {
-            Ok(Ok(transaction)) => {
+        match self.send_invite(request, destination).await {
+            Ok(transaction) => {
                 if let Some(b) = self.b.as_mut() {
                     b.uac.transaction = Some(transaction);
                 }
             }
-            Ok(Err(error)) => {
+            Err(Some(error)) => {
                 tracing::warn!(%error, "outbound INVITE refused by the stack");
                 self.b_failed(503, "Service Unavailable").await;
             }
-            Err(_) => self.finished = true,
+            Err(None) => self.finished = true,
         }
     }
 

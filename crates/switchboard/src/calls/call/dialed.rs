@@ -14,7 +14,7 @@ use sip::{Response, Uri};
 use sip_stack::auth::DigestClient;
 use sip_stack::dialog::DialogId;
 use sip_stack::ClientTransactionId;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::control::Control;
 use super::{AState, Call, CANCEL_WAIT};
@@ -136,26 +136,18 @@ impl Call {
         else {
             return;
         };
-        let (reply, answer) = oneshot::channel();
-        self.send(SipCommand::Send {
-            call: self.key,
-            request,
-            destination,
-            reply,
-        })
-        .await;
-        match answer.await {
-            Ok(Ok(transaction)) => {
+        match self.send_invite(request, destination).await {
+            Ok(transaction) => {
                 if let Some(u) = self.dialed.as_mut().and_then(|d| d.uac.as_mut()) {
                     u.transaction = Some(transaction);
                 }
             }
-            Ok(Err(error)) => {
+            Err(Some(error)) => {
                 tracing::warn!(%error, "dialed INVITE refused by the stack");
                 self.note_end(EndReason::Failed, None, Vec::new());
                 self.a_state = AState::Done;
             }
-            Err(_) => self.finished = true,
+            Err(None) => self.finished = true,
         }
     }
 
