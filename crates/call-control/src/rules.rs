@@ -167,6 +167,12 @@ impl CallRules {
         self.phase == Phase::Ended
     }
 
+    /// Whether the caller's digits must be delivered (a collect runs or the
+    /// controller subscribed); [`Action::WantDigits`] reports each change.
+    pub fn wants_digits(&self) -> bool {
+        self.wants_digits
+    }
+
     /// Whether the call has been answered (and not gone since).
     pub fn is_answered(&self) -> bool {
         self.phase == Phase::Answered

@@ -77,8 +77,6 @@ pub(super) struct Control {
     play: Option<Playing>,
     listen: Option<Listening>,
     echo: Option<call_control::RequestId>,
-    /// The rules want the caller's digits.
-    wants_digits: bool,
     /// The controller's headers for the 200 being sent.
     answer_headers: call_control::Headers,
     /// A redirect after answer in progress.
@@ -246,7 +244,6 @@ impl Control {
             play: None,
             listen: None,
             echo: None,
-            wants_digits: false,
             answer_headers: Vec::new(),
             referral: None,
             reinvites: reinvite::Reinvites::default(),
@@ -369,12 +366,7 @@ impl Call {
                 Action::Execute(request) => Box::pin(self.execute(request)).await,
                 Action::StopComponent(id) => self.stop_component(id),
                 Action::Complete(id) => self.complete(id),
-                Action::WantDigits(wanted) => {
-                    if let Some(c) = self.control.as_mut() {
-                        c.wants_digits = wanted;
-                    }
-                    self.update_delivery();
-                }
+                Action::WantDigits(_) => self.update_delivery(),
             }
         }
     }
@@ -479,7 +471,7 @@ impl Call {
         let Some(control) = self.control.as_mut() else {
             return;
         };
-        let wanted = control.wants_digits || control.listen.is_some();
+        let wanted = control.rules.wants_digits() || control.listen.is_some();
         let Some(media) = control.media.as_mut() else {
             return;
         };
