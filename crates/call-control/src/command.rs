@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::components::{Adjustment, Announcement, Input, Prompt, Record};
 use crate::RequestId;
 
 /// SIP headers a controller wants in the message a command causes, in order
@@ -89,6 +90,27 @@ pub enum Command {
     /// Component: send the caller's audio back to the caller until the call
     /// ends or the component is stopped.
     Echo,
+    /// Component: play a rendered document (files, speech, silence) with
+    /// offsets, repeats and a time limit; done with
+    /// [`crate::Output::Announced`].
+    Announce(Announcement),
+    /// Component: match the caller's keys against grammars; done with
+    /// [`crate::Output::Input`].
+    Input(Input),
+    /// Component: an announcement and an input together; done with the
+    /// input's result (the announcement's end is
+    /// [`crate::Event::InputTimersStarted`] or a barge-in).
+    Prompt(Prompt),
+    /// Component: record the call's audio to a file; done with
+    /// [`crate::Output::Recording`] however it ends.
+    Record(Record),
+    /// Change a running announcement (or a prompt's): seek, speed, volume.
+    Adjust {
+        /// The announcement or prompt.
+        target: RequestId,
+        /// What to change.
+        adjustment: Adjustment,
+    },
     /// Stop a running component; it completes with [`crate::Failure::Stopped`],
     /// this request with [`crate::Output::None`] (or
     /// [`crate::Failure::NoSuchRequest`]).
@@ -123,10 +145,13 @@ pub enum Command {
 
 impl Command {
     /// The component slot this command runs in, `None` for commands that
-    /// are not components.
+    /// are not components and for components any number of which may run
+    /// at once (inputs, recordings).
     pub fn slot(&self) -> Option<Slot> {
         match self {
-            Command::Play(_) | Command::Echo => Some(Slot::Output),
+            Command::Play(_) | Command::Echo | Command::Announce(_) | Command::Prompt(_) => {
+                Some(Slot::Output)
+            }
             Command::CollectDtmf(_) => Some(Slot::Collect),
             Command::Listen(_) => Some(Slot::Listen),
             _ => None,
@@ -220,4 +245,22 @@ pub struct DialRequest {
     pub headers: Headers,
     /// Join the new call to this target once it is answered.
     pub join: Option<Join>,
+}
+
+impl Command {
+    /// Whether the command starts a component (a request that runs until it
+    /// completes or is stopped).
+    pub fn is_component(&self) -> bool {
+        matches!(
+            self,
+            Command::Play(_)
+                | Command::CollectDtmf(_)
+                | Command::Listen(_)
+                | Command::Echo
+                | Command::Announce(_)
+                | Command::Input(_)
+                | Command::Prompt(_)
+                | Command::Record(_)
+        )
+    }
 }

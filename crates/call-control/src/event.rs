@@ -2,6 +2,7 @@
 //! [`Failure`]s, and why a call ended ([`EndReason`]).
 
 use crate::command::{Headers, JoinDirection, JoinTarget};
+use crate::components::{AnnouncementEnd, InputOutcome, Recording};
 use crate::{DtmfEnd, RequestId};
 
 /// What a request produced.
@@ -16,6 +17,15 @@ pub enum Output {
         /// Why collection ended.
         end: DtmfEnd,
     },
+    /// An announcement finished by itself.
+    Announced(AnnouncementEnd),
+    /// An input (or a prompt's input) ended by itself.
+    Input(InputOutcome),
+    /// A recording ended. Also the result of a stopped recording and of one
+    /// the call's end cut short: the actor turns their `Stopped` and
+    /// `CallEnded` into this (with [`crate::RecordEnd::Stopped`] or
+    /// [`crate::RecordEnd::Hangup`]) so that the file is always reported.
+    Recording(Recording),
     /// Captured audio: signed 16-bit mono samples at `sample_rate`.
     Audio {
         /// The samples; silence fills gaps where no packet arrived.
@@ -121,6 +131,12 @@ pub enum Event {
         id: RequestId,
         /// Its result.
         result: Result<Output, Failure>,
+    },
+    /// A prompt's announcement ended without barge-in and its input's
+    /// timers started.
+    InputTimersStarted {
+        /// The prompt's id.
+        id: RequestId,
     },
     /// The far end of a dialed call is ringing.
     Ringing {

@@ -19,16 +19,24 @@
 #![warn(missing_docs)]
 
 mod command;
+mod components;
 mod dtmf;
 mod event;
+mod input;
 mod rules;
 
 pub use command::{
     CollectDtmf, Command, DialRequest, Headers, Join, JoinDirection, JoinTarget, Listen, Play,
     Request, Slot,
 };
+pub use components::{
+    Adjustment, Announcement, AnnouncementEnd, DigitGrammar, DigitMatcher, GrammarProgress,
+    GrammarRef, Input, InputOutcome, Prompt, Record, RecordDirection, RecordEnd, RecordFormat,
+    Recording, Segment,
+};
 pub use dtmf::{DtmfCollector, DtmfEnd};
 pub use event::{EndReason, Event, Failure, Output};
+pub use input::InputCollector;
 pub use rules::{Action, CallRules, SlotPolicy, LISTEN_SLACK};
 
 /// An adapter's id for one request on one call; echoed in its [`Event::Done`].

@@ -51,8 +51,8 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::{
-    Command, DtmfCollector, EndReason, Event, Failure, Headers, JoinDirection, JoinTarget, Output,
-    Request, RequestId, Slot,
+    Command, DtmfCollector, EndReason, Event, Failure, Headers, InputCollector, JoinDirection,
+    JoinTarget, Output, Request, RequestId, Slot,
 };
 
 /// Extra time a `listen` waits past its duration for the last packets.
@@ -85,6 +85,9 @@ pub enum Action {
     Complete(RequestId),
     /// Deliver the caller's digits to [`CallRules::digit`] (or stop).
     WantDigits(bool),
+    /// Stop this prompt's announcement (the caller barged in); its input
+    /// goes on. Report nothing for it.
+    StopAnnouncement(RequestId),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,9 +103,26 @@ enum Phase {
 #[derive(Debug)]
 struct Component {
     id: RequestId,
-    slot: Slot,
+    slot: Option<Slot>,
     started: bool,
     paused: bool,
+    /// What it is, for the commands that only some components take.
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Play, echo, listen, collect, record: no adjustments.
+    Plain,
+    /// An announcement: adjustments apply.
+    Announcement,
+    /// A prompt; adjustments apply while its announcement plays.
+    Prompt {
+        /// The announcement is still playing.
+        playing: bool,
+        /// The first key stops the announcement.
+        barge_in: bool,
+    },
 }
 
 /// A command handed to the actor and not yet finished.
@@ -121,6 +141,7 @@ pub struct CallRules {
     end_reason: Option<EndReason>,
     components: Vec<Component>,
     collectors: Vec<(RequestId, DtmfCollector)>,
+    inputs: Vec<(RequestId, InputCollector)>,
     listen_deadlines: Vec<(RequestId, Instant)>,
     executing: Vec<Executing>,
     subscribed: bool,
@@ -129,7 +150,18 @@ pub struct CallRules {
     actions: VecDeque<Action>,
     /// The call was dialed: its party answers, not the controller.
     outbound: bool,
+    /// A component before answer sends 183 with SDP itself (Rayo) instead
+    /// of failing with [`Failure::NotAnswered`] (Agent RPC).
+    early_media: bool,
+    /// Components waiting for the early media this call asked for.
+    held: Vec<(RequestId, Command)>,
+    /// The id of the early-media accept the rules issued themselves.
+    early_accept: Option<RequestId>,
 }
+
+/// Request ids the rules use for their own commands, far from any
+/// adapter's (adapters count up from 1).
+const INTERNAL_ID: RequestId = u64::MAX - 1;
 
 impl Default for CallRules {
     fn default() -> Self {
@@ -147,6 +179,7 @@ impl CallRules {
             end_reason: None,
             components: Vec::new(),
             collectors: Vec::new(),
+            inputs: Vec::new(),
             listen_deadlines: Vec::new(),
             executing: Vec::new(),
             subscribed: false,
@@ -154,7 +187,17 @@ impl CallRules {
             joins: Vec::new(),
             actions: VecDeque::new(),
             outbound: false,
+            early_media: false,
+            held: Vec::new(),
+            early_accept: None,
         }
+    }
+
+    /// A component started before answer on an incoming call starts early
+    /// media (183 with SDP) and runs once it flows; the call stays
+    /// unanswered. Off by default ([`Failure::NotAnswered`] then).
+    pub fn set_early_media(&mut self, on: bool) {
+        self.early_media = on;
     }
 
     /// Changes what a new component does to a taken slot.
@@ -192,7 +235,8 @@ impl CallRules {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let collects = self.collectors.iter().map(|(_, c)| c.deadline());
         let listens = self.listen_deadlines.iter().map(|(_, at)| *at);
-        collects.chain(listens).min()
+        let inputs = self.inputs.iter().filter_map(|(_, c)| c.deadline());
+        collects.chain(listens).chain(inputs).min()
     }
 
     /// Time has reached `now`: collects past their limit complete, listens
@@ -202,6 +246,11 @@ impl CallRules {
         for (id, collector) in &mut self.collectors {
             if let Some(output) = collector.expire(now) {
                 expired.push((*id, output));
+            }
+        }
+        for (id, input) in &mut self.inputs {
+            if let Some(outcome) = input.expire(now) {
+                expired.push((*id, Output::Input(outcome)));
             }
         }
         for (id, output) in expired {
@@ -295,11 +344,24 @@ impl CallRules {
             Command::Hold { .. } | Command::Unhold { .. } | Command::Mute | Command::Unmute => {
                 self.execute(id, command)
             }
-            Command::Play(_) | Command::CollectDtmf(_) | Command::Listen(_) | Command::Echo => {
-                self.start_component(now, id, command)
-            }
+            Command::Play(_)
+            | Command::CollectDtmf(_)
+            | Command::Listen(_)
+            | Command::Echo
+            | Command::Announce(_)
+            | Command::Input(_)
+            | Command::Prompt(_)
+            | Command::Record(_) => self.start_component(now, id, command),
+            Command::Adjust { target, .. } => match self.adjustable(target) {
+                Ok(()) => self.execute(id, command),
+                Err(failure) => self.done(id, Err(failure)),
+            },
             Command::Stop { target } => {
-                if self.components.iter().any(|c| c.id == target) {
+                if let Some(at) = self.held.iter().position(|(h, _)| *h == target) {
+                    self.held.remove(at);
+                    self.done(target, Err(Failure::Stopped));
+                    self.done(id, Ok(Output::None));
+                } else if self.components.iter().any(|c| c.id == target) {
                     self.stop_component(target, Failure::Stopped);
                     self.update_digits();
                     self.done(id, Ok(Output::None));
@@ -311,6 +373,9 @@ impl CallRules {
                 let pause = matches!(command, Command::Pause { .. });
                 match self.components.iter().find(|c| c.id == target) {
                     Some(c) if !c.started => self.done(id, Err(Failure::NoSuchRequest)),
+                    Some(c) if matches!(c.kind, Kind::Prompt { playing: false, .. }) => {
+                        self.done(id, Err(Failure::InvalidState("the output is finished")))
+                    }
                     Some(c) if c.paused == pause => self.done(id, Ok(Output::None)),
                     Some(_) => self.execute(id, command),
                     None => self.done(id, Err(Failure::NoSuchRequest)),
@@ -349,8 +414,11 @@ impl CallRules {
 
     /// The call's media is negotiated and running (at answer, at the ACK of
     /// a late offer, or at a 183 with early media): components may start.
-    pub fn media_ready(&mut self) {
+    pub fn media_ready(&mut self, now: Instant) {
         self.media_ready = true;
+        for (id, command) in std::mem::take(&mut self.held) {
+            self.start_component(now, id, command);
+        }
     }
 
     /// The call was answered (by us, or by the far end of a dialed call).
@@ -382,6 +450,9 @@ impl CallRules {
     /// component that ended by itself (or at [`Action::Complete`]).
     /// Ignored for a request that is no longer open (stopped meanwhile).
     pub fn finished(&mut self, id: RequestId, result: Result<Output, Failure>) {
+        if Some(id) == self.early_accept {
+            return self.early_accepted(id, result);
+        }
         if self.components.iter().any(|c| c.id == id) {
             return self.complete(id, result);
         }
@@ -450,9 +521,15 @@ impl CallRules {
                 complete.push((*id, output));
             }
         }
+        for (id, input) in &mut self.inputs {
+            if let Some(outcome) = input.key(digit, now) {
+                complete.push((*id, Output::Input(outcome)));
+            }
+        }
         for (id, output) in complete {
             self.complete(id, Ok(output));
         }
+        self.barge_in(now);
     }
 
     /// Records why the call ends, unless a reason is known already (the
@@ -479,6 +556,7 @@ impl CallRules {
         }
         self.note_end_reason(reason);
         self.stop_components(Failure::CallEnded);
+        self.release_held(Failure::CallEnded);
         self.phase = Phase::Gone;
     }
 
@@ -490,6 +568,7 @@ impl CallRules {
             return;
         }
         self.stop_components(Failure::CallEnded);
+        self.release_held(Failure::CallEnded);
         for Executing { id, .. } in std::mem::take(&mut self.executing) {
             self.done(id, Err(Failure::CallEnded));
         }
@@ -510,30 +589,62 @@ impl CallRules {
     fn start_component(&mut self, now: Instant, id: RequestId, command: Command) {
         // Media runs once answered, or before with early media (183).
         if !self.media_ready {
-            return self.done(id, Err(Failure::NotAnswered));
+            return self.hold_for_early_media(id, command);
         }
-        let Some(slot) = command.slot() else {
-            return self.done(id, Err(Failure::Internal("not a component".into())));
-        };
-        if let Some(running) = self.components.iter().find(|c| c.slot == slot) {
+        let slot = command.slot();
+        if let Some(running) = self
+            .components
+            .iter()
+            .find(|c| slot.is_some() && c.slot == slot)
+        {
             match self.policy {
                 SlotPolicy::Replace => {
                     let old = running.id;
                     self.stop_component(old, Failure::Stopped);
                 }
                 SlotPolicy::Refuse => {
-                    let busy = format!("a component already runs in the {slot:?} slot");
+                    let busy = match slot {
+                        Some(Slot::Output) => "an output already plays on this call".to_string(),
+                        Some(slot) => format!("a component already runs in the {slot:?} slot"),
+                        None => "the component is busy".to_string(),
+                    };
                     return self.done(id, Err(Failure::Conflict(busy)));
                 }
             }
         }
+        let kind = match &command {
+            Command::Announce(_) => Kind::Announcement,
+            Command::Prompt(prompt) => Kind::Prompt {
+                playing: true,
+                barge_in: prompt.barge_in,
+            },
+            _ => Kind::Plain,
+        };
         let mut component = Component {
             id,
             slot,
             started: false,
             paused: false,
+            kind,
         };
         match command {
+            Command::Input(input) => {
+                component.started = true;
+                self.components.push(component);
+                let mut collector = InputCollector::new(input);
+                collector.start_timers(now);
+                self.inputs.push((id, collector));
+                self.emit(Event::Started { id });
+                self.update_digits();
+            }
+            Command::Prompt(ref prompt) => {
+                self.components.push(component);
+                self.inputs
+                    .push((id, InputCollector::new(prompt.input.clone())));
+                self.update_digits();
+                self.actions
+                    .push_back(Action::Execute(Request { id, command }));
+            }
             Command::CollectDtmf(options) => {
                 component.started = true;
                 self.components.push(component);
@@ -564,6 +675,10 @@ impl CallRules {
         if !component.started && result.is_ok() {
             self.emit(Event::Started { id });
         }
+        if let Kind::Prompt { playing: true, .. } = component.kind {
+            // The input ended while the announcement played: silence it.
+            self.actions.push_back(Action::StopAnnouncement(id));
+        }
         self.update_digits();
         self.done(id, result);
     }
@@ -579,12 +694,15 @@ impl CallRules {
     fn take_component(&mut self, id: RequestId) -> Option<Component> {
         let position = self.components.iter().position(|c| c.id == id)?;
         self.collectors.retain(|(c, _)| *c != id);
+        self.inputs.retain(|(c, _)| *c != id);
         self.listen_deadlines.retain(|(c, _)| *c != id);
         Some(self.components.remove(position))
     }
 
     fn is_open(&self, id: RequestId) -> bool {
-        self.components.iter().any(|c| c.id == id) || self.executing.iter().any(|e| e.id == id)
+        self.components.iter().any(|c| c.id == id)
+            || self.executing.iter().any(|e| e.id == id)
+            || self.held.iter().any(|(h, _)| *h == id)
     }
 
     fn execute(&mut self, id: RequestId, command: Command) {
@@ -597,7 +715,8 @@ impl CallRules {
     }
 
     fn update_digits(&mut self) {
-        let wanted = self.phase != Phase::Ended && (self.subscribed || !self.collectors.is_empty());
+        let wanted = self.phase != Phase::Ended
+            && (self.subscribed || !self.collectors.is_empty() || !self.inputs.is_empty());
         if wanted != self.wants_digits {
             self.wants_digits = wanted;
             self.actions.push_back(Action::WantDigits(wanted));
@@ -613,6 +732,9 @@ impl CallRules {
     }
 }
 
+mod media;
+#[cfg(test)]
+mod media_tests;
 #[cfg(test)]
 mod property;
 #[cfg(test)]

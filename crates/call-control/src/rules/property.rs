@@ -23,13 +23,16 @@ enum Input {
     Digit(char),
     Advance(u16),
     Joined,
+    /// A prompt's announcement played to its end.
+    AnnouncementDone(u8),
     Gone,
     End,
 }
 
 fn input() -> impl Strategy<Value = Input> {
     prop_oneof![
-        4 => (0u8..12).prop_map(Input::Request),
+        4 => (0u8..16).prop_map(Input::Request),
+        1 => (0u8..40).prop_map(Input::AnnouncementDone),
         1 => (0u8..40).prop_map(Input::Stop),
         1 => Just(Input::MediaReady),
         1 => Just(Input::Answered),
@@ -64,6 +67,16 @@ fn command(n: u8) -> Command {
             early_media: false,
             headers: vec![],
         },
+        12 => Command::Announce(crate::Announcement::once(vec![crate::Segment::Silence(
+            Duration::from_millis(100),
+        )])),
+        13 => Command::Input(super::media_tests::digits_input(2)),
+        14 => Command::Prompt(crate::Prompt {
+            announcement: crate::Announcement::once(vec![]),
+            input: super::media_tests::digits_input(2),
+            barge_in: true,
+        }),
+        15 => Command::Record(super::media_tests::record()),
         _ => Command::Reject {
             code: 486,
             reason: None,
@@ -74,10 +87,14 @@ fn command(n: u8) -> Command {
 
 proptest! {
     #[test]
-    fn every_request_completes_once_in_order(inputs in prop::collection::vec(input(), 0..60)) {
+    fn every_request_completes_once_in_order(
+        inputs in prop::collection::vec(input(), 0..60),
+        early_media in any::<bool>(),
+    ) {
         let t0 = Instant::now();
         let mut now = t0;
         let mut rules = CallRules::default();
+        rules.set_early_media(early_media);
         let mut next_id: RequestId = 0;
         let mut requested: Vec<RequestId> = Vec::new();
         let mut executing: Vec<RequestId> = Vec::new();
@@ -99,7 +116,13 @@ proptest! {
                     rules.request(now, Request { id: next_id, command });
                     next_id += 1;
                 }
-                Input::MediaReady => rules.media_ready(),
+                Input::MediaReady => rules.media_ready(now),
+                Input::AnnouncementDone(i) => {
+                    if !executing.is_empty() {
+                        let id = executing[usize::from(i) % executing.len()];
+                        rules.announcement_finished(now, id);
+                    }
+                }
                 Input::Answered => rules.answered(vec![]),
                 Input::Finish(i, ok) => {
                     if !executing.is_empty() {
@@ -139,7 +162,7 @@ proptest! {
                         rules.finished(id, Ok(Output::None));
                     }
                     Action::StopComponent(id) => executing.retain(|e| *e != id),
-                    Action::WantDigits(_) => {}
+                    Action::WantDigits(_) | Action::StopAnnouncement(_) => {}
                 }
             }
         }

@@ -54,7 +54,7 @@ fn answered(t0: Instant) -> CallRules {
     let mut rules = CallRules::new(SlotPolicy::Replace);
     send(&mut rules, t0, 100, Command::Answer { headers: vec![] });
     rules.finished(100, Ok(Output::None));
-    rules.media_ready();
+    rules.media_ready(t0);
     drain(&mut rules);
     rules
 }
@@ -124,7 +124,7 @@ fn early_media_lets_components_run_before_answer() {
     send(&mut rules, t0, 1, accept.clone());
     assert_eq!(drain(&mut rules), [execute(1, accept)]);
     rules.finished(1, Ok(Output::None));
-    rules.media_ready();
+    rules.media_ready(t0);
     send(&mut rules, t0, 2, play());
     send(&mut rules, t0, 3, Command::Hold { headers: vec![] });
     assert_eq!(

@@ -394,6 +394,7 @@ impl Connection {
             | Event::Ringing { .. }
             | Event::Answered { .. }
             | Event::Joined { .. }
+            | Event::InputTimersStarted { .. }
             | Event::Unjoined { .. } => {}
             Event::Ended { reason, .. } => {
                 let Some(did) = self.dids.remove(&call) else {

@@ -364,7 +364,7 @@ impl Call {
             match action {
                 Action::Emit(event) => self.send_event(event).await,
                 Action::Execute(request) => Box::pin(self.execute(request)).await,
-                Action::StopComponent(id) => self.stop_component(id),
+                Action::StopComponent(id) | Action::StopAnnouncement(id) => self.stop_component(id),
                 Action::Complete(id) => self.complete(id),
                 Action::WantDigits(_) => self.update_delivery(),
             }
@@ -410,7 +410,7 @@ impl Call {
                     negotiated,
                     delivering: false,
                 });
-                control.rules.media_ready();
+                control.rules.media_ready(std::time::Instant::now());
             }
             Err(error) => tracing::warn!(%error, "cannot pace the caller's media"),
         }

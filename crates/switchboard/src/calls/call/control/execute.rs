@@ -78,9 +78,16 @@ impl Call {
             Command::Resume { target } => self.pause(target, false),
             Command::Join(join) => self.join(join.target, join.direction).await,
             Command::Unjoin { target } => self.unjoin(target).await,
-            Command::CollectDtmf(_) | Command::Stop { .. } | Command::DtmfEvents { .. } => Err(
-                Failure::Internal("not a command the call carries out".into()),
-            ),
+            Command::Announce(_)
+            | Command::Prompt(_)
+            | Command::Record(_)
+            | Command::Adjust { .. } => Err(Failure::NotImplemented("media components")),
+            Command::CollectDtmf(_)
+            | Command::Input(_)
+            | Command::Stop { .. }
+            | Command::DtmfEvents { .. } => Err(Failure::Internal(
+                "not a command the call carries out".into(),
+            )),
         };
         self.finished(id, result);
     }
