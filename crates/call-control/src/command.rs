@@ -100,7 +100,7 @@ pub enum Command {
     /// Component: an announcement and an input together; done with the
     /// input's result (the announcement's end is
     /// [`crate::Event::InputTimersStarted`] or a barge-in).
-    Prompt(Prompt),
+    Prompt(Box<Prompt>),
     /// Component: record the call's audio to a file; done with
     /// [`crate::Output::Recording`] however it ends.
     Record(Record),

@@ -84,11 +84,11 @@ fn announce() -> Command {
 }
 
 fn prompt(barge_in: bool) -> Command {
-    Command::Prompt(Prompt {
+    Command::Prompt(Box::new(Prompt {
         announcement: Announcement::once(vec![Segment::Silence(Duration::from_secs(1))]),
         input: digits_input(4),
         barge_in,
-    })
+    }))
 }
 
 fn drain(rules: &mut CallRules) -> Vec<Action> {

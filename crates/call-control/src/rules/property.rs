@@ -71,11 +71,11 @@ fn command(n: u8) -> Command {
             Duration::from_millis(100),
         )])),
         13 => Command::Input(super::media_tests::digits_input(2)),
-        14 => Command::Prompt(crate::Prompt {
+        14 => Command::Prompt(Box::new(crate::Prompt {
             announcement: crate::Announcement::once(vec![]),
             input: super::media_tests::digits_input(2),
             barge_in: true,
-        }),
+        })),
         15 => Command::Record(super::media_tests::record()),
         _ => Command::Reject {
             code: 486,
