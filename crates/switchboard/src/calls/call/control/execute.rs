@@ -333,6 +333,7 @@ impl Call {
             frames,
             looped: play.looped,
             tag: id,
+            start: 0,
         };
         let Some(media) = control.media.as_ref() else {
             return;
