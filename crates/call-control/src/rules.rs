@@ -620,11 +620,18 @@ impl CallRules {
             },
             _ => Kind::Plain,
         };
+        // A start-paused output waits for a resume, which must not read as
+        // a no-op.
+        let paused = match &command {
+            Command::Announce(announcement) => announcement.start_paused,
+            Command::Prompt(prompt) => prompt.announcement.start_paused,
+            _ => false,
+        };
         let mut component = Component {
             id,
             slot,
             started: false,
-            paused: false,
+            paused,
             kind,
         };
         match command {

@@ -358,3 +358,19 @@ fn held_components_end_with_the_call_and_can_be_stopped() {
         Some(Action::Emit(Event::Ended { .. }))
     ));
 }
+
+#[test]
+fn a_start_paused_announcement_takes_a_resume() {
+    let t0 = Instant::now();
+    let mut rules = rayo_call(t0);
+    let mut announcement = Announcement::once(vec![Segment::Silence(Duration::from_secs(1))]);
+    announcement.start_paused = true;
+    send(&mut rules, t0, 1, Command::Announce(announcement));
+    rules.started(1);
+    drain(&mut rules);
+    send(&mut rules, t0, 2, Command::Resume { target: 1 });
+    assert!(matches!(
+        drain(&mut rules)[..],
+        [Action::Execute(Request { id: 2, .. })]
+    ));
+}
