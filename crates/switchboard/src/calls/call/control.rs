@@ -16,6 +16,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use call_control::{Action, CallInfo, CallRules, EndReason, Event, Failure, Request, SlotPolicy};
 use sip::TypedHeaders;
@@ -27,10 +28,11 @@ use crate::calls::join::{PeerMessage, PEER_QUEUE};
 use crate::calls::registry::{CallRegistry, Registration, RegistryError};
 use crate::control::{CallHandle, EventSink, Offer, Offered, CALL_COMMAND_QUEUE};
 use crate::media::pacer::{
-    AfterPrompt, FrameSource, PacerEvent, PromptFrames, StreamId, StreamSetup,
+    AfterPrompt, FrameSource, PacerEvent, PromptFrames, StreamCounters, StreamId, StreamSetup,
 };
 use crate::media::session::ReceivedRtp;
 
+mod announce;
 mod execute;
 mod joining;
 mod refer;
@@ -75,6 +77,10 @@ pub(super) struct Control {
     pub(super) rules: CallRules,
     media: Option<ControlMedia>,
     play: Option<Playing>,
+    /// The announcement (or prompt's announcement) playing.
+    announce: Option<announce::Announcing>,
+    /// The last tag given to an announcement's pacer source.
+    next_tag: u64,
     listen: Option<Listening>,
     echo: Option<call_control::RequestId>,
     /// The controller's headers for the 200 being sent.
@@ -102,6 +108,8 @@ pub(super) struct Control {
 /// The caller's media as a controlled call drives it (after answer).
 struct ControlMedia {
     stream: StreamId,
+    /// The stream's counters: where its prompt stands.
+    counters: Arc<StreamCounters>,
     /// `None` once the pacer has gone (shutdown).
     pacer_events: Option<mpsc::Receiver<PacerEvent>>,
     destination: watch::Receiver<SocketAddr>,
@@ -139,6 +147,7 @@ pub(super) async fn wake(
         None => (None, None),
     };
     let loading = control.play.as_mut().and_then(|p| p.loading.as_mut());
+    let announcing = control.announce.as_mut().and_then(|a| a.pending.as_mut());
     // Commands wait until the offer has resolved: the agent may send its
     // first request before the hub's answer reaches us, and its `Done` needs
     // the sink the offer brings.
@@ -149,6 +158,9 @@ pub(super) async fn wake(
         event = recv_opt(pacer) => Wake::Pacer(event),
         packet = recv_opt(packets) => Wake::Packet(packet.map(Box::new)),
         loaded = loaded_opt(loading) => Wake::Loaded(loaded),
+        ready = poll_opt(announcing) => {
+            Wake::Announce(ready.unwrap_or(announce::Ready::Lost))
+        }
         message = recv_opt(peer) => Wake::Peer(message),
         changed = changed_opt(destination) => Wake::Destination(changed),
         _ = super::sleep_until(deadline) => Wake::Deadline,
@@ -163,6 +175,8 @@ pub(super) enum Wake {
     /// Boxed: a packet is large and arrives only while a component reads them.
     Packet(Option<Box<ReceivedRtp>>),
     Loaded(Result<PromptFrames, Failure>),
+    /// An announcement's load or re-rendering finished.
+    Announce(announce::Ready),
     Destination(Option<SocketAddr>),
     Peer(Option<PeerMessage>),
     Deadline,
@@ -242,6 +256,8 @@ impl Control {
             rules: CallRules::new(SlotPolicy::Replace),
             media: None,
             play: None,
+            announce: None,
+            next_tag: 0,
             listen: None,
             echo: None,
             answer_headers: Vec::new(),
@@ -262,7 +278,8 @@ impl Control {
             .rules
             .poll_timeout()
             .map(tokio::time::Instant::from_std);
-        [rules, self.answer_by, self.reinvites.deadline()]
+        let announce = self.announce.as_ref().and_then(|a| a.until);
+        [rules, self.answer_by, self.reinvites.deadline(), announce]
             .into_iter()
             .flatten()
             .min()
@@ -298,6 +315,7 @@ impl Call {
                         c.rules.finished(tag, Ok(call_control::Output::None));
                     }
                 }
+                self.on_prompt_finished(tag);
             }
             Wake::Pacer(None) => {
                 if let Some(m) = self.control.as_mut().and_then(|c| c.media.as_mut()) {
@@ -312,6 +330,7 @@ impl Call {
                 }
             }
             Wake::Loaded(result) => self.on_loaded(result),
+            Wake::Announce(ready) => self.on_announce_ready(ready),
             Wake::Destination(Some(destination)) => {
                 if let Some(m) = self.control.as_ref().and_then(|c| c.media.as_ref()) {
                     let _ = self.ctx.pacer.set_destination(m.stream, destination);
@@ -364,7 +383,10 @@ impl Call {
             match action {
                 Action::Emit(event) => self.send_event(event).await,
                 Action::Execute(request) => Box::pin(self.execute(request)).await,
-                Action::StopComponent(id) | Action::StopAnnouncement(id) => self.stop_component(id),
+                Action::StopComponent(id) => self.stop_component(id),
+                Action::StopAnnouncement(id) => {
+                    self.stop_announcement(id);
+                }
                 Action::Complete(id) => self.complete(id),
                 Action::WantDigits(_) => self.update_delivery(),
             }
@@ -404,6 +426,7 @@ impl Call {
             Ok(stream) => {
                 control.media = Some(ControlMedia {
                     stream: stream.id,
+                    counters: stream.counters,
                     pacer_events: Some(pacer_events),
                     destination: session.destination_changes(),
                     digits: DigitSource::new(&negotiated),
@@ -460,6 +483,7 @@ impl Call {
                 return self.reject_a(480, Some("Temporarily Unavailable")).await;
             }
         }
+        self.on_announcement_deadline(now);
         if let Some(control) = self.control.as_mut() {
             control.rules.handle_timeout(now.into_std());
         }
