@@ -41,6 +41,10 @@ use crate::media::prompts::Prompts;
 /// pacer's position report carries.
 const TAG_BASE: u64 = 1 << 63 | 1 << 31;
 
+/// Longer than a source change takes to reach the pacer (it drains its
+/// commands at every 20 ms tick).
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// A running announcement's media side.
 pub(super) struct Announcing {
     /// The announcement's (or prompt's) request id.
@@ -54,9 +58,11 @@ pub(super) struct Announcing {
     timeline: Option<Timeline>,
     /// What the pacer plays of it.
     rendering: Option<Rendering>,
-    /// The current pacer source's tag, and the frame it was set to start at.
+    /// The current pacer source's tag, the frame it was set to start at,
+    /// and when.
     tag: u64,
     start: usize,
+    set_at: tokio::time::Instant,
     speed: f32,
     gain_db: f32,
     /// When `max_time` ends it.
@@ -115,6 +121,7 @@ impl Call {
                 rendering: None,
                 tag: 0,
                 start: 0,
+                set_at: tokio::time::Instant::now(),
                 speed: 1.0,
                 gain_db: 0.0,
                 until: None,
@@ -215,6 +222,7 @@ impl Call {
         }
         announce.tag = tag;
         announce.start = start;
+        announce.set_at = tokio::time::Instant::now();
         Ok(())
     }
 
@@ -233,7 +241,10 @@ impl Call {
         };
         let index = match media.counters.prompt_position() {
             Some(p) if p.tag == announce.tag as u32 => p.frame,
-            _ => announce.start,
+            // Not applied yet: the pacer takes commands at every tick.
+            _ if announce.set_at.elapsed() < SETTLE => announce.start,
+            // Played to its end; the pacer's report of it is on its way.
+            _ => rendering.frames.len(),
         };
         rendering.to_original(index)
     }
