@@ -638,10 +638,22 @@ impl CallRules {
                 self.update_digits();
             }
             Command::Prompt(ref prompt) => {
+                component.started = true;
                 self.components.push(component);
+                self.emit(Event::Started { id });
                 self.inputs
                     .push((id, InputCollector::new(prompt.input.clone())));
                 self.update_digits();
+                self.actions
+                    .push_back(Action::Execute(Request { id, command }));
+            }
+            // Rayo's components exist from acceptance (the client gets its
+            // ref then); what fails later, a URL that cannot be fetched, is
+            // the component's completion, not the command's error.
+            Command::Announce(_) | Command::Record(_) => {
+                component.started = true;
+                self.components.push(component);
+                self.emit(Event::Started { id });
                 self.actions
                     .push_back(Action::Execute(Request { id, command }));
             }

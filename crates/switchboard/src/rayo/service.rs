@@ -144,7 +144,8 @@ impl Invited for Ticket {
 
     fn take(self) -> Result<(), Withdrawn> {
         let sink = EventSink::new(self.invitation.call.key, self.events)
-            .with_slot_policy(SlotPolicy::Refuse);
+            .with_slot_policy(SlotPolicy::Refuse)
+            .with_early_media(true);
         self.invitation.take(sink).map(drop)
     }
 }
