@@ -81,6 +81,7 @@ impl Call {
             Command::Announce(_)
             | Command::Prompt(_)
             | Command::Record(_)
+            | Command::Analyze(_)
             | Command::Adjust { .. } => Err(Failure::NotImplemented("media components")),
             Command::CollectDtmf(_)
             | Command::Input(_)
