@@ -205,3 +205,6 @@ pub(crate) fn control_element(command: &crate::ComponentCommand) -> Option<Eleme
         C::Say(p) => Element::new(p.name(), ns::TROPO_SAY),
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -282,3 +282,6 @@ pub(crate) fn parse_grammar(g: &Element) -> Result<GrammarSource, CommandError> 
         }),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -43,6 +43,7 @@ mod attrs;
 mod body;
 pub mod caps;
 mod command;
+mod completion;
 mod component;
 pub mod cpa;
 mod dial;
@@ -70,6 +71,10 @@ pub use attrs::Permille;
 pub use command::{
     parse_call_command, parse_command, parse_component_command, parse_domain_command, CallCommand,
     Command, ComponentCommand, RejectReason, Target,
+};
+pub use completion::{
+    ComponentEvent, InputCompletion, InputMatch, MatchMode, OutputCompletion, RecordCompletion,
+    Recording,
 };
 pub use component::{MediaComponent, OutputCommand, PauseCommand, SeekDirection};
 pub use dial::{parse_dial_target, Dial, DialTarget};

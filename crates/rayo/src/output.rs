@@ -321,3 +321,6 @@ fn parse_attrs(e: &Element, mut out: Output) -> Result<Output, CommandError> {
     out.headers = parse_headers(e)?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

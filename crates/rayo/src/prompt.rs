@@ -154,3 +154,6 @@ pub fn parse_ask(e: &Element) -> Result<Prompt, CommandError> {
         input,
     })
 }
+
+#[cfg(test)]
+mod tests;
