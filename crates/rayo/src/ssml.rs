@@ -116,6 +116,9 @@ pub fn parse_ssml_element(root: &Element) -> Result<Vec<Segment>, SsmlError> {
     let mut out = Vec::new();
     flat.children(root, &Prosody::default(), &mut out, 0)?;
     flat.flush(&mut out);
+    if flat.segments > MAX_SEGMENTS {
+        return Err(SsmlError::TooManySegments);
+    }
     Ok(out)
 }
 
