@@ -10,6 +10,11 @@
 //!   into the children of a `<presence>`, in the configured [`Dialect`].
 //! * **References**: [`ref_element`] for IQ results, call URIs and JIDs in
 //!   [`uri`].
+//! * **Media components**: output, Tropo say, input (with CPA), prompt,
+//!   Tropo ask and record start as [`CallCommand::Start`]; their commands
+//!   are [`ComponentCommand`]s; [`ssml`] flattens documents into segments;
+//!   [`OutputCompletion`], [`InputCompletion`], [`RecordCompletion`] and
+//!   [`ComponentEvent`] render what they report.
 //!
 //! ```
 //! use rayo::{parse_command, CallCommand, CallEvent, Command, Dialect, EventContext, Target};
