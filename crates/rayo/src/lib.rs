@@ -89,6 +89,6 @@ pub use event::{complete, ref_element, CallEvent, CoreCompleteReason, EndReason}
 pub use header::{header_elements, parse_headers, Headers};
 pub use input::{GrammarSource, Input, InputMode, MAX_GRAMMARS};
 pub use join::{Join, JoinDirection, JoinMedia, JoinTarget, Unjoin};
-pub use output::{Document, DocumentType, Output, OutputForm};
+pub use output::{Document, DocumentType, InterruptOn, Output, OutputForm};
 pub use prompt::{Prompt, PromptForm};
 pub use record::{Record, RecordDirection, RecordFormat};

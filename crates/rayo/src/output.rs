@@ -29,6 +29,29 @@ pub enum OutputForm {
     Say,
 }
 
+/// rayo-server's `interrupt-on`: what may cut the output short. Accepted
+/// for compatibility; prompts use `barge-in` instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InterruptOn {
+    /// A key or speech.
+    Any,
+    /// A key.
+    Dtmf,
+    /// Speech.
+    Voice,
+}
+
+impl InterruptOn {
+    /// The attribute value.
+    pub fn name(self) -> &'static str {
+        match self {
+            InterruptOn::Any => "any",
+            InterruptOn::Dtmf => "dtmf",
+            InterruptOn::Voice => "voice",
+        }
+    }
+}
+
 /// The content types a document may have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DocumentType {
@@ -133,8 +156,8 @@ pub struct Output {
     pub voice: Option<String>,
     /// TTS engine name.
     pub renderer: Option<String>,
-    /// rayo-server's `interrupt-on` (`any`, `dtmf`, `voice`), accepted.
-    pub interrupt_on: Option<&'static str>,
+    /// rayo-server's `interrupt-on`, accepted.
+    pub interrupt_on: Option<InterruptOn>,
     /// `<header>` children (MRCP headers for the renderer).
     pub headers: Headers,
 }
@@ -202,7 +225,7 @@ impl Output {
         put(e, "max-time", self.max_time_ms);
         put(e, "voice", self.voice.as_deref());
         put(e, "renderer", self.renderer.as_deref());
-        put(e, "interrupt-on", self.interrupt_on);
+        put(e, "interrupt-on", self.interrupt_on.map(InterruptOn::name));
     }
 }
 
@@ -317,7 +340,12 @@ fn parse_attrs(e: &Element, mut out: Output) -> Result<Output, CommandError> {
     out.max_time_ms = attrs::limit(e, "max-time")?;
     out.voice = attrs::line(e, "voice")?;
     out.renderer = attrs::line(e, "renderer")?;
-    out.interrupt_on = attrs::choice(e, "interrupt-on", &["any", "dtmf", "voice"])?;
+    out.interrupt_on = match attrs::choice(e, "interrupt-on", &["any", "dtmf", "voice"])? {
+        None => None,
+        Some("any") => Some(InterruptOn::Any),
+        Some("dtmf") => Some(InterruptOn::Dtmf),
+        Some(_) => Some(InterruptOn::Voice),
+    };
     out.headers = parse_headers(e)?;
     Ok(out)
 }

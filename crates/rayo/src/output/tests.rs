@@ -66,7 +66,7 @@ fn xep_example_with_every_attribute() {
     );
     assert_eq!(o.voice.as_deref(), Some("allison"));
     assert_eq!(o.renderer.as_deref(), Some("espeak"));
-    assert_eq!(o.interrupt_on, Some("dtmf"));
+    assert_eq!(o.interrupt_on, Some(InterruptOn::Dtmf));
     assert_eq!(o.headers, vec![("Speech-Language".into(), "en-US".into())]);
     let segments = o.documents[0].render().unwrap().unwrap();
     assert_eq!(segments.len(), 2);
