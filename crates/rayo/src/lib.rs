@@ -82,6 +82,7 @@ pub use completion::{
     Recording,
 };
 pub use component::{MediaComponent, OutputCommand, PauseCommand, SeekDirection};
+pub use cpa::{CpaGrammar, CpaSignal, SignalEvent};
 pub use dial::{parse_dial_target, Dial, DialTarget};
 pub use dialect::{Dialect, EventContext};
 pub use error::{xep_error_type, CommandError, ErrorType, StanzaCondition};
