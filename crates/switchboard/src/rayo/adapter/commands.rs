@@ -69,6 +69,12 @@ pub fn to_command(
                 "sending DTMF to the party is not supported",
             ))
         }
+        CallCommand::Start(component) => {
+            return Err(CommandError::not_implemented(format!(
+                "<{}> is not supported yet",
+                component.name()
+            )))
+        }
     })
 }
 
