@@ -64,6 +64,7 @@
 pub mod dtmf_detector;
 pub mod dtmf_event;
 pub mod g711;
+pub mod gain;
 pub mod goertzel;
 pub mod jitter_buffer;
 pub mod latch;
@@ -71,7 +72,9 @@ pub mod reception;
 pub mod rtcp;
 pub mod rtp;
 pub mod sequence;
+pub mod stretch;
 pub mod tone;
+pub mod vad;
 pub mod wav;
 
 pub use dtmf_detector::{
