@@ -61,6 +61,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cpa;
 pub mod dtmf_detector;
 pub mod dtmf_event;
 pub mod g711;
