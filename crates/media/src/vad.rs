@@ -3,7 +3,7 @@
 //!
 //! The detector measures the level of each 10 ms block ([`BLOCK`] samples) in
 //! dBov (RMS relative to a full-scale square wave; see
-//! [`level_dbov`](crate::gain::level_dbov)). Speech starts after
+//! [`level_dbov`]). Speech starts after
 //! [`ONSET_BLOCKS`] consecutive blocks at or above the threshold (a single
 //! click is not speech) and ends after `hangover_ms` without one (the gaps
 //! between words and syllables do not end it).
@@ -17,6 +17,7 @@
 //! learns from the first blocks would learn from a caller who speaks at once.
 
 use crate::gain::energy_to_dbov;
+pub use crate::gain::level_dbov;
 
 /// Samples per analysis block (10 ms at 8 kHz).
 pub const BLOCK: usize = 80;

@@ -15,7 +15,8 @@
 //!   test, but its other harmonics, a pitch period apart, are within 10–20 dB
 //!   of it; a generated tone's rivals are noise, 30 dB or more down.
 //!
-//! The FFT is a plain in-place radix-2 on stack arrays: no allocation per hop.
+//! The FFT is a plain in-place radix-2 on stack arrays (a real 256-point
+//! transform done as a complex 128-point one): no allocation per hop.
 
 use std::f32::consts::TAU;
 
@@ -118,17 +119,29 @@ impl ToneAnalyzer {
     fn analyse(&self) -> TonePeak {
         let raw_energy: f64 = self.history.iter().map(|&x| f64::from(x * x)).sum();
         let level_dbov = energy_to_dbov(raw_energy, WINDOW);
-        let mut re = [0.0f32; WINDOW];
-        let mut im = [0.0f32; WINDOW];
-        for (i, r) in re.iter_mut().enumerate() {
-            // Bit-reversed order in, natural order out.
-            let j = usize::from((i as u8).reverse_bits());
-            *r = self.history[j] * self.hann[j];
+        // The real FFT of 256 samples as the complex FFT of 128 (even samples
+        // real, odd imaginary), then untangled.
+        let mut re = [0.0f32; HALF];
+        let mut im = [0.0f32; HALF];
+        for i in 0..HALF {
+            // Bit-reversed order in (7 bits), natural order out.
+            let j = 2 * usize::from((i as u8).reverse_bits() >> 1);
+            re[i] = self.history[j] * self.hann[j];
+            im[i] = self.history[j + 1] * self.hann[j + 1];
         }
         self.butterflies(&mut re, &mut im);
         let mut power = [0.0f32; HALF + 1];
-        for (k, p) in power.iter_mut().enumerate() {
-            *p = re[k] * re[k] + im[k] * im[k];
+        power[0] = (re[0] + im[0]).powi(2);
+        power[HALF] = (re[0] - im[0]).powi(2);
+        for k in 1..HALF {
+            let (ar, ai, br, bi) = (re[k], im[k], re[HALF - k], im[HALF - k]);
+            // Even part (ar + br, ai − bi)/2, odd part (ai + bi, br − ar)/2.
+            let (er, ei) = (0.5 * (ar + br), 0.5 * (ai - bi));
+            let (or, oi) = (0.5 * (ai + bi), 0.5 * (br - ar));
+            let (wr, wi) = (self.cos[k], self.sin[k]);
+            let xr = er + wr * or - wi * oi;
+            let xi = ei + wr * oi + wi * or;
+            power[k] = xr * xr + xi * xi;
         }
         let total = power[0] + power[HALF] + 2.0 * power[1..HALF].iter().sum::<f32>();
         let silent = TonePeak {
@@ -187,13 +200,15 @@ impl ToneAnalyzer {
         }
     }
 
-    /// The radix-2 decimation-in-time stages on bit-reversed input.
-    fn butterflies(&self, re: &mut [f32; WINDOW], im: &mut [f32; WINDOW]) {
+    /// The radix-2 decimation-in-time stages of a 128-point FFT on
+    /// bit-reversed input (its twiddles are every other one of the 256-point
+    /// tables).
+    fn butterflies(&self, re: &mut [f32; HALF], im: &mut [f32; HALF]) {
         let mut len = 2;
-        while len <= WINDOW {
+        while len <= HALF {
             let half = len / 2;
             let step = WINDOW / len;
-            for start in (0..WINDOW).step_by(len) {
+            for start in (0..HALF).step_by(len) {
                 for k in 0..half {
                     let (wr, wi) = (self.cos[k * step], self.sin[k * step]);
                     let (a, b) = (start + k, start + k + half);
