@@ -78,6 +78,8 @@ pub mod rtcp;
 pub mod rtp;
 pub mod sequence;
 pub mod stretch;
+#[cfg(test)]
+mod test_signals;
 pub mod tone;
 pub mod vad;
 pub mod wav;

@@ -152,8 +152,8 @@ fn best_match(input: &[f32], template: &[f32], nominal: usize) -> usize {
 mod tests {
     use super::*;
     use crate::goertzel::Goertzel;
+    use crate::test_signals::{vowel, VOWELS};
     use crate::tone::ToneGenerator;
-    use crate::vad::tests::{vowel, VOWELS};
 
     fn powers(block: &[i16], freqs: [f64; 3]) -> [f32; 3] {
         let x: Vec<f32> = block.iter().map(|&s| f32::from(s)).collect();
@@ -215,6 +215,33 @@ mod tests {
                 f64::from(jump) < max_step * 1.1,
                 "{speed}: {jump} vs {max_step}"
             );
+        }
+    }
+
+    /// The period (samples) with the strongest normalised autocorrelation
+    /// between 2.5 and 12.5 ms.
+    fn pitch_period(block: &[i16]) -> usize {
+        let x: Vec<f64> = block.iter().map(|&s| f64::from(s)).collect();
+        (20..100)
+            .map(|lag| {
+                let dot: f64 = x.iter().zip(&x[lag..]).map(|(a, b)| a * b).sum();
+                (lag, dot / (x.len() - lag) as f64)
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(lag, _)| lag)
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn a_voice_keeps_its_pitch() {
+        // 160 Hz: a period of 50 samples.
+        let input = vowel(160.0, 160.0, &VOWELS[4], 16_000, -20.0);
+        assert_eq!(pitch_period(&input[4000..4800]), 50);
+        for speed in [0.5f32, 0.8, 1.25, 2.0] {
+            let out = time_stretch(&input, speed);
+            for block in out[800..out.len() - 800].chunks_exact(800) {
+                assert_eq!(pitch_period(block), 50, "{speed}");
+            }
         }
     }
 

@@ -100,6 +100,14 @@ impl Vad {
         self.state
     }
 
+    /// Feeds A-law (PCMA) codes; returns the state at their end.
+    pub fn process_alaw(&mut self, codes: &[u8]) -> VadState {
+        for &c in codes {
+            self.push(crate::g711::alaw_decode(c), &mut |_| {});
+        }
+        self.state
+    }
+
     /// Feeds audio and calls `on_block` with the state after each complete
     /// 10 ms block (for callers that time segments block by block).
     pub fn process_each(&mut self, samples: &[i16], mut on_block: impl FnMut(VadState)) {
@@ -154,6 +162,12 @@ impl Vad {
         self.blocks_in_state * 10
     }
 
+    /// Time since the last loud block (or since the start), ms: the silence
+    /// a record `final-timeout` or `initial-timeout` compares, hangover included.
+    pub fn silence_ms(&self) -> u64 {
+        u64::from(self.quiet_run) * 10
+    }
+
     /// Level of the last complete block, dBov.
     pub fn last_level_dbov(&self) -> f32 {
         self.last_level
@@ -161,85 +175,10 @@ impl Vad {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::g711;
-    use crate::gain::level_dbov;
-
-    /// A deterministic xorshift generator for test noise.
-    pub(crate) struct Noise(u64);
-
-    impl Noise {
-        pub(crate) fn new(seed: u64) -> Self {
-            Self(seed | 1)
-        }
-
-        /// Uniform in [-1, 1).
-        pub(crate) fn next(&mut self) -> f64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-        }
-
-        /// `len` samples of white noise at `dbov`.
-        pub(crate) fn samples(&mut self, len: usize, dbov: f64) -> Vec<i16> {
-            // Uniform noise in [-a, a) has RMS a/√3.
-            let a = 32768.0 * 10f64.powf(dbov / 20.0) * 3f64.sqrt();
-            (0..len).map(|_| (self.next() * a).round() as i16).collect()
-        }
-    }
-
-    /// A synthetic vowel: harmonics of a pitch gliding from `f0_start` to
-    /// `f0_end`, each weighted by formant resonances, scaled to `dbov`.
-    pub(crate) fn vowel(
-        f0_start: f64,
-        f0_end: f64,
-        formants: &[(f64, f64)],
-        len: usize,
-        dbov: f64,
-    ) -> Vec<i16> {
-        use std::f64::consts::TAU;
-        let mut phase = 0.0f64;
-        let mut raw = Vec::with_capacity(len);
-        for n in 0..len {
-            let f0 = f0_start + (f0_end - f0_start) * n as f64 / len as f64;
-            phase += TAU * f0 / 8000.0;
-            let mut v = 0.0;
-            let mut h = 1.0;
-            while h * f0 < 3600.0 {
-                let f = h * f0;
-                // Sum of resonance peaks (bandwidth 100 Hz) over a −6 dB/octave glottal tilt.
-                let weight: f64 = formants
-                    .iter()
-                    .map(|&(fc, gain)| gain / (1.0 + ((f - fc) / 50.0).powi(2)))
-                    .sum::<f64>()
-                    / h;
-                v += weight * (h * phase).sin();
-                h += 1.0;
-            }
-            raw.push(v);
-        }
-        let energy: f64 = raw.iter().map(|v| v * v).sum::<f64>() / len.max(1) as f64;
-        let target = 32768.0 * 10f64.powf(dbov / 20.0);
-        let k = if energy > 0.0 {
-            target / energy.sqrt()
-        } else {
-            0.0
-        };
-        raw.iter()
-            .map(|v| (v * k).round().clamp(-32768.0, 32767.0) as i16)
-            .collect()
-    }
-
-    /// Vowel formants (F1, F2, F3 with relative gains): /a/, /i/, /u/, /e/, /o/.
-    pub(crate) const VOWELS: [[(f64, f64); 3]; 5] = [
-        [(730.0, 1.0), (1090.0, 0.5), (2440.0, 0.2)],
-        [(270.0, 1.0), (2290.0, 0.3), (3010.0, 0.2)],
-        [(300.0, 1.0), (870.0, 0.4), (2240.0, 0.1)],
-        [(530.0, 1.0), (1840.0, 0.4), (2480.0, 0.2)],
-        [(570.0, 1.0), (840.0, 0.6), (2410.0, 0.1)],
-    ];
+    use crate::test_signals::{vowel, Noise, VOWELS};
 
     fn states(vad: &mut Vad, samples: &[i16]) -> Vec<VadState> {
         let mut out = Vec::new();
@@ -274,10 +213,13 @@ pub(crate) mod tests {
         assert_eq!(s[0], VadState::Silence, "one loud block is not yet speech");
         assert!(s[1..].iter().all(|&s| s == VadState::Speech));
         assert_eq!(vad.state_ms(), 490);
+        assert_eq!(vad.silence_ms(), 0);
         let s = states(&mut vad, &[0; 1600]);
         assert!(s[..19].iter().all(|&s| s == VadState::Speech));
         assert!(s[19..].iter().all(|&s| s == VadState::Silence));
         assert_eq!(vad.process(&[]), VadState::Silence);
+        assert_eq!(vad.silence_ms(), 200);
+        assert_eq!(vad.state_ms(), 10);
     }
 
     #[test]

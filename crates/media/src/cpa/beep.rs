@@ -156,8 +156,8 @@ impl BeepDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_signals::{vowel, Noise, VOWELS};
     use crate::tone::ToneGenerator;
-    use crate::vad::tests::{vowel, Noise, VOWELS};
 
     fn detect(samples: &[i16]) -> Vec<Beep> {
         let mut d = BeepDetector::default();

@@ -228,8 +228,8 @@ impl ToneAnalyzer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_signals::{vowel, Noise, VOWELS};
     use crate::tone::ToneGenerator;
-    use crate::vad::tests::{vowel, Noise, VOWELS};
 
     fn peaks(samples: &[i16]) -> Vec<TonePeak> {
         let mut a = ToneAnalyzer::default();

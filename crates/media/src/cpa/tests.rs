@@ -1,6 +1,6 @@
 use super::*;
+use crate::test_signals::{vowel, Noise, VOWELS};
 use crate::tone::ToneGenerator;
-use crate::vad::tests::{vowel, Noise, VOWELS};
 
 /// The greeting of `tests/fixtures/README.md`.
 const GREETING: &[u8] = include_bytes!("../../tests/fixtures/voicemail-greeting.ulaw");

@@ -132,8 +132,8 @@ impl ToneDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_signals::{vowel, Noise, VOWELS};
     use crate::tone::ToneGenerator;
-    use crate::vad::tests::{vowel, Noise, VOWELS};
 
     fn detect(spec: ToneSpec, samples: &[i16]) -> Vec<DetectedTone> {
         let mut d = ToneDetector::new(spec);
