@@ -68,6 +68,19 @@ fn machine_greeting_then_beep() {
 }
 
 #[test]
+fn a_beep_right_after_the_last_word() {
+    let mut audio = talk(3000, -20.0, 6);
+    let last_word = vowel(140.0, 110.0, &VOWELS[1], 2400, -20.0);
+    audio.extend(last_word);
+    audio.extend(ToneGenerator::sine(1400.0, -18.0).take(1600));
+    audio.extend(vec![0i16; 4000]);
+    let signals = run(&audio);
+    let beeps: Vec<_> = signals.iter().filter(|s| s.kind == CpaKind::Beep).collect();
+    assert_eq!(beeps.len(), 1, "{signals:?}");
+    assert!(beeps[0].duration_ms.abs_diff(200) <= 15, "{beeps:?}");
+}
+
+#[test]
 fn hello_then_silence_is_human() {
     let mut audio = vec![0i16; 1600];
     audio.extend(talk(600, -30.0, 2));

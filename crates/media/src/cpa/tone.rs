@@ -179,6 +179,16 @@ mod tests {
             signal.extend(t);
         }
         assert_eq!(detect(FAX_CED, &signal).len(), 1);
+        // V.8 ANSam: 15 Hz amplitude modulation of ±20 %.
+        let am: Vec<i16> = signal
+            .iter()
+            .enumerate()
+            .map(|(n, &s)| {
+                let m = 1.0 + 0.2 * (std::f64::consts::TAU * 15.0 * n as f64 / 8000.0).sin();
+                (f64::from(s) * m / 1.2).round() as i16
+            })
+            .collect();
+        assert_eq!(detect(FAX_CED, &am).len(), 1);
     }
 
     #[test]
