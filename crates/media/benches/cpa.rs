@@ -1,7 +1,7 @@
 //! CPA cost per 20 ms packet: the whole [`CpaDetector`] (one 256-point FFT
 //! every 10 ms shared by the beep and fax detectors, plus the VAD and the
-//! human/machine classifier) on a recorded voicemail greeting and on a beep,
-//! and the VAD alone.
+//! human/machine classifier) on a recorded voicemail greeting, on a beep and
+//! on an idle line (quiet windows skip the FFT), and the VAD alone.
 //!
 //! `cargo bench -p media --bench cpa -- --warm-up-time 1 --measurement-time 2`
 
@@ -20,7 +20,12 @@ fn detectors(c: &mut Criterion) {
     g711::encode_ulaw(&beep, &mut beep_ulaw);
     let mut group = c.benchmark_group("cpa");
     group.throughput(Throughput::Elements(1));
-    for (name, audio) in [("greeting", GREETING), ("beep", &beep_ulaw[..])] {
+    let idle = [0xFFu8; 8000];
+    for (name, audio) in [
+        ("greeting", GREETING),
+        ("beep", &beep_ulaw[..]),
+        ("idle", &idle[..]),
+    ] {
         group.bench_function(format!("pcmu_frame_160_{name}"), |b| {
             let mut detector = CpaDetector::default();
             let mut frames = audio.chunks_exact(160).cycle();

@@ -30,6 +30,11 @@ pub const HOP: usize = 80;
 pub const BIN_HZ: f32 = 8000.0 / WINDOW as f32;
 
 const HALF: usize = WINDOW / 2;
+/// Windows quieter than this (dBov) are not analysed: no detector looks
+/// for a tone below −45 dBov, and quiet windows (pauses, a line's idle
+/// noise) are most of them.
+pub const ANALYSIS_FLOOR_DBOV: f32 = -50.0;
+
 /// Lowest and highest bins searched for the peak (~94 Hz to ~3.9 kHz).
 const FIRST_BIN: usize = 3;
 const LAST_BIN: usize = HALF - 3;
@@ -119,6 +124,16 @@ impl ToneAnalyzer {
     fn analyse(&self) -> TonePeak {
         let raw_energy: f64 = self.history.iter().map(|&x| f64::from(x * x)).sum();
         let level_dbov = energy_to_dbov(raw_energy, WINDOW);
+        let silent = TonePeak {
+            freq_hz: 0.0,
+            purity: 0.0,
+            rival_db: 0.0,
+            level_dbov,
+            end: self.position,
+        };
+        if level_dbov < ANALYSIS_FLOOR_DBOV {
+            return silent;
+        }
         // The real FFT of 256 samples as the complex FFT of 128 (even samples
         // real, odd imaginary), then untangled.
         let mut re = [0.0f32; HALF];
@@ -144,13 +159,6 @@ impl ToneAnalyzer {
             power[k] = xr * xr + xi * xi;
         }
         let total = power[0] + power[HALF] + 2.0 * power[1..HALF].iter().sum::<f32>();
-        let silent = TonePeak {
-            freq_hz: 0.0,
-            purity: 0.0,
-            rival_db: 0.0,
-            level_dbov,
-            end: self.position,
-        };
         if total <= 0.0 {
             return silent;
         }
@@ -248,6 +256,14 @@ mod tests {
                 assert_eq!(p.end % HOP as u64, 0);
             }
         }
+    }
+
+    #[test]
+    fn quiet_windows_are_not_analysed() {
+        let p = peaks(&ToneGenerator::sine(1000.0, -50.0).take(1600));
+        assert!(p
+            .iter()
+            .all(|p| p.purity == 0.0 && p.level_dbov < ANALYSIS_FLOOR_DBOV));
     }
 
     #[test]
