@@ -233,6 +233,31 @@ mod tests {
         assert!(matches!(client.await.expect("client"), Ok(0)));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_stretched_lease_outlives_the_lifetime_then_ends() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let mut client = TcpStream::connect(address).await.expect("connect");
+        let mut bounded = BoundedListener::new(listener, 1, Duration::from_millis(50));
+        let (mut stream, _) = axum::serve::Listener::accept(&mut bounded).await;
+        stream
+            .lease()
+            .extend_to(tokio::time::Instant::now() + Duration::from_secs(3600));
+        client.write_all(b"ping").await.expect("write");
+        tokio::time::advance(Duration::from_secs(600)).await;
+        let mut buf = [0u8; 4];
+        stream
+            .read_exact(&mut buf)
+            .await
+            .expect("still open after 10 min");
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        let read = stream.read(&mut buf).await;
+        assert_eq!(
+            read.map_err(|e| e.kind()).err(),
+            Some(io::ErrorKind::TimedOut)
+        );
+    }
+
     #[tokio::test]
     async fn connections_past_the_limit_are_closed_at_accept() {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
