@@ -76,6 +76,7 @@ pub fn start(
 ) -> RayoPools {
     let (invitations_tx, invitations) = mpsc::channel(INVITATION_QUEUE);
     let (call_events_tx, call_events) = mpsc::channel(CONTROLLER_EVENT_QUEUE);
+    let context: Arc<OnceLock<Arc<CallContext>>> = Arc::new(OnceLock::new());
     let settings = AdapterSettings {
         domain: config.domain.clone(),
         dialect: match config.dialect {
@@ -83,11 +84,18 @@ pub fn start(
             RayoDialect::Wiki => rayo::Dialect::Wiki,
         },
         legacy_ids: true,
-        recording_uri: super::adapter::RecordingUri::default(),
+        // Signed, expiring HTTP URLs, from the calls' context once attached
+        // (recordings only end on calls, which come after it).
+        recording_uri: {
+            let context = context.clone();
+            super::adapter::RecordingUri(Arc::new(move |file: &str| match context.get() {
+                Some(context) => context.recording_urls.url(file),
+                None => file.to_owned(),
+            }))
+        },
     };
     let ids = ClientIds::default();
     let (gone_tx, gone) = mpsc::unbounded_channel();
-    let context = Arc::new(OnceLock::new());
     let service = Service {
         context: context.clone(),
         dial_route: config.dial_route.clone(),
