@@ -76,6 +76,7 @@ pub fn start(
 ) -> RayoPools {
     let (invitations_tx, invitations) = mpsc::channel(INVITATION_QUEUE);
     let (call_events_tx, call_events) = mpsc::channel(CONTROLLER_EVENT_QUEUE);
+    let context: Arc<OnceLock<Arc<CallContext>>> = Arc::new(OnceLock::new());
     let settings = AdapterSettings {
         domain: config.domain.clone(),
         dialect: match config.dialect {
@@ -83,10 +84,18 @@ pub fn start(
             RayoDialect::Wiki => rayo::Dialect::Wiki,
         },
         legacy_ids: true,
+        // Signed, expiring HTTP URLs, from the calls' context once attached
+        // (recordings only end on calls, which come after it).
+        recording_uri: {
+            let context = context.clone();
+            super::adapter::RecordingUri(Arc::new(move |file: &str| match context.get() {
+                Some(context) => context.recording_urls.url(file),
+                None => file.to_owned(),
+            }))
+        },
     };
     let ids = ClientIds::default();
     let (gone_tx, gone) = mpsc::unbounded_channel();
-    let context = Arc::new(OnceLock::new());
     let service = Service {
         context: context.clone(),
         dial_route: config.dial_route.clone(),
@@ -144,7 +153,8 @@ impl Invited for Ticket {
 
     fn take(self) -> Result<(), Withdrawn> {
         let sink = EventSink::new(self.invitation.call.key, self.events)
-            .with_slot_policy(SlotPolicy::Refuse);
+            .with_slot_policy(SlotPolicy::Refuse)
+            .with_early_media(true);
         self.invitation.take(sink).map(drop)
     }
 }

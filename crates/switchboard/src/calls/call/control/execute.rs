@@ -81,7 +81,9 @@ impl Call {
             Command::Announce(announcement) => return self.announce(id, announcement, false),
             Command::Prompt(prompt) => return self.announce(id, prompt.announcement, true),
             Command::Adjust { target, adjustment } => self.adjust(target, adjustment),
-            Command::Record(_) => Err(Failure::NotImplemented("media components")),
+            Command::Record(_) | Command::Analyze(_) => {
+                Err(Failure::NotImplemented("media components"))
+            }
             Command::CollectDtmf(_)
             | Command::Input(_)
             | Command::Stop { .. }
