@@ -19,7 +19,7 @@ use call_control::{
 use common::core::{Core, WAIT};
 use media::tone::ToneGenerator;
 use switchboard::calls::CallKey;
-use switchboard::control::CallHandle;
+use switchboard::control::{CallHandle, EventSink};
 use testkit::analysis::{decode_audio, level_dbm0, tone_fraction};
 use testkit::baresip::write_wav_8k;
 use testkit::rtp_peer::{ReceivedPacket, RtpPeer, RtpPeerConfig};
@@ -509,4 +509,97 @@ fn a_prompt_without_barge_in_starts_its_timers_after_the_output() {
     );
     assert_eq!(t.done(id), Ok(Output::Input(InputOutcome::NoInput)));
     t.hang_up();
+}
+
+#[test]
+fn speed_up_shortens_the_rest_and_keeps_the_tone() {
+    let mut t = setup(&[("two.wav", &[(1000.0, 2000)])]);
+    let id = t.command(announce(once("file://two.wav")));
+    t.started(id);
+    t.adjust(id, Adjustment::SpeedUp);
+    t.adjust(id, Adjustment::SpeedUp);
+    assert_eq!(t.done(id), Ok(Output::Announced(AnnouncementEnd::Finished)));
+    let sounds = t.sounds();
+    // 2 s at 1.25² ≈ 1.56× is 1.28 s (64 frames), plus what played at
+    // normal speed before the change landed.
+    let heard = sounds.iter().filter(|s| **s != Sound::Silence).count();
+    let high = count(&sounds, Sound::High);
+    assert!((60..=80).contains(&heard), "{heard}: {:?}", runs(&sounds));
+    assert!(
+        high * 10 >= heard * 9,
+        "the pitch is kept: {:?}",
+        runs(&sounds)
+    );
+    t.hang_up();
+}
+
+#[test]
+fn speech_is_spoken_and_an_audio_with_it_plays() {
+    let mut t = setup(&[("tone.wav", &[(1000.0, 400)])]);
+    let id = t.command(announce(Announcement::once(vec![
+        Segment::Speech {
+            text: "Welcome to the switchboard".into(),
+            voice: None,
+            rate: 1.0,
+            volume_db: 0.0,
+        },
+        audio("file://tone.wav"),
+    ])));
+    t.started(id);
+    assert_eq!(t.done(id), Ok(Output::Announced(AnnouncementEnd::Finished)));
+    let sounds = t.sounds();
+    let first = sounds
+        .iter()
+        .position(|s| *s != Sound::Silence)
+        .expect("speech");
+    let tone = sounds.iter().position(|s| *s == Sound::High).expect("tone");
+    // Speech energy of plausible length for four words, then the tone.
+    let speech = &sounds[first..tone];
+    let voiced = speech.iter().filter(|s| **s != Sound::Silence).count();
+    assert!(voiced >= 25 && speech.len() <= 250, "{:?}", runs(&sounds));
+    assert!(near(count(&sounds[tone..], Sound::High), 20, 2));
+    t.hang_up();
+}
+
+#[test]
+fn an_announcement_before_answer_plays_as_early_media() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let samples = ToneGenerator::sine(1000.0, -20.0).take(8000);
+    write_wav_8k(dir.path().join("tone.wav"), &samples).expect("write the prompt");
+    let mut core = start_core(dir.path());
+    let ua = SipUa::bind();
+    let peer = RtpPeer::start(RtpPeerConfig {
+        source: Source::Silence,
+        ..RtpPeerConfig::default()
+    })
+    .expect("RTP peer");
+    let mut inbound = ua.call(core.sip, "100", peer.local_addr());
+    let invitation = core.invitations.recv_timeout(WAIT).expect("an offer");
+    let call = invitation.call.clone();
+    let sink = EventSink::new(call.key, core.events_tx.clone()).with_early_media(true);
+    invitation.take(sink).expect("the offer stands");
+    let id = core.command(&call, announce(once("file://tone.wav")));
+    let mut statuses = Vec::new();
+    while inbound.negotiated().is_err() {
+        match inbound.wait_response(WAIT) {
+            Some(status) => statuses.push(status),
+            None => panic!("no early media: {statuses:?}"),
+        }
+    }
+    assert!(statuses.contains(&183), "{statuses:?}");
+    peer.set_destination(inbound.negotiated().expect("SDP").remote_rtp);
+    started(&mut core, call.key, id);
+    assert_eq!(
+        core.done(call.key, id),
+        Ok(Output::Announced(AnnouncementEnd::Finished))
+    );
+    let sounds: Vec<Sound> = peer.received().iter().map(classify).collect();
+    assert!(
+        near(count(&sounds, Sound::High), SECOND, 3),
+        "{:?}",
+        runs(&sounds)
+    );
+    assert_eq!(inbound.final_status(), None, "still unanswered");
+    let hangup = core.command(&call, Command::Hangup { headers: vec![] });
+    assert_eq!(core.done(call.key, hangup), Ok(Output::None));
 }

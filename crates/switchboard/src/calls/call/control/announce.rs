@@ -35,6 +35,7 @@ use super::now;
 use crate::calls::call::{g711, Call};
 use crate::media::pacer::{FrameSource, PromptFrames, G711};
 use crate::media::prompts::Prompts;
+use crate::media::tts::Tts;
 
 /// Tags of announcement sources: bits 63 and 31 set keep them apart from a
 /// play's tag (its request id) both whole and in the 32 bits of it the
@@ -65,10 +66,29 @@ pub(super) struct Announcing {
     set_at: tokio::time::Instant,
     speed: f32,
     gain_db: f32,
+    /// Seeks asked for while loading, in frames: applied to the start.
+    early_seek: i64,
     /// When `max_time` ends it.
     pub(super) until: Option<tokio::time::Instant>,
     /// The load, or a re-rendering, under way.
     pub(super) pending: Option<oneshot::Receiver<Ready>>,
+}
+
+impl Announcing {
+    /// Re-renders the timeline at the current speed and volume from the play
+    /// holding original frame `at`, on the blocking pool; a newer change
+    /// replaces one still rendering.
+    fn rerender(&mut self, at: usize) {
+        let Some(timeline) = self.timeline.clone() else {
+            return;
+        };
+        let (speed, gain_db) = (self.speed, self.gain_db);
+        let (tx, rx) = oneshot::channel();
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.send(Ready::Rendered(timeline.render(at, speed, gain_db)));
+        });
+        self.pending = Some(rx);
+    }
 }
 
 /// Work done off the actor for an announcement.
@@ -84,6 +104,7 @@ pub(in crate::calls::call) enum Ready {
 /// Where segments come from.
 struct Sources {
     prompts: Prompts,
+    tts: Tts,
 }
 
 impl Call {
@@ -97,6 +118,7 @@ impl Call {
         let (tx, rx) = oneshot::channel();
         let sources = Sources {
             prompts: self.ctx.prompts.clone(),
+            tts: self.ctx.tts.clone(),
         };
         let Announcement {
             segments,
@@ -124,6 +146,7 @@ impl Call {
                 set_at: tokio::time::Instant::now(),
                 speed: 1.0,
                 gain_db: 0.0,
+                early_seek: 0,
                 until: None,
                 pending: Some(rx),
             });
@@ -139,7 +162,7 @@ impl Call {
         let id = announce.id;
         match ready {
             Ready::Loaded(Ok(timeline)) => {
-                let start = timeline.start();
+                let start = timeline.seek(timeline.start(), announce.early_seek);
                 announce.rendering = Some(Rendering::original(&timeline));
                 announce.timeline = Some(timeline);
                 match self.play_announcement(start) {
@@ -149,6 +172,10 @@ impl Call {
                         };
                         if let Some(a) = control.announce.as_mut() {
                             a.until = a.max_time.map(|t| tokio::time::Instant::now() + t);
+                            // Speed or volume asked for while loading.
+                            if !timeline::is_neutral(a.speed, a.gain_db) {
+                                a.rerender(start);
+                            }
                         }
                         control.rules.started(id);
                     }
@@ -262,33 +289,33 @@ impl Call {
         let Some(announce) = control.announce.as_mut().filter(|a| a.id == target) else {
             return Err(Failure::InvalidState("the output is finished"));
         };
-        let (Some(timeline), Some(rendering)) = (&announce.timeline, &announce.rendering) else {
-            return Err(Failure::InvalidState("the output has not started"));
-        };
+        let loaded = announce.timeline.as_ref().zip(announce.rendering.as_ref());
         let (speed, gain_db) = match adjustment {
             Adjustment::Seek(ms) => {
                 let delta = (ms + ms.signum() * 10) / 20;
+                let Some((timeline, rendering)) = loaded else {
+                    // Still loading: the output will start there.
+                    announce.early_seek = announce.early_seek.saturating_add(delta);
+                    return Ok(Output::None);
+                };
                 let start = rendering.to_rendered(timeline.seek(at, delta));
                 return self.play_announcement(start).map(|()| Output::None);
             }
             Adjustment::SpeedUp | Adjustment::SpeedDown => (
-                timeline::step_speed(announce.speed, adjustment == Adjustment::SpeedUp),
+                media::stretch::step_speed(announce.speed, adjustment == Adjustment::SpeedUp),
                 announce.gain_db,
             ),
             Adjustment::VolumeUp | Adjustment::VolumeDown => (
                 announce.speed,
-                timeline::step_gain_db(announce.gain_db, adjustment == Adjustment::VolumeUp),
+                media::gain::step_gain_db(announce.gain_db, adjustment == Adjustment::VolumeUp),
             ),
         };
         announce.speed = speed;
         announce.gain_db = gain_db;
-        let timeline = timeline.clone();
-        let (tx, rx) = oneshot::channel();
-        tokio::task::spawn_blocking(move || {
-            let _ = tx.send(Ready::Rendered(timeline.render(at, speed, gain_db)));
-        });
-        // A newer change replaces one still rendering.
-        announce.pending = Some(rx);
+        // While loading, the load applies them.
+        if announce.timeline.is_some() {
+            announce.rerender(at);
+        }
         Ok(Output::None)
     }
 
@@ -433,10 +460,8 @@ fn resolve_into<'a>(
     })
 }
 
-/// Text as frames in `codec`, spoken by the text-to-speech service.
-///
-/// TODO(tts): wire helper C's `crate::media::tts::Tts::render` here once
-/// the `tts-http` branch is on main.
+/// Text as frames in `codec`, spoken by the text-to-speech service (cached
+/// and shared like prompts; a missing engine is `Unplayable` with its cause).
 async fn render_speech(
     sources: &Sources,
     text: &str,
@@ -445,6 +470,8 @@ async fn render_speech(
     volume_db: f32,
     codec: G711,
 ) -> Result<PromptFrames, Failure> {
-    let _ = (sources, text, voice, rate, volume_db, codec);
-    Err(Failure::NotImplemented("text-to-speech"))
+    sources
+        .tts
+        .render(text, voice, rate, volume_db, codec)
+        .await
 }

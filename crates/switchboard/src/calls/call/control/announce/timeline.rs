@@ -23,21 +23,6 @@ const FRAME: Duration = Duration::from_millis(20);
 /// Endless repeats loop one play and are not bound by it.
 pub const MAX_FRAMES: usize = 90_000;
 
-/// Speed factor per speed step.
-pub const SPEED_STEP_UP: f32 = 1.25;
-/// Speed factor per slow-down step.
-pub const SPEED_STEP_DOWN: f32 = 0.8;
-/// Slowest speed.
-pub const MIN_SPEED: f32 = 0.5;
-/// Fastest speed.
-pub const MAX_SPEED: f32 = 2.0;
-/// Gain change per volume step, in dB.
-pub const VOLUME_STEP_DB: f32 = 3.0;
-/// Lowest gain, in dB.
-pub const MIN_GAIN_DB: f32 = -18.0;
-/// Highest gain, in dB.
-pub const MAX_GAIN_DB: f32 = 18.0;
-
 /// Frames closest to `duration` (whole 20 ms frames).
 pub fn frames_in(duration: Duration) -> usize {
     let ms = duration.as_millis();
@@ -210,36 +195,12 @@ pub fn is_neutral(speed: f32, gain_db: f32) -> bool {
     (speed - 1.0).abs() < 1e-3 && gain_db.abs() < 1e-3
 }
 
-/// One speed step up or down, clamped.
-pub fn step_speed(speed: f32, up: bool) -> f32 {
-    let factor = if up { SPEED_STEP_UP } else { SPEED_STEP_DOWN };
-    let stepped = (speed * factor).clamp(MIN_SPEED, MAX_SPEED);
-    // Steps that return to normal speed land on exactly 1.0.
-    if (stepped - 1.0).abs() < 1e-3 {
-        1.0
-    } else {
-        stepped
-    }
-}
-
-/// One volume step up or down, clamped.
-pub fn step_gain_db(gain_db: f32, up: bool) -> f32 {
-    let step = if up { VOLUME_STEP_DB } else { -VOLUME_STEP_DB };
-    (gain_db + step).clamp(MIN_GAIN_DB, MAX_GAIN_DB)
-}
-
-/// Changes 8 kHz samples to play at `speed` (1.0 normal) with `gain_db`.
-///
-/// TODO(dsp): speed is left as it is until helper A's
-/// `media::stretch::time_stretch` (WSOLA, pitch kept) is on main; the gain
-/// then goes through `media::gain::apply_gain_db`.
+/// Changes 8 kHz samples to play at `speed` (1.0 normal, pitch kept: WSOLA,
+/// see `media::stretch`) with `gain_db` (saturating).
 pub fn transform(samples: &[i16], speed: f32, gain_db: f32) -> Vec<i16> {
-    let _ = speed;
-    let factor = 10f32.powf(gain_db / 20.0);
-    samples
-        .iter()
-        .map(|&s| (f32::from(s) * factor).round().clamp(-32768.0, 32767.0) as i16)
-        .collect()
+    let mut out = media::stretch::time_stretch(samples, speed);
+    media::gain::apply_gain_db(&mut out, gain_db);
+    out
 }
 
 /// What the pacer plays: the timeline from original frame `from` on,
@@ -406,20 +367,19 @@ mod tests {
     }
 
     #[test]
-    fn steps_are_clamped_and_return_to_normal_exactly() {
-        let mut speed = 1.0;
-        for _ in 0..10 {
-            speed = step_speed(speed, true);
-        }
-        assert_eq!(speed, MAX_SPEED);
-        assert_eq!(step_speed(step_speed(1.0, true), false), 1.0);
-        assert_eq!(step_speed(0.5, false), MIN_SPEED);
-        let mut gain = 0.0;
-        for _ in 0..10 {
-            gain = step_gain_db(gain, false);
-        }
-        assert_eq!(gain, MIN_GAIN_DB);
-        assert_eq!(step_gain_db(MAX_GAIN_DB, true), MAX_GAIN_DB);
+    fn a_speed_change_renders_fewer_frames_and_maps_them_to_the_original() {
+        let tone: Vec<i16> = (0..40 * FRAME_SAMPLES)
+            .map(|n| ((n as f32 * 0.785).sin() * 8000.0) as i16)
+            .collect();
+        let doc = PromptFrames::encode(&tone, G711::Pcmu);
+        let t = Timeline::build(doc, &announcement(1, 0, 0), G711::Pcmu).expect("ok");
+        let r = t.render(10, 2.0, 0.0);
+        assert_eq!(r.from, 0);
+        assert_eq!(r.frames.len(), 20);
+        assert!((r.ratio - 2.0).abs() < 1e-9);
+        // Frame 10 of the original plays as frame 5 of the faster one.
+        assert_eq!(r.to_rendered(10), 5);
+        assert_eq!(r.to_original(5), 10);
     }
 
     #[test]
