@@ -603,3 +603,25 @@ fn an_announcement_before_answer_plays_as_early_media() {
     let hangup = core.command(&call, Command::Hangup { headers: vec![] });
     assert_eq!(core.done(call.key, hangup), Ok(Output::None));
 }
+
+#[test]
+fn a_hangup_during_a_prompt_completes_it_before_the_end() {
+    let mut t = setup(&[("long.wav", &[(1000.0, 3000)])]);
+    let prompt = t.command(Command::Prompt(Box::new(Prompt {
+        announcement: once("file://long.wav"),
+        input: four_digits(Duration::from_secs(5)),
+        barge_in: true,
+    })));
+    t.started(prompt);
+    std::thread::sleep(Duration::from_millis(200));
+    t.inbound.hangup(WAIT).expect("BYE");
+    let mut done = Vec::new();
+    loop {
+        match t.core.event(t.call.key) {
+            Event::Done { id, result } => done.push((id, result)),
+            Event::Ended { .. } => break,
+            _ => {}
+        }
+    }
+    assert_eq!(done, [(prompt, Err(Failure::CallEnded))]);
+}

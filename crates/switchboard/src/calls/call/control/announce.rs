@@ -120,14 +120,9 @@ impl Call {
             prompts: self.ctx.prompts.clone(),
             tts: self.ctx.tts.clone(),
         };
-        let Announcement {
-            segments,
-            start_paused,
-            max_time,
-            ..
-        } = announcement.clone();
+        let (start_paused, max_time) = (announcement.start_paused, announcement.max_time);
         tokio::spawn(async move {
-            let result = match resolve(&segments, &sources, codec).await {
+            let result = match resolve(&announcement.segments, &sources, codec).await {
                 Ok(document) => Timeline::build(document, &announcement, codec),
                 Err(failure) => Err(failure),
             };
