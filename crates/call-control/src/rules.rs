@@ -620,11 +620,18 @@ impl CallRules {
             },
             _ => Kind::Plain,
         };
+        // A component asked to start paused is paused: its first resume
+        // must reach the actor.
+        let paused = match &command {
+            Command::Record(record) => record.start_paused,
+            Command::Announce(announcement) => announcement.start_paused,
+            _ => false,
+        };
         let mut component = Component {
             id,
             slot,
             started: false,
-            paused: false,
+            paused,
             kind,
         };
         match command {

@@ -33,6 +33,7 @@ use crate::media::session::ReceivedRtp;
 
 mod execute;
 mod joining;
+mod record;
 mod refer;
 mod reinvite;
 
@@ -91,6 +92,8 @@ pub(super) struct Control {
     joined: Option<joining::JoinedCall>,
     /// The party's audio reaches no joined call.
     muted: bool,
+    /// Record components.
+    records: record::Records,
     /// The SIP status that ended the call, for `Ended`.
     end_code: Option<u16>,
     /// The headers of the SIP message that ended the call, for `Ended`.
@@ -251,6 +254,7 @@ impl Control {
             peer: Some(peer),
             joined: None,
             muted: false,
+            records: record::Records::default(),
             end_code: None,
             end_headers: Vec::new(),
             bye_headers: Vec::new(),
@@ -262,7 +266,8 @@ impl Control {
             .rules
             .poll_timeout()
             .map(tokio::time::Instant::from_std);
-        [rules, self.answer_by, self.reinvites.deadline()]
+        let records = self.records.deadline().map(tokio::time::Instant::from_std);
+        [rules, self.answer_by, self.reinvites.deadline(), records]
             .into_iter()
             .flatten()
             .min()
@@ -290,7 +295,9 @@ impl Call {
             }
             Wake::Offered(offered) => self.on_offered(offered).await,
             Wake::Pacer(Some(PacerEvent::PromptFinished { tag, .. })) => {
-                if let Some(c) = self.control.as_mut() {
+                if self.beep_finished(tag) {
+                    // A recording's beep, not a prompt.
+                } else if let Some(c) = self.control.as_mut() {
                     // Only the prompt now playing (its tag is its request id):
                     // a replaced or stopped one may still report its end.
                     if matches!(&c.play, Some(p) if p.id == tag && p.loading.is_none()) {
@@ -432,6 +439,7 @@ impl Call {
                 }
             }
         }
+        control.records.party_audio(packet);
         let mut digits: Vec<char> = Vec::new();
         if let Some(media) = control.media.as_mut() {
             media.digits.feed(packet, |d| digits.push(d));
@@ -463,6 +471,7 @@ impl Call {
         if let Some(control) = self.control.as_mut() {
             control.rules.handle_timeout(now.into_std());
         }
+        self.on_record_deadline().await;
         self.send_reinvites().await;
     }
 
@@ -471,7 +480,9 @@ impl Call {
         let Some(control) = self.control.as_mut() else {
             return;
         };
-        let wanted = control.rules.wants_digits() || control.listen.is_some();
+        let wanted = control.rules.wants_digits()
+            || control.listen.is_some()
+            || control.records.wants_audio();
         let Some(media) = control.media.as_mut() else {
             return;
         };
@@ -557,6 +568,7 @@ impl Call {
     }
 
     async fn send_event(&mut self, event: Event) {
+        let event = self.recording_done(event).await;
         let Some(sink) = self.control.as_ref().and_then(|c| c.sink.clone()) else {
             return;
         };

@@ -74,14 +74,20 @@ impl Call {
             }
             Command::Mute => self.mute(true),
             Command::Unmute => self.mute(false),
+            Command::Pause { target } if self.is_recording(target) => {
+                self.pause_recording(target, true)
+            }
+            Command::Resume { target } if self.is_recording(target) => {
+                self.pause_recording(target, false)
+            }
             Command::Pause { target } => self.pause(target, true),
             Command::Resume { target } => self.pause(target, false),
+            Command::Record(record) => return self.record(id, record),
             Command::Join(join) => self.join(join.target, join.direction).await,
             Command::Unjoin { target } => self.unjoin(target).await,
-            Command::Announce(_)
-            | Command::Prompt(_)
-            | Command::Record(_)
-            | Command::Adjust { .. } => Err(Failure::NotImplemented("media components")),
+            Command::Announce(_) | Command::Prompt(_) | Command::Adjust { .. } => {
+                Err(Failure::NotImplemented("media components"))
+            }
             Command::CollectDtmf(_)
             | Command::Input(_)
             | Command::Stop { .. }
@@ -420,6 +426,9 @@ impl Call {
 
     /// Tears down the media side of a component the rules have completed.
     pub(super) fn stop_component(&mut self, id: RequestId) {
+        if self.stop_recording(id) {
+            return;
+        }
         let Some(control) = self.control.as_mut() else {
             return;
         };
