@@ -14,8 +14,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use call_control::{
-    Command, Event, Failure, Output, Play, Record, RecordDirection, RecordEnd, RecordFormat,
-    Recording,
+    Command, Event, Failure, Join, JoinDirection, JoinTarget, Output, Play, Record,
+    RecordDirection, RecordEnd, RecordFormat, Recording,
 };
 use common::core::{Core, WAIT};
 use media::tone::ToneGenerator;
@@ -169,7 +169,9 @@ fn recording_of(result: Result<Output, Failure>) -> Recording {
 /// Opens the file and checks that its size and length are the reported ones.
 fn file_of(dir: &Path, recording: &Recording) -> WavAudio {
     let path = dir.join(&recording.file);
-    let size = std::fs::metadata(&path).expect("the recording's file").len();
+    let size = std::fs::metadata(&path)
+        .expect("the recording's file")
+        .len();
     assert_eq!(size, recording.size, "reported size");
     let audio = WavAudio::open(&path).expect("a valid WAV");
     let frames = audio.samples.len() as u64 / u64::from(audio.channels);
@@ -187,7 +189,10 @@ fn hz(samples: &[i16]) -> Option<f64> {
 
 fn assert_near(duration: Duration, ms: u64, slack: u64) {
     let got = duration.as_millis() as u64;
-    assert!(got.abs_diff(ms) <= slack, "{got} ms, expected {ms} ± {slack}");
+    assert!(
+        got.abs_diff(ms) <= slack,
+        "{got} ms, expected {ms} ± {slack}"
+    );
 }
 
 #[test]
@@ -232,11 +237,17 @@ fn mix_puts_both_in_one_channel_and_one_direction_makes_mono() {
     let (mixed, says, hears) = (t.stop(mixed), t.stop(says), t.stop(hears));
     assert_eq!(
         [&mixed.file, &says.file, &hears.file].map(|f| f.rsplit('-').next().map(String::from)),
-        [Some("1.wav".into()), Some("2.wav".into()), Some("3.wav".into())]
+        [
+            Some("1.wav".into()),
+            Some("2.wav".into()),
+            Some("3.wav".into())
+        ]
     );
-    for (recording, says_part, hears_part) in
-        [(&mixed, true, true), (&says, true, false), (&hears, false, true)]
-    {
+    for (recording, says_part, hears_part) in [
+        (&mixed, true, true),
+        (&says, true, false),
+        (&hears, false, true),
+    ] {
         let audio = t.file(recording);
         assert_eq!(audio.channels, 1, "{}", recording.file);
         let s = &audio.samples[1600..audio.samples.len() - 800];
@@ -314,10 +325,15 @@ fn pause_and_resume_leave_the_paused_time_out() {
     let recording = t.stop(rec);
     assert_near(recording.duration, 2000, 150);
     let audio = t.file(&recording);
-    assert_eq!(hz(&audio.samples[800..audio.samples.len() - 800]), Some(SAYS_HZ));
+    assert_eq!(
+        hz(&audio.samples[800..audio.samples.len() - 800]),
+        Some(SAYS_HZ)
+    );
     // No hole where the pause was: the tone runs on.
     let middle = &audio.samples[4000..12000];
-    let silent = middle.chunks(160).filter(|f| f.iter().all(|&s| s.abs() < 100));
+    let silent = middle
+        .chunks(160)
+        .filter(|f| f.iter().all(|&s| s.abs() < 100));
     assert_eq!(silent.count(), 0);
     t.inbound.hangup(WAIT).expect("BYE");
 }
@@ -342,7 +358,10 @@ fn a_start_paused_recording_with_beeps_records_after_its_resume_and_hangup_repor
             tone_fraction(&frame, 1000.0, 8000) > 0.8
         })
         .count();
-    assert!((11..=13).contains(&beep_frames), "{beep_frames} frames of beep");
+    assert!(
+        (11..=13).contains(&beep_frames),
+        "{beep_frames} frames of beep"
+    );
     t.peer.clear_received();
     assert_eq!(t.request(Command::Resume { target: rec }), Ok(Output::None));
     sleep_ms(1000);
@@ -364,6 +383,38 @@ fn a_start_paused_recording_with_beeps_records_after_its_resume_and_hangup_repor
             break;
         }
     }
+}
+
+#[test]
+fn what_a_joined_call_says_is_what_the_party_hears() {
+    let mut t = answered();
+    let ua = SipUa::bind();
+    let other = RtpPeer::tone(Codec::Pcmu, HEARS_HZ);
+    let mut inbound = ua.call(t.core.sip, "101", other.local_addr());
+    let call = t.core.take_offer();
+    let answer = t.core.command(&call, Command::Answer { headers: vec![] });
+    assert_eq!(t.core.done(call.key, answer), Ok(Output::None));
+    assert_eq!(inbound.wait_final(WAIT), Some(200));
+    other.set_destination(inbound.negotiated().expect("SDP").remote_rtp);
+    let id = t.core.ctx.registry.id_of(call.key).expect("registered");
+    let join = Command::Join(Join {
+        target: JoinTarget::Call(id.to_string()),
+        direction: JoinDirection::Duplex,
+    });
+    assert_eq!(t.request(join), Ok(Output::None));
+    // A beep would disturb the joined audio: it is left out.
+    let rec = t.start(Command::Record(Record {
+        start_beep: true,
+        ..record(RecordDirection::Duplex, false)
+    }));
+    sleep_ms(2000);
+    let recording = t.stop(rec);
+    let audio = t.file(&recording);
+    let middle = |s: Vec<i16>| s[1600..s.len() - 1600].to_vec();
+    assert_eq!(hz(&middle(audio.channel(0))), Some(SAYS_HZ));
+    assert_eq!(hz(&middle(audio.channel(1))), Some(HEARS_HZ));
+    inbound.hangup(WAIT).expect("BYE");
+    t.inbound.hangup(WAIT).expect("BYE");
 }
 
 #[test]
