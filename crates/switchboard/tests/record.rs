@@ -77,7 +77,7 @@ struct Recorded {
 fn answered() -> Recorded {
     let dir = tempfile::tempdir().expect("temp dir");
     let samples = ToneGenerator::sine(HEARS_HZ, -10.0).take(4 * 8000);
-    write_wav_8k(&dir.path().join("hears.wav"), &samples).expect("write the prompt");
+    write_wav_8k(dir.path().join("hears.wav"), &samples).expect("write the prompt");
     let mut core = start_core(dir.path());
     let ua = SipUa::bind();
     let peer = RtpPeer::tone(Codec::Pcmu, SAYS_HZ);
