@@ -22,11 +22,15 @@ use media::tone::ToneGenerator;
 use media::wav::WavAudio;
 use switchboard::calls::CallKey;
 use switchboard::control::CallHandle;
+use testkit::alloc_count::{allocations_on_this_thread, CountingAllocator};
 use testkit::analysis::{dominant_frequency, tone_fraction};
 use testkit::baresip::write_wav_8k;
 use testkit::rtp_peer::RtpPeer;
 use testkit::rtp_source::{Codec, Source};
 use testkit::sip_ua::{CallHandle as UaCall, SipUa};
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const SAYS_HZ: f64 = 600.0;
 const HEARS_HZ: f64 = 1000.0;
@@ -426,4 +430,51 @@ fn mp3_is_not_implemented() {
     }));
     assert_eq!(result, Err(Failure::NotImplemented("mp3 recording")));
     t.inbound.hangup(WAIT).expect("BYE");
+}
+
+#[test]
+fn feeding_recordings_from_the_relay_never_allocates() {
+    use std::sync::Arc;
+    use std::time::Instant;
+    use switchboard::media::pacer::G711;
+    use switchboard::media::recorder::{Channel, Layout, Recorder};
+    use switchboard::media::relay::{Relay, RelayConfig, Transcode};
+    use switchboard::media::reports::OutboundCounters;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let t0 = Instant::now();
+    let open = |name: &str, layout| {
+        Recorder::start_with(&dir.path().join(name), t0, layout, false).expect("start")
+    };
+    let (stereo, mono) = (open("a.wav", Layout::Stereo), open("b.wav", Layout::Mix));
+    let stream = Arc::new(OutboundCounters::new(1, 100, 1000));
+    stream.taps().add(stereo.tap(Channel::Right), G711::Pcma, 8);
+    stream.taps().add(mono.tap(Channel::Right), G711::Pcma, 8);
+    let config = RelayConfig {
+        audio_in: 0,
+        audio_out: 8,
+        transcode: Transcode::UlawToAlaw,
+        event_in: Some(101),
+        event_out: Some(101),
+    };
+    let mut relay = Relay::new(config, stream.clone());
+    let mut packet = [0u8; 172];
+    packet[0] = 0x80;
+    let before = allocations_on_this_thread();
+    for seq in 0..50u16 {
+        packet[2..4].copy_from_slice(&seq.to_be_bytes());
+        packet[4..8].copy_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+        packet[1] = 0;
+        relay.rewrite(
+            &mut packet,
+            12..172,
+            t0 + Duration::from_millis(20 * u64::from(seq)),
+        );
+    }
+    assert_eq!(allocations_on_this_thread() - before, 0);
+    let deadline = Instant::now() + WAIT;
+    while stereo.frames_written() + mono.frames_written() < 100 && Instant::now() < deadline {
+        sleep_ms(10);
+    }
+    assert_eq!((stereo.frames_written(), mono.frames_written()), (50, 50));
 }
