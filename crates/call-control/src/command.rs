@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::components::{Adjustment, Announcement, Input, Prompt, Record};
+use crate::components::{Adjustment, Analysis, Announcement, Input, Prompt, Record};
 use crate::RequestId;
 
 /// SIP headers a controller wants in the message a command causes, in order
@@ -104,6 +104,10 @@ pub enum Command {
     /// Component: record the call's audio to a file; done with
     /// [`crate::Output::Recording`] however it ends.
     Record(Record),
+    /// Component: call progress analysis; non-ending signals come as
+    /// [`crate::Event::Signal`], an ending one completes it with
+    /// [`crate::Output::Signal`].
+    Analyze(Analysis),
     /// Change a running announcement (or a prompt's): seek, speed, volume.
     Adjust {
         /// The announcement or prompt.
@@ -261,6 +265,7 @@ impl Command {
                 | Command::Input(_)
                 | Command::Prompt(_)
                 | Command::Record(_)
+                | Command::Analyze(_)
         )
     }
 }

@@ -253,3 +253,38 @@ pub struct Recording {
     /// Size of the file in bytes.
     pub size: u64,
 }
+
+/// What call progress analysis (XEP-0341) listens for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignalKind {
+    /// A DTMF key.
+    Dtmf,
+    /// An answering machine's beep.
+    Beep,
+    /// A called fax machine's answer tone (2100 Hz).
+    FaxCed,
+    /// A calling fax machine's tone (1100 Hz).
+    FaxCng,
+    /// The party spoke: a human or a machine, by the first utterance.
+    Speech,
+}
+
+/// Parameters of [`crate::Command::Analyze`]: the signals to report, each
+/// either as an event (the analysis goes on) or as its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Analysis {
+    /// Each signal once, with whether it ends the analysis.
+    pub signals: Vec<(SignalKind, bool)>,
+}
+
+/// A signal the analysis found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signal {
+    /// What.
+    pub kind: SignalKind,
+    /// The key for DTMF, `human`/`machine`/`notsure` for speech, the
+    /// frequency in Hz for a beep.
+    pub value: Option<String>,
+    /// How long the signal lasted.
+    pub duration: Duration,
+}

@@ -2,7 +2,7 @@
 //! [`Failure`]s, and why a call ended ([`EndReason`]).
 
 use crate::command::{Headers, JoinDirection, JoinTarget};
-use crate::components::{AnnouncementEnd, InputOutcome, Recording};
+use crate::components::{AnnouncementEnd, InputOutcome, Recording, Signal};
 use crate::{DtmfEnd, RequestId};
 
 /// What a request produced.
@@ -26,6 +26,8 @@ pub enum Output {
     /// `CallEnded` into this (with [`crate::RecordEnd::Stopped`] or
     /// [`crate::RecordEnd::Hangup`]) so that the file is always reported.
     Recording(Recording),
+    /// An analysis ended on a signal that ends it.
+    Signal(Signal),
     /// Captured audio: signed 16-bit mono samples at `sample_rate`.
     Audio {
         /// The samples; silence fills gaps where no packet arrived.
@@ -137,6 +139,13 @@ pub enum Event {
     InputTimersStarted {
         /// The prompt's id.
         id: RequestId,
+    },
+    /// An analysis found a signal that does not end it.
+    Signal {
+        /// The analysis's id.
+        id: RequestId,
+        /// What it found.
+        signal: Signal,
     },
     /// The far end of a dialed call is ringing.
     Ringing {

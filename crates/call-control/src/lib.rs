@@ -30,9 +30,9 @@ pub use command::{
     Request, Slot,
 };
 pub use components::{
-    Adjustment, Announcement, AnnouncementEnd, DigitGrammar, DigitMatcher, GrammarProgress,
-    GrammarRef, Input, InputOutcome, Prompt, Record, RecordDirection, RecordEnd, RecordFormat,
-    Recording, Segment,
+    Adjustment, Analysis, Announcement, AnnouncementEnd, DigitGrammar, DigitMatcher,
+    GrammarProgress, GrammarRef, Input, InputOutcome, Prompt, Record, RecordDirection, RecordEnd,
+    RecordFormat, Recording, Segment, Signal, SignalKind,
 };
 pub use dtmf::{DtmfCollector, DtmfEnd};
 pub use event::{EndReason, Event, Failure, Output};

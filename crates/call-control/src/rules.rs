@@ -142,6 +142,8 @@ pub struct CallRules {
     components: Vec<Component>,
     collectors: Vec<(RequestId, DtmfCollector)>,
     inputs: Vec<(RequestId, InputCollector)>,
+    /// Running call progress analyses.
+    analyses: Vec<(RequestId, crate::Analysis)>,
     listen_deadlines: Vec<(RequestId, Instant)>,
     executing: Vec<Executing>,
     subscribed: bool,
@@ -180,6 +182,7 @@ impl CallRules {
             components: Vec::new(),
             collectors: Vec::new(),
             inputs: Vec::new(),
+            analyses: Vec::new(),
             listen_deadlines: Vec::new(),
             executing: Vec::new(),
             subscribed: false,
@@ -351,7 +354,8 @@ impl CallRules {
             | Command::Announce(_)
             | Command::Input(_)
             | Command::Prompt(_)
-            | Command::Record(_) => self.start_component(now, id, command),
+            | Command::Record(_)
+            | Command::Analyze(_) => self.start_component(now, id, command),
             Command::Adjust { target, .. } => match self.adjustable(target) {
                 Ok(()) => self.execute(id, command),
                 Err(failure) => self.done(id, Err(failure)),
@@ -530,6 +534,15 @@ impl CallRules {
             self.complete(id, Ok(output));
         }
         self.barge_in(now);
+        let analyses: Vec<RequestId> = self.analyses.iter().map(|(id, _)| *id).collect();
+        for id in analyses {
+            let signal = crate::Signal {
+                kind: crate::SignalKind::Dtmf,
+                value: Some(digit.to_string()),
+                duration: std::time::Duration::ZERO,
+            };
+            self.signal(id, signal);
+        }
     }
 
     /// Records why the call ends, unless a reason is known already (the
@@ -645,10 +658,31 @@ impl CallRules {
                 self.update_digits();
             }
             Command::Prompt(ref prompt) => {
+                component.started = true;
                 self.components.push(component);
+                self.emit(Event::Started { id });
                 self.inputs
                     .push((id, InputCollector::new(prompt.input.clone())));
                 self.update_digits();
+                self.actions
+                    .push_back(Action::Execute(Request { id, command }));
+            }
+            // Rayo's components exist from acceptance (the client gets its
+            // ref then); what fails later, a URL that cannot be fetched, is
+            // the component's completion, not the command's error.
+            Command::Analyze(ref analysis) => {
+                component.started = true;
+                self.components.push(component);
+                self.analyses.push((id, analysis.clone()));
+                self.emit(Event::Started { id });
+                self.update_digits();
+                self.actions
+                    .push_back(Action::Execute(Request { id, command }));
+            }
+            Command::Announce(_) | Command::Record(_) => {
+                component.started = true;
+                self.components.push(component);
+                self.emit(Event::Started { id });
                 self.actions
                     .push_back(Action::Execute(Request { id, command }));
             }
@@ -702,6 +736,7 @@ impl CallRules {
         let position = self.components.iter().position(|c| c.id == id)?;
         self.collectors.retain(|(c, _)| *c != id);
         self.inputs.retain(|(c, _)| *c != id);
+        self.analyses.retain(|(c, _)| *c != id);
         self.listen_deadlines.retain(|(c, _)| *c != id);
         Some(self.components.remove(position))
     }
@@ -723,7 +758,14 @@ impl CallRules {
 
     fn update_digits(&mut self) {
         let wanted = self.phase != Phase::Ended
-            && (self.subscribed || !self.collectors.is_empty() || !self.inputs.is_empty());
+            && (self.subscribed
+                || !self.collectors.is_empty()
+                || !self.inputs.is_empty()
+                || self.analyses.iter().any(|(_, a)| {
+                    a.signals
+                        .iter()
+                        .any(|(kind, _)| *kind == crate::SignalKind::Dtmf)
+                }));
         if wanted != self.wants_digits {
             self.wants_digits = wanted;
             self.actions.push_back(Action::WantDigits(wanted));

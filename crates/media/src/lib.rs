@@ -1,11 +1,15 @@
 //! Media building blocks for Switchboard: RTP packets, G.711 codecs,
 //! RFC 4733 telephone-events, in-band DTMF detection, a jitter buffer,
-//! symmetric-RTP source latching, RFC 3550 receive statistics and WAV files.
+//! symmetric-RTP source latching, RFC 3550 receive statistics and WAV files;
+//! for Rayo media components, output speed ([`stretch`]) and volume
+//! ([`gain`]), voice activity ([`vad`]) and call progress analysis ([`cpa`]:
+//! answering-machine beep, fax tones, human or machine).
 //!
 //! No I/O, no clock and no async runtime: the media engine in the
 //! `switchboard` binary owns sockets and pacing and calls in with borrowed
 //! buffers; the per-packet paths ([`rtp`], [`g711`], [`dtmf_event`],
-//! [`dtmf_detector`], [`jitter_buffer`], [`latch`], [`reception`]) do not allocate. Time,
+//! [`dtmf_detector`], [`jitter_buffer`], [`latch`], [`reception`], [`gain`],
+//! [`vad`], [`cpa`]) do not allocate. Time,
 //! where it matters, is counted in samples or packets supplied by the
 //! caller, or as an `Instant` the caller passes in ([`latch`]).
 //!
@@ -61,9 +65,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cpa;
 pub mod dtmf_detector;
 pub mod dtmf_event;
 pub mod g711;
+pub mod gain;
 pub mod goertzel;
 pub mod jitter_buffer;
 pub mod latch;
@@ -71,16 +77,23 @@ pub mod reception;
 pub mod rtcp;
 pub mod rtp;
 pub mod sequence;
+pub mod stretch;
+#[cfg(test)]
+mod test_signals;
 pub mod tone;
+pub mod vad;
 pub mod wav;
 
+pub use cpa::{CpaConfig, CpaDetector, CpaKind, CpaSignal, SpeechVerdict};
 pub use dtmf_detector::{
     DetectedDigit, DtmfDetector, DtmfDetectorConfig, DtmfDetectorEvent, EndedDigit,
 };
 pub use dtmf_event::{ReceivedEvent, TelephoneEvent, TelephoneEventReceiver, TelephoneEventSender};
+pub use gain::GainTable;
 pub use jitter_buffer::{JitterBuffer, JitterStats, Playout};
 pub use rtcp::{
     CompoundReport, ReceptionTotals, ReportBlock, RtcpError, RtcpIter, RtcpPacket, RtcpWriteError,
     SenderInfo,
 };
 pub use rtp::{classify, PacketKind, RtpError, RtpHeader, RtpPacket, RtpWriteError};
+pub use vad::{Vad, VadState};

@@ -25,6 +25,9 @@
 
 use xmpp::Element;
 
+use crate::component::{
+    parse_control, parse_media_component, MediaComponent, OutputCommand, PauseCommand,
+};
 use crate::dial::{parse_dial, Dial};
 use crate::error::{CommandError, StanzaCondition};
 use crate::header::{check_line, parse_headers, Headers};
@@ -114,6 +117,9 @@ pub enum CallCommand {
     Join(Join),
     /// `<unjoin>` one join, or all of them.
     Unjoin(Unjoin),
+    /// Start a media component (output, say, input, prompt, ask, record):
+    /// the IQ result is its `<ref>`.
+    Start(Box<MediaComponent>),
     /// `<dtmf tones>` (wiki dialect): send DTMF to the party. The adapter
     /// may answer `feature-not-implemented`.
     SendDtmf {
@@ -146,8 +152,9 @@ impl RejectReason {
     }
 }
 
-/// Commands addressed to a running component. Part 2 adds the
-/// component-specific ones (pause, resume, seek, …).
+/// Commands addressed to a running component. The adapter checks that the
+/// command fits the component (an output command to a record is
+/// `feature-not-implemented`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ComponentCommand {
     /// `<stop>` in `urn:xmpp:rayo:ext:1` (or the wiki's `urn:xmpp:rayo:1`).
@@ -155,6 +162,23 @@ pub enum ComponentCommand {
         /// `<header>` children.
         headers: Headers,
     },
+    /// An output command (also valid on a prompt, for its output).
+    Output(OutputCommand),
+    /// `<pause>`/`<resume>` in `urn:xmpp:rayo:record:1`.
+    Record(PauseCommand),
+    /// `<pause>`/`<resume>` in `urn:xmpp:tropo:say:1`.
+    Say(PauseCommand),
+}
+
+impl ComponentCommand {
+    /// The command's element name, for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ComponentCommand::Stop { .. } => "stop",
+            ComponentCommand::Output(c) => c.name(),
+            ComponentCommand::Record(c) | ComponentCommand::Say(c) => c.name(),
+        }
+    }
 }
 
 impl CallCommand {
@@ -173,6 +197,7 @@ impl CallCommand {
             CallCommand::Join(_) => "join",
             CallCommand::Unjoin(_) => "unjoin",
             CallCommand::SendDtmf { .. } => "dtmf",
+            CallCommand::Start(component) => component.name(),
         }
     }
 
@@ -191,6 +216,10 @@ impl CallCommand {
             | CallCommand::SendDtmf { headers, .. } => headers,
             CallCommand::Join(join) => &join.headers,
             CallCommand::Unjoin(unjoin) => &unjoin.headers,
+            CallCommand::Start(component) => match component.as_ref() {
+                MediaComponent::Output(output) => &output.headers,
+                _ => &NO_HEADERS,
+            },
         }
     }
 }
@@ -200,6 +229,9 @@ const CALL_COMMANDS: [&str; 12] = [
     "accept", "answer", "redirect", "reject", "hangup", "hold", "unhold", "mute", "unmute", "join",
     "unjoin", "dtmf",
 ];
+
+/// The headers of a command that carries none.
+static NO_HEADERS: Headers = Vec::new();
 
 /// Longest `<dtmf tones>` accepted.
 const MAX_TONES: usize = 256;
@@ -239,6 +271,9 @@ pub fn parse_call_command(payload: &Element, domain: &str) -> Result<CallCommand
         return Err(CommandError::item_not_found(
             "<stop> needs a component JID; no component is named",
         ));
+    }
+    if let Some(component) = parse_media_component(payload) {
+        return component.map(|c| CallCommand::Start(Box::new(c)));
     }
     if payload.ns() != ns::RAYO {
         return Err(unhandled(payload, "a call"));
@@ -285,12 +320,16 @@ pub fn parse_call_command(payload: &Element, domain: &str) -> Result<CallCommand
     })
 }
 
-/// Parses a command sent to a component JID: `<stop>` in either namespace.
+/// Parses a command sent to a component JID: `<stop>` in either
+/// namespace, or an output, record or say command.
 pub fn parse_component_command(payload: &Element) -> Result<ComponentCommand, CommandError> {
     if payload.is("stop", ns::EXT) || payload.is("stop", ns::RAYO) {
         return Ok(ComponentCommand::Stop {
             headers: parse_headers(payload)?,
         });
+    }
+    if let Some(command) = parse_control(payload) {
+        return command;
     }
     Err(unhandled(payload, "a component"))
 }

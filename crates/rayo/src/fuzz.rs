@@ -13,8 +13,9 @@
 //! `string(T) = byte (< 0x80: T[byte % len]; else raw: (byte & 0x3f) bytes, lossy UTF-8)`,
 //! `count = byte % 8`.
 //!
-//! The SRGS target ([`check_srgs_untrusted`]) reads its input as text
-//! instead: grammars arrive as a string, so raw bytes reach the XML reader.
+//! The SRGS and SSML targets ([`check_srgs_untrusted`],
+//! [`check_ssml_untrusted`]) read their input as text instead: grammars
+//! and documents arrive as strings, so raw bytes reach the XML reader.
 
 use xmpp::{Element, Node};
 
@@ -24,6 +25,7 @@ use crate::event::{ref_element, CallEvent};
 use crate::join::JoinTarget;
 use crate::ns;
 use crate::srgs::{self, Grammar, Matcher, Progress};
+use crate::ssml;
 
 /// Service domain the fuzz check parses against.
 pub const DOMAIN: &str = "rayo.test";
@@ -34,9 +36,47 @@ const MAX_DEPTH: usize = 6;
 const MAX_ELEMENTS: usize = 256;
 
 const NAMES: &[&str] = &[
-    "accept", "answer", "redirect", "reject", "hangup", "hold", "unhold", "mute", "unmute", "join",
-    "unjoin", "dtmf", "dial", "stop", "header", "busy", "decline", "error", "output", "say",
-    "ping", "ref",
+    "accept",
+    "answer",
+    "redirect",
+    "reject",
+    "hangup",
+    "hold",
+    "unhold",
+    "mute",
+    "unmute",
+    "join",
+    "unjoin",
+    "dtmf",
+    "dial",
+    "stop",
+    "header",
+    "busy",
+    "decline",
+    "error",
+    "output",
+    "say",
+    "ping",
+    "ref", // part 2 below: appended, so older seeds keep their meaning
+    "document",
+    "input",
+    "grammar",
+    "prompt",
+    "ask",
+    "choices",
+    "record",
+    "hint",
+    "pause",
+    "resume",
+    "seek",
+    "speed-up",
+    "speed-down",
+    "volume-up",
+    "volume-down",
+    "speak",
+    "audio",
+    "break",
+    "say-as",
 ];
 const NAMESPACES: &[&str] = &[
     ns::RAYO,
@@ -47,6 +87,12 @@ const NAMESPACES: &[&str] = &[
     "",
     "jabber:client",
     "urn:example",
+    ns::INPUT,
+    ns::PROMPT,
+    ns::RECORD,
+    ns::TROPO_ASK,
+    "http://www.w3.org/2001/10/synthesis",
+    srgs::NS_SRGS,
 ];
 const ATTRS: &[&str] = &[
     "to",
@@ -62,6 +108,33 @@ const ATTRS: &[&str] = &[
     "value",
     "tones",
     "earlyMedia",
+    "content-type",
+    "url",
+    "voice",
+    "renderer",
+    "start-offset",
+    "start-paused",
+    "repeat-interval",
+    "repeat-times",
+    "max-time",
+    "interrupt-on",
+    "mode",
+    "terminator",
+    "initial-timeout",
+    "inter-digit-timeout",
+    "recognition-timeout",
+    "min-confidence",
+    "barge-in",
+    "bargein",
+    "format",
+    "start-beep",
+    "max-duration",
+    "final-timeout",
+    "mix",
+    "amount",
+    "src",
+    "time",
+    "interpret-as",
 ];
 const VALUES: &[&str] = &[
     "",
@@ -85,7 +158,41 @@ const VALUES: &[&str] = &[
     "30000",
     "-1",
     "user/userb",
+    "application/ssml+xml",
+    "text/uri-list",
+    "text/plain",
+    "application/srgs+xml",
+    "http://files.test/a.wav",
+    "builtin:dtmf/digits?length=4",
+    "urn:xmpp:rayo:cpa:beep:1?terminate=true",
+    "urn:xmpp:rayo:cpa:dtmf:1",
+    "dtmf",
+    "any",
+    "voice",
+    "cpa",
+    "forward",
+    "back",
+    "wav",
+    "mp3",
+    "#",
+    "5000",
+    "0",
+    "0.5",
+    "digits",
+    "1234",
+    "<speak>Hello <break time='300ms'/>world</speak>",
+    PIN_GRAMMAR,
+    "[4 DIGITS]",
+    "sales(1), support(2)",
+    "Hello world",
+    "# list\nhttp://files.test/a.wav\n",
 ];
+
+/// An SRGS body the tables offer (a 4-digit PIN with a tag).
+const PIN_GRAMMAR: &str =
+    "<grammar xmlns='http://www.w3.org/2001/06/grammar' mode='dtmf' root='p'>\
+    <rule id='p'><item repeat='4'><one-of><item>1</item><item>2</item><item>3</item><item>4</item>\
+    </one-of></item><tag>'pin'</tag></rule></grammar>";
 
 /// Decodes `data` into an element tree (never fails; see the module doc).
 pub fn decode(data: &[u8]) -> Element {
@@ -126,6 +233,7 @@ pub fn check_untrusted(data: &[u8]) {
                     "{written}"
                 );
                 render_events(&command);
+                check_component(&command);
             }
         }
     }
@@ -183,6 +291,75 @@ fn check_matcher(grammar: Grammar, keys: &str) {
         assert_eq!(matcher.digits(), &keys[..=i]);
         last = next;
     }
+}
+
+/// A component that parsed was validated whole: its inline documents
+/// render and its DTMF grammars compile.
+fn check_component(command: &Command) {
+    let Command::Call(crate::CallCommand::Start(component)) = command else {
+        return;
+    };
+    let (output, input) = match component.as_ref() {
+        crate::MediaComponent::Output(o) => (Some(o), None),
+        crate::MediaComponent::Input(i) => (None, Some(i)),
+        crate::MediaComponent::Prompt(p) => (Some(&p.output), Some(&p.input)),
+        crate::MediaComponent::Record(_) => (None, None),
+    };
+    for document in output.map_or(&[][..], |o| &o.documents[..]) {
+        if let Some(rendered) = document.render() {
+            assert!(rendered.is_ok(), "{document:?}");
+        }
+    }
+    if let Some(input) = input.filter(|i| i.mode != crate::InputMode::Voice) {
+        assert!(input.compile().is_ok(), "{input:?}");
+    }
+}
+
+/// The `parse_ssml` target's properties for one input: reading the text
+/// as SSML, as a uri-list and as plain text never panics; what renders
+/// stays within the segment, break and rate bounds, and spoken text is
+/// never empty nor padded.
+#[doc(hidden)]
+pub fn check_ssml_untrusted(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for rendered in [
+        ssml::parse_ssml(text),
+        ssml::parse_uri_list(text),
+        Ok(ssml::plain_text(text)),
+    ] {
+        match rendered {
+            Err(error) => assert!(!error.to_string().is_empty()),
+            Ok(segments) => assert!(check_segments(&segments) <= ssml::MAX_SEGMENTS),
+        }
+    }
+}
+
+/// Checks each segment's bounds; returns how many there are, nested included.
+fn check_segments(segments: &[ssml::Segment]) -> usize {
+    let mut n = 0;
+    for segment in segments {
+        n += 1;
+        match segment {
+            ssml::Segment::Speak {
+                text,
+                rate,
+                volume_db,
+                ..
+            } => {
+                assert!(!text.is_empty() && text.trim() == text, "{text:?}");
+                assert!((ssml::RATE_BOUNDS.0..=ssml::RATE_BOUNDS.1).contains(rate));
+                assert!(volume_db.is_finite() && *volume_db >= ssml::SILENT_DB);
+            }
+            ssml::Segment::Audio { src, fallback } => {
+                assert!(!src.is_empty());
+                n += check_segments(fallback);
+            }
+            ssml::Segment::Break { ms } => assert!(*ms <= ssml::MAX_BREAK_MS),
+        }
+    }
+    n
 }
 
 /// Renders events carrying the command's data in both dialects.

@@ -10,6 +10,11 @@
 //!   into the children of a `<presence>`, in the configured [`Dialect`].
 //! * **References**: [`ref_element`] for IQ results, call URIs and JIDs in
 //!   [`uri`].
+//! * **Media components**: output, Tropo say, input (with CPA), prompt,
+//!   Tropo ask and record start as [`CallCommand::Start`]; their commands
+//!   are [`ComponentCommand`]s; [`ssml`] flattens documents into segments;
+//!   [`OutputCompletion`], [`InputCompletion`], [`RecordCompletion`] and
+//!   [`ComponentEvent`] render what they report.
 //!
 //! ```
 //! use rayo::{parse_command, CallCommand, CallEvent, Command, Dialect, EventContext, Target};
@@ -39,30 +44,52 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod attrs;
+mod body;
 pub mod caps;
 mod command;
+mod completion;
+mod component;
+pub mod cpa;
 mod dial;
 mod dialect;
 pub mod error;
 mod event;
+mod fragment;
 #[doc(hidden)]
 pub mod fuzz;
 mod header;
+mod input;
 mod join;
 pub mod nlsml;
 pub mod ns;
+mod output;
+mod prompt;
+mod record;
 pub mod srgs;
+pub mod ssml;
 pub mod stamp;
 pub mod uri;
 mod write;
 
+pub use attrs::Permille;
 pub use command::{
     parse_call_command, parse_command, parse_component_command, parse_domain_command, CallCommand,
     Command, ComponentCommand, RejectReason, Target,
 };
+pub use completion::{
+    ComponentEvent, InputCompletion, InputMatch, MatchMode, OutputCompletion, RecordCompletion,
+    Recording,
+};
+pub use component::{MediaComponent, OutputCommand, PauseCommand, SeekDirection};
+pub use cpa::{CpaGrammar, CpaSignal, SignalEvent};
 pub use dial::{parse_dial_target, Dial, DialTarget};
 pub use dialect::{Dialect, EventContext};
 pub use error::{xep_error_type, CommandError, ErrorType, StanzaCondition};
 pub use event::{complete, ref_element, CallEvent, CoreCompleteReason, EndReason};
 pub use header::{header_elements, parse_headers, Headers};
+pub use input::{GrammarSource, Input, InputMode, MAX_GRAMMARS};
 pub use join::{Join, JoinDirection, JoinMedia, JoinTarget, Unjoin};
+pub use output::{Document, DocumentType, InterruptOn, Output, OutputForm};
+pub use prompt::{Prompt, PromptForm};
+pub use record::{Record, RecordDirection, RecordFormat};

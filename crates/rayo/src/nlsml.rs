@@ -14,14 +14,20 @@ pub const CONTENT_TYPE: &str = "application/nlsml+xml";
 /// `instance` the tag literal (or the digits), `input mode='dtmf'` the
 /// digits as pressed, without separators.
 pub fn dtmf_result(digits: &str, instance: &str) -> Element {
+    result("dtmf", digits, instance, "1")
+}
+
+/// `<result>` with one interpretation: `confidence` (0–1, as text),
+/// `instance`, and `input` given in `mode` (`dtmf`, `speech`).
+pub fn result(mode: &str, input: &str, instance: &str, confidence: &str) -> Element {
     Element::new("result", NS_NLSML).child(
         Element::new("interpretation", NS_NLSML)
-            .attr("confidence", "1")
+            .attr("confidence", confidence)
             .child(Element::new("instance", NS_NLSML).text(instance))
             .child(
                 Element::new("input", NS_NLSML)
-                    .attr("mode", "dtmf")
-                    .text(digits),
+                    .attr("mode", mode)
+                    .text(input),
             ),
     )
 }

@@ -34,6 +34,13 @@ pub const TROPO_SAY: &str = "urn:xmpp:tropo:say:1";
 /// Completion reasons of Tropo `<say>` (`success`).
 pub const TROPO_SAY_COMPLETE: &str = "urn:xmpp:tropo:say:complete:1";
 
+/// Tropo `<ask>`, the wiki-era prompt (part 2).
+pub const TROPO_ASK: &str = "urn:xmpp:tropo:ask:1";
+/// Completion reasons of Tropo `<ask>` (`success`, `nomatch`, `noinput`).
+pub const TROPO_ASK_COMPLETE: &str = "urn:xmpp:tropo:ask:complete:1";
+/// XEP-0341 call progress analysis: `<signal>`.
+pub const CPA: &str = "urn:xmpp:rayo:cpa:1";
+
 /// XEP-0203 delayed delivery: the `<delay stamp>` on every event.
 pub const DELAY: &str = "urn:xmpp:delay";
 /// XEP-0115 entity capabilities: the `<c>` on an offer.

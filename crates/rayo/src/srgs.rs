@@ -8,14 +8,17 @@
 
 use std::collections::HashMap;
 
-use xmpp::{Element, Limits, Node, StreamEvent, StreamReader};
+use xmpp::{Element, Node};
 
 use crate::error::CommandError;
+use crate::fragment::read_fragment;
 
 mod automaton;
+mod choices;
 mod matcher;
 
 pub use automaton::Grammar;
+pub use choices::parse_choices;
 pub use matcher::{Matcher, Progress};
 
 /// The SRGS namespace (`xmlns` of `<grammar>`).
@@ -82,7 +85,7 @@ pub fn parse_grammar_element(grammar: &Element) -> Result<Grammar, CommandError>
 /// Parses an inline grammar body (the text or CDATA of Rayo's
 /// `<grammar content-type='application/srgs+xml'>`).
 pub fn parse_srgs(body: &str) -> Result<Grammar, CommandError> {
-    let root = read_fragment(body)?;
+    let root = read_fragment(body, MAX_GRAMMAR_BYTES, "grammar")?;
     Grammar::compile(&rule_of_grammar(&root)?)
 }
 
@@ -146,46 +149,6 @@ pub fn parse_builtin(url: &str) -> Result<Grammar, CommandError> {
         }
     };
     Grammar::compile(&rule)
-}
-
-/// Reads one XML element from `body` with the `xmpp` crate's bounded
-/// reader, by wrapping it in a minimal stream.
-fn read_fragment(body: &str) -> Result<Element, CommandError> {
-    if body.len() > MAX_GRAMMAR_BYTES {
-        return Err(CommandError::bad_request("grammar body too large"));
-    }
-    let mut text = body.trim_start();
-    if let Some(rest) = text.strip_prefix("<?xml") {
-        let end = rest
-            .find("?>")
-            .ok_or_else(|| CommandError::bad_request("unterminated XML declaration in grammar"))?;
-        text = rest[end + 2..].trim_start();
-    }
-    let wrapped = format!(
-        "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>{text}</stream:stream>"
-    );
-    let limits = Limits {
-        max_stanza_bytes: MAX_GRAMMAR_BYTES,
-        max_buffered_bytes: MAX_GRAMMAR_BYTES + 256,
-        ..Limits::default()
-    };
-    let mut reader = StreamReader::new(limits, "jabber:client");
-    let bad =
-        |e: xmpp::ReadError| CommandError::bad_request(format!("grammar is not valid XML: {e}"));
-    reader.feed(wrapped.as_bytes()).map_err(bad)?;
-    let mut found = None;
-    while let Some(event) = reader.next_event().map_err(bad)? {
-        match event {
-            StreamEvent::Stanza(e) if found.is_none() => found = Some(e),
-            StreamEvent::Stanza(_) => {
-                return Err(CommandError::bad_request(
-                    "more than one element in grammar body",
-                ))
-            }
-            _ => {}
-        }
-    }
-    found.ok_or_else(|| CommandError::bad_request("empty grammar body"))
 }
 
 /// The `<grammar>` root's rule: its `root` rule, else its first rule.

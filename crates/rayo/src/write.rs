@@ -61,6 +61,7 @@ impl CallCommand {
             CallCommand::SendDtmf { tones, headers } => {
                 with_headers(core("dtmf").attr("tones", tones.as_str()), headers)
             }
+            CallCommand::Start(component) => component.to_element(),
         }
     }
 }
@@ -68,6 +69,9 @@ impl CallCommand {
 impl ComponentCommand {
     /// The IQ payload for this component command (`<stop>` in `ext:1`).
     pub fn to_element(&self) -> Element {
+        if let Some(e) = crate::component::control_element(self) {
+            return e;
+        }
         match self {
             ComponentCommand::Stop { headers } => {
                 let mut stop = Element::new("stop", ns::EXT);
@@ -80,6 +84,7 @@ impl ComponentCommand {
                 }
                 stop
             }
+            _ => Element::new("stop", ns::EXT),
         }
     }
 }

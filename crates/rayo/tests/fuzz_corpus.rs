@@ -8,7 +8,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use rayo::fuzz::{check_srgs_untrusted, check_untrusted, decode, encode};
+use rayo::fuzz::{check_srgs_untrusted, check_ssml_untrusted, check_untrusted, decode, encode};
 use rayo::ns;
 use xmpp::Element;
 
@@ -35,8 +35,8 @@ fn every_seed_and_prefix_holds_the_properties() {
         .any(|t| rayo::parse_command(t, &payload, rayo::fuzz::DOMAIN).is_ok());
         commands += usize::from(parsed);
     }
-    assert!(seeds >= 20, "only {seeds} seeds");
-    assert!(commands >= 12, "only {commands} seeds parse as a command");
+    assert!(seeds >= 50, "only {seeds} seeds");
+    assert!(commands >= 30, "only {commands} seeds parse as a command");
 }
 
 #[test]
@@ -59,6 +59,42 @@ fn every_srgs_seed_and_prefix_holds_the_properties() {
     }
     assert!(seeds >= 12, "only {seeds} seeds");
     assert!(grammars >= 6, "only {grammars} seeds parse as a grammar");
+}
+
+#[test]
+fn seeds_parse_or_fail_as_named() {
+    for (name, element) in seeds() {
+        let parsed = [
+            rayo::Target::Domain,
+            rayo::Target::Call,
+            rayo::Target::Component,
+        ]
+        .into_iter()
+        .any(|t| rayo::parse_command(t, &element, rayo::fuzz::DOMAIN).is_ok());
+        let refused = name.starts_with("err_") || name == "foreign_ping";
+        assert_eq!(parsed, !refused, "{name}");
+    }
+}
+
+#[test]
+fn every_ssml_seed_and_prefix_holds_the_properties() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/parse_ssml");
+    let (mut seeds, mut documents) = (0, 0);
+    for entry in fs::read_dir(dir).expect("fuzz/corpus/parse_ssml exists") {
+        let path = entry.expect("dir entry").path();
+        let data = fs::read(&path).expect("read seed");
+        for end in 0..=data.len() {
+            check_ssml_untrusted(&data[..end]);
+        }
+        seeds += 1;
+        let text = std::str::from_utf8(&data).expect("seeds are UTF-8");
+        let parsed = rayo::ssml::parse_ssml(text).is_ok();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        assert_eq!(parsed, !name.starts_with("err_"), "{name}");
+        documents += usize::from(parsed);
+    }
+    assert!(seeds >= 10, "only {seeds} seeds");
+    assert!(documents >= 6, "only {documents} seeds parse as SSML");
 }
 
 #[test]
@@ -87,6 +123,30 @@ fn rayo(name: &str) -> Element {
 
 fn header(name: &str, value: &str) -> Element {
     rayo("header").attr("name", name).attr("value", value)
+}
+
+const SSML_NS: &str = "http://www.w3.org/2001/10/synthesis";
+const SPEAK: &str = "<speak>Hello <break time='300ms'/>world</speak>";
+const PIN: &str = "<grammar xmlns='http://www.w3.org/2001/06/grammar' mode='dtmf' root='p'>\
+    <rule id='p'><item repeat='4'><one-of><item>1</item><item>2</item><item>3</item><item>4</item>\
+    </one-of></item><tag>'pin'</tag></rule></grammar>";
+
+fn output() -> Element {
+    Element::new("output", ns::OUTPUT)
+}
+
+fn input() -> Element {
+    Element::new("input", ns::INPUT)
+}
+
+fn document(content_type: &str, body: &str) -> Element {
+    document_like("document", ns::OUTPUT, content_type, body)
+}
+
+fn document_like(name: &str, namespace: &str, content_type: &str, body: &str) -> Element {
+    Element::new(name, namespace)
+        .attr("content-type", content_type)
+        .text(body)
 }
 
 fn seeds() -> Vec<(&'static str, Element)> {
@@ -190,6 +250,170 @@ fn seeds() -> Vec<(&'static str, Element)> {
             "output_part2",
             Element::new("output", ns::OUTPUT).text("hello"),
         ),
+        (
+            "output_ssml_document",
+            output()
+                .attr("voice", "voice")
+                .attr("repeat-times", "0")
+                .attr("max-time", "5000")
+                .child(document("application/ssml+xml", SPEAK)),
+        ),
+        (
+            "output_documents",
+            output()
+                .attr("start-offset", "0")
+                .attr("start-paused", "true")
+                .attr("interrupt-on", "dtmf")
+                .child(Element::new("document", ns::OUTPUT).attr("url", "http://files.test/a.wav"))
+                .child(document(
+                    "text/uri-list",
+                    "# list\nhttp://files.test/a.wav\n",
+                ))
+                .child(document("text/plain", "Hello world"))
+                .child(header("X-Skill", "agent")),
+        ),
+        (
+            "output_nested_speak",
+            output().child(
+                Element::new("document", ns::OUTPUT)
+                    .attr("content-type", "application/ssml+xml")
+                    .child(Element::new("speak", SSML_NS).text("Hello world").child(
+                        Element::new("audio", SSML_NS).attr("src", "http://files.test/a.wav"),
+                    )),
+            ),
+        ),
+        (
+            "err_output_max_time_zero",
+            output()
+                .attr("max-time", "0")
+                .child(document("text/plain", "Hello world")),
+        ),
+        (
+            "err_output_bad_content_type",
+            output().child(document("dtmf", "Hello world")),
+        ),
+        (
+            "say_seed_page",
+            Element::new("say", ns::TROPO_SAY)
+                .attr("voice", "voice")
+                .child(
+                    Element::new("audio", ns::TROPO_SAY)
+                        .attr("src", "http://files.test/a.wav")
+                        .text("Hello world"),
+                )
+                .child(
+                    Element::new("say-as", ns::TROPO_SAY)
+                        .attr("interpret-as", "digits")
+                        .text("1234"),
+                ),
+        ),
+        (
+            "input_pin",
+            input()
+                .attr("mode", "dtmf")
+                .attr("terminator", "#")
+                .attr("initial-timeout", "5000")
+                .attr("inter-digit-timeout", "5000")
+                .attr("min-confidence", "0.5")
+                .child(document_like(
+                    "grammar",
+                    ns::INPUT,
+                    "application/srgs+xml",
+                    PIN,
+                )),
+        ),
+        (
+            "input_builtin",
+            input().child(
+                Element::new("grammar", ns::INPUT).attr("url", "builtin:dtmf/digits?length=4"),
+            ),
+        ),
+        (
+            "input_cpa",
+            input()
+                .attr("mode", "cpa")
+                .child(
+                    Element::new("grammar", ns::INPUT)
+                        .attr("url", "urn:xmpp:rayo:cpa:beep:1?terminate=true"),
+                )
+                .child(Element::new("grammar", ns::INPUT).attr("url", "urn:xmpp:rayo:cpa:dtmf:1")),
+        ),
+        (
+            "err_input_cpa_twice",
+            input()
+                .attr("mode", "cpa")
+                .child(Element::new("grammar", ns::INPUT).attr("url", "urn:xmpp:rayo:cpa:dtmf:1"))
+                .child(Element::new("grammar", ns::INPUT).attr("url", "urn:xmpp:rayo:cpa:dtmf:1")),
+        ),
+        ("err_input_no_grammar", input().attr("mode", "dtmf")),
+        (
+            "err_input_initial_timeout_zero",
+            input().attr("initial-timeout", "0").child(
+                Element::new("grammar", ns::INPUT).attr("url", "builtin:dtmf/digits?length=4"),
+            ),
+        ),
+        (
+            "prompt_input_first",
+            Element::new("prompt", ns::PROMPT)
+                .attr("barge-in", "true")
+                .child(input().child(
+                    Element::new("grammar", ns::INPUT).attr("url", "builtin:dtmf/digits?length=4"),
+                ))
+                .child(output().child(document("text/plain", "Hello world"))),
+        ),
+        (
+            "err_prompt_without_input",
+            Element::new("prompt", ns::PROMPT)
+                .child(output().child(document("text/plain", "Hello world"))),
+        ),
+        (
+            "ask_digits",
+            Element::new("ask", ns::TROPO_ASK)
+                .attr("mode", "dtmf")
+                .attr("terminator", "#")
+                .attr("bargein", "true")
+                .child(Element::new("prompt", ns::TROPO_ASK).text("Hello world"))
+                .child(Element::new("choices", ns::TROPO_ASK).text("[4 DIGITS]")),
+        ),
+        (
+            "ask_list",
+            Element::new("ask", ns::TROPO_ASK)
+                .child(Element::new("prompt", ns::TROPO_ASK).text(SPEAK))
+                .child(Element::new("choices", ns::TROPO_ASK).text("sales(1), support(2)")),
+        ),
+        (
+            "record_full",
+            Element::new("record", ns::RECORD)
+                .attr("format", "mp3")
+                .attr("start-beep", "true")
+                .attr("max-duration", "5000")
+                .attr("final-timeout", "5000")
+                .attr("direction", "send")
+                .attr("mix", "true")
+                .child(
+                    Element::new("hint", ns::RECORD)
+                        .attr("name", "X-Skill")
+                        .attr("value", "2"),
+                ),
+        ),
+        (
+            "err_record_final_timeout",
+            Element::new("record", ns::RECORD).attr("final-timeout", "0"),
+        ),
+        ("output_pause", Element::new("pause", ns::OUTPUT)),
+        ("output_volume_up", Element::new("volume-up", ns::OUTPUT)),
+        (
+            "output_seek",
+            Element::new("seek", ns::OUTPUT)
+                .attr("direction", "forward")
+                .attr("amount", "5000"),
+        ),
+        (
+            "err_output_seek_without_amount",
+            Element::new("seek", ns::OUTPUT).attr("direction", "back"),
+        ),
+        ("record_resume", Element::new("resume", ns::RECORD)),
+        ("say_pause", Element::new("pause", ns::TROPO_SAY)),
         ("foreign_ping", Element::new("ping", "urn:xmpp:ping")),
     ]
 }

@@ -55,6 +55,24 @@ impl CallRules {
         }
     }
 
+    /// Analysis `id` found `signal`: reported as an event, or as the
+    /// analysis's end when it was asked to end on it. Signals it does not
+    /// listen for are dropped.
+    pub fn signal(&mut self, id: RequestId, signal: crate::Signal) {
+        let Some((_, analysis)) = self.analyses.iter().find(|(a, _)| *a == id) else {
+            return;
+        };
+        let Some(&(_, terminate)) = analysis.signals.iter().find(|(k, _)| *k == signal.kind) else {
+            return;
+        };
+        if terminate {
+            self.actions.push_back(Action::StopComponent(id));
+            self.complete(id, Ok(Output::Signal(signal)));
+        } else {
+            self.emit(Event::Signal { id, signal });
+        }
+    }
+
     /// Whether `target` takes an [`crate::Adjustment`] now.
     pub(super) fn adjustable(&self, target: RequestId) -> Result<(), Failure> {
         let component = self

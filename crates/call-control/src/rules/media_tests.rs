@@ -198,10 +198,15 @@ fn a_prompt_barged_in_stops_its_announcement_and_starts_the_timers() {
     let actions = drain(&mut rules);
     assert!(matches!(
         actions[..],
-        [Action::WantDigits(true), Action::Execute(_)]
+        [
+            Action::Emit(Event::Started { id: 1 }),
+            Action::WantDigits(true),
+            Action::Execute(_)
+        ]
     ));
+    // The actor's own report is a no-op now.
     rules.started(1);
-    drain(&mut rules);
+    assert!(drain(&mut rules).is_empty());
     // No timer while the announcement plays.
     assert_eq!(rules.poll_timeout(), None);
     rules.digit(ms(t0, 300), '1');
@@ -383,4 +388,58 @@ fn a_component_started_paused_takes_its_first_resume() {
             command: Command::Resume { target: 1 }
         })
     )));
+}
+
+#[test]
+fn an_analysis_reports_signals_and_ends_on_a_terminating_one() {
+    use crate::{Analysis, Signal, SignalKind};
+    let t0 = Instant::now();
+    let mut rules = rayo_call(t0);
+    let analysis = Analysis {
+        signals: vec![(SignalKind::Dtmf, false), (SignalKind::Beep, true)],
+    };
+    send(&mut rules, t0, 1, Command::Analyze(analysis.clone()));
+    let actions = drain(&mut rules);
+    assert_eq!(
+        actions,
+        [
+            Action::Emit(Event::Started { id: 1 }),
+            Action::WantDigits(true),
+            Action::Execute(Request {
+                id: 1,
+                command: Command::Analyze(analysis)
+            })
+        ]
+    );
+    rules.digit(t0, '5');
+    let dtmf = Signal {
+        kind: SignalKind::Dtmf,
+        value: Some("5".into()),
+        duration: Duration::ZERO,
+    };
+    assert_eq!(
+        drain(&mut rules),
+        [Action::Emit(Event::Signal {
+            id: 1,
+            signal: dtmf
+        })]
+    );
+    // Not listened for: dropped.
+    let fax = Signal {
+        kind: SignalKind::FaxCed,
+        value: None,
+        duration: Duration::from_secs(1),
+    };
+    rules.signal(1, fax);
+    assert!(drain(&mut rules).is_empty());
+    let beep = Signal {
+        kind: SignalKind::Beep,
+        value: Some("1000".into()),
+        duration: Duration::from_millis(400),
+    };
+    rules.signal(1, beep.clone());
+    let actions = drain(&mut rules);
+    assert_eq!(actions[0], Action::StopComponent(1));
+    assert_eq!(done_of(&actions, 1), [Ok(Output::Signal(beep))]);
+    assert!(actions.contains(&Action::WantDigits(false)));
 }

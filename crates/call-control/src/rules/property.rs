@@ -31,7 +31,7 @@ enum Input {
 
 fn input() -> impl Strategy<Value = Input> {
     prop_oneof![
-        4 => (0u8..16).prop_map(Input::Request),
+        4 => (0u8..17).prop_map(Input::Request),
         1 => (0u8..40).prop_map(Input::AnnouncementDone),
         1 => (0u8..40).prop_map(Input::Stop),
         1 => Just(Input::MediaReady),
@@ -77,6 +77,9 @@ fn command(n: u8) -> Command {
             barge_in: true,
         })),
         15 => Command::Record(super::media_tests::record()),
+        16 => Command::Analyze(crate::Analysis {
+            signals: vec![(crate::SignalKind::Dtmf, true)],
+        }),
         _ => Command::Reject {
             code: 486,
             reason: None,

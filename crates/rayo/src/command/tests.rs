@@ -208,15 +208,22 @@ fn send_dtmf() {
 
 #[test]
 fn unknown_payloads_on_a_call() {
-    // Rayo namespace, unknown element; a media component (part 2); Tropo say.
+    // Rayo namespace, unknown element; a component command sent to a call;
+    // fax (XEP-0342) is not a component here.
     for e in [
         rayo("frobnicate"),
         rayo("dial").attr("to", "sip:b@x.test"),
-        Element::new("output", ns::OUTPUT),
-        Element::new("say", ns::TROPO_SAY),
         Element::new("pause", ns::OUTPUT),
+        Element::new("sendfax", "urn:xmpp:rayo:fax:1"),
     ] {
         assert_eq!(condition(call(&e)), NOT_IMPLEMENTED, "{e}");
+    }
+    // Media components are parsed: empty ones are malformed.
+    for e in [
+        Element::new("output", ns::OUTPUT),
+        Element::new("say", ns::TROPO_SAY),
+    ] {
+        assert_eq!(condition(call(&e)), BAD_REQUEST, "{e}");
     }
     // A stop to a call JID names no component.
     for e in [rayo("stop"), Element::new("stop", ns::EXT)] {
@@ -311,7 +318,7 @@ fn stop_in_both_namespaces() {
         NOT_IMPLEMENTED
     );
     assert_eq!(
-        condition(parse_component_command(&Element::new("pause", ns::OUTPUT))),
+        condition(parse_component_command(&Element::new("rewind", ns::OUTPUT))),
         NOT_IMPLEMENTED
     );
     assert_eq!(

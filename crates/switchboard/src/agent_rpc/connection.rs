@@ -395,6 +395,7 @@ impl Connection {
             | Event::Answered { .. }
             | Event::Joined { .. }
             | Event::InputTimersStarted { .. }
+            | Event::Signal { .. }
             | Event::Unjoined { .. } => {}
             Event::Ended { reason, .. } => {
                 let Some(did) = self.dids.remove(&call) else {

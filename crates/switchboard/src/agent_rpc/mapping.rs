@@ -129,7 +129,7 @@ pub(super) fn completion(
             sample_rate,
         }) => listen_result(request, &samples, sample_rate, format, out),
         // Agent RPC starts no Rayo component: a plain 200 if one ever ends here.
-        Ok(Output::Announced(_) | Output::Input(_) | Output::Recording(_)) => {
+        Ok(Output::Announced(_) | Output::Input(_) | Output::Recording(_) | Output::Signal(_)) => {
             out.push(Outgoing::Response(Response::ok(request)))
         }
         Err(failure) => out.push(Outgoing::Response(failure_response(request, &failure))),

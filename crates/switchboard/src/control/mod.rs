@@ -72,6 +72,7 @@ pub struct EventSink {
     events: mpsc::Sender<(CallKey, Event)>,
     answer_timeout: Duration,
     slot_policy: SlotPolicy,
+    early_media: bool,
 }
 
 impl EventSink {
@@ -83,7 +84,21 @@ impl EventSink {
             events,
             answer_timeout: DEFAULT_ANSWER_TIMEOUT,
             slot_policy: SlotPolicy::Replace,
+            early_media: false,
         }
+    }
+
+    /// The same sink for a controller whose protocol lets a component
+    /// started before answer bring up early media itself (Rayo: XEP-0327
+    /// §6.3; Agent RPC refuses it with "call not answered").
+    pub fn with_early_media(mut self, on: bool) -> EventSink {
+        self.early_media = on;
+        self
+    }
+
+    /// Whether a component before answer starts early media.
+    pub fn early_media(&self) -> bool {
+        self.early_media
     }
 
     /// The same sink for a controller whose protocol refuses (Rayo) rather

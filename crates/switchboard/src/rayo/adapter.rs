@@ -32,7 +32,9 @@
 
 mod calls;
 mod commands;
+mod components;
 mod events;
+mod media;
 #[cfg(test)]
 mod tests;
 
@@ -41,13 +43,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use call_control::{CallInfo, Command, DialRequest, Event, Request};
 use rayo::{CallCommand, CommandError, Dialect, EventContext, StanzaCondition as Condition};
-use tokio::sync::mpsc::error::TrySendError;
 use xmpp::{iq_result, Element, FullJid, Jid};
 
 use crate::calls::CallKey;
 use crate::control::{CallHandle, Withdrawn};
-use calls::{PendingIq, RayoCall};
+use calls::RayoCall;
 pub use commands::dial_error;
+pub use components::RecordingUri;
 pub use events::CLIENT_NS;
 
 /// How long the calls of a client whose stream closed live on before they
@@ -98,6 +100,21 @@ pub enum Output {
     /// This request found the call's queue full; deliver it with a wait
     /// (a hangup after the grace period must not be lost).
     Deliver(CallHandle, Request),
+    /// Fetch `urls` (documents, grammars) for the component `client`
+    /// starts with `iq` on call `call`, then report the bodies to
+    /// [`RayoAdapter::fetched`].
+    Fetch {
+        /// The client starting the component.
+        client: FullJid,
+        /// Its IQ.
+        iq: Element,
+        /// The call (JID node).
+        call: String,
+        /// The component as parsed.
+        component: Box<rayo::MediaComponent>,
+        /// What to fetch.
+        urls: Vec<String>,
+    },
     /// Originate `request` for `client`, then report how it went to
     /// [`RayoAdapter::dialed`] with the IQ to answer.
     Dial {
@@ -120,6 +137,8 @@ pub struct AdapterSettings {
     /// Add `id` next to `uri` on refs and `call-id` next to `call-uri`
     /// in the XEP dialect (harmless for XEP clients, RAYO.md §2.1).
     pub legacy_ids: bool,
+    /// Where clients fetch recordings from.
+    pub recording_uri: RecordingUri,
 }
 
 /// The Rayo adapter's state: see the module doc.
@@ -355,8 +374,10 @@ impl<I: Invited> RayoAdapter<I> {
             }
             return Err(not_understood(payload));
         }
-        // No components yet: a resource on a call JID names none, so the
-        // command is the call's (a <stop> is then item-not-found).
+        if let Some(resource) = to.resource() {
+            self.take_if_offered(from, &id)?;
+            return self.component_iq(from, iq, &id, resource, payload);
+        }
         let command = rayo::parse_call_command(payload, &self.settings.domain)?;
         self.call_command(from, iq, &id, command)
     }
@@ -369,6 +390,35 @@ impl<I: Invited> RayoAdapter<I> {
         command: CallCommand,
     ) -> Result<(), CommandError> {
         let name = command.name();
+        self.take_if_offered(from, id)?;
+        let call = self
+            .calls
+            .get_mut(id)
+            .ok_or_else(|| CommandError::item_not_found("the call has ended"))?;
+        let (command, component) = match command {
+            CallCommand::Start(start) => {
+                let urls = media::to_fetch(&start);
+                if !urls.is_empty() {
+                    self.outputs.push_back(Output::Fetch {
+                        client: from.clone(),
+                        iq: iq.clone(),
+                        call: id.to_owned(),
+                        component: start,
+                        urls,
+                    });
+                    return Ok(());
+                }
+                let (command, kind) = media::to_component(&start)?;
+                (command, Some(kind))
+            }
+            other => (commands::to_command(other, &call.joins)?, None),
+        };
+        components::send_request(call, from, iq, command, name, component)
+    }
+
+    /// Makes `from` the controller of call `id` if it is offered to it and
+    /// nobody took it yet; `conflict` when another client controls it.
+    fn take_if_offered(&mut self, from: &FullJid, id: &str) -> Result<(), CommandError> {
         let call = self
             .calls
             .get_mut(id)
@@ -399,29 +449,34 @@ impl<I: Invited> RayoAdapter<I> {
                 }
             }
         }
-        let command = commands::to_command(command, &call.joins)?;
-        let request = Request {
-            id: call.next_id(),
-            command,
-        };
-        let request_id = request.id;
-        match call.handle.commands.try_send(request) {
-            Ok(()) => {
-                call.pending.insert(
-                    request_id,
-                    PendingIq {
-                        client: from.clone(),
-                        request: iq.clone(),
-                        command: name,
-                    },
-                );
-                Ok(())
-            }
-            Err(TrySendError::Full(_)) => Err(CommandError::of(
-                Condition::ResourceConstraint,
-                "the call is busy; try again",
-            )),
-            Err(TrySendError::Closed(_)) => Err(CommandError::item_not_found("the call has ended")),
+        Ok(())
+    }
+
+    /// The documents and grammars of a component `client` starts with `iq`
+    /// were fetched (`bodies`, by URL) or could not be (the text why): it
+    /// starts now, or its IQ gets the error.
+    pub fn fetched(
+        &mut self,
+        client: FullJid,
+        iq: &Element,
+        call: &str,
+        component: Box<rayo::MediaComponent>,
+        bodies: Result<Vec<(String, String)>, String>,
+    ) {
+        let result = bodies
+            .map_err(CommandError::bad_request)
+            .and_then(|bodies| {
+                let component = media::with_fetched(*component, &bodies);
+                let name = component.name();
+                let (command, kind) = media::to_component(&component)?;
+                let call = self
+                    .calls
+                    .get_mut(call)
+                    .ok_or_else(|| CommandError::item_not_found("the call has ended"))?;
+                components::send_request(call, &client, iq, command, name, Some(kind))
+            });
+        if let Err(error) = result {
+            self.reply_error(&client, iq, &error);
         }
     }
 
@@ -459,6 +514,9 @@ impl<I: Invited> RayoAdapter<I> {
         let Some(id) = self.ids.get(&key).cloned() else {
             return; // ended already: nothing follows <end>
         };
+        if self.component_event(&id, &event) {
+            return;
+        }
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };

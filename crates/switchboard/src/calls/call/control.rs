@@ -346,6 +346,7 @@ impl Call {
                 tracing::info!(endpoint = %self.bridge.endpoint, "a controller took the call");
                 let wait = sink.answer_timeout();
                 control.rules.set_slot_policy(sink.slot_policy());
+                control.rules.set_early_media(sink.early_media());
                 control.sink = Some(sink);
                 control.answer_by = Some(tokio::time::Instant::now() + wait);
             }

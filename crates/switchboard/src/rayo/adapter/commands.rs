@@ -69,6 +69,7 @@ pub fn to_command(
                 "sending DTMF to the party is not supported",
             ))
         }
+        CallCommand::Start(component) => super::media::to_component(&component)?.0,
     })
 }
 

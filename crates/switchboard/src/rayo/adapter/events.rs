@@ -110,6 +110,7 @@ pub fn call_event(event: Event, dialed: bool) -> Option<CallEvent> {
         Event::Unjoined { target: t } => Some(CallEvent::Unjoined(target(t))),
         Event::Answered { .. }
         | Event::InputTimersStarted { .. }
+        | Event::Signal { .. }
         | Event::Started { .. }
         | Event::Done { .. }
         | Event::Ended { .. } => None,

@@ -85,9 +85,10 @@ impl Call {
             Command::Record(record) => return self.record(id, record),
             Command::Join(join) => self.join(join.target, join.direction).await,
             Command::Unjoin { target } => self.unjoin(target).await,
-            Command::Announce(_) | Command::Prompt(_) | Command::Adjust { .. } => {
-                Err(Failure::NotImplemented("media components"))
-            }
+            Command::Announce(_)
+            | Command::Prompt(_)
+            | Command::Analyze(_)
+            | Command::Adjust { .. } => Err(Failure::NotImplemented("media components")),
             Command::CollectDtmf(_)
             | Command::Input(_)
             | Command::Stop { .. }
