@@ -6,56 +6,40 @@
 //! Silence is judged on what the party says (the send direction), whatever
 //! the recording's direction: the timeouts exist to end a message when its
 //! speaker has nothing (more) to say, and what the party hears (prompts,
-//! the other side of a join) says nothing about that. Each 20 ms frame of
-//! the party's audio is voice or not by its energy against a threshold,
-//! with a hangover so that the short pauses between words stay voice
-//! ([`voiced`] keeps that in one place). A party that sends no packets at
-//! all (silence suppression) is silent: the deadlines run on time, not on
-//! frames.
+//! the other side of a join) says nothing about that. Each frame of the
+//! party's audio is speech or not by the energy detector of
+//! [`media::vad`] (10 ms blocks against a threshold, with a hangover so
+//! that the short pauses between words stay speech). A party that sends
+//! no packets at all (silence suppression) is silent: the deadlines run on
+//! time, not on frames.
 
 use std::time::{Duration, Instant};
 
 use call_control::{Record, RecordEnd};
+use media::vad::{Vad, VadState};
 
-/// Frame energy above which the party is speaking, in dBov (a sine at
-/// full scale is −3 dBov; speech sits around −20 to −30, a quiet line's
-/// noise below −55).
-pub(super) const VOICE_THRESHOLD_DBOV: f64 = -40.0;
-/// How long a voice verdict holds after the last loud frame.
-pub(super) const HANGOVER: Duration = Duration::from_millis(200);
+/// How long speech holds after the last loud block: the gaps between
+/// words stay speech, and a final timeout counts from the end of it.
+pub(super) const HANGOVER_MS: u32 = 200;
 
-/// Voice or silence per frame, with hangover.
+/// Speech or silence per frame of the party's audio: the `media` crate's
+/// energy detector at its default threshold, with [`HANGOVER_MS`].
 #[derive(Debug, Clone)]
 pub(super) struct VoiceDetector {
-    /// Loud frames make it voice until then.
-    voice_until: Option<Instant>,
+    vad: Vad,
 }
 
 impl VoiceDetector {
     pub(super) fn new() -> VoiceDetector {
-        VoiceDetector { voice_until: None }
-    }
-
-    /// Judges one frame that arrived at `at`: voice, or silence once the
-    /// hangover after the last loud frame has passed.
-    pub(super) fn process(&mut self, at: Instant, samples: &[i16]) -> bool {
-        if voiced(samples) {
-            self.voice_until = Some(at + HANGOVER);
+        VoiceDetector {
+            vad: Vad::new(media::vad::DEFAULT_THRESHOLD_DBOV, HANGOVER_MS),
         }
-        self.voice_until.is_some_and(|until| at < until)
     }
-}
 
-/// Whether one frame is loud enough to be voice: its mean energy against
-/// [`VOICE_THRESHOLD_DBOV`].
-pub(super) fn voiced(samples: &[i16]) -> bool {
-    if samples.is_empty() {
-        return false;
+    /// Judges one frame: speech (hangover included) or silence.
+    pub(super) fn process(&mut self, samples: &[i16]) -> bool {
+        self.vad.process(samples) == VadState::Speech
     }
-    let energy: f64 = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
-    let mean = energy / samples.len() as f64;
-    let full_scale = 32768.0 * 32768.0;
-    10.0 * (mean / full_scale).max(1e-12).log10() > VOICE_THRESHOLD_DBOV
 }
 
 /// The clocks of one recording; see the module doc.
@@ -118,7 +102,7 @@ impl RecordTimer {
         if self.running_since.is_none() || !self.wants_audio() {
             return;
         }
-        if self.detector.process(at, samples) {
+        if self.detector.process(samples) {
             self.last_voice = Some(self.position(at));
         }
     }
@@ -191,16 +175,16 @@ mod tests {
     }
 
     #[test]
-    fn loud_frames_are_voice_and_quiet_ones_are_not() {
-        assert!(voiced(&LOUD));
-        assert!(!voiced(&QUIET));
-        assert!(!voiced(&[0; 160]));
-        assert!(!voiced(&[]));
-        let t0 = Instant::now();
+    fn loud_frames_are_speech_until_the_hangover_has_passed() {
         let mut detector = VoiceDetector::new();
-        assert!(detector.process(t0, &LOUD));
-        assert!(detector.process(t0 + ms(180), &QUIET), "hangover");
-        assert!(!detector.process(t0 + ms(200), &QUIET));
+        assert!(!detector.process(&QUIET));
+        assert!(!detector.process(&[0; 160]));
+        assert!(detector.process(&LOUD));
+        // 200 ms of hangover: nine quiet frames are still speech.
+        for _ in 0..9 {
+            assert!(detector.process(&QUIET));
+        }
+        assert!(!detector.process(&QUIET));
     }
 
     #[test]
