@@ -343,6 +343,36 @@ fn pause_and_resume_leave_the_paused_time_out() {
 }
 
 #[test]
+fn a_muted_party_is_recorded_as_silence() {
+    let mut t = answered();
+    let rec = t.start(Command::Record(Record {
+        final_timeout: Some(Duration::from_millis(1500)),
+        ..record(RecordDirection::Send, false)
+    }));
+    sleep_ms(1000);
+    assert_eq!(t.request(Command::Mute), Ok(Output::None));
+    sleep_ms(1000);
+    assert_eq!(t.request(Command::Unmute), Ok(Output::None));
+    sleep_ms(1000);
+    // Muted for 1 s: silence, but no final timeout (the detector did not
+    // hear the party either, and 1 s is less than the timeout).
+    let recording = t.stop(rec);
+    assert_near(recording.duration, 3000, 150);
+    let audio = t.file(&recording);
+    let frames: Vec<bool> = audio
+        .samples
+        .chunks(160)
+        .map(|f| f.iter().all(|&s| s.abs() < 100))
+        .collect();
+    let silent = frames.iter().filter(|&&s| s).count();
+    assert!((40..=60).contains(&silent), "{silent} silent frames");
+    assert!(frames[60..90].iter().all(|&s| s), "silent while muted");
+    assert_eq!(hz(&audio.samples[..7200]), Some(SAYS_HZ));
+    assert_eq!(hz(&audio.samples[17600..]), Some(SAYS_HZ));
+    t.inbound.hangup(WAIT).expect("BYE");
+}
+
+#[test]
 fn a_start_paused_recording_with_beeps_records_after_its_resume_and_hangup_reports_it() {
     let mut t = answered();
     let rec = t.start(Command::Record(Record {

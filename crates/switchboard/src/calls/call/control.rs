@@ -440,7 +440,9 @@ impl Call {
                 }
             }
         }
-        control.records.party_audio(packet);
+        if !control.muted {
+            control.records.party_audio(packet);
+        }
         let mut digits: Vec<char> = Vec::new();
         if let Some(media) = control.media.as_mut() {
             media.digits.feed(packet, |d| digits.push(d));

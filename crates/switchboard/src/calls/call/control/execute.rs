@@ -72,8 +72,8 @@ impl Call {
             Command::Unhold { headers } => {
                 return self.hold(id, sdp::Direction::SendRecv, &headers).await
             }
-            Command::Mute => self.mute(true),
-            Command::Unmute => self.mute(false),
+            Command::Mute => self.mute(true).inspect(|_| self.mute_recordings(true)),
+            Command::Unmute => self.mute(false).inspect(|_| self.mute_recordings(false)),
             Command::Pause { target } if self.is_recording(target) => {
                 self.pause_recording(target, true)
             }

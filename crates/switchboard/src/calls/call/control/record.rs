@@ -87,6 +87,10 @@ struct ActiveRecord {
     beeping_until: Option<Instant>,
     /// Paused by the controller (or started paused).
     paused: bool,
+    /// It records what the party says (left, or the only channel).
+    says: bool,
+    /// Its tap on what the party says is in place (not while muted).
+    says_tapped: bool,
     /// The party's audio payload type and law, for the silence detector.
     audio_pt: u8,
     codec: G711,
@@ -286,7 +290,10 @@ impl Call {
             open_recording(&self.ctx.recordings_dir, &stem, count, layout, now)?;
         let codec = g711(negotiated.codec);
         let pt = negotiated.payload_type;
-        if record.direction != RecordDirection::Recv {
+        let says = record.direction != RecordDirection::Recv;
+        // A muted party's audio reaches no recorder (until unmuted).
+        let says_tapped = says && !self.control.as_ref().is_some_and(|c| c.muted);
+        if says_tapped {
             session.taps().add(recorder.tap(Channel::Left), codec, pt);
         }
         if record.direction != RecordDirection::Send {
@@ -317,6 +324,8 @@ impl Call {
             stop_beep: record.stop_beep,
             beeping_until: beeping.then(|| now + BEEP_WAIT),
             paused: record.start_paused,
+            says,
+            says_tapped,
             audio_pt: pt,
             codec,
         };
@@ -349,6 +358,26 @@ impl Call {
         self.control
             .as_ref()
             .is_some_and(|c| c.play.is_none() && c.echo.is_none() && c.joined.is_none())
+    }
+
+    /// The party was muted (`true`) or unmuted: what it says stops (or
+    /// starts again) reaching the recordings, which hear silence meanwhile.
+    pub(in crate::calls::call) fn mute_recordings(&mut self, muted: bool) {
+        let Some(session) = self.a_media.as_ref().and_then(|m| m.session.as_ref()) else {
+            return;
+        };
+        let Some(control) = self.control.as_mut() else {
+            return;
+        };
+        for record in control.records.active.iter_mut().filter(|r| r.says) {
+            let tap = record.recorder.tap(Channel::Left);
+            match (muted, record.says_tapped) {
+                (true, true) => session.taps().remove(tap.recording()),
+                (false, false) => session.taps().add(tap, record.codec, record.audio_pt),
+                _ => continue,
+            }
+            record.says_tapped = !muted;
+        }
     }
 
     /// Whether `id` is a running recording.
