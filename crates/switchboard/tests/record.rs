@@ -452,6 +452,41 @@ fn what_a_joined_call_says_is_what_the_party_hears() {
 }
 
 #[test]
+fn a_recording_runs_in_early_media() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut core = start_core(dir.path());
+    let ua = SipUa::bind();
+    let peer = RtpPeer::tone(Codec::Pcmu, SAYS_HZ);
+    let mut inbound = ua.call(core.sip, "100", peer.local_addr());
+    let call = core.take_offer();
+    let early = Command::Accept {
+        early_media: true,
+        headers: vec![],
+    };
+    let accept = core.command(&call, early);
+    assert_eq!(core.done(call.key, accept), Ok(Output::None));
+    while inbound.wait_response(WAIT).expect("a response") != 183 {}
+    peer.set_destination(inbound.negotiated().expect("183 SDP").remote_rtp);
+    let rec = core.command(
+        &call,
+        Command::Record(Record {
+            max_duration: Some(Duration::from_millis(800)),
+            ..record(RecordDirection::Send, false)
+        }),
+    );
+    let recording = loop {
+        match core.event(call.key) {
+            Event::Done { id, result } if id == rec => break recording_of(result),
+            _ => {}
+        }
+    };
+    assert_eq!(recording.end, RecordEnd::MaxDuration);
+    let audio = file_of(&dir.path().join("rec"), &recording);
+    assert_eq!(hz(&audio.samples[1600..]), Some(SAYS_HZ));
+    inbound.cancel().expect("CANCEL");
+}
+
+#[test]
 fn mp3_is_not_implemented() {
     let mut t = answered();
     let result = t.request(Command::Record(Record {

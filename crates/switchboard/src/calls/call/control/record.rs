@@ -273,10 +273,16 @@ impl Call {
         if record.format == RecordFormat::Mp3 {
             return Err(Failure::NotImplemented("mp3 recording"));
         }
-        let (stream, negotiated) = {
-            let media = self.control_media()?;
-            (media.stream, media.negotiated)
-        };
+        // The party's media, answered or early (a 183 the rules asked for).
+        if self.a_state == crate::calls::call::AState::Done {
+            return Err(Failure::CallEnded);
+        }
+        let (stream, negotiated) = self
+            .control
+            .as_ref()
+            .and_then(|c| c.media.as_ref())
+            .map(|m| (m.stream, m.negotiated))
+            .ok_or(Failure::NotAnswered)?;
         let session = self
             .a_media
             .as_ref()
