@@ -633,9 +633,10 @@ impl CallRules {
             },
             _ => Kind::Plain,
         };
-        // A start-paused output waits for a resume, which must not read as
-        // a no-op.
+        // A component asked to start paused is paused: its first resume
+        // must reach the actor (not read as a no-op).
         let paused = match &command {
+            Command::Record(record) => record.start_paused,
             Command::Announce(announcement) => announcement.start_paused,
             Command::Prompt(prompt) => prompt.announcement.start_paused,
             _ => false,

@@ -35,6 +35,7 @@ use crate::media::session::ReceivedRtp;
 mod announce;
 mod execute;
 mod joining;
+mod record;
 mod refer;
 mod reinvite;
 
@@ -97,6 +98,8 @@ pub(super) struct Control {
     joined: Option<joining::JoinedCall>,
     /// The party's audio reaches no joined call.
     muted: bool,
+    /// Record components.
+    records: record::Records,
     /// The SIP status that ended the call, for `Ended`.
     end_code: Option<u16>,
     /// The headers of the SIP message that ended the call, for `Ended`.
@@ -267,6 +270,7 @@ impl Control {
             peer: Some(peer),
             joined: None,
             muted: false,
+            records: record::Records::default(),
             end_code: None,
             end_headers: Vec::new(),
             bye_headers: Vec::new(),
@@ -279,10 +283,17 @@ impl Control {
             .poll_timeout()
             .map(tokio::time::Instant::from_std);
         let announce = self.announce.as_ref().and_then(|a| a.until);
-        [rules, self.answer_by, self.reinvites.deadline(), announce]
-            .into_iter()
-            .flatten()
-            .min()
+        let records = self.records.deadline().map(tokio::time::Instant::from_std);
+        [
+            rules,
+            self.answer_by,
+            self.reinvites.deadline(),
+            announce,
+            records,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 
@@ -307,7 +318,9 @@ impl Call {
             }
             Wake::Offered(offered) => self.on_offered(offered).await,
             Wake::Pacer(Some(PacerEvent::PromptFinished { tag, .. })) => {
-                if let Some(c) = self.control.as_mut() {
+                if self.beep_finished(tag) {
+                    // A recording's beep, not a prompt.
+                } else if let Some(c) = self.control.as_mut() {
                     // Only the prompt now playing (its tag is its request id):
                     // a replaced or stopped one may still report its end.
                     if matches!(&c.play, Some(p) if p.id == tag && p.loading.is_none()) {
@@ -456,6 +469,9 @@ impl Call {
                 }
             }
         }
+        if !control.muted {
+            control.records.party_audio(packet);
+        }
         let mut digits: Vec<char> = Vec::new();
         if let Some(media) = control.media.as_mut() {
             media.digits.feed(packet, |d| digits.push(d));
@@ -488,6 +504,7 @@ impl Call {
         if let Some(control) = self.control.as_mut() {
             control.rules.handle_timeout(now.into_std());
         }
+        self.on_record_deadline().await;
         self.send_reinvites().await;
     }
 
@@ -496,7 +513,9 @@ impl Call {
         let Some(control) = self.control.as_mut() else {
             return;
         };
-        let wanted = control.rules.wants_digits() || control.listen.is_some();
+        let wanted = control.rules.wants_digits()
+            || control.listen.is_some()
+            || control.records.wants_audio();
         let Some(media) = control.media.as_mut() else {
             return;
         };
@@ -582,6 +601,7 @@ impl Call {
     }
 
     async fn send_event(&mut self, event: Event) {
+        let event = self.recording_done(event).await;
         let Some(sink) = self.control.as_ref().and_then(|c| c.sink.clone()) else {
             return;
         };

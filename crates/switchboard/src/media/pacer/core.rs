@@ -254,6 +254,11 @@ impl PacerCore {
                     stats.frame_lateness.record(lateness);
                     if let Some(outbound) = &setup.outbound {
                         outbound.sent(stream.sequence, stream.timestamp, FRAME_SAMPLES, now);
+                        // What the party hears, for its recordings.
+                        let payload = &packet[HEADER_LEN..];
+                        outbound
+                            .taps()
+                            .push(now, setup.codec.payload_type(), payload);
                     }
                 }
                 stream.marker = false;

@@ -72,18 +72,23 @@ impl Call {
             Command::Unhold { headers } => {
                 return self.hold(id, sdp::Direction::SendRecv, &headers).await
             }
-            Command::Mute => self.mute(true),
-            Command::Unmute => self.mute(false),
+            Command::Mute => self.mute(true).inspect(|_| self.mute_recordings(true)),
+            Command::Unmute => self.mute(false).inspect(|_| self.mute_recordings(false)),
+            Command::Pause { target } if self.is_recording(target) => {
+                self.pause_recording(target, true)
+            }
+            Command::Resume { target } if self.is_recording(target) => {
+                self.pause_recording(target, false)
+            }
             Command::Pause { target } => self.pause(target, true),
             Command::Resume { target } => self.pause(target, false),
+            Command::Record(record) => return self.record(id, record),
             Command::Join(join) => self.join(join.target, join.direction).await,
             Command::Unjoin { target } => self.unjoin(target).await,
             Command::Announce(announcement) => return self.announce(id, announcement, false),
             Command::Prompt(prompt) => return self.announce(id, prompt.announcement, true),
             Command::Adjust { target, adjustment } => self.adjust(target, adjustment),
-            Command::Record(_) | Command::Analyze(_) => {
-                Err(Failure::NotImplemented("media components"))
-            }
+            Command::Analyze(_) => Err(Failure::NotImplemented("media components")),
             Command::CollectDtmf(_)
             | Command::Input(_)
             | Command::Stop { .. }
@@ -426,7 +431,7 @@ impl Call {
 
     /// Tears down the media side of a component the rules have completed.
     pub(super) fn stop_component(&mut self, id: RequestId) {
-        if self.stop_announcement(id) {
+        if self.stop_recording(id) || self.stop_announcement(id) {
             return;
         }
         let Some(control) = self.control.as_mut() else {
