@@ -32,6 +32,7 @@ use crate::media::pacer::{
 };
 use crate::media::session::ReceivedRtp;
 
+mod analyze;
 mod announce;
 mod execute;
 mod joining;
@@ -100,6 +101,8 @@ pub(super) struct Control {
     muted: bool,
     /// Record components.
     records: record::Records,
+    /// Running call progress analyses that listen to audio.
+    analyses: Vec<analyze::Analyzing>,
     /// The SIP status that ended the call, for `Ended`.
     end_code: Option<u16>,
     /// The headers of the SIP message that ended the call, for `Ended`.
@@ -271,6 +274,7 @@ impl Control {
             joined: None,
             muted: false,
             records: record::Records::default(),
+            analyses: Vec::new(),
             end_code: None,
             end_headers: Vec::new(),
             bye_headers: Vec::new(),
@@ -473,8 +477,19 @@ impl Call {
             control.records.party_audio(packet);
         }
         let mut digits: Vec<char> = Vec::new();
+        let mut signals = Vec::new();
         if let Some(media) = control.media.as_mut() {
             media.digits.feed(packet, |d| digits.push(d));
+            let (pt, codec) = (media.negotiated.payload_type, media.negotiated.codec);
+            for analysis in control.analyses.iter_mut().filter(|_| !control.muted) {
+                let mut found = Vec::new();
+                analysis.feed(packet, pt, codec, &mut found);
+                signals.extend(found.into_iter().map(|s| (analysis.id, s)));
+            }
+        }
+        for (id, signal) in signals {
+            tracing::debug!(?signal, "call progress signal");
+            control.rules.signal(id, signal);
         }
         let now = now();
         for digit in digits {
@@ -515,6 +530,7 @@ impl Call {
         };
         let wanted = control.rules.wants_digits()
             || control.listen.is_some()
+            || !control.analyses.is_empty()
             || control.records.wants_audio();
         let Some(media) = control.media.as_mut() else {
             return;

@@ -88,7 +88,7 @@ impl Call {
             Command::Announce(announcement) => return self.announce(id, announcement, false),
             Command::Prompt(prompt) => return self.announce(id, prompt.announcement, true),
             Command::Adjust { target, adjustment } => self.adjust(target, adjustment),
-            Command::Analyze(_) => Err(Failure::NotImplemented("media components")),
+            Command::Analyze(analysis) => return self.analyze(id, &analysis),
             Command::CollectDtmf(_)
             | Command::Input(_)
             | Command::Stop { .. }
@@ -431,7 +431,7 @@ impl Call {
 
     /// Tears down the media side of a component the rules have completed.
     pub(super) fn stop_component(&mut self, id: RequestId) {
-        if self.stop_recording(id) || self.stop_announcement(id) {
+        if self.stop_recording(id) || self.stop_announcement(id) || self.stop_analysis(id) {
             return;
         }
         let Some(control) = self.control.as_mut() else {
