@@ -339,3 +339,29 @@ fn an_input_before_answer_runs_on_early_media() {
     b.ok(&mut client, &offered.call, rayo("hangup"));
     assert_eq!(b.end_reason(&mut client, &offered.call), "hangup-command");
 }
+
+/// A grammar by URL is fetched (here `file://` under the playback
+/// directory) before the input starts; one that cannot be is the start's
+/// `bad-request`.
+#[test]
+fn a_grammar_by_url_is_fetched_first() {
+    let b = bench();
+    let sounds = b.server.dir().join("sounds");
+    std::fs::create_dir_all(&sounds).expect("playback dir");
+    std::fs::write(sounds.join("pin.grxml"), digits_grammar("3")).expect("grammar");
+    let mut client = b.available("usera");
+    let caller = Caller::new();
+    let (call, offered) = answered(&b, &mut client, &caller);
+    let component = start(
+        &b,
+        &mut client,
+        &offered.call,
+        url_input("file://pin.grxml", &[]),
+    );
+    send_digits(&caller, &call, "314");
+    assert_eq!(nlsml(&complete(&b, &mut client, &component)).0, "314");
+    let reply = client
+        .iq_set(&offered.call, url_input("file://missing.grxml", &[]), WAIT)
+        .expect("reply");
+    assert_eq!(error_condition(&reply).as_deref(), Some("bad-request"));
+}
