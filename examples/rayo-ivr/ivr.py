@@ -15,7 +15,8 @@ Every step prints one line (`answer ok`, `welcome finish`, `pin 1234`,
 `recording <uri> <ms> <bytes>`, `end hangup-command` ...), so a person or
 a test can follow a call. An IQ error prints `error <step> -> <jid>:
 <condition> (<text>)`; a call that ends half-way (the caller hangs up)
-ends its flow (`flow stopped: the call ended`). Needs slixmpp
+ends its flow (`flow stopped: the call ended`); a step that fails (an IQ
+error, or an `error` completion) ends it too, with a hangup. Needs slixmpp
 (`pip install slixmpp`). Stop it with Ctrl-C.
 """
 
@@ -210,7 +211,7 @@ class Ivr(slixmpp.ClientXMPP):
         self.calls[jid] = call
         asyncio.ensure_future(self.run_call(call))
 
-    async def send(self, to, element, step):
+    async def iq_set(self, to, element, step):
         """Sends one IQ set; the result IQ, or None after printing why not."""
         iq = self.make_iq_set(ito=to)
         iq.append(element)
@@ -225,7 +226,7 @@ class Ivr(slixmpp.ClientXMPP):
 
     async def command(self, call, name):
         """A call command such as <answer/>; False if it failed."""
-        if await self.send(call.jid, ET.Element("{%s}%s" % (RAYO, name)), name) is None:
+        if await self.iq_set(call.jid, ET.Element("{%s}%s" % (RAYO, name)), name) is None:
             if call.ended.done():
                 raise CallGone()
             return False
@@ -235,7 +236,7 @@ class Ivr(slixmpp.ClientXMPP):
     async def component(self, call, element, step):
         """Starts a component and waits for its <complete>; the reason
         element (the first child) and the whole <complete>."""
-        reply = await self.send(call.jid, element, step)
+        reply = await self.iq_set(call.jid, element, step)
         if reply is None:
             raise CallGone() if call.ended.done() else StepFailed(step)
         ref = reply.xml.find("{%s}ref" % RAYO)
@@ -263,6 +264,8 @@ class Ivr(slixmpp.ClientXMPP):
         log("%s %s%s" % (step, name, " " + text if text else ""))
         if name == "hangup":
             raise CallGone()
+        if name == "error":
+            raise StepFailed(step)
         return reason, complete
 
     async def say(self, call, body, step):
@@ -278,9 +281,10 @@ class Ivr(slixmpp.ClientXMPP):
                 log("pin %s" % pin)
                 return pin
             log("pin %s" % name)
-            if attempt == 1 and name in ("nomatch", "noinput"):
-                heard = "That was not a PIN." if name == "nomatch" else "I did not hear anything."
-                await self.say(call, "%s Let us try again." % heard, "retry")
+            if attempt == 2 or name not in ("nomatch", "noinput"):
+                return None
+            heard = "That was not a PIN." if name == "nomatch" else "I did not hear anything."
+            await self.say(call, "%s Let us try again." % heard, "retry")
         return None
 
     async def run_call(self, call):
@@ -292,7 +296,7 @@ class Ivr(slixmpp.ClientXMPP):
         except StepFailed as failed:
             log("flow stopped: %s failed" % failed)
             if not call.ended.done():
-                await self.send(call.jid, ET.Element("{%s}hangup" % RAYO), "hangup")
+                await self.iq_set(call.jid, ET.Element("{%s}hangup" % RAYO), "hangup")
         finally:
             try:
                 await asyncio.wait_for(asyncio.shield(call.ended), IQ_TIMEOUT)

@@ -107,8 +107,11 @@ impl Ivr {
             if line.starts_with(prefix) {
                 return line;
             }
+            let failed = ["error ", "login failed", "flow stopped"]
+                .iter()
+                .any(|bad| line.starts_with(bad) && !prefix.starts_with(bad));
             assert!(
-                !line.starts_with("error ") && !line.starts_with("login failed"),
+                !failed,
                 "waiting for '{prefix}': {:#?}\n{}",
                 self.seen,
                 bench.server.log()
