@@ -154,6 +154,8 @@ impl Ivr {
             std::thread::sleep(Duration::from_millis(20));
         };
         assert!(status.success(), "{:#?}", self.seen);
+        // Shown with --nocapture: what a person running the example sees.
+        eprintln!("{}", self.seen.join("\n"));
         rest
     }
 }
@@ -193,9 +195,8 @@ fn loud_windows(caller: &Caller) -> usize {
         .count()
 }
 
-/// GETs `url` from the server's HTTP listener; status and body. The
-/// harness lets the OS pick the HTTP port, so the URL's own authority
-/// (built from `http.listen`, port 0) is replaced by the bound address.
+/// GETs `url`'s path and query from the server's HTTP listener (the
+/// address it logged); status and body.
 fn fetch(http: SocketAddr, url: &str) -> (u16, Vec<u8>) {
     let rest = url.strip_prefix("http://").expect("an http URL");
     let target = &rest[rest.find('/').expect("a path")..];
