@@ -264,7 +264,7 @@ class Ivr(slixmpp.ClientXMPP):
         log("%s %s%s" % (step, name, " " + text if text else ""))
         if name == "hangup":
             raise CallGone()
-        if name == "error":
+        if name in ("error", "?"):
             raise StepFailed(step)
         return reason, complete
 
