@@ -10,29 +10,16 @@ use std::time::Duration;
 use media::g711;
 use media::tone::ToneGenerator;
 use testkit::rayo_harness::{Caller, RayoBench, RayoConfig, WAIT};
-use testkit::sip_ua::CallHandle;
-use testkit::xmpp::{error_condition, rayo, RayoOffer, XmppClient};
+use testkit::xmpp::error_condition;
 use testkit::Source;
 use xmpp::Element;
 
 const INPUT_NS: &str = "urn:xmpp:rayo:input:1";
 const EXT_NS: &str = "urn:xmpp:rayo:ext:1";
-const CPA_NS: &str = "urn:xmpp:rayo:cpa:1";
 
 fn bench() -> RayoBench {
     let binary = Path::new(env!("CARGO_BIN_EXE_switchboard"));
     RayoBench::start(binary, &RayoConfig::new())
-}
-
-fn answered(b: &RayoBench, client: &mut XmppClient, caller: &Caller) -> (CallHandle, RayoOffer) {
-    let mut call = caller.call(b.sip(), "1000");
-    let offered = b.offer(client);
-    b.ok(client, &offered.call, rayo("answer"));
-    assert_eq!(call.wait_final(WAIT), Some(200), "{}", b.server.log());
-    caller
-        .rtp
-        .set_destination(call.negotiated().expect("negotiated").remote_rtp);
-    (call, offered)
 }
 
 /// `<input mode='cpa'>` with one grammar per `(signal, terminate)`.
@@ -46,33 +33,6 @@ fn cpa(signals: &[(&str, bool)]) -> Element {
         input.push(Element::new("grammar", INPUT_NS).attr("url", url));
     }
     input
-}
-
-fn start(b: &RayoBench, client: &mut XmppClient, call: &str, component: Element) -> String {
-    let reply = client
-        .iq_set(call, component, WAIT)
-        .unwrap_or_else(|| panic!("an answer\n{}", b.server.log()));
-    assert_eq!(
-        error_condition(&reply),
-        None,
-        "{}",
-        reply.to_xml("jabber:client")
-    );
-    let uri = reply
-        .get_child("ref", "urn:xmpp:rayo:1")
-        .and_then(|r| r.get_attr("uri"))
-        .expect("ref uri");
-    uri.trim_start_matches("xmpp:").to_owned()
-}
-
-/// The next presence from `component`: an event's `<signal>`, or the
-/// completion's reason (`complete` true).
-fn next(client: &mut XmppClient, component: &str, timeout: Duration) -> Option<(bool, Element)> {
-    let presence = client.wait_presence(|p| p.get_attr("from") == Some(component), timeout)?;
-    if let Some(complete) = presence.get_child("complete", EXT_NS) {
-        return Some((true, complete.children().next()?.clone()));
-    }
-    Some((false, presence.get_child("signal", CPA_NS)?.clone()))
 }
 
 /// The espeak-ng voicemail greeting the media crate's talk-off tests use,
@@ -105,9 +65,8 @@ fn a_greeting_is_a_machine_and_the_beep_after_it_ends_the_analysis() {
     let b = bench();
     let mut client = b.available("usera");
     let caller = Caller::new();
-    let (_call, offered) = answered(&b, &mut client, &caller);
-    let component = start(
-        &b,
+    let (_call, offered) = b.answered(&mut client, &caller);
+    let component = b.start_component(
         &mut client,
         &offered.call,
         cpa(&[("speech", false), ("beep", true)]),
@@ -116,12 +75,16 @@ fn a_greeting_is_a_machine_and_the_beep_after_it_ends_the_analysis() {
     audio.extend(vec![0i16; 2400]);
     audio.extend(tone(1000.0, 500));
     play(&caller, audio);
-    let (done, speech) = next(&mut client, &component, WAIT * 2)
+    let (done, speech) = b
+        .component_news(&mut client, &component, WAIT * 2)
+        .map(|n| (n.done, n.element))
         .unwrap_or_else(|| panic!("a speech signal\n{}", b.server.log()));
     assert!(!done, "{}", speech.to_xml(""));
     assert_eq!(speech.get_attr("type"), Some("urn:xmpp:rayo:cpa:speech:1"));
     assert_eq!(speech.get_attr("value"), Some("machine"));
-    let (done, beep) = next(&mut client, &component, WAIT * 2)
+    let (done, beep) = b
+        .component_news(&mut client, &component, WAIT * 2)
+        .map(|n| (n.done, n.element))
         .unwrap_or_else(|| panic!("the beep\n{}", b.server.log()));
     assert!(done, "{}", beep.to_xml(""));
     assert_eq!(beep.get_attr("type"), Some("urn:xmpp:rayo:cpa:beep:1"));
@@ -138,16 +101,17 @@ fn a_2100_hz_answer_tone_is_fax_ced() {
     let b = bench();
     let mut client = b.available("usera");
     let caller = Caller::new();
-    let (_call, offered) = answered(&b, &mut client, &caller);
-    let component = start(
-        &b,
+    let (_call, offered) = b.answered(&mut client, &caller);
+    let component = b.start_component(
         &mut client,
         &offered.call,
         cpa(&[("beep", true), ("fax-ced", true)]),
     );
     play(&caller, tone(2100.0, 3000));
-    let (done, signal) =
-        next(&mut client, &component, WAIT * 2).unwrap_or_else(|| panic!("{}", b.server.log()));
+    let (done, signal) = b
+        .component_news(&mut client, &component, WAIT * 2)
+        .map(|n| (n.done, n.element))
+        .unwrap_or_else(|| panic!("{}", b.server.log()));
     assert!(done);
     assert_eq!(signal.get_attr("type"), Some("urn:xmpp:rayo:cpa:fax-ced:1"));
 }
@@ -158,9 +122,8 @@ fn speech_gives_no_false_beep_and_keys_are_dtmf_events() {
     let b = bench();
     let mut client = b.available("usera");
     let caller = Caller::new();
-    let (call, offered) = answered(&b, &mut client, &caller);
-    let component = start(
-        &b,
+    let (call, offered) = b.answered(&mut client, &caller);
+    let component = b.start_component(
         &mut client,
         &offered.call,
         cpa(&[
@@ -175,7 +138,9 @@ fn speech_gives_no_false_beep_and_keys_are_dtmf_events() {
     play(&caller, audio);
     // The greeting twice (9 s) plays out with nothing reported.
     assert!(
-        next(&mut client, &component, Duration::from_secs(10)).is_none(),
+        b.component_news(&mut client, &component, Duration::from_secs(10))
+            .map(|n| (n.done, n.element))
+            .is_none(),
         "{}",
         b.server.log()
     );
@@ -190,8 +155,10 @@ fn speech_gives_no_false_beep_and_keys_are_dtmf_events() {
         duration_ms: 100,
         gap_ms: 100,
     });
-    let (done, dtmf) =
-        next(&mut client, &component, WAIT).unwrap_or_else(|| panic!("{}", b.server.log()));
+    let (done, dtmf) = b
+        .component_news(&mut client, &component, WAIT)
+        .map(|n| (n.done, n.element))
+        .unwrap_or_else(|| panic!("{}", b.server.log()));
     assert!(!done);
     assert_eq!(dtmf.get_attr("type"), Some("urn:xmpp:rayo:cpa:dtmf:1"));
     assert_eq!(dtmf.get_attr("value"), Some("5"));
@@ -199,8 +166,10 @@ fn speech_gives_no_false_beep_and_keys_are_dtmf_events() {
         .iq_set(&component, Element::new("stop", EXT_NS), WAIT)
         .expect("reply");
     assert_eq!(error_condition(&reply), None);
-    let (done, stop) =
-        next(&mut client, &component, WAIT).unwrap_or_else(|| panic!("{}", b.server.log()));
+    let (done, stop) = b
+        .component_news(&mut client, &component, WAIT)
+        .map(|n| (n.done, n.element))
+        .unwrap_or_else(|| panic!("{}", b.server.log()));
     assert!(done);
     assert_eq!(stop.name(), "stop");
 }
@@ -210,7 +179,7 @@ fn an_unsupported_signal_is_refused() {
     let b = bench();
     let mut client = b.available("usera");
     let caller = Caller::new();
-    let (_call, offered) = answered(&b, &mut client, &caller);
+    let (_call, offered) = b.answered(&mut client, &caller);
     let reply = client
         .iq_set(&offered.call, cpa(&[("busy", true)]), WAIT)
         .expect("reply");

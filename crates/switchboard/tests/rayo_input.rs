@@ -9,9 +9,8 @@ use std::sync::Arc;
 
 use media::tone::ToneGenerator;
 use sdp::{Codec, Direction, LocalMedia};
-use testkit::rayo_harness::{Caller, RayoBench, RayoConfig, WAIT};
-use testkit::sip_ua::CallHandle;
-use testkit::xmpp::{error_condition, rayo, RayoOffer, XmppClient};
+use testkit::rayo_harness::{send_digits, srgs_digits, Caller, RayoBench, RayoConfig, WAIT};
+use testkit::xmpp::{error_condition, rayo};
 use testkit::Source;
 use xmpp::Element;
 
@@ -21,17 +20,6 @@ const EXT_NS: &str = "urn:xmpp:rayo:ext:1";
 fn bench() -> RayoBench {
     let binary = Path::new(env!("CARGO_BIN_EXE_switchboard"));
     RayoBench::start(binary, &RayoConfig::new())
-}
-
-/// A caller offered to `client`, answered; its RTP peer sends to us.
-fn answered(b: &RayoBench, client: &mut XmppClient, caller: &Caller) -> (CallHandle, RayoOffer) {
-    let mut call = caller.call(b.sip(), "1000");
-    let offered = b.offer(client);
-    b.ok(client, &offered.call, rayo("answer"));
-    assert_eq!(call.wait_final(WAIT), Some(200), "{}", b.server.log());
-    let negotiated = call.negotiated().expect("negotiated");
-    caller.rtp.set_destination(negotiated.remote_rtp);
-    (call, offered)
 }
 
 fn srgs_input(grammar: &str, attrs: &[(&str, &str)]) -> Element {
@@ -52,60 +40,6 @@ fn url_input(url: &str, attrs: &[(&str, &str)]) -> Element {
         input.set_attr(*name, *value);
     }
     input.child(Element::new("grammar", INPUT_NS).attr("url", url))
-}
-
-/// Exactly `n` decimal digits.
-fn digits_grammar(repeat: &str) -> String {
-    let items: String = (0..10).map(|d| format!("<item>{d}</item>")).collect();
-    format!(
-        "<grammar xmlns='http://www.w3.org/2001/06/grammar' version='1.0' mode='dtmf' root='r'><rule id='r'><item repeat='{repeat}'><one-of>{items}</one-of></item></rule></grammar>"
-    )
-}
-
-/// Starts a component on `call`; its JID from the `<ref>`.
-fn start(b: &RayoBench, client: &mut XmppClient, call: &str, component: Element) -> String {
-    let reply = client
-        .iq_set(call, component, WAIT)
-        .unwrap_or_else(|| panic!("an answer to the component\n{}", b.server.log()));
-    assert_eq!(
-        error_condition(&reply),
-        None,
-        "{}",
-        reply.to_xml("jabber:client")
-    );
-    let uri = reply
-        .get_child("ref", "urn:xmpp:rayo:1")
-        .and_then(|r| r.get_attr("uri"))
-        .expect("ref uri");
-    uri.trim_start_matches("xmpp:").to_owned()
-}
-
-/// The reason (first child of `<complete>`) of `component`'s completion.
-fn complete(b: &RayoBench, client: &mut XmppClient, component: &str) -> Element {
-    let presence = client
-        .wait_presence(
-            |p| p.get_attr("from") == Some(component) && p.get_child("complete", EXT_NS).is_some(),
-            WAIT * 3,
-        )
-        .unwrap_or_else(|| panic!("{component} completes\n{}", b.server.log()));
-    assert_eq!(presence.get_attr("type"), Some("unavailable"));
-    let complete = presence.get_child("complete", EXT_NS).expect("complete");
-    let reason = complete.children().next().expect("a reason").clone();
-    reason
-}
-
-fn send_digits(caller: &Caller, call: &CallHandle, digits: &str) {
-    let pt = call
-        .negotiated()
-        .expect("negotiated")
-        .telephone_event
-        .expect("telephone-event");
-    caller.rtp.set_source(Source::Digits {
-        digits: digits.into(),
-        payload_type: pt,
-        duration_ms: 100,
-        gap_ms: 100,
-    });
 }
 
 /// The NLSML `<instance>` and `<input>` of a `<match>` reason.
@@ -130,18 +64,18 @@ fn four_digits_match_at_the_fourth_with_an_nlsml_instance() {
     let b = bench();
     let mut client = b.available("usera");
     let caller = Caller::new();
-    let (call, offered) = answered(&b, &mut client, &caller);
+    let (call, offered) = b.answered(&mut client, &caller);
     // Timers far longer than the test's wait: the match cannot be theirs.
     let input = srgs_input(
-        &digits_grammar("4"),
+        &srgs_digits("4"),
         &[
             ("initial-timeout", "60000"),
             ("inter-digit-timeout", "60000"),
         ],
     );
-    let component = start(&b, &mut client, &offered.call, input);
-    send_digits(&caller, &call, "1234");
-    let (instance, input) = nlsml(&complete(&b, &mut client, &component));
+    let component = b.start_component(&mut client, &offered.call, input);
+    send_digits(&caller, &call, "1234", 100);
+    let (instance, input) = nlsml(&b.completion(&mut client, &component).element);
     assert_eq!((instance.as_str(), input.as_str()), ("1234", "1234"));
     // Completed: the component is gone.
     let reply = client
@@ -155,28 +89,32 @@ fn a_digit_no_grammar_can_take_is_nomatch_at_once_and_silence_is_noinput() {
     let b = bench();
     let mut client = b.available("usera");
     let caller = Caller::new();
-    let (call, offered) = answered(&b, &mut client, &caller);
+    let (call, offered) = b.answered(&mut client, &caller);
     let long = [
         ("initial-timeout", "60000"),
         ("inter-digit-timeout", "60000"),
     ];
-    let component = start(
-        &b,
+    let component = b.start_component(
         &mut client,
         &offered.call,
-        srgs_input(&digits_grammar("4"), &long),
+        srgs_input(&srgs_digits("4"), &long),
     );
-    send_digits(&caller, &call, "1*");
-    assert_eq!(complete(&b, &mut client, &component).name(), "nomatch");
+    send_digits(&caller, &call, "1*", 100);
+    assert_eq!(
+        b.completion(&mut client, &component).element.name(),
+        "nomatch"
+    );
 
     let quick = [("initial-timeout", "300")];
-    let component = start(
-        &b,
+    let component = b.start_component(
         &mut client,
         &offered.call,
-        srgs_input(&digits_grammar("4"), &quick),
+        srgs_input(&srgs_digits("4"), &quick),
     );
-    assert_eq!(complete(&b, &mut client, &component).name(), "noinput");
+    assert_eq!(
+        b.completion(&mut client, &component).element.name(),
+        "noinput"
+    );
 }
 
 #[test]
@@ -184,44 +122,54 @@ fn terminator_inter_digit_timeout_tags_and_builtins() {
     let b = bench();
     let mut client = b.available("usera");
     let caller = Caller::new();
-    let (call, offered) = answered(&b, &mut client, &caller);
+    let (call, offered) = b.answered(&mut client, &caller);
 
-    let grammar = digits_grammar("1-8");
+    let grammar = srgs_digits("1-8");
     let attrs = [("terminator", "#"), ("inter-digit-timeout", "60000")];
-    let component = start(&b, &mut client, &offered.call, srgs_input(&grammar, &attrs));
-    send_digits(&caller, &call, "12#");
-    assert_eq!(nlsml(&complete(&b, &mut client, &component)).1, "12");
+    let component = b.start_component(&mut client, &offered.call, srgs_input(&grammar, &attrs));
+    send_digits(&caller, &call, "12#", 100);
+    assert_eq!(
+        nlsml(&b.completion(&mut client, &component).element).1,
+        "12"
+    );
 
     let attrs = [("inter-digit-timeout", "700")];
-    let component = start(&b, &mut client, &offered.call, srgs_input(&grammar, &attrs));
-    send_digits(&caller, &call, "56");
-    assert_eq!(nlsml(&complete(&b, &mut client, &component)).0, "56");
+    let component = b.start_component(&mut client, &offered.call, srgs_input(&grammar, &attrs));
+    send_digits(&caller, &call, "56", 100);
+    assert_eq!(
+        nlsml(&b.completion(&mut client, &component).element).0,
+        "56"
+    );
 
     let menu = "<grammar xmlns='http://www.w3.org/2001/06/grammar' mode='dtmf' root='m' tag-format='semantics/1.0-literals'><rule id='m'><one-of><item>1<tag>sales</tag></item><item>2<tag>support</tag></item></one-of></rule></grammar>";
-    let component = start(&b, &mut client, &offered.call, srgs_input(menu, &[]));
-    send_digits(&caller, &call, "2");
+    let component = b.start_component(&mut client, &offered.call, srgs_input(menu, &[]));
+    send_digits(&caller, &call, "2", 100);
     assert_eq!(
-        nlsml(&complete(&b, &mut client, &component)),
+        nlsml(&b.completion(&mut client, &component).element),
         ("support".to_owned(), "2".to_owned())
     );
 
-    let component = start(
-        &b,
+    let component = b.start_component(
         &mut client,
         &offered.call,
         url_input("builtin:dtmf/digits?length=3", &[]),
     );
-    send_digits(&caller, &call, "907");
-    assert_eq!(nlsml(&complete(&b, &mut client, &component)).0, "907");
+    send_digits(&caller, &call, "907", 100);
+    assert_eq!(
+        nlsml(&b.completion(&mut client, &component).element).0,
+        "907"
+    );
 
-    let component = start(
-        &b,
+    let component = b.start_component(
         &mut client,
         &offered.call,
         url_input("builtin:dtmf/boolean?y=1;n=2", &[]),
     );
-    send_digits(&caller, &call, "2");
-    assert_eq!(nlsml(&complete(&b, &mut client, &component)).0, "false");
+    send_digits(&caller, &call, "2", 100);
+    assert_eq!(
+        nlsml(&b.completion(&mut client, &component).element).0,
+        "false"
+    );
 }
 
 /// A caller whose SDP has no telephone-event: its keys are tones in the
@@ -245,11 +193,10 @@ fn in_band_dtmf_tones_match_as_well() {
     assert_eq!(negotiated.telephone_event, None);
     assert_eq!(negotiated.remote_direction, Direction::SendRecv);
     caller.rtp.set_destination(negotiated.remote_rtp);
-    let component = start(
-        &b,
+    let component = b.start_component(
         &mut client,
         &offered.call,
-        srgs_input(&digits_grammar("3"), &[]),
+        srgs_input(&srgs_digits("3"), &[]),
     );
     let mut samples = Vec::new();
     for key in ['4', '0', '9'] {
@@ -263,7 +210,10 @@ fn in_band_dtmf_tones_match_as_well() {
         samples: Arc::from(samples),
         looped: false,
     });
-    assert_eq!(nlsml(&complete(&b, &mut client, &component)).0, "409");
+    assert_eq!(
+        nlsml(&b.completion(&mut client, &component).element).0,
+        "409"
+    );
 }
 
 #[test]
@@ -272,12 +222,11 @@ fn only_its_owner_stops_an_input_and_a_hangup_completes_it_before_the_end() {
     let mut client = b.available("usera");
     let mut other = b.available("userb");
     let caller = Caller::new();
-    let (mut call, offered) = answered(&b, &mut client, &caller);
-    let component = start(
-        &b,
+    let (mut call, offered) = b.answered(&mut client, &caller);
+    let component = b.start_component(
         &mut client,
         &offered.call,
-        srgs_input(&digits_grammar("4"), &[]),
+        srgs_input(&srgs_digits("4"), &[]),
     );
     let reply = other
         .iq_set(&component, Element::new("stop", EXT_NS), WAIT)
@@ -287,20 +236,19 @@ fn only_its_owner_stops_an_input_and_a_hangup_completes_it_before_the_end() {
         .iq_set(&component, Element::new("stop", EXT_NS), WAIT)
         .expect("reply");
     assert_eq!(error_condition(&reply), None);
-    let stop = complete(&b, &mut client, &component);
+    let stop = b.completion(&mut client, &component).element;
     assert_eq!(
         (stop.name(), stop.ns()),
         ("stop", "urn:xmpp:rayo:ext:complete:1")
     );
 
-    let component = start(
-        &b,
+    let component = b.start_component(
         &mut client,
         &offered.call,
-        srgs_input(&digits_grammar("4"), &[]),
+        srgs_input(&srgs_digits("4"), &[]),
     );
     assert_eq!(call.hangup(WAIT).ok(), Some(200));
-    let hangup = complete(&b, &mut client, &component);
+    let hangup = b.completion(&mut client, &component).element;
     assert_eq!(hangup.name(), "hangup");
     // The <end> comes after the completion (wait_presence keeps order).
     assert_eq!(b.end_reason(&mut client, &offered.call), "hungup");
@@ -315,11 +263,10 @@ fn an_input_before_answer_runs_on_early_media() {
     let caller = Caller::new();
     let mut call = caller.call(b.sip(), "1000");
     let offered = b.offer(&mut client);
-    let component = start(
-        &b,
+    let component = b.start_component(
         &mut client,
         &offered.call,
-        srgs_input(&digits_grammar("2"), &[]),
+        srgs_input(&srgs_digits("2"), &[]),
     );
     let mut statuses = Vec::new();
     while call.negotiated().is_err() {
@@ -333,8 +280,11 @@ fn an_input_before_answer_runs_on_early_media() {
     caller
         .rtp
         .set_destination(call.negotiated().expect("negotiated").remote_rtp);
-    send_digits(&caller, &call, "42");
-    assert_eq!(nlsml(&complete(&b, &mut client, &component)).0, "42");
+    send_digits(&caller, &call, "42", 100);
+    assert_eq!(
+        nlsml(&b.completion(&mut client, &component).element).0,
+        "42"
+    );
     assert_eq!(call.final_status(), None);
     b.ok(&mut client, &offered.call, rayo("hangup"));
     assert_eq!(b.end_reason(&mut client, &offered.call), "hangup-command");
@@ -348,18 +298,20 @@ fn a_grammar_by_url_is_fetched_first() {
     let b = bench();
     let sounds = b.server.dir().join("sounds");
     std::fs::create_dir_all(&sounds).expect("playback dir");
-    std::fs::write(sounds.join("pin.grxml"), digits_grammar("3")).expect("grammar");
+    std::fs::write(sounds.join("pin.grxml"), srgs_digits("3")).expect("grammar");
     let mut client = b.available("usera");
     let caller = Caller::new();
-    let (call, offered) = answered(&b, &mut client, &caller);
-    let component = start(
-        &b,
+    let (call, offered) = b.answered(&mut client, &caller);
+    let component = b.start_component(
         &mut client,
         &offered.call,
         url_input("file://pin.grxml", &[]),
     );
-    send_digits(&caller, &call, "314");
-    assert_eq!(nlsml(&complete(&b, &mut client, &component)).0, "314");
+    send_digits(&caller, &call, "314", 100);
+    assert_eq!(
+        nlsml(&b.completion(&mut client, &component).element).0,
+        "314"
+    );
     let reply = client
         .iq_set(&offered.call, url_input("file://missing.grxml", &[]), WAIT)
         .expect("reply");

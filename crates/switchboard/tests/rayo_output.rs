@@ -12,8 +12,7 @@ use testkit::analysis::{decode_audio, level_dbm0, tone_fraction};
 use testkit::baresip::write_wav_8k;
 use testkit::rayo_harness::{Caller, RayoBench, RayoConfig, WAIT};
 use testkit::rtp_peer::ReceivedPacket;
-use testkit::sip_ua::CallHandle;
-use testkit::xmpp::{error_condition, rayo, RayoOffer, XmppClient};
+use testkit::xmpp::error_condition;
 use testkit::Source;
 use xmpp::Element;
 
@@ -36,17 +35,6 @@ fn bench() -> RayoBench {
         write_wav_8k(sounds.join(name), &samples).expect("tone file");
     }
     b
-}
-
-fn answered(b: &RayoBench, client: &mut XmppClient, caller: &Caller) -> (CallHandle, RayoOffer) {
-    let mut call = caller.call(b.sip(), "1000");
-    let offered = b.offer(client);
-    b.ok(client, &offered.call, rayo("answer"));
-    assert_eq!(call.wait_final(WAIT), Some(200), "{}", b.server.log());
-    caller
-        .rtp
-        .set_destination(call.negotiated().expect("negotiated").remote_rtp);
-    (call, offered)
 }
 
 fn document(content_type: &str, body: &str) -> Element {
@@ -73,41 +61,6 @@ fn digits_input(n: usize, attrs: &[(&str, &str)]) -> Element {
     )
 }
 
-fn start(b: &RayoBench, client: &mut XmppClient, call: &str, component: Element) -> String {
-    let reply = client
-        .iq_set(call, component, WAIT)
-        .unwrap_or_else(|| panic!("an answer\n{}", b.server.log()));
-    assert_eq!(
-        error_condition(&reply),
-        None,
-        "{}",
-        reply.to_xml("jabber:client")
-    );
-    let reference = reply.get_child("ref", "urn:xmpp:rayo:1").expect("ref");
-    match reference.get_attr("uri") {
-        Some(uri) => uri.trim_start_matches("xmpp:").to_owned(),
-        None => format!("{call}/{}", reference.get_attr("id").expect("id")),
-    }
-}
-
-/// The next presence from `component`: `(true, reason)` for its
-/// completion, `(false, event)` for an event.
-fn next(b: &RayoBench, client: &mut XmppClient, component: &str) -> (bool, Element) {
-    let presence = client
-        .wait_presence(|p| p.get_attr("from") == Some(component), WAIT * 3)
-        .unwrap_or_else(|| panic!("news of {component}\n{}", b.server.log()));
-    match presence.get_child("complete", EXT_NS) {
-        Some(complete) => (true, complete.children().next().expect("reason").clone()),
-        None => (false, presence.children().next().expect("event").clone()),
-    }
-}
-
-fn reason(b: &RayoBench, client: &mut XmppClient, component: &str) -> Element {
-    let (done, reason) = next(b, client, component);
-    assert!(done, "a completion, not {}", reason.to_xml(""));
-    reason
-}
-
 /// The caller's audio, 20 ms frames in order of arrival.
 fn frames(packets: &[ReceivedPacket]) -> Vec<Vec<i16>> {
     packets
@@ -129,15 +82,14 @@ fn a_wav_in_a_uri_list_is_heard_for_its_length_then_finishes() {
     let b = bench();
     let mut client = b.available("usera");
     let caller = Caller::new();
-    let (_call, offered) = answered(&b, &mut client, &caller);
+    let (_call, offered) = b.answered(&mut client, &caller);
     caller.rtp.clear_received();
-    let component = start(
-        &b,
+    let component = b.start_component(
         &mut client,
         &offered.call,
         output("text/uri-list", "file://tone.wav"),
     );
-    let finish = reason(&b, &mut client, &component);
+    let finish = b.completion(&mut client, &component).element;
     assert_eq!(
         (finish.name(), finish.ns()),
         ("finish", "urn:xmpp:rayo:output:complete:1")
@@ -155,16 +107,15 @@ fn ssml_text_is_spoken_and_its_audio_plays() {
     let b = bench();
     let mut client = b.available("usera");
     let caller = Caller::new();
-    let (_call, offered) = answered(&b, &mut client, &caller);
+    let (_call, offered) = b.answered(&mut client, &caller);
     caller.rtp.clear_received();
     let ssml = "<speak version='1.0' xmlns='http://www.w3.org/2001/10/synthesis'>Hello, this is Switchboard. <audio src='tone.wav'>a missing tone</audio></speak>";
-    let component = start(
-        &b,
+    let component = b.start_component(
         &mut client,
         &offered.call,
         output("application/ssml+xml", ssml),
     );
-    let finish = reason(&b, &mut client, &component);
+    let finish = b.completion(&mut client, &component).element;
     assert_eq!(
         finish.name(),
         "finish",
@@ -190,19 +141,19 @@ fn the_seed_say_completes_with_tropo_success_and_a_bad_url_with_error() {
     let b = bench();
     let mut client = b.available("usera");
     let caller = Caller::new();
-    let (_call, offered) = answered(&b, &mut client, &caller);
+    let (_call, offered) = b.answered(&mut client, &caller);
     let say = Element::new("say", "urn:xmpp:tropo:say:1")
         .child(Element::new("audio", "urn:xmpp:tropo:say:1").attr("src", "tone.wav"));
-    let component = start(&b, &mut client, &offered.call, say);
-    let success = reason(&b, &mut client, &component);
+    let component = b.start_component(&mut client, &offered.call, say);
+    let success = b.completion(&mut client, &component).element;
     assert_eq!(
         (success.name(), success.ns()),
         ("success", "urn:xmpp:tropo:say:complete:1")
     );
 
     let bad = output("text/uri-list", "file://no-such-file.wav");
-    let component = start(&b, &mut client, &offered.call, bad);
-    let error = reason(&b, &mut client, &component);
+    let component = b.start_component(&mut client, &offered.call, bad);
+    let error = b.completion(&mut client, &component).element;
     assert_eq!(
         (error.name(), error.ns()),
         ("error", "urn:xmpp:rayo:ext:complete:1")
@@ -219,9 +170,8 @@ fn one_output_at_a_time_and_stop_completes_it_with_stop() {
     let b = bench();
     let mut client = b.available("usera");
     let caller = Caller::new();
-    let (_call, offered) = answered(&b, &mut client, &caller);
-    let component = start(
-        &b,
+    let (_call, offered) = b.answered(&mut client, &caller);
+    let component = b.start_component(
         &mut client,
         &offered.call,
         output("text/uri-list", "file://long.wav"),
@@ -238,7 +188,7 @@ fn one_output_at_a_time_and_stop_completes_it_with_stop() {
         .iq_set(&component, Element::new("stop", EXT_NS), WAIT)
         .expect("reply");
     assert_eq!(error_condition(&reply), None);
-    assert_eq!(reason(&b, &mut client, &component).name(), "stop");
+    assert_eq!(b.completion(&mut client, &component).element.name(), "stop");
     std::thread::sleep(Duration::from_millis(200));
     caller.rtp.clear_received();
     std::thread::sleep(Duration::from_millis(400));
@@ -254,12 +204,12 @@ fn a_prompt_barged_in_stops_its_output_at_the_first_key_and_completes_once() {
     let b = bench();
     let mut client = b.available("usera");
     let caller = Caller::new();
-    let (call, offered) = answered(&b, &mut client, &caller);
+    let (call, offered) = b.answered(&mut client, &caller);
     let prompt = Element::new("prompt", PROMPT_NS)
         .attr("barge-in", "true")
         .child(output("text/uri-list", "file://long.wav"))
         .child(digits_input(2, &[("inter-digit-timeout", "5000")]));
-    let component = start(&b, &mut client, &offered.call, prompt);
+    let component = b.start_component(&mut client, &offered.call, prompt);
     assert!(caller.rtp.wait_for_packets(40, WAIT));
     let pt = call
         .negotiated()
@@ -272,7 +222,7 @@ fn a_prompt_barged_in_stops_its_output_at_the_first_key_and_completes_once() {
         duration_ms: 100,
         gap_ms: 400,
     });
-    let matched = reason(&b, &mut client, &component);
+    let matched = b.completion(&mut client, &component).element;
     assert_eq!(matched.name(), "match", "{}", matched.to_xml(""));
     assert!(matched.text_content().contains("42"));
     // The second key came 500 ms after the first: the output was already
@@ -296,13 +246,16 @@ fn without_barge_in_the_timers_start_after_the_output() {
     let b = bench();
     let mut client = b.available("usera");
     let caller = Caller::new();
-    let (_call, offered) = answered(&b, &mut client, &caller);
+    let (_call, offered) = b.answered(&mut client, &caller);
     let prompt = Element::new("prompt", PROMPT_NS)
         .attr("barge-in", "false")
         .child(digits_input(2, &[("initial-timeout", "300")]))
         .child(output("text/uri-list", "file://tone.wav"));
-    let component = start(&b, &mut client, &offered.call, prompt);
-    let (done, event) = next(&b, &mut client, &component);
+    let component = b.start_component(&mut client, &offered.call, prompt);
+    let news = b
+        .component_news(&mut client, &component, WAIT * 3)
+        .expect("news");
+    let (done, event) = (news.done, news.element);
     assert!(!done);
     assert_eq!(
         (event.name(), event.ns()),
@@ -310,7 +263,10 @@ fn without_barge_in_the_timers_start_after_the_output() {
     );
     // The whole second of tone played before the timers ran.
     assert!(tone_frames(&caller.rtp.received()) >= 48);
-    assert_eq!(reason(&b, &mut client, &component).name(), "noinput");
+    assert_eq!(
+        b.completion(&mut client, &component).element.name(),
+        "noinput"
+    );
 }
 
 #[test]
@@ -318,7 +274,7 @@ fn the_seed_ask_collects_its_choices() {
     let b = bench();
     let mut client = b.available("usera");
     let caller = Caller::new();
-    let (call, offered) = answered(&b, &mut client, &caller);
+    let (call, offered) = b.answered(&mut client, &caller);
     let ask = Element::new("ask", "urn:xmpp:tropo:ask:1")
         .attr("mode", "dtmf")
         .attr("terminator", "#")
@@ -327,7 +283,7 @@ fn the_seed_ask_collects_its_choices() {
             Element::new("audio", "http://www.w3.org/2001/10/synthesis").attr("src", "tone.wav"),
         ))
         .child(Element::new("choices", "urn:xmpp:tropo:ask:1").text("[3 DIGITS]"));
-    let component = start(&b, &mut client, &offered.call, ask);
+    let component = b.start_component(&mut client, &offered.call, ask);
     let pt = call
         .negotiated()
         .expect("negotiated")
@@ -339,7 +295,7 @@ fn the_seed_ask_collects_its_choices() {
         duration_ms: 100,
         gap_ms: 100,
     });
-    let success = reason(&b, &mut client, &component);
+    let success = b.completion(&mut client, &component).element;
     assert_eq!(
         (success.name(), success.ns()),
         ("success", "urn:xmpp:tropo:ask:complete:1"),
@@ -357,14 +313,13 @@ fn a_hangup_completes_the_output_and_the_input_before_the_end() {
     let b = bench();
     let mut client = b.available("usera");
     let caller = Caller::new();
-    let (mut call, offered) = answered(&b, &mut client, &caller);
-    let playing = start(
-        &b,
+    let (mut call, offered) = b.answered(&mut client, &caller);
+    let playing = b.start_component(
         &mut client,
         &offered.call,
         output("text/uri-list", "file://long.wav"),
     );
-    let input = start(&b, &mut client, &offered.call, digits_input(4, &[]));
+    let input = b.start_component(&mut client, &offered.call, digits_input(4, &[]));
     assert_eq!(call.hangup(WAIT).ok(), Some(200));
     let mut hangups = Vec::new();
     for _ in 0..2 {

@@ -15,8 +15,7 @@ use media::wav::WavAudio;
 use testkit::analysis::tone_fraction;
 use testkit::baresip::write_wav_8k;
 use testkit::rayo_harness::{Caller, RayoBench, RayoConfig, WAIT};
-use testkit::sip_ua::CallHandle;
-use testkit::xmpp::{error_condition, rayo, RayoOffer, XmppClient};
+use testkit::xmpp::{error_condition, XmppClient};
 use testkit::Source;
 use xmpp::Element;
 
@@ -36,59 +35,23 @@ fn bench() -> RayoBench {
     b
 }
 
-/// An answered call whose caller sends a 600 Hz tone.
-fn answered(b: &RayoBench, client: &mut XmppClient, caller: &Caller) -> (CallHandle, RayoOffer) {
-    let mut call = caller.call(b.sip(), "1000");
-    let offered = b.offer(client);
-    b.ok(client, &offered.call, rayo("answer"));
-    assert_eq!(call.wait_final(WAIT), Some(200), "{}", b.server.log());
-    caller
-        .rtp
-        .set_destination(call.negotiated().expect("negotiated").remote_rtp);
-    caller.rtp.set_source(Source::Tone {
-        frequency: 600.0,
-        dbm0: -12.0,
-    });
-    (call, offered)
-}
-
-fn start(b: &RayoBench, client: &mut XmppClient, call: &str, component: Element) -> String {
-    let reply = client
-        .iq_set(call, component, WAIT)
-        .unwrap_or_else(|| panic!("an answer\n{}", b.server.log()));
-    assert_eq!(
-        error_condition(&reply),
-        None,
-        "{}",
-        reply.to_xml("jabber:client")
-    );
-    let uri = reply
-        .get_child("ref", "urn:xmpp:rayo:1")
-        .and_then(|r| r.get_attr("uri"))
-        .expect("ref uri");
-    uri.trim_start_matches("xmpp:").to_owned()
-}
-
 /// The completion's reason and its `<recording>`.
-fn completion(b: &RayoBench, client: &mut XmppClient, component: &str) -> (String, Element) {
-    let presence = client
-        .wait_presence(
-            |p| p.get_attr("from") == Some(component) && p.get_child("complete", EXT_NS).is_some(),
-            WAIT * 3,
-        )
-        .unwrap_or_else(|| panic!("{component} completes\n{}", b.server.log()));
-    let complete = presence.get_child("complete", EXT_NS).expect("complete");
-    let reason = complete
-        .children()
-        .next()
-        .expect("reason")
-        .name()
-        .to_owned();
+fn recorded(b: &RayoBench, client: &mut XmppClient, component: &str) -> (String, Element) {
+    let news = b.completion(client, component);
+    let complete = news.complete.expect("complete");
     let recording = complete
         .get_child("recording", RECORD_COMPLETE_NS)
         .expect("recording")
         .clone();
-    (reason, recording)
+    (news.element.name().to_owned(), recording)
+}
+
+/// The caller sends a 600 Hz tone.
+fn tone_600(caller: &Caller) {
+    caller.rtp.set_source(Source::Tone {
+        frequency: 600.0,
+        dbm0: -12.0,
+    });
 }
 
 fn get(address: SocketAddr, target: &str) -> (u16, Vec<u8>) {
@@ -123,18 +86,19 @@ fn a_duplex_recording_holds_the_caller_and_the_prompt_on_their_channels() {
     let b = bench();
     let mut client = b.available("usera");
     let caller = Caller::new();
-    let (_call, offered) = answered(&b, &mut client, &caller);
+    let (_call, offered) = b.answered(&mut client, &caller);
+    tone_600(&caller);
     let prompt = Element::new("output", "urn:xmpp:rayo:output:1").child(
         Element::new("document", "urn:xmpp:rayo:output:1")
             .attr("content-type", "text/uri-list")
             .text("file://prompt.wav"),
     );
-    start(&b, &mut client, &offered.call, prompt);
+    b.start_component(&mut client, &offered.call, prompt);
     let record = Element::new("record", RECORD_NS)
         .attr("direction", "duplex")
         .attr("max-duration", "3000");
-    let component = start(&b, &mut client, &offered.call, record);
-    let (reason, recording) = completion(&b, &mut client, &component);
+    let component = b.start_component(&mut client, &offered.call, record);
+    let (reason, recording) = recorded(&b, &mut client, &component);
     assert_eq!(reason, "max-duration");
     assert_eq!(recording.get_attr("duration"), Some("3000"));
     let url = recording.get_attr("uri").expect("uri");
@@ -174,9 +138,10 @@ fn pause_resume_and_stop_over_rayo() {
     let b = bench();
     let mut client = b.available("usera");
     let caller = Caller::new();
-    let (_call, offered) = answered(&b, &mut client, &caller);
+    let (_call, offered) = b.answered(&mut client, &caller);
+    tone_600(&caller);
     let record = Element::new("record", RECORD_NS).attr("direction", "send");
-    let component = start(&b, &mut client, &offered.call, record);
+    let component = b.start_component(&mut client, &offered.call, record);
     std::thread::sleep(Duration::from_millis(1000));
     for command in ["pause", "resume"] {
         let reply = client
@@ -189,7 +154,7 @@ fn pause_resume_and_stop_over_rayo() {
         .iq_set(&component, Element::new("stop", EXT_NS), WAIT)
         .expect("reply");
     assert_eq!(error_condition(&reply), None);
-    let (reason, recording) = completion(&b, &mut client, &component);
+    let (reason, recording) = recorded(&b, &mut client, &component);
     assert_eq!(reason, "stop");
     let duration: u64 = recording
         .get_attr("duration")
@@ -210,11 +175,12 @@ fn silence_ends_a_recording_at_its_initial_timeout() {
     let b = bench();
     let mut client = b.available("usera");
     let caller = Caller::new();
-    let (_call, offered) = answered(&b, &mut client, &caller);
+    let (_call, offered) = b.answered(&mut client, &caller);
+    tone_600(&caller);
     caller.rtp.set_source(Source::Silence);
     let record = Element::new("record", RECORD_NS).attr("initial-timeout", "800");
-    let component = start(&b, &mut client, &offered.call, record);
-    let (reason, recording) = completion(&b, &mut client, &component);
+    let component = b.start_component(&mut client, &offered.call, record);
+    let (reason, recording) = recorded(&b, &mut client, &component);
     assert_eq!(reason, "initial-timeout");
     assert!(recording
         .get_attr("uri")

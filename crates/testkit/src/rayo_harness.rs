@@ -295,6 +295,103 @@ impl RayoBench {
         }
     }
 
+    /// A call from `caller`, offered to `client`, which answers it; the
+    /// caller's RTP peer then sends to the server.
+    pub fn answered(&self, client: &mut XmppClient, caller: &Caller) -> (CallHandle, RayoOffer) {
+        let mut call = caller.call(self.sip(), "1000");
+        let offered = self.offer(client);
+        self.ok(client, &offered.call, crate::xmpp::rayo("answer"));
+        assert_eq!(
+            call.wait_final(self.wait),
+            Some(200),
+            "{}",
+            self.server.log()
+        );
+        let negotiated = call
+            .negotiated()
+            .unwrap_or_else(|e| panic!("negotiated: {e}"));
+        caller.rtp.set_destination(negotiated.remote_rtp);
+        (call, offered)
+    }
+
+    /// Starts a media component on `call` and expects its `<ref>`: the
+    /// component's JID (from `uri`, or `call/id` in the wiki dialect).
+    pub fn start_component(
+        &self,
+        client: &mut XmppClient,
+        call: &str,
+        component: Element,
+    ) -> String {
+        let name = component.name().to_owned();
+        let reply = client
+            .iq_set(call, component, self.wait)
+            .unwrap_or_else(|| {
+                panic!(
+                    "<{name}> answered
+{}",
+                    self.server.log()
+                )
+            });
+        assert_eq!(error_condition(&reply), None, "<{name}>: {reply}");
+        let reference = reply.get_child("ref", RAYO_NS).expect("a <ref>");
+        match reference.get_attr("uri") {
+            Some(uri) => uri.trim_start_matches("xmpp:").to_owned(),
+            None => format!("{call}/{}", reference.get_attr("id").expect("ref id")),
+        }
+    }
+
+    /// The next presence from `component` within `timeout`: `(true,
+    /// reason)` for its completion (the reason is `<complete>`'s first
+    /// child; the whole `<complete>` is its parent in `complete`), `(false,
+    /// event)` for an event.
+    pub fn component_news(
+        &self,
+        client: &mut XmppClient,
+        component: &str,
+        timeout: Duration,
+    ) -> Option<ComponentNews> {
+        let presence = client.wait_presence(|p| p.get_attr("from") == Some(component), timeout)?;
+        if let Some(complete) = presence.get_child(COMPLETE, EXT_NS) {
+            return Some(ComponentNews {
+                done: true,
+                element: complete.first_child()?.clone(),
+                complete: Some(complete.clone()),
+                presence_type: presence.get_attr("type").map(str::to_owned),
+            });
+        }
+        Some(ComponentNews {
+            done: false,
+            element: presence.first_child()?.clone(),
+            complete: None,
+            presence_type: presence.get_attr("type").map(str::to_owned),
+        })
+    }
+
+    /// `component`'s completion (waiting past any event before it).
+    pub fn completion(&self, client: &mut XmppClient, component: &str) -> ComponentNews {
+        let presence = client
+            .wait_presence(
+                |p| {
+                    p.get_attr("from") == Some(component) && p.get_child(COMPLETE, EXT_NS).is_some()
+                },
+                self.wait * 3,
+            )
+            .unwrap_or_else(|| {
+                panic!(
+                    "{component} completes
+{}",
+                    self.server.log()
+                )
+            });
+        let complete = presence.get_child(COMPLETE, EXT_NS).expect("complete");
+        ComponentNews {
+            done: true,
+            element: complete.first_child().expect("a reason").clone(),
+            complete: Some(complete.clone()),
+            presence_type: presence.get_attr("type").map(str::to_owned),
+        }
+    }
+
     /// The reason of `call`'s `<end>` (`hungup` …).
     pub fn end_reason(&self, client: &mut XmppClient, call: &str) -> String {
         self.end(client, call).reason
@@ -341,6 +438,48 @@ impl Default for Caller {
     fn default() -> Caller {
         Caller::new()
     }
+}
+
+/// `<complete>`'s namespace and name.
+const EXT_NS: &str = "urn:xmpp:rayo:ext:1";
+const COMPLETE: &str = "complete";
+
+/// What a component reported: an event or its completion.
+#[derive(Debug, Clone)]
+pub struct ComponentNews {
+    /// A completion (else an intermediate event).
+    pub done: bool,
+    /// The completion's reason, or the event element.
+    pub element: Element,
+    /// The whole `<complete>` (reason first, then metadata such as
+    /// `<recording>`), for a completion.
+    pub complete: Option<Element>,
+    /// The presence's `type` (`unavailable` on an XEP completion).
+    pub presence_type: Option<String>,
+}
+
+/// An SRGS DTMF grammar of `repeat` decimal digits (`4`, `1-8`, `2-`).
+pub fn srgs_digits(repeat: &str) -> String {
+    let items: String = (0..10).map(|d| format!("<item>{d}</item>")).collect();
+    format!(
+        "<grammar xmlns='http://www.w3.org/2001/06/grammar' version='1.0' mode='dtmf' root='r'><rule id='r'><item repeat='{repeat}'><one-of>{items}</one-of></item></rule></grammar>"
+    )
+}
+
+/// The caller's RTP peer sends `digits` as RFC 4733 events (100 ms each,
+/// `gap_ms` apart) on the call's negotiated telephone-event type.
+pub fn send_digits(caller: &Caller, call: &CallHandle, digits: &str, gap_ms: u32) {
+    let payload_type = call
+        .negotiated()
+        .ok()
+        .and_then(|n| n.telephone_event)
+        .expect("telephone-event negotiated");
+    caller.rtp.set_source(Source::Digits {
+        digits: digits.into(),
+        payload_type,
+        duration_ms: 100,
+        gap_ms,
+    });
 }
 
 /// `command` with one `<header name value>` added.
