@@ -28,31 +28,7 @@ const TONE_FRAMES: usize = 50;
 /// A core that offers every call from 127.0.0.0/8 to the test and plays
 /// prompts from `prompts`.
 fn start_core(prompts: &Path) -> Core {
-    Core::start(20, |port, rtp| {
-        format!(
-            r#"
-transports:
-  udp: {{ transport: udp, bind: 127.0.0.1, port: {port} }}
-endpoints:
-  local:
-    match: {{ type: ip, values: ["127.0.0.0/8"] }}
-    route: incoming
-  app: {{ match: {{ type: agent }} }}
-routes:
-  incoming:
-    - {{ id: "", match: any, endpoint: app }}
-media:
-  rtp_ports: {rtp}-{rtp_end}
-  playback_dir: {dir}
-agent_rpc:
-  listen: 127.0.0.1:0
-http:
-  listen: 127.0.0.1:0
-"#,
-            rtp_end = rtp + 19,
-            dir = prompts.display(),
-        )
-    })
+    Core::with_media_dir(prompts)
 }
 
 impl Core {

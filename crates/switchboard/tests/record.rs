@@ -38,32 +38,7 @@ const HEARS_HZ: f64 = 1000.0;
 /// A core that offers every call to the test, plays prompts from `dir`
 /// and records into `dir/rec`.
 fn start_core(dir: &Path) -> Core {
-    Core::start(20, |port, rtp| {
-        format!(
-            r#"
-transports:
-  udp: {{ transport: udp, bind: 127.0.0.1, port: {port} }}
-endpoints:
-  local:
-    match: {{ type: ip, values: ["127.0.0.0/8"] }}
-    route: incoming
-  app: {{ match: {{ type: agent }} }}
-routes:
-  incoming:
-    - {{ id: "", match: any, endpoint: app }}
-media:
-  rtp_ports: {rtp}-{rtp_end}
-  playback_dir: {dir}
-  recordings_dir: {dir}/rec
-agent_rpc:
-  listen: 127.0.0.1:0
-http:
-  listen: 127.0.0.1:0
-"#,
-            rtp_end = rtp + 19,
-            dir = dir.display(),
-        )
-    })
+    Core::with_media_dir(dir)
 }
 
 /// What one test needs: the core, the caller and its call.

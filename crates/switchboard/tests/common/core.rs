@@ -67,6 +67,37 @@ pub struct Core {
 impl Core {
     /// A core on a free SIP port whose config is `yaml(sip_port,
     /// first_rtp_port)`, with `rtp_ports` free ports from that one up.
+    /// A core that offers every call from 127.0.0.0/8 to the test, with 20
+    /// RTP ports, prompts from `dir` and recordings into `dir/rec`.
+    pub fn with_media_dir(dir: &std::path::Path) -> Core {
+        Core::start(20, |port, rtp| {
+            format!(
+                r#"
+transports:
+  udp: {{ transport: udp, bind: 127.0.0.1, port: {port} }}
+endpoints:
+  local:
+    match: {{ type: ip, values: ["127.0.0.0/8"] }}
+    route: incoming
+  app: {{ match: {{ type: agent }} }}
+routes:
+  incoming:
+    - {{ id: "", match: any, endpoint: app }}
+media:
+  rtp_ports: {rtp}-{rtp_end}
+  playback_dir: {dir}
+  recordings_dir: {dir}/rec
+agent_rpc:
+  listen: 127.0.0.1:0
+http:
+  listen: 127.0.0.1:0
+"#,
+                rtp_end = rtp + 19,
+                dir = dir.display(),
+            )
+        })
+    }
+
     pub fn start(rtp_ports: u16, yaml: impl FnOnce(u16, u16) -> String) -> Core {
         let port = free_port();
         let rtp = testkit::ports::free_ports(rtp_ports);
