@@ -186,3 +186,17 @@ fn silence_ends_a_recording_at_its_initial_timeout() {
         .get_attr("uri")
         .is_some_and(|u| u.starts_with("http://")));
 }
+
+#[test]
+fn an_mp3_recording_is_refused_before_it_starts() {
+    let b = bench();
+    let mut client = b.available("usera");
+    let caller = Caller::new();
+    let (_call, offered) = b.answered(&mut client, &caller);
+    let record = Element::new("record", RECORD_NS).attr("format", "mp3");
+    let reply = client.iq_set(&offered.call, record, WAIT).expect("reply");
+    assert_eq!(
+        error_condition(&reply).as_deref(),
+        Some("feature-not-implemented")
+    );
+}

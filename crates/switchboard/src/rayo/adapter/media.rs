@@ -85,6 +85,13 @@ pub fn to_component(component: &MediaComponent) -> Result<(Command, ComponentKin
                 ComponentKind::Prompt(prompt.form),
             )
         }
+        MediaComponent::Record(record) if record.format == rayo::RecordFormat::Mp3 => {
+            // Refused before the component exists: no maintained encoder
+            // without the C LAME library (docs/rayo.md).
+            return Err(CommandError::not_implemented(
+                "format='mp3' is not supported; record wav",
+            ));
+        }
         MediaComponent::Record(record) => {
             (Command::Record(to_record(record)), ComponentKind::Record)
         }
