@@ -1,0 +1,363 @@
+//! The media modes of the load client: which components each answered call
+//! gets ([`MediaPlan`]), and [`Components`], the sans-IO bookkeeping of
+//! the components in flight on one connection — their refs, completions,
+//! recordings and the moments the caller's figures are joined with.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use xmpp::Element;
+
+use super::component::{self, Completion, Document};
+use super::component_report::{ComponentReport, ComponentStamp};
+use crate::load::stats::micros;
+
+/// Recording URIs kept per connection for fetching.
+const KEPT_URIS: usize = 64;
+
+/// What each answered call gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaKind {
+    /// An output of `document` repeated until the call ends; its
+    /// completion must be `hangup`.
+    PlayLoop {
+        /// What is played.
+        document: Document,
+    },
+    /// An output of `document` played once, measured from its IQ to the
+    /// first audio packet at the caller; `unique_text` appends a number to
+    /// a speech document so every call is a first TTS render. The call is
+    /// hung up when it completes `finish`.
+    PromptLatency {
+        /// What is played.
+        document: Document,
+        /// Make every call's text different (first-render TTS latency).
+        unique_text: bool,
+    },
+    /// A DTMF input of `digits.len()` keys; the caller is told to send
+    /// `digits` once the ref is in, and the call is hung up at the `match`.
+    InputLatency {
+        /// The keys the caller sends, and the instance the match must carry.
+        digits: String,
+    },
+    /// A duplex record ending at `max_duration_ms` (`max-duration`), with
+    /// a looped output of `with_output` alongside when given.
+    Record {
+        /// The record's `max-duration`, ms.
+        max_duration_ms: u64,
+        /// A document looped to the caller while recording.
+        with_output: Option<Document>,
+    },
+}
+
+/// A media mode: the components and when the load client hangs up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaPlan {
+    /// The components.
+    pub kind: MediaKind,
+    /// Hang up this long after the answer's result; None leaves the
+    /// hangup to the caller (or to the completion, in the latency modes).
+    pub hold: Option<Duration>,
+}
+
+/// A component kind, as counted (`output:hangup` …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ComponentKind {
+    /// `<output>`.
+    Output,
+    /// `<input>`.
+    Input,
+    /// `<record>`.
+    Record,
+}
+
+impl ComponentKind {
+    /// The element's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ComponentKind::Output => "output",
+            ComponentKind::Input => "input",
+            ComponentKind::Record => "record",
+        }
+    }
+}
+
+/// One component to start: its element, kind, and whether it is the one measured.
+#[derive(Debug, Clone)]
+pub struct Start {
+    /// What it is.
+    pub kind: ComponentKind,
+    /// The component element for the IQ.
+    pub element: Element,
+    /// The component the mode measures (one per call).
+    pub primary: bool,
+}
+
+/// A component started (ref received) and not completed.
+struct Running {
+    call: String,
+    kind: ComponentKind,
+    primary: bool,
+    sent_at: Instant,
+}
+
+/// The components of one connection's calls; see the module doc.
+pub struct Components {
+    plan: MediaPlan,
+    connection: usize,
+    counter: u64,
+    /// SIP Call-IDs of the calls offered, by call JID.
+    sip_call_ids: HashMap<String, String>,
+    running: HashMap<String, Running>,
+    /// Component JIDs of every call, for its end.
+    by_call: HashMap<String, Vec<String>>,
+    /// Inputs whose ref came in: their calls' SIP Call-IDs, for the caller.
+    inputs_started: Vec<String>,
+    report: ComponentReport,
+}
+
+impl Components {
+    /// No component yet; `connection` makes TTS texts unique across connections.
+    pub fn new(plan: MediaPlan, connection: usize) -> Components {
+        Components {
+            plan,
+            connection,
+            counter: 0,
+            sip_call_ids: HashMap::new(),
+            running: HashMap::new(),
+            by_call: HashMap::new(),
+            inputs_started: Vec::new(),
+            report: ComponentReport::default(),
+        }
+    }
+
+    /// Remembers an offered call's SIP Call-ID.
+    pub fn on_offer(&mut self, call: &str, sip_call_id: Option<String>) {
+        if let Some(id) = sip_call_id {
+            self.sip_call_ids.insert(call.to_owned(), id);
+        }
+    }
+
+    /// The components to start on a call just answered.
+    pub fn on_answered(&mut self) -> Vec<Start> {
+        self.counter += 1;
+        let start = |kind, element, primary| Start {
+            kind,
+            element,
+            primary,
+        };
+        match &self.plan.kind {
+            MediaKind::PlayLoop { document } => vec![start(
+                ComponentKind::Output,
+                component::output(document, 0),
+                true,
+            )],
+            MediaKind::PromptLatency {
+                document,
+                unique_text,
+            } => {
+                let document = match document {
+                    Document::Speech(text) if *unique_text => {
+                        Document::Speech(format!("{text} {} {}", self.connection, self.counter))
+                    }
+                    other => other.clone(),
+                };
+                vec![start(
+                    ComponentKind::Output,
+                    component::output(&document, 1),
+                    true,
+                )]
+            }
+            MediaKind::InputLatency { digits } => vec![start(
+                ComponentKind::Input,
+                component::input(digits.chars().count()),
+                true,
+            )],
+            MediaKind::Record {
+                max_duration_ms,
+                with_output,
+            } => {
+                let mut starts: Vec<Start> = with_output
+                    .iter()
+                    .map(|d| start(ComponentKind::Output, component::output(d, 0), false))
+                    .collect();
+                starts.push(start(
+                    ComponentKind::Record,
+                    component::record(*max_duration_ms),
+                    true,
+                ));
+                starts
+            }
+        }
+    }
+
+    /// A component IQ's result at `now`: its ref starts the component.
+    pub fn on_started(
+        &mut self,
+        call: &str,
+        start: (ComponentKind, bool, Instant),
+        reference: Option<String>,
+        now: Instant,
+    ) {
+        let (kind, primary, sent_at) = start;
+        let Some(jid) = reference else {
+            self.report.refs_missing += 1;
+            return;
+        };
+        self.report.refs += 1;
+        if primary {
+            self.report
+                .ref_us
+                .record(micros(now.saturating_duration_since(sent_at)));
+            if let Some(id) = self.sip_call_ids.get(call) {
+                self.report.stamps.push(ComponentStamp {
+                    sip_call_id: id.clone(),
+                    sent_at,
+                    completed: None,
+                });
+                if kind == ComponentKind::Input {
+                    self.inputs_started.push(id.clone());
+                }
+            }
+        }
+        self.by_call
+            .entry(call.to_owned())
+            .or_default()
+            .push(jid.clone());
+        let running = Running {
+            call: call.to_owned(),
+            kind,
+            primary,
+            sent_at,
+        };
+        self.running.insert(jid, running);
+    }
+
+    /// A component IQ answered with an error.
+    pub fn on_start_error(&mut self, kind: ComponentKind, condition: &str) {
+        let key = format!("{}:{condition}", kind.name());
+        *self.report.errors.entry(key).or_default() += 1;
+    }
+
+    /// Counts a sent component IQ.
+    pub fn on_sent(&mut self) {
+        self.report.started += 1;
+    }
+
+    /// A `<complete>` from `component` at `now`; returns the call to hang
+    /// up when the mode ends calls at their primary completion.
+    pub fn on_complete(
+        &mut self,
+        component: &str,
+        completion: Completion,
+        now: Instant,
+    ) -> Option<String> {
+        let Some(running) = self.running.remove(component) else {
+            self.report.stray_completes += 1;
+            return None;
+        };
+        if let Some(jids) = self.by_call.get_mut(&running.call) {
+            jids.retain(|j| j != component);
+        }
+        let kind = running.kind;
+        let key = format!("{}:{}", kind.name(), completion.reason);
+        *self.report.completes.entry(key).or_default() += 1;
+        if !self.expected(kind, running.primary, &completion.reason) {
+            self.report.unexpected_completes += 1;
+        }
+        if let (MediaKind::InputLatency { digits }, "match") =
+            (&self.plan.kind, completion.reason.as_str())
+        {
+            let heard: String = completion
+                .instance
+                .as_deref()
+                .unwrap_or_default()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            if heard != *digits {
+                self.report.wrong_instances += 1;
+            }
+        }
+        if kind == ComponentKind::Record {
+            self.on_recording(completion.recording.as_ref());
+        }
+        if !running.primary {
+            return None;
+        }
+        self.report
+            .complete_us
+            .record(micros(now.saturating_duration_since(running.sent_at)));
+        if let Some(id) = self.sip_call_ids.get(&running.call) {
+            if let Some(stamp) = self
+                .report
+                .stamps
+                .iter_mut()
+                .rev()
+                .find(|s| &s.sip_call_id == id)
+            {
+                stamp.completed = Some((now, completion.reason.clone()));
+            }
+        }
+        let ends_call = matches!(
+            self.plan.kind,
+            MediaKind::PromptLatency { .. } | MediaKind::InputLatency { .. }
+        );
+        ends_call.then_some(running.call)
+    }
+
+    /// The call's `<end>`: components still running never completed.
+    pub fn on_end(&mut self, call: &str) {
+        self.sip_call_ids.remove(call);
+        for jid in self.by_call.remove(call).unwrap_or_default() {
+            if self.running.remove(&jid).is_some() {
+                self.report.missing_completes += 1;
+            }
+        }
+    }
+
+    /// SIP Call-IDs of calls whose input just started (for the caller's digits).
+    pub fn take_inputs_started(&mut self) -> std::vec::Drain<'_, String> {
+        self.inputs_started.drain(..)
+    }
+
+    /// What was counted so far.
+    pub fn report(&self) -> &ComponentReport {
+        &self.report
+    }
+
+    /// The final counts.
+    pub fn into_report(self) -> ComponentReport {
+        self.report
+    }
+
+    fn expected(&self, kind: ComponentKind, primary: bool, reason: &str) -> bool {
+        match (&self.plan.kind, kind) {
+            // A looped output only ends with its call.
+            (MediaKind::PlayLoop { .. } | MediaKind::Record { .. }, ComponentKind::Output) => {
+                reason == "hangup"
+            }
+            (MediaKind::PromptLatency { .. }, _) => {
+                reason == "finish" || (self.plan.hold.is_some() && reason == "hangup")
+            }
+            (MediaKind::InputLatency { .. }, _) => reason == "match",
+            (_, ComponentKind::Record) => reason == "max-duration" || reason == "hangup",
+            _ => !primary,
+        }
+    }
+
+    fn on_recording(&mut self, recording: Option<&component::Recording>) {
+        match recording {
+            Some(r) if r.is_complete() => {
+                self.report.recordings_complete += 1;
+                let size = r.size.unwrap_or(0);
+                self.report.recorded_bytes += size;
+                self.report.recorded_ms += r.duration_ms.unwrap_or(0);
+                if let (Some(uri), true) = (&r.uri, self.report.recording_uris.len() < KEPT_URIS) {
+                    self.report.recording_uris.push((uri.clone(), size));
+                }
+            }
+            _ => self.report.recordings_incomplete += 1,
+        }
+    }
+}
