@@ -361,3 +361,146 @@ impl Components {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::rayo::caller::{CallerCall, CallerOutcome};
+
+    fn done(reason: &str, instance: Option<&str>) -> Completion {
+        Completion {
+            reason: reason.into(),
+            reason_ns: String::new(),
+            recording: None,
+            instance: instance.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn an_input_tells_the_caller_ends_the_call_and_joins_the_match() {
+        let t0 = Instant::now();
+        let plan = MediaPlan {
+            kind: MediaKind::InputLatency {
+                digits: "1234".into(),
+            },
+            hold: None,
+        };
+        let mut components = Components::new(plan, 0);
+        components.on_offer("c1@d", Some("rl-1".into()));
+        components.on_offer("c2@d", Some("rl-2".into()));
+        for call in ["c1@d", "c2@d"] {
+            let starts = components.on_answered();
+            assert_eq!(starts.len(), 1);
+            assert_eq!(starts[0].kind, ComponentKind::Input);
+            assert!(starts[0].primary);
+            components.on_sent();
+            let jid = format!("{call}/in");
+            let at = t0 + Duration::from_millis(1);
+            components.on_started(call, (ComponentKind::Input, true, t0), Some(jid), at);
+        }
+        let told: Vec<String> = components.take_inputs_started().collect();
+        assert_eq!(told, ["rl-1", "rl-2"]);
+        // The right keys end the call; a wrong instance is a failure.
+        let at = t0 + Duration::from_millis(900);
+        let hang_up = components.on_complete("c1@d/in", done("match", Some("1234")), at);
+        assert_eq!(hang_up.as_deref(), Some("c1@d"));
+        components.on_complete("c2@d/in", done("match", Some("1 2 3 5")), at);
+        assert_eq!(
+            components.on_complete("c2@d/in", done("match", None), at),
+            None
+        );
+        components.on_end("c1@d");
+        let mut report = components.into_report();
+        assert_eq!((report.refs, report.wrong_instances), (2, 1));
+        assert_eq!(report.stray_completes, 1);
+        assert_eq!(report.ref_us.percentile(50.0), Some(1000));
+        let mut outcome = CallerOutcome::default();
+        let keyed = CallerCall {
+            first_audio: None,
+            last_key_end: Some(t0 + Duration::from_millis(850)),
+        };
+        outcome.calls.insert("rl-1".into(), keyed);
+        report.join_caller(outcome);
+        assert_eq!(report.match_us.count(), 1);
+        assert_eq!(report.match_us.max(), 50_000);
+        // rl-2 matched as well, but the caller never reported it.
+        assert_eq!(report.unjoined, 1);
+        assert_eq!(report.failure_count(), 1);
+    }
+
+    #[test]
+    fn prompt_latency_makes_texts_unique_and_joins_the_first_audio() {
+        let t0 = Instant::now();
+        let plan = MediaPlan {
+            kind: MediaKind::PromptLatency {
+                document: Document::Speech("Welcome".into()),
+                unique_text: true,
+            },
+            hold: None,
+        };
+        let mut components = Components::new(plan, 3);
+        components.on_offer("c1@d", Some("rl-1".into()));
+        let first = components.on_answered();
+        let second = components.on_answered();
+        let text = |s: &[Start]| s[0].element.children().next().map(Element::text_content);
+        assert_ne!(text(&first), text(&second));
+        assert!(text(&first).unwrap_or_default().contains("Welcome 3 1"));
+        assert_eq!(first[0].element.get_attr("repeat-times"), Some("1"));
+        components.on_started(
+            "c1@d",
+            (ComponentKind::Output, true, t0),
+            Some("c1@d/o".into()),
+            t0,
+        );
+        assert_eq!(components.take_inputs_started().count(), 0);
+        let later = t0 + Duration::from_secs(2);
+        let ended = components.on_complete("c1@d/o", done("finish", None), later);
+        assert_eq!(ended.as_deref(), Some("c1@d"));
+        let mut report = components.into_report();
+        let mut outcome = CallerOutcome::default();
+        let heard = CallerCall {
+            first_audio: Some(t0 + Duration::from_millis(120)),
+            last_key_end: None,
+        };
+        outcome.calls.insert("rl-1".into(), heard);
+        report.join_caller(outcome);
+        assert_eq!(report.first_audio_us.percentile(99.0), Some(120_000));
+        assert_eq!((report.unjoined, report.failure_count()), (0, 0));
+    }
+
+    #[test]
+    fn a_looped_output_must_end_with_its_call() {
+        let t0 = Instant::now();
+        let plan = MediaPlan {
+            kind: MediaKind::PlayLoop {
+                document: Document::Url("file://tone.wav".into()),
+            },
+            hold: Some(Duration::from_secs(60)),
+        };
+        let mut components = Components::new(plan, 0);
+        let starts = components.on_answered();
+        assert_eq!(starts[0].element.get_attr("repeat-times"), Some("0"));
+        for (call, jid) in [("a@d", "a@d/o"), ("b@d", "b@d/o"), ("c@d", "c@d/o")] {
+            components.on_started(
+                call,
+                (ComponentKind::Output, true, t0),
+                Some(jid.into()),
+                t0,
+            );
+        }
+        components.on_started("d@d", (ComponentKind::Output, true, t0), None, t0);
+        assert_eq!(
+            components.on_complete("a@d/o", done("hangup", None), t0),
+            None
+        );
+        components.on_complete("b@d/o", done("finish", None), t0);
+        components.on_end("a@d");
+        components.on_end("c@d");
+        let report = components.into_report();
+        assert_eq!(report.completes["output:hangup"], 1);
+        assert_eq!(report.unexpected_completes, 1);
+        assert_eq!(report.missing_completes, 1);
+        assert_eq!(report.refs_missing, 1);
+        assert_eq!(report.failure_count(), 3);
+    }
+}
