@@ -1,16 +1,24 @@
 //! The HTTP listener (`http.listen`): liveness and readiness for process
-//! supervisors, orchestrators and load balancers.
+//! supervisors, orchestrators and load balancers, and recordings.
 //!
 //! - `GET /healthz`: 200 while the process runs.
 //! - `GET /readyz`: 200 while new calls are taken; 503 from the shutdown
 //!   signal on, while running calls drain (new INVITEs get 503 then too).
+//! - `GET /recordings/NAME?expires=…&sig=…` (and HEAD): a recording file,
+//!   behind a signed, expiring URL from [`RecordingUrls`]; see [`recordings`].
 //! - Anything else: 404 (405 for another method on those paths).
 //!
 //! The listener is bounded so that no client can tie it up: at most
 //! [`MAX_CONNECTIONS`] connections at once (more are closed at accept), and
 //! each connection lives at most [`CONNECTION_LIFETIME`], idle or not, so a
-//! slow or silent client gives its slot back. Handlers answer at once and
-//! read no body.
+//! slow or silent client gives its slot back. Handlers read no body. The one
+//! exception to the lifetime is a recording download with a valid signature:
+//! its connection gets the lifetime plus the file's size at
+//! [`recordings::MIN_DOWNLOAD_RATE`], and is closed after that response.
+
+mod lease;
+pub mod recordings;
+mod signing;
 
 use std::future::Future;
 use std::io;
@@ -26,8 +34,12 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::transport::accept::{next_admitted, AcceptBackoff};
-use crate::transport::connection_limits::{ConnectionLimits, ConnectionPermit, RefusalLog};
-use crate::transport::timed_stream::TimedStream;
+use crate::transport::connection_limits::{ConnectionLimits, RefusalLog};
+
+pub use self::lease::Lease;
+use self::lease::LeasedStream;
+pub use self::recordings::RecordingFiles;
+pub use self::signing::{unix_now, RecordingUrls, Refusal};
 
 /// Most HTTP connections open at once.
 pub const MAX_CONNECTIONS: u32 = 32;
@@ -59,18 +71,26 @@ pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
     Ok(listener)
 }
 
-/// Serves health and readiness on `listener` until `shutdown` resolves, then
-/// lets open requests finish (each connection ends within its lifetime).
+/// Serves health, readiness and `recordings` on `listener` until `shutdown`
+/// resolves, then lets open requests finish (each connection ends within
+/// its lifetime).
 pub async fn serve(
     listener: TcpListener,
     readiness: Readiness,
+    recordings: RecordingFiles,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(readiness);
+        .with_state(readiness)
+        .merge(
+            Router::new()
+                .route("/recordings/{name}", get(recordings::serve))
+                .with_state(recordings),
+        );
     let listener = BoundedListener::new(listener, MAX_CONNECTIONS, CONNECTION_LIFETIME);
+    let app = app.into_make_service_with_connect_info::<Lease>();
     if let Err(error) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -116,15 +136,11 @@ impl BoundedListener {
     }
 }
 
-/// A connection that gives its place back when dropped and is closed when
-/// its lifetime is over.
-type BoundedStream = TimedStream<ConnectionPermit>;
-
 impl axum::serve::Listener for BoundedListener {
-    type Io = BoundedStream;
+    type Io = LeasedStream;
     type Addr = SocketAddr;
 
-    async fn accept(&mut self) -> (BoundedStream, SocketAddr) {
+    async fn accept(&mut self) -> (LeasedStream, SocketAddr) {
         let (stream, peer, permit) = next_admitted(
             &self.inner,
             &self.limits,
@@ -133,17 +149,21 @@ impl axum::serve::Listener for BoundedListener {
             "http",
         )
         .await;
-        let stream = TimedStream::new(
-            stream,
-            self.lifetime,
-            "HTTP connection lifetime over",
-            permit,
-        );
-        (stream, peer)
+        let deadline = tokio::time::Instant::now() + self.lifetime;
+        (LeasedStream::new(stream, deadline, permit), peer)
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
+    }
+}
+
+/// Each request's handle on its connection's lifetime.
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, BoundedListener>>
+    for Lease
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, BoundedListener>) -> Lease {
+        stream.io().lease().clone()
     }
 }
 
@@ -170,7 +190,11 @@ mod tests {
         let address = listener.local_addr().expect("address");
         let readiness = Readiness::default();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, readiness.clone(), async {
+        let files = RecordingFiles {
+            dir: std::env::temp_dir(),
+            urls: RecordingUrls::new(b"0123456789abcdef", "http://x", Duration::from_secs(9)),
+        };
+        let server = tokio::spawn(serve(listener, readiness.clone(), files, async {
             let _ = stopped.await;
         }));
         assert!(get(address, "/readyz").await.starts_with("HTTP/1.1 503 "));
@@ -207,6 +231,31 @@ mod tests {
         drop(stream);
         assert_eq!(bounded.limits.total(), 0);
         assert!(matches!(client.await.expect("client"), Ok(0)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stretched_lease_outlives_the_lifetime_then_ends() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let mut client = TcpStream::connect(address).await.expect("connect");
+        let mut bounded = BoundedListener::new(listener, 1, Duration::from_millis(50));
+        let (mut stream, _) = axum::serve::Listener::accept(&mut bounded).await;
+        stream
+            .lease()
+            .extend_to(tokio::time::Instant::now() + Duration::from_secs(3600));
+        client.write_all(b"ping").await.expect("write");
+        tokio::time::advance(Duration::from_secs(600)).await;
+        let mut buf = [0u8; 4];
+        stream
+            .read_exact(&mut buf)
+            .await
+            .expect("still open after 10 min");
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        let read = stream.read(&mut buf).await;
+        assert_eq!(
+            read.map_err(|e| e.kind()).err(),
+            Some(io::ErrorKind::TimedOut)
+        );
     }
 
     #[tokio::test]

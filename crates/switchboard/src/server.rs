@@ -16,10 +16,11 @@ use crate::calls::{CallContext, SIP_COMMAND_QUEUE};
 use crate::config::{Config, TransportProtocol};
 use crate::control::{ControllerKind, ControllerPool, Controllers};
 use crate::driver::Driver;
-use crate::http::Readiness;
+use crate::http::{Readiness, RecordingUrls};
 use crate::media::pacer::{Pacer, PacerConfig, PacerHandle};
 use crate::media::ports::RtpPortPool;
 use crate::media::prompts::{PromptConfig, Prompts};
+use crate::media::tts::Tts;
 use crate::transport::{Transports, FAILURE_QUEUE, INBOUND_QUEUE};
 
 /// How long the Agent RPC server (closing its agent connections) and the
@@ -28,7 +29,7 @@ use crate::transport::{Transports, FAILURE_QUEUE, INBOUND_QUEUE};
 const LISTENERS_STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// Binds every transport and runs until SIGINT or SIGTERM.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
     let (failures_tx, failures_rx) = mpsc::channel(FAILURE_QUEUE);
     let listeners = |protocol: TransportProtocol| -> Vec<(String, SocketAddr)> {
@@ -69,6 +70,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("agent_rpc.listen {}: {e}", config.agent_rpc.listen))?;
     // Bound before anything serves, so a taken port stops the start.
     let http_listener = crate::http::bind(config.http.listen).await?;
+    // Recording URLs name the port actually bound (`http.listen` may say 0).
+    config.http.listen = http_listener.local_addr()?;
     let (agents_stop, agents_stopped) = tokio::sync::oneshot::channel::<()>();
     let agent_server = tokio::spawn(crate::agent_rpc::serve(
         agent_listener,
@@ -102,6 +105,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(pools) = &rayo_pools {
         pools.attach(context.clone());
     }
+    let recording_urls = context.recording_urls.clone();
     let call_drain = Duration::from_secs(config.sip.shutdown_grace_sec);
     let driver = Driver::new(
         stack,
@@ -115,9 +119,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     let readiness = Readiness::default();
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let recordings = crate::http::RecordingFiles {
+        dir: config.media.recordings_dir.clone(),
+        urls: recording_urls,
+    };
     let mut http_server = tokio::spawn(crate::http::serve(
         http_listener,
         readiness.clone(),
+        recordings,
         async move {
             let _ = http_stopped.await;
         },
@@ -160,8 +169,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What calls share: the config, the way to the SIP driver, RTP ports and
-/// the addresses we advertise.
+/// What calls share: the config, the way to the SIP driver, RTP ports,
+/// the addresses we advertise, prompts, text-to-speech and recording URLs.
 pub fn call_context(
     config: &Config,
     sip: mpsc::Sender<crate::calls::SipCommand>,
@@ -216,6 +225,8 @@ pub fn call_context(
             playback_dir: config.media.playback_dir.clone(),
             ..PromptConfig::default()
         }),
+        tts: Tts::new(&config.tts),
+        recording_urls: RecordingUrls::from_config(&config.http),
     }
 }
 

@@ -202,6 +202,10 @@ pub struct CallContext {
     pub pacer: crate::media::pacer::PacerHandle,
     /// Prompts, decoded once and shared.
     pub prompts: crate::media::prompts::Prompts,
+    /// Text-to-speech, rendered once per text and shared.
+    pub tts: crate::media::tts::Tts,
+    /// Signs the URLs recordings are fetched from over HTTP.
+    pub recording_urls: crate::http::RecordingUrls,
     /// Every controlled call by its controller-visible id.
     pub registry: CallRegistry,
     /// The router dials go through, built on the first dial.

@@ -40,6 +40,8 @@ pub(crate) struct FileConfig {
     pub http: Option<Spanned<HttpConfig>>,
     #[serde(default)]
     pub sip: Option<Spanned<SipConfig>>,
+    #[serde(default)]
+    pub tts: Option<Spanned<super::tts::FileTts>>,
 }
 
 /// `routes`: context name → its entries (`null` for an empty context).

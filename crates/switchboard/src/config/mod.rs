@@ -3,7 +3,7 @@
 //! One YAML file describes the server. Its keys follow Diagox's where the two
 //! overlap (`transports`, `endpoints`, `routes`, and a top-level `version`
 //! that is accepted and ignored), so a Diagox config can be brought across;
-//! `media`, `agent_rpc`, `rayo`, `http` and `sip` are Switchboard's own.
+//! `media`, `agent_rpc`, `rayo`, `http`, `sip` and `tts` are Switchboard's own.
 //!
 //! Loading runs in three steps, each of which reports every problem it finds
 //! rather than stopping at the first:
@@ -31,6 +31,7 @@ mod cidr;
 mod env;
 mod file;
 mod sections;
+mod tts;
 mod validate;
 
 use std::fmt;
@@ -45,6 +46,7 @@ pub use sections::{
     AgentRpcConfig, HttpConfig, MediaConfig, OfferPolicy, PortRange, RayoConfig, RayoDialect,
     RayoTls, RayoUser, SipConfig,
 };
+pub use tts::{is_voice_name, TtsConfig, TtsEngine, COMMAND_PLACEHOLDERS};
 
 /// A validated configuration: everything the server needs to start.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +68,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// SIP timers and limits.
     pub sip: SipConfig,
+    /// The text-to-speech renderer.
+    pub tts: TtsConfig,
 }
 
 /// One SIP listener.
@@ -527,3 +531,5 @@ fn position(file: &str, location: Option<serde_saphyr::Location>) -> Origin {
 mod rayo_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tts_tests;

@@ -200,18 +200,41 @@ pub enum RayoDialect {
 }
 
 /// `http`: metrics, health and recordings.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Address the HTTP server listens on.
     pub listen: SocketAddr,
+    /// Key that signs recording URLs (HMAC-SHA256); `None` makes a random
+    /// one at start, so URLs handed out before a restart stop working.
+    pub secret: Option<String>,
+    /// Seconds a signed recording URL stays valid.
+    pub recording_url_ttl_sec: u64,
+    /// Base of recording URLs (`https://media.example.com`) when clients
+    /// cannot use `listen` as written (a wildcard address, a proxy).
+    pub public_url: Option<String>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: loopback(8080),
+            secret: None,
+            recording_url_ttl_sec: 86_400,
+            public_url: None,
         }
+    }
+}
+
+impl std::fmt::Debug for HttpConfig {
+    /// Keeps the signing secret out of logs and panic messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("listen", &self.listen)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("recording_url_ttl_sec", &self.recording_url_ttl_sec)
+            .field("public_url", &self.public_url)
+            .finish()
     }
 }
 

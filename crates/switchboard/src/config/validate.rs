@@ -122,7 +122,21 @@ pub(crate) fn validate(
         None => Default::default(),
     };
     let rayo = file.rayo.map(|r| rayo(&mut c, r, &routes, base_dir));
-    let http = file.http.map(|h| h.value).unwrap_or_default();
+    let http = match file.http {
+        Some(h) => {
+            c.errors.extend(super::tts::http(c.file, &h));
+            h.value
+        }
+        None => Default::default(),
+    };
+    let tts = match file.tts.map(|t| super::tts::tts(c.file, t)) {
+        Some(Ok(tts)) => tts,
+        Some(Err(errors)) => {
+            c.errors.extend(errors);
+            Default::default()
+        }
+        None => Default::default(),
+    };
     let sip = match file.sip {
         Some(s) => {
             let v = &s.value;
@@ -171,6 +185,7 @@ pub(crate) fn validate(
             rayo,
             http,
             sip,
+            tts,
         });
     }
     // Report in file order, whatever order the checks ran in.

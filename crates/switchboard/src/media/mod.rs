@@ -9,3 +9,4 @@ pub mod recorder;
 pub mod relay;
 pub mod reports;
 pub mod session;
+pub mod tts;

@@ -32,7 +32,9 @@
 
 mod calls;
 mod commands;
+mod components;
 mod events;
+mod media;
 #[cfg(test)]
 mod tests;
 
@@ -41,13 +43,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use call_control::{CallInfo, Command, DialRequest, Event, Request};
 use rayo::{CallCommand, CommandError, Dialect, EventContext, StanzaCondition as Condition};
-use tokio::sync::mpsc::error::TrySendError;
 use xmpp::{iq_result, Element, FullJid, Jid};
 
 use crate::calls::CallKey;
 use crate::control::{CallHandle, Withdrawn};
-use calls::{PendingIq, RayoCall};
+use calls::RayoCall;
 pub use commands::dial_error;
+pub use components::RecordingUri;
 pub use events::CLIENT_NS;
 
 /// How long the calls of a client whose stream closed live on before they
@@ -120,6 +122,8 @@ pub struct AdapterSettings {
     /// Add `id` next to `uri` on refs and `call-id` next to `call-uri`
     /// in the XEP dialect (harmless for XEP clients, RAYO.md §2.1).
     pub legacy_ids: bool,
+    /// Where clients fetch recordings from.
+    pub recording_uri: RecordingUri,
 }
 
 /// The Rayo adapter's state: see the module doc.
@@ -355,8 +359,10 @@ impl<I: Invited> RayoAdapter<I> {
             }
             return Err(not_understood(payload));
         }
-        // No components yet: a resource on a call JID names none, so the
-        // command is the call's (a <stop> is then item-not-found).
+        if let Some(resource) = to.resource() {
+            self.take_if_offered(from, &id)?;
+            return self.component_iq(from, iq, &id, resource, payload);
+        }
         let command = rayo::parse_call_command(payload, &self.settings.domain)?;
         self.call_command(from, iq, &id, command)
     }
@@ -369,6 +375,24 @@ impl<I: Invited> RayoAdapter<I> {
         command: CallCommand,
     ) -> Result<(), CommandError> {
         let name = command.name();
+        self.take_if_offered(from, id)?;
+        let call = self
+            .calls
+            .get_mut(id)
+            .ok_or_else(|| CommandError::item_not_found("the call has ended"))?;
+        let (command, component) = match command {
+            CallCommand::Start(start) => {
+                let (command, kind) = media::to_component(&start)?;
+                (command, Some(kind))
+            }
+            other => (commands::to_command(other, &call.joins)?, None),
+        };
+        components::send_request(call, from, iq, command, name, component)
+    }
+
+    /// Makes `from` the controller of call `id` if it is offered to it and
+    /// nobody took it yet; `conflict` when another client controls it.
+    fn take_if_offered(&mut self, from: &FullJid, id: &str) -> Result<(), CommandError> {
         let call = self
             .calls
             .get_mut(id)
@@ -399,30 +423,7 @@ impl<I: Invited> RayoAdapter<I> {
                 }
             }
         }
-        let command = commands::to_command(command, &call.joins)?;
-        let request = Request {
-            id: call.next_id(),
-            command,
-        };
-        let request_id = request.id;
-        match call.handle.commands.try_send(request) {
-            Ok(()) => {
-                call.pending.insert(
-                    request_id,
-                    PendingIq {
-                        client: from.clone(),
-                        request: iq.clone(),
-                        command: name,
-                    },
-                );
-                Ok(())
-            }
-            Err(TrySendError::Full(_)) => Err(CommandError::of(
-                Condition::ResourceConstraint,
-                "the call is busy; try again",
-            )),
-            Err(TrySendError::Closed(_)) => Err(CommandError::item_not_found("the call has ended")),
-        }
+        Ok(())
     }
 
     /// How the dial `iq` of `client` went: the new call's id and handle
@@ -459,6 +460,9 @@ impl<I: Invited> RayoAdapter<I> {
         let Some(id) = self.ids.get(&key).cloned() else {
             return; // ended already: nothing follows <end>
         };
+        if self.component_event(&id, &event) {
+            return;
+        }
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };

@@ -83,6 +83,7 @@ pub fn start(
             RayoDialect::Wiki => rayo::Dialect::Wiki,
         },
         legacy_ids: true,
+        recording_uri: super::adapter::RecordingUri::default(),
     };
     let ids = ClientIds::default();
     let (gone_tx, gone) = mpsc::unbounded_channel();

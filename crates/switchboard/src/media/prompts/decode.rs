@@ -40,7 +40,7 @@ const MAX_WAV_CHANNELS: u16 = 64;
 
 /// Decodes `source` to 8 kHz mono samples. `extension` and `mime_type` are
 /// hints for the container probe; the content decides.
-pub(super) fn decode_to_8k<S: MediaSource + Read + Seek + 'static>(
+pub(crate) fn decode_to_8k<S: MediaSource + Read + Seek + 'static>(
     mut source: S,
     extension: Option<&str>,
     mime_type: Option<&str>,

@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime};
 use call_control::Failure;
 use symphonia::core::io::MediaSource;
 
-use self::decode::decode_to_8k;
+pub(crate) use self::decode::decode_to_8k;
 use self::http::{Fetched, HttpValidator, PromptFetcher};
 use self::slots::{Slots, SourceKey};
 use self::uri::PromptUri;

@@ -19,6 +19,9 @@ pub(super) struct PendingIq {
     pub request: Element,
     /// The command's element name (picks the error for a failure).
     pub command: &'static str,
+    /// The component it starts, if it does: answered with a `<ref>` at
+    /// the component's `Started`.
+    pub component: Option<super::media::ComponentKind>,
 }
 
 /// A call offered to Rayo clients.
@@ -42,6 +45,8 @@ pub(super) struct RayoCall<I> {
     pub dtmf_subscribed: bool,
     /// IQs waiting for their request's `Done`, by request id.
     pub pending: BTreeMap<RequestId, PendingIq>,
+    /// Running components, by request id.
+    pub components: BTreeMap<RequestId, super::components::Component>,
     /// Requests of the adapter's own (DTMF subscription, grace hangup)
     /// whose `Done` nobody waits for.
     pub internal: Vec<RequestId>,
@@ -61,6 +66,7 @@ impl<I> RayoCall<I> {
             joins: Vec::new(),
             dtmf_subscribed: false,
             pending: BTreeMap::new(),
+            components: BTreeMap::new(),
             internal: Vec::new(),
             next_request: 1,
         }

@@ -69,12 +69,7 @@ pub fn to_command(
                 "sending DTMF to the party is not supported",
             ))
         }
-        CallCommand::Start(component) => {
-            return Err(CommandError::not_implemented(format!(
-                "<{}> is not supported yet",
-                component.name()
-            )))
-        }
+        CallCommand::Start(component) => super::media::to_component(&component)?.0,
     })
 }
 

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::*;
 
+mod components;
 mod dial;
 mod gone;
 
@@ -95,6 +96,7 @@ impl Harness {
             domain: DOMAIN.into(),
             dialect,
             legacy_ids: true,
+            recording_uri: RecordingUri::default(),
         };
         Harness {
             adapter: RayoAdapter::new(settings, 7),
