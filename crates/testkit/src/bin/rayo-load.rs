@@ -134,6 +134,10 @@ struct Args {
     /// input-latency: ms from the input's ref to the first key.
     #[arg(long, default_value_t = 200)]
     key_delay_ms: u64,
+    /// input-latency: the input's `initial-timeout`, ms (default: the key
+    /// delay plus 5 s).
+    #[arg(long)]
+    initial_timeout_ms: Option<u64>,
     /// The built-in caller hangs up a call still up after this many ms.
     #[arg(long, default_value_t = 30_000)]
     max_call_ms: u64,
@@ -177,6 +181,7 @@ fn mode(args: &Args) -> Result<Mode, String> {
             }
             MediaKind::InputLatency {
                 digits: args.digits.clone(),
+                initial_timeout_ms: args.initial_timeout_ms.unwrap_or(args.key_delay_ms + 5000),
             }
         }
         ModeArg::Record => MediaKind::Record {

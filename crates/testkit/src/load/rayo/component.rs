@@ -75,11 +75,12 @@ pub fn digits_grammar(digits: usize) -> String {
     )
 }
 
-/// A DTMF `<input>` for `digits` keys (initial timeout 5 s, inter-digit 2 s).
-pub fn input(digits: usize) -> Element {
+/// A DTMF `<input>` for `digits` keys, `noinput` after `initial_timeout_ms`
+/// without a key (inter-digit timeout 2 s).
+pub fn input(digits: usize, initial_timeout_ms: u64) -> Element {
     Element::new("input", NS_INPUT)
         .attr("mode", "dtmf")
-        .attr("initial-timeout", "5000")
+        .attr("initial-timeout", initial_timeout_ms.to_string())
         .attr("inter-digit-timeout", "2000")
         .child(
             Element::new("grammar", NS_INPUT)
@@ -93,7 +94,7 @@ pub fn prompt(document: &Document, digits: usize) -> Element {
     Element::new("prompt", NS_PROMPT)
         .attr("barge-in", "true")
         .child(output(document, 1))
-        .child(input(digits))
+        .child(input(digits, 5000))
 }
 
 /// A duplex `<record>` stopped by the server after `max_duration_ms`.
@@ -255,7 +256,7 @@ mod tests {
 
     #[test]
     fn input_prompt_and_record_carry_their_attributes() {
-        let input = input(4);
+        let input = input(4, 5000);
         assert_eq!(input.ns(), NS_INPUT);
         assert_eq!(input.get_attr("mode"), Some("dtmf"));
         assert_eq!(input.get_attr("initial-timeout"), Some("5000"));

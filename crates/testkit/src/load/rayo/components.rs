@@ -39,6 +39,8 @@ pub enum MediaKind {
     InputLatency {
         /// The keys the caller sends, and the instance the match must carry.
         digits: String,
+        /// The input's `initial-timeout`, ms: longer than the caller's key delay.
+        initial_timeout_ms: u64,
     },
     /// A duplex record ending at `max_duration_ms` (`max-duration`), with
     /// a looped output of `with_output` alongside when given.
@@ -168,9 +170,12 @@ impl Components {
                     true,
                 )]
             }
-            MediaKind::InputLatency { digits } => vec![start(
+            MediaKind::InputLatency {
+                digits,
+                initial_timeout_ms,
+            } => vec![start(
                 ComponentKind::Input,
-                component::input(digits.chars().count()),
+                component::input(digits.chars().count(), *initial_timeout_ms),
                 true,
             )],
             MediaKind::Record {
@@ -265,7 +270,7 @@ impl Components {
         if !self.expected(kind, running.primary, &completion.reason) {
             self.report.unexpected_completes += 1;
         }
-        if let (MediaKind::InputLatency { digits }, "match") =
+        if let (MediaKind::InputLatency { digits, .. }, "match") =
             (&self.plan.kind, completion.reason.as_str())
         {
             let heard: String = completion
@@ -382,6 +387,7 @@ mod tests {
         let plan = MediaPlan {
             kind: MediaKind::InputLatency {
                 digits: "1234".into(),
+                initial_timeout_ms: 5000,
             },
             hold: None,
         };
