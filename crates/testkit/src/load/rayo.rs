@@ -20,6 +20,7 @@ pub mod caller;
 pub mod component;
 mod component_report;
 mod components;
+mod cpu_meter;
 mod fetch;
 mod keypad;
 mod party;
@@ -48,7 +49,7 @@ pub use fetch::fetch_recording;
 pub use party::{ControllingParty, Mode, IQ_TIMEOUT};
 pub use report::RayoReport;
 
-use super::{process_cpu_ticks, USER_HZ};
+use cpu_meter::CpuMeter;
 
 /// Bound on the TCP connect and the whole login of one connection.
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -336,45 +337,6 @@ impl RayoLoad {
         report.cpu_pct = cpu.overall(Instant::now());
         report.cpu_pct_max_1s = cpu.max_1s;
         report
-    }
-}
-
-/// This process's CPU: over the run, and the busiest one-second interval.
-struct CpuMeter {
-    started: (Instant, Option<u64>),
-    last: (Instant, Option<u64>),
-    max_1s: Option<f64>,
-}
-
-impl CpuMeter {
-    fn new(now: Instant) -> CpuMeter {
-        let start = (now, process_cpu_ticks());
-        CpuMeter {
-            started: start,
-            last: start,
-            max_1s: None,
-        }
-    }
-
-    /// % of one core between two readings; None when /proc cannot tell.
-    fn pct(from: (Instant, Option<u64>), to: (Instant, Option<u64>)) -> Option<f64> {
-        let wall = to.0.saturating_duration_since(from.0).as_secs_f64();
-        let ticks = to.1?.saturating_sub(from.1?) as f64;
-        (wall > 0.0).then(|| 100.0 * ticks / USER_HZ / wall)
-    }
-
-    fn sample(&mut self, now: Instant) {
-        let reading = (now, process_cpu_ticks());
-        if now.saturating_duration_since(self.last.0) > Duration::from_millis(500) {
-            if let Some(pct) = CpuMeter::pct(self.last, reading) {
-                self.max_1s = Some(self.max_1s.map_or(pct, |m| m.max(pct)));
-            }
-        }
-        self.last = reading;
-    }
-
-    fn overall(&self, now: Instant) -> Option<f64> {
-        CpuMeter::pct(self.started, (now, process_cpu_ticks()))
     }
 }
 

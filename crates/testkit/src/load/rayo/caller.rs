@@ -154,7 +154,11 @@ pub fn run(
     loop {
         let now = Instant::now();
         // Place the calls due.
-        while calls.len() < config.calls && start + interval.mul_f64(calls.len() as f64) <= now {
+        let placing = finishing.is_none() && !stop.load(Ordering::Relaxed);
+        while placing
+            && calls.len() < config.calls
+            && start + interval.mul_f64(calls.len() as f64) <= now
+        {
             let index = calls.len();
             let socket = UdpSocket::bind("127.0.0.1:0")?;
             socket.set_nonblocking(true)?;
@@ -265,9 +269,24 @@ pub fn run(
         }
         for event in events.iter() {
             if event.token() == SIP {
-                while let Ok((n, source)) = sip_socket.recv_from(&mut buf) {
-                    let bytes = buf.get(..n).unwrap_or_default();
-                    stack.handle_bytes(Instant::now(), bytes, source, Transport::Udp, None);
+                // Edge-triggered: read until the socket is dry.
+                loop {
+                    match sip_socket.recv_from(&mut buf) {
+                        Ok((n, source)) => {
+                            let bytes = buf.get(..n).unwrap_or_default();
+                            stack.handle_bytes(Instant::now(), bytes, source, Transport::Udp, None);
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        // ICMP errors from earlier sends, a signal: keep reading.
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                ErrorKind::Interrupted
+                                    | ErrorKind::ConnectionRefused
+                                    | ErrorKind::ConnectionReset
+                            ) => {}
+                        Err(_) => break,
+                    }
                 }
             } else if let Some(call) = calls.get_mut(event.token().0) {
                 receive(call, &mut buf, &mut outcome);
