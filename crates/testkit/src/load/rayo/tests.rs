@@ -139,6 +139,15 @@ fn script(
                 .child(Element::new("max-duration", NS_RECORD_COMPLETE));
             done.push(recording);
             replies.push(presence(&jid).attr("type", "unavailable").child(done));
+        } else if started.name() == "input" {
+            // Keyed at once: a match whose NLSML is given as text.
+            let nlsml = "<result xmlns='http://www.ietf.org/xml/ns/mrcpv2'><interpretation>\
+                         <instance>1234</instance><input mode='dtmf'>1234</input>\
+                         </interpretation></result>";
+            let matched = Element::new("match", "urn:xmpp:rayo:input:complete:1")
+                .attr("content-type", "application/nlsml+xml")
+                .text(nlsml);
+            replies.push(complete(&jid, matched));
         } else {
             seen.running.entry(call).or_default().push(jid);
         }
@@ -288,5 +297,29 @@ fn record_counts_complete_recordings() {
         (1, 16044)
     );
     assert_eq!(media.recording_uris.len(), 1);
+    assert!(report.passed(), "{report}");
+}
+
+#[test]
+fn input_latency_hangs_up_at_the_match() {
+    let (addr, server) = scripted_server(2, false);
+    let mode = media(
+        MediaKind::InputLatency {
+            digits: "1234".into(),
+            initial_timeout_ms: 5000,
+        },
+        None,
+    );
+    let load = RayoLoad::connect(&config(addr, mode, 2)).expect("logs in");
+    let report = load.run(Some(Duration::from_secs(10)), &mut |_| {});
+    let seen = server.join().expect("server ran");
+    assert_eq!(
+        seen.commands,
+        ["answer", "answer", "input", "input", "hangup", "hangup"]
+    );
+    let media = report.media.as_ref().expect("media counts");
+    assert_eq!(media.completes["input:match"], 2);
+    assert_eq!((media.wrong_instances, media.complete_us.count()), (0, 2));
+    assert_eq!(report.ends["hangup-command"], 2);
     assert!(report.passed(), "{report}");
 }
