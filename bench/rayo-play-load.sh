@@ -101,7 +101,7 @@ if [ -s "$work/start" ] && [ -s "$work/end" ]; then
   read -r t0 c0 rss0 e0 a0 < "$work/start"
   read -r t1 c1 rss1 e1 a1 < "$work/end"
   cpu_pct=$(awk -v t0="$t0" -v t1="$t1" -v c0="$c0" -v c1="$c1" -v hz="$hz" \
-    'BEGIN { w = t1 - t0; printf "%.1f", w > 0 ? 100 * (c1 - c0) / hz / w : 0 }')
+    'BEGIN { w = t1 - t0; printf "%.1f", (w > 0 ? 100 * (c1 - c0) / hz / w : 0) }')
   rss_per_call=$(awk -v a="$rss_connected" -v b="$rss1" -v n="$calls" 'BEGIN { printf "%.1f", (b - a) / n }')
   awk -v t0="$t0" -v t1="$t1" -v c0="$c0" -v c1="$c1" -v a0="$a0" -v a1="$a1" -v hz="$hz" -v n="$calls" \
     'BEGIN { wall = t1 - t0; cpu = (c1 - c0) / hz;

@@ -122,8 +122,8 @@ if [ -s "$work/play.window" ] && [ -s "$work/record.window" ]; then
     -v ok="$(result_field "$work/record.rayo" fetched_ok)" -v nok="$(result_field "$work/record.rayo" fetched_bad)" \
     -v completes="$(result_field "$work/record.rayo" completes_by)" \
     'BEGIN { ds = s1 - s0; db = b1 - b0;
-      printf "recording %d duplex calls adds %.1f%% of one core (%.3f%% per call), %.1f write syscalls/s of %.0f bytes each (%.0f kB/s; %.0f kB/s reached storage)\n", n, c1 - c0, (c1 - c0) / n, ds, ds > 0 ? db / ds : 0, db / 1024, (d1 - d0) / 1024;
-      printf "FIGURE rayo-record-load calls=%d cpu_play_pct=%.1f cpu_record_pct=%.1f cpu_added_pct=%.1f writes_per_s_added=%.1f bytes_per_write=%.0f storage_kBps_added=%.0f recordings_complete=%s recordings_incomplete=%s files=%d riff_ok=%d fetched_ok=%s fetched_bad=%s completes_by=%s\n", n, c0, c1, c1 - c0, ds, ds > 0 ? db / ds : 0, (d1 - d0) / 1024, done, bad, files, riff, ok, nok, completes }'
+      printf "recording %d duplex calls adds %.1f%% of one core (%.3f%% per call), %.1f write syscalls/s of %.0f bytes each (%.0f kB/s; %.0f kB/s reached storage)\n", n, c1 - c0, (c1 - c0) / n, ds, (ds > 0 ? db / ds : 0), db / 1024, (d1 - d0) / 1024;
+      printf "FIGURE rayo-record-load calls=%d cpu_play_pct=%.1f cpu_record_pct=%.1f cpu_added_pct=%.1f writes_per_s_added=%.1f bytes_per_write=%.0f storage_kBps_added=%.0f recordings_complete=%s recordings_incomplete=%s files=%d riff_ok=%d fetched_ok=%s fetched_bad=%s completes_by=%s\n", n, c0, c1, c1 - c0, ds, (ds > 0 ? db / ds : 0), (d1 - d0) / 1024, done, bad, files, riff, ok, nok, completes }'
 else
   echo "FIGURE rayo-record-load calls=$calls incomplete (a run had no measurement window)"
 fi

@@ -155,6 +155,8 @@ pub struct Completion {
     pub recording: Option<Recording>,
     /// The NLSML `<instance>` of an input's `match`.
     pub instance: Option<String>,
+    /// The reason's text (what an `error` says), when it has any.
+    pub text: Option<String>,
 }
 
 /// Reads the `<complete>` of a presence from a component; None for any
@@ -174,7 +176,12 @@ pub fn completion(presence: &Element) -> Option<Completion> {
     let instance = reason
         .filter(|r| r.name() == "match")
         .and_then(nlsml_instance);
+    let text = reason
+        .filter(|r| r.name() != "match")
+        .map(|r| r.text_content().trim().to_owned())
+        .filter(|t| !t.is_empty());
     Some(Completion {
+        text,
         reason: reason.map_or("", Element::name).to_owned(),
         reason_ns: reason.map_or("", Element::ns).to_owned(),
         recording,
@@ -362,6 +369,15 @@ mod tests {
         assert_eq!(
             completion(&nested).expect("c").instance.as_deref(),
             Some("42")
+        );
+        let error = parse(
+            "<presence from='c1@rayo.test/o' type='unavailable'><complete xmlns='urn:xmpp:rayo:ext:1'>\
+             <error xmlns='urn:xmpp:rayo:ext:complete:1'> no such file </error></complete></presence>",
+        );
+        let c = completion(&error).expect("complete");
+        assert_eq!(
+            (c.reason.as_str(), c.text.as_deref()),
+            ("error", Some("no such file"))
         );
         let other = parse("<presence from='c1@rayo.test'><show>chat</show></presence>");
         assert_eq!(completion(&other), None);

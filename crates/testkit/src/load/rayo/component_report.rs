@@ -40,6 +40,8 @@ pub struct ComponentReport {
     pub completes: BTreeMap<String, u64>,
     /// Completions with a reason the mode does not lead to: a failure.
     pub unexpected_completes: u64,
+    /// The first few of them, with the reason's text (an error's message).
+    pub unexpected_texts: Vec<String>,
     /// Components whose call ended before their `<complete>`: a failure.
     pub missing_completes: u64,
     /// `<complete>`s from components not known (late, or after the call's end).
@@ -94,6 +96,8 @@ impl ComponentReport {
         add(&mut self.errors, &other.errors);
         add(&mut self.completes, &other.completes);
         self.unexpected_completes += other.unexpected_completes;
+        self.unexpected_texts
+            .extend(other.unexpected_texts.iter().cloned());
         self.missing_completes += other.missing_completes;
         self.stray_completes += other.stray_completes;
         self.wrong_instances += other.wrong_instances;
@@ -246,6 +250,9 @@ impl std::fmt::Display for ComponentReport {
             "  unexpected reasons {}, calls ended without the completion {}, stray completions {}, wrong NLSML instances {}",
             self.unexpected_completes, self.missing_completes, self.stray_completes, self.wrong_instances
         )?;
+        for text in &self.unexpected_texts {
+            writeln!(f, "  {text}")?;
+        }
         for (condition, n) in &self.errors {
             writeln!(f, "  component IQ got {condition}: {n}×")?;
         }

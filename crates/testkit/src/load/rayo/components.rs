@@ -14,6 +14,8 @@ use crate::load::stats::micros;
 
 /// Recording URIs kept per connection for fetching.
 const KEPT_URIS: usize = 64;
+/// Unexpected completions described per connection.
+const KEPT_TEXTS: usize = 5;
 
 /// What each answered call gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,6 +271,12 @@ impl Components {
         *self.report.completes.entry(key).or_default() += 1;
         if !self.expected(kind, running.primary, &completion.reason) {
             self.report.unexpected_completes += 1;
+            if self.report.unexpected_texts.len() < KEPT_TEXTS {
+                let text = completion.text.as_deref().unwrap_or("no text");
+                let reason = &completion.reason;
+                let text = format!("{} {reason}: {text}", kind.name());
+                self.report.unexpected_texts.push(text);
+            }
         }
         if let (MediaKind::InputLatency { digits, .. }, "match") =
             (&self.plan.kind, completion.reason.as_str())
@@ -378,6 +386,7 @@ mod tests {
             reason_ns: String::new(),
             recording: None,
             instance: instance.map(str::to_owned),
+            text: None,
         }
     }
 
