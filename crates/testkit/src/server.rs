@@ -55,6 +55,12 @@ impl Server {
         SocketAddr::from(([127, 0, 0, 1], self.sip_port))
     }
 
+    /// The server's directory: its config file lives here, so relative
+    /// `media.playback_dir` (`sounds`) and `recordings_dir` are below it.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// Where the server's log goes.
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("server.log")

@@ -540,6 +540,10 @@ impl CallHandle {
         }
         if (200..300).contains(&response.status) {
             self.leg.dialog = dialog;
+        }
+        // A 2xx's answer, or a 183's (early media), says where RTP goes.
+        let early = (101..200).contains(&response.status) && !response.body.is_empty();
+        if (200..300).contains(&response.status) || early {
             self.negotiated = Some(
                 sdp::parse(&response.body)
                     .map_err(|e| e.to_string())
@@ -570,7 +574,8 @@ impl CallHandle {
         self.final_status
     }
 
-    /// What the 2xx's answer agreed (remote RTP address, codec), once it arrived.
+    /// What the answer agreed (remote RTP address, codec), once a 2xx or a
+    /// provisional response with SDP (early media) brought it.
     pub fn negotiated(&self) -> Result<Negotiated, UaError> {
         match &self.negotiated {
             Some(Ok(n)) => Ok(*n),

@@ -100,6 +100,21 @@ pub enum Output {
     /// This request found the call's queue full; deliver it with a wait
     /// (a hangup after the grace period must not be lost).
     Deliver(CallHandle, Request),
+    /// Fetch `urls` (documents, grammars) for the component `client`
+    /// starts with `iq` on call `call`, then report the bodies to
+    /// [`RayoAdapter::fetched`].
+    Fetch {
+        /// The client starting the component.
+        client: FullJid,
+        /// Its IQ.
+        iq: Element,
+        /// The call (JID node).
+        call: String,
+        /// The component as parsed.
+        component: Box<rayo::MediaComponent>,
+        /// What to fetch.
+        urls: Vec<String>,
+    },
     /// Originate `request` for `client`, then report how it went to
     /// [`RayoAdapter::dialed`] with the IQ to answer.
     Dial {
@@ -382,6 +397,17 @@ impl<I: Invited> RayoAdapter<I> {
             .ok_or_else(|| CommandError::item_not_found("the call has ended"))?;
         let (command, component) = match command {
             CallCommand::Start(start) => {
+                let urls = media::to_fetch(&start);
+                if !urls.is_empty() {
+                    self.outputs.push_back(Output::Fetch {
+                        client: from.clone(),
+                        iq: iq.clone(),
+                        call: id.to_owned(),
+                        component: start,
+                        urls,
+                    });
+                    return Ok(());
+                }
                 let (command, kind) = media::to_component(&start)?;
                 (command, Some(kind))
             }
@@ -424,6 +450,34 @@ impl<I: Invited> RayoAdapter<I> {
             }
         }
         Ok(())
+    }
+
+    /// The documents and grammars of a component `client` starts with `iq`
+    /// were fetched (`bodies`, by URL) or could not be (the text why): it
+    /// starts now, or its IQ gets the error.
+    pub fn fetched(
+        &mut self,
+        client: FullJid,
+        iq: &Element,
+        call: &str,
+        component: Box<rayo::MediaComponent>,
+        bodies: Result<Vec<(String, String)>, String>,
+    ) {
+        let result = bodies
+            .map_err(CommandError::bad_request)
+            .and_then(|bodies| {
+                let component = media::with_fetched(*component, &bodies);
+                let name = component.name();
+                let (command, kind) = media::to_component(&component)?;
+                let call = self
+                    .calls
+                    .get_mut(call)
+                    .ok_or_else(|| CommandError::item_not_found("the call has ended"))?;
+                components::send_request(call, &client, iq, command, name, Some(kind))
+            });
+        if let Err(error) = result {
+            self.reply_error(&client, iq, &error);
+        }
     }
 
     /// How the dial `iq` of `client` went: the new call's id and handle

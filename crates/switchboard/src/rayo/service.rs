@@ -76,6 +76,7 @@ pub fn start(
 ) -> RayoPools {
     let (invitations_tx, invitations) = mpsc::channel(INVITATION_QUEUE);
     let (call_events_tx, call_events) = mpsc::channel(CONTROLLER_EVENT_QUEUE);
+    let context: Arc<OnceLock<Arc<CallContext>>> = Arc::new(OnceLock::new());
     let settings = AdapterSettings {
         domain: config.domain.clone(),
         dialect: match config.dialect {
@@ -83,12 +84,21 @@ pub fn start(
             RayoDialect::Wiki => rayo::Dialect::Wiki,
         },
         legacy_ids: true,
-        recording_uri: super::adapter::RecordingUri::default(),
+        // Signed, expiring HTTP URLs, from the calls' context once attached
+        // (recordings only end on calls, which come after it).
+        recording_uri: {
+            let context = context.clone();
+            super::adapter::RecordingUri(Arc::new(move |file: &str| match context.get() {
+                Some(context) => context.recording_urls.url(file),
+                None => file.to_owned(),
+            }))
+        },
     };
     let ids = ClientIds::default();
     let (gone_tx, gone) = mpsc::unbounded_channel();
-    let context = Arc::new(OnceLock::new());
+    let (fetched_tx, fetched) = mpsc::channel(FETCHED_QUEUE);
     let service = Service {
+        fetched_tx,
         context: context.clone(),
         dial_route: config.dial_route.clone(),
         adapter: RayoAdapter::new(settings, fastrand::u64(..)),
@@ -97,7 +107,7 @@ pub fn start(
         call_events_tx,
         gone_tx,
     };
-    tokio::spawn(service.run(events, invitations, call_events, gone));
+    tokio::spawn(service.run(events, invitations, call_events, gone, fetched));
     let users = server
         .endpoints
         .values()
@@ -162,6 +172,21 @@ struct Service {
     call_events_tx: mpsc::Sender<(CallKey, Event)>,
     /// Where watched calls report their command queue closed.
     gone_tx: mpsc::UnboundedSender<CallKey>,
+    /// Where fetches of components' documents and grammars report.
+    fetched_tx: mpsc::Sender<Fetched>,
+}
+
+/// Fetched documents and grammars waiting for the adapter; a fetch task
+/// waits for room.
+const FETCHED_QUEUE: usize = 256;
+
+/// A component's documents and grammars, fetched (or why not).
+struct Fetched {
+    client: FullJid,
+    iq: xmpp::Element,
+    call: String,
+    component: Box<rayo::MediaComponent>,
+    bodies: Result<Vec<(String, String)>, String>,
 }
 
 /// `now` as the adapter takes it (tokio's clock, so paused tests agree).
@@ -176,6 +201,7 @@ impl Service {
         mut invitations: mpsc::Receiver<(FullJid, Invitation)>,
         mut call_events: mpsc::Receiver<(CallKey, Event)>,
         mut gone: mpsc::UnboundedReceiver<CallKey>,
+        mut fetched: mpsc::Receiver<Fetched>,
     ) {
         loop {
             let deadline = self
@@ -192,6 +218,9 @@ impl Service {
                 }
                 Some((call, event)) = call_events.recv() => self.adapter.call_event(call, event),
                 Some(call) = gone.recv() => self.adapter.call_gone(now(), call),
+                Some(f) = fetched.recv() => {
+                    self.adapter.fetched(f.client, &f.iq, &f.call, f.component, f.bodies);
+                }
                 () = sleep_until(deadline) => self.adapter.handle_timeout(now()),
             }
             self.carry_out().await;
@@ -265,6 +294,42 @@ impl Service {
                         )),
                     };
                     self.adapter.dialed(client, &iq, dialed);
+                }
+                Output::Fetch {
+                    client,
+                    iq,
+                    call,
+                    component,
+                    urls,
+                } => {
+                    let Some(context) = self.context.get().cloned() else {
+                        let bodies = Err("the server is starting".to_owned());
+                        self.adapter.fetched(client, &iq, &call, component, bodies);
+                        continue;
+                    };
+                    let done = self.fetched_tx.clone();
+                    tokio::spawn(async move {
+                        let mut bodies = Vec::new();
+                        let mut failed = None;
+                        for url in urls {
+                            match context.prompts.load_text(&url).await {
+                                Ok(body) => bodies.push((url, body)),
+                                Err(failure) => {
+                                    failed = Some(format!("cannot fetch {url}: {failure}"));
+                                    break;
+                                }
+                            }
+                        }
+                        let bodies = failed.map_or(Ok(bodies), Err);
+                        let fetched = Fetched {
+                            client,
+                            iq,
+                            call,
+                            component,
+                            bodies,
+                        };
+                        let _ = done.send(fetched).await;
+                    });
                 }
                 Output::Deliver(call, request) => {
                     tokio::spawn(async move {

@@ -63,6 +63,9 @@ impl Default for PromptConfig {
     }
 }
 
+/// Largest text document [`Prompts::load_text`] takes.
+pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
+
 /// The prompt loader and cache; cheap to clone, shared by all calls.
 #[derive(Clone)]
 pub struct Prompts {
@@ -134,6 +137,43 @@ impl Prompts {
             PromptUri::File(relative) => self.load_file(relative, extension, codec).await,
             PromptUri::Http(url) => self.load_http(url, extension, codec).await,
         }
+    }
+
+    /// A text document (an SSML document, a URI list, an SRGS grammar)
+    /// at `uri`, `file://` under the playback directory or `http(s)://`,
+    /// at most [`MAX_DOCUMENT_BYTES`], UTF-8. Not cached: documents are
+    /// small and usually made per request.
+    pub async fn load_text(&self, uri: &str) -> Result<String, Failure> {
+        let too_big = || {
+            Failure::Unplayable(format!(
+                "document larger than the {MAX_DOCUMENT_BYTES} byte limit"
+            ))
+        };
+        let bytes = match PromptUri::parse(uri)? {
+            PromptUri::File(relative) => {
+                let root = self.shared.playback_dir.clone();
+                blocking(move || {
+                    let path = uri::resolve(&root, &relative)?;
+                    let metadata = std::fs::metadata(&path).map_err(|e| uri::file_error(&e))?;
+                    if metadata.len() > MAX_DOCUMENT_BYTES as u64 {
+                        return Err(too_big());
+                    }
+                    std::fs::read(&path).map_err(|e| uri::file_error(&e))
+                })
+                .await?
+            }
+            PromptUri::Http(url) => match self.shared.fetcher.fetch(&url, None).await? {
+                Fetched::Body { bytes, .. } => bytes,
+                Fetched::NotModified => {
+                    return Err(Failure::Unplayable("HTTP 304 without a cached copy".into()))
+                }
+            },
+        };
+        if bytes.len() > MAX_DOCUMENT_BYTES {
+            return Err(too_big());
+        }
+        String::from_utf8(bytes)
+            .map_err(|_| Failure::Unplayable(format!("{uri} is not UTF-8 text")))
     }
 
     async fn load_file(

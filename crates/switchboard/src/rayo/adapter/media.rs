@@ -4,9 +4,11 @@
 //!
 //! Choices taken where the XEP leaves room (documented in docs/rayo.md):
 //! - an output's `renderer` is accepted and ignored (one engine serves);
-//! - a document or grammar that must be fetched by URL before it can be
-//!   read (SSML, uri-list or SRGS over HTTP) is `feature-not-implemented`;
-//!   an audio file by URL plays;
+//! - a document or grammar by URL (SSML, uri-list, plain text or SRGS,
+//!   `http(s)://` or `file://` under the playback directory) is fetched
+//!   before the component starts ([`to_fetch`], [`with_fetched`]); one
+//!   that cannot be fetched is the start's `bad-request`; a URL document
+//!   without a content type is an audio file and plays;
 //! - `mode='any'` is DTMF while no speech recognizer exists; `voice` is
 //!   `feature-not-implemented` (modify).
 
@@ -89,6 +91,92 @@ pub fn to_component(component: &MediaComponent) -> Result<(Command, ComponentKin
     })
 }
 
+/// The URLs `component`'s documents and grammars must be fetched from
+/// before it can start, in order, each once.
+pub fn to_fetch(component: &MediaComponent) -> Vec<String> {
+    let mut urls: Vec<String> = Vec::new();
+    let mut output = |o: &rayo::Output| {
+        for document in &o.documents {
+            if let rayo::Document::Url {
+                url,
+                content_type: Some(_),
+            } = document
+            {
+                urls.push(url.clone());
+            }
+        }
+    };
+    match component {
+        MediaComponent::Output(o) => output(o),
+        MediaComponent::Prompt(p) => output(&p.output),
+        MediaComponent::Input(_) | MediaComponent::Record(_) => {}
+    }
+    let input = match component {
+        MediaComponent::Input(i) => Some(i),
+        MediaComponent::Prompt(p) => Some(&p.input),
+        _ => None,
+    };
+    for grammar in input.map(|i| i.grammars.as_slice()).unwrap_or_default() {
+        if let rayo::GrammarSource::Url(url) = grammar {
+            if !url.starts_with("builtin:") {
+                urls.push(url.clone());
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    urls.retain(|u| seen.insert(u.clone()));
+    urls
+}
+
+/// `component` with the `bodies` fetched for [`to_fetch`]'s URLs in place
+/// of those URLs (as inline documents and SRGS grammars).
+pub fn with_fetched(mut component: MediaComponent, bodies: &[(String, String)]) -> MediaComponent {
+    let body = |url: &str| {
+        bodies
+            .iter()
+            .find(|(u, _)| u == url)
+            .map(|(_, b)| b.clone())
+    };
+    let output = |o: &mut rayo::Output| {
+        for document in &mut o.documents {
+            if let rayo::Document::Url {
+                url,
+                content_type: Some(content_type),
+            } = document
+            {
+                if let Some(text) = body(url) {
+                    *document = rayo::Document::Inline {
+                        content_type: *content_type,
+                        body: text,
+                    };
+                }
+            }
+        }
+    };
+    let input = |i: &mut rayo::Input| {
+        for grammar in &mut i.grammars {
+            if let rayo::GrammarSource::Url(url) = grammar {
+                if let Some(text) = body(url) {
+                    *grammar = rayo::GrammarSource::Inline {
+                        content_type: "application/srgs+xml".into(),
+                        body: text,
+                    };
+                }
+            }
+        }
+    };
+    match &mut component {
+        MediaComponent::Output(o) => output(o),
+        MediaComponent::Input(i) => input(i),
+        MediaComponent::Prompt(p) => {
+            output(&mut p.output);
+            input(&mut p.input);
+        }
+        MediaComponent::Record(_) => {}
+    }
+    component
+}
+
 fn ms(value: u32) -> Duration {
     Duration::from_millis(u64::from(value))
 }
@@ -98,8 +186,9 @@ fn announcement(output: &rayo::Output) -> Result<Announcement, CommandError> {
     let mut segments = Vec::new();
     for document in &output.documents {
         let rendered = document.render().ok_or_else(|| {
-            CommandError::not_implemented(
-                "documents fetched by url are not supported; give audio urls or inline documents",
+            CommandError::of(
+                StanzaCondition::InternalServerError,
+                "a document by url was not fetched",
             )
         })?;
         let rendered = rendered.map_err(|e| CommandError::bad_request(e.to_string()))?;
@@ -157,9 +246,10 @@ fn to_input(input: &rayo::Input) -> Result<call_control::Input, CommandError> {
     }
     let (grammars, fetch) = input.compile()?;
     if let Some(url) = fetch.first() {
-        return Err(CommandError::not_implemented(format!(
-            "grammar url '{url}': grammars are not fetched; send them inline or as builtin:dtmf/…"
-        )));
+        return Err(CommandError::of(
+            StanzaCondition::InternalServerError,
+            format!("grammar url '{url}' was not fetched"),
+        ));
     }
     if grammars.is_empty() {
         return Err(CommandError::bad_request("the input has no DTMF <grammar>"));
