@@ -633,11 +633,19 @@ impl CallRules {
             },
             _ => Kind::Plain,
         };
+        // A component asked to start paused is paused: its first resume
+        // must reach the actor (not read as a no-op).
+        let paused = match &command {
+            Command::Record(record) => record.start_paused,
+            Command::Announce(announcement) => announcement.start_paused,
+            Command::Prompt(prompt) => prompt.announcement.start_paused,
+            _ => false,
+        };
         let mut component = Component {
             id,
             slot,
             started: false,
-            paused: false,
+            paused,
             kind,
         };
         match command {

@@ -162,6 +162,7 @@ fn source_changes_keep_one_continuous_stream_with_markers() {
                 frames: prompt.clone(),
                 looped: false,
                 tag: 0,
+                start: 0,
             },
         )
         .expect("set source");
@@ -302,6 +303,7 @@ fn a_tick_allocates_nothing() {
             frames: prompt.clone(),
             looped: true,
             tag: 0,
+            start: 0,
         },
     ];
     for i in 0..48u32 {
@@ -320,6 +322,7 @@ fn a_tick_allocates_nothing() {
             frames: prompt,
             looped: false,
             tag: 0,
+            start: 0,
         },
     );
     finishing.events = Some(events_tx);
@@ -364,6 +367,7 @@ fn tick_over_1000_streams() {
                 frames: prompt.clone(),
                 looped: true,
                 tag: 0,
+                start: 0,
             },
         );
         s.socket = sockets[i as usize % sockets.len()].clone();

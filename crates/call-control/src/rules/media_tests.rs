@@ -365,6 +365,32 @@ fn held_components_end_with_the_call_and_can_be_stopped() {
 }
 
 #[test]
+fn a_component_started_paused_takes_its_first_resume() {
+    let t0 = Instant::now();
+    let mut rules = rayo_call(t0);
+    let paused = Record {
+        start_paused: true,
+        ..record()
+    };
+    send(&mut rules, t0, 1, Command::Record(paused));
+    drain(&mut rules);
+    rules.started(1);
+    drain(&mut rules);
+    // A pause is already the state; a resume reaches the actor.
+    send(&mut rules, t0, 2, Command::Pause { target: 1 });
+    assert_eq!(done_of(&drain(&mut rules), 2), [Ok(Output::None)]);
+    send(&mut rules, t0, 3, Command::Resume { target: 1 });
+    let actions = drain(&mut rules);
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Execute(Request {
+            id: 3,
+            command: Command::Resume { target: 1 }
+        })
+    )));
+}
+
+#[test]
 fn an_analysis_reports_signals_and_ends_on_a_terminating_one() {
     use crate::{Analysis, Signal, SignalKind};
     let t0 = Instant::now();
@@ -416,4 +442,20 @@ fn an_analysis_reports_signals_and_ends_on_a_terminating_one() {
     assert_eq!(actions[0], Action::StopComponent(1));
     assert_eq!(done_of(&actions, 1), [Ok(Output::Signal(beep))]);
     assert!(actions.contains(&Action::WantDigits(false)));
+}
+
+#[test]
+fn a_start_paused_announcement_takes_a_resume() {
+    let t0 = Instant::now();
+    let mut rules = rayo_call(t0);
+    let mut announcement = Announcement::once(vec![Segment::Silence(Duration::from_secs(1))]);
+    announcement.start_paused = true;
+    send(&mut rules, t0, 1, Command::Announce(announcement));
+    rules.started(1);
+    drain(&mut rules);
+    send(&mut rules, t0, 2, Command::Resume { target: 1 });
+    assert!(matches!(
+        drain(&mut rules)[..],
+        [Action::Execute(Request { id: 2, .. })]
+    ));
 }

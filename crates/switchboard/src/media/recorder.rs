@@ -1,5 +1,7 @@
-//! Call recording: both legs into one stereo WAV (8 kHz, 16-bit; left = the
-//! caller, right = the callee) that is a valid file at every moment.
+//! Call recording: two channels of audio (the bridge's two legs, or what a
+//! party says and hears) into one WAV (8 kHz, 16-bit) that is a valid file
+//! at every moment: stereo, or mono of one channel or of both mixed
+//! ([`Layout`]).
 //!
 //! The RTP receive path holds a [`RecorderTap`] per leg. [`RecorderTap::push`]
 //! copies the G.711 payload into a fixed-size message and `try_send`s it into
@@ -32,6 +34,16 @@
 //! Memory per recording: its queue (128 × ~0.5 KiB, allocated up front) and
 //! at most a few seconds of decoded audio waiting to be written.
 //!
+//! A recording can be paused and resumed ([`Recorder::pause`],
+//! [`Recorder::resume`]): the timeline discards frames that arrived while
+//! paused and continues the file where it stopped, so the paused time is
+//! not in the file. A recording can start paused (a
+//! record component waiting for its start beep).
+//!
+//! Taps that several feeders share (every sender toward a party: the pacer
+//! and the relay) go into a [`TapSet`], which the media path reads without
+//! waiting.
+//!
 //! On SIGTERM the server should call [`finish_all`] after ending its calls:
 //! it completes every recording still open, including those whose
 //! [`Recorder`] was only dropped (a drop asks the writer to finish the
@@ -39,20 +51,26 @@
 //! recording whose recorder and taps are all gone is ended by the writer on
 //! its own, should that request have been lost.
 
+mod taps;
 mod timeline;
+mod writer;
 
-pub use self::timeline::Channel;
+pub use self::taps::TapSet;
+pub use self::timeline::{Channel, Layout};
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use self::timeline::{Placed, Timeline, MAX_BUFFERED, SAMPLE_RATE};
+use self::timeline::{Timeline, SAMPLE_RATE};
+use self::writer::{
+    timed_out, wav_header, writer_gone, Control, Recording, Writer, NEXT_ID, WRITER,
+};
 use crate::media::pacer::G711;
 
 /// Largest payload one queued message carries (60 ms of G.711); longer
@@ -76,9 +94,13 @@ const FINISH_WAIT: Duration = Duration::from_secs(2);
 /// Start, finish and shutdown requests waiting for the writer.
 const CONTROL_QUEUE: usize = 4096;
 /// Bytes of the canonical WAV header.
-const HEADER_LEN: u64 = 44;
-/// Stereo frames that fit under the 4 GiB RIFF size limit (about 37 hours).
-const MAX_FRAMES: u64 = (u32::MAX as u64 - 36) / 4;
+pub const HEADER_LEN: u64 = 44;
+
+/// Sample frames of `layout` that fit under the 4 GiB RIFF size limit
+/// (about 37 hours of stereo).
+fn max_frames(layout: Layout) -> u64 {
+    (u64::from(u32::MAX) - 36) / layout.frame_bytes()
+}
 
 /// One leg's frame on its way to the writer.
 struct FrameMessage {
@@ -104,6 +126,7 @@ pub struct Recorder {
     id: u64,
     path: PathBuf,
     started: Instant,
+    layout: Layout,
     frames: SyncSender<FrameMessage>,
     counters: Arc<Counters>,
     control: SyncSender<Control>,
@@ -114,6 +137,7 @@ pub struct Recorder {
 /// path; it keeps nothing alive but the queue.
 #[derive(Debug, Clone)]
 pub struct RecorderTap {
+    recording: u64,
     frames: SyncSender<FrameMessage>,
     channel: Channel,
     counters: Arc<Counters>,
@@ -122,8 +146,11 @@ pub struct RecorderTap {
 /// What a finished recording holds, for logs and call records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordingSummary {
-    /// Length of the audio in the file (`ended − started`, to the sample).
+    /// Length of the audio in the file (`ended − started` less the paused
+    /// time, to the sample), as the final header says.
     pub duration: Duration,
+    /// Size of the file in bytes (header included), as written.
+    pub size: u64,
     /// Frames placed in the file.
     pub frames_written: u64,
     /// Frames lost to a full queue (the writer fell behind).
@@ -142,20 +169,39 @@ impl std::fmt::Debug for FrameMessage {
 }
 
 impl Recorder {
-    /// Creates the WAV file (and its directories) at `path`, whose time 0 is
-    /// `started`. Refuses to overwrite an existing file, so two calls can
-    /// never write into one recording. Blocks for the file creation only.
+    /// Creates the stereo WAV file (and its directories) at `path`, whose
+    /// time 0 is `started`. Refuses to overwrite an existing file, so two
+    /// calls can never write into one recording. Blocks for the file
+    /// creation only.
     pub fn start(path: &Path, started: Instant) -> io::Result<Recorder> {
-        Recorder::start_on(&WRITER, path, started)
+        Recorder::start_on(&WRITER, path, started, Layout::Stereo, false)
     }
 
-    /// [`Recorder::start`] on a given writer (tests use their own).
-    fn start_on(writer: &Writer, path: &Path, started: Instant) -> io::Result<Recorder> {
+    /// [`Recorder::start`] with the file's `layout`; a recording started
+    /// `paused` takes no audio until [`Recorder::resume`], whose instant is
+    /// then its time 0.
+    pub fn start_with(
+        path: &Path,
+        started: Instant,
+        layout: Layout,
+        paused: bool,
+    ) -> io::Result<Recorder> {
+        Recorder::start_on(&WRITER, path, started, layout, paused)
+    }
+
+    /// [`Recorder::start_with`] on a given writer (tests use their own).
+    fn start_on(
+        writer: &Writer,
+        path: &Path,
+        started: Instant,
+        layout: Layout,
+        paused: bool,
+    ) -> io::Result<Recorder> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir)?;
         }
         let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
-        file.write_all(&wav_header(0))?;
+        file.write_all(&wav_header(0, layout))?;
         let (frames, queue) = mpsc::sync_channel(QUEUE_FRAMES);
         let counters = Arc::new(Counters::default());
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
@@ -163,7 +209,7 @@ impl Recorder {
             id,
             path: path.to_path_buf(),
             file,
-            timeline: Timeline::new(started),
+            timeline: Timeline::with_layout(started, layout, paused),
             queue,
             counters: Arc::clone(&counters),
             failed: None,
@@ -179,6 +225,7 @@ impl Recorder {
             id,
             path: path.to_path_buf(),
             started,
+            layout,
             frames,
             counters,
             control,
@@ -189,6 +236,7 @@ impl Recorder {
     /// A tap feeding `channel`, for the leg's RTP receive path.
     pub fn tap(&self, channel: Channel) -> RecorderTap {
         RecorderTap {
+            recording: self.id,
             frames: self.frames.clone(),
             channel,
             counters: Arc::clone(&self.counters),
@@ -200,9 +248,36 @@ impl Recorder {
         &self.path
     }
 
-    /// The instant at the file's first sample.
+    /// The instant at the file's first sample (unless it started paused).
     pub fn started(&self) -> Instant {
         self.started
+    }
+
+    /// How the file holds the channels.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Stops taking audio at `at`: what lies before is written, frames
+    /// after are discarded until [`Recorder::resume`]. Never blocks; a
+    /// saturated writer is an error.
+    pub fn pause(&self, at: Instant) -> io::Result<()> {
+        self.request(Control::Pause { id: self.id, at })
+    }
+
+    /// Takes audio again from `at`, appended right after what was recorded
+    /// before the pause. Never blocks.
+    pub fn resume(&self, at: Instant) -> io::Result<()> {
+        self.request(Control::Resume { id: self.id, at })
+    }
+
+    fn request(&self, request: Control) -> io::Result<()> {
+        self.control.try_send(request).map_err(|e| match e {
+            TrySendError::Full(_) => {
+                io::Error::new(io::ErrorKind::WouldBlock, "recorder writer is saturated")
+            }
+            TrySendError::Disconnected(_) => writer_gone(),
+        })
     }
 
     /// Frames placed in the file so far (the writer lags up to 100 ms).
@@ -222,7 +297,8 @@ impl Recorder {
     }
 
     /// Ends the recording at `ended`: pads or cuts both channels to exactly
-    /// `ended − started`, writes the final header and fsyncs. Blocks up to
+    /// `ended − started` (less paused time; nothing more if paused), writes
+    /// the final header and fsyncs. Blocks up to
     /// 2 s (from async code, run it on a blocking thread); on a timeout the
     /// writer still completes the file.
     pub fn finish(mut self, ended: Instant) -> io::Result<RecordingSummary> {
@@ -246,13 +322,14 @@ impl Recorder {
             }
         }
         let wait = deadline.saturating_duration_since(Instant::now());
-        let duration = match answer.recv_timeout(wait) {
+        let (duration, size) = match answer.recv_timeout(wait) {
             Ok(result) => result?,
             Err(RecvTimeoutError::Timeout) => return Err(timed_out(&self.path)),
             Err(RecvTimeoutError::Disconnected) => return Err(writer_gone()),
         };
         Ok(RecordingSummary {
             duration,
+            size,
             frames_written: self.frames_written(),
             frames_dropped: self.frames_dropped(),
             frames_late: self.frames_late(),
@@ -309,6 +386,11 @@ impl RecorderTap {
     pub fn channel(&self) -> Channel {
         self.channel
     }
+
+    /// Which recording this tap feeds (to take it out of a [`TapSet`]).
+    pub fn recording(&self) -> u64 {
+        self.recording
+    }
 }
 
 /// Completes every recording still open, ending each now (for shutdown, so a
@@ -317,302 +399,6 @@ impl RecorderTap {
 /// a later [`Recorder::finish`] with `NotFound`.
 pub fn finish_all(timeout: Duration) -> bool {
     WRITER.finish_all(timeout)
-}
-
-/// Requests to the writer thread.
-enum Control {
-    Open(Box<Recording>),
-    Finish {
-        id: u64,
-        ended: Instant,
-        reply: Option<SyncSender<io::Result<Duration>>>,
-    },
-    FinishAll {
-        ended: Instant,
-        reply: SyncSender<()>,
-    },
-}
-
-impl std::fmt::Debug for Control {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Control::Open(r) => write!(f, "Open({})", r.id),
-            Control::Finish { id, .. } => write!(f, "Finish({id})"),
-            Control::FinishAll { .. } => f.write_str("FinishAll"),
-        }
-    }
-}
-
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-/// The writer all recordings share, started with the first one.
-static WRITER: Writer = Writer::new();
-
-/// The request queue of a writer thread, started on first use (and again
-/// if it has died).
-struct Writer {
-    control: Mutex<Option<SyncSender<Control>>>,
-}
-
-impl Writer {
-    const fn new() -> Writer {
-        Writer {
-            control: Mutex::new(None),
-        }
-    }
-
-    /// Sends `request`, starting the thread if it is not running; returns
-    /// the queue for later requests.
-    fn send(&self, mut request: Control) -> io::Result<SyncSender<Control>> {
-        let mut slot = self.control.lock().unwrap_or_else(PoisonError::into_inner);
-        for _ in 0..2 {
-            let control = match slot.as_ref() {
-                Some(control) => control.clone(),
-                None => {
-                    let (control, requests) = mpsc::sync_channel(CONTROL_QUEUE);
-                    thread::Builder::new()
-                        .name("recorder-writer".to_string())
-                        .spawn(move || run_writer(requests))?;
-                    *slot = Some(control.clone());
-                    control
-                }
-            };
-            match control.try_send(request) {
-                Ok(()) => return Ok(control),
-                Err(TrySendError::Full(_)) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::WouldBlock,
-                        "recorder writer is saturated",
-                    ))
-                }
-                Err(TrySendError::Disconnected(back)) => {
-                    *slot = None;
-                    request = back;
-                }
-            }
-        }
-        Err(writer_gone())
-    }
-
-    /// See [`finish_all`].
-    fn finish_all(&self, timeout: Duration) -> bool {
-        let control = self
-            .control
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let Some(control) = control else {
-            return true;
-        };
-        let (reply, answer) = mpsc::sync_channel(1);
-        let request = Control::FinishAll {
-            ended: Instant::now(),
-            reply,
-        };
-        if control.try_send(request).is_err() {
-            return false;
-        }
-        answer.recv_timeout(timeout).is_ok()
-    }
-}
-
-fn writer_gone() -> io::Error {
-    io::Error::new(io::ErrorKind::BrokenPipe, "recorder writer has stopped")
-}
-
-fn timed_out(path: &Path) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::TimedOut,
-        format!("recording {} not finished within 2 s", path.display()),
-    )
-}
-
-/// The writer thread: requests as they come, queues every [`TICK`].
-fn run_writer(requests: Receiver<Control>) {
-    let mut open: Vec<Recording> = Vec::new();
-    let mut bytes = Vec::new();
-    let mut next_tick = Instant::now() + TICK;
-    loop {
-        let wait = next_tick.saturating_duration_since(Instant::now());
-        match requests.recv_timeout(wait) {
-            Ok(Control::Open(recording)) => open.push(*recording),
-            Ok(Control::Finish { id, ended, reply }) => {
-                let result = match open.iter().position(|r| r.id == id) {
-                    Some(i) => open.swap_remove(i).finish(ended, &mut bytes),
-                    None => Err(io::Error::new(
-                        io::ErrorKind::NotFound,
-                        "recording was already finished by finish_all",
-                    )),
-                };
-                if let Some(reply) = reply {
-                    let _ = reply.try_send(result);
-                }
-            }
-            Ok(Control::FinishAll { ended, reply }) => {
-                for recording in open.drain(..) {
-                    let _ = recording.finish(ended, &mut bytes);
-                }
-                let _ = reply.try_send(());
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => {
-                let now = Instant::now();
-                for recording in open.drain(..) {
-                    let _ = recording.finish(now, &mut bytes);
-                }
-                return;
-            }
-        }
-        let now = Instant::now();
-        if now >= next_tick {
-            let mut i = 0;
-            while i < open.len() {
-                if open[i].drain() {
-                    open[i].write_ready(now, &mut bytes);
-                    i += 1;
-                } else {
-                    // Orphaned: its finish request was lost (a full request
-                    // queue when the recorder was dropped). End it now
-                    // rather than grow it with silence forever.
-                    let _ = open.swap_remove(i).finish(now, &mut bytes);
-                }
-            }
-            next_tick = now + TICK;
-        }
-    }
-}
-
-/// The writer's side of one recording.
-struct Recording {
-    id: u64,
-    path: PathBuf,
-    file: File,
-    timeline: Timeline,
-    queue: Receiver<FrameMessage>,
-    counters: Arc<Counters>,
-    /// The first write error; later audio is discarded.
-    failed: Option<io::Error>,
-}
-
-impl Recording {
-    /// Places every queued frame (a bounded number, even if the legs keep
-    /// pushing). Returns false once the recorder and all its taps are gone.
-    fn drain(&mut self) -> bool {
-        for _ in 0..QUEUE_FRAMES * 2 {
-            let message = match self.queue.try_recv() {
-                Ok(message) => message,
-                Err(TryRecvError::Empty) => return true,
-                Err(TryRecvError::Disconnected) => return false,
-            };
-            let payload = &message.payload[..usize::from(message.len).min(MAX_PAYLOAD)];
-            let counter =
-                match self
-                    .timeline
-                    .place(message.channel, message.arrival, message.codec, payload)
-                {
-                    Placed::Written => &self.counters.written,
-                    Placed::Late => &self.counters.late,
-                };
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-        true
-    }
-
-    /// Writes what is old enough, if it makes a batch.
-    fn write_ready(&mut self, now: Instant, bytes: &mut Vec<u8>) {
-        let upto = self.timeline.offset(now).saturating_sub(HOLD);
-        if upto.saturating_sub(self.timeline.flushed()) < BATCH {
-            return;
-        }
-        self.write_upto(upto.min(MAX_FRAMES), false, bytes);
-    }
-
-    /// Writes everything up to offset `upto`, [`CHUNK`] by chunk; with
-    /// `truncate`, drops what lies beyond.
-    fn write_upto(&mut self, upto: u64, truncate: bool, bytes: &mut Vec<u8>) {
-        loop {
-            let step = upto.min(self.timeline.flushed().saturating_add(CHUNK));
-            let last = step >= upto;
-            bytes.clear();
-            self.timeline.take(step, truncate && last, bytes);
-            self.append(bytes);
-            if last {
-                return;
-            }
-        }
-    }
-
-    /// Appends `bytes` to the data and then, so that the header never claims
-    /// more than the file holds, updates the sizes in the header.
-    fn append(&mut self, bytes: &[u8]) {
-        if self.failed.is_some() {
-            return;
-        }
-        let data_frames = self.timeline.flushed();
-        let result = self
-            .file
-            .write_all(bytes)
-            .and_then(|()| update_header(&mut self.file, data_frames));
-        if let Err(e) = result {
-            tracing::warn!(path = %self.path.display(), error = %e, "recording write failed; the rest of the call is not recorded");
-            self.failed = Some(e);
-        }
-    }
-
-    /// Ends the recording at `ended` (at most 10 s from now, so a wrong
-    /// instant cannot fill the disk with silence); returns the audio's
-    /// duration.
-    fn finish(mut self, ended: Instant, bytes: &mut Vec<u8>) -> io::Result<Duration> {
-        self.drain();
-        let latest = self.timeline.offset(Instant::now()) + MAX_BUFFERED;
-        let end = self.timeline.offset(ended).min(latest).min(MAX_FRAMES);
-        self.write_upto(end, true, bytes);
-        if let Some(e) = self.failed.take() {
-            return Err(e);
-        }
-        if self.timeline.flushed() > end {
-            // Already written past `ended` (it lies more than `HOLD` back).
-            self.file.set_len(HEADER_LEN + end * 4)?;
-            update_header(&mut self.file, end)?;
-        }
-        self.file.sync_all()?;
-        Ok(Duration::from_nanos(end * 1_000_000_000 / SAMPLE_RATE))
-    }
-}
-
-/// The 44-byte header of a stereo 8 kHz 16-bit PCM WAV holding `frames`.
-fn wav_header(frames: u64) -> [u8; HEADER_LEN as usize] {
-    let data = data_bytes(frames);
-    let mut h = [0u8; HEADER_LEN as usize];
-    h[0..4].copy_from_slice(b"RIFF");
-    h[4..8].copy_from_slice(&(36 + data).to_le_bytes());
-    h[8..12].copy_from_slice(b"WAVE");
-    h[12..16].copy_from_slice(b"fmt ");
-    h[16..20].copy_from_slice(&16u32.to_le_bytes());
-    h[20..22].copy_from_slice(&1u16.to_le_bytes()); // PCM
-    h[22..24].copy_from_slice(&2u16.to_le_bytes()); // channels
-    h[24..28].copy_from_slice(&(SAMPLE_RATE as u32).to_le_bytes());
-    h[28..32].copy_from_slice(&(SAMPLE_RATE as u32 * 4).to_le_bytes()); // byte rate
-    h[32..34].copy_from_slice(&4u16.to_le_bytes()); // block align
-    h[34..36].copy_from_slice(&16u16.to_le_bytes()); // bits per sample
-    h[36..40].copy_from_slice(b"data");
-    h[40..44].copy_from_slice(&data.to_le_bytes());
-    h
-}
-
-fn data_bytes(frames: u64) -> u32 {
-    u32::try_from(frames.min(MAX_FRAMES) * 4).unwrap_or(u32::MAX - 36)
-}
-
-/// Rewrites the RIFF and data sizes for `frames`, leaving the file position
-/// at the end.
-fn update_header(file: &mut File, frames: u64) -> io::Result<()> {
-    let data = data_bytes(frames);
-    file.seek(SeekFrom::Start(4))?;
-    file.write_all(&(36 + data).to_le_bytes())?;
-    file.seek(SeekFrom::Start(40))?;
-    file.write_all(&data.to_le_bytes())?;
-    file.seek(SeekFrom::End(0))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -115,7 +115,8 @@ impl Relay {
             return RelayVerdict::Drop;
         }
         let pt = packet[1] & 0x7f;
-        let (out_pt, transcode) = if pt == self.config.audio_in {
+        let audio = pt == self.config.audio_in;
+        let (out_pt, transcode) = if audio {
             (self.config.audio_out, self.config.transcode)
         } else if Some(pt) == self.config.event_in {
             match self.config.event_out {
@@ -148,6 +149,10 @@ impl Relay {
             Transcode::None => {}
             Transcode::UlawToAlaw => g711::ulaw_to_alaw_in_place(payload),
             Transcode::AlawToUlaw => g711::alaw_to_ulaw_in_place(payload),
+        }
+        if audio {
+            // What the target's party hears, for its recordings.
+            self.stream.taps().push(now, out_pt, payload);
         }
         // Reordered packets must not move the continuation point backwards.
         let newer = match self.last_out {

@@ -17,6 +17,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::media::recorder::TapSet;
 use media::rtcp::{
     dlsr, ntp_middle, ntp_timestamp, round_trip_time, CompoundReport, ReceptionTotals, ReportBlock,
     RtcpIter, RtcpPacket, SenderInfo,
@@ -43,6 +44,8 @@ pub struct OutboundCounters {
     last_timestamp: AtomicU32,
     /// Nanoseconds after `epoch` of the last packet; 0 before the first.
     last_sent_ns: AtomicU64,
+    /// Recordings of what the leg's party hears, fed by every feeder.
+    taps: TapSet,
 }
 
 impl Default for OutboundCounters {
@@ -65,7 +68,14 @@ impl OutboundCounters {
             last_sequence: AtomicU32::new(0),
             last_timestamp: AtomicU32::new(0),
             last_sent_ns: AtomicU64::new(0),
+            taps: TapSet::default(),
         }
+    }
+
+    /// The recordings fed with what is sent on this stream (what the
+    /// party hears): each feeder pushes the audio payloads it sends.
+    pub fn taps(&self) -> &TapSet {
+        &self.taps
     }
 
     /// Records one sent packet (called by the feeder, once per packet).

@@ -96,7 +96,7 @@ use tokio::task::JoinHandle;
 
 use crate::media::pacer::G711;
 use crate::media::ports::RtpPortPair;
-use crate::media::recorder::RecorderTap;
+use crate::media::recorder::{RecorderTap, TapSet};
 use crate::media::relay::{Relay, RelayConfig, RelayVerdict};
 use crate::media::reports::{self, OutboundCounters, Reception, RemoteReport, Reporter};
 
@@ -364,6 +364,8 @@ struct Shared {
     relay_dropped: AtomicU64,
     send_errors: AtomicU64,
     rtcp_sent: AtomicU64,
+    /// Recordings of what the peer says, besides the bridge's [`Tap`].
+    taps: TapSet,
     /// Updated once per peer report, read by stats: never on the RTP path.
     remote: std::sync::Mutex<Option<RemoteReport>>,
 }
@@ -540,6 +542,13 @@ impl RtpSession {
                 payload_type,
             })
         })))
+    }
+
+    /// The recordings fed with what the peer says (record components; the
+    /// bridge's recorder uses [`RtpSession::set_tap`]). Taps added here
+    /// take effect at once, without a control message.
+    pub fn taps(&self) -> &TapSet {
+        &self.shared.taps
     }
 
     /// Whether received packets are also handed to the consumer channel. A
@@ -867,6 +876,9 @@ impl Receiver {
                 tap.tap.push(arrival, tap.codec, payload);
             }
         }
+        self.shared
+            .taps
+            .push(arrival, packet.payload_type(), payload);
         let consumer = match (&self.packets, self.deliver) {
             (Some(packets), true) => packets,
             _ => {

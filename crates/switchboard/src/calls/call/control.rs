@@ -16,6 +16,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use call_control::{Action, CallInfo, CallRules, EndReason, Event, Failure, Request, SlotPolicy};
 use sip::TypedHeaders;
@@ -27,12 +28,15 @@ use crate::calls::join::{PeerMessage, PEER_QUEUE};
 use crate::calls::registry::{CallRegistry, Registration, RegistryError};
 use crate::control::{CallHandle, EventSink, Offer, Offered, CALL_COMMAND_QUEUE};
 use crate::media::pacer::{
-    AfterPrompt, FrameSource, PacerEvent, PromptFrames, StreamId, StreamSetup,
+    AfterPrompt, FrameSource, PacerEvent, PromptFrames, StreamCounters, StreamId, StreamSetup,
 };
 use crate::media::session::ReceivedRtp;
 
+mod analyze;
+mod announce;
 mod execute;
 mod joining;
+mod record;
 mod refer;
 mod reinvite;
 
@@ -75,6 +79,10 @@ pub(super) struct Control {
     pub(super) rules: CallRules,
     media: Option<ControlMedia>,
     play: Option<Playing>,
+    /// The announcement (or prompt's announcement) playing.
+    announce: Option<announce::Announcing>,
+    /// The last tag given to an announcement's pacer source.
+    next_tag: u64,
     listen: Option<Listening>,
     echo: Option<call_control::RequestId>,
     /// The controller's headers for the 200 being sent.
@@ -91,6 +99,10 @@ pub(super) struct Control {
     joined: Option<joining::JoinedCall>,
     /// The party's audio reaches no joined call.
     muted: bool,
+    /// Record components.
+    records: record::Records,
+    /// Running call progress analyses that listen to audio.
+    analyses: Vec<analyze::Analyzing>,
     /// The SIP status that ended the call, for `Ended`.
     end_code: Option<u16>,
     /// The headers of the SIP message that ended the call, for `Ended`.
@@ -102,6 +114,8 @@ pub(super) struct Control {
 /// The caller's media as a controlled call drives it (after answer).
 struct ControlMedia {
     stream: StreamId,
+    /// The stream's counters: where its prompt stands.
+    counters: Arc<StreamCounters>,
     /// `None` once the pacer has gone (shutdown).
     pacer_events: Option<mpsc::Receiver<PacerEvent>>,
     destination: watch::Receiver<SocketAddr>,
@@ -139,6 +153,7 @@ pub(super) async fn wake(
         None => (None, None),
     };
     let loading = control.play.as_mut().and_then(|p| p.loading.as_mut());
+    let announcing = control.announce.as_mut().and_then(|a| a.pending.as_mut());
     // Commands wait until the offer has resolved: the agent may send its
     // first request before the hub's answer reaches us, and its `Done` needs
     // the sink the offer brings.
@@ -149,6 +164,9 @@ pub(super) async fn wake(
         event = recv_opt(pacer) => Wake::Pacer(event),
         packet = recv_opt(packets) => Wake::Packet(packet.map(Box::new)),
         loaded = loaded_opt(loading) => Wake::Loaded(loaded),
+        ready = poll_opt(announcing) => {
+            Wake::Announce(ready.unwrap_or(announce::Ready::Lost))
+        }
         message = recv_opt(peer) => Wake::Peer(message),
         changed = changed_opt(destination) => Wake::Destination(changed),
         _ = super::sleep_until(deadline) => Wake::Deadline,
@@ -163,6 +181,8 @@ pub(super) enum Wake {
     /// Boxed: a packet is large and arrives only while a component reads them.
     Packet(Option<Box<ReceivedRtp>>),
     Loaded(Result<PromptFrames, Failure>),
+    /// An announcement's load or re-rendering finished.
+    Announce(announce::Ready),
     Destination(Option<SocketAddr>),
     Peer(Option<PeerMessage>),
     Deadline,
@@ -242,6 +262,8 @@ impl Control {
             rules: CallRules::new(SlotPolicy::Replace),
             media: None,
             play: None,
+            announce: None,
+            next_tag: 0,
             listen: None,
             echo: None,
             answer_headers: Vec::new(),
@@ -251,6 +273,8 @@ impl Control {
             peer: Some(peer),
             joined: None,
             muted: false,
+            records: record::Records::default(),
+            analyses: Vec::new(),
             end_code: None,
             end_headers: Vec::new(),
             bye_headers: Vec::new(),
@@ -262,10 +286,18 @@ impl Control {
             .rules
             .poll_timeout()
             .map(tokio::time::Instant::from_std);
-        [rules, self.answer_by, self.reinvites.deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        let announce = self.announce.as_ref().and_then(|a| a.until);
+        let records = self.records.deadline().map(tokio::time::Instant::from_std);
+        [
+            rules,
+            self.answer_by,
+            self.reinvites.deadline(),
+            announce,
+            records,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 
@@ -290,7 +322,9 @@ impl Call {
             }
             Wake::Offered(offered) => self.on_offered(offered).await,
             Wake::Pacer(Some(PacerEvent::PromptFinished { tag, .. })) => {
-                if let Some(c) = self.control.as_mut() {
+                if self.beep_finished(tag) {
+                    // A recording's beep, not a prompt.
+                } else if let Some(c) = self.control.as_mut() {
                     // Only the prompt now playing (its tag is its request id):
                     // a replaced or stopped one may still report its end.
                     if matches!(&c.play, Some(p) if p.id == tag && p.loading.is_none()) {
@@ -298,6 +332,7 @@ impl Call {
                         c.rules.finished(tag, Ok(call_control::Output::None));
                     }
                 }
+                self.on_prompt_finished(tag);
             }
             Wake::Pacer(None) => {
                 if let Some(m) = self.control.as_mut().and_then(|c| c.media.as_mut()) {
@@ -312,6 +347,7 @@ impl Call {
                 }
             }
             Wake::Loaded(result) => self.on_loaded(result),
+            Wake::Announce(ready) => self.on_announce_ready(ready),
             Wake::Destination(Some(destination)) => {
                 if let Some(m) = self.control.as_ref().and_then(|c| c.media.as_ref()) {
                     let _ = self.ctx.pacer.set_destination(m.stream, destination);
@@ -365,7 +401,10 @@ impl Call {
             match action {
                 Action::Emit(event) => self.send_event(event).await,
                 Action::Execute(request) => Box::pin(self.execute(request)).await,
-                Action::StopComponent(id) | Action::StopAnnouncement(id) => self.stop_component(id),
+                Action::StopComponent(id) => self.stop_component(id),
+                Action::StopAnnouncement(id) => {
+                    self.stop_announcement(id);
+                }
                 Action::Complete(id) => self.complete(id),
                 Action::WantDigits(_) => self.update_delivery(),
             }
@@ -405,6 +444,7 @@ impl Call {
             Ok(stream) => {
                 control.media = Some(ControlMedia {
                     stream: stream.id,
+                    counters: stream.counters,
                     pacer_events: Some(pacer_events),
                     destination: session.destination_changes(),
                     digits: DigitSource::new(&negotiated),
@@ -433,9 +473,23 @@ impl Call {
                 }
             }
         }
+        if !control.muted {
+            control.records.party_audio(packet);
+        }
         let mut digits: Vec<char> = Vec::new();
+        let mut signals = Vec::new();
         if let Some(media) = control.media.as_mut() {
             media.digits.feed(packet, |d| digits.push(d));
+            let (pt, codec) = (media.negotiated.payload_type, media.negotiated.codec);
+            for analysis in control.analyses.iter_mut().filter(|_| !control.muted) {
+                let mut found = Vec::new();
+                analysis.feed(packet, pt, codec, &mut found);
+                signals.extend(found.into_iter().map(|s| (analysis.id, s)));
+            }
+        }
+        for (id, signal) in signals {
+            tracing::debug!(?signal, "call progress signal");
+            control.rules.signal(id, signal);
         }
         let now = now();
         for digit in digits {
@@ -461,9 +515,11 @@ impl Call {
                 return self.reject_a(480, Some("Temporarily Unavailable")).await;
             }
         }
+        self.on_announcement_deadline(now);
         if let Some(control) = self.control.as_mut() {
             control.rules.handle_timeout(now.into_std());
         }
+        self.on_record_deadline().await;
         self.send_reinvites().await;
     }
 
@@ -472,7 +528,10 @@ impl Call {
         let Some(control) = self.control.as_mut() else {
             return;
         };
-        let wanted = control.rules.wants_digits() || control.listen.is_some();
+        let wanted = control.rules.wants_digits()
+            || control.listen.is_some()
+            || !control.analyses.is_empty()
+            || control.records.wants_audio();
         let Some(media) = control.media.as_mut() else {
             return;
         };
@@ -558,6 +617,7 @@ impl Call {
     }
 
     async fn send_event(&mut self, event: Event) {
+        let event = self.recording_done(event).await;
         let Some(sink) = self.control.as_ref().and_then(|c| c.sink.clone()) else {
             return;
         };

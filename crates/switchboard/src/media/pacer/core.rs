@@ -127,13 +127,14 @@ impl PacerCore {
             None => (setup.initial_sequence, setup.initial_timestamp),
         };
         counters.record_position(sequence, timestamp);
+        let position = start_of(&setup.source);
         self.index.insert(id, self.streams.len());
         self.streams.push(Stream {
             id,
             sequence,
             timestamp,
             setup,
-            position: 0,
+            position,
             marker: true,
             prompt_paused: false,
             counters,
@@ -146,10 +147,25 @@ impl PacerCore {
         let Some(stream) = self.stream_mut(id) else {
             return false;
         };
+        stream.position = start_of(&source);
         stream.setup.source = source;
-        stream.position = 0;
         stream.marker = true;
         stream.prompt_paused = false;
+        true
+    }
+
+    /// Moves a stream's prompt to frame `frame` in place, if the prompt
+    /// playing is the one tagged `tag` (an older seek must not move a newer
+    /// prompt): its pause and the RTP stream go on unchanged; at or past the
+    /// end it finishes at the next tick. Returns false for an unknown stream.
+    pub fn seek_prompt(&mut self, id: StreamId, tag: u64, frame: usize) -> bool {
+        let Some(stream) = self.stream_mut(id) else {
+            return false;
+        };
+        if matches!(stream.setup.source, FrameSource::Prompt { tag: playing, .. } if playing == tag)
+        {
+            stream.position = frame;
+        }
         true
     }
 
@@ -238,6 +254,11 @@ impl PacerCore {
                     stats.frame_lateness.record(lateness);
                     if let Some(outbound) = &setup.outbound {
                         outbound.sent(stream.sequence, stream.timestamp, FRAME_SAMPLES, now);
+                        // What the party hears, for its recordings.
+                        let payload = &packet[HEADER_LEN..];
+                        outbound
+                            .taps()
+                            .push(now, setup.codec.payload_type(), payload);
                     }
                 }
                 stream.marker = false;
@@ -249,8 +270,21 @@ impl PacerCore {
             stream
                 .counters
                 .record_position(stream.sequence, stream.timestamp);
+            let prompt = match stream.setup.source {
+                FrameSource::Prompt { tag, .. } => Some(tag),
+                _ => None,
+            };
+            stream.counters.record_prompt(prompt, stream.position);
         }
         stats.record_streams(streams.len());
+    }
+}
+
+/// Where a source starts: a prompt at its `start`, anything else at 0.
+fn start_of(source: &FrameSource) -> usize {
+    match source {
+        FrameSource::Prompt { start, .. } => *start,
+        _ => 0,
     }
 }
 
@@ -275,6 +309,7 @@ fn next_payload(stream: &mut Stream, out: &mut Frame) -> bool {
         frames,
         looped,
         tag,
+        ..
     } = &stream.setup.source
     {
         let tag = *tag;
@@ -380,6 +415,7 @@ mod tests {
                 frames: prompt,
                 looped: false,
                 tag: 7,
+                start: 0,
             },
         );
         s.events = Some(tx);
@@ -443,6 +479,7 @@ mod tests {
                 frames: numbered_prompt(4),
                 looped: false,
                 tag: 3,
+                start: 0,
             },
         );
         s.events = Some(tx);
@@ -491,6 +528,7 @@ mod tests {
             frames: numbered_prompt(2),
             looped: true,
             tag: 1,
+            start: 0,
         };
         let mut core = PacerCore::new(1, Arc::default());
         core.add_stream(StreamId(1), setup(to, looped.clone()), Arc::default());
@@ -514,6 +552,50 @@ mod tests {
         let silence = G711::Pcmu.silence_code();
         let payloads: Vec<u8> = drain(&sink).iter().map(|p| p.2).collect();
         assert_eq!(payloads, [1, silence, 2, 1, 2, 1]);
+    }
+
+    #[test]
+    fn a_prompt_starts_at_its_start_seeks_in_place_and_reports_its_position() {
+        let (sink, to) = sink();
+        let counters = Arc::new(StreamCounters::default());
+        assert_eq!(counters.prompt_position(), None);
+        let mut core = PacerCore::new(1, Arc::default());
+        let source = |start| FrameSource::Prompt {
+            frames: numbered_prompt(6),
+            looped: false,
+            tag: (1 << 63) | 9,
+            start,
+        };
+        core.add_stream(StreamId(1), setup(to, source(2)), counters.clone());
+        let now = Instant::now();
+        core.tick(now);
+        let at = counters.prompt_position().expect("a prompt plays");
+        assert_eq!((at.tag, at.frame), (9, 3));
+        // Paused, then moved back: the pause holds and the position moves.
+        core.set_prompt_paused(StreamId(1), true);
+        assert!(core.seek_prompt(StreamId(1), (1 << 63) | 9, 1));
+        // A seek for another prompt's tag leaves this one alone.
+        assert!(core.seek_prompt(StreamId(1), 4, 5));
+        core.tick(now);
+        assert_eq!(counters.prompt_position().map(|p| p.frame), Some(1));
+        core.set_prompt_paused(StreamId(1), false);
+        core.tick(now);
+        // Past the end: the prompt finishes at the next tick.
+        core.seek_prompt(StreamId(1), (1 << 63) | 9, 99);
+        core.tick(now);
+        assert_eq!(counters.prompt_position(), None);
+        // A looped prompt's later rounds start from its first frame.
+        let mut looped = source(4);
+        if let FrameSource::Prompt { looped: l, .. } = &mut looped {
+            *l = true;
+        }
+        core.set_source(StreamId(1), looped);
+        for _ in 0..4 {
+            core.tick(now);
+        }
+        let silence = G711::Pcmu.silence_code();
+        let payloads: Vec<u8> = drain(&sink).iter().map(|p| p.2).collect();
+        assert_eq!(payloads, [3, silence, 2, 5, 6, 1, 2]);
     }
 
     #[test]

@@ -91,6 +91,11 @@ impl PromptFrames {
         self.frames.get(index)
     }
 
+    /// All frames, to build longer timelines from (announcements).
+    pub fn frames(&self) -> &[Frame] {
+        &self.frames
+    }
+
     /// Whether both hold the very same shared frames (not merely equal ones):
     /// how the prompt cache's sharing is observed.
     pub fn same_as(&self, other: &PromptFrames) -> bool {
@@ -107,12 +112,16 @@ pub enum FrameSource {
     /// A generated tone (tests, ringback); costs a few µs of `sin` per frame,
     /// so long-running tones are better encoded once as a looped prompt.
     Tone(ToneGenerator),
-    /// Pre-encoded frames, played from the start.
+    /// Pre-encoded frames, played from frame `start` (a loop starts its
+    /// later rounds from frame 0).
     Prompt {
         /// The shared frames.
         frames: PromptFrames,
         /// Start again at the end instead of finishing.
         looped: bool,
+        /// The first frame sent; at or past the end the prompt finishes at
+        /// the next tick (an announcement's start offset, a seek).
+        start: usize,
         /// The owner's name for this play, echoed in
         /// [`PromptFinished`](super::PacerEvent::PromptFinished) so a late
         /// event of a replaced prompt is not taken for the current one's.

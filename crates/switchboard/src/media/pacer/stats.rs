@@ -24,7 +24,7 @@ fn micros(d: Duration) -> u64 {
 }
 
 /// One stream's counters, shared between the pacer and the stream's owner.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StreamCounters {
     sent: AtomicU64,
     send_errors: AtomicU64,
@@ -32,6 +32,37 @@ pub struct StreamCounters {
     max_lateness_us: AtomicU64,
     next_sequence: AtomicU32,
     next_timestamp: AtomicU32,
+    /// The prompt playing and its next frame, packed (see [`PromptPosition`]).
+    prompt: AtomicU64,
+}
+
+impl Default for StreamCounters {
+    fn default() -> StreamCounters {
+        StreamCounters {
+            sent: AtomicU64::default(),
+            send_errors: AtomicU64::default(),
+            last_lateness_us: AtomicU64::default(),
+            max_lateness_us: AtomicU64::default(),
+            next_sequence: AtomicU32::default(),
+            next_timestamp: AtomicU32::default(),
+            prompt: AtomicU64::new(NO_PROMPT),
+        }
+    }
+}
+
+/// The packed value of a stream that plays no prompt.
+const NO_PROMPT: u64 = u64::MAX;
+
+/// Which prompt a stream plays and how far it got, as of the last tick:
+/// how an announcement's owner reads its play position without asking the
+/// pacer thread (seek, speed and volume changes start from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PromptPosition {
+    /// The low 32 bits of the prompt's tag: an owner tells its own prompt
+    /// from one it replaced by choosing tags that differ there.
+    pub tag: u32,
+    /// The index of the next frame to send (frames sent, with the start).
+    pub frame: usize,
 }
 
 /// A copy of one stream's counters.
@@ -73,6 +104,25 @@ impl StreamCounters {
         let us = micros(lateness);
         self.last_lateness_us.store(us, Ordering::Relaxed);
         raise(&self.max_lateness_us, us);
+    }
+
+    /// The prompt the stream plays as of the last tick, if any.
+    pub fn prompt_position(&self) -> Option<PromptPosition> {
+        let packed = self.prompt.load(Ordering::Relaxed);
+        (packed != NO_PROMPT).then_some(PromptPosition {
+            tag: (packed >> 32) as u32,
+            frame: (packed & 0xFFFF_FFFF) as usize,
+        })
+    }
+
+    /// Once per tick: one store, no allocation.
+    pub(super) fn record_prompt(&self, tag: Option<u64>, frame: usize) {
+        let packed = match tag {
+            // The frame stays below u32::MAX so a prompt never reads as none.
+            Some(tag) => (tag & 0xFFFF_FFFF) << 32 | frame.min(0xFFFF_FFFE) as u64,
+            None => NO_PROMPT,
+        };
+        self.prompt.store(packed, Ordering::Relaxed);
     }
 
     pub(super) fn record_position(&self, sequence: u16, timestamp: u32) {

@@ -74,6 +74,11 @@ fn slice(samples: &[i16], from_ms: u64, to_ms: u64) -> &[i16] {
     &samples[at(from_ms)..at(to_ms)]
 }
 
+/// A stereo recording on `writer`, as the bridge makes them.
+fn start_stereo(writer: &Writer, path: &Path, started: Instant) -> io::Result<Recorder> {
+    Recorder::start_on(writer, path, started, Layout::Stereo, false)
+}
+
 /// An instant `back` before now, when the clock allows it.
 fn ago(back: Duration) -> Option<Instant> {
     Instant::now().checked_sub(back)
@@ -85,7 +90,7 @@ fn two_legs_with_jitter_and_a_gap_land_on_their_channels() {
     let path = dir.path().join("calls/2026/one.wav");
     let writer = Writer::new();
     let t0 = Instant::now();
-    let recorder = Recorder::start_on(&writer, &path, t0).expect("start");
+    let recorder = start_stereo(&writer, &path, t0).expect("start");
     assert!(path.exists(), "created with its directories");
 
     // Left: 0-3 s. Right: starts at 0.5 s, silent from 1.5 to 2.0 s. Both
@@ -136,7 +141,7 @@ fn the_header_is_valid_while_recording() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("live.wav");
     let writer = Writer::new();
-    let recorder = Recorder::start_on(&writer, &path, t0).expect("start");
+    let recorder = start_stereo(&writer, &path, t0).expect("start");
     let empty = WavAudio::open(&path).expect("valid from the start");
     assert_eq!(empty.samples.len(), 0);
 
@@ -166,7 +171,7 @@ fn a_dropped_recorder_still_leaves_a_complete_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("dropped.wav");
     let writer = Writer::new();
-    let recorder = Recorder::start_on(&writer, &path, t0).expect("start");
+    let recorder = start_stereo(&writer, &path, t0).expect("start");
     let tap = recorder.tap(Channel::Right);
     for (k, frame) in (0u64..).zip(tone_frames(RIGHT_HZ, 30)) {
         tap.push(t0 + ms(20 * (k + 1)), G711::Pcmu, &frame);
@@ -194,8 +199,8 @@ fn finish_all_completes_open_recordings() {
     let Some(t0) = ago(ms(300)) else { return };
     let dir = tempfile::tempdir().expect("temp dir");
     let writer = Writer::new();
-    let a = Recorder::start_on(&writer, &dir.path().join("a.wav"), t0).expect("start");
-    let b = Recorder::start_on(&writer, &dir.path().join("b.wav"), t0).expect("start");
+    let a = start_stereo(&writer, &dir.path().join("a.wav"), t0).expect("start");
+    let b = start_stereo(&writer, &dir.path().join("b.wav"), t0).expect("start");
     assert!(writer.finish_all(Duration::from_secs(2)));
     for name in ["a.wav", "b.wav"] {
         let audio = WavAudio::open(dir.path().join(name)).expect("valid");
@@ -216,7 +221,7 @@ fn finishing_before_what_was_written_cuts_the_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("cut.wav");
     let writer = Writer::new();
-    let recorder = Recorder::start_on(&writer, &path, t0).expect("start");
+    let recorder = start_stereo(&writer, &path, t0).expect("start");
     assert!(read_when(&path, 1000).duration_ms() >= 1000);
     let summary = recorder.finish(t0 + ms(500)).expect("finish");
     assert_eq!(summary.duration, ms(500));
@@ -232,7 +237,7 @@ fn a_full_queue_drops_and_counts_and_long_payloads_are_split() {
     let dir = tempfile::tempdir().expect("temp dir");
     let writer = Writer::new();
     let t0 = Instant::now();
-    let recorder = Recorder::start_on(&writer, &dir.path().join("full.wav"), t0).expect("start");
+    let recorder = start_stereo(&writer, &dir.path().join("full.wav"), t0).expect("start");
     let tap = recorder.tap(Channel::Left);
     let frame = [0x10u8; FRAME_SAMPLES];
     for k in 0..1000u64 {
@@ -251,7 +256,7 @@ fn a_full_queue_drops_and_counts_and_long_payloads_are_split() {
 
     // 120 ms in one payload: two pieces, back to back, ending at arrival.
     let path = dir.path().join("long.wav");
-    let recorder = Recorder::start_on(&writer, &path, t0).expect("start");
+    let recorder = start_stereo(&writer, &path, t0).expect("start");
     let tap = recorder.tap(Channel::Left);
     tap.push(t0 + ms(140), G711::Pcmu, &[0x10u8; 960]);
     wait_placed(&recorder, 2);
@@ -270,7 +275,7 @@ fn start_refuses_to_overwrite() {
     let path = dir.path().join("taken.wav");
     fs::write(&path, b"earlier recording").expect("write");
     let writer = Writer::new();
-    let err = Recorder::start_on(&writer, &path, Instant::now()).expect_err("exists");
+    let err = start_stereo(&writer, &path, Instant::now()).expect_err("exists");
     assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
     assert_eq!(fs::read(&path).expect("read"), b"earlier recording");
 }
@@ -281,7 +286,7 @@ fn an_end_far_in_the_future_is_capped() {
     let path = dir.path().join("future.wav");
     let writer = Writer::new();
     let t0 = Instant::now();
-    let recorder = Recorder::start_on(&writer, &path, t0).expect("start");
+    let recorder = start_stereo(&writer, &path, t0).expect("start");
     let summary = recorder
         .finish(t0 + Duration::from_secs(3600))
         .expect("finish");
@@ -309,7 +314,7 @@ fn an_orphaned_recording_is_ended_when_its_last_sender_goes() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("orphan.wav");
     let writer = Writer::new();
-    let mut recorder = Recorder::start_on(&writer, &path, t0).expect("start");
+    let mut recorder = start_stereo(&writer, &path, t0).expect("start");
     // As if the drop's finish request had been lost.
     recorder.finished = true;
     let dropped_at = Instant::now();
@@ -321,4 +326,70 @@ fn an_orphaned_recording_is_ended_when_its_last_sender_goes() {
         got >= expected_ms && got <= expected_ms + 400,
         "{got} ms for a recording orphaned after {expected_ms} ms"
     );
+}
+
+#[test]
+fn pause_and_resume_leave_the_paused_time_out_of_a_mono_file() {
+    let Some(t0) = ago(ms(1000)) else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("paused.wav");
+    let writer = Writer::new();
+    let layout = Layout::Mono(Channel::Right);
+    let recorder = Recorder::start_on(&writer, &path, t0, layout, true).expect("start");
+    let tap = recorder.tap(Channel::Right);
+    // Heard while paused from the start (a beep): not recorded.
+    let frames = tone_frames(RIGHT_HZ, 50);
+    for (k, frame) in (0u64..).zip(&frames[..10]) {
+        tap.push(t0 + ms(20 * (k + 1)), G711::Pcmu, frame);
+    }
+    wait_placed(&recorder, 0);
+    // Recorded from 200 ms to 400 ms, paused to 700 ms, then to 1000 ms.
+    recorder.resume(t0 + ms(200)).expect("resume");
+    for (k, frame) in (10u64..).zip(&frames[10..20]) {
+        tap.push(t0 + ms(20 * (k + 1)), G711::Pcmu, frame);
+    }
+    wait_placed(&recorder, 10);
+    recorder.pause(t0 + ms(400)).expect("pause");
+    for (k, frame) in (20u64..).zip(&frames[20..35]) {
+        tap.push(t0 + ms(20 * (k + 1)), G711::Pcmu, frame);
+    }
+    recorder.resume(t0 + ms(700)).expect("resume");
+    for (k, frame) in (35u64..).zip(&frames[35..50]) {
+        tap.push(t0 + ms(20 * (k + 1)), G711::Pcmu, frame);
+    }
+    wait_placed(&recorder, 25);
+    let summary = recorder.finish(t0 + ms(1000)).expect("finish");
+    assert_eq!(summary.duration, ms(500), "200 + 300 ms recorded");
+    assert_eq!(summary.size, HEADER_LEN + 2 * 4000);
+    assert!(summary.frames_written >= 25, "{}", summary.frames_written);
+    assert_eq!(fs::metadata(&path).expect("metadata").len(), summary.size);
+    let audio = WavAudio::open(&path).expect("valid");
+    assert_eq!((audio.channels, audio.sample_rate), (1, 8000));
+    assert_eq!(audio.samples.len(), 4000);
+    assert_eq!(
+        dominant_frequency(&audio.samples, 8000).map(f64::round),
+        Some(RIGHT_HZ)
+    );
+    // No gap where the pause was: the tone runs on without silence.
+    let silent_runs = slice(&audio.samples, 20, 480)
+        .windows(8)
+        .filter(|w| w.iter().all(|&s| s == 0))
+        .count();
+    assert_eq!(silent_runs, 0);
+}
+
+#[test]
+fn a_recording_finished_while_paused_ends_at_the_pause() {
+    let Some(t0) = ago(ms(600)) else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("mix.wav");
+    let writer = Writer::new();
+    let recorder = Recorder::start_on(&writer, &path, t0, Layout::Mix, false).expect("start");
+    recorder.pause(t0 + ms(300)).expect("pause");
+    let summary = recorder.finish(t0 + ms(600)).expect("finish");
+    assert_eq!(summary.duration, ms(300));
+    assert_eq!(summary.size, HEADER_LEN + 2 * 2400);
+    let audio = WavAudio::open(&path).expect("valid");
+    assert_eq!(audio.channels, 1);
+    assert_eq!(audio.duration_ms(), 300);
 }

@@ -14,6 +14,14 @@
 //!
 //! Frames are taken in arrival order: packets reordered by the network are
 //! written in the order they came (no RTP sequence numbers reach the tap).
+//!
+//! Pause and resume: the timeline keeps the stretches of time it records;
+//! a frame that arrived outside them is discarded, and a stretch begun by
+//! a resume continues at the offset where the previous one ended, so the
+//! file goes on where it stopped and the paused time is not in it. Pauses
+//! are placed by their instants, not by when the writer hears of them, so
+//! a writer that lags behind still cuts at the right sample. The channels are always
+//! kept as two; [`Layout`] says how they become the file's samples.
 
 use std::time::Instant;
 
@@ -49,6 +57,32 @@ impl Channel {
     }
 }
 
+/// How the two channels become the file's samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// A stereo file: left, then right.
+    Stereo,
+    /// A mono file of one channel (the other is ignored).
+    Mono(Channel),
+    /// A mono file of both channels added (saturating).
+    Mix,
+}
+
+impl Layout {
+    /// Channels in the file.
+    pub fn channels(self) -> u16 {
+        match self {
+            Layout::Stereo => 2,
+            Layout::Mono(_) | Layout::Mix => 1,
+        }
+    }
+
+    /// Bytes of one sample frame (all channels) in the file.
+    pub fn frame_bytes(self) -> u64 {
+        2 * u64::from(self.channels())
+    }
+}
+
 /// What became of one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Placed {
@@ -57,14 +91,19 @@ pub(super) enum Placed {
     /// Discarded: too far behind its channel's cursor, entirely in the part
     /// already written, or too far ahead.
     Late,
+    /// Discarded: the recording is paused.
+    Paused,
 }
 
 /// Two channels of decoded audio between the written part of the file and
 /// the newest frame.
 #[derive(Debug)]
 pub(super) struct Timeline {
-    started: Instant,
-    /// Stereo sample frames already handed out (the file's data length / 4).
+    /// The stretches of time being recorded, oldest first; none while a
+    /// timeline that started paused waits for its first resume.
+    segments: Vec<Segment>,
+    layout: Layout,
+    /// Sample frames already handed out (the file's data length / frame bytes).
     flushed: u64,
     /// Interleaved L/R samples from `flushed` on; unwritten samples are 0.
     pending: Vec<i16>,
@@ -72,22 +111,122 @@ pub(super) struct Timeline {
     cursor: [Option<u64>; 2],
 }
 
+/// One stretch of recorded time: from `origin` (offset `base`) to `until`.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    origin: Instant,
+    base: u64,
+    /// Frames that arrived before `origin` belong to it too (the first
+    /// stretch of a timeline that did not start paused).
+    open_below: bool,
+    /// Where a pause ended it.
+    until: Option<Instant>,
+}
+
+/// Segments kept; older ones (their frames are long written) are dropped.
+const MAX_SEGMENTS: usize = 16;
+
+/// Samples in `d` (rounded down).
+fn samples_in(d: std::time::Duration) -> u64 {
+    let samples = d.as_nanos() * u128::from(SAMPLE_RATE) / 1_000_000_000;
+    u64::try_from(samples).unwrap_or(u64::MAX)
+}
+
 impl Timeline {
-    /// An empty timeline whose sample 0 is at `started`.
+    /// An empty stereo timeline whose sample 0 is at `started`.
+    #[cfg(test)]
     pub(super) fn new(started: Instant) -> Timeline {
+        Timeline::with_layout(started, Layout::Stereo, false)
+    }
+
+    /// An empty timeline whose sample 0 is at `started` (or, if `paused`,
+    /// at the first resume), handing out `layout`.
+    pub(super) fn with_layout(started: Instant, layout: Layout, paused: bool) -> Timeline {
+        let first = Segment {
+            origin: started,
+            base: 0,
+            open_below: true,
+            until: None,
+        };
         Timeline {
-            started,
+            segments: if paused { Vec::new() } else { vec![first] },
+            layout,
             flushed: 0,
             pending: Vec::new(),
             cursor: [None, None],
         }
     }
 
-    /// The sample offset of instant `t` (0 before the start).
+    /// How the channels become the file's samples.
+    pub(super) fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Whether frames arriving now are discarded.
+    pub(super) fn is_paused(&self) -> bool {
+        self.segments.last().is_none_or(|s| s.until.is_some())
+    }
+
+    /// The sample offset of instant `t`: in a pause, where the pause
+    /// began; before the start, 0.
     pub(super) fn offset(&self, t: Instant) -> u64 {
-        let since = t.saturating_duration_since(self.started);
-        let samples = since.as_nanos() * u128::from(SAMPLE_RATE) / 1_000_000_000;
-        u64::try_from(samples).unwrap_or(u64::MAX)
+        let segment = self
+            .segments
+            .iter()
+            .rev()
+            .find(|s| s.origin <= t)
+            .or(self.segments.first());
+        let Some(segment) = segment else {
+            return 0;
+        };
+        let t = segment.until.map_or(t, |until| t.min(until));
+        segment
+            .base
+            .saturating_add(samples_in(t.saturating_duration_since(segment.origin)))
+    }
+
+    /// Whether a frame that arrived at `t` is to be recorded.
+    fn records(&self, t: Instant) -> bool {
+        self.segments
+            .iter()
+            .any(|s| (s.open_below || s.origin < t) && s.until.is_none_or(|until| t <= until))
+    }
+
+    /// Stops recording at `at`: frames that arrive later are discarded
+    /// (audio already placed past `at` is dropped) until a resume.
+    pub(super) fn pause(&mut self, at: Instant) {
+        let end = self.offset(at);
+        let Some(last) = self.segments.last_mut().filter(|s| s.until.is_none()) else {
+            return;
+        };
+        last.until = Some(at.max(last.origin));
+        let keep = usize::try_from(end.saturating_sub(self.flushed) * 2).unwrap_or(usize::MAX);
+        self.pending.truncate(keep);
+        self.cursor = [None, None];
+    }
+
+    /// Records again from `at`, appended where the recording stopped.
+    pub(super) fn resume(&mut self, at: Instant) {
+        if !self.is_paused() {
+            return;
+        }
+        let (origin, base) = match self.segments.last() {
+            Some(last) => {
+                let until = last.until.unwrap_or(last.origin);
+                (at.max(until), self.offset(until))
+            }
+            None => (at, 0),
+        };
+        if self.segments.len() >= MAX_SEGMENTS {
+            self.segments.remove(0);
+        }
+        self.segments.push(Segment {
+            origin,
+            base,
+            open_below: false,
+            until: None,
+        });
+        self.cursor = [None, None];
     }
 
     /// Stereo sample frames handed out so far.
@@ -106,6 +245,9 @@ impl Timeline {
         let len = payload.len() as u64;
         if len == 0 {
             return Placed::Late;
+        }
+        if !self.records(arrival) {
+            return Placed::Paused;
         }
         let target = self.offset(arrival).saturating_sub(len);
         let slot = &mut self.cursor[channel.index()];
@@ -139,19 +281,38 @@ impl Timeline {
         Placed::Written
     }
 
-    /// Hands out, as little-endian WAV bytes appended to `out`, the samples up
-    /// to offset `upto` (silence where neither channel had audio), and drops
-    /// whatever lies beyond `upto` if `truncate`. Returns the frames added.
-    /// Allocates `4 × (upto − flushed)` bytes: callers bound the step.
+    /// Hands out, as little-endian WAV bytes appended to `out` in the
+    /// timeline's [`Layout`], the samples up to offset `upto` (silence where
+    /// neither channel had audio), and drops whatever lies beyond `upto` if
+    /// `truncate`. Returns the frames added. Allocates up to
+    /// `4 × (upto − flushed)` bytes: callers bound the step.
     pub(super) fn take(&mut self, upto: u64, truncate: bool, out: &mut Vec<u8>) -> u64 {
         let count = upto.saturating_sub(self.flushed);
-        let bytes = usize::try_from(count.saturating_mul(4)).unwrap_or(usize::MAX);
-        let from_pending = (bytes / 2).min(self.pending.len());
-        out.reserve(bytes);
-        for sample in &self.pending[..from_pending] {
-            out.extend_from_slice(&sample.to_le_bytes());
+        let frames = usize::try_from(count).unwrap_or(usize::MAX);
+        let from_pending = frames.min(self.pending.len() / 2);
+        let pairs = self.pending[..from_pending * 2].chunks_exact(2);
+        let frame_bytes = usize::try_from(self.layout.frame_bytes()).unwrap_or(4);
+        out.reserve(frames.saturating_mul(frame_bytes));
+        match self.layout {
+            Layout::Stereo => {
+                for pair in pairs {
+                    out.extend_from_slice(&pair[0].to_le_bytes());
+                    out.extend_from_slice(&pair[1].to_le_bytes());
+                }
+            }
+            Layout::Mono(channel) => {
+                for pair in pairs {
+                    out.extend_from_slice(&pair[channel.index()].to_le_bytes());
+                }
+            }
+            Layout::Mix => {
+                for pair in pairs {
+                    out.extend_from_slice(&pair[0].saturating_add(pair[1]).to_le_bytes());
+                }
+            }
         }
-        out.resize(out.len() + (bytes - from_pending * 2), 0);
+        out.resize(out.len() + (frames - from_pending) * frame_bytes, 0);
+        let from_pending = from_pending * 2;
         if truncate {
             self.pending.clear();
         } else {
@@ -277,6 +438,90 @@ mod tests {
             tl.place(Channel::Left, at(t0, 20), G711::Pcmu, &frame),
             Placed::Late
         );
+    }
+
+    #[test]
+    fn a_pause_leaves_out_its_time_and_resume_appends() {
+        let t0 = Instant::now();
+        let mut tl = Timeline::with_layout(t0, Layout::Stereo, false);
+        let frame = [LOUD; 160];
+        tl.place(Channel::Left, at(t0, 20), G711::Pcmu, &frame);
+        let mut out = Vec::new();
+        // Paused at 40 ms: what lies before is handed out first.
+        tl.pause(at(t0, 40));
+        assert_eq!(tl.offset(at(t0, 900)), 320, "time stands still");
+        assert_eq!(
+            tl.place(Channel::Left, at(t0, 500), G711::Pcmu, &frame),
+            Placed::Paused
+        );
+        // Resumed at 1 s: a frame that arrived by then belongs to the pause;
+        // the next one goes right after the first 40 ms.
+        tl.resume(at(t0, 1000));
+        assert_eq!(
+            tl.place(Channel::Left, at(t0, 1000), G711::Pcmu, &frame),
+            Placed::Paused
+        );
+        assert_eq!(tl.offset(at(t0, 1020)), 480);
+        assert_eq!(
+            tl.place(Channel::Left, at(t0, 1020), G711::Pcmu, &frame),
+            Placed::Written
+        );
+        tl.take(480, true, &mut out);
+        let loud = g711::ulaw_decode(LOUD);
+        let s = samples(&out);
+        assert_eq!(s.len(), 480);
+        assert!(s[..160].iter().all(|&p| p == (loud, 0)));
+        assert!(s[160..320].iter().all(|&p| p == (0, 0)));
+        assert!(s[320..].iter().all(|&p| p == (loud, 0)));
+    }
+
+    #[test]
+    fn a_timeline_started_paused_begins_at_its_first_resume() {
+        let t0 = Instant::now();
+        let mut tl = Timeline::with_layout(t0, Layout::Mono(Channel::Right), true);
+        let frame = [LOUD; 160];
+        // The start beep, heard before the resume, is not recorded.
+        assert_eq!(
+            tl.place(Channel::Right, at(t0, 200), G711::Pcmu, &frame),
+            Placed::Paused
+        );
+        tl.resume(at(t0, 250));
+        assert_eq!(tl.offset(at(t0, 250)), 0);
+        tl.place(Channel::Right, at(t0, 270), G711::Pcmu, &frame);
+        let mut out = Vec::new();
+        assert_eq!(tl.take(160, true, &mut out), 160);
+        assert_eq!(out.len(), 320, "mono: two bytes a frame");
+        let loud = g711::ulaw_decode(LOUD);
+        assert!(out
+            .chunks_exact(2)
+            .all(|c| i16::from_le_bytes([c[0], c[1]]) == loud));
+    }
+
+    #[test]
+    fn layouts_pick_or_mix_the_channels() {
+        let t0 = Instant::now();
+        const SOFT: u8 = 0x60;
+        let (loud, soft) = (g711::ulaw_decode(LOUD), g711::ulaw_decode(SOFT));
+        for (layout, expected) in [
+            (Layout::Mono(Channel::Left), loud),
+            (Layout::Mono(Channel::Right), soft),
+            (Layout::Mix, loud.saturating_add(soft)),
+        ] {
+            let mut tl = Timeline::with_layout(t0, layout, false);
+            tl.place(Channel::Left, at(t0, 20), G711::Pcmu, &[LOUD; 160]);
+            tl.place(Channel::Right, at(t0, 20), G711::Pcmu, &[SOFT; 160]);
+            let mut out = Vec::new();
+            assert_eq!(tl.take(200, true, &mut out), 200);
+            assert_eq!(out.len(), 400);
+            let mono: Vec<i16> = out
+                .chunks_exact(2)
+                .map(|c| i16::from_le_bytes([c[0], c[1]]))
+                .collect();
+            assert!(mono[..160].iter().all(|&s| s == expected), "{layout:?}");
+            assert!(mono[160..].iter().all(|&s| s == 0), "{layout:?}");
+        }
+        assert_eq!(Layout::Stereo.frame_bytes(), 4);
+        assert_eq!(Layout::Mix.channels(), 1);
     }
 
     #[test]

@@ -72,17 +72,23 @@ impl Call {
             Command::Unhold { headers } => {
                 return self.hold(id, sdp::Direction::SendRecv, &headers).await
             }
-            Command::Mute => self.mute(true),
-            Command::Unmute => self.mute(false),
+            Command::Mute => self.mute(true).inspect(|_| self.mute_recordings(true)),
+            Command::Unmute => self.mute(false).inspect(|_| self.mute_recordings(false)),
+            Command::Pause { target } if self.is_recording(target) => {
+                self.pause_recording(target, true)
+            }
+            Command::Resume { target } if self.is_recording(target) => {
+                self.pause_recording(target, false)
+            }
             Command::Pause { target } => self.pause(target, true),
             Command::Resume { target } => self.pause(target, false),
+            Command::Record(record) => return self.record(id, record),
             Command::Join(join) => self.join(join.target, join.direction).await,
             Command::Unjoin { target } => self.unjoin(target).await,
-            Command::Announce(_)
-            | Command::Prompt(_)
-            | Command::Record(_)
-            | Command::Analyze(_)
-            | Command::Adjust { .. } => Err(Failure::NotImplemented("media components")),
+            Command::Announce(announcement) => return self.announce(id, announcement, false),
+            Command::Prompt(prompt) => return self.announce(id, prompt.announcement, true),
+            Command::Adjust { target, adjustment } => self.adjust(target, adjustment),
+            Command::Analyze(analysis) => return self.analyze(id, &analysis),
             Command::CollectDtmf(_)
             | Command::Input(_)
             | Command::Stop { .. }
@@ -334,6 +340,7 @@ impl Call {
             frames,
             looped: play.looped,
             tag: id,
+            start: 0,
         };
         let Some(media) = control.media.as_ref() else {
             return;
@@ -401,6 +408,9 @@ impl Call {
     /// changes. Only a play can pause: a collect, listen or echo (whose
     /// pause Rayo does not define either) is `NotImplemented`.
     fn pause(&mut self, target: RequestId, paused: bool) -> Result<Output, Failure> {
+        if let Some(result) = self.pause_announcement(target, paused) {
+            return result;
+        }
         let Some(control) = self.control.as_ref() else {
             return Err(Failure::NoSuchRequest);
         };
@@ -421,6 +431,9 @@ impl Call {
 
     /// Tears down the media side of a component the rules have completed.
     pub(super) fn stop_component(&mut self, id: RequestId) {
+        if self.stop_recording(id) || self.stop_announcement(id) || self.stop_analysis(id) {
+            return;
+        }
         let Some(control) = self.control.as_mut() else {
             return;
         };
@@ -460,12 +473,12 @@ impl Call {
         self.update_delivery();
     }
 
-    /// The answered caller's media, which components need.
+    /// The caller's media, which components need: after answer, or before
+    /// it in early media (a 183 started it).
     pub(super) fn control_media(&self) -> Result<&super::ControlMedia, Failure> {
         match self.a_state {
-            AState::Pending => Err(Failure::NotAnswered),
             AState::Done => Err(Failure::CallEnded),
-            AState::Answered => self
+            AState::Pending | AState::Answered => self
                 .control
                 .as_ref()
                 .and_then(|c| c.media.as_ref())

@@ -1,0 +1,222 @@
+//! Rayo `<record>` end to end (issue 11): the real binary, the test kit's
+//! UA and RTP peer as the caller (a 600 Hz tone), a 1 kHz prompt played to
+//! it, the recording fetched over HTTP from the signed URL in the
+//! completion and checked by content. The recorder's finer behaviour
+//! (mix, timeouts, pause offsets, beeps) is covered in process by
+//! `record.rs`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+use media::tone::ToneGenerator;
+use media::wav::WavAudio;
+use testkit::analysis::tone_fraction;
+use testkit::baresip::write_wav_8k;
+use testkit::rayo_harness::{Caller, RayoBench, RayoConfig, WAIT};
+use testkit::sip_ua::CallHandle;
+use testkit::xmpp::{error_condition, rayo, RayoOffer, XmppClient};
+use testkit::Source;
+use xmpp::Element;
+
+const RECORD_NS: &str = "urn:xmpp:rayo:record:1";
+const RECORD_COMPLETE_NS: &str = "urn:xmpp:rayo:record:complete:1";
+const EXT_NS: &str = "urn:xmpp:rayo:ext:1";
+
+fn bench() -> RayoBench {
+    let binary = Path::new(env!("CARGO_BIN_EXE_switchboard"));
+    let b = RayoBench::start(binary, &RayoConfig::new());
+    let sounds = b.server.dir().join("sounds");
+    std::fs::create_dir_all(&sounds).expect("playback dir");
+    let mut tone = ToneGenerator::sine(1000.0, -12.0);
+    let mut samples = vec![0i16; 8000 * 10];
+    tone.fill(&mut samples);
+    write_wav_8k(sounds.join("prompt.wav"), &samples).expect("prompt");
+    b
+}
+
+/// An answered call whose caller sends a 600 Hz tone.
+fn answered(b: &RayoBench, client: &mut XmppClient, caller: &Caller) -> (CallHandle, RayoOffer) {
+    let mut call = caller.call(b.sip(), "1000");
+    let offered = b.offer(client);
+    b.ok(client, &offered.call, rayo("answer"));
+    assert_eq!(call.wait_final(WAIT), Some(200), "{}", b.server.log());
+    caller
+        .rtp
+        .set_destination(call.negotiated().expect("negotiated").remote_rtp);
+    caller.rtp.set_source(Source::Tone {
+        frequency: 600.0,
+        dbm0: -12.0,
+    });
+    (call, offered)
+}
+
+fn start(b: &RayoBench, client: &mut XmppClient, call: &str, component: Element) -> String {
+    let reply = client
+        .iq_set(call, component, WAIT)
+        .unwrap_or_else(|| panic!("an answer\n{}", b.server.log()));
+    assert_eq!(
+        error_condition(&reply),
+        None,
+        "{}",
+        reply.to_xml("jabber:client")
+    );
+    let uri = reply
+        .get_child("ref", "urn:xmpp:rayo:1")
+        .and_then(|r| r.get_attr("uri"))
+        .expect("ref uri");
+    uri.trim_start_matches("xmpp:").to_owned()
+}
+
+/// The completion's reason and its `<recording>`.
+fn completion(b: &RayoBench, client: &mut XmppClient, component: &str) -> (String, Element) {
+    let presence = client
+        .wait_presence(
+            |p| p.get_attr("from") == Some(component) && p.get_child("complete", EXT_NS).is_some(),
+            WAIT * 3,
+        )
+        .unwrap_or_else(|| panic!("{component} completes\n{}", b.server.log()));
+    let complete = presence.get_child("complete", EXT_NS).expect("complete");
+    let reason = complete
+        .children()
+        .next()
+        .expect("reason")
+        .name()
+        .to_owned();
+    let recording = complete
+        .get_child("recording", RECORD_COMPLETE_NS)
+        .expect("recording")
+        .clone();
+    (reason, recording)
+}
+
+fn get(address: SocketAddr, target: &str) -> (u16, Vec<u8>) {
+    let mut stream = TcpStream::connect_timeout(&address, WAIT).expect("connect");
+    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    let request = format!("GET {target} HTTP/1.1\r\nHost: sb\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("read");
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
+    let status = String::from_utf8_lossy(&answer[9..12])
+        .parse()
+        .expect("status");
+    (status, answer[split + 4..].to_vec())
+}
+
+/// The URL's address and its path with query.
+fn split_url(url: &str) -> (SocketAddr, String) {
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let slash = rest.find('/').expect("path");
+    (
+        rest[..slash].parse().expect("address"),
+        rest[slash..].to_owned(),
+    )
+}
+
+#[test]
+fn a_duplex_recording_holds_the_caller_and_the_prompt_on_their_channels() {
+    let b = bench();
+    let mut client = b.available("usera");
+    let caller = Caller::new();
+    let (_call, offered) = answered(&b, &mut client, &caller);
+    let prompt = Element::new("output", "urn:xmpp:rayo:output:1").child(
+        Element::new("document", "urn:xmpp:rayo:output:1")
+            .attr("content-type", "text/uri-list")
+            .text("file://prompt.wav"),
+    );
+    start(&b, &mut client, &offered.call, prompt);
+    let record = Element::new("record", RECORD_NS)
+        .attr("direction", "duplex")
+        .attr("max-duration", "3000");
+    let component = start(&b, &mut client, &offered.call, record);
+    let (reason, recording) = completion(&b, &mut client, &component);
+    assert_eq!(reason, "max-duration");
+    assert_eq!(recording.get_attr("duration"), Some("3000"));
+    let url = recording.get_attr("uri").expect("uri");
+    let (address, target) = split_url(url);
+    let (status, body) = get(address, &target);
+    assert_eq!(status, 200);
+    assert_eq!(
+        recording
+            .get_attr("size")
+            .and_then(|s| s.parse::<usize>().ok()),
+        Some(body.len())
+    );
+    let wav = WavAudio::read(body.as_slice()).expect("a WAV");
+    assert_eq!((wav.channels, wav.sample_rate), (2, 8000));
+    // Skip the first half second (packets in flight when it started).
+    let said = wav.channel(0);
+    let heard = wav.channel(1);
+    assert!(
+        tone_fraction(&said[4000..], 600.0, 8000) > 0.8,
+        "the caller's tone on the left"
+    );
+    assert!(
+        tone_fraction(&heard[4000..], 1000.0, 8000) > 0.8,
+        "the prompt on the right"
+    );
+    assert!(tone_fraction(&said[4000..], 1000.0, 8000) < 0.1);
+
+    // The same URL with a damaged signature, or none, is refused.
+    let forged = target.replace("sig=", "sig=00");
+    assert_eq!(get(address, &forged).0, 403);
+    let unsigned = target.split('?').next().expect("path").to_owned();
+    assert_eq!(get(address, &unsigned).0, 403);
+}
+
+#[test]
+fn pause_resume_and_stop_over_rayo() {
+    let b = bench();
+    let mut client = b.available("usera");
+    let caller = Caller::new();
+    let (_call, offered) = answered(&b, &mut client, &caller);
+    let record = Element::new("record", RECORD_NS).attr("direction", "send");
+    let component = start(&b, &mut client, &offered.call, record);
+    std::thread::sleep(Duration::from_millis(1000));
+    for command in ["pause", "resume"] {
+        let reply = client
+            .iq_set(&component, Element::new(command, RECORD_NS), WAIT)
+            .expect("reply");
+        assert_eq!(error_condition(&reply), None, "{command}");
+        std::thread::sleep(Duration::from_millis(1000));
+    }
+    let reply = client
+        .iq_set(&component, Element::new("stop", EXT_NS), WAIT)
+        .expect("reply");
+    assert_eq!(error_condition(&reply), None);
+    let (reason, recording) = completion(&b, &mut client, &component);
+    assert_eq!(reason, "stop");
+    let duration: u64 = recording
+        .get_attr("duration")
+        .and_then(|d| d.parse().ok())
+        .expect("duration");
+    // About 2 s recorded out of about 3 s: the paused second is not in it.
+    assert!((1700..=2600).contains(&duration), "{duration} ms");
+    let (address, target) = split_url(recording.get_attr("uri").expect("uri"));
+    let (status, body) = get(address, &target);
+    assert_eq!(status, 200);
+    let wav = WavAudio::read(body.as_slice()).expect("a WAV");
+    assert_eq!(wav.channels, 1);
+    assert_eq!(wav.duration_ms(), duration);
+}
+
+#[test]
+fn silence_ends_a_recording_at_its_initial_timeout() {
+    let b = bench();
+    let mut client = b.available("usera");
+    let caller = Caller::new();
+    let (_call, offered) = answered(&b, &mut client, &caller);
+    caller.rtp.set_source(Source::Silence);
+    let record = Element::new("record", RECORD_NS).attr("initial-timeout", "800");
+    let component = start(&b, &mut client, &offered.call, record);
+    let (reason, recording) = completion(&b, &mut client, &component);
+    assert_eq!(reason, "initial-timeout");
+    assert!(recording
+        .get_attr("uri")
+        .is_some_and(|u| u.starts_with("http://")));
+}
