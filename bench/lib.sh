@@ -147,7 +147,8 @@ report_setup_cpu() {
 # Writes $work/bench.yaml and checks it: UDP on $sip_port, 127.0.0.0/8 as
 # endpoint `local`, endpoint `$1` (YAML value `$2`) as the route for every
 # number, media.rtp_ports $rtp_ports, Agent RPC on $rpc_port, HTTP on
-# $http_port, then `$3` (more top-level YAML sections, may be empty).
+# $http_port, then `$3` (more top-level YAML sections, may be empty); `$4`
+# (optional) adds keys to `media`, each line indented two spaces.
 write_bench_config() {
   cat > "$work/bench.yaml" <<YAML
 transports:
@@ -159,6 +160,7 @@ routes:
   default: [ { id: "", match: any, endpoint: $1 } ]
 media:
   rtp_ports: $rtp_ports
+${4:-}
 agent_rpc:
   listen: 127.0.0.1:$rpc_port
 http:
@@ -193,4 +195,46 @@ report_server_log() {
   logged=$(grep -c -E 'WARN|ERROR' "$work/server.log" || true)
   echo "server log: $logged warning/error lines"
   grep -E 'WARN|ERROR' "$work/server.log" | head -n 10 || true
+}
+
+# Like run_measured, and also keeps every line the tool printed in `$1`.
+run_measured_logged() {
+  local log=$1
+  : > "$log"
+  set +e
+  taskset -c 1 "${cmd[@]}" | while IFS= read -r line; do
+    case "$line" in
+      "MEASURE start") sample > "$work/start" ;;
+      "MEASURE end") sample > "$work/end" ;;
+    esac
+    printf '%s\n' "$line" >> "$log"
+    printf '%s\n' "$line"
+  done
+  load_status=${PIPESTATUS[0]}
+  set -e
+}
+
+# The value of `key` in the last `RESULT key=value …` line of file `$1`
+# (`-` when absent).
+result_field() {
+  awk -v key="$2" '/^RESULT / { line = $0 } END {
+    n = split(line, kv, " "); v = "-"
+    for (i = 2; i <= n; i++) { split(kv[i], p, "="); if (p[1] == key) v = substr(kv[i], length(key) + 2) }
+    print v }' "$1"
+}
+
+# A process's write syscalls and the bytes they wrote: `syscw wchar
+# write_bytes` from /proc/PID/io (0 0 0 once it is gone).
+proc_io() {
+  awk '/^syscw:/ { w = $2 } /^wchar:/ { c = $2 } /^write_bytes:/ { b = $2 } END { printf "%d %d %d\n", w, c, b }' \
+    "/proc/$1/io" 2>/dev/null || echo "0 0 0"
+}
+
+# Waits up to 10 s for a TCP listener on 127.0.0.1:$1.
+wait_tcp() {
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
 }

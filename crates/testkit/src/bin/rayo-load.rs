@@ -4,6 +4,15 @@
 //! hold`), and measure the `answer` IQ → result latency. Logic in
 //! `testkit::load::rayo`.
 //!
+//! The media modes start components on each answered call: `play-loop`
+//! (a looped output of `--url` or `--tts`), `prompt-latency` (an output
+//! played once, timed to its first audible packet at the caller;
+//! `--tts-first` makes every text new), `input-latency` (a DTMF input,
+//! timed from the caller's last key to the `<match>`), `record` (a duplex
+//! record of `--max-duration-ms`, optionally with a looped output and
+//! fetching `--fetch` recordings). The latency modes place the calls
+//! themselves (`--sip`), so both ends share this process's clock.
+//!
 //! Progress goes to stderr once a second. When `--calls` calls have ended,
 //! `--duration` has passed, or at SIGINT/SIGTERM, stdout gets a human
 //! summary and one `RESULT key=value …` line. The exit status is 0 when
@@ -15,7 +24,9 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use testkit::load::cli::{finish, SignalStop};
-use testkit::load::rayo::{Mode, RayoLoad, RayoLoadConfig};
+use testkit::load::rayo::{
+    CallerConfig, Document, MediaKind, MediaPlan, Mode, RayoLoad, RayoLoadConfig,
+};
 use xmpp::sasl::Mechanism;
 
 /// What to do with each answered call.
@@ -25,6 +36,14 @@ enum ModeArg {
     AnswerHangup,
     /// Do nothing until the caller hangs up.
     Hold,
+    /// A looped output on each call until it ends (`--hold-ms`: hang up then).
+    PlayLoop,
+    /// An output played once; IQ → first audible packet at the built-in caller.
+    PromptLatency,
+    /// A DTMF input; the built-in caller keys `--digits`; last key → match.
+    InputLatency,
+    /// A duplex record of `--max-duration-ms`.
+    Record,
 }
 
 /// SASL mechanism choice.
@@ -46,7 +65,7 @@ enum MechanismArg {
 #[derive(Debug, Parser)]
 #[command(
     name = "rayo-load",
-    about = "Rayo load client: answers every offered call, hangs up or holds, measures answer latency"
+    about = "Rayo load client: answers every offered call, hangs up, holds or starts media components, measures latencies"
 )]
 struct Args {
     /// The server's XMPP listener (`rayo.listen`).
@@ -71,9 +90,57 @@ struct Args {
     /// What to do with each answered call.
     #[arg(long, value_enum, default_value_t = ModeArg::AnswerHangup)]
     mode: ModeArg,
-    /// Milliseconds from the answer's result to `hangup` (`--mode answer-hangup`).
-    #[arg(long, default_value_t = 1000)]
-    hold_ms: u64,
+    /// Milliseconds from the answer's result to `hangup` (default 1000 in
+    /// `answer-hangup`; in the media modes the caller or the completion
+    /// ends the call unless this is given).
+    #[arg(long)]
+    hold_ms: Option<u64>,
+    /// The audio file an output plays (`file://` names one in the
+    /// server's playback directory).
+    #[arg(long, default_value = "file://tone.wav")]
+    url: String,
+    /// Speak this text (an SSML document) instead of playing `--url`.
+    #[arg(long)]
+    tts: Option<String>,
+    /// prompt-latency: a different text on every call (a number appended),
+    /// so every output is a first TTS render.
+    #[arg(long)]
+    tts_first: bool,
+    /// input-latency: the keys the caller sends (the grammar takes as many digits).
+    #[arg(long, default_value = "1234")]
+    digits: String,
+    /// record: the record's `max-duration`, ms.
+    #[arg(long, default_value_t = 60_000)]
+    max_duration_ms: u64,
+    /// record: also loop `--url`/`--tts` to the caller while recording.
+    #[arg(long)]
+    record_output: bool,
+    /// record: fetch this many recordings over HTTP at the end and check them.
+    #[arg(long, default_value_t = 0)]
+    fetch: usize,
+    /// Place the calls from this process to the server's SIP address
+    /// (needed by prompt-latency and input-latency).
+    #[arg(long)]
+    sip: Option<SocketAddr>,
+    /// Calls the built-in caller places (default: `--calls`).
+    #[arg(long)]
+    caller_calls: Option<usize>,
+    /// Calls per second of the built-in caller.
+    #[arg(long, default_value_t = 50.0)]
+    caller_rate: f64,
+    /// Number the built-in caller dials.
+    #[arg(long, default_value = "100")]
+    number: String,
+    /// input-latency: ms from the input's ref to the first key.
+    #[arg(long, default_value_t = 200)]
+    key_delay_ms: u64,
+    /// input-latency: the input's `initial-timeout`, ms (default: the key
+    /// delay plus 5 s).
+    #[arg(long)]
+    initial_timeout_ms: Option<u64>,
+    /// The built-in caller hangs up a call still up after this many ms.
+    #[arg(long, default_value_t = 30_000)]
+    max_call_ms: u64,
     /// Stop once this many calls have ended (fewer is a failure).
     #[arg(long)]
     calls: Option<u64>,
@@ -89,7 +156,69 @@ struct Args {
     quiet: bool,
 }
 
-fn config(args: &Args) -> RayoLoadConfig {
+fn mode(args: &Args) -> Result<Mode, String> {
+    let document = match &args.tts {
+        Some(text) => Document::Speech(text.clone()),
+        None => Document::Url(args.url.clone()),
+    };
+    let hold = args.hold_ms.map(Duration::from_millis);
+    if args.tts_first && (args.tts.is_none() || args.mode != ModeArg::PromptLatency) {
+        return Err("--tts-first needs --mode prompt-latency and --tts".into());
+    }
+    let kind = match args.mode {
+        ModeArg::AnswerHangup => {
+            return Ok(Mode::AnswerHangup(hold.unwrap_or(Duration::from_secs(1))))
+        }
+        ModeArg::Hold => return Ok(Mode::Hold),
+        ModeArg::PlayLoop => MediaKind::PlayLoop { document },
+        ModeArg::PromptLatency => MediaKind::PromptLatency {
+            document,
+            unique_text: args.tts_first,
+        },
+        ModeArg::InputLatency => {
+            if args.digits.is_empty() || !args.digits.chars().all(|c| c.is_ascii_digit()) {
+                return Err("--digits must be one or more digits 0-9".into());
+            }
+            MediaKind::InputLatency {
+                digits: args.digits.clone(),
+                initial_timeout_ms: args.initial_timeout_ms.unwrap_or(args.key_delay_ms + 5000),
+            }
+        }
+        ModeArg::Record => MediaKind::Record {
+            max_duration_ms: args.max_duration_ms,
+            with_output: args.record_output.then_some(document),
+        },
+    };
+    let latency = matches!(args.mode, ModeArg::PromptLatency | ModeArg::InputLatency);
+    if latency && args.sip.is_none() {
+        return Err("the latency modes place their calls: give --sip ADDRESS".into());
+    }
+    Ok(Mode::Media(MediaPlan { kind, hold }))
+}
+
+fn caller(args: &Args) -> Result<Option<CallerConfig>, String> {
+    let Some(server) = args.sip else {
+        return Ok(None);
+    };
+    let calls = args
+        .caller_calls
+        .or(args.calls.map(|c| c as usize))
+        .ok_or("--sip needs --calls or --caller-calls")?;
+    if !(args.caller_rate.is_finite() && args.caller_rate > 0.0) {
+        return Err("--caller-rate must be positive".into());
+    }
+    Ok(Some(CallerConfig {
+        server,
+        number: args.number.clone(),
+        calls,
+        rate: args.caller_rate,
+        keys: args.digits.clone(),
+        key_delay: Duration::from_millis(args.key_delay_ms),
+        max_call: Duration::from_millis(args.max_call_ms),
+    }))
+}
+
+fn config(args: &Args) -> Result<RayoLoadConfig, String> {
     let mechanisms = match args.mechanism {
         MechanismArg::Any => vec![
             Mechanism::ScramSha256,
@@ -100,20 +229,19 @@ fn config(args: &Args) -> RayoLoadConfig {
         MechanismArg::ScramSha1 => vec![Mechanism::ScramSha1],
         MechanismArg::Plain => vec![Mechanism::Plain],
     };
-    RayoLoadConfig {
+    Ok(RayoLoadConfig {
         addr: args.addr,
         domain: args.domain.clone(),
         username: args.user.clone(),
         password: args.password.clone(),
         mechanisms,
         connections: args.connections,
-        mode: match args.mode {
-            ModeArg::AnswerHangup => Mode::AnswerHangup(Duration::from_millis(args.hold_ms)),
-            ModeArg::Hold => Mode::Hold,
-        },
+        mode: mode(args)?,
         calls: args.calls,
         latency_from_calls: args.latency_from_calls,
-    }
+        caller: caller(args)?,
+        fetch: args.fetch,
+    })
 }
 
 fn main() -> ExitCode {
@@ -137,7 +265,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let load = match RayoLoad::connect(&config(&args)) {
+    let config = match config(&args) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("rayo-load: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let load = match RayoLoad::connect(&config) {
         Ok(load) => load,
         Err(e) => {
             eprintln!("rayo-load: {}: {e}", args.addr);

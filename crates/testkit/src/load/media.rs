@@ -563,7 +563,10 @@ impl ReceiverLoop {
 /// Receives one datagram with its kernel arrival time (SO_TIMESTAMPNS),
 /// mapped onto the monotonic clock; `Instant::now()` when the kernel gave
 /// none.
-fn recv_stamped(socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize, Instant)> {
+pub(crate) fn recv_stamped(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, Instant)> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrStorage};
     use std::os::fd::AsRawFd;
     let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);

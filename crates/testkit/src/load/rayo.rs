@@ -16,6 +16,13 @@
 //! gets every offer and all but the first to answer get `conflict`: use one
 //! connection, or `offer_policy: random` for several.
 
+pub mod caller;
+pub mod component;
+mod component_report;
+mod components;
+mod cpu_meter;
+mod fetch;
+mod keypad;
 mod party;
 mod report;
 pub mod stanza;
@@ -26,7 +33,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
@@ -34,10 +41,15 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use xmpp::sasl::Mechanism;
 use xmpp::{ClientConfig, ClientOutput, ClientStream, FullJid, StreamError};
 
+pub use caller::{CallerConfig, CallerOutcome};
+pub use component::Document;
+pub use component_report::{ComponentReport, ComponentStamp};
+pub use components::{ComponentKind, MediaKind, MediaPlan};
+pub use fetch::fetch_recording;
 pub use party::{ControllingParty, Mode, IQ_TIMEOUT};
 pub use report::RayoReport;
 
-use super::{process_cpu_ticks, USER_HZ};
+use cpu_meter::CpuMeter;
 
 /// Bound on the TCP connect and the whole login of one connection.
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -68,6 +80,11 @@ pub struct RayoLoadConfig {
     /// Answers sent while at least this many other calls were up (on every
     /// connection) also go into a second latency histogram.
     pub latency_from_calls: Option<usize>,
+    /// Place the calls from this process too (the latency modes), so the
+    /// caller's moments and the Rayo side's share a clock.
+    pub caller: Option<CallerConfig>,
+    /// Recordings to fetch over HTTP at the end (record mode).
+    pub fetch: usize,
 }
 
 /// Why the load client could not start.
@@ -115,6 +132,8 @@ struct Counters {
 
 /// What the connections' threads share.
 struct Shared {
+    /// Where connections send the SIP Call-IDs of calls whose input started.
+    inputs: Option<Mutex<mpsc::Sender<String>>>,
     stop: AtomicBool,
     wakers: Vec<Waker>,
     counters: Vec<Counters>,
@@ -172,6 +191,8 @@ pub struct RayoLoad {
     sessions: Vec<Session>,
     shared: Arc<Shared>,
     latency_from_calls: Option<usize>,
+    caller: Option<(CallerConfig, mpsc::Receiver<String>)>,
+    fetch: usize,
 }
 
 impl RayoLoad {
@@ -185,7 +206,15 @@ impl RayoLoad {
             wakers.push(Waker::new(session.poll.registry(), WAKE)?);
             sessions.push(session);
         }
+        let (inputs, caller) = match &config.caller {
+            Some(caller) => {
+                let (tx, rx) = mpsc::channel();
+                (Some(Mutex::new(tx)), Some((caller.clone(), rx)))
+            }
+            None => (None, None),
+        };
         let shared = Shared {
+            inputs,
             stop: AtomicBool::new(false),
             counters: sessions.iter().map(|_| Counters::default()).collect(),
             wakers,
@@ -196,6 +225,8 @@ impl RayoLoad {
             sessions,
             shared: Arc::new(shared),
             latency_from_calls: config.latency_from_calls,
+            caller,
+            fetch: config.fetch,
         })
     }
 
@@ -218,6 +249,8 @@ impl RayoLoad {
             sessions,
             shared,
             latency_from_calls,
+            caller,
+            fetch,
         } = self;
         let started = Instant::now();
         let end = run_for.map(|d| started + d);
@@ -242,6 +275,19 @@ impl RayoLoad {
             }
         }
         drop(done_tx);
+        let caller = caller.and_then(|(config, inputs)| {
+            let shared = shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name("rayo-load-caller".into())
+                .spawn(move || caller::run(&config, &inputs, &shared.stop));
+            match spawned {
+                Ok(thread) => Some(thread),
+                Err(e) => {
+                    eprintln!("rayo-load: cannot start the caller's thread: {e}");
+                    None
+                }
+            }
+        });
         let mut cpu = CpuMeter::new(started);
         let mut next_status = started + Duration::from_secs(1);
         let mut running = threads.len();
@@ -267,50 +313,30 @@ impl RayoLoad {
                 }
             }
         }
+        // The caller hangs up what is still up and ends within its grace.
+        shared.stop();
+        let outcome = caller.map(|thread| match thread.join() {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(e)) => {
+                eprintln!("rayo-load: the caller failed: {e}");
+                CallerOutcome::default()
+            }
+            Err(_) => {
+                eprintln!("rayo-load: the caller's thread panicked");
+                CallerOutcome::default()
+            }
+        });
+        if let Some(media) = &mut report.media {
+            if let Some(outcome) = outcome {
+                media.join_caller(outcome);
+            }
+            media.fetch_recordings(fetch);
+        }
         report.calls_wanted = shared.calls;
         report.elapsed = started.elapsed();
         report.cpu_pct = cpu.overall(Instant::now());
         report.cpu_pct_max_1s = cpu.max_1s;
         report
-    }
-}
-
-/// This process's CPU: over the run, and the busiest one-second interval.
-struct CpuMeter {
-    started: (Instant, Option<u64>),
-    last: (Instant, Option<u64>),
-    max_1s: Option<f64>,
-}
-
-impl CpuMeter {
-    fn new(now: Instant) -> CpuMeter {
-        let start = (now, process_cpu_ticks());
-        CpuMeter {
-            started: start,
-            last: start,
-            max_1s: None,
-        }
-    }
-
-    /// % of one core between two readings; None when /proc cannot tell.
-    fn pct(from: (Instant, Option<u64>), to: (Instant, Option<u64>)) -> Option<f64> {
-        let wall = to.0.saturating_duration_since(from.0).as_secs_f64();
-        let ticks = to.1?.saturating_sub(from.1?) as f64;
-        (wall > 0.0).then(|| 100.0 * ticks / USER_HZ / wall)
-    }
-
-    fn sample(&mut self, now: Instant) {
-        let reading = (now, process_cpu_ticks());
-        if now.saturating_duration_since(self.last.0) > Duration::from_millis(500) {
-            if let Some(pct) = CpuMeter::pct(self.last, reading) {
-                self.max_1s = Some(self.max_1s.map_or(pct, |m| m.max(pct)));
-            }
-        }
-        self.last = reading;
-    }
-
-    fn overall(&self, now: Instant) -> Option<f64> {
-        CpuMeter::pct(self.started, (now, process_cpu_ticks()))
     }
 }
 
@@ -363,7 +389,7 @@ impl Session {
             closed: None,
             gone: false,
             party: ControllingParty::new(
-                config.mode,
+                config.mode.clone(),
                 config.latency_from_calls,
                 &format!("c{index}-"),
             ),
@@ -417,6 +443,7 @@ impl Session {
                 .calls_up()
                 .saturating_sub(self.party.calls_up() as u64);
             self.party.set_calls_elsewhere(elsewhere as usize);
+            self.forward_inputs(shared);
             let until = [self.party.next_deadline(), end]
                 .into_iter()
                 .flatten()
@@ -434,6 +461,20 @@ impl Session {
         report
     }
 
+    /// Tells the caller which calls' inputs started (their keys are due).
+    fn forward_inputs(&mut self, shared: &Shared) {
+        let started = self.party.take_inputs_started();
+        if started.is_empty() {
+            return;
+        }
+        if let Some(inputs) = &shared.inputs {
+            let tx = inputs.lock().unwrap_or_else(|e| e.into_inner());
+            for call_id in started {
+                let _ = tx.send(call_id);
+            }
+        }
+    }
+
     /// Publishes this connection's counts; stops everyone once `--calls` have ended.
     fn publish(&self, shared: &Shared, ended_published: &mut u64) {
         let Some(counters) = shared.counters.get(self.index) else {
@@ -448,7 +489,7 @@ impl Session {
             .store(self.party.calls_up() as u64, Ordering::Relaxed);
         counters
             .failures
-            .store(report.failure_count(), Ordering::Relaxed);
+            .store(self.party.failure_count(), Ordering::Relaxed);
         let new = report.ended - *ended_published;
         if new > 0 {
             *ended_published = report.ended;

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use xmpp::Element;
 
+use super::component::component_iq;
+use super::components::{ComponentKind, Components, MediaPlan};
 use super::report::RayoReport;
 use super::stanza::{classify, reply, Inbound};
 use crate::load::stats::micros;
@@ -28,7 +30,7 @@ use crate::load::stats::micros;
 pub const IQ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the controlling party does with a call once it is answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     /// Send `hangup` this long after the answer's result; the call must
     /// end `hangup-command` (`hangup` in the wiki dialect).
@@ -36,14 +38,18 @@ pub enum Mode {
     /// Nothing: the caller hangs up, and the call must end `hungup`
     /// (`hangup` in the wiki dialect).
     Hold,
+    /// Start media components (see [`MediaPlan`]); the call may end by
+    /// either side (`hangup-command` or `hungup`).
+    Media(MediaPlan),
 }
 
 impl Mode {
     /// Whether an `<end>` with this reason is how calls end in this mode.
-    pub fn expects_end(self, reason: &str) -> bool {
+    pub fn expects_end(&self, reason: &str) -> bool {
         let ours = match self {
             Mode::AnswerHangup(_) => "hangup-command",
             Mode::Hold => "hungup",
+            Mode::Media(_) => return matches!(reason, "hangup-command" | "hungup" | "hangup"),
         };
         reason == ours || reason == "hangup"
     }
@@ -54,6 +60,8 @@ impl Mode {
 enum Command {
     Answer,
     Hangup,
+    /// A component's start; whether it is the one measured.
+    Component(ComponentKind, bool),
 }
 
 impl Command {
@@ -61,6 +69,7 @@ impl Command {
         match self {
             Command::Answer => "answer",
             Command::Hangup => "hangup",
+            Command::Component(kind, _) => kind.name(),
         }
     }
 }
@@ -89,12 +98,21 @@ pub struct ControllingParty {
     hangups: BinaryHeap<Reverse<(Instant, String)>>,
     output: Vec<Element>,
     report: RayoReport,
+    /// The components of a media mode.
+    components: Option<Components>,
 }
 
 impl ControllingParty {
     /// A party with no call yet; its IQ ids start with `id_prefix`.
     pub fn new(mode: Mode, latency_from_calls: Option<usize>, id_prefix: &str) -> Self {
+        // The connection's number, to make TTS texts unique across connections.
+        let digits: String = id_prefix.chars().filter(char::is_ascii_digit).collect();
+        let components = match &mode {
+            Mode::Media(plan) => Some(Components::new(plan.clone(), digits.parse().unwrap_or(0))),
+            _ => None,
+        };
         ControllingParty {
+            components,
             mode,
             id_prefix: id_prefix.to_owned(),
             next_id: 0,
@@ -111,10 +129,32 @@ impl ControllingParty {
     /// Handles one stanza from the server, received at `now`.
     pub fn on_stanza(&mut self, stanza: &Element, now: Instant) {
         match classify(stanza) {
-            Inbound::Offer { call } => self.on_offer(call, now),
-            Inbound::End { call, reason, .. } => self.on_end(&call, reason),
-            Inbound::Result { id } => self.on_reply(&id, None, now),
-            Inbound::Error { id, condition } => self.on_reply(&id, Some(condition), now),
+            Inbound::Offer { call, sip_call_id } => {
+                if let Some(components) = &mut self.components {
+                    components.on_offer(&call, sip_call_id);
+                }
+                self.on_offer(call, now)
+            }
+            Inbound::End { call, reason, .. } => {
+                if let Some(components) = &mut self.components {
+                    components.on_end(&call);
+                }
+                self.on_end(&call, reason)
+            }
+            Inbound::Complete {
+                component,
+                completion,
+            } => {
+                let done = self
+                    .components
+                    .as_mut()
+                    .and_then(|c| c.on_complete(&component, completion, now));
+                if let Some(call) = done {
+                    self.hang_up(call, now);
+                }
+            }
+            Inbound::Result { id, reference } => self.on_reply(&id, None, reference, now),
+            Inbound::Error { id, condition } => self.on_reply(&id, Some(condition), None, now),
             Inbound::Request => {
                 self.report.requests += 1;
                 self.output.push(reply(stanza));
@@ -133,14 +173,7 @@ impl ControllingParty {
             let Some(Reverse((_, call))) = self.hangups.pop() else {
                 break;
             };
-            // A call that ended meanwhile is gone from `calls`.
-            if let Some(hangup_sent) = self.calls.get_mut(&call) {
-                if !*hangup_sent {
-                    *hangup_sent = true;
-                    self.report.hangups_sent += 1;
-                    self.send(Command::Hangup, call, now);
-                }
-            }
+            self.hang_up(call, now);
         }
         while self
             .sent_order
@@ -193,10 +226,37 @@ impl ControllingParty {
         &self.report
     }
 
-    /// The final report (`up_at_end` filled in).
+    /// Failures so far, components' included.
+    pub fn failure_count(&self) -> u64 {
+        let components = self.components.as_ref();
+        self.report.failure_count() + components.map_or(0, |c| c.report().failure_count())
+    }
+
+    /// SIP Call-IDs of calls whose input just started (media modes).
+    pub fn take_inputs_started(&mut self) -> Vec<String> {
+        self.components
+            .as_mut()
+            .map(|c| c.take_inputs_started().collect())
+            .unwrap_or_default()
+    }
+
+    /// The final report (`up_at_end` and the components' counts filled in).
     pub fn into_report(mut self) -> RayoReport {
         self.report.up_at_end = self.calls.len();
+        self.report.media = self.components.map(Components::into_report);
         self.report
+    }
+
+    /// Sends `hangup` for a call still up that has not had one.
+    fn hang_up(&mut self, call: String, now: Instant) {
+        // A call that ended meanwhile is gone from `calls`.
+        if let Some(hangup_sent) = self.calls.get_mut(&call) {
+            if !*hangup_sent {
+                *hangup_sent = true;
+                self.report.hangups_sent += 1;
+                self.send(Command::Hangup, call, now);
+            }
+        }
     }
 
     fn on_offer(&mut self, call: String, now: Instant) {
@@ -228,13 +288,30 @@ impl ControllingParty {
     }
 
     /// A result (`error` None) or an error for one of our IQs.
-    fn on_reply(&mut self, id: &str, error: Option<String>, now: Instant) {
+    fn on_reply(
+        &mut self,
+        id: &str,
+        error: Option<String>,
+        reference: Option<String>,
+        now: Instant,
+    ) {
         let Some(pending) = self.pending.remove(id) else {
             self.report.unmatched += 1;
             return;
         };
         let report = &mut self.report;
         match (pending.command, error) {
+            (Command::Component(kind, _), Some(condition)) => {
+                if let Some(c) = &mut self.components {
+                    c.on_start_error(kind, &condition);
+                }
+            }
+            (Command::Component(kind, primary), None) => {
+                if let Some(c) = &mut self.components {
+                    let start = (kind, primary, pending.sent_at);
+                    c.on_started(&pending.call, start, reference, now);
+                }
+            }
             (Command::Answer, Some(condition)) => {
                 *report.answer_errors.entry(condition).or_default() += 1
             }
@@ -252,20 +329,44 @@ impl ControllingParty {
                 {
                     report.answer_from_us.record(us);
                 }
-                if let (Mode::AnswerHangup(hold), true) =
-                    (self.mode, self.calls.contains_key(&pending.call))
-                {
-                    self.hangups.push(Reverse((now + hold, pending.call)));
+                if !self.calls.contains_key(&pending.call) {
+                    return;
+                }
+                let hold = match &self.mode {
+                    Mode::AnswerHangup(hold) => Some(*hold),
+                    Mode::Media(plan) => plan.hold,
+                    Mode::Hold => None,
+                };
+                if let Some(hold) = hold {
+                    self.hangups
+                        .push(Reverse((now + hold, pending.call.clone())));
+                }
+                let starts = self
+                    .components
+                    .as_mut()
+                    .map(Components::on_answered)
+                    .unwrap_or_default();
+                for start in starts {
+                    if let Some(c) = &mut self.components {
+                        c.on_sent();
+                    }
+                    let command = Command::Component(start.kind, start.primary);
+                    self.send_iq(command, pending.call.clone(), start.element, now);
                 }
             }
         }
     }
 
     fn send(&mut self, command: Command, call: String, now: Instant) {
+        let element = Element::new(command.name(), super::stanza::NS_RAYO);
+        self.send_iq(command, call, element, now);
+    }
+
+    /// Sends `element` in an IQ set to the call and awaits its reply.
+    fn send_iq(&mut self, command: Command, call: String, element: Element, now: Instant) {
         self.next_id += 1;
         let id = format!("{}{}", self.id_prefix, self.next_id);
-        self.output
-            .push(super::stanza::command(&id, &call, command.name()));
+        self.output.push(component_iq(&id, &call, element));
         let others_up = self.calls.len().saturating_sub(1) + self.calls_elsewhere;
         self.pending.insert(
             id.clone(),

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::component_report::ComponentReport;
 use crate::load::cli::tool_cpu_line;
 
 use crate::load::stats::Histogram;
@@ -61,6 +62,8 @@ pub struct RayoReport {
     pub cpu_pct: Option<f64>,
     /// Highest CPU of this process over any one-second status interval, %.
     pub cpu_pct_max_1s: Option<f64>,
+    /// The components of a media mode (None in the call-only modes).
+    pub media: Option<ComponentReport>,
 }
 
 impl RayoReport {
@@ -91,6 +94,7 @@ impl RayoReport {
             elapsed: Duration::ZERO,
             cpu_pct: None,
             cpu_pct_max_1s: None,
+            media: None,
         }
     }
 
@@ -122,6 +126,11 @@ impl RayoReport {
         self.up_at_end += other.up_at_end;
         self.answer_us.merge(&other.answer_us);
         self.answer_from_us.merge(&other.answer_from_us);
+        if let Some(theirs) = &other.media {
+            self.media
+                .get_or_insert_with(ComponentReport::default)
+                .merge(theirs);
+        }
     }
 
     /// Answers that got an error.
@@ -142,6 +151,10 @@ impl RayoReport {
             + self.stray_ends
             + self.duplicate_offers
             + short
+            + self
+                .media
+                .as_ref()
+                .map_or(0, ComponentReport::failure_count)
     }
 
     /// True when nothing failed and no connection was lost.
@@ -184,6 +197,11 @@ impl RayoReport {
             ),
             self.answer_from_us.result_fields("answer_from_us"),
         ];
+        let media = self
+            .media
+            .as_ref()
+            .map(|m| format!("{} ", m.result_fields()))
+            .unwrap_or_default();
         let tool = format!(
             "elapsed_s={:.1} tool_cpu_pct={} tool_cpu_pct_max_1s={}",
             self.elapsed.as_secs_f64(),
@@ -194,7 +212,7 @@ impl RayoReport {
             "RESULT offers={} answered={} answer_errors={} hangups_sent={} hangups={} \
              ended={} ends_by={ends_by} unexpected_ends={} stray_ends={} duplicate_offers={} \
              iq_errors_by={iq_errors_by} unmatched={} requests={} disconnects={} up_max={} \
-             up_at_end={} calls_wanted={} failures={} {} {tool}",
+             up_at_end={} calls_wanted={} failures={} {} {media}{tool}",
             self.offers,
             self.answered,
             self.answer_error_count(),
@@ -263,6 +281,9 @@ impl std::fmt::Display for RayoReport {
         }
         for (command, n) in &self.timeouts {
             writeln!(f, "  {command} without a reply: {n}×")?;
+        }
+        if let Some(media) = &self.media {
+            write!(f, "{media}")?;
         }
         let cpu = tool_cpu_line(self.cpu_pct, self.elapsed, self.cpu_pct_max_1s);
         f.write_str(&cpu)

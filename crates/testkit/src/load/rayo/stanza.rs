@@ -7,6 +7,8 @@
 use xmpp::error::NS_STANZA_ERRORS;
 use xmpp::{iq_error, iq_result, Element, ErrorType, StanzaCondition};
 
+use super::component::{completion, ref_jid, Completion, NS_EXT};
+
 /// The Rayo core namespace (offer, answer, hangup, end).
 pub const NS_RAYO: &str = "urn:xmpp:rayo:1";
 /// XEP-0199 ping, the one request a client must answer with a result.
@@ -19,6 +21,16 @@ pub enum Inbound {
     Offer {
         /// The call's bare JID, `<call-id>@<domain>`.
         call: String,
+        /// The offered INVITE's `Call-ID` header, to join with what the
+        /// caller measured.
+        sip_call_id: Option<String>,
+    },
+    /// A component's `<complete>` (its presence is unavailable).
+    Complete {
+        /// The component's full JID, `<call>@<domain>/<component-id>`.
+        component: String,
+        /// What the completion says.
+        completion: Completion,
     },
     /// The call's last event.
     End {
@@ -36,6 +48,8 @@ pub enum Inbound {
     Result {
         /// The IQ's id.
         id: String,
+        /// The component JID of its `<ref>`, for a component's start.
+        reference: Option<String>,
     },
     /// The `error` answering one of our IQs.
     Error {
@@ -60,9 +74,18 @@ pub fn classify(stanza: &Element) -> Inbound {
 }
 
 fn classify_presence(presence: &Element) -> Inbound {
-    let Some(call) = presence.get_attr("from").and_then(bare_call_jid) else {
+    let from = presence.get_attr("from").unwrap_or_default();
+    let Some(call) = bare_call_jid(from) else {
         return Inbound::Other;
     };
+    if presence.get_child("complete", NS_EXT).is_some() {
+        if let Some(completion) = completion(presence) {
+            return Inbound::Complete {
+                component: from.to_owned(),
+                completion,
+            };
+        }
+    }
     let Some(event) = presence
         .children()
         .find(|c| c.ns().starts_with("urn:xmpp:rayo:"))
@@ -70,7 +93,18 @@ fn classify_presence(presence: &Element) -> Inbound {
         return Inbound::Other;
     };
     match (event.name(), event.ns()) {
-        ("offer", NS_RAYO) if presence.get_attr("type").is_none() => Inbound::Offer { call },
+        ("offer", NS_RAYO) if presence.get_attr("type").is_none() => Inbound::Offer {
+            call,
+            sip_call_id: event
+                .children()
+                .filter(|h| h.is("header", NS_RAYO))
+                .find(|h| {
+                    h.get_attr("name")
+                        .is_some_and(|n| n.eq_ignore_ascii_case("call-id"))
+                })
+                .and_then(|h| h.get_attr("value"))
+                .map(|v| v.trim().to_owned()),
+        },
         ("end", NS_RAYO) => {
             let reason = event.first_child();
             Inbound::End {
@@ -88,7 +122,10 @@ fn classify_presence(presence: &Element) -> Inbound {
 fn classify_iq(iq: &Element) -> Inbound {
     let id = iq.get_attr("id").unwrap_or_default().to_owned();
     match iq.get_attr("type") {
-        Some("result") => Inbound::Result { id },
+        Some("result") => Inbound::Result {
+            id,
+            reference: ref_jid(iq),
+        },
         Some("error") => Inbound::Error {
             id,
             condition: error_condition(iq),
@@ -181,17 +218,19 @@ mod tests {
                <c xmlns='http://jabber.org/protocol/caps' hash='sha-1' \
                   node='urn:xmpp:rayo:call:1' ver='x'/>\
                <offer xmlns='urn:xmpp:rayo:1' to='sip:1000@rayo.test' from='sip:a@10.0.0.5'>\
-                 <header name='X-Customer' value='8877'/></offer>\
+                 <header name='X-Customer' value='8877'/><header name='Call-ID' value='ab7@h'/></offer>\
                <delay xmlns='urn:xmpp:delay' stamp='2024-01-01T00:00:00Z'/></presence>",
         );
         let call = "9f00061@rayo.test".to_owned();
-        assert_eq!(classify(&offer), Inbound::Offer { call });
+        let sip_call_id = Some("ab7@h".to_owned());
+        assert_eq!(classify(&offer), Inbound::Offer { call, sip_call_id });
         // The wiki's resource on the call JID is not part of the call.
         let wiki = parse(
             "<presence from='9f00061@call.rayo.test/1'><offer xmlns='urn:xmpp:rayo:1' to='sip:x@y'/></presence>",
         );
         let call = "9f00061@call.rayo.test".to_owned();
-        assert_eq!(classify(&wiki), Inbound::Offer { call });
+        let sip_call_id = None;
+        assert_eq!(classify(&wiki), Inbound::Offer { call, sip_call_id });
     }
 
     #[test]
@@ -213,7 +252,11 @@ mod tests {
         assert_eq!(classify(&parse(ringing)), Inbound::CallEvent);
         let complete = "<presence from='c@rayo.test/output-1' type='unavailable'>\
                         <complete xmlns='urn:xmpp:rayo:ext:1'><finish xmlns='urn:xmpp:rayo:output:complete:1'/></complete></presence>";
-        assert_eq!(classify(&parse(complete)), Inbound::CallEvent);
+        assert!(matches!(
+            classify(&parse(complete)),
+            Inbound::Complete { component, completion }
+                if component == "c@rayo.test/output-1" && completion.reason == "finish"
+        ));
     }
 
     #[test]
@@ -251,7 +294,24 @@ mod tests {
     #[test]
     fn iq_results_and_errors_carry_their_id() {
         let result = parse("<iq type='result' id='a7' from='c1@rayo.test' to='u@rayo.test/r'/>");
-        assert_eq!(classify(&result), Inbound::Result { id: "a7".into() });
+        assert_eq!(
+            classify(&result),
+            Inbound::Result {
+                id: "a7".into(),
+                reference: None
+            }
+        );
+        let started = parse(
+            "<iq type='result' id='a8' from='c1@rayo.test'>\
+             <ref xmlns='urn:xmpp:rayo:1' uri='xmpp:c1@rayo.test/o1'/></iq>",
+        );
+        assert_eq!(
+            classify(&started),
+            Inbound::Result {
+                id: "a8".into(),
+                reference: Some("c1@rayo.test/o1".into())
+            }
+        );
         let error = parse(
             "<iq type='error' id='a8' from='c1@rayo.test'><answer xmlns='urn:xmpp:rayo:1'/>\
                <error type='cancel'><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>gone</text>\

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use xmpp::{iq_result, Element, Output, ServerConfig, ServerStream};
 
+use super::component::{NS_EXT, NS_EXT_COMPLETE, NS_RECORD_COMPLETE};
 use super::stanza::NS_RAYO;
 use super::*;
 
@@ -17,6 +18,8 @@ use super::*;
 #[derive(Debug, Default)]
 struct Seen {
     commands: Vec<String>,
+    /// Components running, by call.
+    running: HashMap<String, Vec<String>>,
     pongs: usize,
     chat: bool,
 }
@@ -112,15 +115,58 @@ fn script(
         seen.pongs += 1;
         return Vec::new();
     }
+    let complete = |component: &str, reason: Element| {
+        presence(component)
+            .attr("type", "unavailable")
+            .child(Element::new("complete", NS_EXT).child(reason))
+    };
+    let call = stanza.get_attr("to").unwrap_or_default().to_owned();
+    if let Some(started) = stanza
+        .first_child()
+        .filter(|c| c.ns().starts_with("urn:xmpp:rayo:") && c.ns() != NS_RAYO)
+    {
+        seen.commands.push(started.name().to_owned());
+        let jid = format!("{call}/{}-{}", started.name(), seen.commands.len());
+        let reference = Element::new("ref", NS_RAYO).attr("uri", format!("xmpp:{jid}"));
+        let mut replies = vec![iq_result(stanza, Some(reference))];
+        if started.name() == "record" {
+            // Recorded at once: max-duration with its recording.
+            let recording = Element::new("recording", NS_RECORD_COMPLETE)
+                .attr("uri", "http://127.0.0.1:9/recordings/x.wav?sig=1")
+                .attr("duration", "1000")
+                .attr("size", "16044");
+            let mut done = Element::new("complete", NS_EXT)
+                .child(Element::new("max-duration", NS_RECORD_COMPLETE));
+            done.push(recording);
+            replies.push(presence(&jid).attr("type", "unavailable").child(done));
+        } else if started.name() == "input" {
+            // Keyed at once: a match whose NLSML is given as text.
+            let nlsml = "<result xmlns='http://www.ietf.org/xml/ns/mrcpv2'><interpretation>\
+                         <instance>1234</instance><input mode='dtmf'>1234</input>\
+                         </interpretation></result>";
+            let matched = Element::new("match", "urn:xmpp:rayo:input:complete:1")
+                .attr("content-type", "application/nlsml+xml")
+                .text(nlsml);
+            replies.push(complete(&jid, matched));
+        } else {
+            seen.running.entry(call).or_default().push(jid);
+        }
+        return replies;
+    }
     let Some(command) = stanza.first_child().filter(|c| c.ns() == NS_RAYO) else {
         return Vec::new();
     };
     seen.commands.push(command.name().to_owned());
-    let call = stanza.get_attr("to").unwrap_or_default().to_owned();
     let mut replies = vec![iq_result(stanza, None)];
     match command.name() {
         "answer" if caller_hangs_up => replies.push(end(&call, "hungup")),
-        "hangup" => replies.push(end(&call, "hangup-command")),
+        "hangup" => {
+            for jid in seen.running.remove(&call).unwrap_or_default() {
+                let reason = Element::new("hangup", NS_EXT_COMPLETE);
+                replies.push(complete(&jid, reason));
+            }
+            replies.push(end(&call, "hangup-command"));
+        }
         _ => {}
     }
     replies
@@ -137,6 +183,8 @@ fn config(addr: SocketAddr, mode: Mode, calls: u64) -> RayoLoadConfig {
         mode,
         calls: Some(calls),
         latency_from_calls: Some(1),
+        caller: None,
+        fetch: 0,
     }
 }
 
@@ -196,4 +244,82 @@ fn a_wrong_password_or_a_missing_server_fails_to_start() {
     server.join().expect("server ran");
     // Nothing listens on the port any more.
     assert!(RayoLoad::connect(&config(addr, Mode::Hold, 1)).is_err());
+}
+
+fn media(kind: MediaKind, hold: Option<Duration>) -> Mode {
+    Mode::Media(MediaPlan { kind, hold })
+}
+
+#[test]
+fn play_loop_starts_an_output_per_call_and_counts_its_hangup() {
+    let (addr, server) = scripted_server(2, false);
+    let document = Document::Url("file://tone.wav".into());
+    let mode = media(
+        MediaKind::PlayLoop { document },
+        Some(Duration::from_millis(20)),
+    );
+    let load = RayoLoad::connect(&config(addr, mode, 2)).expect("logs in");
+    let report = load.run(Some(Duration::from_secs(10)), &mut |_| {});
+    let seen = server.join().expect("server ran");
+    assert_eq!(
+        seen.commands,
+        ["answer", "answer", "output", "output", "hangup", "hangup"]
+    );
+    let media = report.media.as_ref().expect("media counts");
+    assert_eq!((media.started, media.refs), (2, 2));
+    assert_eq!(media.completes["output:hangup"], 2);
+    assert_eq!(media.ref_us.count(), 2);
+    assert_eq!(media.missing_completes + media.unexpected_completes, 0);
+    assert!(report.passed(), "{report}");
+    let line = report.result_line();
+    assert!(line.contains(" completes_by=output:hangupx2 "), "{line}");
+}
+
+#[test]
+fn record_counts_complete_recordings() {
+    let (addr, server) = scripted_server(1, false);
+    let mode = media(
+        MediaKind::Record {
+            max_duration_ms: 1000,
+            with_output: Some(Document::Speech("hello".into())),
+        },
+        Some(Duration::from_millis(20)),
+    );
+    let load = RayoLoad::connect(&config(addr, mode, 1)).expect("logs in");
+    let report = load.run(Some(Duration::from_secs(10)), &mut |_| {});
+    let seen = server.join().expect("server ran");
+    assert_eq!(seen.commands, ["answer", "output", "record", "hangup"]);
+    let media = report.media.as_ref().expect("media counts");
+    assert_eq!(media.completes["record:max-duration"], 1);
+    assert_eq!(media.completes["output:hangup"], 1);
+    assert_eq!(
+        (media.recordings_complete, media.recorded_bytes),
+        (1, 16044)
+    );
+    assert_eq!(media.recording_uris.len(), 1);
+    assert!(report.passed(), "{report}");
+}
+
+#[test]
+fn input_latency_hangs_up_at_the_match() {
+    let (addr, server) = scripted_server(2, false);
+    let mode = media(
+        MediaKind::InputLatency {
+            digits: "1234".into(),
+            initial_timeout_ms: 5000,
+        },
+        None,
+    );
+    let load = RayoLoad::connect(&config(addr, mode, 2)).expect("logs in");
+    let report = load.run(Some(Duration::from_secs(10)), &mut |_| {});
+    let seen = server.join().expect("server ran");
+    assert_eq!(
+        seen.commands,
+        ["answer", "answer", "input", "input", "hangup", "hangup"]
+    );
+    let media = report.media.as_ref().expect("media counts");
+    assert_eq!(media.completes["input:match"], 2);
+    assert_eq!((media.wrong_instances, media.complete_us.count()), (0, 2));
+    assert_eq!(report.ends["hangup-command"], 2);
+    assert!(report.passed(), "{report}");
 }

@@ -1,0 +1,558 @@
+//! The caller side of the latency modes, in the load client's own process
+//! so its moments and the Rayo side's share one clock: places N calls
+//! through the server (INVITE with PCMU, PCMA and telephone-event 101, a
+//! Call-ID of its own that the offer carries back), sends G.711 silence
+//! every 20 ms on every call, notes the kernel arrival time of the first
+//! audible packet of each call, sends the keys of [`Keypad`] when the Rayo
+//! side says the call's input has started, and takes the server's BYE.
+//!
+//! One thread: the SIP socket and every call's RTP socket registered with
+//! `mio`; the [`SipStack`] fed like the other load tools do.
+
+use std::collections::{HashMap, HashSet};
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use media::rtp::RtpHeader;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use sdp::{LocalMedia, OriginState, SessionDescription};
+use sip::{HeaderName, Host, Method};
+use sip_stack::{
+    make_response, ClientTransactionId, Destination, DialogId, Output, SipStack, StackConfig,
+    StackEvent, TransactionId, Transport,
+};
+
+use super::keypad::{is_audible, silence_byte, Keypad, Packet, SAMPLES_PER_PACKET};
+use crate::load::media::recv_stamped;
+
+/// One 20 ms packet time.
+const TICK: Duration = Duration::from_millis(20);
+const SIP: Token = Token(usize::MAX);
+/// How long calls still up at the end get for their BYE's answer.
+const BYE_GRACE: Duration = Duration::from_secs(2);
+
+/// What the caller does.
+#[derive(Debug, Clone)]
+pub struct CallerConfig {
+    /// The server's SIP address (UDP).
+    pub server: SocketAddr,
+    /// The number dialled.
+    pub number: String,
+    /// Calls to place.
+    pub calls: usize,
+    /// Calls per second.
+    pub rate: f64,
+    /// Keys sent when a call's input starts.
+    pub keys: String,
+    /// Time from the input's start to the first key.
+    pub key_delay: Duration,
+    /// Longest a call is kept; then the caller hangs up itself.
+    pub max_call: Duration,
+}
+
+/// What the caller saw of one call.
+#[derive(Debug, Clone, Default)]
+pub struct CallerCall {
+    /// Kernel arrival time of the first audible packet.
+    pub first_audio: Option<Instant>,
+    /// When the last key's first end packet was sent.
+    pub last_key_end: Option<Instant>,
+}
+
+/// What the caller saw, by SIP Call-ID.
+#[derive(Debug, Clone, Default)]
+pub struct CallerOutcome {
+    /// INVITEs sent.
+    pub placed: usize,
+    /// Calls answered 2xx with a usable SDP answer.
+    pub established: usize,
+    /// Calls not established (a non-2xx, no answer, a bad SDP, no socket).
+    pub failed: usize,
+    /// Calls the server hung up.
+    pub server_byes: usize,
+    /// Calls the caller hung up (past `max_call`, or still up at the end).
+    pub own_byes: usize,
+    /// Calls told to send keys.
+    pub keyed: usize,
+    /// RTP packets sent and received.
+    pub packets_sent: u64,
+    /// RTP packets received.
+    pub packets_received: u64,
+    /// Per call.
+    pub calls: HashMap<String, CallerCall>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Inviting,
+    Up,
+    Done,
+}
+
+/// The RTP side of an established call.
+struct Stream {
+    remote: SocketAddr,
+    payload_type: u8,
+    event_type: u8,
+    ssrc: u32,
+    sequence: u16,
+    timestamp: u32,
+}
+
+struct Call {
+    call_id: String,
+    socket: UdpSocket,
+    offer: SessionDescription,
+    state: State,
+    dialog: Option<DialogId>,
+    stream: Option<Stream>,
+    keypad: Option<(Instant, Keypad)>,
+    seen: CallerCall,
+    up_at: Instant,
+}
+
+/// Runs the caller until every call is over (or `stop`), taking the
+/// Call-IDs of calls to key from `inputs_started`.
+pub fn run(
+    config: &CallerConfig,
+    inputs_started: &Receiver<String>,
+    stop: &AtomicBool,
+) -> std::io::Result<CallerOutcome> {
+    let sip_socket = UdpSocket::bind("127.0.0.1:0")?;
+    sip_socket.set_nonblocking(true)?;
+    let local = sip_socket.local_addr()?;
+    let mut stack = SipStack::new(StackConfig::new(Host::from(local.ip()), Some(local.port())));
+    let mut poll = Poll::new()?;
+    let fd = sip_socket.as_raw_fd();
+    poll.registry()
+        .register(&mut SourceFd(&fd), SIP, Interest::READABLE)?;
+    let contact = format!("<sip:rayo-load@{local}>");
+    let destination = Destination {
+        address: config.server,
+        transport: Transport::Udp,
+        connection: None,
+    };
+    let mut calls: Vec<Call> = Vec::with_capacity(config.calls);
+    let mut invites: HashMap<ClientTransactionId, usize> = HashMap::new();
+    let mut by_call_id: HashMap<String, usize> = HashMap::new();
+    let mut outcome = CallerOutcome::default();
+    let mut events = Events::with_capacity(1024);
+    let mut buf = vec![0u8; 65_535];
+    let mut packet = [0u8; 12 + 160];
+    let start = Instant::now();
+    let interval = Duration::from_secs_f64(1.0 / config.rate.max(0.001));
+    let mut next_tick = start + TICK;
+    let run_id = std::process::id();
+    let mut finishing: Option<Instant> = None;
+    // Inputs started for calls not placed yet (only a test gets ahead so).
+    let mut early: HashSet<String> = HashSet::new();
+    loop {
+        let now = Instant::now();
+        // Place the calls due.
+        let placing = finishing.is_none() && !stop.load(Ordering::Relaxed);
+        while placing
+            && calls.len() < config.calls
+            && start + interval.mul_f64(calls.len() as f64) <= now
+        {
+            let index = calls.len();
+            let socket = UdpSocket::bind("127.0.0.1:0")?;
+            socket.set_nonblocking(true)?;
+            nix::sys::socket::setsockopt(
+                &socket,
+                nix::sys::socket::sockopt::ReceiveTimestampns,
+                &true,
+            )
+            .map_err(std::io::Error::from)?;
+            let rtp = socket.local_addr()?;
+            let fd = socket.as_raw_fd();
+            poll.registry()
+                .register(&mut SourceFd(&fd), Token(index), Interest::READABLE)?;
+            let mut origin = OriginState::new("rayo-load", index as u64 + 1, 1);
+            let offer = sdp::offer(&LocalMedia::new(rtp.ip(), rtp.port()), &mut origin);
+            let call_id = format!("rl-{run_id}-{index}@{}", local.ip());
+            let me = format!("<sip:rayo-load-{index}@{local}>");
+            let mut invite =
+                crate::sip_ua::invite_request(config.server, &config.number, &me, &contact, &offer);
+            invite
+                .headers
+                .push_known(HeaderName::CallId, call_id.clone());
+            let state = match stack.send_request(now, invite, destination) {
+                Ok(id) => {
+                    invites.insert(id, index);
+                    outcome.placed += 1;
+                    State::Inviting
+                }
+                Err(_) => {
+                    outcome.failed += 1;
+                    State::Done
+                }
+            };
+            by_call_id.insert(call_id.clone(), index);
+            let keypad = early.remove(&call_id).then(|| {
+                outcome.keyed += 1;
+                (now + config.key_delay, Keypad::new(&config.keys))
+            });
+            calls.push(Call {
+                call_id,
+                socket,
+                offer,
+                state,
+                dialog: None,
+                stream: None,
+                keypad,
+                seen: CallerCall::default(),
+                up_at: now,
+            });
+        }
+        // Keys for the calls whose input started.
+        while let Ok(call_id) = inputs_started.try_recv() {
+            match by_call_id.get(&call_id).and_then(|&i| calls.get_mut(i)) {
+                Some(call) if call.keypad.is_none() => {
+                    outcome.keyed += 1;
+                    call.keypad = Some((now + config.key_delay, Keypad::new(&config.keys)));
+                }
+                Some(_) => {}
+                None => {
+                    early.insert(call_id);
+                }
+            }
+        }
+        // One packet per call up on each tick.
+        if now >= next_tick {
+            next_tick += TICK;
+            if next_tick < now {
+                next_tick = now + TICK;
+            }
+            for call in calls.iter_mut().filter(|c| c.state == State::Up) {
+                if call.up_at + config.max_call <= now {
+                    hang_up(&mut stack, call, &mut outcome, now);
+                    continue;
+                }
+                send_tick(call, now, &mut packet, &mut outcome);
+            }
+        }
+        let active = calls.iter().filter(|c| c.state != State::Done).count();
+        let all_placed = calls.len() == config.calls;
+        if finishing.is_none() && (stop.load(Ordering::Relaxed) || (all_placed && active == 0)) {
+            for call in calls.iter_mut().filter(|c| c.state == State::Up) {
+                hang_up(&mut stack, call, &mut outcome, now);
+            }
+            finishing = Some(
+                now + if active == 0 {
+                    Duration::ZERO
+                } else {
+                    BYE_GRACE
+                },
+            );
+        }
+        if finishing.is_some_and(|at| now >= at) {
+            break;
+        }
+        // Wait for packets, the next tick, call or SIP timer.
+        let mut until = next_tick;
+        if !all_placed {
+            until = until.min(start + interval.mul_f64(calls.len() as f64));
+        }
+        if let Some(t) = stack.poll_timeout() {
+            until = until.min(t);
+        }
+        let wait = until.saturating_duration_since(Instant::now()).min(TICK);
+        match poll.poll(&mut events, Some(wait)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        for event in events.iter() {
+            if event.token() == SIP {
+                // Edge-triggered: read until the socket is dry.
+                loop {
+                    match sip_socket.recv_from(&mut buf) {
+                        Ok((n, source)) => {
+                            let bytes = buf.get(..n).unwrap_or_default();
+                            stack.handle_bytes(Instant::now(), bytes, source, Transport::Udp, None);
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        // ICMP errors from earlier sends, a signal: keep reading.
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                ErrorKind::Interrupted
+                                    | ErrorKind::ConnectionRefused
+                                    | ErrorKind::ConnectionReset
+                            ) => {}
+                        Err(_) => break,
+                    }
+                }
+            } else if let Some(call) = calls.get_mut(event.token().0) {
+                receive(call, &mut buf, &mut outcome);
+            }
+        }
+        stack.handle_timeout(Instant::now());
+        // Transmit what the stack queued and act on its events.
+        while let Some(output) = stack.poll_output() {
+            match output {
+                Output::Transmit(t) => {
+                    let _ = sip_socket.send_to(&t.bytes, t.destination);
+                }
+                Output::Event(event) => on_event(
+                    &mut stack,
+                    event,
+                    &mut calls,
+                    &mut invites,
+                    &by_call_id,
+                    &mut outcome,
+                ),
+            }
+        }
+    }
+    for call in calls {
+        outcome.calls.insert(call.call_id, call.seen);
+    }
+    Ok(outcome)
+}
+
+/// Sends this tick's packet of an established call.
+fn send_tick(call: &mut Call, now: Instant, packet: &mut [u8; 172], outcome: &mut CallerOutcome) {
+    let Some(stream) = &mut call.stream else {
+        return;
+    };
+    let due = match &mut call.keypad {
+        Some((at, keypad)) if *at <= now && !keypad.done() => Some(keypad.next_packet()),
+        _ => None,
+    };
+    let mut body = [0u8; 160];
+    let mut last_end = false;
+    let (payload_type, marker, timestamp, len) = match due {
+        Some(Packet::Event {
+            payload,
+            ticks_since_start,
+            marker,
+            last_end: last,
+        }) => {
+            last_end = last;
+            body[..4].copy_from_slice(&payload);
+            let back = ticks_since_start * SAMPLES_PER_PACKET;
+            (
+                stream.event_type,
+                marker,
+                stream.timestamp.wrapping_sub(back),
+                4,
+            )
+        }
+        Some(Packet::Silence) | None => {
+            body.fill(silence_byte(stream.payload_type));
+            (stream.payload_type, false, stream.timestamp, body.len())
+        }
+    };
+    let header = RtpHeader {
+        marker,
+        payload_type,
+        sequence_number: stream.sequence,
+        timestamp,
+        ssrc: stream.ssrc,
+        ..RtpHeader::default()
+    };
+    if let Ok(n) = header.write(&body[..len], packet) {
+        if call.socket.send_to(&packet[..n], stream.remote).is_ok() {
+            outcome.packets_sent += 1;
+            if last_end {
+                call.seen.last_key_end = Some(Instant::now());
+            }
+        }
+    }
+    stream.sequence = stream.sequence.wrapping_add(1);
+    stream.timestamp = stream.timestamp.wrapping_add(SAMPLES_PER_PACKET);
+}
+
+/// Reads a call's RTP socket dry, noting the first audible packet.
+fn receive(call: &mut Call, buf: &mut [u8], outcome: &mut CallerOutcome) {
+    loop {
+        match recv_stamped(&call.socket, buf) {
+            Ok((n, arrival)) => {
+                outcome.packets_received += 1;
+                let Some(bytes) = buf.get(..n) else { continue };
+                let Ok(rtp) = media::rtp::RtpPacket::parse(bytes) else {
+                    continue;
+                };
+                if call.seen.first_audio.is_none() && is_audible(rtp.payload_type(), rtp.payload())
+                {
+                    call.seen.first_audio = Some(arrival);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset
+                ) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+fn hang_up(stack: &mut SipStack, call: &mut Call, outcome: &mut CallerOutcome, now: Instant) {
+    call.state = State::Done;
+    outcome.own_byes += 1;
+    if let Some(dialog) = call.dialog.clone() {
+        let _ = stack
+            .new_in_dialog_request(&dialog, Method::Bye)
+            .and_then(|bye| stack.send_in_dialog(now, &dialog, bye));
+    }
+}
+
+fn on_event(
+    stack: &mut SipStack,
+    event: StackEvent,
+    calls: &mut [Call],
+    invites: &mut HashMap<ClientTransactionId, usize>,
+    by_call_id: &HashMap<String, usize>,
+    outcome: &mut CallerOutcome,
+) {
+    match event {
+        StackEvent::Response {
+            transaction,
+            response,
+            dialog,
+        } if response.status >= 200 => {
+            let Some(i) = invites.remove(&transaction) else {
+                return;
+            };
+            let Some(call) = calls.get_mut(i) else { return };
+            if call.state != State::Inviting {
+                return;
+            }
+            let negotiated = sdp::parse(&response.body)
+                .ok()
+                .and_then(|answer| sdp::process_answer(&call.offer, &answer).ok());
+            match negotiated {
+                Some(n) if (200..300).contains(&response.status) => {
+                    let mut random = crate::load::media::Random::new();
+                    call.stream = Some(Stream {
+                        remote: n.remote_rtp,
+                        payload_type: n.payload_type,
+                        event_type: n.telephone_event.unwrap_or(101),
+                        ssrc: random.next_u32(),
+                        sequence: random.next_u32() as u16,
+                        timestamp: random.next_u32(),
+                    });
+                    call.dialog = dialog;
+                    call.state = State::Up;
+                    call.up_at = Instant::now();
+                    outcome.established += 1;
+                }
+                _ => {
+                    call.state = State::Done;
+                    outcome.failed += 1;
+                }
+            }
+        }
+        StackEvent::Timeout {
+            transaction: TransactionId::Client(id),
+        } => {
+            if let Some(call) = invites.remove(&id).and_then(|i| calls.get_mut(i)) {
+                call.state = State::Done;
+                outcome.failed += 1;
+            }
+        }
+        StackEvent::Request {
+            transaction,
+            request,
+            ..
+        } => {
+            let status = match request.method {
+                Method::Bye | Method::Options | Method::Info => 200,
+                _ => 501,
+            };
+            let _ = stack.respond(Instant::now(), transaction, make_response(&request, status));
+            if request.method == Method::Bye {
+                let call = request
+                    .call_id()
+                    .and_then(|id| by_call_id.get(id.trim()))
+                    .and_then(|&i| calls.get_mut(i));
+                if let Some(call) = call.filter(|c| c.state == State::Up) {
+                    call.state = State::Done;
+                    outcome.server_byes += 1;
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::media::Media;
+    use crate::load::sip::{run_callee, SipSide};
+    use std::sync::mpsc;
+
+    /// Three calls to the load's own callee (it answers and sends a tone):
+    /// every call hears audio, sends its keys when told, and is hung up at
+    /// `max_call`.
+    #[test]
+    fn calls_hear_the_far_end_key_when_told_and_hang_up() {
+        let callee = SipSide::bind("127.0.0.1:0".parse().expect("address")).expect("bind");
+        let server = callee.local_addr();
+        let (media, threads) = Media::new(1, 700, 1300, 1).expect("media");
+        let stop_callee = AtomicBool::new(false);
+        let stop_media = AtomicBool::new(false);
+        let stop_caller = AtomicBool::new(false);
+        let config = CallerConfig {
+            server,
+            number: "100".into(),
+            calls: 3,
+            rate: 100.0,
+            keys: "12".into(),
+            key_delay: Duration::ZERO,
+            max_call: Duration::from_millis(800),
+        };
+        let (tx, rx) = mpsc::channel();
+        for i in 0..3 {
+            let id = format!("rl-{}-{i}@127.0.0.1", std::process::id());
+            tx.send(id).expect("queued");
+        }
+        let outcome = std::thread::scope(|s| {
+            let sender = s.spawn(|| threads.sender.run(&stop_media));
+            let receivers: Vec<_> = threads
+                .receivers
+                .into_iter()
+                .map(|r| {
+                    let phase = std::sync::atomic::AtomicU8::new(0);
+                    let stop = &stop_media;
+                    s.spawn(move || r.run(&phase, stop))
+                })
+                .collect();
+            let callee = s.spawn(|| run_callee(callee, &media, &stop_callee));
+            let outcome = run(&config, &rx, &stop_caller).expect("caller ran");
+            stop_callee.store(true, Ordering::SeqCst);
+            stop_media.store(true, Ordering::SeqCst);
+            media.wake_receivers();
+            let answered = callee.join().expect("callee").answered;
+            sender.join().expect("sender");
+            for r in receivers {
+                r.join().expect("receiver");
+            }
+            assert_eq!(answered, 3);
+            outcome
+        });
+        assert_eq!(
+            (outcome.placed, outcome.established, outcome.failed),
+            (3, 3, 0)
+        );
+        assert_eq!(
+            (outcome.own_byes, outcome.server_byes, outcome.keyed),
+            (3, 0, 3)
+        );
+        assert!(outcome.packets_sent > 0 && outcome.packets_received > 0);
+        assert_eq!(outcome.calls.len(), 3);
+        for (id, call) in &outcome.calls {
+            assert!(call.first_audio.is_some(), "{id} heard nothing");
+            assert!(call.last_key_end.is_some(), "{id} sent no keys");
+        }
+    }
+}
