@@ -101,7 +101,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         commands_tx,
         controllers,
         pacer.handle(),
-    ));
+    )?);
     if let Some(pools) = &rayo_pools {
         pools.attach(context.clone());
     }
@@ -176,7 +176,7 @@ pub fn call_context(
     sip: mpsc::Sender<crate::calls::SipCommand>,
     controllers: Controllers,
     pacer: PacerHandle,
-) -> CallContext {
+) -> anyhow::Result<CallContext> {
     let first = config.transports.values().next();
     let bind = first
         .map(|t| t.bind)
@@ -204,7 +204,7 @@ pub fn call_context(
         host
     };
     let registry = controllers.registry().clone();
-    CallContext {
+    Ok(CallContext {
         config: Arc::new(config.clone()),
         sip,
         ports: Arc::new(RtpPortPool::new(port_ip, config.media.rtp_ports)),
@@ -226,8 +226,10 @@ pub fn call_context(
             ..PromptConfig::default()
         }),
         tts: Tts::new(&config.tts),
-        recording_urls: RecordingUrls::from_config(&config.http),
-    }
+        recording_urls: RecordingUrls::from_config(&config.http).map_err(|e| {
+            anyhow::anyhow!("no randomness for recording URLs (set http.secret): {e}")
+        })?,
+    })
 }
 
 /// The SIP stack settings of `config`.

@@ -68,17 +68,23 @@ impl RecordingUrls {
 
     /// The URLs `http` describes: `http.public_url` as the base, else
     /// `http.listen` (loopback in place of a wildcard address); the secret,
-    /// else a random 32-byte key.
-    pub fn from_config(http: &HttpConfig) -> RecordingUrls {
+    /// else a random 32-byte key. `Err` when the operating system has no
+    /// randomness to give: better not to start than to sign with a
+    /// guessable key.
+    pub fn from_config(http: &HttpConfig) -> Result<RecordingUrls, getrandom::Error> {
         let key = match &http.secret {
             Some(secret) => secret.as_bytes().to_vec(),
-            None => random_key(),
+            None => random_key()?,
         };
         let base = match &http.public_url {
             Some(base) => base.clone(),
             None => base_of(http.listen),
         };
-        RecordingUrls::new(&key, &base, Duration::from_secs(http.recording_url_ttl_sec))
+        Ok(RecordingUrls::new(
+            &key,
+            &base,
+            Duration::from_secs(http.recording_url_ttl_sec),
+        ))
     }
 
     /// The signed URL of recording `file_name`, valid for the configured
@@ -160,14 +166,11 @@ fn base_of(listen: SocketAddr) -> String {
 
 /// 32 bytes from the operating system's generator; the process cannot
 /// sign safely without it, so a failure there is fatal.
-fn random_key() -> Vec<u8> {
+fn random_key() -> Result<Vec<u8>, getrandom::Error> {
     let mut key = vec![0u8; 32];
-    if let Err(error) = getrandom::fill(&mut key) {
-        // No fallback to a guessable key: an unsigned-looking server is
-        // better stopped than serving forgeable URLs.
-        panic!("no operating-system randomness for http.secret: {error}");
-    }
-    key
+    // No fallback to a guessable key: the caller refuses to start.
+    getrandom::fill(&mut key)?;
+    Ok(key)
 }
 
 /// Everything but RFC 3986 unreserved characters percent-encoded.
@@ -253,10 +256,13 @@ mod tests {
         };
         http.listen = "0.0.0.0:8081".parse().expect("addr");
         assert!(RecordingUrls::from_config(&http)
+            .expect("randomness")
             .url("a.wav")
             .starts_with("http://127.0.0.1:8081/recordings/a.wav?"));
         http.public_url = Some("https://media.example.com/sb/".into());
-        let url = RecordingUrls::from_config(&http).url("a.wav");
+        let url = RecordingUrls::from_config(&http)
+            .expect("randomness")
+            .url("a.wav");
         assert!(
             url.starts_with("https://media.example.com/sb/recordings/a.wav?expires="),
             "{url}"
@@ -266,8 +272,8 @@ mod tests {
         assert!(expires >= unix_now() + 86_399);
         // Two servers without a secret do not accept each other's URLs.
         http.secret = None;
-        let one = RecordingUrls::from_config(&http);
-        let two = RecordingUrls::from_config(&http);
+        let one = RecordingUrls::from_config(&http).expect("randomness");
+        let two = RecordingUrls::from_config(&http).expect("randomness");
         let (e, s) = query(&one.url("a.wav"));
         assert_eq!(one.verify("a.wav", Some(&e), Some(&s), 0), Ok(()));
         assert_eq!(

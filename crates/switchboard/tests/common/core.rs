@@ -131,12 +131,15 @@ http:
             let pacer = Pacer::start(PacerConfig::default()).expect("pacer");
             let mut controllers = Controllers::new(&config);
             controllers.register(ControllerKind::Agent, |_| pool.clone());
-            let ctx = Arc::new(switchboard::server::call_context(
-                &config,
-                commands_tx,
-                controllers,
-                pacer.handle(),
-            ));
+            let ctx = Arc::new(
+                switchboard::server::call_context(
+                    &config,
+                    commands_tx,
+                    controllers,
+                    pacer.handle(),
+                )
+                .expect("call context"),
+            );
             let driver = Driver::new(
                 stack,
                 admission,
