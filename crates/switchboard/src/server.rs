@@ -104,6 +104,12 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     )?);
     if let Some(pools) = &rayo_pools {
         pools.attach(context.clone());
+        if let Some(program) = crate::media::tts::missing_engine(&config.tts) {
+            tracing::warn!(
+                program = %program.display(),
+                "text-to-speech engine not found: Rayo outputs with text will complete with an error"
+            );
+        }
     }
     let recording_urls = context.recording_urls.clone();
     let call_drain = Duration::from_secs(config.sip.shutdown_grace_sec);

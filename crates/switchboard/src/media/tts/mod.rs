@@ -107,6 +107,26 @@ pub trait Renderer: Send + Sync {
     fn render<'a>(&'a self, request: &'a TtsRequest) -> RenderFuture<'a>;
 }
 
+/// The engine program `config` runs when it cannot be found (a bare name
+/// looked up in `PATH`, a path checked as is): the server warns at start
+/// instead of the first caller finding out.
+pub fn missing_engine(config: &TtsConfig) -> Option<std::path::PathBuf> {
+    let program = match config.engine {
+        TtsEngine::Command => config.command.first().map(String::as_str),
+        TtsEngine::EspeakNg => Some("espeak-ng"),
+    }
+    .unwrap_or("espeak-ng");
+    let path = std::path::Path::new(program);
+    let found = if path.components().count() > 1 {
+        path.is_file()
+    } else {
+        std::env::var_os("PATH").is_some_and(|paths| {
+            std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
+        })
+    };
+    (!found).then(|| path.to_path_buf())
+}
+
 /// Decodes an engine's WAV to 8 kHz mono on the blocking pool.
 pub(crate) async fn decode_wav(wav: Vec<u8>) -> Result<Vec<i16>, TtsError> {
     let decoded = tokio::task::spawn_blocking(move || {

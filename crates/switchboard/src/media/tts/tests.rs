@@ -201,3 +201,18 @@ fn gain_saturates() {
     apply_gain(&mut samples, 20.0);
     assert_eq!(samples, [10000, -10000, 32767, -32768]);
 }
+
+#[test]
+fn a_missing_engine_program_is_named_and_a_present_one_is_not() {
+    let mut config = TtsConfig {
+        engine: TtsEngine::Command,
+        command: vec!["no-such-tts-engine-here".into()],
+        ..TtsConfig::default()
+    };
+    assert_eq!(
+        missing_engine(&config),
+        Some(std::path::PathBuf::from("no-such-tts-engine-here"))
+    );
+    config.command = vec!["/bin/sh".into()];
+    assert_eq!(missing_engine(&config), None);
+}
