@@ -16,7 +16,6 @@
 //! its connection gets the lifetime plus the file's size at
 //! [`recordings::MIN_DOWNLOAD_RATE`], and is closed after that response.
 
-mod lease;
 pub mod recordings;
 mod signing;
 
@@ -34,12 +33,12 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::transport::accept::{next_admitted, AcceptBackoff};
-use crate::transport::connection_limits::{ConnectionLimits, RefusalLog};
+use crate::transport::connection_limits::{ConnectionLimits, ConnectionPermit, RefusalLog};
 
-pub use self::lease::Lease;
-use self::lease::LeasedStream;
 pub use self::recordings::RecordingFiles;
 pub use self::signing::{unix_now, RecordingUrls, Refusal};
+pub use crate::transport::timed_stream::Lease;
+use crate::transport::timed_stream::TimedStream;
 
 /// Most HTTP connections open at once.
 pub const MAX_CONNECTIONS: u32 = 32;
@@ -137,10 +136,10 @@ impl BoundedListener {
 }
 
 impl axum::serve::Listener for BoundedListener {
-    type Io = LeasedStream;
+    type Io = TimedStream<ConnectionPermit>;
     type Addr = SocketAddr;
 
-    async fn accept(&mut self) -> (LeasedStream, SocketAddr) {
+    async fn accept(&mut self) -> (TimedStream<ConnectionPermit>, SocketAddr) {
         let (stream, peer, permit) = next_admitted(
             &self.inner,
             &self.limits,
@@ -149,8 +148,13 @@ impl axum::serve::Listener for BoundedListener {
             "http",
         )
         .await;
-        let deadline = tokio::time::Instant::now() + self.lifetime;
-        (LeasedStream::new(stream, deadline, permit), peer)
+        let io = TimedStream::new(
+            stream,
+            self.lifetime,
+            "HTTP connection lifetime over",
+            permit,
+        );
+        (io.leased(), peer)
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -163,7 +167,7 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Boun
     for Lease
 {
     fn connect_info(stream: axum::serve::IncomingStream<'_, BoundedListener>) -> Lease {
-        stream.io().lease().clone()
+        stream.io().lease().cloned().unwrap_or_default()
     }
 }
 
@@ -242,6 +246,7 @@ mod tests {
         let (mut stream, _) = axum::serve::Listener::accept(&mut bounded).await;
         stream
             .lease()
+            .expect("HTTP connections are leased")
             .extend_to(tokio::time::Instant::now() + Duration::from_secs(3600));
         client.write_all(b"ping").await.expect("write");
         tokio::time::advance(Duration::from_secs(600)).await;

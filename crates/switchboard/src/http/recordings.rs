@@ -22,8 +22,8 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::lease::Lease;
 use super::signing::{unix_now, RecordingUrls};
+use super::Lease;
 
 /// The slowest average rate a download is given time for, in bytes per
 /// second: 8 kHz 16-bit mono audio in real time.

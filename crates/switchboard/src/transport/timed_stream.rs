@@ -6,7 +6,9 @@
 //! Agent RPC upgrade deadline and the HTTP connection lifetime are both a
 //! [`TimedStream`]: the deadline is checked on every read, write and flush
 //! (and wakes the task when it passes, so a silent peer is closed too), an
-//! optional flag lifts it for good (a completed WebSocket upgrade), and the
+//! optional flag lifts it for good (a completed WebSocket upgrade), an
+//! optional [`Lease`] lets a request handler move it later (a recording
+//! download needs minutes where a probe needs milliseconds), and the
 //! stream holds the connection's place in its listener's limits until it
 //! is dropped.
 
@@ -14,13 +16,33 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
+
+/// A later deadline for one connection, shared between its stream and the
+/// request handlers (as axum connect info).
+#[derive(Debug, Clone, Default)]
+pub struct Lease(Arc<Mutex<Option<Instant>>>);
+
+impl Lease {
+    /// Moves the connection's deadline to `until`, if that is later.
+    pub fn extend_to(&self, until: Instant) {
+        let mut pending = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if pending.is_none_or(|p| p < until) {
+            *pending = Some(until);
+        }
+    }
+
+    /// The extension asked for since the last call, if any.
+    fn take(&self) -> Option<Instant> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
 
 /// A TCP stream with a deadline, holding `P` (the connection's slot in its
 /// listener's limits) for as long as it lives.
@@ -30,6 +52,8 @@ pub struct TimedStream<P> {
     deadline: Option<Pin<Box<Sleep>>>,
     /// Once set, the deadline is lifted for good.
     lift: Option<Arc<AtomicBool>>,
+    /// Later deadlines handlers ask for.
+    lease: Option<Lease>,
     /// Why the connection is closed at the deadline, for the log and the error.
     reason: &'static str,
     _held: P,
@@ -43,6 +67,7 @@ impl<P: Unpin> TimedStream<P> {
             stream,
             deadline: Some(Box::pin(tokio::time::sleep(timeout))),
             lift: None,
+            lease: None,
             reason,
             _held: held,
         }
@@ -54,12 +79,28 @@ impl<P: Unpin> TimedStream<P> {
         self
     }
 
+    /// Lets handlers move the deadline later through a [`Lease`].
+    pub fn leased(mut self) -> Self {
+        self.lease = Some(Lease::default());
+        self
+    }
+
+    /// The handle handlers move the deadline with, when [`TimedStream::leased`].
+    pub fn lease(&self) -> Option<&Lease> {
+        self.lease.as_ref()
+    }
+
     /// An error once the deadline has passed (and arms the task's wake-up
     /// for it otherwise).
     fn check(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         let Some(deadline) = self.deadline.as_mut() else {
             return Ok(());
         };
+        if let Some(until) = self.lease.as_ref().and_then(Lease::take) {
+            if until > deadline.deadline() {
+                deadline.as_mut().reset(until);
+            }
+        }
         if self
             .lift
             .as_ref()
