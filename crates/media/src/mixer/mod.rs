@@ -12,6 +12,8 @@
 //!    or `Send`) and whose detector hears speech, the loudest
 //!    [`MixerConfig::max_speakers`] are chosen (a speaker already in the mix
 //!    gets a small bonus, so near-equal voices do not swap every frame);
+//!    participants marked [`ParticipantOptions::always_heard`] (a player's
+//!    announcement) are added to them whatever their level;
 //! 3. only those are summed, so a room of 200 costs little more than one of
 //!    10: the per-participant work is one decode, one level and one VAD pass;
 //! 4. a speaker hears the sum minus its own voice, encoded for it alone;
@@ -278,7 +280,14 @@ impl Mixer {
         self.chosen.clear();
         for (i, p) in self.participants.iter_mut().enumerate() {
             p.target = 0.0;
-            if p.leaving || !p.options.heard() || !p.vad_speech() {
+            if p.leaving || !p.options.heard() {
+                continue;
+            }
+            if p.options.always_heard {
+                p.target = 1.0;
+                continue;
+            }
+            if !p.vad_speech() {
                 continue;
             }
             let bonus = if p.gain > 0.0 { INCUMBENT_BONUS } else { 1.0 };

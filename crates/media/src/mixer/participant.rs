@@ -98,6 +98,9 @@ pub struct ParticipantOptions {
     pub deaf: bool,
     /// Join direction.
     pub direction: Direction,
+    /// Mixed whenever it may be heard, speech or not, and not counted among
+    /// the loudest speakers: for an announcement or music played to the room.
+    pub always_heard: bool,
 }
 
 impl ParticipantOptions {

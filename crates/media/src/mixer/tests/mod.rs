@@ -1,179 +1,11 @@
 //! Room tests with generated tones: who hears whom is measured with a
 //! Goertzel filter per tone on what each participant receives.
 
-use std::collections::HashMap;
-use std::f64::consts::TAU;
+mod room;
 
 use super::*;
-use crate::goertzel::Goertzel;
-use crate::tone::{amplitude_to_dbm0, dbm0_to_amplitude};
-
-/// Tone level used unless a test says otherwise.
-const LEVEL: f64 = -10.0;
-/// Ticks before a tone is steadily in the mix: jitter depth, VAD onset, fade.
-const SETTLE: usize = 6;
-/// A tone this far below [`LEVEL`] counts as not heard.
-const INAUDIBLE_DBM0: f64 = -50.0;
-
-/// A cosine (starting at its peak, so an unfaded entry would be a step);
-/// every test frequency is a whole number of cycles per 20 ms frame.
-#[derive(Clone, Copy)]
-struct Tone {
-    frequency: f64,
-    amplitude: f64,
-    n: u64,
-}
-
-impl Tone {
-    fn new(frequency: f64, dbm0: f64) -> Self {
-        Self {
-            frequency,
-            amplitude: dbm0_to_amplitude(dbm0),
-            n: 0,
-        }
-    }
-
-    fn fill(&mut self, out: &mut [i16]) {
-        for o in out {
-            let phase = TAU * self.frequency * self.n as f64 / 8000.0;
-            *o = (self.amplitude * phase.cos()).round() as i16;
-            self.n += 1;
-        }
-    }
-}
-
-struct Talker {
-    codec: Codec,
-    tone: Option<Tone>,
-    seq: u16,
-    /// Push frames in swapped pairs (1, 0, 3, 2, …).
-    swap_pairs: bool,
-    held: Option<(u16, [u8; FRAME])>,
-}
-
-struct Room {
-    mixer: Mixer,
-    talkers: HashMap<ParticipantId, Talker>,
-    order: Vec<ParticipantId>,
-    heard: HashMap<ParticipantId, Vec<i16>>,
-    events: Vec<SpeakerEvent>,
-}
-
-fn id(n: u64) -> ParticipantId {
-    ParticipantId(n)
-}
-
-impl Room {
-    fn new(config: MixerConfig) -> Self {
-        Self {
-            mixer: Mixer::new(config),
-            talkers: HashMap::new(),
-            order: Vec::new(),
-            heard: HashMap::new(),
-            events: Vec::new(),
-        }
-    }
-
-    fn add(&mut self, n: u64, codec: Codec, options: ParticipantOptions, tone: Option<Tone>) {
-        self.mixer
-            .add(id(n), codec, options)
-            .expect("test ids are unique");
-        self.order.push(id(n));
-        self.talkers.insert(
-            id(n),
-            Talker {
-                codec,
-                tone,
-                seq: 1000,
-                swap_pairs: false,
-                held: None,
-            },
-        );
-    }
-
-    fn remove(&mut self, n: u64) {
-        self.mixer.remove(id(n)).expect("present");
-        self.talkers.remove(&id(n));
-        self.order.retain(|&i| i != id(n));
-    }
-
-    fn run(&mut self, ticks: usize) {
-        for _ in 0..ticks {
-            for pid in &self.order {
-                let t = self.talkers.get_mut(pid).expect("every ordered id talks");
-                let mut pcm = [0i16; FRAME];
-                if let Some(tone) = &mut t.tone {
-                    tone.fill(&mut pcm);
-                }
-                let mut frame = [0u8; FRAME];
-                t.codec.encode(&pcm, &mut frame);
-                let seq = t.seq;
-                t.seq = t.seq.wrapping_add(1);
-                if t.swap_pairs {
-                    match t.held.take() {
-                        None => t.held = Some((seq, frame)),
-                        Some((first, held)) => {
-                            self.mixer.push(*pid, seq, &frame).expect("present");
-                            self.mixer.push(*pid, first, &held).expect("present");
-                        }
-                    }
-                } else {
-                    self.mixer.push(*pid, seq, &frame).expect("present");
-                }
-            }
-            let (heard, talkers) = (&mut self.heard, &self.talkers);
-            let mut got = Vec::new();
-            self.mixer.tick(|pid, bytes| {
-                assert_eq!(bytes.len(), FRAME);
-                got.push(pid);
-                let codec = talkers.get(&pid).expect("only present ids hear").codec;
-                let mut pcm = [0i16; FRAME];
-                codec.decode(bytes, &mut pcm);
-                heard.entry(pid).or_default().extend_from_slice(&pcm);
-            });
-            let mut unique = got.clone();
-            unique.sort();
-            unique.dedup();
-            assert_eq!(unique.len(), got.len(), "one frame per listener per tick");
-            while let Some(e) = self.mixer.poll_event() {
-                self.events.push(e);
-            }
-        }
-    }
-
-    fn forget(&mut self) {
-        self.heard.clear();
-    }
-
-    fn heard(&self, n: u64) -> &[i16] {
-        self.heard.get(&id(n)).map_or(&[], Vec::as_slice)
-    }
-
-    /// Level (dBm0) at which `n` hears a tone of `frequency`.
-    fn level(&self, n: u64, frequency: f64) -> f64 {
-        tone_level(self.heard(n), frequency)
-    }
-}
-
-fn tone_level(samples: &[i16], frequency: f64) -> f64 {
-    if samples.is_empty() {
-        return -200.0;
-    }
-    let block: Vec<f32> = samples.iter().map(|&s| f32::from(s)).collect();
-    let power = f64::from(Goertzel::new(frequency, 8000.0).power(&block));
-    amplitude_to_dbm0(2.0 * power.sqrt() / block.len() as f64)
-}
-
-fn duplex() -> ParticipantOptions {
-    ParticipantOptions::default()
-}
-
-fn with_direction(direction: Direction) -> ParticipantOptions {
-    ParticipantOptions {
-        direction,
-        ..ParticipantOptions::default()
-    }
-}
+use crate::tone::dbm0_to_amplitude;
+use room::{duplex, id, with_direction, Room, Tone, INAUDIBLE_DBM0, LEVEL, SETTLE};
 
 const F: [f64; 3] = [600.0, 900.0, 1300.0];
 
@@ -472,4 +304,44 @@ fn a_speaker_can_rejoin_while_fading_out() {
     assert_not_hears(&room, 1, 0);
     assert_hears(&room, 1, 1);
     assert_eq!(room.mixer.len(), 2);
+}
+
+#[test]
+fn an_always_heard_source_is_mixed_below_the_speech_threshold_and_beyond_the_count() {
+    let config = MixerConfig {
+        max_speakers: 1,
+        ..MixerConfig::default()
+    };
+    let mut room = Room::new(config);
+    let announcement = ParticipantOptions {
+        always_heard: true,
+        ..with_direction(Direction::Send)
+    };
+    // −45 dBm0 (≈ −51 dBov) is below the VAD threshold: an ordinary talker
+    // this quiet is not mixed, the announcement is.
+    room.add(0, Codec::Pcmu, announcement, Some(Tone::new(F[0], -45.0)));
+    let send = with_direction(Direction::Send);
+    room.add(1, Codec::Pcmu, send, Some(Tone::new(F[1], -45.0)));
+    room.add(2, Codec::Pcma, duplex(), None);
+    room.add(3, Codec::Pcmu, with_direction(Direction::Recv), None);
+    room.run(SETTLE);
+    room.forget();
+    room.run(10);
+    let level = room.level(3, F[0]);
+    assert!((level + 45.0).abs() < 1.0, "{level:.1}");
+    assert!(room.level(3, F[1]) < -65.0);
+    // With one speaker allowed and taken, the announcement is still mixed.
+    room.talkers.get_mut(&id(0)).expect("present").tone = Some(Tone::new(F[0], -20.0));
+    room.talkers.get_mut(&id(1)).expect("present").tone = Some(Tone::new(F[1], -15.0));
+    room.talkers.get_mut(&id(2)).expect("present").tone = Some(Tone::new(F[2], LEVEL));
+    room.run(SETTLE);
+    room.forget();
+    room.run(10);
+    assert!((room.level(3, F[0]) + 20.0).abs() < 1.0);
+    assert!(room.level(3, F[1]) < INAUDIBLE_DBM0, "only one speaker");
+    assert_hears(&room, 3, 2);
+    assert!(
+        (room.level(2, F[0]) + 20.0).abs() < 1.0,
+        "the speaker hears it too"
+    );
 }
