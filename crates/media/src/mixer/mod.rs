@@ -30,11 +30,37 @@
 //! any leg. Muted participants and `Send` ones still have their voice activity
 //! reported ([`SpeakerEvent`]); `Recv` ones are never reported as speaking.
 //!
-//! A lost or missing packet is played as silence (no concealment); payloads
-//! must be whole 20 ms frames ([`FRAME`] bytes).
+//! A lost or missing packet is concealed by the participant's previous frame
+//! fading to silence, and the audio after a gap fades in: a dip, not a
+//! click. Payloads must be whole 20 ms frames ([`FRAME`] bytes).
 //!
 //! Other sources join as participants: an announcement to the room is a
-//! `Send` participant fed by a player, a recording of the room a `Recv` one.
+//! `Send` participant fed by a player (with
+//! [`always_heard`](ParticipantOptions::always_heard), so it is mixed at any
+//! level), a recording of the room a `Recv` one.
+//!
+//! The engine's run loop, on each received packet and each 20 ms tick:
+//!
+//! ```
+//! use media::mixer::{Codec, Mixer, MixerConfig, ParticipantId, ParticipantOptions, FRAME};
+//!
+//! let mut room = Mixer::new(MixerConfig::default());
+//! let (alice, bob) = (ParticipantId(1), ParticipantId(2));
+//! room.add(alice, Codec::Pcmu, ParticipantOptions::default())?;
+//! room.add(bob, Codec::Pcma, ParticipantOptions::default())?;
+//!
+//! for seq in 0..10u16 {
+//!     // Packets as they arrive (RTP sequence number and payload).
+//!     room.push(alice, seq, &[0xFF; FRAME])?;
+//!     room.push(bob, seq, &[0xD5; FRAME])?;
+//!     // The shared tick: one frame per listener, to send on its leg.
+//!     room.tick(|_to, frame| assert_eq!(frame.len(), FRAME));
+//!     while let Some(event) = room.poll_event() {
+//!         println!("{} speaking: {}", event.id, event.speaking);
+//!     }
+//! }
+//! # Ok::<(), media::mixer::MixerError>(())
+//! ```
 
 mod participant;
 mod sum;

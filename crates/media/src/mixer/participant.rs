@@ -141,6 +141,9 @@ pub(crate) struct Participant {
     pub slot: Option<usize>,
     /// Removed, fading out of the mix during its last tick.
     pub leaving: bool,
+    /// The last frame played was silence or a fade to it (after a loss or an
+    /// underrun, and at the start), so the next packet fades in.
+    faded_out: bool,
 }
 
 impl Participant {
@@ -164,17 +167,32 @@ impl Participant {
             target: 0.0,
             slot: None,
             leaving: false,
+            faded_out: true,
         }
     }
 
-    /// Takes the frame due now from the jitter buffer and decodes it (silence
-    /// when none is due or it was lost), then updates level and voice activity.
+    /// Takes the frame due now from the jitter buffer and decodes it, then
+    /// updates level and voice activity. A missing frame after audio repeats
+    /// the last one fading out, then silence; audio after a gap fades in.
     pub fn play_out(&mut self) {
         match self.jitter.pop() {
             Playout::Packet { item, .. } => {
                 self.codec.decode(&item, &mut self.frame);
+                if self.faded_out {
+                    fade(&mut self.frame, 0.0, 1.0);
+                    self.faded_out = false;
+                }
             }
-            Playout::Lost { .. } | Playout::Buffering => self.frame.fill(0),
+            Playout::Lost { .. } | Playout::Buffering => {
+                if self.faded_out {
+                    self.frame.fill(0);
+                } else {
+                    // Conceal with the previous frame (still in `frame`)
+                    // faded to silence, rather than a step to zero.
+                    fade(&mut self.frame, 1.0, 0.0);
+                    self.faded_out = true;
+                }
+            }
         }
         let energy: f32 = self
             .frame
@@ -192,5 +210,13 @@ impl Participant {
     /// Whether the voice activity detector hears speech now.
     pub fn vad_speech(&self) -> bool {
         self.vad.state() == VadState::Speech
+    }
+}
+
+/// Scales `frame` in place by a gain going linearly from `from` to `to`.
+fn fade(frame: &mut [i16; FRAME], from: f32, to: f32) {
+    let step = (to - from) / FRAME as f32;
+    for (k, s) in frame.iter_mut().enumerate() {
+        *s = (f32::from(*s) * (from + step * (k + 1) as f32)).round() as i16;
     }
 }

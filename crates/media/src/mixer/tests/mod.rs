@@ -345,3 +345,45 @@ fn an_always_heard_source_is_mixed_below_the_speech_threshold_and_beyond_the_cou
         "the speaker hears it too"
     );
 }
+
+#[test]
+fn a_lost_packet_fades_out_and_back_in_without_a_click() {
+    let mut room = Room::new(MixerConfig::default());
+    room.add(0, Codec::Pcmu, duplex(), Some(Tone::new(600.0, LEVEL)));
+    room.add(1, Codec::Pcmu, duplex(), None);
+    room.run(SETTLE + 4);
+    room.talkers.get_mut(&id(0)).expect("present").lose_next = true;
+    room.run(10);
+    let natural = 2.0 * dbm0_to_amplitude(LEVEL) * (std::f64::consts::PI * 600.0 / 8000.0).sin();
+    assert!(largest_step(room.heard(1)) <= (natural + 600.0) as i32);
+    assert_eq!(room.mixer.jitter_stats(id(0)).expect("present").lost, 1);
+    assert_eq!(room.events.len(), 1, "a single loss does not end speech");
+}
+
+#[test]
+fn listeners_who_do_not_speak_get_the_same_bytes() {
+    let mut room = Room::new(MixerConfig::default());
+    for n in 0..3 {
+        room.add(
+            n,
+            Codec::Pcmu,
+            duplex(),
+            Some(Tone::new(F[n as usize], LEVEL)),
+        );
+    }
+    for n in 3..10 {
+        let codec = if n % 2 == 0 { Codec::Pcmu } else { Codec::Pcma };
+        room.add(n, codec, duplex(), None);
+    }
+    room.run(SETTLE);
+    let mut frames: Vec<(ParticipantId, *const u8)> = Vec::new();
+    room.mixer
+        .tick(|pid, bytes| frames.push((pid, bytes.as_ptr())));
+    let address = |n: u64| frames.iter().find(|f| f.0 == id(n)).map(|f| f.1);
+    let (ulaw, alaw) = (address(4), address(3));
+    assert!(ulaw.is_some() && alaw.is_some() && ulaw != alaw);
+    for n in 3..10 {
+        let same = if n % 2 == 0 { ulaw } else { alaw };
+        assert_eq!(address(n), same, "listener {n} shares its codec's encoding");
+    }
+}

@@ -49,6 +49,8 @@ pub struct Talker {
     seq: u16,
     /// Push frames in swapped pairs (1, 0, 3, 2, …).
     pub swap_pairs: bool,
+    /// Generate the next frame but never send it (a lost packet).
+    pub lose_next: bool,
     held: Option<(u16, [u8; FRAME])>,
 }
 
@@ -87,6 +89,7 @@ impl Room {
                 tone,
                 seq: 1000,
                 swap_pairs: false,
+                lose_next: false,
                 held: None,
             },
         );
@@ -110,6 +113,9 @@ impl Room {
                 t.codec.encode(&pcm, &mut frame);
                 let seq = t.seq;
                 t.seq = t.seq.wrapping_add(1);
+                if std::mem::take(&mut t.lose_next) {
+                    continue;
+                }
                 if t.swap_pairs {
                     match t.held.take() {
                         None => t.held = Some((seq, frame)),
