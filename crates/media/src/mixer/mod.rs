@@ -360,9 +360,7 @@ impl Mixer {
             match p.slot {
                 Some(slot) => {
                     let own = &self.contributions[slot];
-                    for ((o, &t), &c) in self.pcm.iter_mut().zip(&self.total).zip(own) {
-                        *o = soft_clip(t - c);
-                    }
+                    sum::soft_clip_minus(&self.total, own, &mut self.pcm);
                     p.codec.encode(&self.pcm, &mut self.encoded);
                     out(p.id, &self.encoded);
                 }

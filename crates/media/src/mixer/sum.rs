@@ -11,6 +11,7 @@ const HEADROOM: f32 = 32_767.0 - SOFT_CLIP_KNEE;
 
 /// A sum sample as a 16-bit sample: linear up to [`SOFT_CLIP_KNEE`], then a
 /// `tanh` curve that approaches ±32,767 (reached only by huge sums).
+#[inline]
 pub fn soft_clip(x: f32) -> i16 {
     let magnitude = x.abs();
     let y = if magnitude <= SOFT_CLIP_KNEE {
@@ -18,14 +19,38 @@ pub fn soft_clip(x: f32) -> i16 {
     } else {
         SOFT_CLIP_KNEE + HEADROOM * ((magnitude - SOFT_CLIP_KNEE) / HEADROOM).tanh()
     };
-    (y.round() as i16) * if x < 0.0 { -1 } else { 1 }
+    // `y` is non-negative: adding ½ and truncating rounds it (without a libm
+    // call), and `as` saturates.
+    let rounded = (y + 0.5) as i16;
+    if x < 0.0 {
+        -rounded
+    } else {
+        rounded
+    }
 }
 
-/// Soft-clips a whole frame.
+/// Soft-clips a whole frame; a frame whose peak is below the knee (the usual
+/// case) is only rounded, in a loop the compiler vectorises.
 pub fn soft_clip_frame(sum: &[f32; FRAME], out: &mut [i16; FRAME]) {
-    for (o, &x) in out.iter_mut().zip(sum) {
-        *o = soft_clip(x);
+    let peak = sum.iter().fold(0.0f32, |peak, &x| peak.max(x.abs()));
+    if peak <= SOFT_CLIP_KNEE {
+        for (o, &x) in out.iter_mut().zip(sum) {
+            *o = (x + 0.5f32.copysign(x)) as i16;
+        }
+    } else {
+        for (o, &x) in out.iter_mut().zip(sum) {
+            *o = soft_clip(x);
+        }
     }
+}
+
+/// Soft-clips `total − own` (a listener's mix without its own voice).
+pub fn soft_clip_minus(total: &[f32; FRAME], own: &[f32; FRAME], out: &mut [i16; FRAME]) {
+    let mut difference = [0.0f32; FRAME];
+    for ((d, &t), &c) in difference.iter_mut().zip(total).zip(own) {
+        *d = t - c;
+    }
+    soft_clip_frame(&difference, out);
 }
 
 /// `frame` scaled by a gain going linearly from `from` to `to` across the
@@ -70,8 +95,20 @@ mod tests {
 
     #[test]
     fn soft_clip_is_identity_below_the_knee_and_bounded_above() {
-        for x in [-24_576.0f32, -1000.4, 0.0, 1.0, 12_345.0, 24_576.0] {
+        for x in [-24_576.0f32, -1000.5, -1000.4, 0.0, 1.0, 12_345.0, 24_576.0] {
             assert_eq!(soft_clip(x), x.round() as i16);
+        }
+        let mut frame = [0.0f32; FRAME];
+        let mut out = [0i16; FRAME];
+        for (k, x) in frame.iter_mut().enumerate() {
+            *x = (k as f32 - 80.0) * 307.3;
+        }
+        for peak in [1.0, 2.0] {
+            let scaled = frame.map(|x| x * peak);
+            soft_clip_frame(&scaled, &mut out);
+            for (&o, &x) in out.iter().zip(&scaled) {
+                assert_eq!(o, soft_clip(x), "fast and slow paths agree at {x}");
+            }
         }
         let mut last = soft_clip(SOFT_CLIP_KNEE);
         for step in 1..200 {
