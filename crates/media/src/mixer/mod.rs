@@ -239,6 +239,18 @@ impl Mixer {
         Ok(())
     }
 
+    /// Switches a participant to another law (a re-INVITE changed it);
+    /// frames held in the old law are dropped.
+    pub fn set_codec(&mut self, id: ParticipantId, codec: Codec) -> Result<(), MixerError> {
+        let i = self.position(id)?;
+        let p = &mut self.participants[i];
+        if p.codec != codec {
+            p.codec = codec;
+            p.jitter.clear();
+        }
+        Ok(())
+    }
+
     /// A participant's current options.
     pub fn options(&self, id: ParticipantId) -> Result<ParticipantOptions, MixerError> {
         Ok(self.participants[self.position(id)?].options)

@@ -342,3 +342,18 @@ fn a_speaker_in_the_mix_keeps_its_place_against_a_slightly_louder_one() {
     assert!(room.level(9, F[0]) < INAUDIBLE_DBM0);
     assert!((room.level(9, F[1]) - LEVEL - 4.0).abs() < 1.0);
 }
+
+#[test]
+fn a_participant_can_change_law() {
+    let mut room = Room::new(MixerConfig::default());
+    room.add(0, Codec::Pcmu, duplex(), Some(Tone::new(F[0], LEVEL)));
+    room.add(1, Codec::Pcmu, duplex(), Some(Tone::new(F[1], LEVEL)));
+    room.run(SETTLE);
+    room.mixer.set_codec(id(1), Codec::Pcma).expect("present");
+    room.talkers.get_mut(&id(1)).expect("present").codec = Codec::Pcma;
+    room.run(SETTLE);
+    room.forget();
+    room.run(10);
+    assert_hears(&room, 0, 1);
+    assert_hears(&room, 1, 0);
+}
