@@ -3,7 +3,8 @@
 //! symmetric-RTP source latching, RFC 3550 receive statistics and WAV files;
 //! for Rayo media components, output speed ([`stretch`]) and volume
 //! ([`gain`]), voice activity ([`vad`]) and call progress analysis ([`cpa`]:
-//! answering-machine beep, fax tones, human or machine).
+//! answering-machine beep, fax tones, human or machine); and a conference
+//! [`mixer`] that sums the loudest speakers of a room.
 //!
 //! No I/O, no clock and no async runtime: the media engine in the
 //! `switchboard` binary owns sockets and pacing and calls in with borrowed
@@ -73,6 +74,7 @@ pub mod gain;
 pub mod goertzel;
 pub mod jitter_buffer;
 pub mod latch;
+pub mod mixer;
 pub mod reception;
 pub mod rtcp;
 pub mod rtp;
@@ -91,6 +93,10 @@ pub use dtmf_detector::{
 pub use dtmf_event::{ReceivedEvent, TelephoneEvent, TelephoneEventReceiver, TelephoneEventSender};
 pub use gain::GainTable;
 pub use jitter_buffer::{JitterBuffer, JitterStats, Playout};
+pub use mixer::{
+    Codec, Direction, Mixer, MixerConfig, MixerError, ParticipantId, ParticipantOptions,
+    SpeakerEvent,
+};
 pub use rtcp::{
     CompoundReport, ReceptionTotals, ReportBlock, RtcpError, RtcpIter, RtcpPacket, RtcpWriteError,
     SenderInfo,
