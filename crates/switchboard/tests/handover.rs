@@ -224,3 +224,69 @@ fn a_handover_nobody_takes_hangs_the_answered_call_up() {
         b.server.log()
     );
 }
+
+#[test]
+fn an_agent_hands_a_call_back_to_its_own_endpoint_and_takes_it_again() {
+    let b = bench();
+    let agents = agent_addr(&b);
+    let mut agent = connect(agents);
+    let caller = Caller::new();
+    let mut call = caller.call(b.sip(), "100");
+    let did = agent_takes(&b, &mut agent);
+    assert_eq!(call.wait_final(WAIT), Some(200), "{}", b.server.log());
+    caller
+        .rtp
+        .set_destination(call.negotiated().expect("negotiated").remote_rtp);
+    let (_, redirect) = agent
+        .call("redirect", &did, json!({"endpoint": "agents"}), WAIT)
+        .expect("redirect answered");
+    assert_eq!(redirect.code, 200, "{redirect:?}");
+    assert!(agent.wait_bye(&did, WAIT).is_some(), "the old dialog ends");
+    // The same connection is offered the call again, under a new did, and
+    // keeps it (a late report of the old queue does not end it).
+    let again = agent_takes(&b, &mut agent);
+    assert_ne!(again, did);
+    agent_plays(&mut agent, &again, TONES[2]);
+    assert_eq!(call.hangup(WAIT).ok(), Some(200), "{}", b.server.log());
+    assert!(agent.wait_bye(&again, WAIT).is_some(), "the agent gets bye");
+    assert_eq!(
+        tone_sequence(&caller.rtp.received()),
+        vec![TONES[2]],
+        "{}",
+        b.server.log()
+    );
+}
+
+#[test]
+fn a_rayo_client_hands_a_call_to_its_own_endpoint_and_takes_it_again() {
+    let b = bench();
+    let mut client = b.available("usera");
+    let caller = Caller::new();
+    let (mut call, offered) = b.answered(&mut client, &caller);
+    b.ok(
+        &mut client,
+        &offered.call,
+        rayo("redirect").attr("to", "endpoint:app"),
+    );
+    let end = b.end(&mut client, &offered.call);
+    assert_eq!(end.reason, "hangup-command", "{:?}", end.end);
+    // The same call (same JID) is offered again and works.
+    let again = b.offer(&mut client);
+    assert_eq!(again.call, offered.call);
+    b.ok(&mut client, &again.call, rayo("answer"));
+    let output = Element::new("output", OUTPUT_NS).child(
+        Element::new("document", OUTPUT_NS)
+            .attr("content-type", "text/uri-list")
+            .text(format!("file://t{}.wav", TONES[1])),
+    );
+    let component = b.start_component(&mut client, &again.call, output);
+    b.completion(&mut client, &component);
+    assert_eq!(call.hangup(WAIT).ok(), Some(200), "{}", b.server.log());
+    assert_eq!(b.end(&mut client, &again.call).reason, "hungup");
+    assert_eq!(
+        tone_sequence(&caller.rtp.received()),
+        vec![TONES[1]],
+        "{}",
+        b.server.log()
+    );
+}
