@@ -290,3 +290,30 @@ fn a_rayo_client_hands_a_call_to_its_own_endpoint_and_takes_it_again() {
         b.server.log()
     );
 }
+
+#[test]
+fn an_unanswered_call_handed_to_rayo_is_answered_by_the_rayo_client() {
+    let b = bench();
+    let agents = agent_addr(&b);
+    let mut agent = connect(agents);
+    let mut client = b.available("usera");
+    let caller = Caller::new();
+    let mut call = caller.call(b.sip(), "100");
+    let invite = agent
+        .expect_invite(WAIT)
+        .unwrap_or_else(|| panic!("agent gets the invite\n{}", b.server.log()));
+    agent.respond_invite(&invite, 200, "OK");
+    let (_, redirect) = agent
+        .call("redirect", &invite.did, json!({"endpoint": "app"}), WAIT)
+        .expect("redirect answered");
+    assert_eq!(redirect.code, 200, "{redirect:?}");
+    assert!(
+        agent.wait_bye(&invite.did, WAIT).is_some(),
+        "the agent gets bye"
+    );
+    let offered = b.offer(&mut client);
+    b.ok(&mut client, &offered.call, rayo("answer"));
+    assert_eq!(call.wait_final(WAIT), Some(200), "{}", b.server.log());
+    assert_eq!(call.hangup(WAIT).ok(), Some(200), "{}", b.server.log());
+    assert_eq!(b.end(&mut client, &offered.call).reason, "hungup");
+}

@@ -398,21 +398,9 @@ impl Connection {
             | Event::Signal { .. }
             | Event::Unjoined { .. } => {}
             Event::Ended { reason, .. } => {
-                let Some(did) = self.dids.get(&call).cloned() else {
+                let Some(did) = self.dids.remove(&call) else {
                     return;
                 };
-                // A call ends for its controller only after its command
-                // queue closed: an `Ended` while this dialog's queue is open
-                // is the watch of an earlier controller's queue of the same
-                // call (a handover back to this connection).
-                if self
-                    .dialogs
-                    .get(&did)
-                    .is_some_and(|d| !d.call().commands.is_closed())
-                {
-                    return;
-                }
-                self.dids.remove(&call);
                 if let Some(dialog) = self.dialogs.remove(&did) {
                     dialog.end(&mut self.outbox);
                 }
