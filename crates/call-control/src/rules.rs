@@ -782,6 +782,7 @@ impl CallRules {
     }
 }
 
+mod handover;
 mod media;
 #[cfg(test)]
 mod media_tests;

@@ -74,9 +74,11 @@ pub enum CallCommand {
         /// `<header>` children.
         headers: Headers,
     },
-    /// `<redirect to>`: 302 before answer, REFER after.
+    /// `<redirect to>`: 302 before answer, REFER after; `endpoint:NAME`
+    /// hands the call to the controllers of a configured endpoint instead.
     Redirect {
-        /// The `sip:`, `sips:` or `tel:` URI to send the caller to.
+        /// The `sip:`, `sips:` or `tel:` URI to send the caller to, or
+        /// `endpoint:NAME` (see [`REDIRECT_ENDPOINT`]).
         to: String,
         /// `<header>` children.
         headers: Headers,
@@ -364,16 +366,34 @@ fn parse_early_media(accept: &Element) -> Result<bool, CommandError> {
     }
 }
 
-/// `to` is required and must be a `sip:`, `sips:` or `tel:` URI: it becomes
-/// a Contact (302) or a Refer-To.
+/// The scheme of a redirect target that names a configured endpoint
+/// (Switchboard's extension: the call moves to that endpoint's controllers).
+pub const REDIRECT_ENDPOINT: &str = "endpoint:";
+
+/// `to` is required and must be a `sip:`, `sips:` or `tel:` URI (it becomes
+/// a Contact (302) or a Refer-To), or `endpoint:NAME` with a name of
+/// letters, digits, `.`, `_` and `-`.
 fn parse_redirect_to(redirect: &Element) -> Result<String, CommandError> {
     let to =
         attr(redirect, "to").ok_or_else(|| CommandError::bad_request("redirect needs a 'to'"))?;
     check_line("redirect to", to)?;
+    if let Some(name) = to.strip_prefix(REDIRECT_ENDPOINT) {
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        return if valid {
+            Ok(to.to_owned())
+        } else {
+            Err(CommandError::bad_request(format!(
+                "redirect to '{to}' does not name an endpoint"
+            )))
+        };
+    }
     match crate::dial::parse_dial_target(to) {
         Ok(crate::DialTarget::Sip(uri) | crate::DialTarget::Tel(uri)) => Ok(uri),
         _ => Err(CommandError::bad_request(format!(
-            "redirect to '{to}' is not a sip:, sips: or tel: URI"
+            "redirect to '{to}' is not a sip:, sips: or tel: URI nor endpoint:NAME"
         ))),
     }
 }

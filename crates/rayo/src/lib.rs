@@ -75,7 +75,7 @@ mod write;
 pub use attrs::Permille;
 pub use command::{
     parse_call_command, parse_command, parse_component_command, parse_domain_command, CallCommand,
-    Command, ComponentCommand, RejectReason, Target,
+    Command, ComponentCommand, RejectReason, Target, REDIRECT_ENDPOINT,
 };
 pub use completion::{
     ComponentEvent, InputCompletion, InputMatch, MatchMode, OutputCompletion, RecordCompletion,

@@ -564,12 +564,6 @@ fn bad_requests_get_4xx_and_the_call_survives() {
             400,
             "unknown endpoint",
         ),
-        (
-            "redirect",
-            json!({"endpoint": "myagent"}),
-            400,
-            "agent endpoint",
-        ),
         ("listen", json!({"duration_sec": 31}), 400, "too long"),
     ];
     for (op, data, expected, what) in cases {

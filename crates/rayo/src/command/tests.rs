@@ -117,6 +117,21 @@ fn redirect_needs_a_sip_or_tel_uri() {
 }
 
 #[test]
+fn redirect_to_an_endpoint() {
+    assert_eq!(
+        call(&rayo("redirect").attr("to", "endpoint:agents")),
+        Ok(CallCommand::Redirect {
+            to: "endpoint:agents".into(),
+            headers: vec![],
+        })
+    );
+    for to in ["endpoint:", "endpoint:a b", "endpoint:a/b"] {
+        let e = rayo("redirect").attr("to", to);
+        assert_eq!(condition(call(&e)), BAD_REQUEST, "{e}");
+    }
+}
+
+#[test]
 fn reject_reasons() {
     for (reason, expected, status) in [
         ("busy", RejectReason::Busy, 486),

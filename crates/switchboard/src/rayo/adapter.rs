@@ -576,6 +576,11 @@ impl<I: Invited> RayoAdapter<I> {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
+        if !call.handle.commands.is_closed() {
+            // A queue of this call's before it was handed to us again
+            // (a handover keeps the call's key): this one lives.
+            return;
+        }
         if call.controller.is_some() {
             if !self.vanished.iter().any(|(_, v)| *v == id) {
                 self.vanished.push((now + GONE_WAIT, id));

@@ -214,6 +214,12 @@ impl Service {
                     None => break, // the listener is gone: shutting down
                 },
                 Some((client, invitation)) = invitations.recv() => {
+                    // Call events already queued go first: a call handed
+                    // back to Rayo queued its previous client's `Ended`
+                    // before this invitation was made.
+                    while let Ok((call, event)) = call_events.try_recv() {
+                        self.adapter.call_event(call, event);
+                    }
                     self.on_invitation(client, invitation);
                 }
                 Some((call, event)) = call_events.recv() => self.adapter.call_event(call, event),

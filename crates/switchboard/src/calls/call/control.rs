@@ -35,6 +35,7 @@ use crate::media::session::ReceivedRtp;
 mod analyze;
 mod announce;
 mod execute;
+mod handover;
 mod joining;
 mod record;
 mod refer;
@@ -203,22 +204,7 @@ impl Control {
             call.ctx
                 .registry
                 .register(CallRegistry::normalize(None)?, handle, peer_tx)?;
-        let invite = &call.a_invite;
-        let user = |uri: Option<&sip::Uri>| {
-            uri.and_then(|u| u.user_unescaped())
-                .unwrap_or_default()
-                .to_string()
-        };
-        let info = CallInfo {
-            call_id: invite.call_id().unwrap_or_default().to_string(),
-            from: user(invite.from().ok().as_ref().map(|f| &f.uri)),
-            to: user(invite.to().ok().as_ref().map(|t| &t.uri)),
-            headers: invite
-                .headers
-                .iter()
-                .map(|h| (h.name.to_string(), h.value.clone()))
-                .collect(),
-        };
+        let info = call_info(call);
         let offer = Offer {
             endpoint: call.bridge.endpoint.clone(),
             info,
@@ -301,6 +287,26 @@ impl Control {
     }
 }
 
+/// What a controller is told about the call when it is offered.
+fn call_info(call: &Call) -> CallInfo {
+    let invite = &call.a_invite;
+    let user = |uri: Option<&sip::Uri>| {
+        uri.and_then(|u| u.user_unescaped())
+            .unwrap_or_default()
+            .to_string()
+    };
+    CallInfo {
+        call_id: invite.call_id().unwrap_or_default().to_string(),
+        from: user(invite.from().ok().as_ref().map(|f| &f.uri)),
+        to: user(invite.to().ok().as_ref().map(|t| &t.uri)),
+        headers: invite
+            .headers
+            .iter()
+            .map(|h| (h.name.to_string(), h.value.clone()))
+            .collect(),
+    }
+}
+
 /// `now` as the rules take it.
 fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
@@ -378,6 +384,14 @@ impl Call {
                 control.rules.set_early_media(sink.early_media());
                 control.sink = Some(sink);
                 control.answer_by = Some(tokio::time::Instant::now() + wait);
+                if self.a_state == super::AState::Answered {
+                    // A handed-over call: answered already.
+                    control.answer_by = None;
+                    self.start_control_media();
+                }
+            }
+            Offered::Declined { .. } if self.a_state == super::AState::Answered => {
+                self.handover_declined().await;
             }
             Offered::Declined { code, reason } => {
                 tracing::info!(endpoint = %self.bridge.endpoint, code, "no controller took the call");
@@ -557,14 +571,21 @@ impl Call {
     /// answered, the controller hears `Ended`, the call's media stops and its
     /// commands are no longer taken.
     pub(super) async fn detach(&mut self, reason: EndReason) {
-        let Some(control) = self.control.as_mut() else {
+        let Some(mut control) = self.release_controller(reason).await else {
             return;
         };
+        if let Some(media) = control.media.take() {
+            let _ = self.ctx.pacer.remove_stream(media.stream);
+        }
+    }
+
+    /// [`detach`](Self::detach) without stopping the media: the released
+    /// controller's state, its pacer stream still in it (for a handover).
+    async fn release_controller(&mut self, reason: EndReason) -> Option<Box<Control>> {
+        let control = self.control.as_mut()?;
         control.rules.gone(reason.clone());
         self.break_join().await;
-        let Some(control) = self.control.as_mut() else {
-            return;
-        };
+        let control = self.control.as_mut()?;
         // Requests already queued are answered; later ones find the queue
         // closed, which the controller reads as the call's end.
         control.commands.close();
@@ -575,12 +596,7 @@ impl Call {
         let (code, headers) = (control.end_code, std::mem::take(&mut control.end_headers));
         control.rules.end(reason, code, headers);
         self.drive().await;
-        let Some(mut control) = self.control.take() else {
-            return;
-        };
-        if let Some(media) = control.media.take() {
-            let _ = self.ctx.pacer.remove_stream(media.stream);
-        }
+        self.control.take()
     }
 
     /// The controller's headers for the 200 it asked for (taken once).

@@ -31,7 +31,13 @@ pub fn to_command(
             headers,
         },
         CallCommand::Answer { headers } => Command::Answer { headers },
-        CallCommand::Redirect { to, headers } => Command::Redirect { uri: to, headers },
+        // `endpoint:NAME` hands the call to that endpoint's controllers.
+        CallCommand::Redirect { to, headers } => match to.strip_prefix(rayo::REDIRECT_ENDPOINT) {
+            Some(endpoint) => Command::Transfer {
+                endpoint: endpoint.to_owned(),
+            },
+            None => Command::Redirect { uri: to, headers },
+        },
         CallCommand::Reject { reason, headers } => Command::Reject {
             code: reason.sip_status(),
             reason: None,
@@ -221,6 +227,23 @@ mod tests {
             Ok(Command::Redirect {
                 uri: "sip:b@example.com".into(),
                 headers: vec![("X-B".into(), "2".into())]
+            })
+        );
+    }
+
+    #[test]
+    fn redirect_to_an_endpoint_is_a_transfer() {
+        let command = to_command(
+            CallCommand::Redirect {
+                to: "endpoint:agents".into(),
+                headers: Vec::new(),
+            },
+            &[],
+        );
+        assert_eq!(
+            command,
+            Ok(Command::Transfer {
+                endpoint: "agents".into()
             })
         );
     }

@@ -463,6 +463,7 @@ fn a_call_nobody_took_ends_for_its_offered_clients() {
     h.invite(&call, "usera", false);
     h.sent();
     // The watch reports the call's queue closed.
+    drop(call.requests);
     h.adapter.call_gone(h.now, 1);
     let sent = h.sent();
     assert_eq!(sent.len(), 1);

@@ -13,6 +13,7 @@ use crate::calls::call::components::Capture;
 use crate::calls::call::{g711, AState, Call};
 use crate::calls::legs;
 use crate::config::Destination as EndpointDestination;
+use crate::control::ControllerKind;
 use crate::media::pacer::{FrameSource, PromptFrames};
 use crate::media::relay::Relay;
 use crate::media::session::Forward;
@@ -266,6 +267,10 @@ impl Call {
 
     async fn transfer(&mut self, id: RequestId, endpoint: String) {
         let target = self.ctx.config.endpoints.get(&endpoint);
+        if target.is_some_and(|e| ControllerKind::of(&e.matcher).is_some()) {
+            // An agent or Rayo endpoint: its controllers take the call over.
+            return self.hand_over(id, endpoint).await;
+        }
         let check = match target.and_then(|e| e.destination.as_ref()) {
             None if target.is_none() => Err(Failure::UnknownEndpoint),
             Some(EndpointDestination::Sip { .. }) => Ok(()),

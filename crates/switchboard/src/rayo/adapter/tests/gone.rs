@@ -45,6 +45,7 @@ fn a_taken_call_that_vanishes_gets_time_for_its_own_end_then_ends_as_an_error() 
     h.command("usera", 1, "1", "answer");
     h.sent();
     let now = h.now;
+    drop(call.requests);
     h.adapter.call_gone(now, 1);
     assert!(h.sent().is_empty());
     assert_eq!(h.adapter.poll_timeout(), Some(now + GONE_WAIT));
@@ -63,8 +64,10 @@ fn a_taken_call_that_vanishes_gets_time_for_its_own_end_then_ends_as_an_error() 
     );
     // Its own end arriving first wins instead.
     let mut h = Harness::new(Dialect::Xep);
+    let call = Harness::call(1, 8);
     h.invite(&call, "usera", false);
     h.command("usera", 1, "1", "accept");
+    drop(call.requests);
     h.adapter.call_gone(now, 1);
     h.adapter.call_event(
         1,
@@ -77,5 +80,19 @@ fn a_taken_call_that_vanishes_gets_time_for_its_own_end_then_ends_as_an_error() 
     h.adapter.handle_timeout(now + GONE_WAIT);
     let sent = h.sent();
     assert!(sent.last().expect("end").1.contains("<hangup-command/>"));
+    assert_eq!(h.adapter.poll_timeout(), None);
+}
+
+#[test]
+fn the_watch_of_an_earlier_queue_leaves_a_handed_over_call_alone() {
+    let mut h = Harness::new(Dialect::Xep);
+    // The call came back to Rayo under the same key with a new queue; the
+    // watch of its old queue reports late.
+    let call = Harness::call(1, 8);
+    h.invite(&call, "usera", false);
+    h.command("usera", 1, "1", "answer");
+    h.sent();
+    h.adapter.call_gone(h.now, 1);
+    assert!(h.sent().is_empty());
     assert_eq!(h.adapter.poll_timeout(), None);
 }
