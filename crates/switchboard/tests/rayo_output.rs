@@ -261,7 +261,9 @@ fn without_barge_in_the_timers_start_after_the_output() {
         (event.name(), event.ns()),
         ("input-timers-started", PROMPT_NS)
     );
-    // The whole second of tone played before the timers ran.
+    // The whole second of tone played before the timers ran (the last
+    // packets may still be on their way to the peer's receive thread).
+    std::thread::sleep(Duration::from_millis(100));
     assert!(tone_frames(&caller.rtp.received()) >= 48);
     assert_eq!(
         b.completion(&mut client, &component).element.name(),
