@@ -17,10 +17,11 @@ use call_control::{
     GrammarProgress, GrammarRef, Input, InputOutcome, Output, Prompt, Segment,
 };
 use common::core::{Core, WAIT};
+use common::sound::{classify, runs, Sound};
 use media::tone::ToneGenerator;
 use switchboard::calls::CallKey;
 use switchboard::control::{CallHandle, EventSink};
-use testkit::analysis::{decode_audio, level_dbm0, tone_fraction};
+use testkit::analysis::{decode_audio, level_dbm0};
 use testkit::baresip::write_wav_8k;
 use testkit::rtp_peer::{ReceivedPacket, RtpPeer, RtpPeerConfig};
 use testkit::rtp_source::Source;
@@ -125,40 +126,6 @@ fn started(core: &mut Core, call: CallKey, id: u64) {
             _ => {}
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sound {
-    Silence,
-    /// 1000 Hz.
-    High,
-    /// 500 Hz.
-    Low,
-    Other,
-}
-
-fn classify(packet: &ReceivedPacket) -> Sound {
-    let samples = decode_audio(std::slice::from_ref(packet));
-    if level_dbm0(&samples) < -50.0 {
-        Sound::Silence
-    } else if tone_fraction(&samples, 1000.0, 8000) > 0.8 {
-        Sound::High
-    } else if tone_fraction(&samples, 500.0, 8000) > 0.8 {
-        Sound::Low
-    } else {
-        Sound::Other
-    }
-}
-
-fn runs(sounds: &[Sound]) -> Vec<(Sound, usize)> {
-    let mut runs: Vec<(Sound, usize)> = Vec::new();
-    for &sound in sounds {
-        match runs.last_mut() {
-            Some((last, count)) if *last == sound => *count += 1,
-            _ => runs.push((sound, 1)),
-        }
-    }
-    runs
 }
 
 /// The runs other than silence.

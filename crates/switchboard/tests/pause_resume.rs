@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use call_control::{Command, Event, Failure, Listen, Output, Play};
 use common::core::{Core, WAIT};
+use common::sound::{classify, runs, Sound};
 use media::tone::ToneGenerator;
 use switchboard::calls::CallKey;
 use switchboard::control::CallHandle;
-use testkit::analysis::{decode_audio, level_dbm0, tone_fraction};
 use testkit::baresip::write_wav_8k;
-use testkit::rtp_peer::{ReceivedPacket, RtpPeer, RtpPeerConfig};
+use testkit::rtp_peer::{RtpPeer, RtpPeerConfig};
 use testkit::rtp_source::Source;
 use testkit::sip_ua::{CallHandle as UaCall, SipUa};
 
@@ -62,40 +62,6 @@ impl Core {
         let id = self.command(call, command);
         self.done(call.key, id)
     }
-}
-
-/// What one 20 ms frame the caller received sounds like.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sound {
-    Silence,
-    Low,
-    High,
-    Other,
-}
-
-fn classify(packet: &ReceivedPacket) -> Sound {
-    let samples = decode_audio(std::slice::from_ref(packet));
-    if level_dbm0(&samples) < -50.0 {
-        Sound::Silence
-    } else if tone_fraction(&samples, 1000.0, 8000) > 0.8 {
-        Sound::High
-    } else if tone_fraction(&samples, 500.0, 8000) > 0.8 {
-        Sound::Low
-    } else {
-        Sound::Other
-    }
-}
-
-/// Consecutive runs of one sound: (sound, frames).
-fn runs(sounds: &[Sound]) -> Vec<(Sound, usize)> {
-    let mut runs: Vec<(Sound, usize)> = Vec::new();
-    for &sound in sounds {
-        match runs.last_mut() {
-            Some((last, count)) if *last == sound => *count += 1,
-            _ => runs.push((sound, 1)),
-        }
-    }
-    runs
 }
 
 fn peer() -> RtpPeer {

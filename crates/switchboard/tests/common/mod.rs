@@ -1,3 +1,4 @@
 //! Helpers shared by several test binaries.
 
 pub mod core;
+pub mod sound;
