@@ -127,11 +127,6 @@ enum Command {
         id: StreamId,
         paused: bool,
     },
-    SeekPrompt {
-        id: StreamId,
-        tag: u64,
-        frame: usize,
-    },
     RemoveStream {
         id: StreamId,
     },
@@ -163,9 +158,6 @@ impl std::fmt::Debug for Command {
             Command::SetDestination { id, .. } => write!(f, "SetDestination({})", id.0),
             Command::SetPromptPaused { id, paused } => {
                 write!(f, "SetPromptPaused({}, {paused})", id.0)
-            }
-            Command::SeekPrompt { id, tag, frame } => {
-                write!(f, "SeekPrompt({}, {tag}, {frame})", id.0)
             }
             Command::RemoveStream { id } => write!(f, "RemoveStream({})", id.0),
             Command::Shutdown => f.write_str("Shutdown"),
@@ -219,13 +211,6 @@ impl PacerHandle {
     /// A new [`set_source`](Self::set_source) ends the pause.
     pub fn set_prompt_paused(&self, id: StreamId, paused: bool) -> Result<(), PacerError> {
         self.send(Command::SetPromptPaused { id, paused })
-    }
-
-    /// Moves the stream's prompt tagged `tag` to frame `frame`, from the
-    /// next tick, keeping its pause; ignored when another source plays by
-    /// then. [`StreamCounters::prompt_position`] tells where it stands.
-    pub fn seek(&self, id: StreamId, tag: u64, frame: usize) -> Result<(), PacerError> {
-        self.send(Command::SeekPrompt { id, tag, frame })
     }
 
     /// Stops a stream; no packet of it leaves after the next tick.
@@ -365,7 +350,6 @@ fn apply(core: &mut PacerCore, command: Command) {
         Command::SetSource { id, source } => core.set_source(id, source),
         Command::SetDestination { id, destination } => core.set_destination(id, destination),
         Command::SetPromptPaused { id, paused } => core.set_prompt_paused(id, paused),
-        Command::SeekPrompt { id, tag, frame } => core.seek_prompt(id, tag, frame),
         Command::RemoveStream { id } => core.remove_stream(id),
         Command::Shutdown => true,
     };

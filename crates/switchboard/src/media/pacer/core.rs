@@ -154,21 +154,6 @@ impl PacerCore {
         true
     }
 
-    /// Moves a stream's prompt to frame `frame` in place, if the prompt
-    /// playing is the one tagged `tag` (an older seek must not move a newer
-    /// prompt): its pause and the RTP stream go on unchanged; at or past the
-    /// end it finishes at the next tick. Returns false for an unknown stream.
-    pub fn seek_prompt(&mut self, id: StreamId, tag: u64, frame: usize) -> bool {
-        let Some(stream) = self.stream_mut(id) else {
-            return false;
-        };
-        if matches!(stream.setup.source, FrameSource::Prompt { tag: playing, .. } if playing == tag)
-        {
-            stream.position = frame;
-        }
-        true
-    }
-
     /// Pauses (`paused`) or resumes a stream's prompt or tone in place: while
     /// paused the stream sends silence in the same RTP stream and the prompt
     /// does not advance, so resuming continues with the frame that was
@@ -571,19 +556,12 @@ mod tests {
         core.tick(now);
         let at = counters.prompt_position().expect("a prompt plays");
         assert_eq!((at.tag, at.frame), (9, 3));
-        // Paused, then moved back: the pause holds and the position moves.
+        // Paused: the position holds, then goes on.
         core.set_prompt_paused(StreamId(1), true);
-        assert!(core.seek_prompt(StreamId(1), (1 << 63) | 9, 1));
-        // A seek for another prompt's tag leaves this one alone.
-        assert!(core.seek_prompt(StreamId(1), 4, 5));
         core.tick(now);
-        assert_eq!(counters.prompt_position().map(|p| p.frame), Some(1));
+        assert_eq!(counters.prompt_position().map(|p| p.frame), Some(3));
         core.set_prompt_paused(StreamId(1), false);
         core.tick(now);
-        // Past the end: the prompt finishes at the next tick.
-        core.seek_prompt(StreamId(1), (1 << 63) | 9, 99);
-        core.tick(now);
-        assert_eq!(counters.prompt_position(), None);
         // A looped prompt's later rounds start from its first frame.
         let mut looped = source(4);
         if let FrameSource::Prompt { looped: l, .. } = &mut looped {
@@ -595,7 +573,7 @@ mod tests {
         }
         let silence = G711::Pcmu.silence_code();
         let payloads: Vec<u8> = drain(&sink).iter().map(|p| p.2).collect();
-        assert_eq!(payloads, [3, silence, 2, 5, 6, 1, 2]);
+        assert_eq!(payloads, [3, silence, 4, 5, 6, 1, 2]);
     }
 
     #[test]
