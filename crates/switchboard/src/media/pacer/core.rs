@@ -540,7 +540,7 @@ mod tests {
     }
 
     #[test]
-    fn a_prompt_starts_at_its_start_seeks_in_place_and_reports_its_position() {
+    fn a_prompt_starts_at_its_start_and_reports_its_position() {
         let (sink, to) = sink();
         let counters = Arc::new(StreamCounters::default());
         assert_eq!(counters.prompt_position(), None);

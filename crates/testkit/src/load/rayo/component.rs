@@ -22,7 +22,6 @@ pub const NS_RECORD: &str = "urn:xmpp:rayo:record:1";
 /// Record completion reasons and `<recording>`.
 pub const NS_RECORD_COMPLETE: &str = "urn:xmpp:rayo:record:complete:1";
 /// SRGS grammars.
-const NS_SRGS: &str = "http://www.w3.org/2001/06/grammar";
 /// SSML documents.
 const NS_SSML: &str = "http://www.w3.org/2001/10/synthesis";
 
@@ -65,16 +64,6 @@ pub fn output(document: &Document, repeat_times: u32) -> Element {
         .child(document.to_element())
 }
 
-/// An SRGS grammar matching exactly `digits` DTMF keys, each 0–9.
-pub fn digits_grammar(digits: usize) -> String {
-    let one_of: String = (0..10).map(|d| format!("<item>{d}</item>")).collect();
-    format!(
-        "<grammar xmlns='{NS_SRGS}' version='1.0' mode='dtmf' root='pin'>\
-         <rule id='pin' scope='public'><item repeat='{digits}'><one-of>{one_of}</one-of></item>\
-         </rule></grammar>"
-    )
-}
-
 /// A DTMF `<input>` for `digits` keys, `noinput` after `initial_timeout_ms`
 /// without a key (inter-digit timeout 2 s).
 pub fn input(digits: usize, initial_timeout_ms: u64) -> Element {
@@ -85,7 +74,7 @@ pub fn input(digits: usize, initial_timeout_ms: u64) -> Element {
         .child(
             Element::new("grammar", NS_INPUT)
                 .attr("content-type", "application/srgs+xml")
-                .text(digits_grammar(digits)),
+                .text(crate::rayo_harness::srgs_digits(&digits.to_string())),
         )
 }
 
@@ -210,23 +199,8 @@ fn nlsml_instance(matched: &Element) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::stanza::tests::parse;
     use super::*;
-    use xmpp::{Limits, StreamEvent, StreamReader};
-
-    fn parse(xml: &str) -> Element {
-        let mut reader = StreamReader::new(Limits::default(), "jabber:client");
-        let header = "<stream:stream xmlns='jabber:client' \
-                      xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
-        reader.feed(header.as_bytes()).expect("header");
-        reader.feed(xml.as_bytes()).expect("stanza");
-        loop {
-            match reader.next_event().expect("well-formed") {
-                Some(StreamEvent::Stanza(stanza)) => return stanza,
-                Some(_) => continue,
-                None => panic!("no stanza in {xml}"),
-            }
-        }
-    }
 
     #[test]
     fn a_looped_output_of_a_file() {

@@ -191,12 +191,12 @@ pub fn reply(request: &Element) -> Element {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use xmpp::{Limits, StreamEvent, StreamReader};
 
     /// Parses one stanza as it would come off the stream.
-    fn parse(xml: &str) -> Element {
+    pub(in crate::load::rayo) fn parse(xml: &str) -> Element {
         let mut reader = StreamReader::new(Limits::default(), "jabber:client");
         let header = "<stream:stream xmlns='jabber:client' \
                       xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
