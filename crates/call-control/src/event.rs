@@ -175,6 +175,15 @@ pub enum Event {
         /// The other call or mixer.
         target: JoinTarget,
     },
+    /// The party started (`true`) or stopped speaking in a mixer the call
+    /// is joined to: the mixer's voice activity, reported once per change,
+    /// so a controller can show the active speaker.
+    Speaking {
+        /// The mixer's name.
+        mixer: String,
+        /// Speech started (`true`) or ended.
+        speaking: bool,
+    },
     /// The call is over for this controller; only `Done(Err(CallEnded))`
     /// answers to requests made afterwards may follow.
     Ended {

@@ -511,6 +511,24 @@ impl CallRules {
         }
     }
 
+    /// The party started or stopped speaking in `mixer`; told only while the
+    /// call is joined to it (a late report of a left mixer is dropped).
+    pub fn speaking(&mut self, mixer: &str, speaking: bool) {
+        if matches!(self.phase, Phase::Gone | Phase::Ended) {
+            return;
+        }
+        let joined = self
+            .joins
+            .iter()
+            .any(|(t, _)| matches!(t, JoinTarget::Mixer(m) if m == mixer));
+        if joined {
+            self.emit(Event::Speaking {
+                mixer: mixer.to_owned(),
+                speaking,
+            });
+        }
+    }
+
     /// A DTMF digit from the caller.
     pub fn digit(&mut self, now: Instant, digit: char) {
         if matches!(self.phase, Phase::Gone | Phase::Ended) {

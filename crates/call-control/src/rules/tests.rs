@@ -601,3 +601,37 @@ fn a_dialed_call_refuses_answer_and_reject_until_its_party_answers() {
         }))
     );
 }
+
+#[test]
+fn speaking_is_told_only_while_in_that_mixer() {
+    let t0 = Instant::now();
+    let mut rules = answered(t0);
+    let room = JoinTarget::Mixer("conf1".into());
+    rules.speaking("conf1", true);
+    send(
+        &mut rules,
+        t0,
+        1,
+        Command::Join(Join {
+            target: room.clone(),
+            direction: JoinDirection::Duplex,
+        }),
+    );
+    rules.joined(room.clone(), JoinDirection::Duplex);
+    rules.finished(1, Ok(Output::None));
+    drain(&mut rules);
+    rules.speaking("other", true);
+    rules.speaking("conf1", true);
+    rules.unjoined(room.clone());
+    rules.speaking("conf1", false);
+    assert_eq!(
+        drain(&mut rules),
+        [
+            Action::Emit(Event::Speaking {
+                mixer: "conf1".into(),
+                speaking: true
+            }),
+            Action::Emit(Event::Unjoined { target: room }),
+        ]
+    );
+}

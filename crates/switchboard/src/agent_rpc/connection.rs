@@ -396,6 +396,7 @@ impl Connection {
             | Event::Joined { .. }
             | Event::InputTimersStarted { .. }
             | Event::Signal { .. }
+            | Event::Speaking { .. }
             | Event::Unjoined { .. } => {}
             Event::Ended { reason, .. } => {
                 let Some(did) = self.dids.remove(&call) else {

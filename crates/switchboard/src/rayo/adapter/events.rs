@@ -109,6 +109,7 @@ pub fn call_event(event: Event, dialed: bool) -> Option<CallEvent> {
         Event::Joined { target: t, .. } => Some(CallEvent::Joined(target(t))),
         Event::Unjoined { target: t } => Some(CallEvent::Unjoined(target(t))),
         Event::Answered { .. }
+        | Event::Speaking { .. }
         | Event::InputTimersStarted { .. }
         | Event::Signal { .. }
         | Event::Started { .. }
