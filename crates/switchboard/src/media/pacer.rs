@@ -28,9 +28,9 @@
 //! talks to it through a [`PacerHandle`], which `try_send`s commands into a
 //! bounded channel that the thread drains at the start of each tick; a full
 //! channel is an error for the caller, never a wait ("control never waits on
-//! media, media never waits on control"). Events (a prompt finished) go back
-//! through each stream's own bounded channel with `try_send`, dropped if the
-//! consumer is full or gone.
+//! media, media never waits on control"). Events (a prompt finished, a room
+//! member started or stopped speaking) go back through each stream's own
+//! bounded channel with `try_send`, dropped if the consumer is full or gone.
 //!
 //! # RTP
 //!
@@ -43,15 +43,36 @@
 //! instead of the prompt's next frame and keeps the prompt's position: one flag tested per
 //! frame, so pausing costs the hot path nothing.
 //!
+//! # Rooms
+//!
+//! Conference rooms are mixed in this thread too, at the start of each tick
+//! and before the stream walk (see `rooms.rs` for why): every room drains
+//! its members' received frames ([`member_feed`]) into its
+//! [`media::mixer::Mixer`], mixes once, and leaves each member's frame in a
+//! slot of the member's stream; speaker changes go out as
+//! [`PacerEvent::Speaking`] on the member stream's events channel. The walk
+//! then sends a [`FrameSource::Mixed`] stream's slot like any other frame
+//! (silence when the room gave it none: deaf, direction `Send`). A member
+//! may still play a prompt of its own; when a non-looped one ends the
+//! stream returns to the mix, not to its [`AfterPrompt`]. Rooms are joined
+//! and left with [`PacerHandle::join_room`] and [`PacerHandle::leave_room`];
+//! removing a stream also takes it out of its room.
+//!
 //! # The hot path
 //!
-//! Per frame: pick or generate the payload, write the header and payload
-//! into the one packet buffer the thread owns, `send_to`, update counters
-//! with relaxed single-writer stores. No allocation, no lock, no syscall
-//! besides the send. Command handling (adding a stream may grow the table)
-//! happens once per call event, not per packet.
+//! Per room: at most [`MEMBER_QUEUE`] lock-free queue reads per member, one
+//! mixer tick (one decode, level and voice-activity pass per member; sums
+//! and encodes only for the loudest few speakers and once per codec for
+//! everyone else) and one 160-byte copy per listener into its stream's
+//! slot. Per frame: pick or generate the payload, write the header and
+//! payload into the one packet buffer the thread owns, `send_to`, update
+//! counters with relaxed single-writer stores. No allocation, no lock, no
+//! syscall besides the send (the mixer's and rooms' buffers are reused
+//! from tick to tick). Command handling (adding a stream or a room may
+//! grow a table) happens once per call event, not per packet.
 
 mod core;
+mod rooms;
 mod source;
 mod stats;
 
@@ -63,7 +84,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use media::mixer::ParticipantOptions;
+
 pub use self::core::{PacerCore, PacerEvent, StreamId, StreamSetup};
+pub use self::rooms::{
+    member_feed, FeedError, MemberInbound, MixerFeed, RoomId, RoomMember, MEMBER_QUEUE,
+};
 pub use self::source::{AfterPrompt, Frame, FrameSource, PromptFrames, FRAME_SAMPLES, G711};
 pub use self::stats::{
     LatenessHistogram, LatenessSummary, PacerSnapshot, PacerStats, PromptPosition, StreamCounters,
@@ -130,6 +156,19 @@ enum Command {
     RemoveStream {
         id: StreamId,
     },
+    JoinRoom {
+        room: RoomId,
+        member: Box<RoomMember>,
+    },
+    SetMemberOptions {
+        room: RoomId,
+        id: StreamId,
+        options: ParticipantOptions,
+    },
+    LeaveRoom {
+        room: RoomId,
+        id: StreamId,
+    },
     Shutdown,
 }
 
@@ -160,6 +199,13 @@ impl std::fmt::Debug for Command {
                 write!(f, "SetPromptPaused({}, {paused})", id.0)
             }
             Command::RemoveStream { id } => write!(f, "RemoveStream({})", id.0),
+            Command::JoinRoom { room, member } => {
+                write!(f, "JoinRoom({}, {})", room.0, member.stream.0)
+            }
+            Command::SetMemberOptions { room, id, .. } => {
+                write!(f, "SetMemberOptions({}, {})", room.0, id.0)
+            }
+            Command::LeaveRoom { room, id } => write!(f, "LeaveRoom({}, {})", room.0, id.0),
             Command::Shutdown => f.write_str("Shutdown"),
         }
     }
@@ -216,6 +262,36 @@ impl PacerHandle {
     /// Stops a stream; no packet of it leaves after the next tick.
     pub fn remove_stream(&self, id: StreamId) -> Result<(), PacerError> {
         self.send(Command::RemoveStream { id })
+    }
+
+    /// Puts a stream in a room, from the next tick: the room is created by
+    /// its first member, and the stream then sends the room's mix
+    /// ([`FrameSource::Mixed`]). A stream already in another room moves.
+    pub fn join_room(&self, room: RoomId, member: RoomMember) -> Result<(), PacerError> {
+        self.send(Command::JoinRoom {
+            room,
+            member: Box::new(member),
+        })
+    }
+
+    /// Changes a member's mute, deaf or direction, from the next tick.
+    pub fn set_member_options(
+        &self,
+        room: RoomId,
+        stream: StreamId,
+        options: ParticipantOptions,
+    ) -> Result<(), PacerError> {
+        self.send(Command::SetMemberOptions {
+            room,
+            id: stream,
+            options,
+        })
+    }
+
+    /// Takes a stream out of a room; it goes back to silence if it was
+    /// sending the mix, and the room is dropped with its last member.
+    pub fn leave_room(&self, room: RoomId, stream: StreamId) -> Result<(), PacerError> {
+        self.send(Command::LeaveRoom { room, id: stream })
     }
 
     /// The pacer-wide counters.
@@ -351,6 +427,11 @@ fn apply(core: &mut PacerCore, command: Command) {
         Command::SetDestination { id, destination } => core.set_destination(id, destination),
         Command::SetPromptPaused { id, paused } => core.set_prompt_paused(id, paused),
         Command::RemoveStream { id } => core.remove_stream(id),
+        Command::JoinRoom { room, member } => core.join_room(room, *member),
+        Command::SetMemberOptions { room, id, options } => {
+            core.set_member_options(room, id, options)
+        }
+        Command::LeaveRoom { room, id } => core.leave_room(room, id),
         Command::Shutdown => true,
     };
     if !known {
@@ -370,6 +451,42 @@ mod tests {
         assert_eq!(ticks_missed(Duration::from_millis(25)), 1);
         assert_eq!(ticks_missed(Duration::from_millis(61)), 3);
         assert_eq!(ticks_missed(Duration::from_secs(1 << 40)), u32::MAX);
+    }
+
+    #[test]
+    fn room_commands_for_unknown_rooms_and_streams_are_counted() {
+        let mut core = PacerCore::new(1, Arc::default());
+        let (_, inbound) = member_feed();
+        let member = RoomMember {
+            stream: StreamId(1),
+            codec: G711::Pcmu,
+            options: ParticipantOptions::default(),
+            inbound,
+        };
+        apply(
+            &mut core,
+            Command::JoinRoom {
+                room: RoomId(1),
+                member: Box::new(member),
+            },
+        );
+        apply(
+            &mut core,
+            Command::SetMemberOptions {
+                room: RoomId(1),
+                id: StreamId(1),
+                options: ParticipantOptions::default(),
+            },
+        );
+        apply(
+            &mut core,
+            Command::LeaveRoom {
+                room: RoomId(1),
+                id: StreamId(1),
+            },
+        );
+        assert_eq!(core.stats().snapshot().unknown_stream_commands, 3);
+        assert_eq!(core.rooms(), 0);
     }
 
     #[test]

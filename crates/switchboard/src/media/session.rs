@@ -67,6 +67,14 @@
 //! counted and ignored: a connected socket sees `ECONNREFUSED` when a peer
 //! (SIPp) sends from a port where nothing listens and our packets bounce.
 //!
+//! A leg in a conference room also hands each received 20 ms audio frame
+//! to its [`MixerFeed`] ([`RtpSession::set_mixer_feed`]): a bounded queue
+//! of fixed-size frames that the pacer thread drains into the room's mixer
+//! at its next tick. The same rule holds: a full queue drops the frame
+//! (counted in [`SessionCounters::mixer_dropped`]), the task never waits.
+//! The feed is independent of the relay and of the consumer channel, so a
+//! leg can be bridged to another call and in a room at once.
+//!
 //! The hot path screens and latches on the stack ([`media::latch`] holds a
 //! fixed array of candidates), copies the payload into a fixed array inside
 //! [`ReceivedRtp`] and updates relaxed atomics: no allocation and no lock
@@ -94,7 +102,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::media::pacer::G711;
+use crate::media::pacer::{FeedError, MixerFeed, G711};
 use crate::media::ports::RtpPortPair;
 use crate::media::recorder::{RecorderTap, TapSet};
 use crate::media::relay::{Relay, RelayConfig, RelayVerdict};
@@ -123,6 +131,7 @@ enum Control {
         payload_types: PayloadTypes,
     },
     Tap(Option<Box<Tap>>),
+    MixerFeed(Option<MixerFeed>),
 }
 
 /// A recorder fed with this leg's received audio.
@@ -315,6 +324,9 @@ pub struct SessionCounters {
     pub send_errors: u64,
     /// RTCP reports we sent.
     pub rtcp_sent: u64,
+    /// Audio frames the mixer feed's full queue could not take (the room's
+    /// pacer is behind), or that arrived as the member left its room.
+    pub mixer_dropped: u64,
 }
 
 /// A snapshot of a session's receive side.
@@ -364,6 +376,7 @@ struct Shared {
     relay_dropped: AtomicU64,
     send_errors: AtomicU64,
     rtcp_sent: AtomicU64,
+    mixer_dropped: AtomicU64,
     /// Recordings of what the peer says, besides the bridge's [`Tap`].
     taps: TapSet,
     /// Updated once per peer report, read by stats: never on the RTP path.
@@ -447,6 +460,7 @@ impl RtpSession {
             cname: format!("switchboard@{}", local.ip()),
             forward: None,
             tap: None,
+            mixer_feed: None,
             deliver: packets.is_some(),
             shared: shared.clone(),
             packets,
@@ -551,6 +565,14 @@ impl RtpSession {
         &self.shared.taps
     }
 
+    /// Feeds every received audio frame (one 20 ms G.711 payload of the
+    /// feed's payload type) to a room member's queue in the pacer (`Some`),
+    /// or stops (`None`). Independent of the relay and of delivery: a leg
+    /// may be bridged to another call and in a room at once.
+    pub fn set_mixer_feed(&self, feed: Option<MixerFeed>) -> Result<(), ControlError> {
+        self.control(Control::MixerFeed(feed))
+    }
+
     /// Whether received packets are also handed to the consumer channel. A
     /// pure bridge turns this off so nothing copies packets nobody reads.
     pub fn set_deliver(&self, deliver: bool) -> Result<(), ControlError> {
@@ -603,6 +625,7 @@ impl RtpSession {
                 relay_dropped: load(&s.relay_dropped),
                 send_errors: load(&s.send_errors),
                 rtcp_sent: load(&s.rtcp_sent),
+                mixer_dropped: load(&s.mixer_dropped),
             },
             remote: *s.remote.lock().unwrap_or_else(|e| e.into_inner()),
         }
@@ -651,6 +674,8 @@ struct Receiver {
     cname: String,
     forward: Option<Box<Forward>>,
     tap: Option<Box<Tap>>,
+    /// The room this leg is a member of, fed each received audio frame.
+    mixer_feed: Option<MixerFeed>,
     deliver: bool,
     shared: Arc<Shared>,
     packets: Option<mpsc::Sender<ReceivedRtp>>,
@@ -745,6 +770,7 @@ impl Receiver {
             }
             Control::Deliver(deliver) => self.deliver = deliver && self.packets.is_some(),
             Control::Tap(tap) => self.tap = tap,
+            Control::MixerFeed(feed) => self.mixer_feed = feed,
             Control::Remote {
                 rtp,
                 rtcp,
@@ -879,6 +905,19 @@ impl Receiver {
         self.shared
             .taps
             .push(arrival, packet.payload_type(), payload);
+        if let Some(feed) = &self.mixer_feed {
+            if feed.accepts(packet.payload_type(), payload.len()) {
+                match feed.push(packet.sequence_number(), payload) {
+                    Ok(()) => {}
+                    Err(FeedError::Full) => bump(&self.shared.mixer_dropped),
+                    // The member left: nothing reads this feed any more.
+                    Err(FeedError::Closed) => {
+                        bump(&self.shared.mixer_dropped);
+                        self.mixer_feed = None;
+                    }
+                }
+            }
+        }
         let consumer = match (&self.packets, self.deliver) {
             (Some(packets), true) => packets,
             _ => {
@@ -952,3 +991,6 @@ impl Receiver {
         }
     }
 }
+
+#[cfg(test)]
+mod mixer_feed_tests;

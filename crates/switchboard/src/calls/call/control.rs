@@ -340,6 +340,8 @@ impl Call {
                 }
                 self.on_prompt_finished(tag);
             }
+            // A room's speaker change: the call's mixer membership reports it.
+            Wake::Pacer(Some(PacerEvent::Speaking { .. })) => {}
             Wake::Pacer(None) => {
                 if let Some(m) = self.control.as_mut().and_then(|c| c.media.as_mut()) {
                     m.pacer_events = None;

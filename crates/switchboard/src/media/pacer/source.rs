@@ -130,6 +130,10 @@ pub enum FrameSource {
     /// Send nothing: another path (the relay) feeds the destination. The
     /// stream's media clock keeps running.
     Paused,
+    /// What the stream's room mixed for it this tick
+    /// ([`PacerHandle::join_room`](super::PacerHandle::join_room)); silence
+    /// on a tick it got nothing (deaf, direction `Send`, in no room).
+    Mixed,
 }
 
 /// What a stream falls back to when a non-looped prompt ends.
