@@ -179,7 +179,7 @@ pub(crate) fn with_headers(mut e: Element, headers: &[(String, String)]) -> Elem
 
 /// `<joined>` / `<unjoined>`: `call-uri` always (XEP), `call-id` too in the
 /// wiki dialect or with legacy ids; or `mixer-name`.
-fn join_event(name: &str, target: &JoinTarget, cx: &EventContext<'_>) -> Element {
+pub(crate) fn join_event(name: &str, target: &JoinTarget, cx: &EventContext<'_>) -> Element {
     let e = Element::new(name, ns::RAYO);
     match target {
         JoinTarget::Call(id) => {
@@ -194,8 +194,9 @@ fn join_event(name: &str, target: &JoinTarget, cx: &EventContext<'_>) -> Element
     }
 }
 
-/// The `<ref>` of an IQ result naming a new call or mixer (`node` is its
-/// id or name, `component` `None`) or a component of it. XEP:
+/// The `<ref>` of an IQ result naming a new call, a mixer a join created or
+/// entered (`node` is its id or name, `component` `None`), or a component
+/// of either. XEP:
 /// `uri='xmpp:<node>@<domain>[/<component>]'` (plus `id` with legacy ids);
 /// wiki: `id` only (the component id, or the node).
 pub fn ref_element(cx: &EventContext<'_>, node: &str, component: Option<&str>) -> Element {

@@ -23,6 +23,7 @@ use crate::command::{parse_command, Command, Target};
 use crate::dialect::{Dialect, EventContext};
 use crate::event::{ref_element, CallEvent};
 use crate::join::JoinTarget;
+use crate::mixer::MixerEvent;
 use crate::ns;
 use crate::srgs::{self, Grammar, Matcher, Progress};
 use crate::ssml;
@@ -387,6 +388,9 @@ fn render_events(command: &Command) {
             let _ = event.payload(&cx, None);
         }
         let _ = ref_element(&cx, "c", Some("output-1"));
+        let (JoinTarget::Call(node) | JoinTarget::Mixer(node)) = &target;
+        let _ = ref_element(&cx, node, None);
+        let _ = MixerEvent::StartedSpeaking(node.clone()).payload(&cx, true);
     }
 }
 

@@ -8,6 +8,8 @@
 //!   a [`CommandError`] the adapter renders as the IQ's `<error>`.
 //! * **Events**: a [`CallEvent`] (or a component's [`complete`]) rendered
 //!   into the children of a `<presence>`, in the configured [`Dialect`].
+//! * **Mixers**: a [`MixerEvent`] rendered into the children of a presence
+//!   from the mixer's JID, its first one carrying the mixer's caps.
 //! * **References**: [`ref_element`] for IQ results, call URIs and JIDs in
 //!   [`uri`].
 //! * **Media components**: output, Tropo say, input (with CPA), prompt,
@@ -61,6 +63,7 @@ pub mod fuzz;
 mod header;
 mod input;
 mod join;
+mod mixer;
 pub mod nlsml;
 pub mod ns;
 mod output;
@@ -90,6 +93,7 @@ pub use event::{complete, ref_element, CallEvent, CoreCompleteReason, EndReason}
 pub use header::{header_elements, parse_headers, Headers};
 pub use input::{GrammarSource, Input, InputMode, MAX_GRAMMARS};
 pub use join::{Join, JoinDirection, JoinMedia, JoinTarget, Unjoin};
+pub use mixer::MixerEvent;
 pub use output::{Document, DocumentType, InterruptOn, Output, OutputForm};
 pub use prompt::{Prompt, PromptForm};
 pub use record::{Record, RecordDirection, RecordFormat};

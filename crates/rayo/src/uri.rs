@@ -12,6 +12,12 @@ pub fn call_jid(call_id: &str, domain: &str) -> String {
     format!("{call_id}@{domain}")
 }
 
+/// A mixer's bare JID `<name>@<domain>`: the sender of its presences and
+/// the address of IQs to it (no resource, RAYO.md §1.4).
+pub fn mixer_jid(name: &str, domain: &str) -> String {
+    format!("{name}@{domain}")
+}
+
 /// The call URI `xmpp:<call_id>@<domain>` (offer correlation, join targets).
 pub fn call_uri(call_id: &str, domain: &str) -> String {
     format!("xmpp:{call_id}@{domain}")
@@ -85,6 +91,7 @@ mod tests {
     #[test]
     fn builds_jids_and_uris() {
         assert_eq!(call_jid("abc", "rayo.test"), "abc@rayo.test");
+        assert_eq!(mixer_jid("conf1", "rayo.test"), "conf1@rayo.test");
         assert_eq!(call_uri("abc", "rayo.test"), "xmpp:abc@rayo.test");
         assert_eq!(
             component_uri("abc", "rayo.test", "output-1"),

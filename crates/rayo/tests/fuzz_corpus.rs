@@ -222,6 +222,22 @@ fn seeds() -> Vec<(&'static str, Element)> {
         ),
         ("unjoin_all", rayo("unjoin")),
         ("unjoin_mixer", rayo("unjoin").attr("mixer-name", "conf1")),
+        (
+            "join_mixer_recv",
+            rayo("join")
+                .attr("mixer-name", "conf1")
+                .attr("direction", "recv"),
+        ),
+        (
+            "err_join_mixer_bad_name",
+            rayo("join").attr("mixer-name", "conf1@rayo.test"),
+        ),
+        (
+            "dial_join_mixer",
+            rayo("dial")
+                .attr("to", "sip:bob@10.0.0.9")
+                .child(rayo("join").attr("mixer-name", "conf1")),
+        ),
         ("send_dtmf", rayo("dtmf").attr("tones", "123#")),
         (
             "dial_full",

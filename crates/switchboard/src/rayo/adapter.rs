@@ -29,12 +29,18 @@
 //! to a call that never existed or has ended gets `item-not-found`. The
 //! `<end>` goes to every client the call was offered to, after the answers
 //! to the IQs still open, and nothing of that call follows it.
+//!
+//! Mixers (`mixers`) exist for clients as the calls' own join events say:
+//! the adapter sees every Rayo call, so it derives each mixer presence
+//! from them; an IQ to a JID that is neither a call nor a mixer with calls
+//! in it is `item-not-found`.
 
 mod calls;
 mod commands;
 mod components;
 mod events;
 mod media;
+mod mixers;
 #[cfg(test)]
 mod tests;
 
@@ -63,9 +69,6 @@ pub const DISCONNECT_GRACE: Duration = Duration::from_secs(5);
 /// deliver its own `Ended` (it waits up to [`crate::control::EVENT_SEND_WAIT`]
 /// for room) before the adapter ends it for its clients as an error.
 pub const GONE_WAIT: Duration = Duration::from_secs(3);
-
-/// XEP-0030 disco#info, which call JIDs answer with their identity.
-const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 
 /// A call offered to one client, as the adapter uses it. The server's is
 /// [`crate::control::Invitation`] (see `service`); tests script their own.
@@ -155,6 +158,8 @@ pub struct RayoAdapter<I> {
     /// unless their own `Ended` comes first (few: a call normally ends
     /// itself before its queue closes).
     vanished: Vec<(Instant, String)>,
+    /// Mixers with calls in them, by name.
+    mixers: mixers::Mixers,
     outputs: VecDeque<Output>,
     rng: fastrand::Rng,
 }
@@ -169,6 +174,7 @@ impl<I: Invited> RayoAdapter<I> {
             ids: HashMap::new(),
             grace: HashMap::new(),
             vanished: Vec::new(),
+            mixers: mixers::Mixers::new(),
             outputs: VecDeque::new(),
             rng: fastrand::Rng::with_seed(seed),
         }
@@ -265,6 +271,7 @@ impl<I: Invited> RayoAdapter<I> {
     /// session under the same full JID sends something first.
     pub fn closed(&mut self, now: Instant, client: &FullJid) {
         self.availability(client, false);
+        self.forget_mixer_client(client);
         let controls = self
             .calls
             .values()
@@ -359,16 +366,14 @@ impl<I: Invited> RayoAdapter<I> {
         };
         let id = node.to_ascii_lowercase();
         if !self.calls.contains_key(&id) {
+            if self.has_mixer(node) {
+                return self.mixer_iq(from, iq, node, to.resource(), payload, set);
+            }
             return Err(CommandError::item_not_found(format!("no call {node}")));
         }
         if !set {
-            if payload.is("query", DISCO_INFO) {
-                let identity = rayo::caps::CALL_IDENTITY;
-                let query = Element::new("query", DISCO_INFO).child(
-                    Element::new("identity", DISCO_INFO)
-                        .attr("category", identity.category)
-                        .attr("type", identity.kind),
-                );
+            if payload.is("query", events::DISCO_INFO) {
+                let query = events::disco_identity(rayo::caps::CALL_IDENTITY);
                 self.send(from.clone(), iq_result(iq, Some(query)));
                 return Ok(());
             }
@@ -413,7 +418,13 @@ impl<I: Invited> RayoAdapter<I> {
             }
             other => (commands::to_command(other, &call.joins)?, None),
         };
-        components::send_request(call, from, iq, command, name, component)
+        // A join of a mixer is answered with the mixer's ref.
+        let mixer = mixers::joins_mixer(&command);
+        let request = components::send_request(call, from, iq, command, name, component)?;
+        if let Some(pending) = call.pending.get_mut(&request) {
+            pending.mixer = mixer;
+        }
+        Ok(())
     }
 
     /// Makes `from` the controller of call `id` if it is offered to it and
@@ -473,7 +484,7 @@ impl<I: Invited> RayoAdapter<I> {
                     .calls
                     .get_mut(call)
                     .ok_or_else(|| CommandError::item_not_found("the call has ended"))?;
-                components::send_request(call, &client, iq, command, name, Some(kind))
+                components::send_request(call, &client, iq, command, name, Some(kind)).map(|_| ())
             });
         if let Err(error) = result {
             self.reply_error(&client, iq, &error);
@@ -533,7 +544,13 @@ impl<I: Invited> RayoAdapter<I> {
                     return;
                 };
                 match result {
-                    Ok(_) => self.send(pending.client, iq_result(&pending.request, None)),
+                    Ok(_) => {
+                        let reference = pending
+                            .mixer
+                            .as_deref()
+                            .map(|mixer| rayo::ref_element(&self.cx(), mixer, None));
+                        self.send(pending.client, iq_result(&pending.request, reference));
+                    }
                     Err(failure) => {
                         let error = commands::failure_error(pending.command, &failure);
                         self.reply_error(&pending.client, &pending.request, &error);
@@ -556,12 +573,16 @@ impl<I: Invited> RayoAdapter<I> {
                     Event::Unjoined { target } => call.joins.retain(|t| t != target),
                     _ => {}
                 }
-                let Some(event) = events::call_event(other, call.dialed) else {
-                    return;
-                };
-                let from = rayo::uri::call_jid(&id, &self.settings.domain);
-                let stanza = events::presence(&self.cx(), &from, &controller, &event, None);
-                self.send(controller, stanza);
+                // The mixer's own presences follow the call's event.
+                let news = mixers::news(&other);
+                if let Some(event) = events::call_event(other, call.dialed) {
+                    let from = rayo::uri::call_jid(&id, &self.settings.domain);
+                    let stanza = events::presence(&self.cx(), &from, &controller, &event, None);
+                    self.send(controller, stanza);
+                }
+                if let Some(news) = news {
+                    self.mixer_news(&id, news);
+                }
             }
         }
     }
@@ -600,6 +621,9 @@ impl<I: Invited> RayoAdapter<I> {
         code: Option<u16>,
         headers: Vec<(String, String)>,
     ) {
+        // A call in a mixer reports leaving it before its end; one that
+        // vanished leaves it now.
+        self.leave_mixers(id);
         let Some(call) = self.calls.remove(id) else {
             return;
         };

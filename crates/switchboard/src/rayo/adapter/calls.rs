@@ -22,6 +22,9 @@ pub(super) struct PendingIq {
     /// The component it starts, if it does: answered with a `<ref>` at
     /// the component's `Started`.
     pub component: Option<super::media::ComponentKind>,
+    /// The mixer a `<join>` names: its `Done` is answered with the
+    /// mixer's `<ref>`.
+    pub mixer: Option<String>,
 }
 
 /// A call offered to Rayo clients.

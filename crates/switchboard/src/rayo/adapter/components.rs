@@ -82,7 +82,7 @@ impl<I: Invited> RayoAdapter<I> {
         }
         let parsed = rayo::parse_component_command(payload)?;
         let command = media::component_command(&parsed, target, component.kind)?;
-        send_request(call, from, iq, command, parsed.name(), None)
+        send_request(call, from, iq, command, parsed.name(), None).map(|_| ())
     }
 
     /// A component event or end of call `call_id`; false when `event` is
@@ -155,7 +155,7 @@ impl<I: Invited> RayoAdapter<I> {
 }
 
 /// Queues `command` for `call` and records the IQ its `Done` (or, for a
-/// component, its `Started`) answers.
+/// component, its `Started`) answers, under the request id returned.
 pub(super) fn send_request<I>(
     call: &mut RayoCall<I>,
     from: &FullJid,
@@ -163,7 +163,7 @@ pub(super) fn send_request<I>(
     command: call_control::Command,
     name: &'static str,
     component: Option<ComponentKind>,
-) -> Result<(), CommandError> {
+) -> Result<RequestId, CommandError> {
     let request = Request {
         id: call.next_id(),
         command,
@@ -178,9 +178,10 @@ pub(super) fn send_request<I>(
                     request: iq.clone(),
                     command: name,
                     component,
+                    mixer: None,
                 },
             );
-            Ok(())
+            Ok(request_id)
         }
         Err(TrySendError::Full(_)) => Err(CommandError::of(
             Condition::ResourceConstraint,

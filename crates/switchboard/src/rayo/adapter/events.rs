@@ -13,6 +13,20 @@ use xmpp::{Element, FullJid};
 /// The client stream's default namespace, in which stanzas are written.
 pub const CLIENT_NS: &str = "jabber:client";
 
+/// XEP-0030 disco#info, which call and mixer JIDs answer with their
+/// identity.
+pub const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+
+/// A disco#info answer with `identity` alone (calls and mixers publish no
+/// features, as in mod_rayo).
+pub fn disco_identity(identity: rayo::caps::Identity<'_>) -> Element {
+    Element::new("query", DISCO_INFO).child(
+        Element::new("identity", DISCO_INFO)
+            .attr("category", identity.category)
+            .attr("type", identity.kind),
+    )
+}
+
 /// The headers of the INVITE an offer carries: these by name (compact
 /// forms written out), and every `X-` header.
 const OFFERED_HEADERS: [(&str, Option<&str>); 5] = [

@@ -12,6 +12,7 @@ use super::*;
 mod components;
 mod dial;
 mod gone;
+mod mixers;
 
 const DOMAIN: &str = "rayo.test";
 

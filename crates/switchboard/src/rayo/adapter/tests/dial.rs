@@ -14,7 +14,7 @@ fn disco_info_on_a_call_jid() {
         .attr("type", "get")
         .attr("id", "d")
         .attr("to", to.as_str())
-        .child(Element::new("query", DISCO_INFO));
+        .child(Element::new("query", events::DISCO_INFO));
     h.adapter.stanza(jid("usera"), iq);
     let sent = h.sent();
     assert!(
