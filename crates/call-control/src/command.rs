@@ -220,6 +220,18 @@ pub enum JoinTarget {
     Mixer(String),
 }
 
+impl JoinTarget {
+    /// Whether both name the same call or mixer: ids and mixer names (JID
+    /// nodes, which XMPP compares case-folded) match without case.
+    pub fn matches(&self, other: &JoinTarget) -> bool {
+        match (self, other) {
+            (JoinTarget::Call(a), JoinTarget::Call(b))
+            | (JoinTarget::Mixer(a), JoinTarget::Mixer(b)) => a.eq_ignore_ascii_case(b),
+            _ => false,
+        }
+    }
+}
+
 /// Which way media flows in a join, seen from this call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JoinDirection {

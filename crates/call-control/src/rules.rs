@@ -387,14 +387,14 @@ impl CallRules {
             }
             Command::Join(_) if !answered => self.done(id, Err(Failure::NotAnswered)),
             Command::Join(join) => {
-                if self.joins.iter().any(|(t, _)| *t == join.target) {
+                if self.joins.iter().any(|(t, _)| t.matches(&join.target)) {
                     self.done(id, Err(Failure::Conflict("already joined".into())));
                 } else {
                     self.execute(id, Command::Join(join));
                 }
             }
             Command::Unjoin { target } => {
-                if self.joins.iter().any(|(t, _)| *t == target) {
+                if self.joins.iter().any(|(t, _)| t.matches(&target)) {
                     self.execute(id, Command::Unjoin { target });
                 } else {
                     self.done(id, Err(Failure::InvalidState("not joined")));
@@ -496,7 +496,7 @@ impl CallRules {
         if matches!(self.phase, Phase::Gone | Phase::Ended) {
             return;
         }
-        match self.joins.iter_mut().find(|(t, _)| *t == target) {
+        match self.joins.iter_mut().find(|(t, _)| t.matches(&target)) {
             Some(join) => join.1 = direction,
             None => self.joins.push((target.clone(), direction)),
         }
@@ -505,7 +505,7 @@ impl CallRules {
 
     /// The join with `target` is over (either side broke it).
     pub fn unjoined(&mut self, target: JoinTarget) {
-        if let Some(position) = self.joins.iter().position(|(t, _)| *t == target) {
+        if let Some(position) = self.joins.iter().position(|(t, _)| t.matches(&target)) {
             self.joins.remove(position);
             self.emit(Event::Unjoined { target });
         }
@@ -520,7 +520,7 @@ impl CallRules {
         let joined = self
             .joins
             .iter()
-            .any(|(t, _)| matches!(t, JoinTarget::Mixer(m) if m == mixer));
+            .any(|(t, _)| matches!(t, JoinTarget::Mixer(m) if m.eq_ignore_ascii_case(mixer)));
         if joined {
             self.emit(Event::Speaking {
                 mixer: mixer.to_owned(),

@@ -226,6 +226,7 @@ pub fn call_context(
         controllers,
         pacer,
         registry,
+        mixers: Default::default(),
         router: Default::default(),
         prompts: Prompts::new(PromptConfig {
             playback_dir: config.media.playback_dir.clone(),

@@ -215,7 +215,7 @@ fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
     callee_peer.set_destination(negotiated.remote_rtp);
     assert!(matches!(core.event(b.key), Event::Answered { .. }));
 
-    // Joining itself, a missing call, a mixer: refused.
+    // Joining itself or a missing call: refused.
     let own = core.command(
         &a,
         join_cmd(JoinTarget::Call(a_id.to_string()), JoinDirection::Duplex),
@@ -228,14 +228,6 @@ fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
     assert!(matches!(
         core.done(a.key, missing),
         Err(Failure::NotFound(_))
-    ));
-    let mixer = core.command(
-        &a,
-        join_cmd(JoinTarget::Mixer("room".into()), JoinDirection::Duplex),
-    );
-    assert!(matches!(
-        core.done(a.key, mixer),
-        Err(Failure::NotImplemented(_))
     ));
 
     let join = core.command(

@@ -59,9 +59,6 @@ pub enum DialError {
     /// The dial's `join` names a call that does not exist.
     #[error("no call {0:?} to join")]
     JoinTargetNotFound(String),
-    /// The dial's `join` names a mixer (not supported yet).
-    #[error("joining a mixer is not supported")]
-    MixerNotSupported,
     /// No RTP port is free.
     #[error("no RTP port")]
     NoMedia,
@@ -102,7 +99,6 @@ impl CallContext {
             }
         }
         match request.join.as_ref().map(|j| &j.target) {
-            Some(JoinTarget::Mixer(_)) => return Err(DialError::MixerNotSupported),
             Some(JoinTarget::Call(other)) if !self.registry.contains(other) => {
                 return Err(DialError::JoinTargetNotFound(other.clone()))
             }

@@ -21,6 +21,7 @@ pub mod call;
 mod dial;
 pub mod join;
 mod legs;
+pub mod mixers;
 pub mod registry;
 mod uac;
 
@@ -208,6 +209,8 @@ pub struct CallContext {
     pub recording_urls: crate::http::RecordingUrls,
     /// Every controlled call by its controller-visible id.
     pub registry: CallRegistry,
+    /// Every mixer by name.
+    pub mixers: mixers::Mixers,
     /// The router dials go through, built on the first dial.
     pub router: std::sync::OnceLock<crate::router::Router>,
 }

@@ -37,6 +37,7 @@ mod announce;
 mod execute;
 mod handover;
 mod joining;
+mod mixing;
 mod record;
 mod refer;
 mod reinvite;
@@ -98,6 +99,8 @@ pub(super) struct Control {
     peer: Option<mpsc::Receiver<PeerMessage>>,
     /// The call joined to this one, if any.
     joined: Option<joining::JoinedCall>,
+    /// The mixer the call is in, if any.
+    mixer: Option<mixing::InMixer>,
     /// The party's audio reaches no joined call.
     muted: bool,
     /// Record components.
@@ -258,6 +261,7 @@ impl Control {
             registration: Some(registration),
             peer: Some(peer),
             joined: None,
+            mixer: None,
             muted: false,
             records: record::Records::default(),
             analyses: Vec::new(),
@@ -327,6 +331,7 @@ impl Call {
                 }
             }
             Wake::Offered(offered) => self.on_offered(offered).await,
+            Wake::Pacer(Some(PacerEvent::Speaking { speaking, .. })) => self.on_speaking(speaking),
             Wake::Pacer(Some(PacerEvent::PromptFinished { tag, .. })) => {
                 if self.beep_finished(tag) {
                     // A recording's beep, not a prompt.
@@ -341,7 +346,6 @@ impl Call {
                 self.on_prompt_finished(tag);
             }
             // A room's speaker change: the call's mixer membership reports it.
-            Wake::Pacer(Some(PacerEvent::Speaking { .. })) => {}
             Wake::Pacer(None) => {
                 if let Some(m) = self.control.as_mut().and_then(|c| c.media.as_mut()) {
                     m.pacer_events = None;
@@ -587,6 +591,7 @@ impl Call {
         let control = self.control.as_mut()?;
         control.rules.gone(reason.clone());
         self.break_join().await;
+        self.leave_mixer();
         let control = self.control.as_mut()?;
         // Requests already queued are answered; later ones find the queue
         // closed, which the controller reads as the call's end.

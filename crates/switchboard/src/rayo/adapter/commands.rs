@@ -147,11 +147,6 @@ pub fn dial_error(error: &DialError) -> CommandError {
         DialError::JoinTargetNotFound(_) | DialError::ShuttingDown => {
             CommandError::of(C::ServiceUnavailable, text)
         }
-        // Whatever else a dial cannot do yet is an unsupported option (a
-        // pattern, not a variant name: the variants come and go as dial
-        // learns more).
-        #[allow(unreachable_patterns)]
-        _ => CommandError::unsupported_option(text),
     }
 }
 

@@ -197,12 +197,13 @@ impl Call {
 
     /// The announcement cannot go on: it completes with `failure`.
     fn announcement_failed(&mut self, failure: Failure) {
+        let idle = self.idle_source();
         let Some(control) = self.control.as_mut() else {
             return;
         };
         if let Some(announce) = control.announce.take() {
             if let Some(m) = control.media.as_ref() {
-                let _ = self.ctx.pacer.set_source(m.stream, FrameSource::Silence);
+                let _ = self.ctx.pacer.set_source(m.stream, idle);
             }
             control.rules.finished(announce.id, Err(failure));
         }
@@ -367,6 +368,7 @@ impl Call {
     /// The announcement is over by itself: an announcement completes, a
     /// prompt's input starts its timers.
     fn announcement_ended(&mut self, end: AnnouncementEnd) {
+        let idle = self.idle_source();
         let Some(control) = self.control.as_mut() else {
             return;
         };
@@ -375,7 +377,7 @@ impl Call {
         };
         if end == AnnouncementEnd::MaxTime {
             if let Some(m) = control.media.as_ref() {
-                let _ = self.ctx.pacer.set_source(m.stream, FrameSource::Silence);
+                let _ = self.ctx.pacer.set_source(m.stream, idle);
             }
         }
         if announce.prompt {
@@ -390,6 +392,7 @@ impl Call {
     /// Silences the announcement `id` (stopped, or a prompt barged in) and
     /// forgets it; nothing is reported. `false` when it is not running.
     pub(super) fn stop_announcement(&mut self, id: RequestId) -> bool {
+        let idle = self.idle_source();
         let Some(control) = self.control.as_mut() else {
             return false;
         };
@@ -398,7 +401,7 @@ impl Call {
         }
         control.announce = None;
         if let Some(m) = control.media.as_ref() {
-            let _ = self.ctx.pacer.set_source(m.stream, FrameSource::Silence);
+            let _ = self.ctx.pacer.set_source(m.stream, idle);
         }
         true
     }

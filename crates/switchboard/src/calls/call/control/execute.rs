@@ -398,7 +398,7 @@ impl Call {
             ),
         };
         if session.set_forward(Some(forward)).is_err() {
-            let _ = self.ctx.pacer.set_source(stream, FrameSource::Silence);
+            self.set_idle_source();
             return self.finished(id, Err(Failure::Internal("media session busy".into())));
         }
         if let Some(control) = self.control.as_mut() {
@@ -444,9 +444,7 @@ impl Call {
         };
         if control.play.as_ref().is_some_and(|p| p.id == id) {
             control.play = None;
-            if let Some(m) = control.media.as_ref() {
-                let _ = self.ctx.pacer.set_source(m.stream, FrameSource::Silence);
-            }
+            self.set_idle_source();
         } else if control.listen.as_ref().is_some_and(|l| l.id == id) {
             control.listen = None;
             self.update_delivery();
@@ -460,9 +458,7 @@ impl Call {
         if let Some(session) = self.a_media.as_ref().and_then(|m| m.session.as_ref()) {
             let _ = session.set_forward(None);
         }
-        if let Some(m) = self.control.as_ref().and_then(|c| c.media.as_ref()) {
-            let _ = self.ctx.pacer.set_source(m.stream, FrameSource::Silence);
-        }
+        self.set_idle_source();
     }
 
     /// A `listen` at its deadline: done with what arrived.

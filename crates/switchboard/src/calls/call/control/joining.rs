@@ -2,9 +2,9 @@
 //! [`crate::calls::join`] (forward toward the other call, pause our pacer
 //! while its audio comes in) and the handshake with the other call's actor.
 //!
-//! One join per call at a time: a second join to another call while one is
-//! active is refused with `Conflict` (the media has one forward per
-//! session; a mixer target will carry more). Mute stops the forward, so the
+//! One join to another call at a time: a second one while one is active is
+//! refused with `Conflict` (the media has one forward per session). A
+//! mixer join ([`super::mixing`]) may exist beside it. Mute stops the forward, so the
 //! party's audio no longer reaches the joined call, and a `listen` captures
 //! silence; in-band and RFC 4733 digits keep counting (they read the
 //! party's packets, which still arrive), which a controller needs to unmute
@@ -29,6 +29,13 @@ pub(in crate::calls::call) struct JoinedCall {
     /// Seen from this call.
     direction: JoinDirection,
     media: JoinMedia,
+}
+
+impl JoinedCall {
+    /// Which way media flows, seen from this call.
+    pub(super) fn direction(&self) -> JoinDirection {
+        self.direction
+    }
 }
 
 impl Call {
@@ -61,12 +68,12 @@ impl Call {
         target: JoinTarget,
         direction: JoinDirection,
     ) -> Result<Output, Failure> {
-        let other = match &target {
-            JoinTarget::Mixer(_) => return Err(Failure::NotImplemented("mixers")),
-            JoinTarget::Call(other) => other.to_ascii_lowercase(),
-        };
         let Some(own) = self.own_id() else {
             return Err(Failure::Internal("the call has no id".into()));
+        };
+        let other = match target {
+            JoinTarget::Mixer(name) => return self.join_mixer(own, name.to_lowercase(), direction),
+            JoinTarget::Call(other) => other.to_ascii_lowercase(),
         };
         if *own == *other {
             return Err(Failure::BadRequest("a call cannot join itself".into()));
@@ -118,8 +125,9 @@ impl Call {
 
     /// `Command::Unjoin` on this call.
     pub(super) async fn unjoin(&mut self, target: JoinTarget) -> Result<Output, Failure> {
-        let JoinTarget::Call(other) = &target else {
-            return Err(Failure::InvalidState("not joined"));
+        let other = match &target {
+            JoinTarget::Mixer(name) => return self.unjoin_mixer(name),
+            JoinTarget::Call(other) => other,
         };
         let joined_to = self
             .control
@@ -254,7 +262,7 @@ impl Call {
         if join::receives(joined.direction)
             && self.control.as_ref().is_none_or(|c| c.play.is_none())
         {
-            self.set_pacer(FrameSource::Silence);
+            self.set_idle_source();
         }
         tracing::info!(other = %joined.id, "unjoined");
     }
@@ -301,6 +309,7 @@ impl Call {
             return Ok(Output::None);
         }
         control.muted = muted;
+        self.mute_in_mixer(muted);
         let Some(joined) = self.control.as_ref().and_then(|c| c.joined.as_ref()) else {
             return Ok(Output::None);
         };

@@ -1,0 +1,274 @@
+//! Calls in a mixer, driven through the call-control API in process (the
+//! Rayo wire is tested in `rayo_mixer.rs`): real SIP and RTP on 127.0.0.1,
+//! audio checked by content. Three callers send 600, 900 and 1300 Hz.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use call_control::{Command, DialRequest, Event, Join, JoinDirection, JoinTarget, Output};
+use common::core::{Core, WAIT};
+use switchboard::control::CallHandle;
+use testkit::analysis::{decode_audio, tone_fraction, CLOCK_RATE};
+use testkit::rtp_peer::RtpPeer;
+use testkit::sip_ua::{CallHandle as UaCall, SipUa};
+use testkit::Codec;
+
+/// A tone counts as heard with this share of the energy…
+const HEARD: f64 = 0.15;
+/// …and as absent below this one (~ -20 dB against an equal partner).
+const ABSENT: f64 = 0.02;
+
+fn start_core(far: SocketAddr) -> Core {
+    Core::start(200, |port, rtp| {
+        format!(
+            r#"
+transports:
+  udp: {{ transport: udp, bind: 127.0.0.1, port: {port} }}
+endpoints:
+  local:
+    match: {{ type: ip, values: ["127.0.0.0/8"] }}
+    route: incoming
+  app: {{ match: {{ type: agent }} }}
+  far: {{ uri: "sip:{far}" }}
+routes:
+  incoming:
+    - {{ id: "", match: any, endpoint: app }}
+  default:
+    - {{ id: "5", match: prefix, endpoint: far, strip_prefix: true }}
+media:
+  rtp_ports: {rtp}-{rtp_end}
+agent_rpc:
+  listen: 127.0.0.1:0
+http:
+  listen: 127.0.0.1:0
+"#,
+            rtp_end = rtp + 199,
+        )
+    })
+}
+
+fn join(name: &str, direction: JoinDirection) -> Command {
+    Command::Join(Join {
+        target: JoinTarget::Mixer(name.into()),
+        direction,
+    })
+}
+
+/// An answered inbound call whose caller sends `frequency`.
+struct Party {
+    frequency: f64,
+    peer: RtpPeer,
+    handle: CallHandle,
+    _ua: SipUa,
+    _call: UaCall,
+}
+
+fn answered_party(core: &mut Core, codec: Codec, frequency: f64) -> Party {
+    let ua = SipUa::bind();
+    let peer = RtpPeer::tone(codec, frequency);
+    let mut offer = sdp::LocalMedia::new(peer.local_addr().ip(), peer.local_addr().port());
+    offer.codecs = vec![match codec {
+        Codec::Pcma => sdp::Codec::Pcma,
+        _ => sdp::Codec::Pcmu,
+    }];
+    let mut call = ua.call_with(core.sip, "100", offer);
+    let handle = core.take_offer();
+    let answer = core.command(&handle, Command::Answer { headers: vec![] });
+    assert_eq!(core.done(handle.key, answer), Ok(Output::None));
+    assert_eq!(call.wait_final(WAIT), Some(200));
+    peer.set_destination(call.negotiated().expect("SDP").remote_rtp);
+    Party {
+        frequency,
+        peer,
+        handle,
+        _ua: ua,
+        _call: call,
+    }
+}
+
+/// The share of each frequency in the last 25 frames `peer` received.
+fn shares(peer: &RtpPeer, frequencies: &[f64]) -> Vec<f64> {
+    let received = peer.received();
+    let tail = &received[received.len().saturating_sub(25)..];
+    let samples = decode_audio(tail);
+    frequencies
+        .iter()
+        .map(|&f| tone_fraction(&samples, f, CLOCK_RATE))
+        .collect()
+}
+
+/// Waits until `peer` hears exactly `heard` among `all` (a window of fresh
+/// audio at a time); panics with what it heard at the deadline.
+fn wait_hearing(peer: &RtpPeer, all: &[f64], heard: &[f64], what: &str) {
+    let deadline = Instant::now() + WAIT;
+    let mut last = Vec::new();
+    while Instant::now() < deadline {
+        peer.clear_received();
+        peer.wait_for_packets(30, Duration::from_secs(2));
+        last = shares(peer, all);
+        let ok = all.iter().zip(&last).all(|(f, &share)| {
+            if heard.contains(f) {
+                share >= HEARD
+            } else {
+                share < ABSENT
+            }
+        });
+        if ok {
+            return;
+        }
+    }
+    panic!("{what}: expected to hear {heard:?} among {all:?}, shares {last:?}");
+}
+
+#[test]
+fn three_callers_in_a_mixer_hear_each_other_and_not_themselves() {
+    let far = SipUa::bind();
+    let mut core = start_core(far.local_addr());
+    let tones = [600.0, 900.0, 1300.0];
+    let parties: Vec<Party> = [Codec::Pcmu, Codec::Pcma, Codec::Pcmu]
+        .into_iter()
+        .zip(tones)
+        .map(|(codec, f)| answered_party(&mut core, codec, f))
+        .collect();
+    for p in &parties {
+        let id = core.command(&p.handle, join("Conf1", JoinDirection::Duplex));
+        match core.event(p.handle.key) {
+            Event::Joined { target, direction } => {
+                assert_eq!(target, JoinTarget::Mixer("conf1".into()));
+                assert_eq!(direction, JoinDirection::Duplex);
+            }
+            other => panic!("expected Joined, got {other:?}"),
+        }
+        assert_eq!(core.done(p.handle.key, id), Ok(Output::None));
+    }
+    assert_eq!(core.ctx.mixers.members("conf1").len(), 3);
+    for p in &parties {
+        let others: Vec<f64> = tones.into_iter().filter(|f| *f != p.frequency).collect();
+        wait_hearing(&p.peer, &tones, &others, &format!("{} Hz", p.frequency));
+    }
+    // Each party is told that it speaks (its tone is speech-level).
+    for p in &parties {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            assert!(Instant::now() < deadline, "no Speaking for {}", p.frequency);
+            if let Event::Speaking { mixer, speaking } = core.event(p.handle.key) {
+                assert_eq!(mixer, "conf1");
+                assert!(speaking);
+                break;
+            }
+        }
+    }
+
+    // A second join of the same mixer is a conflict.
+    let again = core.command(&parties[0].handle, join("conf1", JoinDirection::Duplex));
+    assert!(matches!(
+        core.done(parties[0].handle.key, again),
+        Err(call_control::Failure::Conflict(_))
+    ));
+
+    // Mute: the 600 Hz caller is no longer heard, and still hears.
+    let mute = core.command(&parties[0].handle, Command::Mute);
+    assert_eq!(core.done(parties[0].handle.key, mute), Ok(Output::None));
+    wait_hearing(&parties[1].peer, &tones, &[1300.0], "900 Hz with 600 muted");
+    wait_hearing(
+        &parties[0].peer,
+        &tones,
+        &[900.0, 1300.0],
+        "the muted 600 Hz",
+    );
+    let unmute = core.command(&parties[0].handle, Command::Unmute);
+    assert_eq!(core.done(parties[0].handle.key, unmute), Ok(Output::None));
+    wait_hearing(
+        &parties[1].peer,
+        &tones,
+        &[600.0, 1300.0],
+        "900 Hz, unmuted",
+    );
+
+    // The 1300 Hz caller leaves: the others stop hearing it.
+    let leave = core.command(
+        &parties[2].handle,
+        Command::Unjoin {
+            target: JoinTarget::Mixer("conf1".into()),
+        },
+    );
+    loop {
+        match core.event(parties[2].handle.key) {
+            Event::Unjoined { target } => {
+                assert_eq!(target, JoinTarget::Mixer("conf1".into()));
+                break;
+            }
+            Event::Speaking { .. } => {}
+            other => panic!("expected Unjoined, got {other:?}"),
+        }
+    }
+    assert_eq!(core.done(parties[2].handle.key, leave), Ok(Output::None));
+    wait_hearing(&parties[0].peer, &tones, &[900.0], "600 Hz after 1300 left");
+    wait_hearing(&parties[2].peer, &tones, &[], "1300 Hz out of the mixer");
+
+    // The others hang up: the mixer is gone with the last.
+    for p in &parties[..2] {
+        let hangup = core.command(&p.handle, Command::Hangup { headers: vec![] });
+        loop {
+            match core.event(p.handle.key) {
+                Event::Done { id, .. } if id == hangup => {}
+                Event::Unjoined { .. } | Event::Speaking { .. } => {}
+                Event::Ended { .. } => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert!(core.ctx.mixers.is_empty());
+}
+
+#[test]
+fn a_dialed_call_joins_its_mixer_when_answered_and_send_and_recv_directions_hold() {
+    let callee = SipUa::bind();
+    let mut core = start_core(callee.local_addr());
+    let tones = [600.0, 1300.0];
+    // The 600 Hz caller only listens (recv): it hears the room, is not heard.
+    let listener = answered_party(&mut core, Codec::Pcmu, 600.0);
+    let id = core.command(&listener.handle, join("room", JoinDirection::Recv));
+    assert!(matches!(
+        core.event(listener.handle.key),
+        Event::Joined { .. }
+    ));
+    assert_eq!(core.done(listener.handle.key, id), Ok(Output::None));
+
+    // A dialed 1300 Hz party joins as `send`: heard, hears nothing.
+    let request = DialRequest {
+        to: format!("sip:erin@{}", callee.local_addr()),
+        from: None,
+        call_id: None,
+        timeout: None,
+        headers: Vec::new(),
+        join: Some(Join {
+            target: JoinTarget::Mixer("room".into()),
+            direction: JoinDirection::Send,
+        }),
+    };
+    let (_, dialed) = core.dial(request).expect("dial");
+    let callee_peer = RtpPeer::tone(Codec::Pcmu, 1300.0);
+    let mut incoming = callee.wait_incoming(WAIT).expect("INVITE");
+    let negotiated = incoming
+        .answer(callee_peer.local_addr(), WAIT)
+        .expect("answer");
+    callee_peer.set_destination(negotiated.remote_rtp);
+    assert!(matches!(core.event(dialed.key), Event::Answered { .. }));
+    assert!(matches!(core.event(dialed.key), Event::Joined { .. }));
+
+    wait_hearing(&listener.peer, &tones, &[1300.0], "the recv listener");
+    wait_hearing(&callee_peer, &tones, &[], "the send party");
+    incoming.hangup(WAIT).expect("BYE");
+    loop {
+        match core.event(dialed.key) {
+            Event::Ended { .. } => break,
+            Event::Unjoined { .. } | Event::Speaking { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // The listener alone: it hears nothing any more.
+    wait_hearing(&listener.peer, &tones, &[], "the listener alone");
+}
