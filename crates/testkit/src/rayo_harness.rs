@@ -392,6 +392,57 @@ impl RayoBench {
         }
     }
 
+    /// Joins `call` to the mixer `name` (`direction`: `duplex`, `send` or
+    /// `recv`) and expects a result; returns its `<ref>`'s `uri` (`id` in
+    /// the wiki dialect).
+    pub fn join_mixer(
+        &self,
+        client: &mut XmppClient,
+        call: &str,
+        name: &str,
+        direction: &str,
+    ) -> String {
+        let join = crate::xmpp::rayo("join")
+            .attr("mixer-name", name)
+            .attr("direction", direction);
+        let reply = client
+            .command(call, join, self.wait)
+            .unwrap_or_else(|| panic!("join {name} answered\n{}", self.server.log()));
+        assert_eq!(
+            reply.get_attr("type"),
+            Some("result"),
+            "{call} joins {name}: {reply}\n{}",
+            self.server.log()
+        );
+        let reference = reply
+            .get_child("ref", RAYO_NS)
+            .unwrap_or_else(|| panic!("a <ref> in the join result: {reply}"));
+        reference
+            .get_attr("uri")
+            .or_else(|| reference.get_attr("id"))
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The next presence from `from` (a call or mixer JID) whose first
+    /// Rayo child is `<name>`, whole (caps and all).
+    pub fn presence_from(&self, client: &mut XmppClient, from: &str, name: &str) -> Element {
+        client
+            .wait_call_event(from, name, self.wait)
+            .unwrap_or_else(|| panic!("<{name}> from {from}\n{}", self.server.log()))
+    }
+
+    /// Waits for `<presence type='unavailable'>` from `from` (a mixer
+    /// going away); the presence.
+    pub fn unavailable(&self, client: &mut XmppClient, from: &str) -> Element {
+        client
+            .wait_presence(
+                |p| p.get_attr("from") == Some(from) && p.get_attr("type") == Some("unavailable"),
+                self.wait,
+            )
+            .unwrap_or_else(|| panic!("unavailable presence from {from}\n{}", self.server.log()))
+    }
+
     /// The reason of `call`'s `<end>` (`hungup` …).
     pub fn end_reason(&self, client: &mut XmppClient, call: &str) -> String {
         self.end(client, call).reason
@@ -426,6 +477,24 @@ impl Caller {
             ua: SipUa::bind(),
             rtp: silent_peer(),
         }
+    }
+
+    /// A UA and an RTP peer sending `source` (a tone, for mixers).
+    pub fn sending(source: Source) -> Caller {
+        let rtp = silent_peer();
+        rtp.set_source(source);
+        Caller {
+            ua: SipUa::bind(),
+            rtp,
+        }
+    }
+
+    /// A UA and an RTP peer sending a `frequency` Hz tone at -10 dBm0.
+    pub fn tone(frequency: f64) -> Caller {
+        Caller::sending(Source::Tone {
+            frequency,
+            dbm0: -10.0,
+        })
     }
 
     /// Calls `number` at the server `to`.
@@ -490,6 +559,11 @@ pub fn with_header(mut command: Element, name: &str, value: &str) -> Element {
             .attr("value", value),
     );
     command
+}
+
+/// The bare JID of the mixer `name` on the harness domain.
+pub fn mixer_jid(name: &str) -> String {
+    format!("{name}@{DOMAIN}")
 }
 
 /// An RTP peer on 127.0.0.1 that sends PCMU silence.

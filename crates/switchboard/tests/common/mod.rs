@@ -1,4 +1,5 @@
 //! Helpers shared by several test binaries.
 
 pub mod core;
+pub mod hearing;
 pub mod sound;
