@@ -2,4 +2,5 @@
 
 pub mod core;
 pub mod hearing;
+pub mod mixer_news;
 pub mod sound;
