@@ -197,27 +197,59 @@ fn a_caller_that_unjoins_or_hangs_up_is_no_longer_heard() {
     hears(&b, &parties[2], &[bee], &[a, c], "after 600 unjoined");
     hears(&b, &parties[0], &[], &[bee, c], "600 out of the mixer");
 
-    // 900's caller hangs up: unjoined from its call before its <end>, and
-    // from the mixer; 1300 is left hearing neither.
+    // 900's caller hangs up: unjoined from its call and from the mixer,
+    // both before the call's <end>; 1300 is left hearing neither.
     assert_eq!(parties[1].sip.hangup(WAIT).ok(), Some(200), "BYE answered");
     let call = parties[1].call.clone();
     let mut seen = Vec::new();
-    while !seen.iter().any(|(name, _)| name == "end") {
-        let p = next_from(&b, &mut client, &call);
-        let event = rayo_event(&p).expect("a Rayo event");
-        seen.push((
-            event.name().to_owned(),
-            event.get_attr("mixer-name").unwrap_or_default().to_owned(),
-        ));
+    while !seen
+        .iter()
+        .any(|(from, (name, _)): &(String, _)| from == &call && name == "end")
+    {
+        let p = client
+            .wait_presence(
+                |p| {
+                    let from = p.get_attr("from");
+                    from == Some(call.as_str())
+                        || (from == Some(mixer.as_str()) && !summary(p).0.ends_with("-speaking"))
+                },
+                WAIT,
+            )
+            .unwrap_or_else(|| panic!("news of the hangup after {seen:?}\n{}", b.server.log()));
+        let from = p.get_attr("from").unwrap_or_default().to_owned();
+        let what = if from == call {
+            let event = rayo_event(&p).expect("a Rayo event");
+            let mixer_name = event.get_attr("mixer-name").unwrap_or_default();
+            (event.name().to_owned(), mixer_name.to_owned())
+        } else {
+            summary(&p)
+        };
+        seen.push((from, what));
     }
-    let names: Vec<&str> = seen.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["unjoined", "end"], "{seen:?}\n{}", b.server.log());
-    assert_eq!(seen[0].1, MIXER, "the hangup's unjoined names the mixer");
-    let from_mixer = b.presence_from(&mut client, &mixer, "unjoined");
+    let from_call: Vec<&(String, String)> = seen
+        .iter()
+        .filter(|(from, _)| from == &call)
+        .map(|(_, what)| what)
+        .collect();
     assert_eq!(
-        summary(&from_mixer),
-        ("unjoined".into(), parties[1].uri()),
-        "{from_mixer}"
+        from_call,
+        [
+            &("unjoined".to_owned(), MIXER.to_owned()),
+            &("end".to_owned(), String::new())
+        ],
+        "from the call: {seen:?}\n{}",
+        b.server.log()
+    );
+    let from_mixer: Vec<&(String, String)> = seen
+        .iter()
+        .filter(|(from, _)| from == &mixer)
+        .map(|(_, what)| what)
+        .collect();
+    assert_eq!(
+        from_mixer,
+        [&("unjoined".to_owned(), parties[1].uri())],
+        "from the mixer before the <end>: {seen:?}\n{}",
+        b.server.log()
     );
     hears(&b, &parties[2], &[], &[a, bee, c], "alone in the mixer");
     let gone = client.wait_presence(
