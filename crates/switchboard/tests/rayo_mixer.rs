@@ -211,7 +211,7 @@ fn a_caller_that_unjoins_or_hangs_up_is_no_longer_heard() {
                 |p| {
                     let from = p.get_attr("from");
                     from == Some(call.as_str())
-                        || (from == Some(mixer.as_str()) && !summary(p).0.ends_with("-speaking"))
+                        || (from == Some(mixer.as_str()) && summary(p).0 == "unjoined")
                 },
                 WAIT,
             )
