@@ -15,7 +15,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::hearing::{wait_hearing, wait_silence};
+use common::hearing::{wait_hearing, wait_silence, Heard};
 use common::mixer_news::{
     assert_caps_once, assert_mixer_caps, drain, news_until_joined, next_from, next_speaking,
     rayo_event, summary, CAPS_NS, QUIET,
@@ -106,19 +106,26 @@ fn three_in_the_mixer(b: &RayoBench, client: &mut XmppClient) -> Vec<Party> {
 }
 
 /// `party`'s caller comes to hear every tone of `tones` and none of `not`.
-fn hears(b: &RayoBench, party: &Party, tones: &[f64], not: &[f64], when: &str) {
+fn hears(b: &RayoBench, party: &Party, tones: &[f64], not: &[f64], when: &str) -> Heard {
     let who = format!("the {} Hz caller ({})", party.tone, party.call);
-    peer_hears(b, &party.caller.rtp, &who, tones, not, when);
+    peer_hears(b, &party.caller.rtp, &who, tones, not, when)
 }
 
 /// `rtp` (`who`) comes to hear every tone of `tones` and none of `not`.
-fn peer_hears(b: &RayoBench, rtp: &RtpPeer, who: &str, tones: &[f64], not: &[f64], when: &str) {
-    if let Err(last) = wait_hearing(rtp, tones, not, HEAR) {
+fn peer_hears(
+    b: &RayoBench,
+    rtp: &RtpPeer,
+    who: &str,
+    tones: &[f64],
+    not: &[f64],
+    when: &str,
+) -> Heard {
+    wait_hearing(rtp, tones, not, HEAR).unwrap_or_else(|last| {
         panic!(
             "{when}: {who} should hear {tones:?} and not {not:?}; last window: {last}\n{}",
             b.server.log()
-        );
-    }
+        )
+    })
 }
 
 /// `party`'s caller comes to hear silence.
@@ -193,7 +200,12 @@ fn a_caller_that_unjoins_or_hangs_up_is_no_longer_heard() {
         ("unjoined".into(), parties[0].uri()),
         "{from_mixer}"
     );
-    hears(&b, &parties[1], &[c], &[a, bee], "after 600 unjoined");
+    let heard = hears(&b, &parties[1], &[c], &[a, bee], "after 600 unjoined");
+    // One -10 dBm0 tone through the mixer keeps its level.
+    assert!(
+        (heard.level_dbm0 + 10.0).abs() < 2.0,
+        "the 1300 Hz tone's level through the mixer: {heard}"
+    );
     hears(&b, &parties[2], &[bee], &[a, c], "after 600 unjoined");
     hears(&b, &parties[0], &[], &[bee, c], "600 out of the mixer");
 
@@ -424,7 +436,7 @@ fn a_call_in_a_mixer_can_join_a_call_too_but_not_the_same_mixer_twice() {
 }
 
 #[test]
-fn an_unknown_mixer_is_item_not_found_and_an_unanswered_call_cannot_join() {
+fn an_unknown_mixer_an_unanswered_join_and_a_needless_unjoin_are_refused() {
     let b = bench();
     let mut client = b.available("usera");
     let output = Element::new("output", "urn:xmpp:rayo:output:1").child(
@@ -454,6 +466,15 @@ fn an_unknown_mixer_is_item_not_found_and_an_unanswered_call_cannot_join() {
     );
     b.ok(&mut client, &offered.call, rayo("hangup"));
     assert!(sip.wait_final(WAIT).is_some());
+
+    // An unjoin of a mixer the call is not in: no such join.
+    let party = answered(&b, &mut client, 0.0);
+    let unjoin = rayo("unjoin").attr("mixer-name", MIXER);
+    assert_eq!(
+        b.refused(&mut client, &party.call, unjoin),
+        "service-unavailable",
+        "an unjoin of a mixer never joined"
+    );
 }
 
 /// Contract item 9: components on a mixer come later; until then an
@@ -589,4 +610,23 @@ fn a_dial_with_a_nested_mixer_join_joins_once_answered() {
         "dave hears the caller",
     );
     incoming.hangup(WAIT).expect("BYE");
+}
+
+/// The wiki dialect: the join's `<ref id>` is the mixer's name and the
+/// mixer's events name calls by `call-id` too.
+#[test]
+fn the_wiki_dialect_refs_the_mixer_by_id() {
+    let config = RayoConfig::new().rayo("  dialect: wiki\n");
+    let b = RayoBench::start(Path::new(env!("CARGO_BIN_EXE_switchboard")), &config);
+    let mut client = b.available("usera");
+    let party = answered(&b, &mut client, 0.0);
+    let reference = b.join_mixer(&mut client, &party.call, MIXER, "duplex");
+    assert_eq!(reference, MIXER, "the wiki <ref id>");
+    let joined = b.event(&mut client, &party.call, "joined");
+    assert_eq!(joined.get_attr("mixer-name"), Some(MIXER), "{joined}");
+    let news = b.presence_from(&mut client, &mixer_jid(MIXER), "joined");
+    assert_mixer_caps(&news);
+    let event = rayo_event(&news).expect("the event");
+    let id = party.call.split('@').next();
+    assert_eq!(event.get_attr("call-id"), id, "{news}");
 }
