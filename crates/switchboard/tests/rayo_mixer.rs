@@ -140,6 +140,15 @@ fn hears_silence(b: &RayoBench, party: &Party, when: &str) {
     }
 }
 
+/// An `<output>` of a file, for IQs to a mixer JID.
+fn output() -> Element {
+    const NS: &str = "urn:xmpp:rayo:output:1";
+    let document = Element::new("document", NS)
+        .attr("content-type", "text/uri-list")
+        .text("file://tone.wav");
+    Element::new("output", NS).child(document)
+}
+
 #[test]
 fn three_callers_each_hear_the_other_two_and_not_themselves() {
     let b = bench();
@@ -375,11 +384,7 @@ fn the_last_leave_destroys_the_mixer_and_a_new_join_creates_it_again() {
     assert_eq!(news, expected, "{}", b.server.log());
 
     // Gone: its JID is unknown now.
-    let output = Element::new("output", "urn:xmpp:rayo:output:1").child(
-        Element::new("document", "urn:xmpp:rayo:output:1")
-            .attr("content-type", "text/uri-list")
-            .text("file://tone.wav"),
-    );
+    let output = output();
     let reply = client.iq_set(&mixer, output, WAIT).expect("answered");
     assert_eq!(
         error_condition(&reply).as_deref(),
@@ -439,11 +444,7 @@ fn a_call_in_a_mixer_can_join_a_call_too_but_not_the_same_mixer_twice() {
 fn an_unknown_mixer_an_unanswered_join_and_a_needless_unjoin_are_refused() {
     let b = bench();
     let mut client = b.available("usera");
-    let output = Element::new("output", "urn:xmpp:rayo:output:1").child(
-        Element::new("document", "urn:xmpp:rayo:output:1")
-            .attr("content-type", "text/uri-list")
-            .text("file://tone.wav"),
-    );
+    let output = output();
     let reply = client
         .iq_set(&mixer_jid("nosuchmixer"), output, WAIT)
         .expect("answered");
@@ -485,11 +486,7 @@ fn a_component_on_a_live_mixer_is_not_implemented_yet() {
     let mut client = b.available("usera");
     let party = answered(&b, &mut client, 0.0);
     join(&b, &mut client, &party, "duplex");
-    let output = Element::new("output", "urn:xmpp:rayo:output:1").child(
-        Element::new("document", "urn:xmpp:rayo:output:1")
-            .attr("content-type", "text/uri-list")
-            .text("file://tone.wav"),
-    );
+    let output = output();
     let reply = client
         .iq_set(&mixer_jid(MIXER), output, WAIT)
         .expect("answered");
