@@ -1,7 +1,7 @@
 //! A pacer tick with rooms does not allocate once its buffers are warm:
 //! members' frames queued, every room mixed (loudest speakers, mix-minus,
-//! both laws), every member stream sent on loopback, counted by a
-//! per-thread counting allocator.
+//! both laws, a looped player), every member stream sent on loopback,
+//! counted by a per-thread counting allocator.
 
 use std::net::{Ipv4Addr, UdpSocket};
 use std::sync::Arc;
@@ -10,8 +10,8 @@ use std::time::Instant;
 use media::mixer::{Direction, ParticipantOptions};
 use media::tone::ToneGenerator;
 use switchboard::media::pacer::{
-    member_feed, AfterPrompt, Frame, FrameSource, MixerFeed, PacerCore, RoomId, RoomMember,
-    StreamId, StreamSetup, FRAME_SAMPLES, G711,
+    member_feed, AfterPrompt, Frame, FrameSource, MixerFeed, PacerCore, PromptFrames, RoomId,
+    RoomMember, RoomPlayer, StreamId, StreamSetup, FRAME_SAMPLES, G711,
 };
 use testkit::alloc_count::{allocations_on_this_thread, CountingAllocator};
 
@@ -77,6 +77,16 @@ fn a_tick_with_rooms_does_not_allocate() {
         assert!(core.join_room(RoomId(n % 2), member));
         talkers.push((feed, tone(400.0 + 100.0 * n as f64, codec)));
     }
+    // A looped announcement to one room.
+    let player = RoomPlayer {
+        id: StreamId(50),
+        codec: G711::Pcmu,
+        frames: PromptFrames::from_frames(tone(1500.0, G711::Pcmu).into()),
+        looped: true,
+        tag: 1,
+        events: None,
+    };
+    assert!(core.play_to_room(RoomId(0), player));
     // A stream outside any room, sending silence, walks beside them.
     let setup = StreamSetup {
         socket: socket.clone(),
