@@ -373,7 +373,7 @@ impl PacerCore {
             };
             stream.counters.record_prompt(prompt, stream.position);
         }
-        stats.record_streams(streams.len());
+        stats.record_streams(streams.len(), rooms.len());
     }
 }
 

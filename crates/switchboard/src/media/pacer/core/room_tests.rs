@@ -222,6 +222,7 @@ fn each_member_hears_the_other_two_and_not_itself() {
         }
     }
     assert_eq!((c.core.rooms(), c.core.room_members(ROOM)), (1, 3));
+    assert_eq!(c.core.stats().snapshot().rooms, 1);
 }
 
 #[test]
