@@ -56,7 +56,10 @@
 //! may still play a prompt of its own; when a non-looped one ends the
 //! stream returns to the mix, not to its [`AfterPrompt`]. Rooms are joined
 //! and left with [`PacerHandle::join_room`] and [`PacerHandle::leave_room`];
-//! removing a stream also takes it out of its room.
+//! removing a stream also takes it out of its room. A room may also hold a
+//! player ([`PacerHandle::play_to_room`], an announcement everyone hears)
+//! and a tap ([`PacerHandle::record_room`], a recording of the full mix),
+//! driven by the same tick.
 //!
 //! # The hot path
 //!
@@ -72,6 +75,7 @@
 //! grow a table) happens once per call event, not per packet.
 
 mod core;
+mod room_components;
 mod rooms;
 mod source;
 mod stats;
@@ -87,6 +91,7 @@ use std::time::{Duration, Instant};
 use media::mixer::ParticipantOptions;
 
 pub use self::core::{PacerCore, PacerEvent, StreamId, StreamSetup};
+pub use self::room_components::{RoomPlayer, RoomTap};
 pub use self::rooms::{
     member_feed, FeedError, MemberInbound, MixerFeed, RoomId, RoomMember, MEMBER_QUEUE,
 };
@@ -169,6 +174,14 @@ enum Command {
         room: RoomId,
         id: StreamId,
     },
+    PlayToRoom {
+        room: RoomId,
+        player: Box<RoomPlayer>,
+    },
+    RecordRoom {
+        room: RoomId,
+        tap: Box<RoomTap>,
+    },
     Shutdown,
 }
 
@@ -206,6 +219,10 @@ impl std::fmt::Debug for Command {
                 write!(f, "SetMemberOptions({}, {})", room.0, id.0)
             }
             Command::LeaveRoom { room, id } => write!(f, "LeaveRoom({}, {})", room.0, id.0),
+            Command::PlayToRoom { room, player } => {
+                write!(f, "PlayToRoom({}, {})", room.0, player.id.0)
+            }
+            Command::RecordRoom { room, tap } => write!(f, "RecordRoom({}, {})", room.0, tap.id.0),
             Command::Shutdown => f.write_str("Shutdown"),
         }
     }
@@ -292,6 +309,31 @@ impl PacerHandle {
     /// sending the mix, and the room is dropped with its last member.
     pub fn leave_room(&self, room: RoomId, stream: StreamId) -> Result<(), PacerError> {
         self.send(Command::LeaveRoom { room, id: stream })
+    }
+
+    /// Plays a prompt to everyone in a room, from the next tick; the end of
+    /// a non-looped one is reported as [`PacerEvent::PromptFinished`] with
+    /// the player's id, and [`leave_room`](Self::leave_room) with that id
+    /// stops it. The room must exist (a member joined it).
+    pub fn play_to_room(&self, room: RoomId, player: RoomPlayer) -> Result<(), PacerError> {
+        self.send(Command::PlayToRoom {
+            room,
+            player: Box::new(player),
+        })
+    }
+
+    /// Records a room's mix into a tap, from the next tick, until
+    /// [`leave_room`](Self::leave_room) with the tap's id or the room's end.
+    pub fn record_room(&self, room: RoomId, tap: RoomTap) -> Result<(), PacerError> {
+        self.send(Command::RecordRoom {
+            room,
+            tap: Box::new(tap),
+        })
+    }
+
+    /// A fresh id from the stream id space, for a room's player or tap.
+    pub fn new_stream_id(&self) -> StreamId {
+        StreamId(self.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
     /// The pacer-wide counters.
@@ -432,6 +474,8 @@ fn apply(core: &mut PacerCore, command: Command) {
             core.set_member_options(room, id, options)
         }
         Command::LeaveRoom { room, id } => core.leave_room(room, id),
+        Command::PlayToRoom { room, player } => core.play_to_room(room, *player),
+        Command::RecordRoom { room, tap } => core.record_room(room, *tap),
         Command::Shutdown => true,
     };
     if !known {

@@ -10,6 +10,7 @@ use std::time::Instant;
 use media::rtp::RtpHeader;
 use tokio::sync::mpsc;
 
+use super::room_components::{RoomPlayer, RoomTap};
 use super::rooms::{RoomId, RoomMember, RoomOutput, Rooms};
 use super::source::{AfterPrompt, Frame, FrameSource, FRAME_SAMPLES, G711};
 use super::stats::{PacerStats, StreamCounters};
@@ -247,8 +248,9 @@ impl PacerCore {
     }
 
     /// Takes a stream out of a room (dropped when it empties); a stream that
-    /// was sending the mix goes back to silence. Returns false when the
-    /// stream was not in that room.
+    /// was sending the mix goes back to silence. Also stops a player (no
+    /// finished event) or a tap by its id. Returns false when the id was not
+    /// in that room.
     pub fn leave_room(&mut self, room: RoomId, id: StreamId) -> bool {
         let PacerCore {
             streams,
@@ -268,6 +270,21 @@ impl PacerCore {
             }
         }
         true
+    }
+
+    /// Plays a prompt to everyone in an existing room (mixed at any level,
+    /// hearing nothing); its end is reported as
+    /// [`PacerEvent::PromptFinished`] with the player's id. Returns false
+    /// for an unknown room or an id already in it.
+    pub fn play_to_room(&mut self, room: RoomId, player: RoomPlayer) -> bool {
+        self.rooms.add_player(room, player)
+    }
+
+    /// Records an existing room's full mix into a tap until
+    /// [`leave_room`](Self::leave_room) with the tap's id. Returns false for
+    /// an unknown room or an id already in it.
+    pub fn record_room(&mut self, room: RoomId, tap: RoomTap) -> bool {
+        self.rooms.add_tap(room, tap)
     }
 
     /// Rooms held (each has at least one member).
@@ -298,7 +315,7 @@ impl PacerCore {
             packet,
             stats,
         } = self;
-        rooms.tick(|output| deliver(streams, index, output));
+        rooms.tick(due, |output| deliver(streams, index, output));
         for stream in streams.iter_mut() {
             let (header_bytes, payload) = packet.split_at_mut(HEADER_LEN);
             let payload: &mut Frame = payload
@@ -356,7 +373,7 @@ impl PacerCore {
             };
             stream.counters.record_prompt(prompt, stream.position);
         }
-        stats.record_streams(streams.len());
+        stats.record_streams(streams.len(), rooms.len());
     }
 }
 

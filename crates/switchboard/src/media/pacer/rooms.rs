@@ -25,17 +25,20 @@
 //! # Membership
 //!
 //! A stream is in at most one room; joining another room moves it. A room is
-//! created by its first join and dropped with its last leave. Commands
+//! created by its first join and dropped with its last leave, with its
+//! players and taps (`room_components.rs`). Commands
 //! naming an unknown room or stream are counted by the caller
 //! ([`PacerSnapshot::unknown_stream_commands`](super::PacerSnapshot)), never
 //! a panic.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::time::Instant;
 
 use media::mixer::{Codec, Mixer, MixerConfig, ParticipantId, ParticipantOptions};
 
 use super::core::StreamId;
+use super::room_components::{self, Player, RoomPlayer, RoomTap};
 use super::source::{Frame, FRAME_SAMPLES, G711};
 
 /// Frames a member's queue holds between two ticks (160 ms of audio).
@@ -151,6 +154,8 @@ struct Member {
 struct Room {
     mixer: Mixer,
     members: Vec<Member>,
+    players: Vec<Player>,
+    taps: Vec<RoomTap>,
 }
 
 impl Room {
@@ -194,6 +199,8 @@ impl Rooms {
         let room = self.rooms.entry(room).or_insert_with(|| Room {
             mixer: Mixer::new(MixerConfig::default()),
             members: Vec::new(),
+            players: Vec::new(),
+            taps: Vec::new(),
         });
         let id = participant(member.stream);
         match room.member(member.stream) {
@@ -226,8 +233,42 @@ impl Rooms {
             .is_some_and(|r| r.mixer.set_options(participant(stream), options).is_ok())
     }
 
-    /// Takes `stream` out of `room`, dropping the room when it empties; a
-    /// speaker's "stopped" goes to `out` at once. False when it was not in it.
+    /// Adds a player to an existing room; false for an unknown room or an
+    /// id already in it.
+    pub fn add_player(&mut self, room: RoomId, player: RoomPlayer) -> bool {
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return false;
+        };
+        let player = Player::new(player);
+        let law = codec(player.setup.codec);
+        if r.mixer
+            .add(player.participant(), law, Player::options())
+            .is_err()
+        {
+            return false;
+        }
+        r.players.push(player);
+        true
+    }
+
+    /// Adds a tap to an existing room; false for an unknown room or an id
+    /// already in it.
+    pub fn add_tap(&mut self, room: RoomId, tap: RoomTap) -> bool {
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return false;
+        };
+        let id = participant(tap.id);
+        let options = room_components::tap_options();
+        if r.mixer.add(id, codec(tap.codec), options).is_err() {
+            return false;
+        }
+        r.taps.push(tap);
+        true
+    }
+
+    /// Takes `stream` (a member, a player or a tap) out of `room`,
+    /// dropping the room when its last member leaves; a speaker's "stopped"
+    /// goes to `out` at once. False when it was not in it.
     pub fn leave(
         &mut self,
         room: RoomId,
@@ -238,7 +279,24 @@ impl Rooms {
             return false;
         };
         let Some(at) = r.member(stream) else {
-            return false;
+            // A player stops without a finished event; a tap stops recording.
+            let known = match r.players.iter().position(|p| p.setup.id == stream) {
+                Some(at) => {
+                    r.players.swap_remove(at);
+                    true
+                }
+                None => match r.taps.iter().position(|t| t.id == stream) {
+                    Some(at) => {
+                        r.taps.swap_remove(at);
+                        true
+                    }
+                    None => false,
+                },
+            };
+            if known {
+                let _ = r.mixer.remove(participant(stream));
+            }
+            return known;
         };
         r.members.swap_remove(at);
         let _ = r.mixer.remove(participant(stream));
@@ -249,26 +307,43 @@ impl Rooms {
         true
     }
 
-    /// One 20 ms step of every room: queued frames into the mixers, one mix
-    /// per listener and the speaker changes out. No allocation, no lock.
-    pub fn tick(&mut self, mut out: impl FnMut(RoomOutput<'_>)) {
+    /// One 20 ms step of every room: queued frames and players' frames into
+    /// the mixers, one mix per listener (to `out`, or to its tap) and the
+    /// speaker changes out. No allocation, no lock.
+    pub fn tick(&mut self, now: Instant, mut out: impl FnMut(RoomOutput<'_>)) {
         for room in self.rooms.values_mut() {
-            for member in &room.members {
+            let Room {
+                mixer,
+                members,
+                players,
+                taps,
+            } = room;
+            players.retain_mut(|player| {
+                let done = player.step(mixer);
+                if done {
+                    let _ = mixer.remove(player.participant());
+                }
+                !done
+            });
+            for member in members.iter() {
                 let id = participant(member.stream);
                 for _ in 0..MEMBER_QUEUE {
                     match member.inbound.frames.try_recv() {
                         // Late, duplicate and reordered frames are the
                         // jitter buffer's business (counted there).
                         Ok((sequence, frame)) => {
-                            let _ = room.mixer.push(id, sequence, &frame);
+                            let _ = mixer.push(id, sequence, &frame);
                         }
                         Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                     }
                 }
             }
-            room.mixer
-                .tick(|to, frame| out(RoomOutput::Frame(StreamId(to.0), frame)));
-            speaker_events(&mut room.mixer, &mut out);
+            mixer.tick(|to, frame| {
+                if taps.is_empty() || !room_components::record(taps, to, now, frame) {
+                    out(RoomOutput::Frame(StreamId(to.0), frame));
+                }
+            });
+            speaker_events(mixer, &mut out);
         }
     }
 }

@@ -223,6 +223,7 @@ pub struct PacerStats {
     skipped_ticks: AtomicU64,
     unknown_stream_commands: AtomicU64,
     streams: AtomicU64,
+    rooms: AtomicU64,
 }
 
 /// A copy of the pacer-wide counters.
@@ -236,10 +237,13 @@ pub struct PacerSnapshot {
     pub walk_time: LatenessSummary,
     /// Ticks skipped because the pacer woke more than one tick late.
     pub skipped_ticks: u64,
-    /// Commands naming a stream the pacer does not hold (already removed).
+    /// Commands naming a stream the pacer does not hold (already removed),
+    /// or a room or member that is not there.
     pub unknown_stream_commands: u64,
     /// Streams registered at the last tick.
     pub streams: u64,
+    /// Conference rooms mixed at the last tick.
+    pub rooms: u64,
 }
 
 impl PacerStats {
@@ -252,6 +256,7 @@ impl PacerStats {
             skipped_ticks: self.skipped_ticks.load(Ordering::Relaxed),
             unknown_stream_commands: self.unknown_stream_commands.load(Ordering::Relaxed),
             streams: self.streams.load(Ordering::Relaxed),
+            rooms: self.rooms.load(Ordering::Relaxed),
         }
     }
 
@@ -263,8 +268,9 @@ impl PacerStats {
         bump(&self.unknown_stream_commands, 1);
     }
 
-    pub(super) fn record_streams(&self, streams: usize) {
+    pub(super) fn record_streams(&self, streams: usize, rooms: usize) {
         self.streams.store(streams as u64, Ordering::Relaxed);
+        self.rooms.store(rooms as u64, Ordering::Relaxed);
     }
 }
 

@@ -13,6 +13,8 @@ use super::*;
 use crate::media::pacer::rooms::{member_feed, MixerFeed};
 use crate::media::pacer::source::PromptFrames;
 
+mod components;
+
 /// The members' tones, whole cycles per 20 ms frame.
 const F: [f64; 3] = [600.0, 900.0, 1300.0];
 /// Speech level of the tones.
@@ -89,6 +91,11 @@ impl Conference {
 
     /// One 20 ms step: every talker's next frame into its feed, one tick.
     fn tick(&mut self) {
+        self.tick_at(Instant::now());
+    }
+
+    /// [`tick`](Self::tick) scheduled at `due`.
+    fn tick_at(&mut self, due: Instant) {
         for m in &mut self.members {
             let Some(tone) = m.tone.as_mut() else {
                 continue;
@@ -101,7 +108,7 @@ impl Conference {
             let _ = m.feed.push(m.sequence, &frame);
             m.sequence = m.sequence.wrapping_add(1);
         }
-        self.core.tick(Instant::now());
+        self.core.tick(due);
     }
 
     fn run(&mut self, ticks: usize) {
@@ -215,6 +222,7 @@ fn each_member_hears_the_other_two_and_not_itself() {
         }
     }
     assert_eq!((c.core.rooms(), c.core.room_members(ROOM)), (1, 3));
+    assert_eq!(c.core.stats().snapshot().rooms, 1);
 }
 
 #[test]
