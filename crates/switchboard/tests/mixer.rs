@@ -5,13 +5,22 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use call_control::{Command, DialRequest, Event, Join, JoinDirection, JoinTarget, Output};
+use call_control::{
+    Announcement, AnnouncementEnd, Command, DialRequest, DigitGrammar, DigitMatcher, Event,
+    Failure, GrammarProgress, GrammarRef, Input, InputOutcome, Join, JoinDirection, JoinTarget,
+    Output, Record, RecordDirection, RecordEnd, RecordFormat, Request, Segment,
+};
 use common::core::{Core, WAIT};
+use media::tone::ToneGenerator;
+use switchboard::calls::mixers::MixerNews;
 use switchboard::control::CallHandle;
 use testkit::analysis::{decode_audio, tone_fraction, CLOCK_RATE};
+use testkit::baresip::write_wav_8k;
 use testkit::rtp_peer::RtpPeer;
+use testkit::rtp_source::Source;
 use testkit::sip_ua::{CallHandle as UaCall, SipUa};
 use testkit::Codec;
 
@@ -271,4 +280,219 @@ fn a_dialed_call_joins_its_mixer_when_answered_and_send_and_recv_directions_hold
     }
     // The listener alone: it hears nothing any more.
     wait_hearing(&listener.peer, &tones, &[], "the listener alone");
+}
+
+/// The next event of the mixer's components, within [`WAIT`].
+fn news(core: &Core, rx: &mut tokio::sync::mpsc::Receiver<MixerNews>) -> Event {
+    let next = core
+        .rt
+        .block_on(async { tokio::time::timeout(WAIT, rx.recv()).await });
+    match next {
+        Ok(Some(news)) => {
+            assert_eq!(news.mixer, "room");
+            news.event
+        }
+        _ => panic!("no mixer event in time"),
+    }
+}
+
+/// An answered call in `core` (prompts and recordings in its directory)
+/// whose caller sends `frequency`, joined to mixer `room`.
+fn member(core: &mut Core, frequency: f64) -> Party {
+    let party = answered_party(core, Codec::Pcmu, frequency);
+    let id = core.command(&party.handle, join("room", JoinDirection::Duplex));
+    assert!(matches!(core.event(party.handle.key), Event::Joined { .. }));
+    assert_eq!(core.done(party.handle.key, id), Ok(Output::None));
+    party
+}
+
+#[test]
+fn an_output_on_a_mixer_is_heard_by_all_and_a_recording_holds_the_room() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let samples: Vec<i16> = ToneGenerator::sine(1300.0, -10.0).take(8 * 1500);
+    write_wav_8k(dir.path().join("tone.wav"), &samples).expect("write the prompt");
+    std::fs::create_dir_all(dir.path().join("rec")).expect("recordings dir");
+    let mut core = Core::with_media_dir(dir.path());
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    core.ctx.mixers.subscribe(tx);
+    let parties = [member(&mut core, 600.0), member(&mut core, 900.0)];
+    let tones = [600.0, 900.0, 1300.0];
+    assert_eq!(
+        core.ctx.mixers.request(
+            "nosuch",
+            Request {
+                id: 1,
+                command: Command::Announce(Announcement::once(vec![])),
+            },
+        ),
+        Err(Failure::NotFound("no mixer nosuch".into()))
+    );
+
+    // A recording of the room, then an output to everyone.
+    let record = Record {
+        format: RecordFormat::Wav,
+        direction: RecordDirection::Duplex,
+        mix: true,
+        start_beep: false,
+        stop_beep: false,
+        start_paused: false,
+        max_duration: None,
+        initial_timeout: None,
+        final_timeout: None,
+    };
+    let request = |id, command| Request { id, command };
+    core.ctx
+        .mixers
+        .request("room", request(1, Command::Record(record)))
+        .expect("record");
+    assert_eq!(news(&core, &mut rx), Event::Started { id: 1 });
+    let output = Announcement::once(vec![Segment::Audio {
+        uri: "file://tone.wav".into(),
+        fallback: Vec::new(),
+    }]);
+    core.ctx
+        .mixers
+        .request("room", request(2, Command::Announce(output.clone())))
+        .expect("output");
+    assert_eq!(news(&core, &mut rx), Event::Started { id: 2 });
+    // One output at a time on a mixer, as on a call.
+    core.ctx
+        .mixers
+        .request("room", request(3, Command::Announce(output)))
+        .expect("second output");
+    assert!(matches!(
+        news(&core, &mut rx),
+        Event::Done {
+            id: 3,
+            result: Err(Failure::Conflict(_))
+        }
+    ));
+    wait_hearing(
+        &parties[0].peer,
+        &tones,
+        &[900.0, 1300.0],
+        "600 Hz with the output",
+    );
+    wait_hearing(
+        &parties[1].peer,
+        &tones,
+        &[600.0, 1300.0],
+        "900 Hz with the output",
+    );
+    assert_eq!(
+        news(&core, &mut rx),
+        Event::Done {
+            id: 2,
+            result: Ok(Output::Announced(AnnouncementEnd::Finished))
+        }
+    );
+    wait_hearing(
+        &parties[0].peer,
+        &tones,
+        &[900.0],
+        "600 Hz after the output",
+    );
+
+    // Stopped, the recording holds the room: both callers and the output.
+    core.ctx
+        .mixers
+        .request("room", request(4, Command::Stop { target: 1 }))
+        .expect("stop");
+    let (mut recording, mut stopped) = (None, false);
+    while recording.is_none() || !stopped {
+        match news(&core, &mut rx) {
+            Event::Done { id: 4, result } => {
+                assert_eq!(result, Ok(Output::None));
+                stopped = true;
+            }
+            Event::Done {
+                id: 1,
+                result: Ok(Output::Recording(done)),
+            } => recording = Some(done),
+            other => panic!("expected the recording, got {other:?}"),
+        }
+    }
+    let recording = recording.expect("the recording");
+    assert_eq!(recording.end, RecordEnd::Stopped);
+    let path = dir.path().join("rec").join(&recording.file);
+    let mut wav = hound::WavReader::open(&path).expect("the recording");
+    let recorded: Vec<i16> = wav.samples::<i16>().map(|s| s.expect("sample")).collect();
+    assert!(recorded.len() >= 8000, "{} samples", recorded.len());
+    for f in tones {
+        let share = tone_fraction(&recorded, f, CLOCK_RATE);
+        assert!(share > 0.05, "{f} Hz has {share} of the recording");
+    }
+
+    // An input on the mixer takes keys from any member.
+    let input = Input {
+        grammars: vec![GrammarRef(Arc::new(Exactly(2)))],
+        terminator: None,
+        initial_timeout: Some(Duration::from_secs(10)),
+        inter_digit_timeout: Some(Duration::from_secs(5)),
+        recognition_timeout: None,
+    };
+    core.ctx
+        .mixers
+        .request("room", request(5, Command::Input(input)))
+        .expect("input");
+    assert_eq!(news(&core, &mut rx), Event::Started { id: 5 });
+    // The keys come from the second member.
+    std::thread::sleep(Duration::from_millis(200));
+    parties[1].peer.set_source(Source::Digits {
+        digits: "42".into(),
+        payload_type: 101,
+        duration_ms: 100,
+        gap_ms: 100,
+    });
+    match news(&core, &mut rx) {
+        Event::Done {
+            id: 5,
+            result: Ok(Output::Input(InputOutcome::Match { digits, .. })),
+        } => assert_eq!(digits, "42"),
+        other => panic!("expected the match, got {other:?}"),
+    }
+
+    // The last member leaves: the mixer's `Ended`.
+    for p in &parties {
+        let hangup = core.command(&p.handle, Command::Hangup { headers: vec![] });
+        loop {
+            match core.event(p.handle.key) {
+                Event::Done { id, .. } if id == hangup => {}
+                Event::Ended { .. } => break,
+                _ => {}
+            }
+        }
+    }
+    assert!(matches!(news(&core, &mut rx), Event::Ended { .. }));
+}
+
+/// Exactly `n` keys `0`–`9`.
+#[derive(Debug)]
+struct Exactly(usize);
+
+#[derive(Debug)]
+struct ExactlyMatcher(usize, String);
+
+impl DigitGrammar for Exactly {
+    fn matcher(&self) -> Box<dyn DigitMatcher> {
+        Box::new(ExactlyMatcher(self.0, String::new()))
+    }
+}
+
+impl DigitMatcher for ExactlyMatcher {
+    fn feed(&mut self, key: char) -> GrammarProgress {
+        self.1.push(key);
+        self.progress()
+    }
+
+    fn progress(&self) -> GrammarProgress {
+        match self.1.len() {
+            n if n == self.0 => GrammarProgress::Match {
+                instance: self.1.clone(),
+                can_grow: false,
+            },
+            n if n < self.0 => GrammarProgress::NeedMore,
+            _ => GrammarProgress::NoMatch,
+        }
+    }
 }

@@ -83,6 +83,8 @@ fn a_tick_with_rooms_does_not_allocate() {
         codec: G711::Pcmu,
         frames: PromptFrames::from_frames(tone(1500.0, G711::Pcmu).into()),
         looped: true,
+        start: 0,
+        paused: false,
         tag: 1,
         events: None,
     };

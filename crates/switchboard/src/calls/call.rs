@@ -48,7 +48,7 @@ use tokio::sync::{mpsc, oneshot};
 
 mod bridge;
 mod components;
-mod control;
+pub(in crate::calls) mod control;
 mod dialed;
 mod media;
 

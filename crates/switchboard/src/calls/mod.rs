@@ -21,6 +21,7 @@ pub mod call;
 mod dial;
 pub mod join;
 mod legs;
+pub mod mixer;
 pub mod mixers;
 pub mod registry;
 mod uac;

@@ -182,6 +182,11 @@ enum Command {
         room: RoomId,
         tap: Box<RoomTap>,
     },
+    PauseRoomPlayer {
+        room: RoomId,
+        player: StreamId,
+        paused: bool,
+    },
     Shutdown,
 }
 
@@ -223,6 +228,11 @@ impl std::fmt::Debug for Command {
                 write!(f, "PlayToRoom({}, {})", room.0, player.id.0)
             }
             Command::RecordRoom { room, tap } => write!(f, "RecordRoom({}, {})", room.0, tap.id.0),
+            Command::PauseRoomPlayer {
+                room,
+                player,
+                paused,
+            } => write!(f, "PauseRoomPlayer({}, {}, {paused})", room.0, player.0),
             Command::Shutdown => f.write_str("Shutdown"),
         }
     }
@@ -328,6 +338,20 @@ impl PacerHandle {
         self.send(Command::RecordRoom {
             room,
             tap: Box::new(tap),
+        })
+    }
+
+    /// Pauses (`true`) or resumes a room's player in place, from the next tick.
+    pub fn pause_room_player(
+        &self,
+        room: RoomId,
+        player: StreamId,
+        paused: bool,
+    ) -> Result<(), PacerError> {
+        self.send(Command::PauseRoomPlayer {
+            room,
+            player,
+            paused,
         })
     }
 
@@ -476,6 +500,11 @@ fn apply(core: &mut PacerCore, command: Command) {
         Command::LeaveRoom { room, id } => core.leave_room(room, id),
         Command::PlayToRoom { room, player } => core.play_to_room(room, *player),
         Command::RecordRoom { room, tap } => core.record_room(room, *tap),
+        Command::PauseRoomPlayer {
+            room,
+            player,
+            paused,
+        } => core.pause_room_player(room, player, paused),
         Command::Shutdown => true,
     };
     if !known {

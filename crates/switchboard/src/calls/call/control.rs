@@ -33,12 +33,12 @@ use crate::media::pacer::{
 use crate::media::session::ReceivedRtp;
 
 mod analyze;
-mod announce;
+pub(in crate::calls) mod announce;
 mod execute;
 mod handover;
 mod joining;
 mod mixing;
-mod record;
+pub(in crate::calls) mod record;
 mod refer;
 mod reinvite;
 
@@ -162,6 +162,7 @@ pub(super) async fn wake(
     // first request before the hub's answer reaches us, and its `Done` needs
     // the sink the offer brings.
     let commands_ready = control.commands_open && control.offering.is_none();
+    let mixer_digits = control.mixer.as_mut().map(|m| &mut m.digits);
     tokio::select! {
         command = control.commands.recv(), if commands_ready => Wake::Command(command),
         offered = poll_opt(control.offering.as_mut()) => Wake::Offered(offered),
@@ -173,6 +174,7 @@ pub(super) async fn wake(
         }
         message = recv_opt(peer) => Wake::Peer(message),
         changed = changed_opt(destination) => Wake::Destination(changed),
+        _ = changed_opt(mixer_digits) => Wake::MixerDigits,
         _ = super::sleep_until(deadline) => Wake::Deadline,
     }
 }
@@ -189,6 +191,8 @@ pub(super) enum Wake {
     Announce(announce::Ready),
     Destination(Option<SocketAddr>),
     Peer(Option<PeerMessage>),
+    /// The mixer the call is in started or stopped wanting keys.
+    MixerDigits,
     Deadline,
 }
 
@@ -366,6 +370,7 @@ impl Call {
                 }
             }
             Wake::Destination(None) => {}
+            Wake::MixerDigits => self.update_delivery(),
             Wake::Peer(Some(message)) => self.on_peer(message).await,
             Wake::Peer(None) => {
                 if let Some(c) = self.control.as_mut() {
@@ -512,9 +517,13 @@ impl Call {
             control.rules.signal(id, signal);
         }
         let now = now();
+        let mixer = control.mixer.as_ref().filter(|m| m.wants_digits());
         for digit in digits {
             tracing::debug!(%digit, "DTMF");
             control.rules.digit(now, digit);
+            if let Some(mixer) = mixer {
+                self.ctx.mixers.digit(mixer.name(), digit);
+            }
         }
         self.update_delivery();
     }
@@ -544,11 +553,12 @@ impl Call {
     }
 
     /// Turns packet delivery on while digits are wanted or a `listen` runs.
-    fn update_delivery(&mut self) {
+    pub(super) fn update_delivery(&mut self) {
         let Some(control) = self.control.as_mut() else {
             return;
         };
         let wanted = control.rules.wants_digits()
+            || control.mixer.as_ref().is_some_and(|m| m.wants_digits())
             || control.listen.is_some()
             || !control.analyses.is_empty()
             || control.records.wants_audio();
@@ -683,7 +693,7 @@ async fn loaded_opt(
     }
 }
 
-async fn changed_opt(rx: Option<&mut watch::Receiver<SocketAddr>>) -> Option<SocketAddr> {
+async fn changed_opt<T: Copy>(rx: Option<&mut watch::Receiver<T>>) -> Option<T> {
     match rx {
         Some(rx) => match rx.changed().await {
             Ok(()) => Some(*rx.borrow_and_update()),

@@ -280,6 +280,11 @@ impl PacerCore {
         self.rooms.add_player(room, player)
     }
 
+    /// Pauses or resumes a room's player in place; false when unknown.
+    pub fn pause_room_player(&mut self, room: RoomId, player: StreamId, paused: bool) -> bool {
+        self.rooms.pause_player(room, player, paused)
+    }
+
     /// Records an existing room's full mix into a tap until
     /// [`leave_room`](Self::leave_room) with the tap's id. Returns false for
     /// an unknown room or an id already in it.

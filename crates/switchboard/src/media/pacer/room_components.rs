@@ -31,6 +31,12 @@ pub struct RoomPlayer {
     pub frames: PromptFrames,
     /// Start again at the end instead of finishing.
     pub looped: bool,
+    /// The first frame played (an output's start offset); a loop's later
+    /// rounds start from frame 0.
+    pub start: usize,
+    /// Hold the prompt at its place, pushing nothing, until resumed
+    /// ([`super::PacerHandle::pause_room_player`]).
+    pub paused: bool,
     /// Echoed in [`PacerEvent::PromptFinished`] (with `id` as the stream).
     pub tag: u64,
     /// Where the end of the prompt is reported; `try_send`.
@@ -62,8 +68,8 @@ pub(super) struct Player {
 impl Player {
     pub fn new(setup: RoomPlayer) -> Player {
         Player {
+            position: setup.start,
             setup,
-            position: 0,
             sequence: 0,
             draining: None,
         }
@@ -97,6 +103,10 @@ impl Player {
                 return true;
             }
             *left -= 1;
+            return false;
+        }
+        if self.setup.paused {
+            // The room conceals the missing frames (a fade to silence).
             return false;
         }
         if self.position >= self.setup.frames.len() && self.setup.looped {

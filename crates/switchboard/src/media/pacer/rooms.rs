@@ -251,6 +251,20 @@ impl Rooms {
         true
     }
 
+    /// Pauses or resumes a room's player in place; false when unknown.
+    pub fn pause_player(&mut self, room: RoomId, player: StreamId, paused: bool) -> bool {
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return false;
+        };
+        match r.players.iter_mut().find(|p| p.setup.id == player) {
+            Some(p) => {
+                p.setup.paused = paused;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Adds a tap to an existing room; false for an unknown room or an id
     /// already in it.
     pub fn add_tap(&mut self, room: RoomId, tap: RoomTap) -> bool {

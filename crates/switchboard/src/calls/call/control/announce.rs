@@ -20,7 +20,7 @@
 //!   `MaxTime`); a prompt's announcement tells the rules, which start the
 //!   input's timers, and the prompt runs on until its input ends.
 
-mod timeline;
+pub(in crate::calls) mod timeline;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -405,6 +405,20 @@ impl Call {
         }
         true
     }
+}
+
+/// `announcement`'s segments resolved (prompt cache, text-to-speech) and
+/// laid out (repeats, interval, start offset) in `codec`: what a mixer's
+/// output plays, as a call's announcement does.
+pub(in crate::calls) async fn load_timeline(
+    prompts: Prompts,
+    tts: Tts,
+    announcement: &Announcement,
+    codec: G711,
+) -> Result<Timeline, Failure> {
+    let sources = Sources { prompts, tts };
+    let document = resolve(&announcement.segments, &sources, codec).await?;
+    Timeline::build(document, announcement, codec)
 }
 
 /// The segments' frames one after the other, as one document.

@@ -14,9 +14,11 @@ use std::sync::Arc;
 
 use call_control::{Failure, JoinDirection, JoinTarget, Output};
 use media::mixer::{Direction, ParticipantOptions};
+use tokio::sync::watch;
 
 use super::super::{g711, Call};
 use crate::calls::join;
+use crate::calls::mixer::MixerActor;
 use crate::media::pacer::{member_feed, FrameSource, RoomId, RoomMember};
 
 /// The mixer a call is in.
@@ -26,6 +28,20 @@ pub(in crate::calls::call) struct InMixer {
     room: RoomId,
     /// Seen from the call.
     direction: JoinDirection,
+    /// Whether an input on the mixer wants the party's keys.
+    pub(super) digits: watch::Receiver<bool>,
+}
+
+impl InMixer {
+    /// The mixer's name.
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the mixer wants the party's keys now.
+    pub(super) fn wants_digits(&self) -> bool {
+        *self.digits.borrow()
+    }
 }
 
 /// The room's switches for a party joined with `direction` (`send`: heard
@@ -79,14 +95,19 @@ impl Call {
         if let Err(error) = session.set_mixer_feed(Some(feed)) {
             tracing::warn!(%error, "cannot feed the mixer");
         }
-        tracing::info!(mixer = %name, created = entered.created, ?direction, "joined mixer");
+        tracing::info!(mixer = %name, created = entered.created(), ?direction, "joined mixer");
+        if let Some(start) = entered.actor {
+            MixerActor::spawn(self.ctx.clone(), name.clone(), entered.room, start);
+        }
         if let Some(c) = self.control.as_mut() {
             c.mixer = Some(InMixer {
                 name: name.clone(),
                 room: entered.room,
                 direction,
+                digits: entered.digits,
             });
         }
+        self.update_delivery();
         // A call joined to another call keeps hearing that call (the relay
         // feeds its socket); a playing prompt goes on and then falls back
         // to the mix.
@@ -142,6 +163,7 @@ impl Call {
         if let Some(c) = self.control.as_mut() {
             c.rules.unjoined(JoinTarget::Mixer(mixer.name));
         }
+        self.update_delivery();
     }
 
     /// The party's mute changed: the room stops (or starts) hearing it.

@@ -152,7 +152,7 @@ impl Records {
 }
 
 /// The file layout a recording's options ask for.
-fn layout(record: &Record) -> Layout {
+pub(in crate::calls) fn layout(record: &Record) -> Layout {
     match (record.direction, record.mix) {
         (RecordDirection::Send, _) => Layout::Mono(Channel::Left),
         (RecordDirection::Recv, _) => Layout::Mono(Channel::Right),
@@ -162,7 +162,7 @@ fn layout(record: &Record) -> Layout {
 }
 
 /// `call_id` reduced to a safe file name stem.
-fn file_stem(call_id: &str) -> String {
+pub(in crate::calls) fn file_stem(call_id: &str) -> String {
     let stem: String = call_id
         .chars()
         .map(|c| {
@@ -183,7 +183,7 @@ fn file_stem(call_id: &str) -> String {
 
 /// Opens a recording named `<stem>-<n>.wav` in `dir`, from `n` up past
 /// names already taken; returns it with its name and the next `n`.
-fn open_recording(
+pub(in crate::calls) fn open_recording(
     dir: &Path,
     stem: &str,
     mut n: u32,
@@ -226,7 +226,7 @@ fn beep(codec: G711) -> PromptFrames {
 
 /// What a finished recording reports; when `finish_all` (shutdown) got to
 /// the file first, its size and length are read from the file.
-fn report(
+pub(in crate::calls) fn report(
     summary: io::Result<RecordingSummary>,
     end: RecordEnd,
     file: String,
@@ -256,11 +256,16 @@ fn report(
 }
 
 /// Finishes `recorder` at `ended` on a blocking thread.
-fn finish(recorder: Recorder, ended: Instant) -> JoinHandle<io::Result<RecordingSummary>> {
+pub(in crate::calls) fn finish(
+    recorder: Recorder,
+    ended: Instant,
+) -> JoinHandle<io::Result<RecordingSummary>> {
     tokio::task::spawn_blocking(move || recorder.finish(ended))
 }
 
-async fn finished(task: JoinHandle<io::Result<RecordingSummary>>) -> io::Result<RecordingSummary> {
+pub(in crate::calls) async fn finished(
+    task: JoinHandle<io::Result<RecordingSummary>>,
+) -> io::Result<RecordingSummary> {
     task.await
         .unwrap_or_else(|e| Err(io::Error::other(format!("recording finish failed: {e}"))))
 }

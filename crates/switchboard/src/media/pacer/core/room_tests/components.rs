@@ -38,6 +38,8 @@ fn a_player_is_heard_by_every_member_and_reports_its_end() {
         codec: G711::Pcmu,
         frames: prompt(30),
         looped: false,
+        start: 0,
+        paused: false,
         tag: 77,
         events,
     };
@@ -129,4 +131,43 @@ fn a_tap_records_the_whole_room() {
         assert!((heard / expected - 1.0).abs() < 0.2, "{f} Hz at {heard:.0}");
     }
     assert!(c.core.leave_room(ROOM, StreamId(600)));
+}
+
+#[test]
+fn a_player_is_heard_over_members_who_talk() {
+    let mut c = trio([duplex(); 3]);
+    c.run(SETTLE);
+    let player = RoomPlayer {
+        id: StreamId(500),
+        codec: G711::Pcmu,
+        frames: prompt(60),
+        looped: false,
+        start: 0,
+        paused: false,
+        tag: 1,
+        events: None,
+    };
+    assert!(c.core.play_to_room(ROOM, player));
+    c.run(SETTLE);
+    c.forget();
+    c.run(MEASURE);
+    let expected = dbm0_to_amplitude(LEVEL);
+    for n in 0..3 {
+        let heard = amplitude_1k(&c.sent(n));
+        assert!(
+            (heard / expected - 1.0).abs() < 0.2,
+            "member {n}: {heard:.0} of {expected:.0}"
+        );
+    }
+    // Paused, it is not heard; resumed, it is again.
+    assert!(c.core.pause_room_player(ROOM, StreamId(500), true));
+    c.run(SETTLE);
+    c.forget();
+    c.run(MEASURE);
+    assert!(amplitude_1k(&c.sent(0)) < expected / 100.0, "paused");
+    assert!(c.core.pause_room_player(ROOM, StreamId(500), false));
+    c.run(SETTLE);
+    c.forget();
+    c.run(MEASURE);
+    assert!(amplitude_1k(&c.sent(0)) > expected / 2.0, "resumed");
 }
