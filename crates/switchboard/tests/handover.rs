@@ -5,10 +5,13 @@
 //! content (each controller's tone, in order) and for continuity (one
 //! pacer stream, no sequence gap).
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::hearing::wait_hearing;
 use media::tone::ToneGenerator;
 use serde_json::json;
 use testkit::agent::Agent;
@@ -327,5 +330,54 @@ fn an_unanswered_call_handed_to_rayo_is_answered_by_the_rayo_client() {
     b.ok(&mut client, &offered.call, rayo("answer"));
     assert_eq!(call.wait_final(WAIT), Some(200), "{}", b.server.log());
     assert_eq!(call.hangup(WAIT).ok(), Some(200), "{}", b.server.log());
+    assert_eq!(b.end(&mut client, &offered.call).reason, "hungup");
+}
+
+#[test]
+fn a_call_an_agent_hands_over_joins_a_rayo_mixer() {
+    let b = bench();
+    let agents = agent_addr(&b);
+    let mut agent = connect(agents);
+    let mut client = b.available("usera");
+
+    // An agent's caller (600 Hz), handed to the Rayo endpoint.
+    let handed = Caller::tone(TONES[0]);
+    let mut handed_call = handed.call(b.sip(), "100");
+    let did = agent_takes(&b, &mut agent);
+    assert_eq!(
+        handed_call.wait_final(WAIT),
+        Some(200),
+        "{}",
+        b.server.log()
+    );
+    handed
+        .rtp
+        .set_destination(handed_call.negotiated().expect("SDP").remote_rtp);
+    let (_, redirect) = agent
+        .call("redirect", &did, json!({"endpoint": "app"}), WAIT)
+        .expect("redirect answered");
+    assert_eq!(redirect.code, 200, "{redirect:?}");
+    assert!(agent.wait_bye(&did, WAIT).is_some(), "the agent gets bye");
+    let offered = b.offer(&mut client);
+    b.ok(&mut client, &offered.call, rayo("answer"));
+
+    // A Rayo caller (900 Hz) of the same client; both join one mixer.
+    let direct = Caller::tone(TONES[1]);
+    let (_direct_call, direct_offer) = b.answered(&mut client, &direct);
+    for call in [&offered.call, &direct_offer.call] {
+        let reference = b.join_mixer(&mut client, call, "handover-room", "duplex");
+        assert!(reference.contains("handover-room@"), "{reference}");
+    }
+    let hear = Duration::from_secs(6);
+    let heard = wait_hearing(&handed.rtp, &[TONES[1]], &[TONES[0]], hear);
+    assert!(heard.is_ok(), "the handed-over caller: {heard:?}");
+    let heard = wait_hearing(&direct.rtp, &[TONES[0]], &[TONES[1]], hear);
+    assert!(heard.is_ok(), "the Rayo caller: {heard:?}");
+    assert_eq!(
+        handed_call.hangup(WAIT).ok(),
+        Some(200),
+        "{}",
+        b.server.log()
+    );
     assert_eq!(b.end(&mut client, &offered.call).reason, "hungup");
 }
