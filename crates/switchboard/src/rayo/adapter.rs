@@ -33,13 +33,17 @@
 //! Mixers (`mixers`) exist for clients as the calls' own join events say:
 //! the adapter sees every Rayo call, so it derives each mixer presence
 //! from them; an IQ to a JID that is neither a call nor a mixer with calls
-//! in it is `item-not-found`.
+//! in it is `item-not-found`. Components run on mixers too
+//! (`mixer_components`): their requests go out as
+//! [`Output::MixerRequest`] and what the mixer reports comes back through
+//! [`mixer_event`](RayoAdapter::mixer_event).
 
 mod calls;
 mod commands;
 mod components;
 mod events;
 mod media;
+mod mixer_components;
 mod mixers;
 #[cfg(test)]
 mod tests;
@@ -104,19 +108,29 @@ pub enum Output {
     /// (a hangup after the grace period must not be lost).
     Deliver(CallHandle, Request),
     /// Fetch `urls` (documents, grammars) for the component `client`
-    /// starts with `iq` on call `call`, then report the bodies to
+    /// starts with `iq` on call or mixer `call`, then report the bodies to
     /// [`RayoAdapter::fetched`].
     Fetch {
         /// The client starting the component.
         client: FullJid,
         /// Its IQ.
         iq: Element,
-        /// The call (JID node).
+        /// The call or mixer (JID node, lowercase), routed as the IQ was.
         call: String,
         /// The component as parsed.
         component: Box<rayo::MediaComponent>,
         /// What to fetch.
         urls: Vec<String>,
+    },
+    /// Hand `request` (a component start or command) to the mixer
+    /// `mixer` (its name); a refusal comes back to
+    /// [`RayoAdapter::mixer_event`] as the request's `Done` with the
+    /// failure.
+    MixerRequest {
+        /// The mixer's name (JID node, lowercase).
+        mixer: String,
+        /// The request; its id is the adapter's.
+        request: Request,
     },
     /// Originate `request` for `client`, then report how it went to
     /// [`RayoAdapter::dialed`] with the IQ to answer.
@@ -160,6 +174,9 @@ pub struct RayoAdapter<I> {
     vanished: Vec<(Instant, String)>,
     /// Mixers with calls in them, by name.
     mixers: mixers::Mixers,
+    /// The id of the next request to a mixer: one sequence for all of
+    /// them, so a late event of a mixer gone never names a new one's.
+    next_mixer_request: call_control::RequestId,
     outputs: VecDeque<Output>,
     rng: fastrand::Rng,
 }
@@ -175,6 +192,7 @@ impl<I: Invited> RayoAdapter<I> {
             grace: HashMap::new(),
             vanished: Vec::new(),
             mixers: mixers::Mixers::new(),
+            next_mixer_request: 1,
             outputs: VecDeque::new(),
             rng: fastrand::Rng::with_seed(seed),
         }
@@ -366,8 +384,9 @@ impl<I: Invited> RayoAdapter<I> {
         };
         let id = node.to_ascii_lowercase();
         if !self.calls.contains_key(&id) {
-            if self.has_mixer(node) {
-                return self.mixer_iq(from, iq, node, to.resource(), payload, set);
+            let name = node.to_lowercase();
+            if self.has_mixer(&name) {
+                return self.mixer_iq(from, iq, &name, to.resource(), payload, set);
             }
             return Err(CommandError::item_not_found(format!("no call {node}")));
         }
@@ -478,6 +497,10 @@ impl<I: Invited> RayoAdapter<I> {
             .map_err(CommandError::bad_request)
             .and_then(|bodies| {
                 let component = media::with_fetched(*component, &bodies);
+                if !self.calls.contains_key(call) {
+                    // Not a call: a mixer, as the IQ was routed.
+                    return self.start_on_mixer(&client, iq, call, &component);
+                }
                 let name = component.name();
                 let (command, kind) = media::to_component(&component)?;
                 let call = self

@@ -3,6 +3,9 @@
 //! from the endpoints' pools (invitations) and from the calls (events),
 //! and carries out what it asks (stanzas through the hub, which never
 //! waits on a client; calls watched; a hangup delivered with a wait).
+//! The mixers' component events come through one more queue, subscribed
+//! when the calls' context is attached; component requests go to the
+//! mixers by name.
 //!
 //! Every Rayo call reports to this one task through one queue, so one
 //! client's stanzas leave in the order the adapter wrote them.
@@ -30,6 +33,46 @@ use crate::control::{
 /// (the adapter's own hangup after the grace period).
 const DELIVER_WAIT: Duration = Duration::from_secs(10);
 
+/// The mixers' component events waiting for the adapter (the mixers
+/// `try_send`: a burst larger than this loses events).
+const MIXER_NEWS_QUEUE: usize = CONTROLLER_EVENT_QUEUE;
+
+/// Stand-in for the call side's mixer API (`crate::calls::mixers`) until
+/// it lands on main: no mixer reports, every request is refused.
+// TODO(mx-rayo2): delete once `Mixers::subscribe`/`request` and
+// `MixerNews` are on main.
+mod mixer_api {
+    use call_control::{Event, Failure, Request};
+    use tokio::sync::mpsc;
+
+    /// One event of a mixer's components, for the Rayo service.
+    #[derive(Debug)]
+    pub struct MixerNews {
+        /// The mixer's name.
+        pub mixer: String,
+        /// What its component reported.
+        pub event: Event,
+    }
+
+    /// What the service needs of the mixer registry.
+    pub trait MixerApi {
+        /// Where every mixer's component events go.
+        fn subscribe(&self, events: mpsc::Sender<MixerNews>);
+        /// A component request to the mixer `name`.
+        fn request(&self, name: &str, request: Request) -> Result<(), Failure>;
+    }
+
+    impl MixerApi for crate::calls::mixers::Mixers {
+        fn subscribe(&self, _events: mpsc::Sender<MixerNews>) {}
+
+        fn request(&self, _name: &str, _request: Request) -> Result<(), Failure> {
+            Err(Failure::NotImplemented("components on mixers"))
+        }
+    }
+}
+#[allow(unused_imports)]
+use mixer_api::{MixerApi as _, MixerNews};
+
 /// What the server needs to give Rayo endpoints their pools.
 #[derive(Debug, Clone)]
 pub struct RayoPools {
@@ -41,12 +84,18 @@ pub struct RayoPools {
     offer_timeout: Duration,
     invitations: mpsc::Sender<(FullJid, Invitation)>,
     context: Arc<OnceLock<Arc<CallContext>>>,
+    /// Where the mixers report their components' events.
+    mixer_news: mpsc::Sender<MixerNews>,
 }
 
 impl RayoPools {
     /// Gives the adapter the calls' shared context once the server has
-    /// made it (the pools come first): dials and call ids need it.
+    /// made it (the pools come first): dials, call ids and mixers need
+    /// it. The mixers' component events are subscribed here, once.
     pub fn attach(&self, context: Arc<CallContext>) {
+        if self.context.get().is_none() {
+            context.mixers.subscribe(self.mixer_news.clone());
+        }
         let _ = self.context.set(context);
     }
 
@@ -85,7 +134,7 @@ pub fn start(
         },
         legacy_ids: true,
         // Signed, expiring HTTP URLs, from the calls' context once attached
-        // (recordings only end on calls, which come after it).
+        // (recordings only end on calls and mixers, which come after it).
         recording_uri: {
             let context = context.clone();
             super::adapter::RecordingUri(Arc::new(move |file: &str| match context.get() {
@@ -97,6 +146,7 @@ pub fn start(
     let ids = ClientIds::default();
     let (gone_tx, gone) = mpsc::unbounded_channel();
     let (fetched_tx, fetched) = mpsc::channel(FETCHED_QUEUE);
+    let (mixer_news_tx, mixer_news) = mpsc::channel(MIXER_NEWS_QUEUE);
     let service = Service {
         fetched_tx,
         context: context.clone(),
@@ -107,7 +157,15 @@ pub fn start(
         call_events_tx,
         gone_tx,
     };
-    tokio::spawn(service.run(events, invitations, call_events, gone, fetched));
+    let queues = Queues {
+        events,
+        invitations,
+        call_events,
+        gone,
+        fetched,
+        mixer_news,
+    };
+    tokio::spawn(service.run(queues));
     let users = server
         .endpoints
         .values()
@@ -126,7 +184,18 @@ pub fn start(
         offer_timeout: Duration::from_millis(config.offer_timeout_ms),
         invitations: invitations_tx,
         context,
+        mixer_news: mixer_news_tx,
     }
+}
+
+/// Everything the service task reads from.
+struct Queues {
+    events: mpsc::Receiver<HubEvent>,
+    invitations: mpsc::Receiver<(FullJid, Invitation)>,
+    call_events: mpsc::Receiver<(CallKey, Event)>,
+    gone: mpsc::UnboundedReceiver<CallKey>,
+    fetched: mpsc::Receiver<Fetched>,
+    mixer_news: mpsc::Receiver<MixerNews>,
 }
 
 /// An invitation as the adapter takes it: the call's events then come to
@@ -195,14 +264,15 @@ fn now() -> std::time::Instant {
 }
 
 impl Service {
-    async fn run(
-        mut self,
-        mut events: mpsc::Receiver<HubEvent>,
-        mut invitations: mpsc::Receiver<(FullJid, Invitation)>,
-        mut call_events: mpsc::Receiver<(CallKey, Event)>,
-        mut gone: mpsc::UnboundedReceiver<CallKey>,
-        mut fetched: mpsc::Receiver<Fetched>,
-    ) {
+    async fn run(mut self, queues: Queues) {
+        let Queues {
+            mut events,
+            mut invitations,
+            mut call_events,
+            mut gone,
+            mut fetched,
+            mut mixer_news,
+        } = queues;
         loop {
             let deadline = self
                 .adapter
@@ -224,6 +294,7 @@ impl Service {
                 }
                 Some((call, event)) = call_events.recv() => self.adapter.call_event(call, event),
                 Some(call) = gone.recv() => self.adapter.call_gone(now(), call),
+                Some(news) = mixer_news.recv() => self.adapter.mixer_event(&news.mixer, news.event),
                 Some(f) = fetched.recv() => {
                     self.adapter.fetched(f.client, &f.iq, &f.call, f.component, f.bodies);
                 }
@@ -336,6 +407,17 @@ impl Service {
                         };
                         let _ = done.send(fetched).await;
                     });
+                }
+                Output::MixerRequest { mixer, request } => {
+                    let id = request.id;
+                    let delivered = match self.context.get() {
+                        Some(context) => context.mixers.request(&mixer, request),
+                        None => Err(call_control::Failure::NotFound(mixer.clone())),
+                    };
+                    if let Err(failure) = delivered {
+                        let result = Err(failure);
+                        self.adapter.mixer_event(&mixer, Event::Done { id, result });
+                    }
                 }
                 Output::Deliver(call, request) => {
                     tokio::spawn(async move {

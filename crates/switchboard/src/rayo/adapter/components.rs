@@ -51,7 +51,7 @@ pub(super) fn component_id(kind: ComponentKind, id: RequestId) -> String {
 }
 
 /// The request id a component resource names, if it is one of ours.
-fn request_of(resource: &str) -> Option<RequestId> {
+pub(super) fn request_of(resource: &str) -> Option<RequestId> {
     let (_, number) = resource.rsplit_once('-')?;
     number.parse().ok()
 }
@@ -135,11 +135,23 @@ impl<I: Invited> RayoAdapter<I> {
         }) else {
             return true;
         };
-        let from = format!(
-            "{}/{}",
-            rayo::uri::call_jid(call_id, &self.settings.domain),
-            component_id(component.kind, id)
-        );
+        let from = rayo::uri::call_jid(call_id, &self.settings.domain);
+        self.send_component_event(&from, id, component, payload, done);
+        true
+    }
+
+    /// Sends `payload` from component `id` of the entity `host` (a call or
+    /// mixer JID) to its owner; the completion (`done`) is an unavailable
+    /// presence where the dialect says so.
+    pub(super) fn send_component_event(
+        &mut self,
+        host: &str,
+        id: RequestId,
+        component: Component,
+        payload: Vec<Element>,
+        done: bool,
+    ) {
+        let from = format!("{host}/{}", component_id(component.kind, id));
         let mut presence = Element::new("presence", CLIENT_NS)
             .attr("from", from)
             .attr("to", component.owner.to_string());
@@ -150,7 +162,6 @@ impl<I: Invited> RayoAdapter<I> {
             presence.push(child);
         }
         self.send(component.owner, presence);
-        true
     }
 }
 

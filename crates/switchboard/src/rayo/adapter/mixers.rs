@@ -4,12 +4,13 @@
 //! `<unjoined call-uri>` and the speaker events to every client with a call
 //! in the room, the caps `<c>` on a client's first presence from the
 //! mixer, `type='unavailable'` to everyone it told anything once the last
-//! call left. IQs to a mixer JID: disco#info answers its identity; mixer
-//! components are not served yet.
+//! call left (after its components' completions). IQs to a mixer JID:
+//! disco#info answers its identity, component starts and commands go to
+//! `mixer_components`.
 
 use std::collections::HashMap;
 
-use rayo::{CommandError, MixerEvent, StanzaCondition as Condition};
+use rayo::{CommandError, MixerEvent};
 use xmpp::{iq_result, Element, FullJid};
 
 use call_control::{Command, Event, Join, JoinTarget};
@@ -25,6 +26,8 @@ pub(super) struct Mixer {
     /// Clients this mixer sent a presence: they had its caps and get its
     /// unavailable presence.
     told: Vec<FullJid>,
+    /// The components running on it and the IQs waiting for it.
+    pub(super) hosted: super::mixer_components::Hosted,
 }
 
 #[derive(Debug)]
@@ -118,6 +121,8 @@ impl<I: Invited> RayoAdapter<I> {
         if !mixer.members.is_empty() {
             return;
         }
+        // Its components end with it, before its unavailable presence.
+        self.forget_mixer_components(name);
         let Some(mixer) = self.mixers.remove(name) else {
             return;
         };
@@ -190,8 +195,21 @@ impl<I: Invited> RayoAdapter<I> {
         self.mixers.contains_key(name)
     }
 
+    /// Whether `client` controls a call in mixer `name` (it may start
+    /// components on the mixer).
+    pub(super) fn controls_call_in(&self, name: &str, client: &FullJid) -> bool {
+        self.mixers.get(name).is_some_and(|mixer| {
+            mixer.members.iter().any(|member| {
+                self.calls
+                    .get(&member.call)
+                    .and_then(|call| call.controller.as_ref())
+                    == Some(client)
+            })
+        })
+    }
+
     /// An IQ to the JID of mixer `name` (`resource`: a component of it):
-    /// disco#info is answered, everything else is not served yet.
+    /// disco#info is answered, a set starts or commands a component.
     pub(super) fn mixer_iq(
         &mut self,
         from: &FullJid,
@@ -201,27 +219,18 @@ impl<I: Invited> RayoAdapter<I> {
         payload: &Element,
         set: bool,
     ) -> Result<(), CommandError> {
-        if let Some(resource) = resource {
-            return Err(CommandError::item_not_found(format!(
-                "no component {resource} on mixer {name}"
-            )));
-        }
         if !set {
-            if payload.is("query", DISCO_INFO) {
+            if resource.is_none() && payload.is("query", DISCO_INFO) {
                 let query = disco_identity(rayo::caps::MIXER_IDENTITY);
                 self.send(from.clone(), iq_result(iq, Some(query)));
                 return Ok(());
             }
             return Err(not_understood(payload));
         }
-        Err(CommandError::new(
-            Condition::FeatureNotImplemented,
-            rayo::ErrorType::Modify,
-            format!(
-                "<{}> on a mixer is not supported yet (components on mixers come later)",
-                payload.name()
-            ),
-        ))
+        match resource {
+            Some(resource) => self.mixer_component_iq(from, iq, name, resource, payload),
+            None => self.mixer_command(from, iq, name, payload),
+        }
     }
 
     /// Sends `event` from mixer `name` to every client controlling a call

@@ -12,6 +12,7 @@ use super::*;
 mod components;
 mod dial;
 mod gone;
+mod mixer_components;
 mod mixers;
 
 const DOMAIN: &str = "rayo.test";
@@ -186,6 +187,7 @@ fn condition(xml: &str) -> Option<&'static str> {
         "not-allowed",
         "unexpected-request",
         "service-unavailable",
+        "internal-server-error",
     ]
     .into_iter()
     .find(|c| xml.contains(&format!("<{c} ")))

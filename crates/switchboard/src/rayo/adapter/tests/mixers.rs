@@ -5,10 +5,10 @@
 
 use super::*;
 
-const MIXER_JID: &str = "conf1@rayo.test";
+pub(super) const MIXER_JID: &str = "conf1@rayo.test";
 
 /// A call offered to and taken by `client` (its digit subscription done).
-fn taken(h: &mut Harness, key: CallKey, client: &str) -> TestCall {
+pub(super) fn taken(h: &mut Harness, key: CallKey, client: &str) -> TestCall {
     let mut call = Harness::call(key, 8);
     h.invite(&call, client, false);
     h.command(client, key, "a", "answer");
@@ -20,7 +20,7 @@ fn taken(h: &mut Harness, key: CallKey, client: &str) -> TestCall {
 }
 
 /// `client` joins call `key` to `conf1`; the call says done, then joined.
-fn join_conf1(h: &mut Harness, call: &mut TestCall, client: &str, id: &str) {
+pub(super) fn join_conf1(h: &mut Harness, call: &mut TestCall, client: &str, id: &str) {
     let key = call.handle.key;
     let to = h.call_jid(key);
     h.iq(
@@ -252,16 +252,10 @@ fn a_hangup_leaves_the_mixer_before_the_end() {
     assert!(xml[1].contains("<unjoined xmlns='urn:xmpp:rayo:1' call-uri="));
     assert!(xml[2].starts_with(&format!("<presence from='{MIXER_JID}' to='userb")));
     assert!(xml[3].contains("<end xmlns='urn:xmpp:rayo:1'><hungup/></end>"));
-    // The room lives on with usera's call.
-    h.iq(
-        "usera",
-        MIXER_JID,
-        "o",
-        Element::new("output", rayo::ns::OUTPUT),
-    );
-    let sent = h.sent();
-    assert_eq!(condition(&sent[0].1), Some("feature-not-implemented"));
-    assert!(sent[0].1.contains("type='modify'"), "{}", sent[0].1);
+    // The room lives on with usera's call: its components go to the mixer.
+    let say = Element::new("say", rayo::ns::TROPO_SAY).text("hello");
+    h.iq("usera", MIXER_JID, "o", say);
+    assert!(h.sent().is_empty(), "answered once the mixer has it");
 }
 
 #[test]
@@ -309,15 +303,24 @@ fn iqs_to_a_mixer_jid() {
         "{}",
         sent[0].1
     );
+    // userb has no call in the room: it may not start components on it.
     h.iq(
-        "usera",
+        "userb",
         MIXER_JID,
         "2",
         Element::new("record", rayo::ns::RECORD),
     );
     let sent = h.sent();
+    assert_eq!(condition(&sent[0].1), Some("not-allowed"));
+    // A call command is not for a mixer.
+    h.iq(
+        "usera",
+        MIXER_JID,
+        "h",
+        Element::new("hangup", rayo::ns::RAYO),
+    );
+    let sent = h.sent();
     assert_eq!(condition(&sent[0].1), Some("feature-not-implemented"));
-    assert!(sent[0].1.contains("type='modify'"));
     let component = format!("{MIXER_JID}/output-1");
     h.iq(
         "usera",
