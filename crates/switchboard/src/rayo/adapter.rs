@@ -318,6 +318,7 @@ impl<I: Invited> RayoAdapter<I> {
             .collect();
         for client in expired {
             self.grace.remove(&client);
+            self.stop_mixer_components_of(&client);
             for call in self.calls.values_mut() {
                 if call.controller.as_ref() != Some(&client) {
                     continue;

@@ -232,6 +232,32 @@ impl<I: Invited> RayoAdapter<I> {
         }
     }
 
+    /// `client` is gone past its grace period: the components it started
+    /// on mixers are stopped (a room's endless output must not outlive its
+    /// application); their completions go nowhere.
+    pub(super) fn stop_mixer_components_of(&mut self, client: &FullJid) {
+        let mut stops = Vec::new();
+        for (name, mixer) in &self.mixers {
+            for (target, component) in &mixer.hosted.components {
+                if component.owner == *client {
+                    stops.push((name.clone(), *target));
+                }
+            }
+        }
+        stops.sort();
+        for (mixer, target) in stops {
+            // Its `Done` finds no waiting IQ and is dropped.
+            let id = self.next_mixer_request;
+            self.next_mixer_request += 1;
+            let request = Request {
+                id,
+                command: Command::Stop { target },
+            };
+            self.outputs
+                .push_back(Output::MixerRequest { mixer, request });
+        }
+    }
+
     /// Mixer `name` is gone (emptied, or ended by the call side): the IQs
     /// waiting for it get `item-not-found`, its running components
     /// complete with `<hangup/>`, and all are forgotten.

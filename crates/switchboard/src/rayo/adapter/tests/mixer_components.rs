@@ -408,6 +408,24 @@ fn the_wiki_dialect_refs_a_mixer_component_by_id() {
     assert!(!xml.contains("type='unavailable'"));
 }
 
+#[test]
+fn a_client_gone_past_its_grace_has_its_mixer_components_stopped() {
+    let (mut h, _a, _b) = room(Dialect::Xep);
+    let (id, _) = start(&mut h, "usera", say());
+    let (other, _) = start(&mut h, "userb", say());
+    h.adapter.closed(h.now, &jid("usera"));
+    h.adapter.handle_timeout(h.now + DISCONNECT_GRACE);
+    let polled = poll(&mut h);
+    let stops: Vec<&Command> = polled
+        .requests
+        .iter()
+        .filter(|(mixer, _)| mixer == "conf1")
+        .map(|(_, r)| &r.command)
+        .collect();
+    assert_eq!(stops, [&Command::Stop { target: id }]);
+    assert_ne!(id, other);
+}
+
 fn unjoined() -> Event {
     Event::Unjoined {
         target: call_control::JoinTarget::Mixer("conf1".into()),
