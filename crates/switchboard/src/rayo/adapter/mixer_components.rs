@@ -9,9 +9,11 @@
 //! else gets `not-allowed`: mod_rayo lets any client of the zone, but a
 //! room's audio belongs to its members' applications). The mixer (call
 //! side) enforces the rules between components; the adapter only maps
-//! what it reports. When the room empties or the mixer reports its end,
-//! the waiting IQs get `item-not-found` and the running components
-//! complete with `<hangup/>`, then they are forgotten.
+//! what it reports. When the room empties, the mixer reports its
+//! components' completions and then its `Ended`; the mixer's unavailable
+//! presence waits for them. At `Ended`, IQs still waiting get
+//! `item-not-found` and components still running complete with
+//! `<hangup/>`, then they are forgotten.
 
 use std::collections::BTreeMap;
 
@@ -31,6 +33,13 @@ pub(super) struct Hosted {
     pending: BTreeMap<RequestId, PendingIq>,
     /// Running components, by request id.
     components: BTreeMap<RequestId, Component>,
+}
+
+impl Hosted {
+    /// Nothing runs and no IQ waits.
+    pub(super) fn is_empty(&self) -> bool {
+        self.pending.is_empty() && self.components.is_empty()
+    }
 }
 
 impl<I: Invited> RayoAdapter<I> {
@@ -206,7 +215,7 @@ impl<I: Invited> RayoAdapter<I> {
                             self.reply_error(&pending.client, &pending.request, &error);
                         }
                     }
-                    return;
+                    return self.end_mixer_if_done(&name);
                 }
             }
             Event::InputTimersStarted { id } => {
@@ -216,7 +225,10 @@ impl<I: Invited> RayoAdapter<I> {
                 let signal = ComponentEvent::Signal(media::signal_event(&signal));
                 (id, signal.payload(None), false)
             }
-            Event::Ended { .. } => return self.forget_mixer_components(&name),
+            Event::Ended { .. } => {
+                self.forget_mixer_components(&name);
+                return self.end_mixer_if_done(&name);
+            }
             _ => return,
         };
         let Some(mixer) = self.mixers.get_mut(&name) else {
@@ -229,6 +241,9 @@ impl<I: Invited> RayoAdapter<I> {
         };
         if let Some(component) = component {
             self.send_component_event(&host, id, component, payload, done);
+        }
+        if done {
+            self.end_mixer_if_done(&name);
         }
     }
 
@@ -258,10 +273,10 @@ impl<I: Invited> RayoAdapter<I> {
         }
     }
 
-    /// Mixer `name` is gone (emptied, or ended by the call side): the IQs
-    /// waiting for it get `item-not-found`, its running components
-    /// complete with `<hangup/>`, and all are forgotten.
-    pub(super) fn forget_mixer_components(&mut self, name: &str) {
+    /// Mixer `name` ended (the call side's `Ended`): the IQs still waiting
+    /// for it get `item-not-found`, its components still running complete
+    /// with `<hangup/>`, and all are forgotten.
+    fn forget_mixer_components(&mut self, name: &str) {
         let Some(mixer) = self.mixers.get_mut(name) else {
             return;
         };

@@ -18,7 +18,8 @@ use call_control::{Command, Event, Join, JoinTarget};
 use super::events::{disco_identity, CLIENT_NS, DISCO_INFO};
 use super::{not_understood, Invited, RayoAdapter};
 
-/// One mixer with at least one call in it.
+/// One mixer with at least one call in it, or emptied and waiting for
+/// its components' completions.
 #[derive(Debug, Default)]
 pub(super) struct Mixer {
     /// The calls in the room (call ids), in the order they joined.
@@ -118,11 +119,22 @@ impl<I: Invited> RayoAdapter<I> {
             return;
         };
         mixer.members.retain(|m| m.call != call);
-        if !mixer.members.is_empty() {
+        // Its components end with it, before its unavailable presence: the
+        // mixer reports their completions (a recording's once its file is
+        // written), then its `Ended`.
+        self.end_mixer_if_done(name);
+    }
+
+    /// Mixer `name` ends for its clients (unavailable to everyone it told
+    /// anything) once no call is in it and nothing of it runs or waits.
+    pub(super) fn end_mixer_if_done(&mut self, name: &str) {
+        let done = self
+            .mixers
+            .get(name)
+            .is_some_and(|m| m.members.is_empty() && m.hosted.is_empty());
+        if !done {
             return;
         }
-        // Its components end with it, before its unavailable presence.
-        self.forget_mixer_components(name);
         let Some(mixer) = self.mixers.remove(name) else {
             return;
         };
@@ -190,9 +202,10 @@ impl<I: Invited> RayoAdapter<I> {
         }
     }
 
-    /// Whether a mixer of this name has calls in it.
+    /// Whether a mixer of this name has calls in it (one emptied whose
+    /// components are still completing does not count).
     pub(super) fn has_mixer(&self, name: &str) -> bool {
-        self.mixers.contains_key(name)
+        self.mixers.get(name).is_some_and(|m| !m.members.is_empty())
     }
 
     /// Whether `client` controls a call in mixer `name` (it may start

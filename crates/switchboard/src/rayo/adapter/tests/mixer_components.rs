@@ -187,9 +187,9 @@ fn input_events_come_from_the_component_jid_to_the_owner() {
 }
 
 #[test]
-fn the_room_emptying_completes_its_components_with_hangup_before_it_goes() {
+fn the_room_emptying_waits_for_its_components_before_it_goes() {
     let (mut h, _a, _b) = room(Dialect::Xep);
-    let (_, component) = start(&mut h, "usera", say());
+    let (id, component) = start(&mut h, "usera", say());
     // A second start the mixer has not answered yet.
     h.iq("userb", MIXER_JID, "late", say());
     let late = poll(&mut h).requests[0].1.id;
@@ -198,33 +198,83 @@ fn the_room_emptying_completes_its_components_with_hangup_before_it_goes() {
     h.adapter.call_event(2, unjoined());
     let sent = h.sent();
     let xml: Vec<&str> = sent.iter().map(|(_, x)| x.as_str()).collect();
-    assert_eq!(xml.len(), 6, "{xml:#?}");
+    assert_eq!(xml.len(), 2, "{xml:#?}");
     assert!(xml[1].contains("<unjoined xmlns='urn:xmpp:rayo:1' call-uri="));
-    assert_eq!(sent[2].0, "userb");
-    assert_eq!(condition(xml[2]), Some("item-not-found"));
+    // Emptied: no new component starts on it.
+    h.iq("usera", MIXER_JID, "x", say());
+    assert_eq!(condition(&h.sent()[0].1), Some("item-not-found"));
+    // The mixer completes what it had, then the room is gone.
+    let hangup = |id| Event::Done {
+        id,
+        result: Err(Failure::CallEnded),
+    };
+    h.adapter.mixer_event("conf1", hangup(late));
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].0, "userb");
+    assert_eq!(condition(&sent[0].1), Some("item-not-found"));
+    h.adapter.mixer_event("conf1", hangup(id));
+    let sent = h.sent();
+    let xml: Vec<&str> = sent.iter().map(|(_, x)| x.as_str()).collect();
+    assert_eq!(xml.len(), 3, "{xml:#?}");
     assert_eq!(
-        xml[3],
+        xml[0],
         format!("<presence from='{component}' to='usera@rayo.test/app' type='unavailable'><complete xmlns='urn:xmpp:rayo:ext:1'><hangup xmlns='urn:xmpp:rayo:ext:complete:1'/></complete></presence>")
     );
-    assert!(xml[4].contains("type='unavailable'/>") && xml[4].contains("usera"));
-    assert!(xml[5].contains("type='unavailable'/>") && xml[5].contains("userb"));
-    // The mixer's own news of its end comes later: nothing follows.
+    assert_eq!(
+        xml[1],
+        format!("<presence from='{MIXER_JID}' to='usera@rayo.test/app' type='unavailable'/>")
+    );
+    assert_eq!(
+        xml[2],
+        format!("<presence from='{MIXER_JID}' to='userb@rayo.test/app' type='unavailable'/>")
+    );
+    // The mixer's own end comes after: nothing follows.
+    h.adapter.mixer_event("conf1", ended());
+    assert!(h.sent().is_empty());
+}
+
+#[test]
+fn a_room_recording_completes_with_its_file_after_the_room_emptied() {
+    let (mut h, _a, _b) = room(Dialect::Xep);
+    let record = Element::new("record", rayo::ns::RECORD);
+    let (id, component) = start(&mut h, "userb", record);
+    let (other, second) = start(&mut h, "usera", say());
+    h.adapter.call_event(1, unjoined());
+    h.adapter.call_event(2, unjoined());
+    h.sent();
     h.adapter.mixer_event(
         "conf1",
         Event::Done {
-            id: late,
-            result: Err(Failure::CallEnded),
+            id,
+            result: Ok(Produced::Recording(Recording {
+                end: RecordEnd::Hangup,
+                file: "conf1-2.wav".into(),
+                duration: std::time::Duration::from_millis(5000),
+                size: 80044,
+            })),
         },
     );
-    h.adapter.mixer_event(
-        "conf1",
-        Event::Ended {
-            reason: EndReason::Hangup,
-            code: None,
-            headers: vec![],
-        },
-    );
-    assert!(h.sent().is_empty());
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].1.starts_with(&format!("<presence from='{component}' to='userb@rayo.test/app' type='unavailable'><complete xmlns='urn:xmpp:rayo:ext:1'><hangup xmlns='urn:xmpp:rayo:ext:complete:1'/><recording xmlns='urn:xmpp:rayo:record:complete:1' uri='conf1-2.wav'")), "{}", sent[0].1);
+    // Its end completes what the mixer did not report, then it goes.
+    h.adapter.mixer_event("conf1", ended());
+    let sent = h.sent();
+    let xml: Vec<&str> = sent.iter().map(|(_, x)| x.as_str()).collect();
+    assert_eq!(xml.len(), 3, "{xml:#?}");
+    assert!(xml[0].starts_with(&format!("<presence from='{second}'")));
+    assert!(xml[0].contains("<hangup "));
+    assert!(xml[1].contains("type='unavailable'/>") && xml[2].contains("type='unavailable'/>"));
+    assert_ne!(id, other);
+}
+
+fn ended() -> Event {
+    Event::Ended {
+        reason: EndReason::Hangup,
+        code: None,
+        headers: vec![],
+    }
 }
 
 #[test]
