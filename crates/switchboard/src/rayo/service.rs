@@ -21,6 +21,7 @@ use xmpp::FullJid;
 use super::adapter::{dial_error, AdapterSettings, Invited, Output, RayoAdapter};
 use super::hub::{HubEvent, RayoHub};
 use super::pool::{Availability, ClientIds, RayoPool, INVITATION_QUEUE};
+use crate::calls::mixers::MixerNews;
 use crate::calls::{CallContext, CallKey};
 use crate::config::{
     Config, EndpointMatch, OfferPolicy as ConfiguredPolicy, RayoConfig, RayoDialect,
@@ -33,45 +34,9 @@ use crate::control::{
 /// (the adapter's own hangup after the grace period).
 const DELIVER_WAIT: Duration = Duration::from_secs(10);
 
-/// The mixers' component events waiting for the adapter (the mixers
-/// `try_send`: a burst larger than this loses events).
+/// The mixers' component events waiting for the adapter (a mixer waits a
+/// little for room, then drops the event).
 const MIXER_NEWS_QUEUE: usize = CONTROLLER_EVENT_QUEUE;
-
-/// Stand-in for the call side's mixer API (`crate::calls::mixers`) until
-/// it lands on main: no mixer reports, every request is refused.
-// TODO(mx-rayo2): delete once `Mixers::subscribe`/`request` and
-// `MixerNews` are on main.
-mod mixer_api {
-    use call_control::{Event, Failure, Request};
-    use tokio::sync::mpsc;
-
-    /// One event of a mixer's components, for the Rayo service.
-    #[derive(Debug)]
-    pub struct MixerNews {
-        /// The mixer's name.
-        pub mixer: String,
-        /// What its component reported.
-        pub event: Event,
-    }
-
-    /// What the service needs of the mixer registry.
-    pub trait MixerApi {
-        /// Where every mixer's component events go.
-        fn subscribe(&self, events: mpsc::Sender<MixerNews>);
-        /// A component request to the mixer `name`.
-        fn request(&self, name: &str, request: Request) -> Result<(), Failure>;
-    }
-
-    impl MixerApi for crate::calls::mixers::Mixers {
-        fn subscribe(&self, _events: mpsc::Sender<MixerNews>) {}
-
-        fn request(&self, _name: &str, _request: Request) -> Result<(), Failure> {
-            Err(Failure::NotImplemented("components on mixers"))
-        }
-    }
-}
-#[allow(unused_imports)]
-use mixer_api::{MixerApi as _, MixerNews};
 
 /// What the server needs to give Rayo endpoints their pools.
 #[derive(Debug, Clone)]
