@@ -478,21 +478,38 @@ fn an_unknown_mixer_an_unanswered_join_and_a_needless_unjoin_are_refused() {
     );
 }
 
-/// Contract item 9: components on a mixer come later; until then an
-/// output to a live mixer is `feature-not-implemented`.
+/// Components on a mixer: an output sent to the mixer JID is refd from
+/// the mixer's component JID and completes from it, to its owner; a
+/// client with no call in the room may not start one.
 #[test]
-fn a_component_on_a_live_mixer_is_not_implemented_yet() {
+fn an_output_on_a_mixer_is_refd_from_its_component_jid_and_completes() {
     let b = bench();
     let mut client = b.available("usera");
     let party = answered(&b, &mut client, 0.0);
     join(&b, &mut client, &party, "duplex");
-    let output = output();
-    let reply = client
-        .iq_set(&mixer_jid(MIXER), output, WAIT)
-        .expect("answered");
+    let mixer = mixer_jid(MIXER);
+    const NS: &str = "urn:xmpp:rayo:output:1";
+    let pause = Element::new("output", NS).child(
+        Element::new("document", NS)
+            .attr("content-type", "application/ssml+xml")
+            .text(
+                "<speak xmlns='http://www.w3.org/2001/10/synthesis'><break time='300ms'/></speak>",
+            ),
+    );
+    let component = b.start_component(&mut client, &mixer, pause);
+    assert!(
+        component.starts_with(&format!("{mixer}/output-")),
+        "{component}"
+    );
+    let done = b.completion(&mut client, &component);
+    assert_eq!(done.element.name(), "finish", "{:?}", done.complete);
+    assert_eq!(done.presence_type.as_deref(), Some("unavailable"));
+
+    let mut other = b.available("userb");
+    let reply = other.iq_set(&mixer, output(), WAIT).expect("answered");
     assert_eq!(
         error_condition(&reply).as_deref(),
-        Some("feature-not-implemented"),
+        Some("not-allowed"),
         "{reply}"
     );
 }
