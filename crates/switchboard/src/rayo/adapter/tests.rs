@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
-use call_control::{EndReason, Failure, Output as Produced};
+use call_control::{Command, EndReason, Failure, Output as Produced};
 use tokio::sync::mpsc;
 
 use super::*;
