@@ -2,5 +2,6 @@
 
 pub mod core;
 pub mod hearing;
+pub mod http;
 pub mod mixer_news;
 pub mod sound;
