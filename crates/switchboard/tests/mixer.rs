@@ -143,6 +143,8 @@ fn three_callers_in_a_mixer_hear_each_other_and_not_themselves() {
         .collect();
     for p in &parties {
         let id = core.command(&p.handle, join("Conf1", JoinDirection::Duplex));
+        // The result first, then `Joined` (the ref before the mixer's news).
+        assert_eq!(core.done(p.handle.key, id), Ok(Output::None));
         match core.event(p.handle.key) {
             Event::Joined { target, direction } => {
                 assert_eq!(target, JoinTarget::Mixer("conf1".into()));
@@ -150,7 +152,6 @@ fn three_callers_in_a_mixer_hear_each_other_and_not_themselves() {
             }
             other => panic!("expected Joined, got {other:?}"),
         }
-        assert_eq!(core.done(p.handle.key, id), Ok(Output::None));
     }
     assert_eq!(core.ctx.mixers.members("conf1").len(), 3);
     for p in &parties {
@@ -240,11 +241,11 @@ fn a_dialed_call_joins_its_mixer_when_answered_and_send_and_recv_directions_hold
     // The 600 Hz caller only listens (recv): it hears the room, is not heard.
     let listener = answered_party(&mut core, Codec::Pcmu, 600.0);
     let id = core.command(&listener.handle, join("room", JoinDirection::Recv));
+    assert_eq!(core.done(listener.handle.key, id), Ok(Output::None));
     assert!(matches!(
         core.event(listener.handle.key),
         Event::Joined { .. }
     ));
-    assert_eq!(core.done(listener.handle.key, id), Ok(Output::None));
 
     // A dialed 1300 Hz party joins as `send`: heard, hears nothing.
     let request = DialRequest {
@@ -301,8 +302,8 @@ fn news(core: &Core, rx: &mut tokio::sync::mpsc::Receiver<MixerNews>) -> Event {
 fn member(core: &mut Core, frequency: f64) -> Party {
     let party = answered_party(core, Codec::Pcmu, frequency);
     let id = core.command(&party.handle, join("room", JoinDirection::Duplex));
-    assert!(matches!(core.event(party.handle.key), Event::Joined { .. }));
     assert_eq!(core.done(party.handle.key, id), Ok(Output::None));
+    assert!(matches!(core.event(party.handle.key), Event::Joined { .. }));
     party
 }
 
