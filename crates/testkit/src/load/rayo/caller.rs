@@ -8,6 +8,15 @@
 //!
 //! One thread: the SIP socket and every call's RTP socket registered with
 //! `mio`; the [`SipStack`] fed like the other load tools do.
+//!
+//! In the mixer mode ([`MixerCalls`]) the speakers of each room send a
+//! tone of their own instead of silence, every call's stream is measured
+//! by a [`Listener`] over a window that opens `warmup` after the last call
+//! is set up and lasts `hold` (`MEASURE start` / `MEASURE end` on stdout,
+//! for the bench script's samples of the server), and then the caller hangs
+//! every call up. Calls send in 20 slots of 1 ms, as phones that started
+//! their calls at independent moments, and the sockets are read after a
+//! 1 ms nap rather than on every wake-up, as rtp-load does.
 
 use std::collections::{HashMap, HashSet};
 use std::io::ErrorKind;
@@ -28,13 +37,43 @@ use sip_stack::{
 };
 
 use super::keypad::{is_audible, silence_byte, Keypad, Packet, SAMPLES_PER_PACKET};
-use crate::load::media::recv_stamped;
+use super::listener::{Hearing, Listener};
+use super::rooms::{RoomLayout, TONES};
+use crate::load::media::{recv_stamped, ToneFrames};
+use crate::load::stats::{Arrival, Histogram, Phase};
+use crate::rtp_source::Codec;
 
 /// One 20 ms packet time.
 const TICK: Duration = Duration::from_millis(20);
 const SIP: Token = Token(usize::MAX);
 /// How long calls still up at the end get for their BYE's answer.
 const BYE_GRACE: Duration = Duration::from_secs(2);
+/// Send slots per tick in the mixer mode.
+const MIXER_SLOTS: u32 = 20;
+/// The mixer mode's nap between reads of the sockets.
+const NAP: Duration = Duration::from_millis(1);
+
+/// The mixer mode's calls: who speaks, and the measurement window.
+#[derive(Debug, Clone)]
+pub struct MixerCalls {
+    /// Rooms, their size and speakers (call `i` is the `i`-th placed).
+    pub layout: RoomLayout,
+    /// From the last call set up to the window's start.
+    pub warmup: Duration,
+    /// The window; every call is hung up at its end.
+    pub hold: Duration,
+    /// The most tones a caller may hear (the server's loudest-speakers limit).
+    pub max_mixed: usize,
+}
+
+/// The place of a call in the caller's sequence, from the Call-ID it gave
+/// the call (`rl-<pid>-<index>@<address>`); None for any other Call-ID.
+pub fn call_index(call_id: &str) -> Option<usize> {
+    let (local, _) = call_id.trim().split_once('@')?;
+    let rest = local.strip_prefix("rl-")?;
+    let (_, index) = rest.rsplit_once('-')?;
+    index.parse().ok()
+}
 
 /// What the caller does.
 #[derive(Debug, Clone)]
@@ -53,6 +92,8 @@ pub struct CallerConfig {
     pub key_delay: Duration,
     /// Longest a call is kept; then the caller hangs up itself.
     pub max_call: Duration,
+    /// The mixer mode (tones, a measured window, hangups at its end).
+    pub mixer: Option<MixerCalls>,
 }
 
 /// What the caller saw of one call.
@@ -85,6 +126,8 @@ pub struct CallerOutcome {
     pub packets_received: u64,
     /// Per call.
     pub calls: HashMap<String, CallerCall>,
+    /// The mixer mode: what the calls heard over the window.
+    pub hearing: Option<Hearing>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,9 +145,13 @@ struct Stream {
     ssrc: u32,
     sequence: u16,
     timestamp: u32,
+    codec: Codec,
+    /// Frames sent, for the tone's phase.
+    frames: u64,
 }
 
 struct Call {
+    index: usize,
     call_id: String,
     socket: UdpSocket,
     offer: SessionDescription,
@@ -112,8 +159,11 @@ struct Call {
     dialog: Option<DialogId>,
     stream: Option<Stream>,
     keypad: Option<(Instant, Keypad)>,
+    /// The mixer mode: the tone this call sends (an index into the tones).
+    tone: Option<usize>,
     seen: CallerCall,
     up_at: Instant,
+    listener: Option<Listener>,
 }
 
 /// Runs the caller until every call is over (or `stop`), taking the
@@ -137,6 +187,15 @@ pub fn run(
         transport: Transport::Udp,
         connection: None,
     };
+    let mixer = config.mixer.as_ref();
+    let tones: Vec<ToneFrames> = mixer.map_or_else(Vec::new, |m| {
+        let positions = m.layout.size.min(TONES);
+        (0..positions)
+            .map(|p| ToneFrames::new(m.layout.tone_hz(p)))
+            .collect()
+    });
+    let slots = if mixer.is_some() { MIXER_SLOTS } else { 1 };
+    let sub_period = TICK / slots;
     let mut calls: Vec<Call> = Vec::with_capacity(config.calls);
     let mut invites: HashMap<ClientTransactionId, usize> = HashMap::new();
     let mut by_call_id: HashMap<String, usize> = HashMap::new();
@@ -146,11 +205,17 @@ pub fn run(
     let mut packet = [0u8; 12 + 160];
     let start = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / config.rate.max(0.001));
-    let mut next_tick = start + TICK;
+    // Sub-ticks since the start: calls of slot `sub % slots` send at each.
+    let mut sub: u64 = 0;
+    let mut next_tick = start + sub_period;
     let run_id = std::process::id();
     let mut finishing: Option<Instant> = None;
     // Inputs started for calls not placed yet (only a test gets ahead so).
     let mut early: HashSet<String> = HashSet::new();
+    // The mixer mode's window: (opens, closes), and where the run is.
+    let mut window: Option<(Instant, Instant)> = None;
+    let mut phase = Phase::Warmup;
+    let mut pacing = Histogram::new();
     loop {
         let now = Instant::now();
         // Place the calls due.
@@ -197,7 +262,11 @@ pub fn run(
                 outcome.keyed += 1;
                 (now + config.key_delay, Keypad::new(&config.keys))
             });
+            let tone = mixer
+                .filter(|m| m.layout.is_speaker(index))
+                .map(|m| (index % m.layout.size.max(1)) % TONES);
             calls.push(Call {
+                index,
                 call_id,
                 socket,
                 offer,
@@ -205,8 +274,10 @@ pub fn run(
                 dialog: None,
                 stream: None,
                 keypad,
+                tone,
                 seen: CallerCall::default(),
                 up_at: now,
+                listener: mixer.map(|_| Listener::new()),
             });
         }
         // Keys for the calls whose input started.
@@ -222,18 +293,51 @@ pub fn run(
                 }
             }
         }
-        // One packet per call up on each tick.
-        if now >= next_tick {
-            next_tick += TICK;
-            if next_tick < now {
-                next_tick = now + TICK;
-            }
-            for call in calls.iter_mut().filter(|c| c.state == State::Up) {
-                if call.up_at + config.max_call <= now {
+        // One packet per call up on each tick, in its slot; a wake-up more
+        // than a tick late skips whole ticks (slots stay in place).
+        if now >= next_tick + TICK {
+            let behind = (now - next_tick).as_nanos() / TICK.as_nanos();
+            next_tick += TICK * behind as u32;
+        }
+        while next_tick <= now {
+            let slot = sub % u64::from(slots);
+            sub += 1;
+            next_tick += sub_period;
+            let due =
+                |c: &&mut Call| c.state == State::Up && c.index as u64 % u64::from(slots) == slot;
+            for call in calls.iter_mut().filter(due) {
+                if mixer.is_none() && call.up_at + config.max_call <= now {
                     hang_up(&mut stack, call, &mut outcome, now);
                     continue;
                 }
-                send_tick(call, now, &mut packet, &mut outcome);
+                send_tick(call, now, &mut packet, &mut outcome, &tones);
+            }
+        }
+        if let Some(m) = mixer {
+            let settled =
+                || calls.len() == config.calls && calls.iter().all(|c| c.state != State::Inviting);
+            if window.is_none() && finishing.is_none() && settled() {
+                window = Some((now + m.warmup, now + m.warmup + m.hold));
+            }
+            if let Some((opens, closes)) = window {
+                if phase == Phase::Warmup && now >= opens {
+                    phase = Phase::Measuring;
+                    println!("MEASURE start");
+                }
+                if phase == Phase::Measuring && now >= closes {
+                    phase = Phase::Teardown;
+                    println!("MEASURE end");
+                    let mut hearing = Hearing::new(m.max_mixed);
+                    hearing.pacing = std::mem::take(&mut pacing);
+                    for call in calls.iter_mut().filter(|c| c.state == State::Up) {
+                        if let Some(listener) = &call.listener {
+                            hearing.add(listener, call.index, &m.layout);
+                        }
+                        hang_up(&mut stack, call, &mut outcome, now);
+                    }
+                    outcome.hearing = Some(hearing);
+                    finishing = Some(now + BYE_GRACE);
+                }
             }
         }
         let active = calls.iter().filter(|c| c.state != State::Done).count();
@@ -261,7 +365,13 @@ pub fn run(
         if let Some(t) = stack.poll_timeout() {
             until = until.min(t);
         }
-        let wait = until.saturating_duration_since(Instant::now()).min(TICK);
+        let mut wait = until.saturating_duration_since(Instant::now()).min(TICK);
+        if mixer.is_some() {
+            // Nap, then take what is ready: a reader asleep in epoll_wait
+            // would be woken by the server for every packet (see rtp-load).
+            std::thread::sleep(wait.min(NAP));
+            wait = Duration::ZERO;
+        }
         match poll.poll(&mut events, Some(wait)) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -289,7 +399,7 @@ pub fn run(
                     }
                 }
             } else if let Some(call) = calls.get_mut(event.token().0) {
-                receive(call, &mut buf, &mut outcome);
+                receive(call, &mut buf, &mut outcome, phase, &mut pacing);
             }
         }
         stack.handle_timeout(Instant::now());
@@ -317,7 +427,13 @@ pub fn run(
 }
 
 /// Sends this tick's packet of an established call.
-fn send_tick(call: &mut Call, now: Instant, packet: &mut [u8; 172], outcome: &mut CallerOutcome) {
+fn send_tick(
+    call: &mut Call,
+    now: Instant,
+    packet: &mut [u8; 172],
+    outcome: &mut CallerOutcome,
+    tones: &[ToneFrames],
+) {
     let Some(stream) = &mut call.stream else {
         return;
     };
@@ -345,7 +461,10 @@ fn send_tick(call: &mut Call, now: Instant, packet: &mut [u8; 172], outcome: &mu
             )
         }
         Some(Packet::Silence) | None => {
-            body.fill(silence_byte(stream.payload_type));
+            match call.tone.and_then(|t| tones.get(t)) {
+                Some(tone) => body.copy_from_slice(tone.frame(stream.codec, stream.frames)),
+                None => body.fill(silence_byte(stream.payload_type)),
+            }
             (stream.payload_type, false, stream.timestamp, body.len())
         }
     };
@@ -366,11 +485,19 @@ fn send_tick(call: &mut Call, now: Instant, packet: &mut [u8; 172], outcome: &mu
         }
     }
     stream.sequence = stream.sequence.wrapping_add(1);
+    stream.frames += 1;
     stream.timestamp = stream.timestamp.wrapping_add(SAMPLES_PER_PACKET);
 }
 
-/// Reads a call's RTP socket dry, noting the first audible packet.
-fn receive(call: &mut Call, buf: &mut [u8], outcome: &mut CallerOutcome) {
+/// Reads a call's RTP socket dry, noting the first audible packet (and
+/// in the mixer mode, measuring the stream).
+fn receive(
+    call: &mut Call,
+    buf: &mut [u8],
+    outcome: &mut CallerOutcome,
+    phase: Phase,
+    pacing: &mut Histogram,
+) {
     loop {
         match recv_stamped(&call.socket, buf) {
             Ok((n, arrival)) => {
@@ -382,6 +509,17 @@ fn receive(call: &mut Call, buf: &mut [u8], outcome: &mut CallerOutcome) {
                 if call.seen.first_audio.is_none() && is_audible(rtp.payload_type(), rtp.payload())
                 {
                     call.seen.first_audio = Some(arrival);
+                }
+                if let Some(listener) = &mut call.listener {
+                    let p = Arrival {
+                        arrival,
+                        payload_type: rtp.payload_type(),
+                        sequence_number: rtp.sequence_number(),
+                        timestamp: rtp.timestamp(),
+                        ssrc: rtp.ssrc(),
+                        payload: rtp.payload(),
+                    };
+                    listener.on_packet(&p, phase, pacing);
                 }
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -439,6 +577,11 @@ fn on_event(
                         ssrc: random.next_u32(),
                         sequence: random.next_u32() as u16,
                         timestamp: random.next_u32(),
+                        codec: match n.codec {
+                            sdp::Codec::Pcmu => Codec::Pcmu,
+                            sdp::Codec::Pcma => Codec::Pcma,
+                        },
+                        frames: 0,
                     });
                     call.dialog = dialog;
                     call.state = State::Up;
@@ -510,6 +653,7 @@ mod tests {
             keys: "12".into(),
             key_delay: Duration::ZERO,
             max_call: Duration::from_millis(800),
+            mixer: None,
         };
         let (tx, rx) = mpsc::channel();
         for i in 0..3 {
