@@ -17,6 +17,7 @@
 //! connection, or `offer_policy: random` for several.
 
 pub mod caller;
+mod caller_rtp;
 pub mod component;
 mod component_report;
 mod components;

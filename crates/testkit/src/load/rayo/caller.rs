@@ -26,7 +26,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use media::rtp::RtpHeader;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use sdp::{LocalMedia, OriginState, SessionDescription};
@@ -36,11 +35,12 @@ use sip_stack::{
     StackEvent, TransactionId, Transport,
 };
 
-use super::keypad::{is_audible, silence_byte, Keypad, Packet, SAMPLES_PER_PACKET};
+use super::caller_rtp::{receive, send_tick, Stream};
+use super::keypad::Keypad;
 use super::listener::{Hearing, Listener};
 use super::rooms::{RoomLayout, TONES};
-use crate::load::media::{recv_stamped, ToneFrames};
-use crate::load::stats::{Arrival, Histogram, Phase};
+use crate::load::media::ToneFrames;
+use crate::load::stats::{Histogram, Phase};
 use crate::rtp_source::Codec;
 
 /// One 20 ms packet time.
@@ -131,39 +131,26 @@ pub struct CallerOutcome {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
+pub(super) enum State {
     Inviting,
     Up,
     Done,
 }
 
-/// The RTP side of an established call.
-struct Stream {
-    remote: SocketAddr,
-    payload_type: u8,
-    event_type: u8,
-    ssrc: u32,
-    sequence: u16,
-    timestamp: u32,
-    codec: Codec,
-    /// Frames sent, for the tone's phase.
-    frames: u64,
-}
-
-struct Call {
-    index: usize,
-    call_id: String,
-    socket: UdpSocket,
-    offer: SessionDescription,
-    state: State,
-    dialog: Option<DialogId>,
-    stream: Option<Stream>,
-    keypad: Option<(Instant, Keypad)>,
+pub(super) struct Call {
+    pub(super) index: usize,
+    pub(super) call_id: String,
+    pub(super) socket: UdpSocket,
+    pub(super) offer: SessionDescription,
+    pub(super) state: State,
+    pub(super) dialog: Option<DialogId>,
+    pub(super) stream: Option<Stream>,
+    pub(super) keypad: Option<(Instant, Keypad)>,
     /// The mixer mode: the tone this call sends (an index into the tones).
-    tone: Option<usize>,
-    seen: CallerCall,
-    up_at: Instant,
-    listener: Option<Listener>,
+    pub(super) tone: Option<usize>,
+    pub(super) seen: CallerCall,
+    pub(super) up_at: Instant,
+    pub(super) listener: Option<Listener>,
 }
 
 /// Runs the caller until every call is over (or `stop`), taking the
@@ -426,113 +413,6 @@ pub fn run(
     Ok(outcome)
 }
 
-/// Sends this tick's packet of an established call.
-fn send_tick(
-    call: &mut Call,
-    now: Instant,
-    packet: &mut [u8; 172],
-    outcome: &mut CallerOutcome,
-    tones: &[ToneFrames],
-) {
-    let Some(stream) = &mut call.stream else {
-        return;
-    };
-    let due = match &mut call.keypad {
-        Some((at, keypad)) if *at <= now && !keypad.done() => Some(keypad.next_packet()),
-        _ => None,
-    };
-    let mut body = [0u8; 160];
-    let mut last_end = false;
-    let (payload_type, marker, timestamp, len) = match due {
-        Some(Packet::Event {
-            payload,
-            ticks_since_start,
-            marker,
-            last_end: last,
-        }) => {
-            last_end = last;
-            body[..4].copy_from_slice(&payload);
-            let back = ticks_since_start * SAMPLES_PER_PACKET;
-            (
-                stream.event_type,
-                marker,
-                stream.timestamp.wrapping_sub(back),
-                4,
-            )
-        }
-        Some(Packet::Silence) | None => {
-            match call.tone.and_then(|t| tones.get(t)) {
-                Some(tone) => body.copy_from_slice(tone.frame(stream.codec, stream.frames)),
-                None => body.fill(silence_byte(stream.payload_type)),
-            }
-            (stream.payload_type, false, stream.timestamp, body.len())
-        }
-    };
-    let header = RtpHeader {
-        marker,
-        payload_type,
-        sequence_number: stream.sequence,
-        timestamp,
-        ssrc: stream.ssrc,
-        ..RtpHeader::default()
-    };
-    if let Ok(n) = header.write(&body[..len], packet) {
-        if call.socket.send_to(&packet[..n], stream.remote).is_ok() {
-            outcome.packets_sent += 1;
-            if last_end {
-                call.seen.last_key_end = Some(Instant::now());
-            }
-        }
-    }
-    stream.sequence = stream.sequence.wrapping_add(1);
-    stream.frames += 1;
-    stream.timestamp = stream.timestamp.wrapping_add(SAMPLES_PER_PACKET);
-}
-
-/// Reads a call's RTP socket dry, noting the first audible packet (and
-/// in the mixer mode, measuring the stream).
-fn receive(
-    call: &mut Call,
-    buf: &mut [u8],
-    outcome: &mut CallerOutcome,
-    phase: Phase,
-    pacing: &mut Histogram,
-) {
-    loop {
-        match recv_stamped(&call.socket, buf) {
-            Ok((n, arrival)) => {
-                outcome.packets_received += 1;
-                let Some(bytes) = buf.get(..n) else { continue };
-                let Ok(rtp) = media::rtp::RtpPacket::parse(bytes) else {
-                    continue;
-                };
-                if call.seen.first_audio.is_none() && is_audible(rtp.payload_type(), rtp.payload())
-                {
-                    call.seen.first_audio = Some(arrival);
-                }
-                if let Some(listener) = &mut call.listener {
-                    let p = Arrival {
-                        arrival,
-                        payload_type: rtp.payload_type(),
-                        sequence_number: rtp.sequence_number(),
-                        timestamp: rtp.timestamp(),
-                        ssrc: rtp.ssrc(),
-                        payload: rtp.payload(),
-                    };
-                    listener.on_packet(&p, phase, pacing);
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset
-                ) => {}
-            Err(_) => return,
-        }
-    }
-}
-
 fn hang_up(stack: &mut SipStack, call: &mut Call, outcome: &mut CallerOutcome, now: Instant) {
     call.state = State::Done;
     outcome.own_byes += 1;
@@ -634,33 +514,21 @@ mod tests {
     use crate::load::sip::{run_callee, SipSide};
     use std::sync::mpsc;
 
-    /// Three calls to the load's own callee (it answers and sends a tone):
-    /// every call hears audio, sends its keys when told, and is hung up at
-    /// `max_call`.
-    #[test]
-    fn calls_hear_the_far_end_key_when_told_and_hang_up() {
+    /// Runs the caller of `config` (its `server` set here) against the
+    /// load's own callee, which answers and sends 1300 Hz; the calls whose
+    /// inputs "started" are given. Returns the outcome and the calls answered.
+    fn against_callee(mut config: CallerConfig, started: &[String]) -> (CallerOutcome, usize) {
         let callee = SipSide::bind("127.0.0.1:0".parse().expect("address")).expect("bind");
-        let server = callee.local_addr();
+        config.server = callee.local_addr();
         let (media, threads) = Media::new(1, 700, 1300, 1).expect("media");
         let stop_callee = AtomicBool::new(false);
         let stop_media = AtomicBool::new(false);
         let stop_caller = AtomicBool::new(false);
-        let config = CallerConfig {
-            server,
-            number: "100".into(),
-            calls: 3,
-            rate: 100.0,
-            keys: "12".into(),
-            key_delay: Duration::ZERO,
-            max_call: Duration::from_millis(800),
-            mixer: None,
-        };
         let (tx, rx) = mpsc::channel();
-        for i in 0..3 {
-            let id = format!("rl-{}-{i}@127.0.0.1", std::process::id());
-            tx.send(id).expect("queued");
+        for id in started {
+            tx.send(id.clone()).expect("queued");
         }
-        let outcome = std::thread::scope(|s| {
+        std::thread::scope(|s| {
             let sender = s.spawn(|| threads.sender.run(&stop_media));
             let receivers: Vec<_> = threads
                 .receivers
@@ -681,9 +549,32 @@ mod tests {
             for r in receivers {
                 r.join().expect("receiver");
             }
-            assert_eq!(answered, 3);
-            outcome
-        });
+            (outcome, answered)
+        })
+    }
+
+    fn config(calls: usize) -> CallerConfig {
+        CallerConfig {
+            server: "127.0.0.1:9".parse().expect("address"),
+            number: "100".into(),
+            calls,
+            rate: 100.0,
+            keys: "12".into(),
+            key_delay: Duration::ZERO,
+            max_call: Duration::from_millis(800),
+            mixer: None,
+        }
+    }
+
+    /// Three calls: every call hears audio, sends its keys when told, and
+    /// is hung up at `max_call`.
+    #[test]
+    fn calls_hear_the_far_end_key_when_told_and_hang_up() {
+        let started: Vec<String> = (0..3)
+            .map(|i| format!("rl-{}-{i}@127.0.0.1", std::process::id()))
+            .collect();
+        let (outcome, answered) = against_callee(config(3), &started);
+        assert_eq!(answered, 3);
         assert_eq!(
             (outcome.placed, outcome.established, outcome.failed),
             (3, 3, 0)
@@ -698,5 +589,44 @@ mod tests {
             assert!(call.first_audio.is_some(), "{id} heard nothing");
             assert!(call.last_key_end.is_some(), "{id} sent no keys");
         }
+        assert!(outcome.hearing.is_none());
+    }
+
+    /// The mixer mode: the window opens after the warm-up, every call is
+    /// measured and hung up at its end (not at `max_call`), and each heard
+    /// the callee's audio (no room tone: 1300 Hz is none of them).
+    #[test]
+    fn mixer_calls_are_measured_over_the_window_then_hung_up() {
+        let mut config = config(4);
+        config.max_call = Duration::from_millis(10);
+        config.mixer = Some(MixerCalls {
+            layout: RoomLayout {
+                rooms: 2,
+                size: 2,
+                speakers: 1,
+            },
+            warmup: Duration::from_millis(100),
+            hold: Duration::from_millis(500),
+            max_mixed: 3,
+        });
+        let (outcome, answered) = against_callee(config, &[]);
+        assert_eq!((answered, outcome.established, outcome.own_byes), (4, 4, 4));
+        let hearing = outcome.hearing.expect("a window");
+        assert_eq!(hearing.calls, 4);
+        assert!(hearing.window.packets > 0 && hearing.pacing.count() > 0);
+        assert_eq!((hearing.silent, hearing.self_heard), (0, 0));
+        // The callee's tone is loud, but no room's: every call hears, none a tone.
+        assert_eq!(hearing.hearing, 4);
+        assert_eq!(hearing.tones_heard.get(&0), Some(&4));
+        assert_eq!((hearing.should_hear, hearing.deaf), (2, 0));
+    }
+
+    #[test]
+    fn the_call_index_comes_back_from_the_call_id() {
+        assert_eq!(call_index("rl-4242-17@127.0.0.1"), Some(17));
+        assert_eq!(call_index(" rl-1-0@h "), Some(0));
+        assert_eq!(call_index("rl-1-x@h"), None);
+        assert_eq!(call_index("abc@h"), None);
+        assert_eq!(call_index("rl-17"), None);
     }
 }
