@@ -350,7 +350,7 @@ impl ControllingParty {
             }
             (Command::Join, Some(condition)) => {
                 if let Some(rooms) = &mut self.rooms {
-                    rooms.on_join_error(&condition);
+                    rooms.on_join_error(&pending.call, &condition);
                 }
             }
             (Command::Join, None) => {

@@ -30,6 +30,9 @@ pub struct RoomReport {
     pub call_unjoined: u64,
     /// `<unjoined call-uri>` presences from mixers.
     pub mixer_unjoined: u64,
+    /// Presences about one of our calls in its mixer (from the call or the
+    /// mixer) that came before the join's result.
+    pub before_result: u64,
     /// Mixer presences about calls another connection controls.
     pub mixer_events_others: u64,
     /// Mixer presences about one of our calls from another room: a failure.
@@ -80,6 +83,7 @@ impl RoomReport {
         self.mixer_joined += other.mixer_joined;
         self.call_unjoined += other.call_unjoined;
         self.mixer_unjoined += other.mixer_unjoined;
+        self.before_result += other.before_result;
         self.mixer_events_others += other.mixer_events_others;
         self.wrong_mixer += other.wrong_mixer;
         self.missing_call_joined += other.missing_call_joined;
@@ -149,7 +153,7 @@ impl RoomReport {
         let mut line = format!(
             "joins_sent={} joined={} join_errors_by={errors} wrong_refs={} {} \
              call_joined={} mixer_joined={} call_unjoined={} mixer_unjoined={} \
-             missing_events={} wrong_mixer={} started_speaking={} stopped_speaking={} \
+             missing_events={} before_result={} wrong_mixer={} started_speaking={} stopped_speaking={} \
              speaking_repeats={} false_speakers={} speakers_expected={} speakers_announced={} \
              rooms={} rooms_gone={} repeated_unavailable={} missing_caps={}",
             self.joins_sent,
@@ -161,6 +165,7 @@ impl RoomReport {
             self.call_unjoined,
             self.mixer_unjoined,
             self.missing_events(),
+            self.before_result,
             self.wrong_mixer,
             self.started_speaking,
             self.stopped_speaking,
@@ -239,12 +244,13 @@ impl std::fmt::Display for RoomReport {
         )?;
         writeln!(
             f,
-            "  presences: joined {} from calls / {} from mixers, unjoined {} / {}; missing {} (of calls ended while joined)",
+            "  presences: joined {} from calls / {} from mixers, unjoined {} / {}; missing {} (of calls ended while joined); {} before the join's result",
             self.call_joined,
             self.mixer_joined,
             self.call_unjoined,
             self.mixer_unjoined,
-            self.missing_events()
+            self.missing_events(),
+            self.before_result
         )?;
         writeln!(
             f,

@@ -157,10 +157,13 @@ impl Rooms {
         self.members.insert(call.to_owned(), member);
     }
 
-    /// The `join` for a call just answered (None for a call not offered here).
+    /// The `join` for a call just answered (None for a call not offered
+    /// here). Its mixer is known from now on: the server may send the
+    /// mixer's presences before the join's result.
     pub fn join(&mut self, call: &str) -> Option<Element> {
         let member = self.members.get(call)?;
         self.report.joins_sent += 1;
+        self.mixers.entry(member.room.clone()).or_default();
         Some(
             Element::new("join", NS_RAYO)
                 .attr("mixer-name", member.room.as_str())
@@ -180,16 +183,23 @@ impl Rooms {
         if node.map(|(node, _)| node) != Some(member.room.as_str()) {
             self.report.wrong_refs += 1;
         }
-        self.mixers.entry(member.room.clone()).or_default();
     }
 
-    /// The join IQ answered with an error.
-    pub fn on_join_error(&mut self, condition: &str) {
+    /// The join IQ answered with an error: its mixer is forgotten unless
+    /// another call is in it or it said something.
+    pub fn on_join_error(&mut self, call: &str, condition: &str) {
         *self
             .report
             .join_errors
             .entry(condition.to_owned())
             .or_default() += 1;
+        let Some(room) = self.members.get(call).map(|m| m.room.clone()) else {
+            return;
+        };
+        let used = self.members.values().any(|m| m.room == room && m.joined);
+        if !used && self.mixers.get(&room).is_some_and(|m| m.presences == 0) {
+            self.mixers.remove(&room);
+        }
     }
 
     /// Any presence: counts it when it is about a mixer.
@@ -203,6 +213,7 @@ impl Rooms {
                 let Some(member) = self.members.get_mut(&call) else {
                     return;
                 };
+                report.before_result += u64::from(!member.joined);
                 if joined {
                     report.call_joined += 1;
                     member.call_joined = true;
@@ -228,6 +239,7 @@ impl Rooms {
                 if member.room != mixer {
                     report.wrong_mixer += 1;
                 }
+                report.before_result += u64::from(!member.joined);
                 if joined {
                     member.mixer_joined = true;
                 } else {
@@ -397,12 +409,16 @@ mod tests {
             "<join xmlns='urn:xmpp:rayo:1' mixer-name='room-1' direction='duplex'/>"
         );
         rooms.join("b@d").expect("a join");
+        // The mixer's first presence may come before the join's result.
+        rooms.on_presence(&parse(
+            "<presence from='room-1@d'><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' \
+             node='urn:xmpp:rayo:mixer:1' ver='x'/><joined xmlns='urn:xmpp:rayo:1' call-uri='xmpp:a@d'/></presence>",
+        ));
+        assert_eq!(rooms.report().before_result, 1);
         rooms.on_join_result("a@d", Some("room-1@d".into()), 400);
         rooms.on_join_result("b@d", Some("room-0@d".into()), 600);
         let presences = [
             "<presence from='a@d'><joined xmlns='urn:xmpp:rayo:1' mixer-name='room-1'/></presence>",
-            "<presence from='room-1@d'><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' \
-             node='urn:xmpp:rayo:mixer:1' ver='x'/><joined xmlns='urn:xmpp:rayo:1' call-uri='xmpp:a@d'/></presence>",
             "<presence from='b@d'><joined xmlns='urn:xmpp:rayo:1' mixer-name='room-1'/></presence>",
             "<presence from='room-1@d'><joined xmlns='urn:xmpp:rayo:1' call-uri='xmpp:b@d'/></presence>",
             "<presence from='room-1@d'><started-speaking xmlns='urn:xmpp:rayo:1' call-uri='xmpp:a@d' call-id='a'/></presence>",
@@ -456,9 +472,15 @@ mod tests {
         rooms.on_offer("q@d", Some("elsewhere"));
         let join = rooms.join("q@d").expect("a join");
         assert_eq!(join.get_attr("mixer-name"), Some("room-0"));
-        // The mixer never said it was gone.
+        // A failed join forgets a mixer nobody is in; the first one never
+        // said it was gone.
+        rooms.on_offer("e@d", Some(&sip_id(3)));
+        rooms.join("e@d");
+        assert_eq!(rooms.open_mixers(), 2);
+        rooms.on_join_error("e@d", "item-not-found");
+        assert_eq!(rooms.open_mixers(), 1);
         let report = rooms.into_report();
         assert_eq!((report.rooms, report.rooms_gone), (1, 0));
-        assert_eq!(report.failure_count(), 2);
+        assert_eq!(report.failure_count(), 3);
     }
 }
