@@ -14,7 +14,7 @@
 //! by a [`Listener`] over a window that opens `warmup` after the last call
 //! is set up and lasts `hold` (`MEASURE start` / `MEASURE end` on stdout,
 //! for the bench script's samples of the server), and then the caller hangs
-//! every call up. Calls send in 20 slots of 1 ms, as phones that started
+//! every call up at the rate it placed them, and waits for the BYEs' answers. Calls send in 20 slots of 1 ms, as phones that started
 //! their calls at independent moments, and the sockets are read after a
 //! 1 ms nap rather than on every wake-up, as rtp-load does.
 
@@ -48,6 +48,8 @@ const TICK: Duration = Duration::from_millis(20);
 const SIP: Token = Token(usize::MAX);
 /// How long calls still up at the end get for their BYE's answer.
 const BYE_GRACE: Duration = Duration::from_secs(2);
+/// The mixer mode's wait for the answers to its BYEs (Timer F).
+const BYE_WAIT: Duration = Duration::from_secs(32);
 /// Send slots per tick in the mixer mode.
 const MIXER_SLOTS: u32 = 20;
 /// The mixer mode's nap between reads of the sockets.
@@ -128,6 +130,10 @@ pub struct CallerOutcome {
     pub calls: HashMap<String, CallerCall>,
     /// The mixer mode: what the calls heard over the window.
     pub hearing: Option<Hearing>,
+    /// BYEs of ours answered with a final response.
+    pub byes_answered: usize,
+    /// BYEs of ours that timed out or were unanswered when the caller ended.
+    pub byes_unanswered: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +191,9 @@ pub fn run(
     let sub_period = TICK / slots;
     let mut calls: Vec<Call> = Vec::with_capacity(config.calls);
     let mut invites: HashMap<ClientTransactionId, usize> = HashMap::new();
+    let mut byes: HashMap<ClientTransactionId, usize> = HashMap::new();
+    // The mixer mode's hangups after the window: calls left, next one due.
+    let mut teardown: Option<(Vec<usize>, Instant)> = None;
     let mut by_call_id: HashMap<String, usize> = HashMap::new();
     let mut outcome = CallerOutcome::default();
     let mut events = Events::with_capacity(1024);
@@ -294,7 +303,7 @@ pub fn run(
                 |c: &&mut Call| c.state == State::Up && c.index as u64 % u64::from(slots) == slot;
             for call in calls.iter_mut().filter(due) {
                 if mixer.is_none() && call.up_at + config.max_call <= now {
-                    hang_up(&mut stack, call, &mut outcome, now);
+                    hang_up(&mut stack, call, &mut outcome, now, &mut byes);
                     continue;
                 }
                 send_tick(call, now, &mut packet, &mut outcome, &tones);
@@ -316,22 +325,39 @@ pub fn run(
                     println!("MEASURE end");
                     let mut hearing = Hearing::new(m.max_mixed);
                     hearing.pacing = std::mem::take(&mut pacing);
-                    for call in calls.iter_mut().filter(|c| c.state == State::Up) {
+                    let mut up = Vec::new();
+                    for call in calls.iter().filter(|c| c.state == State::Up) {
                         if let Some(listener) = &call.listener {
                             hearing.add(listener, call.index, &m.layout);
                         }
-                        hang_up(&mut stack, call, &mut outcome, now);
+                        up.push(call.index);
                     }
                     outcome.hearing = Some(hearing);
-                    finishing = Some(now + BYE_GRACE);
+                    up.reverse();
+                    teardown = Some((up, now));
+                }
+            }
+            // Hang up at the rate the calls came, then wait for the answers.
+            if let Some((left, next)) = &mut teardown {
+                while *next <= now {
+                    let Some(i) = left.pop() else { break };
+                    *next += interval;
+                    if let Some(call) = calls.get_mut(i).filter(|c| c.state == State::Up) {
+                        hang_up(&mut stack, call, &mut outcome, now, &mut byes);
+                    }
+                }
+                let answered = byes.is_empty() || now >= *next + BYE_WAIT;
+                if left.is_empty() && answered && finishing.is_none() {
+                    finishing = Some(now);
                 }
             }
         }
         let active = calls.iter().filter(|c| c.state != State::Done).count();
         let all_placed = calls.len() == config.calls;
-        if finishing.is_none() && (stop.load(Ordering::Relaxed) || (all_placed && active == 0)) {
+        let stopped = stop.load(Ordering::Relaxed);
+        if finishing.is_none() && (stopped || (all_placed && active == 0 && teardown.is_none())) {
             for call in calls.iter_mut().filter(|c| c.state == State::Up) {
-                hang_up(&mut stack, call, &mut outcome, now);
+                hang_up(&mut stack, call, &mut outcome, now, &mut byes);
             }
             finishing = Some(
                 now + if active == 0 {
@@ -401,25 +427,39 @@ pub fn run(
                     event,
                     &mut calls,
                     &mut invites,
+                    &mut byes,
                     &by_call_id,
                     &mut outcome,
                 ),
             }
         }
     }
+    outcome.byes_unanswered += byes.len();
     for call in calls {
         outcome.calls.insert(call.call_id, call.seen);
     }
     Ok(outcome)
 }
 
-fn hang_up(stack: &mut SipStack, call: &mut Call, outcome: &mut CallerOutcome, now: Instant) {
+fn hang_up(
+    stack: &mut SipStack,
+    call: &mut Call,
+    outcome: &mut CallerOutcome,
+    now: Instant,
+    byes: &mut HashMap<ClientTransactionId, usize>,
+) {
     call.state = State::Done;
     outcome.own_byes += 1;
     if let Some(dialog) = call.dialog.clone() {
-        let _ = stack
+        let sent = stack
             .new_in_dialog_request(&dialog, Method::Bye)
             .and_then(|bye| stack.send_in_dialog(now, &dialog, bye));
+        match sent {
+            Ok(id) => {
+                byes.insert(id, call.index);
+            }
+            Err(_) => outcome.byes_unanswered += 1,
+        }
     }
 }
 
@@ -428,6 +468,7 @@ fn on_event(
     event: StackEvent,
     calls: &mut [Call],
     invites: &mut HashMap<ClientTransactionId, usize>,
+    byes: &mut HashMap<ClientTransactionId, usize>,
     by_call_id: &HashMap<String, usize>,
     outcome: &mut CallerOutcome,
 ) {
@@ -437,6 +478,10 @@ fn on_event(
             response,
             dialog,
         } if response.status >= 200 => {
+            if byes.remove(&transaction).is_some() {
+                outcome.byes_answered += 1;
+                return;
+            }
             let Some(i) = invites.remove(&transaction) else {
                 return;
             };
@@ -477,6 +522,9 @@ fn on_event(
         StackEvent::Timeout {
             transaction: TransactionId::Client(id),
         } => {
+            if byes.remove(&id).is_some() {
+                outcome.byes_unanswered += 1;
+            }
             if let Some(call) = invites.remove(&id).and_then(|i| calls.get_mut(i)) {
                 call.state = State::Done;
                 outcome.failed += 1;

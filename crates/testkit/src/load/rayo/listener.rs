@@ -31,6 +31,10 @@ pub(crate) struct Listener {
     audible: u64,
     samples: Vec<i16>,
     next: usize,
+    /// The window's last packet: (sequence, timestamp).
+    last: Option<(u16, u32)>,
+    /// Consecutive packets whose timestamps are not 160 apart.
+    ts_jumps: u64,
 }
 
 impl Listener {
@@ -41,6 +45,8 @@ impl Listener {
             audible: 0,
             samples: Vec::with_capacity(KEPT_SAMPLES),
             next: 0,
+            last: None,
+            ts_jumps: 0,
         }
     }
 
@@ -56,6 +62,13 @@ impl Listener {
             _ => return,
         };
         self.audio += 1;
+        if let Some((seq, ts)) = self.last {
+            let next = p.sequence_number == seq.wrapping_add(1);
+            if next && p.timestamp.wrapping_sub(ts) != 160 {
+                self.ts_jumps += 1;
+            }
+        }
+        self.last = Some((p.sequence_number, p.timestamp));
         let mut loud = false;
         for &code in p.payload {
             let sample = decode(code);
@@ -94,6 +107,11 @@ pub struct Hearing {
     pub pacing: Histogram,
     /// Highest RFC 3550 interarrival jitter of any call inside the window, ms.
     pub jitter_ms_max: f64,
+    /// Consecutive packets (by sequence) whose RTP timestamps are not one
+    /// 20 ms frame apart, over every call.
+    pub ts_jumps: u64,
+    /// Calls with at least one.
+    pub ts_jump_calls: u64,
     /// Calls that received nothing in the window: a failure.
     pub silent: u64,
     /// Calls in a room with another speaker.
@@ -128,6 +146,8 @@ impl Hearing {
         self.jitter_ms_max = self
             .jitter_ms_max
             .max(listener.stream.window_jitter_max_ms());
+        self.ts_jumps += listener.ts_jumps;
+        self.ts_jump_calls += u64::from(listener.ts_jumps > 0);
         if listener.stream.window.packets == 0 {
             self.silent += 1;
         }
@@ -231,7 +251,7 @@ mod tests {
         assert_eq!(hearing.tones_heard[&4], 1);
         assert_eq!(hearing.tones_heard[&0], 1);
         assert_eq!((hearing.over_mixed, hearing.self_heard), (1, 1));
-        assert_eq!(hearing.lost(), 0);
+        assert_eq!((hearing.lost(), hearing.ts_jumps), (0, 0));
         assert_eq!(hearing.failure_count(), 3);
     }
 }

@@ -132,7 +132,7 @@ impl RoomReport {
             + (self.rooms - self.rooms_gone.min(self.rooms))
             + self.repeated_unavailable
             + self.missing_caps
-            + caller.map_or(0, |c| (c.failed + c.server_byes) as u64)
+            + caller.map_or(0, |c| (c.failed + c.server_byes + c.byes_unanswered) as u64)
             + caller
                 .and_then(|c| c.hearing.as_ref())
                 .map_or(0, Hearing::failure_count)
@@ -181,12 +181,15 @@ impl RoomReport {
         if let Some(c) = &self.caller {
             line += &format!(
                 " caller_placed={} caller_established={} caller_failed={} caller_server_byes={} \
-                 caller_own_byes={} caller_rtp_sent={} caller_rtp_received={}",
+                 caller_own_byes={} byes_answered={} byes_unanswered={} caller_rtp_sent={} \
+                 caller_rtp_received={}",
                 c.placed,
                 c.established,
                 c.failed,
                 c.server_byes,
                 c.own_byes,
+                c.byes_answered,
+                c.byes_unanswered,
                 c.packets_sent,
                 c.packets_received
             );
@@ -201,7 +204,7 @@ impl RoomReport {
             line += &format!(
                 " measured_calls={} window_packets={} expected={} lost={} duplicates={} \
                  reordered={} pacing_us_p50={} pacing_us_p99={} pacing_us_p999={} pacing_us_max={} \
-                 jitter_ms_max={:.2} silent={} should_hear={} hearing={} deaf={} tones_heard={} \
+                 jitter_ms_max={:.2} ts_jumps={} ts_jump_calls={} silent={} should_hear={} hearing={} deaf={} tones_heard={} \
                  over_mixed={} self_heard={}",
                 h.calls,
                 h.window.packets,
@@ -214,6 +217,8 @@ impl RoomReport {
                 pct(99.9),
                 h.pacing.max(),
                 h.jitter_ms_max,
+                h.ts_jumps,
+                h.ts_jump_calls,
                 h.silent,
                 h.should_hear,
                 h.hearing,
@@ -270,18 +275,20 @@ impl std::fmt::Display for RoomReport {
         if let Some(c) = &self.caller {
             writeln!(
                 f,
-                "caller: {} placed, {} established, {} failed, {} BYEs from the server, {} own; RTP {} sent, {} received",
-                c.placed, c.established, c.failed, c.server_byes, c.own_byes, c.packets_sent, c.packets_received
+                "caller: {} placed, {} established, {} failed, {} BYEs from the server, {} own ({} answered, {} not); RTP {} sent, {} received",
+                c.placed, c.established, c.failed, c.server_byes, c.own_byes, c.byes_answered, c.byes_unanswered, c.packets_sent, c.packets_received
             )?;
         }
         if let Some(h) = self.caller.as_ref().and_then(|c| c.hearing.as_ref()) {
             writeln!(
                 f,
-                "  window: {} calls, {} packets of {} expected, {} lost; pacing |Δ − 20 ms| {}",
+                "  window: {} calls, {} packets of {} expected, {} lost; RTP timestamp steps ≠ 160 between consecutive packets: {} on {} calls; pacing |Δ − 20 ms| {}",
                 h.calls,
                 h.window.packets,
                 h.window.expected(),
                 h.lost(),
+                h.ts_jumps,
+                h.ts_jump_calls,
                 h.pacing.summary_us()
             )?;
             writeln!(

@@ -102,6 +102,7 @@ fn mixer_calls_are_measured_over_the_window_then_hung_up() {
     });
     let (outcome, answered) = against_callee(config, &[]);
     assert_eq!((answered, outcome.established, outcome.own_byes), (4, 4, 4));
+    assert_eq!((outcome.byes_answered, outcome.byes_unanswered), (4, 0));
     let hearing = outcome.hearing.expect("a window");
     assert_eq!(hearing.calls, 4);
     assert!(hearing.window.packets > 0 && hearing.pacing.count() > 0);
