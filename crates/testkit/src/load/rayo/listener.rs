@@ -31,8 +31,10 @@ pub(crate) struct Listener {
     audible: u64,
     samples: Vec<i16>,
     next: usize,
-    /// The window's last packet: (sequence, timestamp).
-    last: Option<(u16, u32)>,
+    /// The window's last packet: (sequence, timestamp, SSRC).
+    last: Option<(u16, u32, u32)>,
+    /// SSRC changes inside the window.
+    ssrc_changes: u64,
     /// Consecutive packets whose timestamps are not 160 apart.
     ts_jumps: u64,
 }
@@ -46,6 +48,7 @@ impl Listener {
             samples: Vec::with_capacity(KEPT_SAMPLES),
             next: 0,
             last: None,
+            ssrc_changes: 0,
             ts_jumps: 0,
         }
     }
@@ -62,13 +65,15 @@ impl Listener {
             _ => return,
         };
         self.audio += 1;
-        if let Some((seq, ts)) = self.last {
+        if let Some((seq, ts, ssrc)) = self.last {
             let next = p.sequence_number == seq.wrapping_add(1);
-            if next && p.timestamp.wrapping_sub(ts) != 160 {
+            if ssrc != p.ssrc {
+                self.ssrc_changes += 1;
+            } else if next && p.timestamp.wrapping_sub(ts) != 160 {
                 self.ts_jumps += 1;
             }
         }
-        self.last = Some((p.sequence_number, p.timestamp));
+        self.last = Some((p.sequence_number, p.timestamp, p.ssrc));
         let mut loud = false;
         for &code in p.payload {
             let sample = decode(code);
@@ -112,6 +117,10 @@ pub struct Hearing {
     pub ts_jumps: u64,
     /// Calls with at least one.
     pub ts_jump_calls: u64,
+    /// SSRC changes of the server's streams inside the window, and before it.
+    pub ssrc_changes: u64,
+    /// SSRC changes before the window (from the first packet of each call).
+    pub ssrc_changes_before: u64,
     /// Calls that received nothing in the window: a failure.
     pub silent: u64,
     /// Calls in a room with another speaker.
@@ -147,6 +156,11 @@ impl Hearing {
             .jitter_ms_max
             .max(listener.stream.window_jitter_max_ms());
         self.ts_jumps += listener.ts_jumps;
+        self.ssrc_changes += listener.ssrc_changes;
+        self.ssrc_changes_before += listener
+            .stream
+            .ssrc_changes
+            .saturating_sub(listener.ssrc_changes);
         self.ts_jump_calls += u64::from(listener.ts_jumps > 0);
         if listener.stream.window.packets == 0 {
             self.silent += 1;

@@ -204,7 +204,8 @@ impl RoomReport {
             line += &format!(
                 " measured_calls={} window_packets={} expected={} lost={} duplicates={} \
                  reordered={} pacing_us_p50={} pacing_us_p99={} pacing_us_p999={} pacing_us_max={} \
-                 jitter_ms_max={:.2} ts_jumps={} ts_jump_calls={} silent={} should_hear={} hearing={} deaf={} tones_heard={} \
+                 jitter_ms_max={:.2} ts_jumps={} ts_jump_calls={} ssrc_changes={} \
+                 ssrc_changes_before={} silent={} should_hear={} hearing={} deaf={} tones_heard={} \
                  over_mixed={} self_heard={}",
                 h.calls,
                 h.window.packets,
@@ -219,6 +220,8 @@ impl RoomReport {
                 h.jitter_ms_max,
                 h.ts_jumps,
                 h.ts_jump_calls,
+                h.ssrc_changes,
+                h.ssrc_changes_before,
                 h.silent,
                 h.should_hear,
                 h.hearing,
@@ -282,13 +285,15 @@ impl std::fmt::Display for RoomReport {
         if let Some(h) = self.caller.as_ref().and_then(|c| c.hearing.as_ref()) {
             writeln!(
                 f,
-                "  window: {} calls, {} packets of {} expected, {} lost; RTP timestamp steps ≠ 160 between consecutive packets: {} on {} calls; pacing |Δ − 20 ms| {}",
+                "  window: {} calls, {} packets of {} expected, {} lost; RTP timestamp steps ≠ 160 between consecutive packets: {} on {} calls; SSRC changes {} (before the window {}); pacing |Δ − 20 ms| {}",
                 h.calls,
                 h.window.packets,
                 h.window.expected(),
                 h.lost(),
                 h.ts_jumps,
                 h.ts_jump_calls,
+                h.ssrc_changes,
+                h.ssrc_changes_before,
                 h.pacing.summary_us()
             )?;
             writeln!(
