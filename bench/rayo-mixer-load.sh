@@ -58,7 +58,7 @@ cmd=(target/release/rayo-load --addr "127.0.0.1:$xmpp_port" --domain rayo.bench
   --user usera --password 1 --mechanism scram-sha-256 --mode mixer
   --sip "127.0.0.1:$sip_port" --rooms "$rooms" --room-size "$size" --speakers "$speakers"
   --max-mixed "$max_mixed" --caller-rate "$rate" --warmup "$warmup" --hold "$hold"
-  --duration $((calls / rate + warmup + hold + 60)) --quiet)
+  --duration $((2 * calls / rate + warmup + hold + 60)) --quiet)
 echo "server: taskset -c 0 target/release/switchboard --config bench.yaml (SIP 127.0.0.1:$sip_port, XMPP 127.0.0.1:$xmpp_port, rtp_ports $rtp_ports)"
 echo "load:   taskset -c 1 ${cmd[*]}"
 run_measured_logged "$work/load.out"
