@@ -35,6 +35,8 @@ pub(crate) struct Listener {
     last: Option<(u16, u32, u32)>,
     /// SSRC changes inside the window.
     ssrc_changes: u64,
+    /// Packets received before the stream's first SSRC change.
+    first_ssrc_after: Option<u64>,
     /// Consecutive packets whose timestamps are not 160 apart.
     ts_jumps: u64,
 }
@@ -49,13 +51,18 @@ impl Listener {
             next: 0,
             last: None,
             ssrc_changes: 0,
+            first_ssrc_after: None,
             ts_jumps: 0,
         }
     }
 
     /// Takes one packet; pacing inside the window goes to `pacing`.
     pub(crate) fn on_packet(&mut self, p: &Arrival<'_>, phase: Phase, pacing: &mut Histogram) {
+        let before = self.stream.all.packets;
         self.stream.on_packet(p, phase, pacing);
+        if self.first_ssrc_after.is_none() && self.stream.ssrc_changes > 0 {
+            self.first_ssrc_after = Some(before);
+        }
         if phase != Phase::Measuring {
             return;
         }
@@ -121,6 +128,8 @@ pub struct Hearing {
     pub ssrc_changes: u64,
     /// SSRC changes before the window (from the first packet of each call).
     pub ssrc_changes_before: u64,
+    /// Per call with an SSRC change: packets received before the first one.
+    pub ssrc_change_after: Vec<u64>,
     /// Calls that received nothing in the window: a failure.
     pub silent: u64,
     /// Calls in a room with another speaker.
@@ -157,6 +166,7 @@ impl Hearing {
             .max(listener.stream.window_jitter_max_ms());
         self.ts_jumps += listener.ts_jumps;
         self.ssrc_changes += listener.ssrc_changes;
+        self.ssrc_change_after.extend(listener.first_ssrc_after);
         self.ssrc_changes_before += listener
             .stream
             .ssrc_changes
@@ -184,6 +194,15 @@ impl Hearing {
         if speaker && own_tone_unique && present(layout.tone_hz(index)) {
             self.self_heard += 1;
         }
+    }
+
+    /// Median and largest number of packets a call received before its
+    /// stream's first SSRC change (None when no stream changed).
+    pub fn ssrc_change_after_p50_max(&self) -> Option<(u64, u64)> {
+        let mut after = self.ssrc_change_after.clone();
+        after.sort_unstable();
+        let max = *after.last()?;
+        Some((after[(after.len() - 1) / 2], max))
     }
 
     /// Packets lost inside the window.

@@ -196,6 +196,7 @@ impl RoomReport {
         }
         if let Some(h) = self.caller.as_ref().and_then(|c| c.hearing.as_ref()) {
             let pct = |p| h.pacing.percentile(p).map_or("-".into(), |v| v.to_string());
+            let after = h.ssrc_change_after_p50_max();
             let tones: Vec<String> = h
                 .tones_heard
                 .iter()
@@ -205,7 +206,8 @@ impl RoomReport {
                 " measured_calls={} window_packets={} expected={} lost={} duplicates={} \
                  reordered={} pacing_us_p50={} pacing_us_p99={} pacing_us_p999={} pacing_us_max={} \
                  jitter_ms_max={:.2} ts_jumps={} ts_jump_calls={} ssrc_changes={} \
-                 ssrc_changes_before={} silent={} should_hear={} hearing={} deaf={} tones_heard={} \
+                 ssrc_changes_before={} ssrc_change_after_packets_p50={} \
+                 ssrc_change_after_packets_max={} silent={} should_hear={} hearing={} deaf={} tones_heard={} \
                  over_mixed={} self_heard={}",
                 h.calls,
                 h.window.packets,
@@ -222,6 +224,8 @@ impl RoomReport {
                 h.ts_jump_calls,
                 h.ssrc_changes,
                 h.ssrc_changes_before,
+                after.map_or("-".into(), |(p50, _)| p50.to_string()),
+                after.map_or("-".into(), |(_, max)| max.to_string()),
                 h.silent,
                 h.should_hear,
                 h.hearing,
