@@ -126,6 +126,8 @@ pub struct CallerOutcome {
     pub packets_sent: u64,
     /// RTP packets received.
     pub packets_received: u64,
+    /// Of those, packets that are not RTP (RTCP), left out of every figure.
+    pub other_received: u64,
     /// Per call.
     pub calls: HashMap<String, CallerCall>,
     /// The mixer mode: what the calls heard over the window.

@@ -6,7 +6,7 @@ use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use media::rtp::RtpHeader;
+use media::rtp::{classify, PacketKind, RtpHeader};
 
 use super::caller::{Call, CallerOutcome};
 use super::keypad::{is_audible, silence_byte, Packet, SAMPLES_PER_PACKET};
@@ -104,7 +104,13 @@ pub(super) fn receive(
             Ok((n, arrival)) => {
                 outcome.packets_received += 1;
                 let Some(bytes) = buf.get(..n) else { continue };
+                // RTCP (muxed on the RTP port) is no audio packet.
+                if classify(bytes) != PacketKind::Rtp {
+                    outcome.other_received += 1;
+                    continue;
+                }
                 let Ok(rtp) = media::rtp::RtpPacket::parse(bytes) else {
+                    outcome.other_received += 1;
                     continue;
                 };
                 if call.seen.first_audio.is_none() && is_audible(rtp.payload_type(), rtp.payload())

@@ -6,6 +6,7 @@
 //! each heard, and whether anyone heard their own tone.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use media::g711::{alaw_decode, ulaw_decode};
 
@@ -35,8 +36,8 @@ pub(crate) struct Listener {
     last: Option<(u16, u32, u32)>,
     /// SSRC changes inside the window.
     ssrc_changes: u64,
-    /// Packets received before the stream's first SSRC change.
-    first_ssrc_after: Option<u64>,
+    /// Packets received before the stream's first SSRC change, and when.
+    first_ssrc_after: Option<(u64, Instant)>,
     /// Consecutive packets whose timestamps are not 160 apart.
     ts_jumps: u64,
 }
@@ -61,7 +62,7 @@ impl Listener {
         let before = self.stream.all.packets;
         self.stream.on_packet(p, phase, pacing);
         if self.first_ssrc_after.is_none() && self.stream.ssrc_changes > 0 {
-            self.first_ssrc_after = Some(before);
+            self.first_ssrc_after = Some((before, p.arrival));
         }
         if phase != Phase::Measuring {
             return;
@@ -130,6 +131,8 @@ pub struct Hearing {
     pub ssrc_changes_before: u64,
     /// Per call with an SSRC change: packets received before the first one.
     pub ssrc_change_after: Vec<u64>,
+    /// Per call with an SSRC change: when the first one arrived.
+    pub ssrc_change_at: Vec<Instant>,
     /// Calls that received nothing in the window: a failure.
     pub silent: u64,
     /// Calls in a room with another speaker.
@@ -166,7 +169,10 @@ impl Hearing {
             .max(listener.stream.window_jitter_max_ms());
         self.ts_jumps += listener.ts_jumps;
         self.ssrc_changes += listener.ssrc_changes;
-        self.ssrc_change_after.extend(listener.first_ssrc_after);
+        if let Some((after, at)) = listener.first_ssrc_after {
+            self.ssrc_change_after.push(after);
+            self.ssrc_change_at.push(at);
+        }
         self.ssrc_changes_before += listener
             .stream
             .ssrc_changes
@@ -205,6 +211,16 @@ impl Hearing {
         Some((after[(after.len() - 1) / 2], max))
     }
 
+    /// The spread of the first SSRC changes' arrivals: seconds from the
+    /// earliest to the median and to the latest.
+    pub fn ssrc_change_spread_s(&self) -> Option<(f64, f64)> {
+        let mut at = self.ssrc_change_at.clone();
+        at.sort_unstable();
+        let first = *at.first()?;
+        let secs = |t: Instant| t.saturating_duration_since(first).as_secs_f64();
+        Some((secs(at[(at.len() - 1) / 2]), secs(*at.last()?)))
+    }
+
     /// Packets lost inside the window.
     pub fn lost(&self) -> u64 {
         self.window.lost()
@@ -221,7 +237,7 @@ mod tests {
     use super::*;
     use media::g711::ulaw_encode;
     use media::tone::ToneGenerator;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     /// Feeds 50 packets of `tones` (Hz, mixed) at 20 ms inside the window.
     fn hear(tones: &[u32]) -> Listener {

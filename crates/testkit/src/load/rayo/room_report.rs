@@ -182,7 +182,7 @@ impl RoomReport {
             line += &format!(
                 " caller_placed={} caller_established={} caller_failed={} caller_server_byes={} \
                  caller_own_byes={} byes_answered={} byes_unanswered={} caller_rtp_sent={} \
-                 caller_rtp_received={}",
+                 caller_rtp_received={} caller_rtcp_received={}",
                 c.placed,
                 c.established,
                 c.failed,
@@ -191,12 +191,14 @@ impl RoomReport {
                 c.byes_answered,
                 c.byes_unanswered,
                 c.packets_sent,
-                c.packets_received
+                c.packets_received,
+                c.other_received
             );
         }
         if let Some(h) = self.caller.as_ref().and_then(|c| c.hearing.as_ref()) {
             let pct = |p| h.pacing.percentile(p).map_or("-".into(), |v| v.to_string());
             let after = h.ssrc_change_after_p50_max();
+            let spread = h.ssrc_change_spread_s();
             let tones: Vec<String> = h
                 .tones_heard
                 .iter()
@@ -207,7 +209,8 @@ impl RoomReport {
                  reordered={} pacing_us_p50={} pacing_us_p99={} pacing_us_p999={} pacing_us_max={} \
                  jitter_ms_max={:.2} ts_jumps={} ts_jump_calls={} ssrc_changes={} \
                  ssrc_changes_before={} ssrc_change_after_packets_p50={} \
-                 ssrc_change_after_packets_max={} silent={} should_hear={} hearing={} deaf={} tones_heard={} \
+                 ssrc_change_after_packets_max={} ssrc_change_spread_s_p50={} \
+                 ssrc_change_spread_s_max={} silent={} should_hear={} hearing={} deaf={} tones_heard={} \
                  over_mixed={} self_heard={}",
                 h.calls,
                 h.window.packets,
@@ -226,6 +229,8 @@ impl RoomReport {
                 h.ssrc_changes_before,
                 after.map_or("-".into(), |(p50, _)| p50.to_string()),
                 after.map_or("-".into(), |(_, max)| max.to_string()),
+                spread.map_or("-".into(), |(p50, _)| format!("{p50:.3}")),
+                spread.map_or("-".into(), |(_, max)| format!("{max:.3}")),
                 h.silent,
                 h.should_hear,
                 h.hearing,
