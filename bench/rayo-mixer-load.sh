@@ -11,7 +11,8 @@
 # Environment: BENCH_HOLD (s measured, default 60), BENCH_WARMUP (s, default
 #   5), BENCH_RATE (calls/s, default ROOMS × SIZE / 10, at least 10),
 #   BENCH_SPEAKERS (callers per room sending a tone, default SIZE),
-#   BENCH_MAX_MIXED (most tones a caller may hear, default 3), BENCH_KEEP,
+#   BENCH_MAX_MIXED (most tones a caller may hear, default 3),
+#   BENCH_HANGUP_RATE (hangups/s after the window, default BENCH_RATE), BENCH_KEEP,
 #   BENCH_SIP_PORT, BENCH_RTP_PORTS.
 # Prints rayo-load's summary and RESULT line, the server's CPU over the
 # window (% of one core), its RSS idle / at the window's end (per
@@ -29,6 +30,7 @@ warmup=${BENCH_WARMUP:-5}
 rate=${BENCH_RATE:-$((calls / 10 > 10 ? calls / 10 : 10))}
 speakers=${BENCH_SPEAKERS:-$size}
 max_mixed=${BENCH_MAX_MIXED:-3}
+hangup_rate=${BENCH_HANGUP_RATE:-$rate}
 
 sip_port=${BENCH_SIP_PORT:-$(free_port 49260)}
 xmpp_port=$(free_port 49270)
@@ -57,7 +59,7 @@ rcvbuf_before=$(rcvbuf_errors)
 cmd=(target/release/rayo-load --addr "127.0.0.1:$xmpp_port" --domain rayo.bench
   --user usera --password 1 --mechanism scram-sha-256 --mode mixer
   --sip "127.0.0.1:$sip_port" --rooms "$rooms" --room-size "$size" --speakers "$speakers"
-  --max-mixed "$max_mixed" --caller-rate "$rate" --warmup "$warmup" --hold "$hold"
+  --max-mixed "$max_mixed" --caller-rate "$rate" --hangup-rate "$hangup_rate" --warmup "$warmup" --hold "$hold"
   --duration $((2 * calls / rate + warmup + hold + 60)) --quiet)
 echo "server: taskset -c 0 target/release/switchboard --config bench.yaml (SIP 127.0.0.1:$sip_port, XMPP 127.0.0.1:$xmpp_port, rtp_ports $rtp_ports)"
 echo "load:   taskset -c 1 ${cmd[*]}"

@@ -179,6 +179,9 @@ struct Args {
     /// mixer: seconds from the last call up to the measurement window.
     #[arg(long, default_value_t = 5.0)]
     warmup: f64,
+    /// mixer: hangups per second after the window (default: `--caller-rate`).
+    #[arg(long)]
+    hangup_rate: Option<f64>,
     /// mixer: the most tones a caller may hear (the server's loudest-speakers limit).
     #[arg(long, default_value_t = 3)]
     max_mixed: usize,
@@ -256,6 +259,7 @@ fn caller(args: &Args) -> Result<Option<CallerConfig>, String> {
             warmup: seconds(args.warmup, "warmup")?,
             hold: seconds(args.hold, "hold")?,
             max_mixed: args.max_mixed,
+            hangup_rate: args.hangup_rate,
         })
     } else {
         None

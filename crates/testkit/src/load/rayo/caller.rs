@@ -66,6 +66,8 @@ pub struct MixerCalls {
     pub hold: Duration,
     /// The most tones a caller may hear (the server's loudest-speakers limit).
     pub max_mixed: usize,
+    /// Hangups per second after the window (None: the rate calls were placed).
+    pub hangup_rate: Option<f64>,
 }
 
 /// The place of a call in the caller's sequence, from the Call-ID it gave
@@ -203,6 +205,7 @@ pub fn run(
     let mut packet = [0u8; 12 + 160];
     let start = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / config.rate.max(0.001));
+    let mut hangup_interval = interval;
     // Sub-ticks since the start: calls of slot `sub % slots` send at each.
     let mut sub: u64 = 0;
     let mut next_tick = start + sub_period;
@@ -337,13 +340,16 @@ pub fn run(
                     outcome.hearing = Some(hearing);
                     up.reverse();
                     teardown = Some((up, now));
+                    if let Some(rate) = m.hangup_rate {
+                        hangup_interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
+                    }
                 }
             }
             // Hang up at the rate the calls came, then wait for the answers.
             if let Some((left, next)) = &mut teardown {
                 while *next <= now {
                     let Some(i) = left.pop() else { break };
-                    *next += interval;
+                    *next += hangup_interval;
                     if let Some(call) = calls.get_mut(i).filter(|c| c.state == State::Up) {
                         hang_up(&mut stack, call, &mut outcome, now, &mut byes);
                     }

@@ -99,6 +99,7 @@ fn mixer_calls_are_measured_over_the_window_then_hung_up() {
         warmup: Duration::from_millis(100),
         hold: Duration::from_millis(500),
         max_mixed: 3,
+        hangup_rate: Some(1000.0),
     });
     let (outcome, answered) = against_callee(config, &[]);
     assert_eq!((answered, outcome.established, outcome.own_byes), (4, 4, 4));
