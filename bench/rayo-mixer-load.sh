@@ -90,10 +90,16 @@ fi
 report_server_log
 
 f() { result_field "$work/load.out" "$1"; }
+# The server's pacer skips ticks it is too late for (its media clocks fall
+# behind, sequence numbers stay contiguous): frames a caller got fewer than
+# 50 a second over the window.
+short=$(awk -v p="$(f window_packets)" -v n="$(f measured_calls)" -v h="$hold" \
+  'BEGIN { if (n > 0 && p != "-") printf "%.1f", h * 50 - p / n; else print "-" }')
 echo "FIGURE rayo-mixer-load rooms=$rooms size=$size participants=$calls speakers=$speakers" \
   "server_cpu_pct=$cpu_pct lost=$(f lost) window_packets=$(f window_packets)" \
   "pacing_us_p50=$(f pacing_us_p50) pacing_us_p99=$(f pacing_us_p99) pacing_us_max=$(f pacing_us_max)" \
   "rss_kb_per_participant=$rss_per established=$(f caller_established) measured=$(f measured_calls)" \
+  "frames_short_per_call=$short" \
   "deaf=$(f deaf) tones_heard=$(f tones_heard) over_mixed=$(f over_mixed) self_heard=$(f self_heard)" \
   "joined=$(f joined) missing_events=$(f missing_events) started_speaking=$(f started_speaking)" \
   "speakers_announced=$(f speakers_announced)/$(f speakers_expected) rooms_gone=$(f rooms_gone)/$(f rooms)" \
