@@ -13,6 +13,15 @@
 //! fetching `--fetch` recordings). The latency modes place the calls
 //! themselves (`--sip`), so both ends share this process's clock.
 //!
+//! `--mode mixer` places `--rooms` × `--room-size` calls itself (`--sip`),
+//! joins each answered call to mixer `room-<k>`, has the first `--speakers`
+//! callers of each room send a tone of their own (the others silence),
+//! measures what every caller receives over a `--hold` s window that opens
+//! `--warmup` s after the last call is up (loss, pacing, whether it hears
+//! the room, how many tones, never its own), then hangs up every call and
+//! checks the joined/unjoined and speaking presences and each mixer's
+//! unavailable presence.
+//!
 //! Progress goes to stderr once a second. When `--calls` calls have ended,
 //! `--duration` has passed, or at SIGINT/SIGTERM, stdout gets a human
 //! summary and one `RESULT key=value …` line. The exit status is 0 when
@@ -25,7 +34,8 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use testkit::load::cli::{finish, SignalStop};
 use testkit::load::rayo::{
-    CallerConfig, Document, MediaKind, MediaPlan, Mode, RayoLoad, RayoLoadConfig,
+    CallerConfig, Document, MediaKind, MediaPlan, MixerCalls, MixerPlan, Mode, RayoLoad,
+    RayoLoadConfig, RoomLayout,
 };
 use xmpp::sasl::Mechanism;
 
@@ -44,6 +54,8 @@ enum ModeArg {
     InputLatency,
     /// A duplex record of `--max-duration-ms`.
     Record,
+    /// Join each call to its room's mixer; the built-in caller measures.
+    Mixer,
 }
 
 /// SASL mechanism choice.
@@ -151,9 +163,39 @@ struct Args {
     /// other calls were up (over every connection).
     #[arg(long)]
     latency_from_calls: Option<usize>,
+    /// mixer: rooms (mixers `room-0` …).
+    #[arg(long, default_value_t = 1)]
+    rooms: usize,
+    /// mixer: calls per room.
+    #[arg(long, default_value_t = 5)]
+    room_size: usize,
+    /// mixer: callers per room that send a tone (default: all).
+    #[arg(long)]
+    speakers: Option<usize>,
+    /// mixer: seconds measured, from `--warmup` after the last call is up;
+    /// every call is hung up at the end.
+    #[arg(long, default_value_t = 60.0)]
+    hold: f64,
+    /// mixer: seconds from the last call up to the measurement window.
+    #[arg(long, default_value_t = 5.0)]
+    warmup: f64,
+    /// mixer: hangups per second after the window (default: `--caller-rate`).
+    #[arg(long)]
+    hangup_rate: Option<f64>,
+    /// mixer: the most tones a caller may hear (the server's loudest-speakers limit).
+    #[arg(long, default_value_t = 3)]
+    max_mixed: usize,
     /// No progress lines on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
+}
+
+fn layout(args: &Args) -> RoomLayout {
+    RoomLayout {
+        rooms: args.rooms,
+        size: args.room_size,
+        speakers: args.speakers.unwrap_or(args.room_size),
+    }
 }
 
 fn mode(args: &Args) -> Result<Mode, String> {
@@ -170,6 +212,16 @@ fn mode(args: &Args) -> Result<Mode, String> {
             return Ok(Mode::AnswerHangup(hold.unwrap_or(Duration::from_secs(1))))
         }
         ModeArg::Hold => return Ok(Mode::Hold),
+        ModeArg::Mixer => {
+            if args.sip.is_none() {
+                return Err("--mode mixer places its calls: give --sip ADDRESS".into());
+            }
+            if args.rooms == 0 || args.room_size == 0 {
+                return Err("--rooms and --room-size must be at least 1".into());
+            }
+            let layout = layout(args);
+            return Ok(Mode::Mixer(MixerPlan { layout }));
+        }
         ModeArg::PlayLoop => MediaKind::PlayLoop { document },
         ModeArg::PromptLatency => MediaKind::PromptLatency {
             document,
@@ -200,10 +252,25 @@ fn caller(args: &Args) -> Result<Option<CallerConfig>, String> {
     let Some(server) = args.sip else {
         return Ok(None);
     };
-    let calls = args
-        .caller_calls
-        .or(args.calls.map(|c| c as usize))
-        .ok_or("--sip needs --calls or --caller-calls")?;
+    let mixer = if args.mode == ModeArg::Mixer {
+        let seconds = |s, what| testkit::load::seconds_arg(s, what);
+        Some(MixerCalls {
+            layout: layout(args),
+            warmup: seconds(args.warmup, "warmup")?,
+            hold: seconds(args.hold, "hold")?,
+            max_mixed: args.max_mixed,
+            hangup_rate: args.hangup_rate,
+        })
+    } else {
+        None
+    };
+    let calls = match &mixer {
+        Some(m) => m.layout.calls(),
+        None => args
+            .caller_calls
+            .or(args.calls.map(|c| c as usize))
+            .ok_or("--sip needs --calls or --caller-calls")?,
+    };
     if !(args.caller_rate.is_finite() && args.caller_rate > 0.0) {
         return Err("--caller-rate must be positive".into());
     }
@@ -215,6 +282,7 @@ fn caller(args: &Args) -> Result<Option<CallerConfig>, String> {
         keys: args.digits.clone(),
         key_delay: Duration::from_millis(args.key_delay_ms),
         max_call: Duration::from_millis(args.max_call_ms),
+        mixer,
     }))
 }
 
@@ -237,7 +305,10 @@ fn config(args: &Args) -> Result<RayoLoadConfig, String> {
         mechanisms,
         connections: args.connections,
         mode: mode(args)?,
-        calls: args.calls,
+        calls: match args.mode {
+            ModeArg::Mixer => Some(layout(args).calls() as u64),
+            _ => args.calls,
+        },
         latency_from_calls: args.latency_from_calls,
         caller: caller(args)?,
         fetch: args.fetch,

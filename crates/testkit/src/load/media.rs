@@ -44,13 +44,13 @@ pub enum Side {
 }
 
 /// One second of a tone, G.711-encoded both ways, frame by frame.
-struct ToneFrames {
+pub(crate) struct ToneFrames {
     pcmu: Vec<[u8; FRAME_SAMPLES]>,
     pcma: Vec<[u8; FRAME_SAMPLES]>,
 }
 
 impl ToneFrames {
-    fn new(hz: u32) -> ToneFrames {
+    pub(crate) fn new(hz: u32) -> ToneFrames {
         let mut generator = ToneGenerator::sine(f64::from(hz), TONE_DBM0);
         let mut pcmu = Vec::with_capacity(TONE_FRAMES);
         let mut pcma = Vec::with_capacity(TONE_FRAMES);
@@ -66,7 +66,7 @@ impl ToneFrames {
         ToneFrames { pcmu, pcma }
     }
 
-    fn frame(&self, codec: Codec, tick: u64) -> &[u8; FRAME_SAMPLES] {
+    pub(crate) fn frame(&self, codec: Codec, tick: u64) -> &[u8; FRAME_SAMPLES] {
         let table = match codec {
             Codec::Pcmu => &self.pcmu,
             Codec::Pcma => &self.pcma,

@@ -17,14 +17,18 @@
 //! connection, or `offer_policy: random` for several.
 
 pub mod caller;
+mod caller_rtp;
 pub mod component;
 mod component_report;
 mod components;
 mod cpu_meter;
 mod fetch;
 mod keypad;
+mod listener;
 mod party;
 mod report;
+mod room_report;
+mod rooms;
 pub mod stanza;
 #[cfg(test)]
 mod tests;
@@ -41,13 +45,16 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use xmpp::sasl::Mechanism;
 use xmpp::{ClientConfig, ClientOutput, ClientStream, FullJid, StreamError};
 
-pub use caller::{CallerConfig, CallerOutcome};
+pub use caller::{CallerConfig, CallerOutcome, MixerCalls};
 pub use component::Document;
 pub use component_report::{ComponentReport, ComponentStamp};
 pub use components::{ComponentKind, MediaKind, MediaPlan};
 pub use fetch::fetch_recording;
+pub use listener::Hearing;
 pub use party::{ControllingParty, Mode, IQ_TIMEOUT};
 pub use report::RayoReport;
+pub use room_report::RoomReport;
+pub use rooms::{MixerPlan, RoomLayout};
 
 use cpu_meter::CpuMeter;
 
@@ -55,6 +62,9 @@ use cpu_meter::CpuMeter;
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a connection's thread sleeps, so a stop is seen even without its waker.
 const MAX_WAIT: Duration = Duration::from_millis(100);
+/// How long the mixer mode waits, once every call has ended, for the
+/// mixers' unavailable presences.
+const MIXER_GRACE: Duration = Duration::from_secs(3);
 const SOCKET: Token = Token(0);
 const WAKE: Token = Token(1);
 
@@ -128,6 +138,8 @@ struct Counters {
     ended: AtomicU64,
     up: AtomicU64,
     failures: AtomicU64,
+    /// Mixers joined and not yet gone.
+    mixers: AtomicU64,
 }
 
 /// What the connections' threads share.
@@ -140,6 +152,10 @@ struct Shared {
     /// Calls ended over every connection, against `calls`.
     ended: AtomicU64,
     calls: Option<u64>,
+    /// The mixer mode: once `calls` have ended, wait for the mixers to go.
+    mixers: bool,
+    /// When `calls` calls had ended.
+    all_ended: Mutex<Option<Instant>>,
 }
 
 impl Shared {
@@ -147,6 +163,21 @@ impl Shared {
         self.stop.store(true, Ordering::SeqCst);
         for waker in &self.wakers {
             let _ = waker.wake();
+        }
+    }
+
+    /// The mixer mode's end: every call ended and every mixer gone (or
+    /// [`MIXER_GRACE`] passed since the last call ended).
+    fn settle(&self, now: Instant) {
+        let ended_at = *self.all_ended.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(at) = ended_at else { return };
+        let open: u64 = self
+            .counters
+            .iter()
+            .map(|c| c.mixers.load(Ordering::Relaxed))
+            .sum();
+        if open == 0 || now >= at + MIXER_GRACE {
+            self.stop();
         }
     }
 
@@ -220,6 +251,8 @@ impl RayoLoad {
             wakers,
             ended: AtomicU64::new(0),
             calls: config.calls,
+            mixers: matches!(config.mode, Mode::Mixer(_)),
+            all_ended: Mutex::new(None),
         };
         Ok(RayoLoad {
             sessions,
@@ -331,6 +364,10 @@ impl RayoLoad {
                 media.join_caller(outcome);
             }
             media.fetch_recordings(fetch);
+        } else if let Some(rooms) = &mut report.rooms {
+            if let Some(outcome) = outcome {
+                rooms.join_caller(outcome);
+            }
         }
         report.calls_wanted = shared.calls;
         report.elapsed = started.elapsed();
@@ -427,6 +464,9 @@ impl Session {
             self.party.on_timers(now);
             self.pump();
             self.publish(shared, &mut ended_published);
+            if shared.mixers {
+                shared.settle(now);
+            }
             if shared.stop.load(Ordering::SeqCst) || end.is_some_and(|e| now >= e) {
                 break;
             }
@@ -490,12 +530,20 @@ impl Session {
         counters
             .failures
             .store(self.party.failure_count(), Ordering::Relaxed);
+        counters
+            .mixers
+            .store(self.party.open_mixers() as u64, Ordering::Relaxed);
         let new = report.ended - *ended_published;
         if new > 0 {
             *ended_published = report.ended;
             let total = shared.ended.fetch_add(new, Ordering::SeqCst) + new;
             if shared.calls.is_some_and(|calls| total >= calls) {
-                shared.stop();
+                if shared.mixers {
+                    let mut at = shared.all_ended.lock().unwrap_or_else(|e| e.into_inner());
+                    at.get_or_insert_with(Instant::now);
+                } else {
+                    shared.stop();
+                }
             }
         }
     }

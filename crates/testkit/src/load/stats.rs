@@ -332,6 +332,9 @@ impl Stream {
                 }
             }
             self.ssrc = Some(p.ssrc);
+            // A new source: its timestamps have their own base (RFC 3550 §6.4.1).
+            self.last = None;
+            self.jitter = 0.0;
             self.extender = SequenceExtender::new();
             self.highest = None;
             self.seen = [0; (SEEN_BITS / 64) as usize];

@@ -8,6 +8,15 @@
 //!
 //! One thread: the SIP socket and every call's RTP socket registered with
 //! `mio`; the [`SipStack`] fed like the other load tools do.
+//!
+//! In the mixer mode ([`MixerCalls`]) the speakers of each room send a
+//! tone of their own instead of silence, every call's stream is measured
+//! by a [`Listener`] over a window that opens `warmup` after the last call
+//! is set up and lasts `hold` (`MEASURE start` / `MEASURE end` on stdout,
+//! for the bench script's samples of the server), and then the caller hangs
+//! every call up at the rate it placed them, and waits for the BYEs' answers. Calls send in 20 slots of 1 ms, as phones that started
+//! their calls at independent moments, and the sockets are read after a
+//! 1 ms nap rather than on every wake-up, as rtp-load does.
 
 use std::collections::{HashMap, HashSet};
 use std::io::ErrorKind;
@@ -17,7 +26,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use media::rtp::RtpHeader;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use sdp::{LocalMedia, OriginState, SessionDescription};
@@ -27,14 +35,49 @@ use sip_stack::{
     StackEvent, TransactionId, Transport,
 };
 
-use super::keypad::{is_audible, silence_byte, Keypad, Packet, SAMPLES_PER_PACKET};
-use crate::load::media::recv_stamped;
+use super::caller_rtp::{receive, send_tick, Stream};
+use super::keypad::Keypad;
+use super::listener::{Hearing, Listener};
+use super::rooms::{RoomLayout, TONES};
+use crate::load::media::ToneFrames;
+use crate::load::stats::{Histogram, Phase};
+use crate::rtp_source::Codec;
 
 /// One 20 ms packet time.
 const TICK: Duration = Duration::from_millis(20);
 const SIP: Token = Token(usize::MAX);
 /// How long calls still up at the end get for their BYE's answer.
 const BYE_GRACE: Duration = Duration::from_secs(2);
+/// The mixer mode's wait for the answers to its BYEs (Timer F).
+const BYE_WAIT: Duration = Duration::from_secs(32);
+/// Send slots per tick in the mixer mode.
+const MIXER_SLOTS: u32 = 20;
+/// The mixer mode's nap between reads of the sockets.
+const NAP: Duration = Duration::from_millis(1);
+
+/// The mixer mode's calls: who speaks, and the measurement window.
+#[derive(Debug, Clone)]
+pub struct MixerCalls {
+    /// Rooms, their size and speakers (call `i` is the `i`-th placed).
+    pub layout: RoomLayout,
+    /// From the last call set up to the window's start.
+    pub warmup: Duration,
+    /// The window; every call is hung up at its end.
+    pub hold: Duration,
+    /// The most tones a caller may hear (the server's loudest-speakers limit).
+    pub max_mixed: usize,
+    /// Hangups per second after the window (None: the rate calls were placed).
+    pub hangup_rate: Option<f64>,
+}
+
+/// The place of a call in the caller's sequence, from the Call-ID it gave
+/// the call (`rl-<pid>-<index>@<address>`); None for any other Call-ID.
+pub fn call_index(call_id: &str) -> Option<usize> {
+    let (local, _) = call_id.trim().split_once('@')?;
+    let rest = local.strip_prefix("rl-")?;
+    let (_, index) = rest.rsplit_once('-')?;
+    index.parse().ok()
+}
 
 /// What the caller does.
 #[derive(Debug, Clone)]
@@ -53,6 +96,8 @@ pub struct CallerConfig {
     pub key_delay: Duration,
     /// Longest a call is kept; then the caller hangs up itself.
     pub max_call: Duration,
+    /// The mixer mode (tones, a measured window, hangups at its end).
+    pub mixer: Option<MixerCalls>,
 }
 
 /// What the caller saw of one call.
@@ -83,37 +128,39 @@ pub struct CallerOutcome {
     pub packets_sent: u64,
     /// RTP packets received.
     pub packets_received: u64,
+    /// Of those, packets that are not RTP (RTCP), left out of every figure.
+    pub other_received: u64,
     /// Per call.
     pub calls: HashMap<String, CallerCall>,
+    /// The mixer mode: what the calls heard over the window.
+    pub hearing: Option<Hearing>,
+    /// BYEs of ours answered with a final response.
+    pub byes_answered: usize,
+    /// BYEs of ours that timed out or were unanswered when the caller ended.
+    pub byes_unanswered: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
+pub(super) enum State {
     Inviting,
     Up,
     Done,
 }
 
-/// The RTP side of an established call.
-struct Stream {
-    remote: SocketAddr,
-    payload_type: u8,
-    event_type: u8,
-    ssrc: u32,
-    sequence: u16,
-    timestamp: u32,
-}
-
-struct Call {
-    call_id: String,
-    socket: UdpSocket,
-    offer: SessionDescription,
-    state: State,
-    dialog: Option<DialogId>,
-    stream: Option<Stream>,
-    keypad: Option<(Instant, Keypad)>,
-    seen: CallerCall,
-    up_at: Instant,
+pub(super) struct Call {
+    pub(super) index: usize,
+    pub(super) call_id: String,
+    pub(super) socket: UdpSocket,
+    pub(super) offer: SessionDescription,
+    pub(super) state: State,
+    pub(super) dialog: Option<DialogId>,
+    pub(super) stream: Option<Stream>,
+    pub(super) keypad: Option<(Instant, Keypad)>,
+    /// The mixer mode: the tone this call sends (an index into the tones).
+    pub(super) tone: Option<usize>,
+    pub(super) seen: CallerCall,
+    pub(super) up_at: Instant,
+    pub(super) listener: Option<Listener>,
 }
 
 /// Runs the caller until every call is over (or `stop`), taking the
@@ -137,8 +184,20 @@ pub fn run(
         transport: Transport::Udp,
         connection: None,
     };
+    let mixer = config.mixer.as_ref();
+    let tones: Vec<ToneFrames> = mixer.map_or_else(Vec::new, |m| {
+        let positions = m.layout.size.min(TONES);
+        (0..positions)
+            .map(|p| ToneFrames::new(m.layout.tone_hz(p)))
+            .collect()
+    });
+    let slots = if mixer.is_some() { MIXER_SLOTS } else { 1 };
+    let sub_period = TICK / slots;
     let mut calls: Vec<Call> = Vec::with_capacity(config.calls);
     let mut invites: HashMap<ClientTransactionId, usize> = HashMap::new();
+    let mut byes: HashMap<ClientTransactionId, usize> = HashMap::new();
+    // The mixer mode's hangups after the window: calls left, next one due.
+    let mut teardown: Option<(Vec<usize>, Instant)> = None;
     let mut by_call_id: HashMap<String, usize> = HashMap::new();
     let mut outcome = CallerOutcome::default();
     let mut events = Events::with_capacity(1024);
@@ -146,11 +205,18 @@ pub fn run(
     let mut packet = [0u8; 12 + 160];
     let start = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / config.rate.max(0.001));
-    let mut next_tick = start + TICK;
+    let mut hangup_interval = interval;
+    // Sub-ticks since the start: calls of slot `sub % slots` send at each.
+    let mut sub: u64 = 0;
+    let mut next_tick = start + sub_period;
     let run_id = std::process::id();
     let mut finishing: Option<Instant> = None;
     // Inputs started for calls not placed yet (only a test gets ahead so).
     let mut early: HashSet<String> = HashSet::new();
+    // The mixer mode's window: (opens, closes), and where the run is.
+    let mut window: Option<(Instant, Instant)> = None;
+    let mut phase = Phase::Warmup;
+    let mut pacing = Histogram::new();
     loop {
         let now = Instant::now();
         // Place the calls due.
@@ -197,7 +263,11 @@ pub fn run(
                 outcome.keyed += 1;
                 (now + config.key_delay, Keypad::new(&config.keys))
             });
+            let tone = mixer
+                .filter(|m| m.layout.is_speaker(index))
+                .map(|m| (index % m.layout.size.max(1)) % TONES);
             calls.push(Call {
+                index,
                 call_id,
                 socket,
                 offer,
@@ -205,8 +275,10 @@ pub fn run(
                 dialog: None,
                 stream: None,
                 keypad,
+                tone,
                 seen: CallerCall::default(),
                 up_at: now,
+                listener: mixer.map(|_| Listener::new()),
             });
         }
         // Keys for the calls whose input started.
@@ -222,25 +294,78 @@ pub fn run(
                 }
             }
         }
-        // One packet per call up on each tick.
-        if now >= next_tick {
-            next_tick += TICK;
-            if next_tick < now {
-                next_tick = now + TICK;
-            }
-            for call in calls.iter_mut().filter(|c| c.state == State::Up) {
-                if call.up_at + config.max_call <= now {
-                    hang_up(&mut stack, call, &mut outcome, now);
+        // One packet per call up on each tick, in its slot; a wake-up more
+        // than a tick late skips whole ticks (slots stay in place).
+        if now >= next_tick + TICK {
+            let behind = (now - next_tick).as_nanos() / TICK.as_nanos();
+            next_tick += TICK * behind as u32;
+        }
+        while next_tick <= now {
+            let slot = sub % u64::from(slots);
+            sub += 1;
+            next_tick += sub_period;
+            let due =
+                |c: &&mut Call| c.state == State::Up && c.index as u64 % u64::from(slots) == slot;
+            for call in calls.iter_mut().filter(due) {
+                if mixer.is_none() && call.up_at + config.max_call <= now {
+                    hang_up(&mut stack, call, &mut outcome, now, &mut byes);
                     continue;
                 }
-                send_tick(call, now, &mut packet, &mut outcome);
+                send_tick(call, now, &mut packet, &mut outcome, &tones);
+            }
+        }
+        if let Some(m) = mixer {
+            let settled =
+                || calls.len() == config.calls && calls.iter().all(|c| c.state != State::Inviting);
+            if window.is_none() && finishing.is_none() && settled() {
+                window = Some((now + m.warmup, now + m.warmup + m.hold));
+            }
+            if let Some((opens, closes)) = window {
+                if phase == Phase::Warmup && now >= opens {
+                    phase = Phase::Measuring;
+                    println!("MEASURE start");
+                }
+                if phase == Phase::Measuring && now >= closes {
+                    phase = Phase::Teardown;
+                    println!("MEASURE end");
+                    let mut hearing = Hearing::new(m.max_mixed);
+                    hearing.pacing = std::mem::take(&mut pacing);
+                    let mut up = Vec::new();
+                    for call in calls.iter().filter(|c| c.state == State::Up) {
+                        if let Some(listener) = &call.listener {
+                            hearing.add(listener, call.index, &m.layout);
+                        }
+                        up.push(call.index);
+                    }
+                    outcome.hearing = Some(hearing);
+                    up.reverse();
+                    teardown = Some((up, now));
+                    if let Some(rate) = m.hangup_rate {
+                        hangup_interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
+                    }
+                }
+            }
+            // Hang up at the rate the calls came, then wait for the answers.
+            if let Some((left, next)) = &mut teardown {
+                while *next <= now {
+                    let Some(i) = left.pop() else { break };
+                    *next += hangup_interval;
+                    if let Some(call) = calls.get_mut(i).filter(|c| c.state == State::Up) {
+                        hang_up(&mut stack, call, &mut outcome, now, &mut byes);
+                    }
+                }
+                let answered = byes.is_empty() || now >= *next + BYE_WAIT;
+                if left.is_empty() && answered && finishing.is_none() {
+                    finishing = Some(now);
+                }
             }
         }
         let active = calls.iter().filter(|c| c.state != State::Done).count();
         let all_placed = calls.len() == config.calls;
-        if finishing.is_none() && (stop.load(Ordering::Relaxed) || (all_placed && active == 0)) {
+        let stopped = stop.load(Ordering::Relaxed);
+        if finishing.is_none() && (stopped || (all_placed && active == 0 && teardown.is_none())) {
             for call in calls.iter_mut().filter(|c| c.state == State::Up) {
-                hang_up(&mut stack, call, &mut outcome, now);
+                hang_up(&mut stack, call, &mut outcome, now, &mut byes);
             }
             finishing = Some(
                 now + if active == 0 {
@@ -261,7 +386,13 @@ pub fn run(
         if let Some(t) = stack.poll_timeout() {
             until = until.min(t);
         }
-        let wait = until.saturating_duration_since(Instant::now()).min(TICK);
+        let mut wait = until.saturating_duration_since(Instant::now()).min(TICK);
+        if mixer.is_some() {
+            // Nap, then take what is ready: a reader asleep in epoll_wait
+            // would be woken by the server for every packet (see rtp-load).
+            std::thread::sleep(wait.min(NAP));
+            wait = Duration::ZERO;
+        }
         match poll.poll(&mut events, Some(wait)) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -289,7 +420,7 @@ pub fn run(
                     }
                 }
             } else if let Some(call) = calls.get_mut(event.token().0) {
-                receive(call, &mut buf, &mut outcome);
+                receive(call, &mut buf, &mut outcome, phase, &mut pacing);
             }
         }
         stack.handle_timeout(Instant::now());
@@ -304,104 +435,39 @@ pub fn run(
                     event,
                     &mut calls,
                     &mut invites,
+                    &mut byes,
                     &by_call_id,
                     &mut outcome,
                 ),
             }
         }
     }
+    outcome.byes_unanswered += byes.len();
     for call in calls {
         outcome.calls.insert(call.call_id, call.seen);
     }
     Ok(outcome)
 }
 
-/// Sends this tick's packet of an established call.
-fn send_tick(call: &mut Call, now: Instant, packet: &mut [u8; 172], outcome: &mut CallerOutcome) {
-    let Some(stream) = &mut call.stream else {
-        return;
-    };
-    let due = match &mut call.keypad {
-        Some((at, keypad)) if *at <= now && !keypad.done() => Some(keypad.next_packet()),
-        _ => None,
-    };
-    let mut body = [0u8; 160];
-    let mut last_end = false;
-    let (payload_type, marker, timestamp, len) = match due {
-        Some(Packet::Event {
-            payload,
-            ticks_since_start,
-            marker,
-            last_end: last,
-        }) => {
-            last_end = last;
-            body[..4].copy_from_slice(&payload);
-            let back = ticks_since_start * SAMPLES_PER_PACKET;
-            (
-                stream.event_type,
-                marker,
-                stream.timestamp.wrapping_sub(back),
-                4,
-            )
-        }
-        Some(Packet::Silence) | None => {
-            body.fill(silence_byte(stream.payload_type));
-            (stream.payload_type, false, stream.timestamp, body.len())
-        }
-    };
-    let header = RtpHeader {
-        marker,
-        payload_type,
-        sequence_number: stream.sequence,
-        timestamp,
-        ssrc: stream.ssrc,
-        ..RtpHeader::default()
-    };
-    if let Ok(n) = header.write(&body[..len], packet) {
-        if call.socket.send_to(&packet[..n], stream.remote).is_ok() {
-            outcome.packets_sent += 1;
-            if last_end {
-                call.seen.last_key_end = Some(Instant::now());
-            }
-        }
-    }
-    stream.sequence = stream.sequence.wrapping_add(1);
-    stream.timestamp = stream.timestamp.wrapping_add(SAMPLES_PER_PACKET);
-}
-
-/// Reads a call's RTP socket dry, noting the first audible packet.
-fn receive(call: &mut Call, buf: &mut [u8], outcome: &mut CallerOutcome) {
-    loop {
-        match recv_stamped(&call.socket, buf) {
-            Ok((n, arrival)) => {
-                outcome.packets_received += 1;
-                let Some(bytes) = buf.get(..n) else { continue };
-                let Ok(rtp) = media::rtp::RtpPacket::parse(bytes) else {
-                    continue;
-                };
-                if call.seen.first_audio.is_none() && is_audible(rtp.payload_type(), rtp.payload())
-                {
-                    call.seen.first_audio = Some(arrival);
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset
-                ) => {}
-            Err(_) => return,
-        }
-    }
-}
-
-fn hang_up(stack: &mut SipStack, call: &mut Call, outcome: &mut CallerOutcome, now: Instant) {
+fn hang_up(
+    stack: &mut SipStack,
+    call: &mut Call,
+    outcome: &mut CallerOutcome,
+    now: Instant,
+    byes: &mut HashMap<ClientTransactionId, usize>,
+) {
     call.state = State::Done;
     outcome.own_byes += 1;
     if let Some(dialog) = call.dialog.clone() {
-        let _ = stack
+        let sent = stack
             .new_in_dialog_request(&dialog, Method::Bye)
             .and_then(|bye| stack.send_in_dialog(now, &dialog, bye));
+        match sent {
+            Ok(id) => {
+                byes.insert(id, call.index);
+            }
+            Err(_) => outcome.byes_unanswered += 1,
+        }
     }
 }
 
@@ -410,6 +476,7 @@ fn on_event(
     event: StackEvent,
     calls: &mut [Call],
     invites: &mut HashMap<ClientTransactionId, usize>,
+    byes: &mut HashMap<ClientTransactionId, usize>,
     by_call_id: &HashMap<String, usize>,
     outcome: &mut CallerOutcome,
 ) {
@@ -419,6 +486,10 @@ fn on_event(
             response,
             dialog,
         } if response.status >= 200 => {
+            if byes.remove(&transaction).is_some() {
+                outcome.byes_answered += 1;
+                return;
+            }
             let Some(i) = invites.remove(&transaction) else {
                 return;
             };
@@ -439,6 +510,11 @@ fn on_event(
                         ssrc: random.next_u32(),
                         sequence: random.next_u32() as u16,
                         timestamp: random.next_u32(),
+                        codec: match n.codec {
+                            sdp::Codec::Pcmu => Codec::Pcmu,
+                            sdp::Codec::Pcma => Codec::Pcma,
+                        },
+                        frames: 0,
                     });
                     call.dialog = dialog;
                     call.state = State::Up;
@@ -454,6 +530,9 @@ fn on_event(
         StackEvent::Timeout {
             transaction: TransactionId::Client(id),
         } => {
+            if byes.remove(&id).is_some() {
+                outcome.byes_unanswered += 1;
+            }
             if let Some(call) = invites.remove(&id).and_then(|i| calls.get_mut(i)) {
                 call.state = State::Done;
                 outcome.failed += 1;
@@ -485,74 +564,4 @@ fn on_event(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::load::media::Media;
-    use crate::load::sip::{run_callee, SipSide};
-    use std::sync::mpsc;
-
-    /// Three calls to the load's own callee (it answers and sends a tone):
-    /// every call hears audio, sends its keys when told, and is hung up at
-    /// `max_call`.
-    #[test]
-    fn calls_hear_the_far_end_key_when_told_and_hang_up() {
-        let callee = SipSide::bind("127.0.0.1:0".parse().expect("address")).expect("bind");
-        let server = callee.local_addr();
-        let (media, threads) = Media::new(1, 700, 1300, 1).expect("media");
-        let stop_callee = AtomicBool::new(false);
-        let stop_media = AtomicBool::new(false);
-        let stop_caller = AtomicBool::new(false);
-        let config = CallerConfig {
-            server,
-            number: "100".into(),
-            calls: 3,
-            rate: 100.0,
-            keys: "12".into(),
-            key_delay: Duration::ZERO,
-            max_call: Duration::from_millis(800),
-        };
-        let (tx, rx) = mpsc::channel();
-        for i in 0..3 {
-            let id = format!("rl-{}-{i}@127.0.0.1", std::process::id());
-            tx.send(id).expect("queued");
-        }
-        let outcome = std::thread::scope(|s| {
-            let sender = s.spawn(|| threads.sender.run(&stop_media));
-            let receivers: Vec<_> = threads
-                .receivers
-                .into_iter()
-                .map(|r| {
-                    let phase = std::sync::atomic::AtomicU8::new(0);
-                    let stop = &stop_media;
-                    s.spawn(move || r.run(&phase, stop))
-                })
-                .collect();
-            let callee = s.spawn(|| run_callee(callee, &media, &stop_callee));
-            let outcome = run(&config, &rx, &stop_caller).expect("caller ran");
-            stop_callee.store(true, Ordering::SeqCst);
-            stop_media.store(true, Ordering::SeqCst);
-            media.wake_receivers();
-            let answered = callee.join().expect("callee").answered;
-            sender.join().expect("sender");
-            for r in receivers {
-                r.join().expect("receiver");
-            }
-            assert_eq!(answered, 3);
-            outcome
-        });
-        assert_eq!(
-            (outcome.placed, outcome.established, outcome.failed),
-            (3, 3, 0)
-        );
-        assert_eq!(
-            (outcome.own_byes, outcome.server_byes, outcome.keyed),
-            (3, 0, 3)
-        );
-        assert!(outcome.packets_sent > 0 && outcome.packets_received > 0);
-        assert_eq!(outcome.calls.len(), 3);
-        for (id, call) in &outcome.calls {
-            assert!(call.first_audio.is_some(), "{id} heard nothing");
-            assert!(call.last_key_end.is_some(), "{id} sent no keys");
-        }
-    }
-}
+mod tests;

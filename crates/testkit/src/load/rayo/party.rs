@@ -22,6 +22,7 @@ use xmpp::Element;
 use super::component::component_iq;
 use super::components::{ComponentKind, Components, MediaPlan};
 use super::report::RayoReport;
+use super::rooms::{MixerPlan, Rooms};
 use super::stanza::{classify, reply, Inbound};
 use crate::load::stats::micros;
 
@@ -41,6 +42,9 @@ pub enum Mode {
     /// Start media components (see [`MediaPlan`]); the call may end by
     /// either side (`hangup-command` or `hungup`).
     Media(MediaPlan),
+    /// Join each answered call to its room's mixer (see [`MixerPlan`]);
+    /// the caller hangs up.
+    Mixer(MixerPlan),
 }
 
 impl Mode {
@@ -49,7 +53,9 @@ impl Mode {
         let ours = match self {
             Mode::AnswerHangup(_) => "hangup-command",
             Mode::Hold => "hungup",
-            Mode::Media(_) => return matches!(reason, "hangup-command" | "hungup" | "hangup"),
+            Mode::Media(_) | Mode::Mixer(_) => {
+                return matches!(reason, "hangup-command" | "hungup" | "hangup")
+            }
         };
         reason == ours || reason == "hangup"
     }
@@ -60,6 +66,8 @@ impl Mode {
 enum Command {
     Answer,
     Hangup,
+    /// A join of the call's room.
+    Join,
     /// A component's start; whether it is the one measured.
     Component(ComponentKind, bool),
 }
@@ -69,6 +77,7 @@ impl Command {
         match self {
             Command::Answer => "answer",
             Command::Hangup => "hangup",
+            Command::Join => "join",
             Command::Component(kind, _) => kind.name(),
         }
     }
@@ -100,6 +109,8 @@ pub struct ControllingParty {
     report: RayoReport,
     /// The components of a media mode.
     components: Option<Components>,
+    /// The calls in mixers of the mixer mode.
+    rooms: Option<Rooms>,
 }
 
 impl ControllingParty {
@@ -111,8 +122,13 @@ impl ControllingParty {
             Mode::Media(plan) => Some(Components::new(plan.clone(), digits.parse().unwrap_or(0))),
             _ => None,
         };
+        let rooms = match &mode {
+            Mode::Mixer(plan) => Some(Rooms::new(*plan)),
+            _ => None,
+        };
         ControllingParty {
             components,
+            rooms,
             mode,
             id_prefix: id_prefix.to_owned(),
             next_id: 0,
@@ -128,8 +144,16 @@ impl ControllingParty {
 
     /// Handles one stanza from the server, received at `now`.
     pub fn on_stanza(&mut self, stanza: &Element, now: Instant) {
+        if let Some(rooms) = &mut self.rooms {
+            if stanza.name() == "presence" {
+                rooms.on_presence(stanza);
+            }
+        }
         match classify(stanza) {
             Inbound::Offer { call, sip_call_id } => {
+                if let Some(rooms) = &mut self.rooms {
+                    rooms.on_offer(&call, sip_call_id.as_deref());
+                }
                 if let Some(components) = &mut self.components {
                     components.on_offer(&call, sip_call_id);
                 }
@@ -138,6 +162,9 @@ impl ControllingParty {
             Inbound::End { call, reason, .. } => {
                 if let Some(components) = &mut self.components {
                     components.on_end(&call);
+                }
+                if let Some(rooms) = &mut self.rooms {
+                    rooms.on_end(&call);
                 }
                 self.on_end(&call, reason)
             }
@@ -229,7 +256,15 @@ impl ControllingParty {
     /// Failures so far, components' included.
     pub fn failure_count(&self) -> u64 {
         let components = self.components.as_ref();
-        self.report.failure_count() + components.map_or(0, |c| c.report().failure_count())
+        let rooms = self.rooms.as_ref();
+        self.report.failure_count()
+            + components.map_or(0, |c| c.report().failure_count())
+            + rooms.map_or(0, |r| r.report().failure_count())
+    }
+
+    /// Mixers joined and not yet gone (the mixer mode).
+    pub fn open_mixers(&self) -> usize {
+        self.rooms.as_ref().map_or(0, Rooms::open_mixers)
     }
 
     /// SIP Call-IDs of calls whose input just started (media modes).
@@ -244,6 +279,7 @@ impl ControllingParty {
     pub fn into_report(mut self) -> RayoReport {
         self.report.up_at_end = self.calls.len();
         self.report.media = self.components.map(Components::into_report);
+        self.report.rooms = self.rooms.map(Rooms::into_report);
         self.report
     }
 
@@ -312,6 +348,17 @@ impl ControllingParty {
                     c.on_started(&pending.call, start, reference, now);
                 }
             }
+            (Command::Join, Some(condition)) => {
+                if let Some(rooms) = &mut self.rooms {
+                    rooms.on_join_error(&pending.call, &condition);
+                }
+            }
+            (Command::Join, None) => {
+                if let Some(rooms) = &mut self.rooms {
+                    let us = micros(now.saturating_duration_since(pending.sent_at));
+                    rooms.on_join_result(&pending.call, reference, us);
+                }
+            }
             (Command::Answer, Some(condition)) => {
                 *report.answer_errors.entry(condition).or_default() += 1
             }
@@ -335,8 +382,12 @@ impl ControllingParty {
                 let hold = match &self.mode {
                     Mode::AnswerHangup(hold) => Some(*hold),
                     Mode::Media(plan) => plan.hold,
-                    Mode::Hold => None,
+                    Mode::Hold | Mode::Mixer(_) => None,
                 };
+                let join = self.rooms.as_mut().and_then(|r| r.join(&pending.call));
+                if let Some(join) = join {
+                    self.send_iq(Command::Join, pending.call.clone(), join, now);
+                }
                 if let Some(hold) = hold {
                     self.hangups
                         .push(Reverse((now + hold, pending.call.clone())));

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::component_report::ComponentReport;
+use super::room_report::RoomReport;
 use crate::load::cli::tool_cpu_line;
 
 use crate::load::stats::Histogram;
@@ -64,6 +65,8 @@ pub struct RayoReport {
     pub cpu_pct_max_1s: Option<f64>,
     /// The components of a media mode (None in the call-only modes).
     pub media: Option<ComponentReport>,
+    /// The mixers of the mixer mode.
+    pub rooms: Option<RoomReport>,
 }
 
 impl RayoReport {
@@ -95,6 +98,7 @@ impl RayoReport {
             cpu_pct: None,
             cpu_pct_max_1s: None,
             media: None,
+            rooms: None,
         }
     }
 
@@ -131,6 +135,11 @@ impl RayoReport {
                 .get_or_insert_with(ComponentReport::default)
                 .merge(theirs);
         }
+        if let Some(theirs) = &other.rooms {
+            self.rooms
+                .get_or_insert_with(RoomReport::default)
+                .merge(theirs);
+        }
     }
 
     /// Answers that got an error.
@@ -155,6 +164,7 @@ impl RayoReport {
                 .media
                 .as_ref()
                 .map_or(0, ComponentReport::failure_count)
+            + self.rooms.as_ref().map_or(0, RoomReport::failure_count)
     }
 
     /// True when nothing failed and no connection was lost.
@@ -202,6 +212,11 @@ impl RayoReport {
             .as_ref()
             .map(|m| format!("{} ", m.result_fields()))
             .unwrap_or_default();
+        let rooms = self
+            .rooms
+            .as_ref()
+            .map(|r| format!("{} ", r.result_fields()))
+            .unwrap_or_default();
         let tool = format!(
             "elapsed_s={:.1} tool_cpu_pct={} tool_cpu_pct_max_1s={}",
             self.elapsed.as_secs_f64(),
@@ -212,7 +227,7 @@ impl RayoReport {
             "RESULT offers={} answered={} answer_errors={} hangups_sent={} hangups={} \
              ended={} ends_by={ends_by} unexpected_ends={} stray_ends={} duplicate_offers={} \
              iq_errors_by={iq_errors_by} unmatched={} requests={} disconnects={} up_max={} \
-             up_at_end={} calls_wanted={} failures={} {} {media}{tool}",
+             up_at_end={} calls_wanted={} failures={} {} {media}{rooms}{tool}",
             self.offers,
             self.answered,
             self.answer_error_count(),
@@ -284,6 +299,9 @@ impl std::fmt::Display for RayoReport {
         }
         if let Some(media) = &self.media {
             write!(f, "{media}")?;
+        }
+        if let Some(rooms) = &self.rooms {
+            write!(f, "{rooms}")?;
         }
         let cpu = tool_cpu_line(self.cpu_pct, self.elapsed, self.cpu_pct_max_1s);
         f.write_str(&cpu)
