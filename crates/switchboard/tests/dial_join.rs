@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use call_control::{
@@ -24,37 +23,6 @@ use testkit::Codec;
 /// A join of `target` in `direction`.
 fn join_cmd(target: JoinTarget, direction: JoinDirection) -> Command {
     Command::Join(Join { target, direction })
-}
-
-/// A core whose `default` route context sends `5…` (stripped) to `far`.
-fn start_core(far: SocketAddr) -> Core {
-    Core::start(200, |port, rtp| {
-        format!(
-            r#"
-transports:
-  udp: {{ transport: udp, bind: 127.0.0.1, port: {port} }}
-endpoints:
-  local:
-    match: {{ type: ip, values: ["127.0.0.0/8"] }}
-    route: incoming
-  app: {{ match: {{ type: agent }} }}
-  far: {{ uri: "sip:{far}" }}
-routes:
-  incoming:
-    - {{ id: "", match: any, endpoint: app }}
-  default:
-    - {{ id: "5", match: prefix, endpoint: far, strip_prefix: true, sip_headers: {{ X-Route: five }} }}
-    - {{ id: "4", match: prefix, hangup: {{ code: 403 }} }}
-media:
-  rtp_ports: {rtp}-{rtp_end}
-agent_rpc:
-  listen: 127.0.0.1:0
-http:
-  listen: 127.0.0.1:0
-"#,
-            rtp_end = rtp + 199,
-        )
-    })
 }
 
 fn header<'a>(headers: &'a sip::Headers, name: &str) -> Option<&'a str> {
@@ -78,7 +46,7 @@ fn dial_to(to: String) -> DialRequest {
 #[test]
 fn a_dialed_call_rings_is_answered_and_ends_when_the_party_hangs_up() {
     let bob = SipUa::bind();
-    let mut core = start_core(bob.local_addr());
+    let mut core = Core::with_far_end(bob.local_addr());
     let mut request = dial_to(format!("sip:bob@{}", bob.local_addr()));
     request.call_id = Some("MyCall-1".into());
     request.from = Some("alice".into());
@@ -137,7 +105,7 @@ fn a_dialed_call_rings_is_answered_and_ends_when_the_party_hangs_up() {
 #[test]
 fn a_busy_party_ends_the_dialed_call_with_486_through_the_route() {
     let far = SipUa::bind();
-    let mut core = start_core(far.local_addr());
+    let mut core = Core::with_far_end(far.local_addr());
     // A number goes through the route context: `5` stripped, the route's headers.
     let (_, call) = core.dial(dial_to("tel:5123".into())).expect("dial");
     let mut incoming = far.wait_incoming(WAIT).expect("INVITE at far");
@@ -169,7 +137,7 @@ fn a_busy_party_ends_the_dialed_call_with_486_through_the_route() {
 #[test]
 fn an_unanswered_dial_is_cancelled_at_its_timeout() {
     let far = SipUa::bind();
-    let mut core = start_core(far.local_addr());
+    let mut core = Core::with_far_end(far.local_addr());
     let mut request = dial_to(format!("sip:carol@{}", far.local_addr()));
     request.timeout = Some(Duration::from_millis(800));
     let (_, call) = core.dial(request).expect("dial");
@@ -187,7 +155,7 @@ fn an_unanswered_dial_is_cancelled_at_its_timeout() {
 fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
     let callee = SipUa::bind();
     let caller = SipUa::bind();
-    let mut core = start_core(callee.local_addr());
+    let mut core = Core::with_far_end(callee.local_addr());
 
     // The inbound call, taken and answered by the test controller.
     let caller_peer = RtpPeer::tone(Codec::Pcmu, 600.0);
@@ -355,7 +323,7 @@ fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
 fn a_dial_with_join_is_joined_once_the_party_answers() {
     let callee = SipUa::bind();
     let caller = SipUa::bind();
-    let mut core = start_core(callee.local_addr());
+    let mut core = Core::with_far_end(callee.local_addr());
     let caller_peer = RtpPeer::tone(Codec::Pcmu, 600.0);
     let mut inbound = caller.call(core.sip, "100", caller_peer.local_addr());
     let a = core.take_offer();

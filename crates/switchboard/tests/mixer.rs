@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,35 +27,6 @@ use testkit::Codec;
 const HEARD: f64 = 0.15;
 /// …and as absent below this one (~ -20 dB against an equal partner).
 const ABSENT: f64 = 0.02;
-
-fn start_core(far: SocketAddr) -> Core {
-    Core::start(200, |port, rtp| {
-        format!(
-            r#"
-transports:
-  udp: {{ transport: udp, bind: 127.0.0.1, port: {port} }}
-endpoints:
-  local:
-    match: {{ type: ip, values: ["127.0.0.0/8"] }}
-    route: incoming
-  app: {{ match: {{ type: agent }} }}
-  far: {{ uri: "sip:{far}" }}
-routes:
-  incoming:
-    - {{ id: "", match: any, endpoint: app }}
-  default:
-    - {{ id: "5", match: prefix, endpoint: far, strip_prefix: true }}
-media:
-  rtp_ports: {rtp}-{rtp_end}
-agent_rpc:
-  listen: 127.0.0.1:0
-http:
-  listen: 127.0.0.1:0
-"#,
-            rtp_end = rtp + 199,
-        )
-    })
-}
 
 fn join(name: &str, direction: JoinDirection) -> Command {
     Command::Join(Join {
@@ -134,7 +104,7 @@ fn wait_hearing(peer: &RtpPeer, all: &[f64], heard: &[f64], what: &str) {
 #[test]
 fn three_callers_in_a_mixer_hear_each_other_and_not_themselves() {
     let far = SipUa::bind();
-    let mut core = start_core(far.local_addr());
+    let mut core = Core::with_far_end(far.local_addr());
     let tones = [600.0, 900.0, 1300.0];
     let parties: Vec<Party> = [Codec::Pcmu, Codec::Pcma, Codec::Pcmu]
         .into_iter()
@@ -236,7 +206,7 @@ fn three_callers_in_a_mixer_hear_each_other_and_not_themselves() {
 #[test]
 fn a_dialed_call_joins_its_mixer_when_answered_and_send_and_recv_directions_hold() {
     let callee = SipUa::bind();
-    let mut core = start_core(callee.local_addr());
+    let mut core = Core::with_far_end(callee.local_addr());
     let tones = [600.0, 1300.0];
     // The 600 Hz caller only listens (recv): it hears the room, is not heard.
     let listener = answered_party(&mut core, Codec::Pcmu, 600.0);

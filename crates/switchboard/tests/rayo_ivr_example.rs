@@ -11,13 +11,16 @@
 //! (`target/rayo-venv`, with slixmpp), the tests say so and pass: that is
 //! the only case in which they do not run.
 
-use std::io::{BufRead, BufReader, Cursor, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod common;
+
+use std::io::{BufRead, BufReader, Cursor};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+use common::http::get;
 use media::tone::ToneGenerator;
 use media::wav::WavAudio;
 use testkit::analysis::{decode_audio, dominant_frequency, is_near, level_dbm0, tone_present};
@@ -199,24 +202,7 @@ fn loud_windows(caller: &Caller) -> usize {
 /// address it logged); status and body.
 fn fetch(http: SocketAddr, url: &str) -> (u16, Vec<u8>) {
     let rest = url.strip_prefix("http://").expect("an http URL");
-    let target = &rest[rest.find('/').expect("a path")..];
-    let mut stream = TcpStream::connect_timeout(&http, WAIT).expect("connect");
-    stream.set_read_timeout(Some(WAIT)).expect("timeout");
-    let request = format!("GET {target} HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).expect("write");
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).expect("read");
-    let split = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("end of headers");
-    let head = String::from_utf8_lossy(&answer[..split]);
-    let status = head
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|s| s.get(..3))
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    (status, answer[split + 4..].to_vec())
+    get(http, &rest[rest.find('/').expect("a path")..])
 }
 
 #[test]

@@ -98,6 +98,40 @@ http:
         })
     }
 
+    /// A core that offers every call from 127.0.0.0/8 to the test, with
+    /// 200 RTP ports, and whose `default` route context (the one dials
+    /// use) sends `5…` (stripped, with `X-Route: five`) to `far` and
+    /// answers `4…` with 403.
+    pub fn with_far_end(far: SocketAddr) -> Core {
+        Core::start(200, |port, rtp| {
+            format!(
+                r#"
+transports:
+  udp: {{ transport: udp, bind: 127.0.0.1, port: {port} }}
+endpoints:
+  local:
+    match: {{ type: ip, values: ["127.0.0.0/8"] }}
+    route: incoming
+  app: {{ match: {{ type: agent }} }}
+  far: {{ uri: "sip:{far}" }}
+routes:
+  incoming:
+    - {{ id: "", match: any, endpoint: app }}
+  default:
+    - {{ id: "5", match: prefix, endpoint: far, strip_prefix: true, sip_headers: {{ X-Route: five }} }}
+    - {{ id: "4", match: prefix, hangup: {{ code: 403 }} }}
+media:
+  rtp_ports: {rtp}-{rtp_end}
+agent_rpc:
+  listen: 127.0.0.1:0
+http:
+  listen: 127.0.0.1:0
+"#,
+                rtp_end = rtp + 199,
+            )
+        })
+    }
+
     pub fn start(rtp_ports: u16, yaml: impl FnOnce(u16, u16) -> String) -> Core {
         let port = free_port();
         let rtp = testkit::ports::free_ports(rtp_ports);
