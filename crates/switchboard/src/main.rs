@@ -15,7 +15,6 @@ fn main() -> ExitCode {
         let code = cli::run_check_config(cli.config_path(), &mut io::stdout(), &mut io::stderr());
         return ExitCode::from(code);
     }
-    init_logging();
     let config = match config::check_config(&cli.config) {
         Ok(config) => config,
         Err(errors) => {
@@ -25,6 +24,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    init_logging(&config.log);
     // Before anything opens a socket: raise the descriptor limit and keep
     // media's share of it out of reach of signalling connections.
     switchboard::fd_limit::configure(&config);
@@ -69,11 +69,17 @@ fn release_free_memory() -> bool {
     false
 }
 
-/// Logs go to stderr; `RUST_LOG` filters (default `info`), and
-/// `SWITCHBOARD_LOG_FORMAT=json` switches to one JSON object per line.
-fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("SWITCHBOARD_LOG_FORMAT").is_ok_and(|v| v == "json");
+/// Logs go to stderr, in `log.format` (`SWITCHBOARD_LOG_FORMAT=json|text`
+/// overrides it) and filtered by `log.level` (`RUST_LOG` overrides it).
+fn init_logging(log: &config::LogConfig) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::builder().parse(&log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = match std::env::var("SWITCHBOARD_LOG_FORMAT").as_deref() {
+        Ok("json") => true,
+        Ok("text") => false,
+        _ => log.format == config::LogFormat::Json,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr);

@@ -23,6 +23,17 @@ impl Server {
     /// an ephemeral port ([`Server::http_addr`]), not the default 8080 every
     /// test would share.
     pub fn start(binary: &Path, config: &str, sip_port: u16) -> Server {
+        Server::start_with(binary, config, sip_port, |_| {})
+    }
+
+    /// [`Server::start`] with the command changed by `adjust` before it is
+    /// spawned (its environment: a test of `log.level` removes `RUST_LOG`).
+    pub fn start_with(
+        binary: &Path,
+        config: &str,
+        sip_port: u16,
+        adjust: impl FnOnce(&mut Command),
+    ) -> Server {
         let dir = tempfile::tempdir().expect("create temp dir");
         let config_path = dir.path().join("switchboard.yaml");
         fs::write(&config_path, config).expect("write config");
@@ -31,16 +42,16 @@ impl Server {
         if !config.lines().any(|line| line.starts_with("http:")) {
             command.env("SWITCHBOARD_HTTP_LISTEN", "127.0.0.1:0");
         }
-        let child = command
+        command
             .arg("--config")
             .arg(&config_path)
             .env("RUST_LOG", "debug")
             .env("NO_COLOR", "1")
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn switchboard");
+            .stdin(Stdio::null());
+        adjust(&mut command);
+        let child = command.spawn().expect("spawn switchboard");
         let mut server = Server {
             child,
             dir,

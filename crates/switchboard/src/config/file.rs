@@ -13,7 +13,8 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::sections::{
-    AgentRpcConfig, HttpConfig, MediaConfig, OfferPolicy, RayoDialect, RayoUser, SipConfig,
+    AgentRpcConfig, HttpConfig, LogConfig, MediaConfig, OfferPolicy, RayoDialect, RayoUser,
+    SipConfig,
 };
 
 /// The whole document.
@@ -42,6 +43,8 @@ pub(crate) struct FileConfig {
     pub sip: Option<Spanned<SipConfig>>,
     #[serde(default)]
     pub tts: Option<Spanned<super::tts::FileTts>>,
+    #[serde(default)]
+    pub log: Option<Spanned<LogConfig>>,
 }
 
 /// `routes`: context name → its entries (`null` for an empty context).

@@ -3,7 +3,7 @@
 //! One YAML file describes the server. Its keys follow Diagox's where the two
 //! overlap (`transports`, `endpoints`, `routes`, and a top-level `version`
 //! that is accepted and ignored), so a Diagox config can be brought across;
-//! `media`, `agent_rpc`, `rayo`, `http`, `sip` and `tts` are Switchboard's own.
+//! `media`, `agent_rpc`, `rayo`, `http`, `sip`, `tts` and `log` are Switchboard's own.
 //!
 //! Loading runs in three steps, each of which reports every problem it finds
 //! rather than stopping at the first:
@@ -43,8 +43,8 @@ use indexmap::IndexMap;
 pub use cidr::{Cidr, CidrError};
 pub use env::ENV_PREFIX;
 pub use sections::{
-    AgentRpcConfig, HttpConfig, MediaConfig, OfferPolicy, PortRange, RayoConfig, RayoDialect,
-    RayoTls, RayoUser, SipConfig,
+    AgentRpcConfig, HttpConfig, LogConfig, LogFormat, MediaConfig, OfferPolicy, PortRange,
+    RayoConfig, RayoDialect, RayoTls, RayoUser, SipConfig,
 };
 pub use tts::{is_voice_name, TtsConfig, TtsEngine, COMMAND_PLACEHOLDERS};
 
@@ -70,6 +70,8 @@ pub struct Config {
     pub sip: SipConfig,
     /// The text-to-speech renderer.
     pub tts: TtsConfig,
+    /// Logging: format and filter.
+    pub log: LogConfig,
 }
 
 /// One SIP listener.

@@ -199,6 +199,38 @@ pub enum RayoDialect {
     Wiki,
 }
 
+/// `log`: what the server writes to stderr, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` for people, `json` (one object per line) for log collectors.
+    pub format: LogFormat,
+    /// The filter: a level (`error`, `warn`, `info`, `debug`, `trace`) or
+    /// tracing directives (`info,switchboard::rayo=debug`). `RUST_LOG`,
+    /// when set, wins, as operators expect of a Rust service.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// `log.format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal, unless `NO_COLOR`).
+    #[default]
+    Text,
+    /// One JSON object per line, with the span fields (call, endpoint…).
+    Json,
+}
+
 /// `http`: metrics, health and recordings.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]

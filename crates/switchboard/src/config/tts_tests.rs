@@ -1,4 +1,4 @@
-//! Tests of the `tts` section and the recording-URL keys of `http`.
+//! Tests of the `tts` section, the recording-URL keys of `http` and `log`.
 
 use super::*;
 
@@ -106,4 +106,21 @@ fn voice_names_cannot_be_options() {
     assert!(!is_voice_name("-v"));
     assert!(!is_voice_name("en us"));
     assert!(!is_voice_name(""));
+}
+
+#[test]
+fn the_log_section_takes_a_format_and_a_filter() {
+    let config = Config::from_yaml("", "t.yaml").expect("valid");
+    assert_eq!(config.log, LogConfig::default());
+    assert_eq!(config.log.format, LogFormat::Text);
+    assert_eq!(config.log.level, "info");
+    let yaml = "log:\n  format: json\n  level: info,switchboard::rayo=debug\n";
+    let config = Config::from_yaml(yaml, "t.yaml").expect("valid");
+    assert_eq!(config.log.format, LogFormat::Json);
+    assert_eq!(config.log.level, "info,switchboard::rayo=debug");
+    let errors = rendered("http:\n  listen: 127.0.0.1:0\nlog:\n  format: xml\n");
+    assert!(errors.contains("t.yaml:4"), "{errors}");
+    let errors = rendered("\nlog:\n  level: \"info,=[\"\n");
+    assert!(errors.contains("t.yaml:3"), "{errors}");
+    assert!(errors.contains("log.level"), "{errors}");
 }

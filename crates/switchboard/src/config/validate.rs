@@ -129,6 +129,19 @@ pub(crate) fn validate(
         }
         None => Default::default(),
     };
+    let log = match file.log {
+        Some(l) => {
+            if let Err(error) = tracing_subscriber::EnvFilter::builder().parse(&l.value.level) {
+                c.invalid(
+                    l.referenced,
+                    "log.level",
+                    format!("{:?} is not a level or filter: {error}", l.value.level),
+                );
+            }
+            l.value
+        }
+        None => Default::default(),
+    };
     let tts = match file.tts.map(|t| super::tts::tts(c.file, t)) {
         Some(Ok(tts)) => tts,
         Some(Err(errors)) => {
@@ -186,6 +199,7 @@ pub(crate) fn validate(
             http,
             sip,
             tts,
+            log,
         });
     }
     // Report in file order, whatever order the checks ran in.
