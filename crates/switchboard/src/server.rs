@@ -112,6 +112,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         }
     }
     let recording_urls = context.recording_urls.clone();
+    let metrics = crate::http::Metrics::new(context.clone());
     let call_drain = Duration::from_secs(config.sip.shutdown_grace_sec);
     let driver = Driver::new(
         stack,
@@ -132,6 +133,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let mut http_server = tokio::spawn(crate::http::serve(
         http_listener,
         readiness.clone(),
+        metrics,
         recordings,
         async move {
             let _ = http_stopped.await;
