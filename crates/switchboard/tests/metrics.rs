@@ -245,10 +245,13 @@ fn metrics_parse_and_calls_active_follows_a_call() {
     // What one scrape costs with a call up, for the record.
     let started = Instant::now();
     let text = scrape(address).body;
+    let elapsed = started.elapsed();
+    let log = server.log();
+    let handler = log.lines().rfind(|l| l.contains("metrics scraped"));
     eprintln!(
-        "one scrape: {} bytes, {:?} round trip",
+        "one scrape: {} bytes, {elapsed:?} round trip; handler: {}",
         text.len(),
-        started.elapsed()
+        handler.unwrap_or("not logged")
     );
 
     assert_eq!(call.hangup(WAIT).ok(), Some(200));

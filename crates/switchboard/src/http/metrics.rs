@@ -21,6 +21,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::calls::CallContext;
 use crate::media::pacer::LatenessSummary;
+use crate::rayo::RayoHub;
 
 /// The prefix of every metric name.
 pub const PREFIX: &str = "switchboard";
@@ -40,10 +41,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// The server's metrics, read from `context` at each scrape.
-    pub fn new(context: Arc<CallContext>) -> Metrics {
+    /// The server's metrics, read from `context` (and the Rayo hub, when
+    /// Rayo is configured) at each scrape.
+    pub fn new(context: Arc<CallContext>, rayo: Option<RayoHub>) -> Metrics {
         let mut registry = Registry::with_prefix(PREFIX);
-        registry.register_collector(Box::new(ServerCollector { context }));
+        registry.register_collector(Box::new(ServerCollector { context, rayo }));
         Metrics(Arc::new(registry))
     }
 
@@ -77,6 +79,7 @@ pub(super) async fn serve(State(metrics): State<Metrics>) -> Response {
 /// Reads the server's own counters when Prometheus scrapes.
 struct ServerCollector {
     context: Arc<CallContext>,
+    rayo: Option<RayoHub>,
 }
 
 impl fmt::Debug for ServerCollector {
@@ -162,6 +165,14 @@ impl Collector for ServerCollector {
             "Text-to-speech engine runs since start (cache hits excluded).",
             context.tts.renders(),
         )?;
+        if let Some(rayo) = &self.rayo {
+            gauge(
+                e,
+                "rayo_sessions",
+                "Rayo client sessions bound now (XMPP resources).",
+                rayo.bound() as i64,
+            )?;
+        }
         Ok(())
     }
 }
