@@ -1,7 +1,8 @@
 //! `GET /metrics` of the real binary over 127.0.0.1: the exposition text
 //! parses line by line (every sample `name{labels} value`, every family with
 //! HELP and TYPE, `# EOF` last), and `switchboard_calls_active` follows a
-//! call taken by an agent: 0, then 1 while it is up, then 0 after the hangup.
+//! call taken by an agent: 0, then 1 while it is up, then 0 after the hangup;
+//! `switchboard_rayo_sessions` counts a Rayo client bound.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Write};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use testkit::agent::Agent;
+use testkit::rayo_harness::{RayoBench, RayoConfig};
 use testkit::rtp_source::Source;
 use testkit::{free_port, Codec, RtpPeer, RtpPeerConfig, Server, SipUa};
 
@@ -153,25 +155,17 @@ fn value(samples: &[Sample], name: &str, labels: &str) -> f64 {
         .value
 }
 
-fn calls_active(address: SocketAddr) -> f64 {
-    value(
-        &parse(&scrape(address).body),
-        "switchboard_calls_active",
-        "",
-    )
-}
-
-/// Scrapes until `switchboard_calls_active` reads `expected`.
-fn wait_calls_active(server: &Server, address: SocketAddr, expected: f64) {
+/// Scrapes until the gauge `name` reads `expected`.
+fn wait_gauge(server: &Server, address: SocketAddr, name: &str, expected: f64) {
     let deadline = Instant::now() + WAIT;
     loop {
-        let active = calls_active(address);
-        if active == expected {
+        let now = value(&parse(&scrape(address).body), name, "");
+        if now == expected {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "calls_active stays {active}, not {expected}\n{}",
+            "{name} stays {now}, not {expected}\n{}",
             server.log()
         );
         std::thread::sleep(Duration::from_millis(20));
@@ -240,7 +234,7 @@ fn metrics_parse_and_calls_active_follows_a_call() {
         .expect("answer completes");
     assert_eq!(done.code, 200, "{done:?}");
     assert_eq!(call.wait_final(WAIT), Some(200), "{}", server.log());
-    wait_calls_active(&server, address, 1.0);
+    wait_gauge(&server, address, "switchboard_calls_active", 1.0);
 
     // What one scrape costs with a call up, for the record.
     let started = Instant::now();
@@ -259,5 +253,20 @@ fn metrics_parse_and_calls_active_follows_a_call() {
         agent.wait_bye(&invite.did, WAIT).is_some(),
         "agent gets bye"
     );
-    wait_calls_active(&server, address, 0.0);
+    wait_gauge(&server, address, "switchboard_calls_active", 0.0);
+}
+
+#[test]
+fn rayo_sessions_counts_a_bound_client() {
+    let binary = Path::new(env!("CARGO_BIN_EXE_switchboard"));
+    let bench = RayoBench::start(binary, &RayoConfig::new().rtp_ports("47400-47499"));
+    let address = bench
+        .server
+        .http_addr()
+        .expect("the HTTP address is logged");
+    wait_gauge(&bench.server, address, "switchboard_rayo_sessions", 0.0);
+    let client = bench.available("usera");
+    wait_gauge(&bench.server, address, "switchboard_rayo_sessions", 1.0);
+    drop(client);
+    wait_gauge(&bench.server, address, "switchboard_rayo_sessions", 0.0);
 }
