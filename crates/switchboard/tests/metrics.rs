@@ -207,6 +207,10 @@ fn metrics_parse_and_calls_active_follows_a_call() {
     ] {
         assert!(value(&samples, name, "") >= 0.0, "{name}");
     }
+    assert!(
+        value(&samples, "switchboard_connections_open", "") >= 1.0,
+        "the scrape's own connection counts"
+    );
     for quantile in ["0.5", "0.99", "1"] {
         let lateness = value(
             &samples,

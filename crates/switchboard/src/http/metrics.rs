@@ -2,8 +2,9 @@
 //! `prometheus-client` crate from a [`Registry`].
 //!
 //! Every value is read at scrape time from state the server already keeps
-//! (the call registry, the mixers, the pacer's counters, the TTS engine), so
-//! serving metrics adds no work to the signalling or media paths.
+//! (the call registry, the mixers, the pacer's counters, the TTS engine,
+//! the descriptor budget, the Rayo hub), so serving metrics adds no work to
+//! the signalling or media paths.
 
 use std::fmt;
 use std::sync::Arc;
@@ -164,6 +165,12 @@ impl Collector for ServerCollector {
             "tts_renders",
             "Text-to-speech engine runs since start (cache hits excluded).",
             context.tts.renders(),
+        )?;
+        gauge(
+            e,
+            "connections_open",
+            "TCP connections open now (SIP, Agent RPC, Rayo, HTTP), as the descriptor budget counts them.",
+            crate::fd_limit::SIGNALLING.in_use() as i64,
         )?;
         if let Some(rayo) = &self.rayo {
             gauge(
