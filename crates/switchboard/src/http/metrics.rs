@@ -233,4 +233,48 @@ mod tests {
     fn an_empty_registry_encodes_to_the_eof_marker() {
         assert_eq!(Metrics::default().encode().as_deref(), Ok("# EOF\n"));
     }
+
+    /// Writes one metric of each shape the server collector uses.
+    #[derive(Debug)]
+    struct Shapes;
+
+    impl Collector for Shapes {
+        fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+            gauge(&mut encoder, "up", "Up.", 2)?;
+            counter(&mut encoder, "ticks", "Ticks.", 7)?;
+            let summary = LatenessSummary {
+                count: 3,
+                p50: Duration::from_micros(150),
+                p99: Duration::from_micros(3_050),
+                max: Duration::from_millis(40),
+            };
+            quantiles(&mut encoder, "lateness", "Lateness.", &summary)
+        }
+    }
+
+    #[test]
+    fn gauges_counters_and_quantiles_follow_the_naming_conventions() {
+        let mut registry = Registry::with_prefix(PREFIX);
+        registry.register_collector(Box::new(Shapes));
+        let text = Metrics(Arc::new(registry)).encode().expect("encodes");
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            samples,
+            [
+                "switchboard_up 2",
+                "switchboard_ticks_total 7",
+                "switchboard_lateness_seconds{quantile=\"0.5\"} 0.00015",
+                "switchboard_lateness_seconds{quantile=\"0.99\"} 0.00305",
+                "switchboard_lateness_seconds{quantile=\"1\"} 0.04",
+            ]
+        );
+        assert!(
+            text.contains("# TYPE switchboard_ticks counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP switchboard_lateness_seconds Lateness.\n"),
+            "{text}"
+        );
+    }
 }
