@@ -4,6 +4,7 @@
 //! - `GET /healthz`: 200 while the process runs.
 //! - `GET /readyz`: 200 while new calls are taken; 503 from the shutdown
 //!   signal on, while running calls drain (new INVITEs get 503 then too).
+//! - `GET /metrics`: OpenMetrics text for Prometheus; see [`metrics`].
 //! - `GET /recordings/NAME?expires=…&sig=…` (and HEAD): a recording file,
 //!   behind a signed, expiring URL from [`RecordingUrls`]; see [`recordings`].
 //! - Anything else: 404 (405 for another method on those paths).
@@ -16,6 +17,7 @@
 //! its connection gets the lifetime plus the file's size at
 //! [`recordings::MIN_DOWNLOAD_RATE`], and is closed after that response.
 
+pub mod metrics;
 pub mod recordings;
 mod signing;
 
@@ -35,6 +37,7 @@ use tokio::net::TcpListener;
 use crate::transport::accept::{next_admitted, AcceptBackoff};
 use crate::transport::connection_limits::{ConnectionLimits, ConnectionPermit, RefusalLog};
 
+pub use self::metrics::Metrics;
 pub use self::recordings::RecordingFiles;
 pub use self::signing::{unix_now, RecordingUrls, Refusal};
 pub use crate::transport::timed_stream::Lease;
@@ -70,12 +73,13 @@ pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
     Ok(listener)
 }
 
-/// Serves health, readiness and `recordings` on `listener` until `shutdown`
+/// Serves health, readiness, `metrics` and `recordings` on `listener` until `shutdown`
 /// resolves, then lets open requests finish (each connection ends within
 /// its lifetime).
 pub async fn serve(
     listener: TcpListener,
     readiness: Readiness,
+    metrics: Metrics,
     recordings: RecordingFiles,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
@@ -83,6 +87,11 @@ pub async fn serve(
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(readiness)
+        .merge(
+            Router::new()
+                .route("/metrics", get(metrics::serve))
+                .with_state(metrics),
+        )
         .merge(
             Router::new()
                 .route("/recordings/{name}", get(recordings::serve))
@@ -187,7 +196,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn readiness_follows_the_flag_and_other_paths_are_404() {
+    async fn readiness_follows_the_flag_metrics_answer_and_other_paths_are_404() {
         let listener = bind("127.0.0.1:0".parse().expect("address"))
             .await
             .expect("bind");
@@ -198,14 +207,23 @@ mod tests {
             dir: std::env::temp_dir(),
             urls: RecordingUrls::new(b"0123456789abcdef", "http://x", Duration::from_secs(9)),
         };
-        let server = tokio::spawn(serve(listener, readiness.clone(), files, async {
-            let _ = stopped.await;
-        }));
+        let server = tokio::spawn(serve(
+            listener,
+            readiness.clone(),
+            Metrics::default(),
+            files,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         assert!(get(address, "/readyz").await.starts_with("HTTP/1.1 503 "));
         readiness.set(true);
         assert!(get(address, "/readyz").await.starts_with("HTTP/1.1 200 "));
         assert!(get(address, "/healthz").await.starts_with("HTTP/1.1 200 "));
-        assert!(get(address, "/metrics").await.starts_with("HTTP/1.1 404 "));
+        let metrics = get(address, "/metrics").await;
+        assert!(metrics.starts_with("HTTP/1.1 200 "), "{metrics}");
+        assert!(metrics.ends_with("# EOF\n"), "{metrics}");
+        assert!(get(address, "/nothing").await.starts_with("HTTP/1.1 404 "));
         let _ = stop.send(());
         server.await.expect("server task");
     }

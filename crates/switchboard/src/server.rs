@@ -53,15 +53,15 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let admission = Admission::new(&config, Instant::now());
     // Bound before anything serves, like the other listeners; the Rayo
     // adapter reads the hub and gives Rayo endpoints their pools.
-    let (rayo, rayo_pools) = match &config.rayo {
+    let (rayo, rayo_pools, rayo_hub) = match &config.rayo {
         Some(rayo) => {
             let (hub, events) = crate::rayo::RayoHub::new(rayo);
             let listener =
                 crate::rayo::RayoListener::bind(rayo, hub.clone(), admission.auth_failures())?;
-            let pools = crate::rayo::service::start(&config, rayo, hub, events);
-            (Some(listener), Some(pools))
+            let pools = crate::rayo::service::start(&config, rayo, hub.clone(), events);
+            (Some(listener), Some(pools), Some(hub))
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     let (commands_tx, commands_rx) = mpsc::channel(SIP_COMMAND_QUEUE);
     let pacer = Pacer::start(PacerConfig::default())?;
@@ -112,6 +112,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         }
     }
     let recording_urls = context.recording_urls.clone();
+    let metrics = crate::http::Metrics::new(context.clone(), rayo_hub);
     let call_drain = Duration::from_secs(config.sip.shutdown_grace_sec);
     let driver = Driver::new(
         stack,
@@ -132,6 +133,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let mut http_server = tokio::spawn(crate::http::serve(
         http_listener,
         readiness.clone(),
+        metrics,
         recordings,
         async move {
             let _ = http_stopped.await;

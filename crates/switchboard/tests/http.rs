@@ -77,7 +77,7 @@ fn health_and_readiness_while_running_and_draining() {
         get(address, "GET", "/readyz"),
         Some((200, "ready\n".into()))
     );
-    assert_eq!(get(address, "GET", "/metrics").map(|a| a.0), Some(404));
+    assert_eq!(get(address, "GET", "/metrics").map(|a| a.0), Some(200));
     assert_eq!(get(address, "GET", "/").map(|a| a.0), Some(404));
     assert_eq!(get(address, "POST", "/healthz").map(|a| a.0), Some(405));
 

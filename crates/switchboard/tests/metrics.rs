@@ -1,0 +1,276 @@
+//! `GET /metrics` of the real binary over 127.0.0.1: the exposition text
+//! parses line by line (every sample `name{labels} value`, every family with
+//! HELP and TYPE, `# EOF` last), and `switchboard_calls_active` follows a
+//! call taken by an agent: 0, then 1 while it is up, then 0 after the hangup;
+//! `switchboard_rayo_sessions` counts a Rayo client bound.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use testkit::agent::Agent;
+use testkit::rayo_harness::{RayoBench, RayoConfig};
+use testkit::rtp_source::Source;
+use testkit::{free_port, Codec, RtpPeer, RtpPeerConfig, Server, SipUa};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_switchboard"))
+}
+
+/// A server whose local callers all go to the agent endpoint `myagent`.
+fn start() -> (Server, SocketAddr) {
+    let port = free_port();
+    let agent_port = free_port();
+    let yaml = format!(
+        r#"
+transports:
+  udp: {{ transport: udp, bind: 127.0.0.1, port: {port} }}
+endpoints:
+  local:
+    match: {{ type: ip, values: ["127.0.0.0/8"] }}
+    route: incoming
+  myagent: {{ match: {{ type: agent }} }}
+routes:
+  incoming:
+    - {{ id: "", match: any, endpoint: myagent }}
+media:
+  rtp_ports: 47200-47399
+agent_rpc:
+  listen: 127.0.0.1:{agent_port}
+http:
+  listen: 127.0.0.1:0
+sip:
+  shutdown_grace_sec: 0
+"#
+    );
+    let server = Server::start(binary(), &yaml, port);
+    (server, ([127, 0, 0, 1], agent_port).into())
+}
+
+/// A scrape: the response's content type and body.
+struct Scrape {
+    content_type: String,
+    body: String,
+}
+
+/// `GET /metrics` as a plain HTTP/1.1 request.
+fn scrape(address: SocketAddr) -> Scrape {
+    let mut stream = TcpStream::connect_timeout(&address, WAIT).expect("connect");
+    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: sb\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("header end");
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    let content_type = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-type")
+                .then(|| value.trim().to_owned())
+        })
+        .expect("a content type");
+    Scrape {
+        content_type,
+        body: body.to_owned(),
+    }
+}
+
+/// One sample line: `name{labels} value`.
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: String,
+    value: f64,
+}
+
+/// Parses the exposition text, checking its shape; returns the samples.
+fn parse(text: &str) -> Vec<Sample> {
+    let mut helps = HashSet::new();
+    let mut types = BTreeMap::new();
+    let mut samples = Vec::new();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.last(), Some(&"# EOF"), "ends with # EOF");
+    for line in &lines[..lines.len() - 1] {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').expect("HELP name text");
+            assert!(!help.is_empty(), "{line}");
+            helps.insert(name.to_owned());
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE name type");
+            types.insert(name.to_owned(), kind.to_owned());
+        } else if line.starts_with("# UNIT ") {
+        } else {
+            assert!(!line.starts_with('#'), "unknown comment: {line}");
+            let (series, value) = line.rsplit_once(' ').expect("name value");
+            let (name, labels) = match series.split_once('{') {
+                Some((name, labels)) => {
+                    let labels = labels.strip_suffix('}').expect("labels close");
+                    (name, labels)
+                }
+                None => (series, ""),
+            };
+            for label in labels.split(',').filter(|l| !l.is_empty()) {
+                let (key, quoted) = label.split_once('=').expect("key=value");
+                assert!(!key.is_empty(), "{line}");
+                assert!(
+                    quoted.len() >= 2 && quoted.starts_with('"') && quoted.ends_with('"'),
+                    "{line}"
+                );
+            }
+            let value: f64 = value.parse().unwrap_or_else(|_| panic!("a number: {line}"));
+            assert!(name.starts_with("switchboard_"), "{line}");
+            samples.push(Sample {
+                name: name.to_owned(),
+                labels: labels.to_owned(),
+                value,
+            });
+        }
+    }
+    for sample in &samples {
+        let family = sample
+            .name
+            .strip_suffix("_total")
+            .filter(|f| types.get(*f).map(String::as_str) == Some("counter"))
+            .unwrap_or(&sample.name);
+        assert!(helps.contains(family), "HELP for {}", sample.name);
+        assert!(types.contains_key(family), "TYPE for {}", sample.name);
+    }
+    assert_eq!(helps.len(), types.len(), "one HELP per TYPE");
+    samples
+}
+
+fn value(samples: &[Sample], name: &str, labels: &str) -> f64 {
+    samples
+        .iter()
+        .find(|s| s.name == name && s.labels == labels)
+        .unwrap_or_else(|| panic!("{name}{{{labels}}} in {samples:?}"))
+        .value
+}
+
+/// Scrapes until the gauge `name` reads `expected`.
+fn wait_gauge(server: &Server, address: SocketAddr, name: &str, expected: f64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let now = value(&parse(&scrape(address).body), name, "");
+        if now == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} stays {now}, not {expected}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn connect(agents: SocketAddr) -> Agent {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match Agent::connect(agents, "myagent") {
+            Ok(agent) => return agent,
+            Err(error) if Instant::now() > deadline => panic!("agent cannot connect: {error:?}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+#[test]
+fn metrics_parse_and_calls_active_follows_a_call() {
+    let (server, agents) = start();
+    let address = server.http_addr().expect("the HTTP address is logged");
+
+    let first = scrape(address);
+    assert!(
+        first
+            .content_type
+            .starts_with("application/openmetrics-text"),
+        "{}",
+        first.content_type
+    );
+    let samples = parse(&first.body);
+    assert_eq!(value(&samples, "switchboard_calls_active", ""), 0.0);
+    assert_eq!(value(&samples, "switchboard_mixers_active", ""), 0.0);
+    for name in [
+        "switchboard_pacer_skipped_ticks_total",
+        "switchboard_pacer_ticks_total",
+        "switchboard_pacer_streams",
+        "switchboard_tts_renders_total",
+    ] {
+        assert!(value(&samples, name, "") >= 0.0, "{name}");
+    }
+    assert!(
+        value(&samples, "switchboard_connections_open", "") >= 1.0,
+        "the scrape's own connection counts"
+    );
+    for quantile in ["0.5", "0.99", "1"] {
+        let lateness = value(
+            &samples,
+            "switchboard_pacer_tick_lateness_seconds",
+            &format!("quantile=\"{quantile}\""),
+        );
+        assert!(lateness >= 0.0, "{lateness}");
+    }
+
+    let mut agent = connect(agents);
+    let rtp = RtpPeer::start(RtpPeerConfig {
+        codec: Codec::Pcmu,
+        source: Source::Silence,
+        ..RtpPeerConfig::default()
+    })
+    .expect("RTP peer on 127.0.0.1");
+    let ua = SipUa::bind();
+    let mut call = ua.call(server.addr(), "100", rtp.local_addr());
+    let invite = agent
+        .expect_invite(WAIT)
+        .unwrap_or_else(|| panic!("agent gets the invite\n{}", server.log()));
+    agent.respond_invite(&invite, 200, "OK");
+    let (_, done) = agent
+        .call("answer", &invite.did, json!({}), WAIT)
+        .expect("answer completes");
+    assert_eq!(done.code, 200, "{done:?}");
+    assert_eq!(call.wait_final(WAIT), Some(200), "{}", server.log());
+    wait_gauge(&server, address, "switchboard_calls_active", 1.0);
+
+    // What one scrape costs with a call up, for the record.
+    let started = Instant::now();
+    let text = scrape(address).body;
+    let elapsed = started.elapsed();
+    let log = server.log();
+    let handler = log.lines().rfind(|l| l.contains("metrics scraped"));
+    eprintln!(
+        "one scrape: {} bytes, {elapsed:?} round trip; handler: {}",
+        text.len(),
+        handler.unwrap_or("not logged")
+    );
+
+    assert_eq!(call.hangup(WAIT).ok(), Some(200));
+    assert!(
+        agent.wait_bye(&invite.did, WAIT).is_some(),
+        "agent gets bye"
+    );
+    wait_gauge(&server, address, "switchboard_calls_active", 0.0);
+}
+
+#[test]
+fn rayo_sessions_counts_a_bound_client() {
+    let binary = Path::new(env!("CARGO_BIN_EXE_switchboard"));
+    let bench = RayoBench::start(binary, &RayoConfig::new().rtp_ports("47400-47499"));
+    let address = bench
+        .server
+        .http_addr()
+        .expect("the HTTP address is logged");
+    wait_gauge(&bench.server, address, "switchboard_rayo_sessions", 0.0);
+    let client = bench.available("usera");
+    wait_gauge(&bench.server, address, "switchboard_rayo_sessions", 1.0);
+    drop(client);
+    wait_gauge(&bench.server, address, "switchboard_rayo_sessions", 0.0);
+}
