@@ -32,7 +32,7 @@ routes:
   incoming:
     - {{ id: "", match: any, endpoint: agents }}
 media:
-  rtp_ports: 47000-47099
+  rtp_ports: 47600-47699
 {extra}
 "#
     )
