@@ -652,7 +652,8 @@ fn body_refusal(request: &Request, refusal: &sip::body::BodyError) -> Response {
     response
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+/// Sleeps until `deadline`, or forever without one (a select branch).
+pub(in crate::calls) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,

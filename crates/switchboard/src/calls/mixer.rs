@@ -30,6 +30,8 @@ use tokio::task::JoinHandle;
 use super::call::control::announce::load_timeline;
 use super::call::control::announce::timeline::Rendering;
 use super::call::control::record as recording;
+use super::call::control::record::timer::RecordTimer;
+use super::call::sleep_until;
 use super::mixers::{ActorStart, MixerNews};
 use super::CallContext;
 use crate::media::pacer::{PacerEvent, RoomId, RoomPlayer, RoomTap, StreamId, G711};
@@ -74,11 +76,8 @@ struct Recording {
     tap: StreamId,
     recorder: Recorder,
     file: String,
-    until: Option<tokio::time::Instant>,
-    /// Recorded time before the last resume, and when that resume was.
-    recorded: Duration,
-    since: Option<tokio::time::Instant>,
-    max_duration: Option<Duration>,
+    /// Its max-duration clock, which stands while paused (a call's own).
+    timer: RecordTimer,
 }
 
 /// A recording stopped by the rules, finishing off the actor.
@@ -187,12 +186,14 @@ impl MixerActor {
     /// The earliest of the rules' timers, an output's max-time and a
     /// recording's max-duration.
     fn deadline(&self) -> Option<tokio::time::Instant> {
-        let rules = self.rules.poll_timeout().map(|at| {
-            let now = Instant::now();
-            tokio::time::Instant::now() + at.saturating_duration_since(now)
-        });
+        let rules = self.rules.poll_timeout().map(on_runtime_clock);
         let output = self.playing.as_ref().and_then(|p| p.until);
-        let records = self.recordings.iter().filter_map(|r| r.until).min();
+        let records = self
+            .recordings
+            .iter()
+            .filter_map(|r| r.timer.deadline())
+            .min()
+            .map(on_runtime_clock);
         [rules, output, records].into_iter().flatten().min()
     }
 
@@ -207,14 +208,13 @@ impl MixerActor {
         {
             self.output_ended(AnnouncementEnd::MaxTime);
         }
-        let due: Vec<RequestId> = self
+        let due: Vec<(RequestId, RecordEnd)> = self
             .recordings
             .iter()
-            .filter(|r| r.until.is_some_and(|t| t <= now))
-            .map(|r| r.id)
+            .filter_map(|r| Some((r.id, r.timer.expire(Instant::now())?.0)))
             .collect();
-        for id in due {
-            self.finish_recording(id, RecordEnd::MaxDuration);
+        for (id, end) in due {
+            self.finish_recording(id, end);
         }
     }
 
@@ -422,20 +422,16 @@ impl MixerActor {
             return self.rules.finished(id, Err(failure));
         }
         tracing::info!(mixer = %self.name, %file, "recording the mixer");
-        let now = tokio::time::Instant::now();
-        let since = (!record.start_paused).then_some(now);
+        let mut timer = RecordTimer::new(record);
+        if !record.start_paused {
+            timer.run(Instant::now());
+        }
         self.recordings.push(Recording {
             id,
             tap,
             recorder,
             file,
-            until: record
-                .max_duration
-                .filter(|_| since.is_some())
-                .map(|d| now + d),
-            recorded: Duration::ZERO,
-            since,
-            max_duration: record.max_duration,
+            timer,
         });
         self.rules.started(id);
     }
@@ -457,19 +453,13 @@ impl MixerActor {
                 "pause and resume of this component on a mixer",
             ));
         };
-        let now = tokio::time::Instant::now();
+        let now = Instant::now();
         let io = if paused {
-            if let Some(since) = record.since.take() {
-                record.recorded += now - since;
-            }
-            record.until = None;
-            record.recorder.pause(Instant::now())
+            record.timer.stop(now);
+            record.recorder.pause(now)
         } else {
-            record.since = Some(now);
-            record.until = record
-                .max_duration
-                .map(|d| now + d.saturating_sub(record.recorded));
-            record.recorder.resume(Instant::now())
+            record.timer.run(now);
+            record.recorder.resume(now)
         };
         io.map(|()| Output::None)
             .map_err(|e| Failure::Internal(format!("recording: {e}")))
@@ -517,9 +507,7 @@ impl MixerActor {
     }
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
+/// `at` on tokio's clock, which the actor sleeps on (paused in tests).
+fn on_runtime_clock(at: Instant) -> tokio::time::Instant {
+    tokio::time::Instant::now() + at.saturating_duration_since(Instant::now())
 }

@@ -36,7 +36,7 @@
 //!   A file named in a completion is therefore complete on disk, and a
 //!   URL to it (signed at completion) never serves a growing file.
 
-mod timer;
+pub(in crate::calls) mod timer;
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -44,7 +44,7 @@ impl VoiceDetector {
 
 /// The clocks of one recording; see the module doc.
 #[derive(Debug, Clone)]
-pub(super) struct RecordTimer {
+pub(in crate::calls) struct RecordTimer {
     max_duration: Option<Duration>,
     initial_timeout: Option<Duration>,
     final_timeout: Option<Duration>,
@@ -59,7 +59,7 @@ pub(super) struct RecordTimer {
 
 impl RecordTimer {
     /// Clocks for `record`, not running yet.
-    pub(super) fn new(record: &Record) -> RecordTimer {
+    pub(in crate::calls) fn new(record: &Record) -> RecordTimer {
         RecordTimer {
             max_duration: record.max_duration,
             initial_timeout: record.initial_timeout,
@@ -85,14 +85,14 @@ impl RecordTimer {
     }
 
     /// The clocks run from `now` (the start, or a resume).
-    pub(super) fn run(&mut self, now: Instant) {
+    pub(in crate::calls) fn run(&mut self, now: Instant) {
         if self.running_since.is_none() {
             self.running_since = Some(now);
         }
     }
 
     /// The clocks stop at `now` (a pause).
-    pub(super) fn stop(&mut self, now: Instant) {
+    pub(in crate::calls) fn stop(&mut self, now: Instant) {
         self.recorded = self.position(now);
         self.running_since = None;
     }
@@ -126,7 +126,7 @@ impl RecordTimer {
 
     /// When [`RecordTimer::expire`] should next be called; `None` while
     /// the clocks stand.
-    pub(super) fn deadline(&self) -> Option<Instant> {
+    pub(in crate::calls) fn deadline(&self) -> Option<Instant> {
         let since = self.running_since?;
         let (at, _) = self.limit()?;
         Some(since + at.saturating_sub(self.recorded))
@@ -134,7 +134,7 @@ impl RecordTimer {
 
     /// At `now`: the reason and the exact instant the recording ended, if a
     /// limit has passed.
-    pub(super) fn expire(&self, now: Instant) -> Option<(RecordEnd, Instant)> {
+    pub(in crate::calls) fn expire(&self, now: Instant) -> Option<(RecordEnd, Instant)> {
         let deadline = self.deadline()?;
         let (_, end) = self.limit()?;
         (deadline <= now).then_some((end, deadline))
