@@ -13,20 +13,16 @@ use call_control::{
     Output, Record, RecordDirection, RecordEnd, RecordFormat, Request, Segment,
 };
 use common::core::{Core, WAIT};
+use common::hearing;
 use media::tone::ToneGenerator;
 use switchboard::calls::mixers::MixerNews;
 use switchboard::control::CallHandle;
-use testkit::analysis::{decode_audio, tone_fraction, CLOCK_RATE};
+use testkit::analysis::{tone_fraction, CLOCK_RATE};
 use testkit::baresip::write_wav_8k;
 use testkit::rtp_peer::RtpPeer;
 use testkit::rtp_source::Source;
 use testkit::sip_ua::{CallHandle as UaCall, SipUa};
 use testkit::Codec;
-
-/// A tone counts as heard with this share of the energy…
-const HEARD: f64 = 0.15;
-/// …and as absent below this one (~ -20 dB against an equal partner).
-const ABSENT: f64 = 0.02;
 
 fn join(name: &str, direction: JoinDirection) -> Command {
     Command::Join(Join {
@@ -67,38 +63,13 @@ fn answered_party(core: &mut Core, codec: Codec, frequency: f64) -> Party {
     }
 }
 
-/// The share of each frequency in the last 25 frames `peer` received.
-fn shares(peer: &RtpPeer, frequencies: &[f64]) -> Vec<f64> {
-    let received = peer.received();
-    let tail = &received[received.len().saturating_sub(25)..];
-    let samples = decode_audio(tail);
-    frequencies
-        .iter()
-        .map(|&f| tone_fraction(&samples, f, CLOCK_RATE))
-        .collect()
-}
-
-/// Waits until `peer` hears exactly `heard` among `all` (a window of fresh
-/// audio at a time); panics with what it heard at the deadline.
+/// Waits until `peer` hears exactly `heard` among `all`, judged by
+/// `common::hearing` on windows of fresh audio; panics with the last window.
 fn wait_hearing(peer: &RtpPeer, all: &[f64], heard: &[f64], what: &str) {
-    let deadline = Instant::now() + WAIT;
-    let mut last = Vec::new();
-    while Instant::now() < deadline {
-        peer.clear_received();
-        peer.wait_for_packets(30, Duration::from_secs(2));
-        last = shares(peer, all);
-        let ok = all.iter().zip(&last).all(|(f, &share)| {
-            if heard.contains(f) {
-                share >= HEARD
-            } else {
-                share < ABSENT
-            }
-        });
-        if ok {
-            return;
-        }
+    let lacks: Vec<f64> = all.iter().copied().filter(|f| !heard.contains(f)).collect();
+    if let Err(last) = hearing::wait_hearing(peer, heard, &lacks, WAIT) {
+        panic!("{what}: expected to hear {heard:?} and not {lacks:?}; last window: {last}");
     }
-    panic!("{what}: expected to hear {heard:?} among {all:?}, shares {last:?}");
 }
 
 #[test]
