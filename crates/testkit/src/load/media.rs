@@ -164,17 +164,7 @@ impl Media {
     /// Binds a leg's socket on 127.0.0.1 and starts receiving on it; returns
     /// the leg id and the socket.
     pub(crate) fn add_leg(&self, side: Side) -> std::io::Result<(usize, Arc<UdpSocket>)> {
-        let socket = UdpSocket::bind(("127.0.0.1", 0))?;
-        socket.set_nonblocking(true)?;
-        // Arrival times from the kernel, not from when a thread got round to
-        // reading: pacing must measure the server, not this tool's scheduling.
-        nix::sys::socket::setsockopt(
-            &socket,
-            nix::sys::socket::sockopt::ReceiveTimestampns,
-            &true,
-        )
-        .map_err(std::io::Error::from)?;
-        let socket = Arc::new(socket);
+        let socket = Arc::new(timestamped_socket()?);
         let leg = self.next_leg.fetch_add(1, Ordering::Relaxed);
         let receiver = &self.receivers[leg % self.receivers.len()];
         let new = NewLeg {
@@ -592,4 +582,19 @@ pub(crate) fn recv_stamped(
         }
     }
     Ok((msg.bytes, arrival))
+}
+
+/// A non-blocking UDP socket on 127.0.0.1 whose datagrams carry the
+/// kernel's arrival time: pacing must measure the server, not when a
+/// thread of this tool got round to reading.
+pub(crate) fn timestamped_socket() -> std::io::Result<UdpSocket> {
+    let socket = UdpSocket::bind(("127.0.0.1", 0))?;
+    socket.set_nonblocking(true)?;
+    nix::sys::socket::setsockopt(
+        &socket,
+        nix::sys::socket::sockopt::ReceiveTimestampns,
+        &true,
+    )
+    .map_err(std::io::Error::from)?;
+    Ok(socket)
 }

@@ -226,14 +226,7 @@ pub fn run(
             && start + interval.mul_f64(calls.len() as f64) <= now
         {
             let index = calls.len();
-            let socket = UdpSocket::bind("127.0.0.1:0")?;
-            socket.set_nonblocking(true)?;
-            nix::sys::socket::setsockopt(
-                &socket,
-                nix::sys::socket::sockopt::ReceiveTimestampns,
-                &true,
-            )
-            .map_err(std::io::Error::from)?;
+            let socket = crate::load::media::timestamped_socket()?;
             let rtp = socket.local_addr()?;
             let fd = socket.as_raw_fd();
             poll.registry()

@@ -463,27 +463,15 @@ fn resolve_into<'a>(
                     rate,
                     volume_db,
                 } => parts.push(
-                    render_speech(sources, text, voice.as_deref(), *rate, *volume_db, codec)
+                    // Cached and shared like prompts; a missing engine is
+                    // `Unplayable` with its cause.
+                    sources
+                        .tts
+                        .render(text, voice.as_deref(), *rate, *volume_db, codec)
                         .await?,
                 ),
             }
         }
         Ok(())
     })
-}
-
-/// Text as frames in `codec`, spoken by the text-to-speech service (cached
-/// and shared like prompts; a missing engine is `Unplayable` with its cause).
-async fn render_speech(
-    sources: &Sources,
-    text: &str,
-    voice: Option<&str>,
-    rate: f32,
-    volume_db: f32,
-    codec: G711,
-) -> Result<PromptFrames, Failure> {
-    sources
-        .tts
-        .render(text, voice, rate, volume_db, codec)
-        .await
 }
