@@ -25,17 +25,17 @@ use call_control::{
     RecordDirection, RecordEnd, RecordFormat, Request, RequestId, SlotPolicy,
 };
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
 
 use super::call::control::announce::load_timeline;
 use super::call::control::announce::timeline::Rendering;
 use super::call::control::record as recording;
 use super::call::control::record::timer::RecordTimer;
+use super::call::control::record::Finishing;
 use super::call::sleep_until;
 use super::mixers::{ActorStart, MixerNews};
 use super::CallContext;
 use crate::media::pacer::{PacerEvent, RoomId, RoomPlayer, RoomTap, StreamId, G711};
-use crate::media::recorder::{Channel, Layout, Recorder, RecordingSummary};
+use crate::media::recorder::{Channel, Layout, Recorder};
 
 /// Requests and digits a mixer may have queued.
 pub const MIXER_QUEUE: usize = 64;
@@ -78,14 +78,6 @@ struct Recording {
     file: String,
     /// Its max-duration clock, which stands while paused (a call's own).
     timer: RecordTimer,
-}
-
-/// A recording stopped by the rules, finishing off the actor.
-struct Finishing {
-    id: RequestId,
-    file: String,
-    path: std::path::PathBuf,
-    task: JoinHandle<std::io::Result<RecordingSummary>>,
 }
 
 /// The actor's state.
@@ -238,29 +230,13 @@ impl MixerActor {
     /// waits for its file and then carries it.
     async fn send(&mut self, event: Event) {
         let event = match event {
-            Event::Done {
-                id,
-                result: Err(failure @ (Failure::Stopped | Failure::CallEnded)),
-            } if self.finishing.iter().any(|f| f.id == id) => {
-                let end = if failure == Failure::Stopped {
-                    RecordEnd::Stopped
-                } else {
-                    RecordEnd::Hangup
-                };
-                let Some(at) = self.finishing.iter().position(|f| f.id == id) else {
-                    return;
-                };
-                let finishing = self.finishing.remove(at);
-                let summary = recording::finished(finishing.task).await;
-                let result = recording::report(
-                    summary,
-                    end,
-                    finishing.file,
-                    &finishing.path,
-                    Layout::Mono(Channel::Left),
-                );
-                Event::Done { id, result }
-            }
+            Event::Done { id, result } => match self.finishing.iter().position(|f| f.id == id) {
+                Some(at) => {
+                    let result = self.finishing.remove(at).done(&result).await;
+                    Event::Done { id, result }
+                }
+                None => Event::Done { id, result },
+            },
             other => other,
         };
         let Some(news) = self.news.as_ref() else {
@@ -477,13 +453,12 @@ impl MixerActor {
         if let Some(at) = self.recordings.iter().position(|r| r.id == id) {
             let record = self.recordings.remove(at);
             let _ = self.ctx.pacer.leave_room(self.room, record.tap);
-            let path = record.recorder.path().to_path_buf();
-            self.finishing.push(Finishing {
+            self.finishing.push(Finishing::start(
                 id,
-                file: record.file,
-                path,
-                task: recording::finish(record.recorder, Instant::now()),
-            });
+                record.file,
+                record.recorder,
+                Instant::now(),
+            ));
         }
     }
 
@@ -495,14 +470,10 @@ impl MixerActor {
         };
         let record = self.recordings.remove(at);
         let _ = self.ctx.pacer.leave_room(self.room, record.tap);
-        let path = record.recorder.path().to_path_buf();
-        let task = recording::finish(record.recorder, Instant::now());
+        let finishing = Finishing::start(id, record.file, record.recorder, Instant::now());
         let done = self.recorded_tx.clone();
-        let file = record.file;
         tokio::spawn(async move {
-            let summary = recording::finished(task).await;
-            let result = recording::report(summary, end, file, &path, Layout::Mono(Channel::Left));
-            let _ = done.send((id, result)).await;
+            let _ = done.send((id, finishing.ended(end).await)).await;
         });
     }
 }

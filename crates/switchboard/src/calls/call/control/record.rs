@@ -96,13 +96,56 @@ struct ActiveRecord {
     codec: G711,
 }
 
+/// A recording the rules completed (stopped, or its call or mixer ended)
+/// whose file is being finished on a blocking thread; its `Done` waits for
+/// the file and then carries the recording ([`Finishing::done`]).
 #[derive(Debug)]
-struct Finishing {
-    id: RequestId,
+pub(in crate::calls) struct Finishing {
+    /// The record component's request id.
+    pub(in crate::calls) id: RequestId,
     file: String,
     task: JoinHandle<io::Result<RecordingSummary>>,
     path: PathBuf,
     layout: Layout,
+}
+
+impl Finishing {
+    /// Starts finishing `recorder` (the file `file`) at `ended`.
+    pub(in crate::calls) fn start(
+        id: RequestId,
+        file: String,
+        recorder: Recorder,
+        ended: Instant,
+    ) -> Finishing {
+        Finishing {
+            id,
+            file,
+            path: recorder.path().to_path_buf(),
+            layout: recorder.layout(),
+            task: finish(recorder, ended),
+        }
+    }
+
+    /// The component's completion once its file is complete, in place of
+    /// the rules' `result`: `CallEnded` ends it as `Hangup`, anything else
+    /// as `Stopped`.
+    pub(in crate::calls) async fn done(
+        self,
+        result: &Result<Output, Failure>,
+    ) -> Result<Output, Failure> {
+        let end = match result {
+            Err(Failure::CallEnded) => RecordEnd::Hangup,
+            _ => RecordEnd::Stopped,
+        };
+        self.ended(end).await
+    }
+
+    /// The completion of a recording that ended for `end`, once its file
+    /// is complete.
+    pub(in crate::calls) async fn ended(self, end: RecordEnd) -> Result<Output, Failure> {
+        let summary = finished(self.task).await;
+        report(summary, end, self.file, &self.path, self.layout)
+    }
 }
 
 impl Records {
@@ -226,7 +269,7 @@ fn beep(codec: G711) -> PromptFrames {
 
 /// What a finished recording reports; when `finish_all` (shutdown) got to
 /// the file first, its size and length are read from the file.
-pub(in crate::calls) fn report(
+fn report(
     summary: io::Result<RecordingSummary>,
     end: RecordEnd,
     file: String,
@@ -256,16 +299,11 @@ pub(in crate::calls) fn report(
 }
 
 /// Finishes `recorder` at `ended` on a blocking thread.
-pub(in crate::calls) fn finish(
-    recorder: Recorder,
-    ended: Instant,
-) -> JoinHandle<io::Result<RecordingSummary>> {
+fn finish(recorder: Recorder, ended: Instant) -> JoinHandle<io::Result<RecordingSummary>> {
     tokio::task::spawn_blocking(move || recorder.finish(ended))
 }
 
-pub(in crate::calls) async fn finished(
-    task: JoinHandle<io::Result<RecordingSummary>>,
-) -> io::Result<RecordingSummary> {
+async fn finished(task: JoinHandle<io::Result<RecordingSummary>>) -> io::Result<RecordingSummary> {
     task.await
         .unwrap_or_else(|e| Err(io::Error::other(format!("recording finish failed: {e}"))))
 }
@@ -464,13 +502,7 @@ impl Call {
         };
         let answered = self.a_state == crate::calls::call::AState::Answered;
         self.stop_beep(&record, answered);
-        let finishing = Finishing {
-            id,
-            file: record.file,
-            path: record.recorder.path().to_path_buf(),
-            layout: record.recorder.layout(),
-            task: finish(record.recorder, now),
-        };
+        let finishing = Finishing::start(id, record.file, record.recorder, now);
         if let Some(control) = self.control.as_mut() {
             control.records.finishing.push(finishing);
         }
@@ -518,18 +550,7 @@ impl Call {
             return Event::Done { id, result };
         };
         let finishing = control.records.finishing.remove(at);
-        let end = match result {
-            Err(Failure::CallEnded) => RecordEnd::Hangup,
-            _ => RecordEnd::Stopped,
-        };
-        let summary = finished(finishing.task).await;
-        let result = report(
-            summary,
-            end,
-            finishing.file,
-            &finishing.path,
-            finishing.layout,
-        );
+        let result = finishing.done(&result).await;
         Event::Done { id, result }
     }
 
