@@ -17,12 +17,9 @@ use serde_json::json;
 use testkit::agent::Agent;
 use testkit::analysis::{decode_audio, tone_fraction};
 use testkit::baresip::write_wav_8k;
-use testkit::rayo_harness::{Caller, RayoBench, RayoConfig, WAIT};
+use testkit::rayo_harness::{play, Caller, RayoBench, RayoConfig, WAIT};
 use testkit::rtp_peer::ReceivedPacket;
 use testkit::xmpp::rayo;
-use xmpp::Element;
-
-const OUTPUT_NS: &str = "urn:xmpp:rayo:output:1";
 
 /// The tones each controller plays, in the order the caller hears them.
 const TONES: [f64; 3] = [600.0, 900.0, 1300.0];
@@ -163,11 +160,7 @@ fn a_call_goes_from_an_agent_to_a_rayo_client_and_back_without_a_gap() {
         None,
         "no second response to the INVITE"
     );
-    let output = Element::new("output", OUTPUT_NS).child(
-        Element::new("document", OUTPUT_NS)
-            .attr("content-type", "text/uri-list")
-            .text(format!("file://t{}.wav", TONES[1])),
-    );
+    let output = play(&format!("file://t{}.wav", TONES[1]));
     let component = b.start_component(&mut client, &offered.call, output);
     b.completion(&mut client, &component);
 
@@ -289,11 +282,7 @@ fn a_rayo_client_hands_a_call_to_its_own_endpoint_and_takes_it_again() {
     let again = b.offer(&mut client);
     assert_eq!(again.call, offered.call);
     b.ok(&mut client, &again.call, rayo("answer"));
-    let output = Element::new("output", OUTPUT_NS).child(
-        Element::new("document", OUTPUT_NS)
-            .attr("content-type", "text/uri-list")
-            .text(format!("file://t{}.wav", TONES[1])),
-    );
+    let output = play(&format!("file://t{}.wav", TONES[1]));
     let component = b.start_component(&mut client, &again.call, output);
     b.completion(&mut client, &component);
     assert_eq!(call.hangup(WAIT).ok(), Some(200), "{}", b.server.log());

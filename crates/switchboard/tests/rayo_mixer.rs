@@ -20,7 +20,7 @@ use common::mixer_news::{
     assert_caps_once, assert_mixer_caps, drain, news_until_joined, next_from, next_speaking,
     rayo_event, summary, CAPS_NS, QUIET,
 };
-use testkit::rayo_harness::{mixer_jid, Caller, RayoBench, RayoConfig, DOMAIN, WAIT};
+use testkit::rayo_harness::{mixer_jid, play, Caller, RayoBench, RayoConfig, DOMAIN, WAIT};
 use testkit::sip_ua::CallHandle;
 use testkit::xmpp::{error_condition, rayo, XmppClient, RAYO_NS};
 use testkit::{RtpPeer, SipUa, Source};
@@ -138,15 +138,6 @@ fn hears_silence(b: &RayoBench, party: &Party, when: &str) {
             b.server.log()
         );
     }
-}
-
-/// An `<output>` of a file, for IQs to a mixer JID.
-fn output() -> Element {
-    const NS: &str = "urn:xmpp:rayo:output:1";
-    let document = Element::new("document", NS)
-        .attr("content-type", "text/uri-list")
-        .text("file://tone.wav");
-    Element::new("output", NS).child(document)
 }
 
 #[test]
@@ -384,7 +375,7 @@ fn the_last_leave_destroys_the_mixer_and_a_new_join_creates_it_again() {
     assert_eq!(news, expected, "{}", b.server.log());
 
     // Gone: its JID is unknown now.
-    let output = output();
+    let output = play("file://tone.wav");
     let reply = client.iq_set(&mixer, output, WAIT).expect("answered");
     assert_eq!(
         error_condition(&reply).as_deref(),
@@ -444,7 +435,7 @@ fn a_call_in_a_mixer_can_join_a_call_too_but_not_the_same_mixer_twice() {
 fn an_unknown_mixer_an_unanswered_join_and_a_needless_unjoin_are_refused() {
     let b = bench();
     let mut client = b.available("usera");
-    let output = output();
+    let output = play("file://tone.wav");
     let reply = client
         .iq_set(&mixer_jid("nosuchmixer"), output, WAIT)
         .expect("answered");
@@ -506,7 +497,9 @@ fn an_output_on_a_mixer_is_refd_from_its_component_jid_and_completes() {
     assert_eq!(done.presence_type.as_deref(), Some("unavailable"));
 
     let mut other = b.available("userb");
-    let reply = other.iq_set(&mixer, output(), WAIT).expect("answered");
+    let reply = other
+        .iq_set(&mixer, play("file://tone.wav"), WAIT)
+        .expect("answered");
     assert_eq!(
         error_condition(&reply).as_deref(),
         Some("not-allowed"),

@@ -17,12 +17,13 @@ use media::tone::ToneGenerator;
 use media::wav::WavAudio;
 use testkit::analysis::tone_fraction;
 use testkit::baresip::write_wav_8k;
-use testkit::rayo_harness::{mixer_jid, send_digits, srgs_digits, Caller, RayoBench, RayoConfig};
+use testkit::rayo_harness::{
+    mixer_jid, play, send_digits, srgs_digits, Caller, RayoBench, RayoConfig,
+};
 use testkit::sip_ua::CallHandle;
 use testkit::xmpp::XmppClient;
 use xmpp::Element;
 
-const OUTPUT_NS: &str = "urn:xmpp:rayo:output:1";
 const RECORD_NS: &str = "urn:xmpp:rayo:record:1";
 const RECORD_COMPLETE_NS: &str = "urn:xmpp:rayo:record:complete:1";
 const INPUT_NS: &str = "urn:xmpp:rayo:input:1";
@@ -69,11 +70,7 @@ fn an_output_a_recording_and_an_input_on_a_mixer() {
     let hear = Duration::from_secs(6);
 
     // The output to the mixer: every caller hears it and the other two.
-    let output = Element::new("output", OUTPUT_NS).child(
-        Element::new("document", OUTPUT_NS)
-            .attr("content-type", "text/uri-list")
-            .text("file://announce.wav"),
-    );
+    let output = play("file://announce.wav");
     let component = b.start_component(&mut client, &mixer, output);
     assert!(
         component.starts_with(&format!("{mixer}/")),

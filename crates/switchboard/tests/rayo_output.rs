@@ -10,13 +10,12 @@ use std::time::Duration;
 use media::tone::ToneGenerator;
 use testkit::analysis::{decode_audio, level_dbm0, tone_fraction};
 use testkit::baresip::write_wav_8k;
-use testkit::rayo_harness::{Caller, RayoBench, RayoConfig, WAIT};
+use testkit::rayo_harness::{output_document, srgs_digits, Caller, RayoBench, RayoConfig, WAIT};
 use testkit::rtp_peer::ReceivedPacket;
 use testkit::xmpp::error_condition;
 use testkit::Source;
 use xmpp::Element;
 
-const OUTPUT_NS: &str = "urn:xmpp:rayo:output:1";
 const INPUT_NS: &str = "urn:xmpp:rayo:input:1";
 const PROMPT_NS: &str = "urn:xmpp:rayo:prompt:1";
 const EXT_NS: &str = "urn:xmpp:rayo:ext:1";
@@ -37,19 +36,8 @@ fn bench() -> RayoBench {
     b
 }
 
-fn document(content_type: &str, body: &str) -> Element {
-    Element::new("document", OUTPUT_NS)
-        .attr("content-type", content_type)
-        .text(body)
-}
-
-fn output(content_type: &str, body: &str) -> Element {
-    Element::new("output", OUTPUT_NS).child(document(content_type, body))
-}
-
 fn digits_input(n: usize, attrs: &[(&str, &str)]) -> Element {
-    let items: String = (0..10).map(|d| format!("<item>{d}</item>")).collect();
-    let grammar = format!("<grammar xmlns='http://www.w3.org/2001/06/grammar' mode='dtmf' root='r'><rule id='r'><item repeat='{n}'><one-of>{items}</one-of></item></rule></grammar>");
+    let grammar = srgs_digits(&n.to_string());
     let mut input = Element::new("input", INPUT_NS).attr("mode", "dtmf");
     for (name, value) in attrs {
         input.set_attr(*name, *value);
@@ -87,7 +75,7 @@ fn a_wav_in_a_uri_list_is_heard_for_its_length_then_finishes() {
     let component = b.start_component(
         &mut client,
         &offered.call,
-        output("text/uri-list", "file://tone.wav"),
+        output_document("text/uri-list", "file://tone.wav"),
     );
     let finish = b.completion(&mut client, &component).element;
     assert_eq!(
@@ -113,7 +101,7 @@ fn ssml_text_is_spoken_and_its_audio_plays() {
     let component = b.start_component(
         &mut client,
         &offered.call,
-        output("application/ssml+xml", ssml),
+        output_document("application/ssml+xml", ssml),
     );
     let finish = b.completion(&mut client, &component).element;
     assert_eq!(
@@ -151,7 +139,7 @@ fn the_seed_say_completes_with_tropo_success_and_a_bad_url_with_error() {
         ("success", "urn:xmpp:tropo:say:complete:1")
     );
 
-    let bad = output("text/uri-list", "file://no-such-file.wav");
+    let bad = output_document("text/uri-list", "file://no-such-file.wav");
     let component = b.start_component(&mut client, &offered.call, bad);
     let error = b.completion(&mut client, &component).element;
     assert_eq!(
@@ -174,12 +162,12 @@ fn one_output_at_a_time_and_stop_completes_it_with_stop() {
     let component = b.start_component(
         &mut client,
         &offered.call,
-        output("text/uri-list", "file://long.wav"),
+        output_document("text/uri-list", "file://long.wav"),
     );
     let reply = client
         .iq_set(
             &offered.call,
-            output("text/uri-list", "file://tone.wav"),
+            output_document("text/uri-list", "file://tone.wav"),
             WAIT,
         )
         .expect("reply");
@@ -207,7 +195,7 @@ fn a_prompt_barged_in_stops_its_output_at_the_first_key_and_completes_once() {
     let (call, offered) = b.answered(&mut client, &caller);
     let prompt = Element::new("prompt", PROMPT_NS)
         .attr("barge-in", "true")
-        .child(output("text/uri-list", "file://long.wav"))
+        .child(output_document("text/uri-list", "file://long.wav"))
         .child(digits_input(2, &[("inter-digit-timeout", "5000")]));
     let component = b.start_component(&mut client, &offered.call, prompt);
     assert!(caller.rtp.wait_for_packets(40, WAIT));
@@ -250,7 +238,7 @@ fn without_barge_in_the_timers_start_after_the_output() {
     let prompt = Element::new("prompt", PROMPT_NS)
         .attr("barge-in", "false")
         .child(digits_input(2, &[("initial-timeout", "300")]))
-        .child(output("text/uri-list", "file://tone.wav"));
+        .child(output_document("text/uri-list", "file://tone.wav"));
     let component = b.start_component(&mut client, &offered.call, prompt);
     let news = b
         .component_news(&mut client, &component, WAIT * 3)
@@ -319,7 +307,7 @@ fn a_hangup_completes_the_output_and_the_input_before_the_end() {
     let playing = b.start_component(
         &mut client,
         &offered.call,
-        output("text/uri-list", "file://long.wav"),
+        output_document("text/uri-list", "file://long.wav"),
     );
     let input = b.start_component(&mut client, &offered.call, digits_input(4, &[]));
     assert_eq!(call.hangup(WAIT).ok(), Some(200));

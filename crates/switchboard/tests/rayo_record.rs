@@ -15,7 +15,7 @@ use media::tone::ToneGenerator;
 use media::wav::WavAudio;
 use testkit::analysis::tone_fraction;
 use testkit::baresip::write_wav_8k;
-use testkit::rayo_harness::{Caller, RayoBench, RayoConfig, WAIT};
+use testkit::rayo_harness::{play, Caller, RayoBench, RayoConfig, WAIT};
 use testkit::xmpp::{error_condition, XmppClient};
 use testkit::Source;
 use xmpp::Element;
@@ -62,11 +62,7 @@ fn a_duplex_recording_holds_the_caller_and_the_prompt_on_their_channels() {
     let caller = Caller::new();
     let (_call, offered) = b.answered(&mut client, &caller);
     tone_600(&caller);
-    let prompt = Element::new("output", "urn:xmpp:rayo:output:1").child(
-        Element::new("document", "urn:xmpp:rayo:output:1")
-            .attr("content-type", "text/uri-list")
-            .text("file://prompt.wav"),
-    );
+    let prompt = play("file://prompt.wav");
     b.start_component(&mut client, &offered.call, prompt);
     let record = Element::new("record", RECORD_NS)
         .attr("direction", "duplex")

@@ -527,6 +527,23 @@ pub struct ComponentNews {
     pub presence_type: Option<String>,
 }
 
+/// Rayo's output namespace.
+pub const OUTPUT_NS: &str = "urn:xmpp:rayo:output:1";
+
+/// An `<output>` of one `<document>` (`content_type`, `body`).
+pub fn output_document(content_type: &str, body: &str) -> Element {
+    Element::new("output", OUTPUT_NS).child(
+        Element::new("document", OUTPUT_NS)
+            .attr("content-type", content_type)
+            .text(body),
+    )
+}
+
+/// An `<output>` playing the file or URL `uri` (a `text/uri-list`).
+pub fn play(uri: &str) -> Element {
+    output_document("text/uri-list", uri)
+}
+
 /// An SRGS DTMF grammar of `repeat` decimal digits (`4`, `1-8`, `2-`).
 pub fn srgs_digits(repeat: &str) -> String {
     let items: String = (0..10).map(|d| format!("<item>{d}</item>")).collect();
