@@ -146,6 +146,10 @@ pub struct CallRules {
     analyses: Vec<(RequestId, crate::Analysis)>,
     listen_deadlines: Vec<(RequestId, Instant)>,
     executing: Vec<Executing>,
+    /// `Joined` events of join requests still executing: each follows its
+    /// request's `Done`, so a controller has the result (a mixer's ref)
+    /// before it hears of the join.
+    joined_after_done: Vec<(RequestId, Event)>,
     subscribed: bool,
     wants_digits: bool,
     joins: Vec<(JoinTarget, JoinDirection)>,
@@ -185,6 +189,7 @@ impl CallRules {
             analyses: Vec::new(),
             listen_deadlines: Vec::new(),
             executing: Vec::new(),
+            joined_after_done: Vec::new(),
             subscribed: false,
             wants_digits: false,
             joins: Vec::new(),
@@ -500,7 +505,15 @@ impl CallRules {
             Some(join) => join.1 = direction,
             None => self.joins.push((target.clone(), direction)),
         }
-        self.emit(Event::Joined { target, direction });
+        let request = self.executing.iter().find_map(|e| match &e.command {
+            Command::Join(join) if join.target.matches(&target) => Some(e.id),
+            _ => None,
+        });
+        let event = Event::Joined { target, direction };
+        match request {
+            Some(id) => self.joined_after_done.push((id, event)),
+            None => self.emit(event),
+        }
     }
 
     /// The join with `target` is over (either side broke it).
@@ -793,6 +806,10 @@ impl CallRules {
 
     fn done(&mut self, id: RequestId, result: Result<Output, Failure>) {
         self.emit(Event::Done { id, result });
+        if let Some(at) = self.joined_after_done.iter().position(|(r, _)| *r == id) {
+            let (_, joined) = self.joined_after_done.remove(at);
+            self.emit(joined);
+        }
     }
 
     fn emit(&mut self, event: Event) {

@@ -202,6 +202,8 @@ fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
         &a,
         join_cmd(JoinTarget::Call(b_id.to_string()), JoinDirection::Duplex),
     );
+    // The result first, then `Joined`.
+    assert_eq!(core.done(a.key, join), Ok(Output::None));
     match core.event(a.key) {
         Event::Joined { target, direction } => {
             assert_eq!(target, JoinTarget::Call(b_id.to_string()));
@@ -209,7 +211,6 @@ fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
         }
         other => panic!("expected Joined, got {other:?}"),
     }
-    assert_eq!(core.done(a.key, join), Ok(Output::None));
     match core.event(b.key) {
         Event::Joined { target, .. } => assert_eq!(target, JoinTarget::Call(a_id.to_string())),
         other => panic!("expected Joined, got {other:?}"),
@@ -257,6 +258,7 @@ fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
         &a,
         join_cmd(JoinTarget::Call(b_id.to_string()), JoinDirection::Send),
     );
+    assert_eq!(core.done(a.key, send), Ok(Output::None));
     assert!(matches!(
         core.event(a.key),
         Event::Joined {
@@ -264,7 +266,6 @@ fn a_joined_inbound_and_dialed_call_hear_each_other_until_one_hangs_up() {
             ..
         }
     ));
-    assert_eq!(core.done(a.key, send), Ok(Output::None));
     assert!(matches!(
         core.event(b.key),
         Event::Joined {

@@ -635,3 +635,40 @@ fn speaking_is_told_only_while_in_that_mixer() {
         ]
     );
 }
+
+#[test]
+fn a_join_request_is_answered_before_its_joined_event() {
+    let t0 = Instant::now();
+    let mut rules = answered(t0);
+    let join = Join {
+        target: JoinTarget::Mixer("conf1".into()),
+        direction: JoinDirection::Recv,
+    };
+    send(&mut rules, t0, 1, Command::Join(join.clone()));
+    drain(&mut rules);
+    // The actor reports the join while carrying the request out (the
+    // target as it normalised it), then the request's result.
+    rules.joined(JoinTarget::Mixer("Conf1".into()), join.direction);
+    assert_eq!(drain(&mut rules), []);
+    rules.finished(1, Ok(Output::None));
+    assert_eq!(
+        drain(&mut rules),
+        [
+            ok(1),
+            Action::Emit(Event::Joined {
+                target: JoinTarget::Mixer("Conf1".into()),
+                direction: JoinDirection::Recv
+            }),
+        ]
+    );
+    // A join made by the other call (no request here) is told at once.
+    let other = JoinTarget::Call("b".into());
+    rules.joined(other.clone(), JoinDirection::Duplex);
+    assert_eq!(
+        drain(&mut rules),
+        [Action::Emit(Event::Joined {
+            target: other,
+            direction: JoinDirection::Duplex
+        })]
+    );
+}

@@ -257,7 +257,6 @@ impl Call {
             if let Err(failure) = self.join(join.target, join.direction).await {
                 tracing::info!(%failure, "the dial's join failed");
             }
-            self.tell_mixer_joined();
             self.drive().await;
         }
     }

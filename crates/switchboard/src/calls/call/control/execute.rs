@@ -84,14 +84,7 @@ impl Call {
             Command::Pause { target } => self.pause(target, true),
             Command::Resume { target } => self.pause(target, false),
             Command::Record(record) => return self.record(id, record),
-            Command::Join(join) => {
-                let result = self.join(join.target, join.direction).await;
-                // A mixer's `Joined` follows the result, whose ref names
-                // the mixer (clients learn of it before its presences).
-                self.finished(id, result);
-                self.tell_mixer_joined();
-                return;
-            }
+            Command::Join(join) => self.join(join.target, join.direction).await,
             Command::Unjoin { target } => self.unjoin(target).await,
             Command::Announce(announcement) => return self.announce(id, announcement, false),
             Command::Prompt(prompt) => return self.announce(id, prompt.announcement, true),

@@ -30,8 +30,6 @@ pub(in crate::calls::call) struct InMixer {
     direction: JoinDirection,
     /// Whether an input on the mixer wants the party's keys.
     pub(super) digits: watch::Receiver<bool>,
-    /// The controller was told `Joined`.
-    told: bool,
 }
 
 impl InMixer {
@@ -107,7 +105,6 @@ impl Call {
                 room: entered.room,
                 direction,
                 digits: entered.digits,
-                told: false,
             });
         }
         self.update_delivery();
@@ -117,22 +114,10 @@ impl Call {
         if self.playing_nothing() {
             self.set_idle_source();
         }
+        if let Some(c) = self.control.as_mut() {
+            c.rules.joined(JoinTarget::Mixer(name), direction);
+        }
         Ok(Output::None)
-    }
-
-    /// Tells the controller `Joined` for a mixer join just made; after the
-    /// join's result, so the result's ref names the mixer before any of
-    /// its presences.
-    pub(in crate::calls::call) fn tell_mixer_joined(&mut self) {
-        let Some(control) = self.control.as_mut() else {
-            return;
-        };
-        let Some(mixer) = control.mixer.as_mut().filter(|m| !m.told) else {
-            return;
-        };
-        mixer.told = true;
-        let target = JoinTarget::Mixer(mixer.name.clone());
-        control.rules.joined(target, mixer.direction);
     }
 
     /// `Command::Unjoin` of a mixer.
