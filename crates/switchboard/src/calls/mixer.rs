@@ -94,7 +94,6 @@ pub(in crate::calls) struct MixerActor {
     recorded: mpsc::Receiver<(RequestId, Result<Output, Failure>)>,
     player_events_tx: mpsc::Sender<PacerEvent>,
     player_events: mpsc::Receiver<PacerEvent>,
-    wants_digits: bool,
     playing: Option<Playing>,
     recordings: Vec<Recording>,
     finishing: Vec<Finishing>,
@@ -133,7 +132,6 @@ impl MixerActor {
             recorded,
             player_events_tx,
             player_events,
-            wants_digits: false,
             playing: None,
             recordings: Vec::new(),
             finishing: Vec::new(),
@@ -155,7 +153,7 @@ impl MixerActor {
                 input = self.inbox.recv() => match input {
                     Some(MixerInput::Request(request)) => self.rules.request(Instant::now(), request),
                     Some(MixerInput::Digit(digit)) => {
-                        if self.wants_digits {
+                        if *self.digits.borrow() {
                             self.rules.digit(Instant::now(), digit);
                         }
                     }
@@ -219,7 +217,6 @@ impl MixerActor {
                 Action::StopComponent(id) | Action::StopAnnouncement(id) => self.stop(id),
                 Action::Complete(id) => self.rules.finished(id, Err(Failure::Stopped)),
                 Action::WantDigits(on) => {
-                    self.wants_digits = on;
                     self.digits.send_replace(on);
                 }
             }
