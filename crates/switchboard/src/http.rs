@@ -7,6 +7,7 @@
 //! - `GET /metrics`: OpenMetrics text for Prometheus; see [`metrics`].
 //! - `GET /recordings/NAME?expires=…&sig=…` (and HEAD): a recording file,
 //!   behind a signed, expiring URL from [`RecordingUrls`]; see [`recordings`].
+//! - `/api/v1/…`: the operator API, behind a bearer token; see [`api`].
 //! - Anything else: 404 (405 for another method on those paths).
 //!
 //! The listener is bounded so that no client can tie it up: at most
@@ -17,6 +18,7 @@
 //! its connection gets the lifetime plus the file's size at
 //! [`recordings::MIN_DOWNLOAD_RATE`], and is closed after that response.
 
+pub mod api;
 pub mod metrics;
 pub mod recordings;
 mod signing;
@@ -73,7 +75,8 @@ pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
     Ok(listener)
 }
 
-/// Serves health, readiness, `metrics` and `recordings` on `listener` until `shutdown`
+/// Serves health, readiness, `metrics`, `recordings` and the operator
+/// `api` (already nested by [`api::nest`]) on `listener` until `shutdown`
 /// resolves, then lets open requests finish (each connection ends within
 /// its lifetime).
 pub async fn serve(
@@ -81,6 +84,7 @@ pub async fn serve(
     readiness: Readiness,
     metrics: Metrics,
     recordings: RecordingFiles,
+    api: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let app = Router::new()
@@ -96,7 +100,8 @@ pub async fn serve(
             Router::new()
                 .route("/recordings/{name}", get(recordings::serve))
                 .with_state(recordings),
-        );
+        )
+        .merge(api);
     let listener = BoundedListener::new(listener, MAX_CONNECTIONS, CONNECTION_LIFETIME);
     let app = app.into_make_service_with_connect_info::<Lease>();
     if let Err(error) = axum::serve(listener, app)
@@ -212,6 +217,7 @@ mod tests {
             readiness.clone(),
             Metrics::default(),
             files,
+            api::nest(Router::new(), None),
             async {
                 let _ = stopped.await;
             },
@@ -224,6 +230,9 @@ mod tests {
         assert!(metrics.starts_with("HTTP/1.1 200 "), "{metrics}");
         assert!(metrics.ends_with("# EOF\n"), "{metrics}");
         assert!(get(address, "/nothing").await.starts_with("HTTP/1.1 404 "));
+        assert!(get(address, "/api/v1/cdrs")
+            .await
+            .starts_with("HTTP/1.1 403 "));
         let _ = stop.send(());
         server.await.expect("server task");
     }

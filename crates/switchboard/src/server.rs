@@ -125,6 +125,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         call_drain,
     );
     let readiness = Readiness::default();
+    // The operator API's routes; each feature adds its own.
+    let api = crate::http::api::ApiRoutes::new();
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let recordings = crate::http::RecordingFiles {
         dir: config.media.recordings_dir.clone(),
@@ -135,6 +137,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         readiness.clone(),
         metrics,
         recordings,
+        crate::http::api::nest(api, config.http.api_token.as_deref()),
         async move {
             let _ = http_stopped.await;
         },

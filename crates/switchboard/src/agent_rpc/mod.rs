@@ -40,4 +40,5 @@ mod mapping;
 mod server;
 
 pub use hub::{AgentHub, AgentPool};
+pub(crate) use server::same_secret;
 pub use server::serve;

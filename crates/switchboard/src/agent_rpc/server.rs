@@ -296,7 +296,7 @@ fn authorized(token: &str, authorization: Option<&str>, query: Option<&String>) 
 }
 
 /// Compares secrets in time that does not depend on where they differ.
-fn same_secret(given: &str, expected: &str) -> bool {
+pub(crate) fn same_secret(given: &str, expected: &str) -> bool {
     given.len() == expected.len()
         && given
             .bytes()

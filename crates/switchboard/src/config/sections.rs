@@ -245,6 +245,9 @@ pub struct HttpConfig {
     /// Base of recording URLs (`https://media.example.com`) when clients
     /// cannot use `listen` as written (a wildcard address, a proxy).
     pub public_url: Option<String>,
+    /// Bearer token of the operator API under `/api/v1` (call records,
+    /// reload); without one the API answers 403 to everybody.
+    pub api_token: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -254,6 +257,7 @@ impl Default for HttpConfig {
             secret: None,
             recording_url_ttl_sec: 86_400,
             public_url: None,
+            api_token: None,
         }
     }
 }
@@ -266,6 +270,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("recording_url_ttl_sec", &self.recording_url_ttl_sec)
             .field("public_url", &self.public_url)
+            .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }

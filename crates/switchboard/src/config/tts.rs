@@ -249,6 +249,9 @@ pub(crate) fn http(file: &str, section: &Spanned<super::HttpConfig>) -> Vec<Conf
             );
         }
     }
+    if h.api_token.as_ref().is_some_and(|token| token.len() < 16) {
+        errors.invalid(at, "http.api_token", "must be at least 16 characters");
+    }
     if let Some(base) = &h.public_url {
         let usable = reqwest::Url::parse(base).is_ok_and(|u| {
             matches!(u.scheme(), "http" | "https")
