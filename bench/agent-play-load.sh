@@ -11,7 +11,8 @@
 #   BENCH_LATENCY_FROM (answers made with at least this many calls up get
 #   their own latency figures; default 90 % of CALLS), BENCH_CONNECTIONS
 #   (agent connections, default 1), BENCH_KEEP (keep the work dir and say
-#   where), BENCH_SIP_PORT, BENCH_RTP_PORTS.
+#   where), BENCH_SIP_PORT, BENCH_RTP_PORTS, BENCH_PACER_REALTIME (true|false,
+#   media.pacer_realtime; default true), BENCH_PACER_CPU (media.pacer_cpu).
 # Prints rtp-load's and agent-load's summaries and RESULT lines, the
 # server's CPU over the measurement window (utime+stime from /proc/PID/stat,
 # % of one core), agent-load's CPU over it, the server's RSS idle, at full
@@ -52,6 +53,8 @@ routes:
 media:
   rtp_ports: $rtp_ports
   playback_dir: $work
+  pacer_realtime: ${BENCH_PACER_REALTIME:-true}
+${BENCH_PACER_CPU:+  pacer_cpu: $BENCH_PACER_CPU}
 agent_rpc:
   listen: 127.0.0.1:$rpc_port
 http:

@@ -64,7 +64,13 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         None => (None, None, None),
     };
     let (commands_tx, commands_rx) = mpsc::channel(SIP_COMMAND_QUEUE);
-    let pacer = Pacer::start(PacerConfig::default())?;
+    let pacer = Pacer::start(PacerConfig {
+        scheduling: crate::media::pacer::Scheduling {
+            realtime: config.media.pacer_realtime,
+            cpu: config.media.pacer_cpu,
+        },
+        ..PacerConfig::default()
+    })?;
     let agents = AgentHub::new(&config);
     let agent_listener = crate::transport::bind_listener(config.agent_rpc.listen)
         .map_err(|e| anyhow::anyhow!("agent_rpc.listen {}: {e}", config.agent_rpc.listen))?;

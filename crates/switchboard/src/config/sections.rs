@@ -22,6 +22,11 @@ pub struct MediaConfig {
     /// Accept RTP only from the address the SDP named (rtpengine's
     /// strict-source): no latching, for peers known not to be behind NAT.
     pub strict_source: bool,
+    /// Run the RTP pacer thread with real-time priority (`SCHED_FIFO`) when
+    /// the process may; a busy CPU then no longer delays outgoing frames.
+    pub pacer_realtime: bool,
+    /// Pin the RTP pacer thread to this CPU (e.g. one kept free of other work).
+    pub pacer_cpu: Option<usize>,
 }
 
 impl Default for MediaConfig {
@@ -34,6 +39,8 @@ impl Default for MediaConfig {
             playback_dir: PathBuf::from("sounds"),
             recordings_dir: PathBuf::from("recordings"),
             strict_source: false,
+            pacer_realtime: true,
+            pacer_cpu: None,
         }
     }
 }

@@ -75,6 +75,7 @@
 //! grow a table) happens once per call event, not per packet.
 
 mod core;
+mod priority;
 mod room_components;
 mod rooms;
 mod source;
@@ -91,6 +92,7 @@ use std::time::{Duration, Instant};
 use media::mixer::ParticipantOptions;
 
 pub use self::core::{PacerCore, PacerEvent, StreamId, StreamSetup};
+pub use self::priority::Scheduling;
 pub use self::room_components::{RoomPlayer, RoomTap};
 pub use self::rooms::{
     member_feed, FeedError, MemberInbound, MixerFeed, RoomId, RoomMember, MEMBER_QUEUE,
@@ -114,6 +116,8 @@ pub struct PacerConfig {
     pub command_capacity: usize,
     /// Streams the table holds before it first grows.
     pub expected_streams: usize,
+    /// Real-time priority and CPU of the pacer thread (see `priority.rs`).
+    pub scheduling: Scheduling,
 }
 
 impl Default for PacerConfig {
@@ -121,6 +125,7 @@ impl Default for PacerConfig {
         PacerConfig {
             command_capacity: 4096,
             expected_streams: 2048,
+            scheduling: Scheduling::default(),
         }
     }
 }
@@ -381,11 +386,12 @@ impl Pacer {
         let stats = Arc::new(PacerStats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let core = PacerCore::new(config.expected_streams, stats.clone());
+        let scheduling = config.scheduling;
         let thread = {
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("rtp-pacer".into())
-                .spawn(move || run(core, &inbox, &stop))?
+                .spawn(move || run(core, &inbox, &stop, scheduling))?
         };
         Ok(Pacer {
             handle: PacerHandle {
@@ -432,7 +438,9 @@ impl Drop for Pacer {
 }
 
 /// The pacer thread: sleep to the next absolute tick, drain commands, send.
-fn run(mut core: PacerCore, inbox: &Receiver<Command>, stop: &AtomicBool) {
+fn run(mut core: PacerCore, inbox: &Receiver<Command>, stop: &AtomicBool, scheduling: Scheduling) {
+    let mut realtime = schedule(scheduling);
+    let mut watchdog = priority::Watchdog::default();
     let stats = core.stats().clone();
     let start = Instant::now();
     let mut tick: u32 = 0;
@@ -462,15 +470,42 @@ fn run(mut core: PacerCore, inbox: &Receiver<Command>, stop: &AtomicBool) {
             }
         }
         core.tick(due);
-        stats
-            .walk_time
-            .record(Instant::now().saturating_duration_since(due + lateness));
+        let walk = Instant::now().saturating_duration_since(due + lateness);
+        stats.walk_time.record(walk);
+        if realtime && watchdog.walked(walk) {
+            realtime = false;
+            match priority::drop_realtime() {
+                Ok(()) => tracing::warn!(
+                    streams = stats.snapshot().streams,
+                    "the RTP pacer's walks took most of every tick for a second: real-time priority given back so the rest of the server keeps its share of the CPU"
+                ),
+                Err(error) => tracing::warn!(%error, "cannot give the RTP pacer's real-time priority back"),
+            }
+        }
         // More than one tick late: skip the ticks already past rather than
         // bursting them (see the module doc).
         let missed = ticks_missed(lateness);
         stats.record_skipped(u64::from(missed));
         tick = tick.saturating_add(1).saturating_add(missed);
     }
+}
+
+/// Applies `scheduling` to the pacer thread and logs the outcome; whether
+/// it runs with real-time priority.
+fn schedule(scheduling: Scheduling) -> bool {
+    let applied = priority::apply(scheduling);
+    if let (Some(cpu), Some(error)) = (scheduling.cpu, &applied.cpu_error) {
+        tracing::warn!(cpu, %error, "cannot pin the RTP pacer to its CPU (media.pacer_cpu)");
+    }
+    if let Some(error) = &applied.realtime_error {
+        tracing::info!(
+            %error,
+            "the RTP pacer runs without real-time priority (needs CAP_SYS_NICE or RLIMIT_RTPRIO): pacing suffers when the CPU is busy"
+        );
+    } else if applied.realtime {
+        tracing::debug!("the RTP pacer runs with SCHED_FIFO");
+    }
+    applied.realtime
 }
 
 /// Ticks already past when a tick runs `lateness` after its due time: they
@@ -565,6 +600,7 @@ mod tests {
     #[test]
     fn a_full_command_queue_is_an_error_not_a_wait() {
         let pacer = Pacer::start(PacerConfig {
+            scheduling: Scheduling::default(),
             command_capacity: 2,
             expected_streams: 1,
         })
