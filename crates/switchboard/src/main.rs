@@ -15,6 +15,14 @@ fn main() -> ExitCode {
         let code = cli::run_check_config(cli.config_path(), &mut io::stdout(), &mut io::stderr());
         return ExitCode::from(code);
     }
+    if let Some(Command::Reload { .. }) = &cli.command {
+        let code = switchboard::reload::client::run(
+            cli.config_path(),
+            &mut io::stdout(),
+            &mut io::stderr(),
+        );
+        return ExitCode::from(code);
+    }
     let config = match config::check_config(&cli.config) {
         Ok(config) => config,
         Err(errors) => {
@@ -41,7 +49,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(switchboard::server::run(config)) {
+    match runtime.block_on(switchboard::server::run_from(
+        config,
+        Some(cli.config.clone()),
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
