@@ -4,6 +4,7 @@
 //! file (logging its line) and move a SIP listener whose port changed.
 
 use std::fs;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -201,6 +202,31 @@ fn connect(b: &Bench, token: &str) -> Result<Agent, testkit::agent::AgentError> 
     )
 }
 
+/// `POST /api/v1/reload` with `token`: the status and the body.
+fn post_reload(b: &Bench, token: &str) -> (u16, String) {
+    let mut stream =
+        TcpStream::connect(("127.0.0.1", b.http_port)).expect("connect to the HTTP listener");
+    stream.set_read_timeout(Some(WAIT)).expect("read timeout");
+    let request = format!(
+        "POST /api/v1/reload HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .expect("send the request");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, body)| body.to_owned());
+    (status, body)
+}
+
 fn silent_peer() -> RtpPeer {
     RtpPeer::start(RtpPeerConfig {
         codec: Codec::Pcmu,
@@ -336,6 +362,18 @@ fn reload_command_needs_the_api_token() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(final_status(&b, "300"), Some(486));
+
+    // Asked directly with an invalid file in place, the server answers 422
+    // with the line-numbered errors and keeps its config.
+    let good = fs::read_to_string(b.config_path()).expect("read config");
+    b.write(&format!("{good}bogus_key: 1\n"));
+    let (status, body) = post_reload(&b, TOKEN);
+    assert_eq!(status, 422, "{body}");
+    let line = good.lines().count() + 1;
+    assert!(body.contains(&format!(":{line}:")), "line {line} in {body}");
+    assert_eq!(final_status(&b, "300"), Some(486));
+    b.write(&good);
+    assert_eq!(post_reload(&b, TOKEN).0, 200);
 
     // An invalid file is refused before the server is asked.
     let invalid = b.dir.path().join("invalid.yaml");

@@ -209,6 +209,11 @@ impl State {
                 .map(|t| (t.name.clone(), t.listen_addr()))
                 .collect()
         };
+        // Built before any listener moves, so a failure here leaves
+        // everything as it was; rebuilt below if the listeners stay.
+        let running = self.running.context.config.clone();
+        let mut config = effective(&running, &new, true);
+        let mut context = self.context(&config)?;
         let moved = self
             .running
             .transports
@@ -226,9 +231,11 @@ impl State {
                 (None, false)
             }
         };
-        let old = &self.running.context;
-        let config = effective(&old.config, &new, listeners_moved);
-        let context = Arc::new(self.context(&config)?);
+        if !listeners_moved {
+            config = effective(&running, &new, false);
+            context = self.context(&config)?;
+        }
+        let context = Arc::new(context);
         self.running.agents.reconfigure(&config);
         let rayo = self.running.rayo.as_ref().map(|r| r.reconfigured(&config));
         if let (Some(pools), Some(rayo_config)) = (&rayo, &config.rayo) {
