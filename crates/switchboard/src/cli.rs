@@ -1,5 +1,6 @@
 //! Command line: `switchboard [--config FILE]` runs the server,
-//! `switchboard check-config [FILE]` validates a config and exits.
+//! `switchboard check-config [FILE]` validates a config and exits,
+//! `switchboard reload [--config FILE]` has the running server reload it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,5 @@
-//! `switchboard --config FILE` runs the server; `switchboard check-config FILE`
+//! `switchboard --config FILE` runs the server (SIGHUP reloads FILE);
+//! `switchboard reload` asks it to over HTTP; `switchboard check-config FILE`
 //! validates a config. Everything else lives in the library.
 
 use std::io::{self, IsTerminal};

@@ -420,6 +420,24 @@ mod tests {
     }
 
     #[test]
+    fn reconfigure_changes_endpoints_and_token_for_new_connections() {
+        let hub = hub(2);
+        let (tx, _rx) = mpsc::channel(1);
+        let live = hub.admit("bot").expect("room").register(tx);
+        assert_eq!(hub.settings().token, None);
+        let yaml = "endpoints:\n  bot2: { match: { type: agent }, no_controller_code: 503 }\n\
+                    agent_rpc: { token: s3cret-token, max_connections_per_endpoint: 1 }\n";
+        hub.reconfigure(&Config::from_yaml(yaml, "t.yaml").expect("valid config"));
+        assert_eq!(hub.settings().token.as_deref(), Some("s3cret-token"));
+        assert_eq!(hub.admit("bot").err(), Some(Refusal::UnknownEndpoint));
+        let _slot = hub.admit("bot2").expect("new endpoint admits");
+        assert_eq!(hub.admit("bot2").err(), Some(Refusal::Full), "new limit");
+        assert_eq!(lock(&hub.inner.no_controller).get("bot2"), Some(&503));
+        // A connection of an endpoint that is gone closes quietly.
+        drop(live);
+    }
+
+    #[test]
     fn round_robin_skips_tried_and_survives_removal() {
         let hub = hub(4);
         let mut registrations = Vec::new();

@@ -146,3 +146,63 @@ fn bind_error(name: &str, addr: SocketAddr, error: std::io::Error) -> RebindErro
         error,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc;
+
+    fn loopback(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    async fn bound(
+        udp: &[(String, SocketAddr)],
+    ) -> (Transports, mpsc::Receiver<super::super::Inbound>) {
+        let (inbound, received) = mpsc::channel(8);
+        let (failures, _) = mpsc::channel(8);
+        let transports = Transports::bind(udp, &[], Default::default(), inbound, failures)
+            .await
+            .expect("bind");
+        (transports, received)
+    }
+
+    #[tokio::test]
+    async fn only_addresses_move_and_a_taken_one_moves_nothing() {
+        let listeners = vec![("udp".to_string(), loopback(0))];
+        let (transports, mut received) = bound(&listeners).await;
+        assert!(matches!(transports.rebind(&listeners, &[]).await, Ok(None)));
+        let renamed = vec![("other".to_string(), loopback(0))];
+        assert!(matches!(
+            transports.rebind(&renamed, &[]).await,
+            Err(RebindError::NeedsRestart)
+        ));
+        let taken = std::net::UdpSocket::bind(loopback(0)).expect("bind");
+        let taken_addr = taken.local_addr().expect("address");
+        let moved = vec![("udp".to_string(), taken_addr)];
+        assert!(matches!(
+            transports.rebind(&moved, &[]).await,
+            Err(RebindError::Bind { .. })
+        ));
+        // The listener still receives where it was.
+        let old = transports.udp_local_addrs()[0];
+        let peer = tokio::net::UdpSocket::bind(loopback(0))
+            .await
+            .expect("bind");
+        let options =
+            "OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK1\r\n\
+                       From: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:a@127.0.0.1>\r\nCall-ID: c1\r\n\
+                       CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+        peer.send_to(options.as_bytes(), old).await.expect("send");
+        let wait = std::time::Duration::from_secs(5);
+        let got = tokio::time::timeout(wait, received.recv()).await;
+        assert!(matches!(got, Ok(Some(_))), "the old socket still receives");
+        drop(taken);
+        let moved = transports
+            .rebind(&moved, &[])
+            .await
+            .expect("free now")
+            .expect("moved");
+        assert_eq!(moved.udp_local_addrs(), vec![taken_addr]);
+    }
+}
