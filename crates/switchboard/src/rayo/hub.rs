@@ -368,6 +368,28 @@ mod tests {
             .expect("rayo")
     }
 
+    #[tokio::test]
+    async fn reloaded_users_hold_for_the_next_login() {
+        use xmpp::Credentials;
+        let first = crate::config::Config::from_yaml(
+            "rayo: { domain: rayo.test, users: [ { username: usera, password: \"1\" } ] }\n",
+            "t.yaml",
+        )
+        .expect("config");
+        let (hub, _events) = RayoHub::new(first.rayo.as_ref().expect("rayo"));
+        let users = hub.users();
+        assert_eq!(users.password("usera").as_deref(), Some("1"));
+        let second = crate::config::Config::from_yaml(
+            "rayo: { domain: rayo.test, users: [ { username: userb, password: \"2\" } ] }\n",
+            "t.yaml",
+        )
+        .expect("config");
+        hub.set_users(second.rayo.as_ref().expect("rayo"));
+        assert_eq!(users.password("usera"), None);
+        assert_eq!(users.password("userb").as_deref(), Some("2"));
+        assert_eq!(format!("{users:?}"), "RayoUsers(1)", "no password shown");
+    }
+
     fn handle(id: u64, capacity: usize) -> (SessionHandle, mpsc::Receiver<Outbound>) {
         let (queue, rx) = mpsc::channel(capacity);
         let handle = SessionHandle {
