@@ -75,6 +75,20 @@ pub struct Bridge {
     pub controller: Option<ControllerKind>,
 }
 
+/// The credentials of `config`'s `user` endpoints, by endpoint name.
+fn digest_users(config: &Config) -> HashMap<String, DigestAuth> {
+    config
+        .endpoints
+        .iter()
+        .filter_map(
+            |(name, endpoint)| match (&endpoint.matcher, &endpoint.auth) {
+                (EndpointMatch::User, Some(auth)) => Some((name.clone(), auth.clone())),
+                _ => None,
+            },
+        )
+        .collect()
+}
+
 /// Answers out-of-dialog requests per the configured endpoints and routes.
 pub struct Admission {
     router: Router,
@@ -90,12 +104,6 @@ pub struct Admission {
 impl Admission {
     /// Builds the policy from a validated config.
     pub fn new(config: &Config, now: Instant) -> Admission {
-        let mut digest = HashMap::new();
-        for (name, endpoint) in &config.endpoints {
-            if let (EndpointMatch::User, Some(auth)) = (&endpoint.matcher, &endpoint.auth) {
-                digest.insert(name.clone(), auth.clone());
-            }
-        }
         let realm = config
             .transports
             .values()
@@ -109,13 +117,22 @@ impl Admission {
         digest_config.algorithms = vec![DigestAlgorithm::Md5, DigestAlgorithm::Sha256];
         Admission {
             router: Router::new(config),
-            digest,
+            digest: digest_users(config),
             verifier: DigestVerifier::with_random_secret(digest_config, now),
             server: config.sip.user_agent.clone(),
             failures: Arc::new(Mutex::new(AuthFailures::new(BanPolicy::from_config(
                 &config.sip,
             )))),
         }
+    }
+
+    /// Takes a reloaded config: endpoints, routes, digest users and the
+    /// `Server` header apply to the next request. The digest secret (so
+    /// nonces already handed out) and the failure tracker (so bans) stay.
+    pub fn reconfigure(&mut self, config: &Config) {
+        self.router = Router::new(config);
+        self.digest = digest_users(config);
+        self.server = config.sip.user_agent.clone();
     }
 
     /// The per-source failure tracker, for other listeners whose

@@ -1,5 +1,6 @@
 //! Command line: `switchboard [--config FILE]` runs the server,
-//! `switchboard check-config [FILE]` validates a config and exits.
+//! `switchboard check-config [FILE]` validates a config and exits,
+//! `switchboard reload [--config FILE]` has the running server reload it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,14 @@ pub enum Command {
         #[arg(value_name = "FILE")]
         file: Option<PathBuf>,
     },
+    /// Check a config file, then ask the server running it to reload it
+    /// (`POST /api/v1/reload` at its `http.listen`, with `http.api_token`).
+    /// Exits 0 once the server reloaded. SIGHUP reloads without a token.
+    Reload {
+        /// The file to check and reload; defaults to the global `--config`.
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 impl Cli {
@@ -40,6 +49,7 @@ impl Cli {
     pub fn config_path(&self) -> &Path {
         match &self.command {
             Some(Command::CheckConfig { file: Some(file) }) => file,
+            Some(Command::Reload { config: Some(file) }) => file,
             _ => &self.config,
         }
     }
@@ -111,6 +121,15 @@ mod tests {
         );
         assert_eq!(cli.config_path(), Path::new("a.yaml"));
         let cli = parse(&["switchboard", "--config", "b.yaml", "check-config"]);
+        assert_eq!(cli.config_path(), Path::new("b.yaml"));
+    }
+
+    #[test]
+    fn reload_with_and_without_config() {
+        let cli = parse(&["switchboard", "reload", "--config", "a.yaml"]);
+        assert_eq!(cli.config_path(), Path::new("a.yaml"));
+        let cli = parse(&["switchboard", "-c", "b.yaml", "reload"]);
+        assert_eq!(cli.command, Some(Command::Reload { config: None }));
         assert_eq!(cli.config_path(), Path::new("b.yaml"));
     }
 

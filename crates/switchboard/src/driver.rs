@@ -64,6 +64,8 @@ pub struct Driver {
     context: Arc<CallContext>,
     /// How long running calls may go on after a shutdown signal.
     call_drain: Duration,
+    /// Reloaded configs to put in force ([`crate::reload`]).
+    reloads: Option<mpsc::Receiver<crate::reload::Swap>>,
 }
 
 impl Driver {
@@ -92,7 +94,14 @@ impl Driver {
             commands,
             context,
             call_drain,
+            reloads: None,
         }
+    }
+
+    /// Takes reloaded configs from `reloads` while it runs.
+    pub fn with_reloads(mut self, reloads: mpsc::Receiver<crate::reload::Swap>) -> Driver {
+        self.reloads = Some(reloads);
+        self
     }
 
     /// Runs until `shutdown` resolves, then answers new INVITEs 503 for a
@@ -141,6 +150,9 @@ impl Driver {
                         }
                     }
                     self.flush();
+                }
+                Some(swap) = next_reload(&mut self.reloads) => {
+                    swap.apply(&mut self.admission, &mut self.context, &mut self.transports);
                 }
                 _ = sleep_until(timer) => {
                     self.stack.handle_timeout(Instant::now());
@@ -396,6 +408,16 @@ impl Driver {
                 tracing::debug!(call, ?event, "event for a finished call dropped")
             }
         }
+    }
+}
+
+/// The next reload, if the driver takes them.
+async fn next_reload(
+    reloads: &mut Option<mpsc::Receiver<crate::reload::Swap>>,
+) -> Option<crate::reload::Swap> {
+    match reloads {
+        Some(reloads) => reloads.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -16,6 +16,7 @@ pub mod fd_limit;
 pub mod http;
 pub mod media;
 pub mod rayo;
+pub mod reload;
 pub mod router;
 pub mod server;
 pub mod transport;

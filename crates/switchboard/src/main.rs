@@ -1,4 +1,5 @@
-//! `switchboard --config FILE` runs the server; `switchboard check-config FILE`
+//! `switchboard --config FILE` runs the server (SIGHUP reloads FILE);
+//! `switchboard reload` asks it to over HTTP; `switchboard check-config FILE`
 //! validates a config. Everything else lives in the library.
 
 use std::io::{self, IsTerminal};
@@ -13,6 +14,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::CheckConfig { .. }) = &cli.command {
         let code = cli::run_check_config(cli.config_path(), &mut io::stdout(), &mut io::stderr());
+        return ExitCode::from(code);
+    }
+    if let Some(Command::Reload { .. }) = &cli.command {
+        let code = switchboard::reload::client::run(
+            cli.config_path(),
+            &mut io::stdout(),
+            &mut io::stderr(),
+        );
         return ExitCode::from(code);
     }
     let config = match config::check_config(&cli.config) {
@@ -41,7 +50,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(switchboard::server::run(config)) {
+    match runtime.block_on(switchboard::server::run_from(
+        config,
+        Some(cli.config.clone()),
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");

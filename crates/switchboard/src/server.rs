@@ -29,7 +29,14 @@ use crate::transport::{Transports, FAILURE_QUEUE, INBOUND_QUEUE};
 const LISTENERS_STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// Binds every transport and runs until SIGINT or SIGTERM.
-pub async fn run(mut config: Config) -> anyhow::Result<()> {
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    run_from(config, None).await
+}
+
+/// [`run`] for a config read from `path`, which SIGHUP and the reload API
+/// read again ([`crate::reload`]).
+pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let loaded = config.clone();
     let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
     let (failures_tx, failures_rx) = mpsc::channel(FAILURE_QUEUE);
     let listeners = |protocol: TransportProtocol| -> Vec<(String, SocketAddr)> {
@@ -117,6 +124,14 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             );
         }
     }
+    let (reloader, reloads) = crate::reload::Reloader::new(crate::reload::Running {
+        path,
+        loaded,
+        context: context.clone(),
+        agents: agents.clone(),
+        rayo: rayo_pools.clone(),
+        transports: transports.clone(),
+    });
     let recording_urls = context.recording_urls.clone();
     let metrics = crate::http::Metrics::new(context.clone(), rayo_hub);
     let call_drain = Duration::from_secs(config.sip.shutdown_grace_sec);
@@ -129,10 +144,12 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         commands_rx,
         context,
         call_drain,
-    );
+    )
+    .with_reloads(reloads);
     let readiness = Readiness::default();
     // The operator API's routes; each feature adds its own.
-    let api = crate::http::api::ApiRoutes::new();
+    let api = crate::http::api::ApiRoutes::new().merge(reloader.routes());
+    tokio::spawn(crate::reload::on_hangup(reloader));
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let recordings = crate::http::RecordingFiles {
         dir: config.media.recordings_dir.clone(),

@@ -37,12 +37,13 @@ pub struct AgentHub {
 #[derive(Debug)]
 struct HubInner {
     endpoints: Mutex<HashMap<String, EndpointAgents>>,
-    settings: HubSettings,
+    /// Replaced whole on reload; a connection reads them once, at connect.
+    settings: Mutex<Arc<HubSettings>>,
     next_connection: AtomicU64,
     /// Wrong or missing tokens per source address, and the bans they led to.
     token_failures: Mutex<AuthFailures>,
     /// Each agent endpoint's `no_controller_code`.
-    no_controller: HashMap<String, u16>,
+    no_controller: Mutex<HashMap<String, u16>>,
 }
 
 /// The `agent_rpc` settings connections need.
@@ -89,34 +90,38 @@ pub(super) enum Refusal {
 impl AgentHub {
     /// A hub for the config's agent endpoints, with no agent connected yet.
     pub fn new(config: &Config) -> AgentHub {
-        let endpoints = config
-            .endpoints
-            .values()
-            .filter(|endpoint| endpoint.matcher == EndpointMatch::Agent)
-            .map(|endpoint| (endpoint.name.clone(), EndpointAgents::default()))
+        let endpoints = agent_endpoints(config)
+            .map(|(name, _)| (name, EndpointAgents::default()))
             .collect();
-        let no_controller = config
-            .endpoints
-            .values()
-            .filter(|endpoint| endpoint.matcher == EndpointMatch::Agent)
-            .map(|endpoint| (endpoint.name.clone(), endpoint.no_controller_code))
-            .collect();
-        let agent_rpc = &config.agent_rpc;
         AgentHub {
             inner: Arc::new(HubInner {
                 endpoints: Mutex::new(endpoints),
-                settings: HubSettings {
-                    max_connections: agent_rpc.max_connections_per_endpoint,
-                    invite_timeout: Duration::from_secs(agent_rpc.invite_timeout_sec),
-                    answer_timeout: Duration::from_secs(agent_rpc.answer_timeout_sec),
-                    disconnect_grace: Duration::from_secs(agent_rpc.disconnect_grace_sec),
-                    token: agent_rpc.token.clone(),
-                },
+                settings: Mutex::new(Arc::new(HubSettings::from_config(config))),
                 next_connection: AtomicU64::new(1),
                 token_failures: Mutex::new(AuthFailures::new(BanPolicy::from_config(&config.sip))),
-                no_controller,
+                no_controller: Mutex::new(agent_endpoints(config).collect()),
             }),
         }
+    }
+
+    /// Takes a reloaded config: its agent endpoints, limits, timeouts and
+    /// token hold for connections and offers from now on. Connected agents
+    /// stay; those of an endpoint that is gone get no new calls.
+    pub fn reconfigure(&self, config: &Config) {
+        {
+            let mut endpoints = self.endpoints();
+            endpoints.retain(|name, _| {
+                config
+                    .endpoints
+                    .get(name)
+                    .is_some_and(|e| e.matcher == EndpointMatch::Agent)
+            });
+            for (name, _) in agent_endpoints(config) {
+                endpoints.entry(name).or_default();
+            }
+        }
+        *lock(&self.inner.no_controller) = agent_endpoints(config).collect();
+        *lock(&self.inner.settings) = Arc::new(HubSettings::from_config(config));
     }
 
     /// Offers a call to the endpoint's agents through the neutral offer
@@ -124,9 +129,7 @@ impl AgentHub {
     /// takes it or none will. Dropping the future withdraws the offer.
     pub fn offer(&self, offer: Offer) -> impl Future<Output = Offered> + Send + 'static {
         let pool = self.pool(&offer.endpoint);
-        let code = self
-            .inner
-            .no_controller
+        let code = lock(&self.inner.no_controller)
             .get(&offer.endpoint)
             .copied()
             .unwrap_or(NO_CONTROLLER);
@@ -141,8 +144,9 @@ impl AgentHub {
         }
     }
 
-    pub(super) fn settings(&self) -> &HubSettings {
-        &self.inner.settings
+    /// The settings in force now (a reload replaces them).
+    pub(super) fn settings(&self) -> Arc<HubSettings> {
+        lock(&self.inner.settings).clone()
     }
 
     /// Reserves room for a connection to `endpoint`; the room is freed when
@@ -153,7 +157,7 @@ impl AgentHub {
             .get_mut(endpoint)
             .ok_or(Refusal::UnknownEndpoint)?;
         let open = agents.live.len() as u64 + u64::from(agents.upgrading);
-        if open >= u64::from(self.inner.settings.max_connections) {
+        if open >= u64::from(self.settings().max_connections) {
             return Err(Refusal::Full);
         }
         agents.upgrading += 1;
@@ -195,6 +199,36 @@ impl AgentHub {
     }
 }
 
+impl HubSettings {
+    fn from_config(config: &Config) -> HubSettings {
+        let agent_rpc = &config.agent_rpc;
+        HubSettings {
+            max_connections: agent_rpc.max_connections_per_endpoint,
+            invite_timeout: Duration::from_secs(agent_rpc.invite_timeout_sec),
+            answer_timeout: Duration::from_secs(agent_rpc.answer_timeout_sec),
+            disconnect_grace: Duration::from_secs(agent_rpc.disconnect_grace_sec),
+            token: agent_rpc.token.clone(),
+        }
+    }
+}
+
+/// The agent endpoints of `config` with their `no_controller_code`.
+fn agent_endpoints(config: &Config) -> impl Iterator<Item = (String, u16)> + '_ {
+    config
+        .endpoints
+        .values()
+        .filter(|endpoint| endpoint.matcher == EndpointMatch::Agent)
+        .map(|endpoint| (endpoint.name.clone(), endpoint.no_controller_code))
+}
+
+/// Locks plain bookkeeping; nothing panics while holding it, so a poisoned
+/// lock still guards consistent data.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// One agent endpoint's connections as a controller pool: round-robin with
 /// fail-over, `invite_timeout_sec` per agent.
 #[derive(Debug, Clone)]
@@ -205,7 +239,7 @@ pub struct AgentPool {
 
 impl ControllerPool for AgentPool {
     fn terms(&self) -> OfferTerms {
-        let settings = &self.hub.inner.settings;
+        let settings = self.hub.settings();
         OfferTerms {
             policy: OfferPolicy::RoundRobin,
             offer_timeout: Some(settings.invite_timeout),
@@ -383,6 +417,24 @@ mod tests {
             ),
             "{offered:?}"
         );
+    }
+
+    #[test]
+    fn reconfigure_changes_endpoints_and_token_for_new_connections() {
+        let hub = hub(2);
+        let (tx, _rx) = mpsc::channel(1);
+        let live = hub.admit("bot").expect("room").register(tx);
+        assert_eq!(hub.settings().token, None);
+        let yaml = "endpoints:\n  bot2: { match: { type: agent }, no_controller_code: 503 }\n\
+                    agent_rpc: { token: s3cret-token, max_connections_per_endpoint: 1 }\n";
+        hub.reconfigure(&Config::from_yaml(yaml, "t.yaml").expect("valid config"));
+        assert_eq!(hub.settings().token.as_deref(), Some("s3cret-token"));
+        assert_eq!(hub.admit("bot").err(), Some(Refusal::UnknownEndpoint));
+        let _slot = hub.admit("bot2").expect("new endpoint admits");
+        assert_eq!(hub.admit("bot2").err(), Some(Refusal::Full), "new limit");
+        assert_eq!(lock(&hub.inner.no_controller).get("bot2"), Some(&503));
+        // A connection of an endpoint that is gone closes quietly.
+        drop(live);
     }
 
     #[test]

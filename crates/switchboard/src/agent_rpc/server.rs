@@ -262,7 +262,8 @@ fn token_refusal(
     query: Option<&String>,
 ) -> Option<Response> {
     // Without a token nothing can fail, so nobody is tracked or banned.
-    let token = hub.settings().token.as_deref()?;
+    let settings = hub.settings();
+    let token = settings.token.as_deref()?;
     let now = Instant::now();
     let mut failures = hub.token_failures();
     if failures.is_banned(peer.ip(), now) {

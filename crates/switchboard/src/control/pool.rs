@@ -42,6 +42,18 @@ pub trait ControllerPool: Send + Sync + fmt::Debug {
     fn invite(&self, controller: ControllerId, invitation: Invitation) -> Result<(), Invitation>;
 }
 
+/// The controller endpoints of `config`: their kind and "no controller" code.
+fn controller_endpoints(config: &Config) -> HashMap<String, (ControllerKind, u16)> {
+    config
+        .endpoints
+        .values()
+        .filter_map(|e| {
+            let kind = ControllerKind::of(&e.matcher)?;
+            Some((e.name.clone(), (kind, e.no_controller_code)))
+        })
+        .collect()
+}
+
 /// Which protocol controls the calls of an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ControllerKind {
@@ -78,20 +90,23 @@ pub struct Controllers {
 impl Controllers {
     /// The config's controller endpoints, with no pool registered yet.
     pub fn new(config: &Config) -> Controllers {
-        let endpoints = config
-            .endpoints
-            .values()
-            .filter_map(|e| {
-                let kind = ControllerKind::of(&e.matcher)?;
-                Some((e.name.clone(), (kind, e.no_controller_code)))
-            })
-            .collect();
         Controllers {
-            endpoints,
+            endpoints: controller_endpoints(config),
             pools: HashMap::new(),
             registry: crate::calls::CallRegistry::new(crate::media::ports::pairs_in(
                 config.media.rtp_ports,
             ) as usize),
+        }
+    }
+
+    /// The controller endpoints of a reloaded `config`, with no pool
+    /// registered yet, sharing this server's call registry (calls in
+    /// progress keep their ids).
+    pub fn reconfigured(&self, config: &Config) -> Controllers {
+        Controllers {
+            endpoints: controller_endpoints(config),
+            pools: HashMap::new(),
+            registry: self.registry.clone(),
         }
     }
 

@@ -117,8 +117,43 @@ struct Sessions {
     availability: Availability,
 }
 
+/// The Rayo users and their passwords, as the XMPP server checks them at
+/// login; a reload replaces them for logins from then on.
+#[derive(Clone, Default)]
+pub struct RayoUsers(Arc<std::sync::RwLock<HashMap<String, String>>>);
+
+impl RayoUsers {
+    fn of(config: &RayoConfig) -> HashMap<String, String> {
+        config
+            .users
+            .iter()
+            .map(|u| (u.username.clone(), u.password.clone()))
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for RayoUsers {
+    /// Names the count only: passwords stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = self.0.read().map_or(0, |users| users.len());
+        write!(f, "RayoUsers({count})")
+    }
+}
+
+impl xmpp::Credentials for RayoUsers {
+    fn password(&self, username: &str) -> Option<String> {
+        // Replaced whole, never left half-written: a poisoned map is usable.
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(username)
+            .cloned()
+    }
+}
+
 #[derive(Debug)]
 struct HubInner {
+    users: RayoUsers,
     domain: String,
     plain_presence_available: bool,
     sessions: Mutex<Sessions>,
@@ -138,6 +173,7 @@ impl RayoHub {
         let (events, receiver) = mpsc::channel(EVENT_QUEUE);
         let hub = RayoHub {
             inner: Arc::new(HubInner {
+                users: RayoUsers(Arc::new(std::sync::RwLock::new(RayoUsers::of(config)))),
                 domain: config.domain.clone(),
                 plain_presence_available: config.plain_presence_available,
                 sessions: Mutex::new(Sessions::default()),
@@ -145,6 +181,22 @@ impl RayoHub {
             }),
         };
         (hub, receiver)
+    }
+
+    /// The users who may log in, as the XMPP server asks for them.
+    pub fn users(&self) -> RayoUsers {
+        self.inner.users.clone()
+    }
+
+    /// Takes a reloaded `rayo.users`: logins from now on check them;
+    /// sessions already bound stay.
+    pub fn set_users(&self, config: &RayoConfig) {
+        *self
+            .inner
+            .users
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = RayoUsers::of(config);
     }
 
     /// The XMPP domain served.
@@ -314,6 +366,28 @@ mod tests {
             .expect("config")
             .rayo
             .expect("rayo")
+    }
+
+    #[tokio::test]
+    async fn reloaded_users_hold_for_the_next_login() {
+        use xmpp::Credentials;
+        let first = crate::config::Config::from_yaml(
+            "rayo: { domain: rayo.test, users: [ { username: usera, password: \"1\" } ] }\n",
+            "t.yaml",
+        )
+        .expect("config");
+        let (hub, _events) = RayoHub::new(first.rayo.as_ref().expect("rayo"));
+        let users = hub.users();
+        assert_eq!(users.password("usera").as_deref(), Some("1"));
+        let second = crate::config::Config::from_yaml(
+            "rayo: { domain: rayo.test, users: [ { username: userb, password: \"2\" } ] }\n",
+            "t.yaml",
+        )
+        .expect("config");
+        hub.set_users(second.rayo.as_ref().expect("rayo"));
+        assert_eq!(users.password("usera"), None);
+        assert_eq!(users.password("userb").as_deref(), Some("2"));
+        assert_eq!(format!("{users:?}"), "RayoUsers(1)", "no password shown");
     }
 
     fn handle(id: u64, capacity: usize) -> (SessionHandle, mpsc::Receiver<Outbound>) {

@@ -21,7 +21,6 @@
 //! with `</stream:stream>`, and the listener waits up to
 //! [`session::CLOSE_WAIT`] for the closes to be written.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
@@ -65,12 +64,7 @@ impl RayoListener {
             )),
             None => None,
         };
-        let users: HashMap<String, String> = config
-            .users
-            .iter()
-            .map(|u| (u.username.clone(), u.password.clone()))
-            .collect();
-        let mut xmpp = ServerConfig::new(&config.domain, Arc::new(users));
+        let mut xmpp = ServerConfig::new(&config.domain, Arc::new(hub.users()));
         xmpp.tls_available = tls.is_some();
         xmpp.allow_plain_without_tls = config.allow_plain_without_tls;
         let listener = crate::transport::bind_listener(config.listen)

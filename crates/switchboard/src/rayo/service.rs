@@ -11,7 +11,7 @@
 //! client's stanzas leave in the order the adapter wrote them.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use call_control::{CallInfo, Event, SlotPolicy};
@@ -38,6 +38,37 @@ const DELIVER_WAIT: Duration = Duration::from_secs(10);
 /// little for room, then drops the event).
 const MIXER_NEWS_QUEUE: usize = CONTROLLER_EVENT_QUEUE;
 
+/// Each Rayo endpoint of `config` with its `match.users`.
+fn endpoint_users(config: &Config) -> HashMap<String, Option<Vec<String>>> {
+    config
+        .endpoints
+        .values()
+        .filter(|e| e.matcher == EndpointMatch::Rayo)
+        .map(|e| (e.name.clone(), e.rayo_users.clone()))
+        .collect()
+}
+
+/// The calls' context, once the server attached it; a reload replaces it.
+#[derive(Debug, Clone, Default)]
+struct Attached(Arc<RwLock<Option<Arc<CallContext>>>>);
+
+impl Attached {
+    fn get(&self) -> Option<Arc<CallContext>> {
+        // Only ever replaced whole; a poisoned lock still holds a context.
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn set(&self, context: Arc<CallContext>) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(context);
+    }
+}
+
 /// What the server needs to give Rayo endpoints their pools.
 #[derive(Debug, Clone)]
 pub struct RayoPools {
@@ -48,7 +79,7 @@ pub struct RayoPools {
     policy: OfferPolicy,
     offer_timeout: Duration,
     invitations: mpsc::Sender<(FullJid, Invitation)>,
-    context: Arc<OnceLock<Arc<CallContext>>>,
+    context: Attached,
     /// Where the mixers report their components' events.
     mixer_news: mpsc::Sender<MixerNews>,
 }
@@ -57,11 +88,26 @@ impl RayoPools {
     /// Gives the adapter the calls' shared context once the server has
     /// made it (the pools come first): dials, call ids and mixers need
     /// it. The mixers' component events are subscribed here, once.
+    /// A reload attaches the new context: dials from then on use it.
     pub fn attach(&self, context: Arc<CallContext>) {
         if self.context.get().is_none() {
             context.mixers.subscribe(self.mixer_news.clone());
         }
-        let _ = self.context.set(context);
+        self.context.set(context);
+    }
+
+    /// Takes a reloaded `rayo.users` for logins from now on.
+    pub fn set_users(&self, config: &RayoConfig) {
+        self.hub.set_users(config);
+    }
+
+    /// The same pools for a reloaded config's Rayo endpoints (their
+    /// `match.users`); the adapter and its queues stay.
+    pub fn reconfigured(&self, config: &Config) -> RayoPools {
+        RayoPools {
+            users: endpoint_users(config),
+            ..self.clone()
+        }
     }
 
     /// The controller pool of the Rayo endpoint `endpoint`.
@@ -90,7 +136,7 @@ pub fn start(
 ) -> RayoPools {
     let (invitations_tx, invitations) = mpsc::channel(INVITATION_QUEUE);
     let (call_events_tx, call_events) = mpsc::channel(CONTROLLER_EVENT_QUEUE);
-    let context: Arc<OnceLock<Arc<CallContext>>> = Arc::new(OnceLock::new());
+    let context: Attached = Attached::default();
     let settings = AdapterSettings {
         domain: config.domain.clone(),
         dialect: match config.dialect {
@@ -131,15 +177,9 @@ pub fn start(
         mixer_news,
     };
     tokio::spawn(service.run(queues));
-    let users = server
-        .endpoints
-        .values()
-        .filter(|e| e.matcher == EndpointMatch::Rayo)
-        .map(|e| (e.name.clone(), e.rayo_users.clone()))
-        .collect();
     RayoPools {
         hub,
-        users,
+        users: endpoint_users(server),
         ids,
         policy: match config.offer_policy {
             ConfiguredPolicy::All => OfferPolicy::All,
@@ -198,7 +238,7 @@ impl Invited for Ticket {
 struct Service {
     adapter: RayoAdapter<Ticket>,
     /// The calls' context, once the server attached it.
-    context: Arc<OnceLock<Arc<CallContext>>>,
+    context: Attached,
     /// `rayo.dial_route`.
     dial_route: String,
     hub: RayoHub,
@@ -344,7 +384,7 @@ impl Service {
                     component,
                     urls,
                 } => {
-                    let Some(context) = self.context.get().cloned() else {
+                    let Some(context) = self.context.get() else {
                         let bodies = Err("the server is starting".to_owned());
                         self.adapter.fetched(client, &iq, &call, component, bodies);
                         continue;

@@ -6,6 +6,7 @@
 
 pub mod accept;
 pub mod connection_limits;
+mod rebind;
 pub mod storm;
 pub mod stream_deadline;
 pub mod tcp;
@@ -92,11 +93,19 @@ pub const FAILURE_QUEUE: usize = 1024;
 /// Largest datagram we accept; SIP over UDP must fit one IP datagram.
 pub const MAX_DATAGRAM: usize = 65_535;
 
+pub use rebind::RebindError;
+
 /// Every listening transport, for the driver to send through.
 #[derive(Clone)]
 pub struct Transports {
     udp: Arc<Vec<udp::UdpTransport>>,
     tcp: tcp::TcpConnections,
+    /// The UDP listeners as configured `(name, address)`, in socket order.
+    udp_listeners: Arc<Vec<(String, SocketAddr)>>,
+    /// The TCP listeners as configured, with what stops each accepting.
+    tcp_listeners: Arc<Vec<rebind::TcpListening>>,
+    /// Where a rebound UDP socket delivers what it receives.
+    inbound: mpsc::Sender<Inbound>,
 }
 
 impl Transports {
@@ -118,12 +127,21 @@ impl Transports {
             udp_list.push(transport);
         }
         let tcp = tcp::TcpConnections::new(tcp_limits, inbound.clone(), failures);
+        let mut tcp_list = Vec::new();
         for (name, addr) in tcp_listeners {
-            tcp.listen(name, *addr).await?;
+            let (_, accepting) = tcp.listen_stoppable(name, *addr).await?;
+            tcp_list.push(rebind::TcpListening {
+                name: name.clone(),
+                addr: *addr,
+                accepting,
+            });
         }
         Ok(Transports {
             udp: Arc::new(udp_list),
             tcp,
+            udp_listeners: Arc::new(udp_listeners.to_vec()),
+            tcp_listeners: Arc::new(tcp_list),
+            inbound,
         })
     }
 

@@ -159,13 +159,25 @@ impl TcpConnections {
 
     /// Binds a listener and spawns its accept loop.
     pub async fn listen(&self, name: &str, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        self.listen_stoppable(name, addr)
+            .await
+            .map(|(local, _)| local)
+    }
+
+    /// [`listen`](Self::listen), with the handle that stops accepting
+    /// (connections already accepted go on), for a reload that moves it.
+    pub async fn listen_stoppable(
+        &self,
+        name: &str,
+        addr: SocketAddr,
+    ) -> std::io::Result<(SocketAddr, tokio::task::AbortHandle)> {
         let listener = super::bind_listener(addr)?;
         let local = listener.local_addr()?;
         tracing::info!(%local, "listening on TCP");
         let this = self.clone();
         let name: Arc<str> = Arc::from(name);
-        tokio::spawn(async move { this.accept_loop(listener, name).await });
-        Ok(local)
+        let accepting = tokio::spawn(async move { this.accept_loop(listener, name).await });
+        Ok((local, accepting.abort_handle()))
     }
 
     async fn accept_loop(self, listener: TcpListener, name: Arc<str>) {

@@ -9,10 +9,13 @@ use tokio::sync::mpsc;
 
 use super::{Inbound, MAX_DATAGRAM};
 
-/// One bound UDP socket.
+/// One bound UDP socket; clones share it.
+#[derive(Clone)]
 pub struct UdpTransport {
     socket: Arc<UdpSocket>,
     local: SocketAddr,
+    /// The receive loop, stopped when a reload moves the listener.
+    receiver: tokio::task::AbortHandle,
 }
 
 impl UdpTransport {
@@ -27,13 +30,24 @@ impl UdpTransport {
         let socket = Arc::new(UdpSocket::bind(addr).await?);
         let local = socket.local_addr()?;
         tracing::info!(%local, "listening on UDP");
-        tokio::spawn(receive_loop(
+        let receiver = tokio::spawn(receive_loop(
             socket.clone(),
             ConnectionId(index),
             Arc::from(name),
             inbound,
-        ));
-        Ok(UdpTransport { socket, local })
+        ))
+        .abort_handle();
+        Ok(UdpTransport {
+            socket,
+            local,
+            receiver,
+        })
+    }
+
+    /// Stops receiving; the socket closes once the last clone that may
+    /// still send on it is dropped.
+    pub fn stop_receiving(&self) {
+        self.receiver.abort();
     }
 
     /// The bound address (with the real port when 0 was configured).

@@ -1,0 +1,317 @@
+//! Reloading the config file while calls go on: on SIGHUP, on
+//! `POST /api/v1/reload`, and so from `switchboard reload`.
+//!
+//! The file the server started with is read and validated again; an invalid
+//! one changes nothing (each line-numbered error is logged). A valid one is
+//! applied for what comes next: new calls are admitted, routed and offered
+//! under it (endpoints, routes, digest users, agent endpoints and token,
+//! Rayo users and endpoints, TTS voices), and SIP listeners whose address
+//! changed are bound anew. A call in progress keeps the [`CallContext`] it
+//! started with (its own `Arc`), so its routing does not change under it.
+//! What only a restart changes is logged at warn ([`restart`]).
+//!
+//! The swap itself is one [`Swap`] sent to the SIP driver, which owns the
+//! admission policy, the transports and the context it gives new calls.
+
+pub mod client;
+mod restart;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use crate::admission::Admission;
+use crate::agent_rpc::AgentHub;
+use crate::calls::CallContext;
+use crate::config::{self, Config, TransportProtocol};
+use crate::control::{ControllerKind, ControllerPool};
+use crate::rayo::service::RayoPools;
+use crate::transport::{RebindError, Transports};
+
+pub use restart::{effective, needs_restart};
+
+/// What the SIP driver takes in on a reload; see [`Swap::apply`].
+pub struct Swap {
+    config: Arc<Config>,
+    context: Arc<CallContext>,
+    transports: Option<Transports>,
+    applied: oneshot::Sender<()>,
+}
+
+impl Swap {
+    /// Puts the new config in force for every request from now on: the
+    /// admission policy's routes and users, the context new calls get and,
+    /// when listeners moved, the transports.
+    pub fn apply(
+        self,
+        admission: &mut Admission,
+        context: &mut Arc<CallContext>,
+        transports: &mut Transports,
+    ) {
+        admission.reconfigure(&self.config);
+        *context = self.context;
+        if let Some(moved) = self.transports {
+            *transports = moved;
+        }
+        let _ = self.applied.send(());
+    }
+}
+
+/// Why a reload changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The server was started without a file to read again.
+    #[error("the server was not started from a config file")]
+    NoFile,
+    /// The file is invalid; the old config stays.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<config::ConfigError>),
+    /// The server is stopping.
+    #[error("the server is shutting down")]
+    Stopping,
+    /// The calls' context could not be rebuilt.
+    #[error("{0}")]
+    Context(String),
+}
+
+/// What a reload applied and what it left for a restart.
+#[derive(Debug, Clone, Default)]
+pub struct Reloaded {
+    /// Changed keys that only a restart applies.
+    pub needs_restart: Vec<String>,
+    /// SIP listeners that could not move (their error); they stay where they were.
+    pub not_moved: Option<String>,
+}
+
+impl std::fmt::Display for Reloaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "reloaded")?;
+        if let Some(error) = &self.not_moved {
+            writeln!(f, "not applied: {error}")?;
+        }
+        for key in &self.needs_restart {
+            writeln!(f, "changing {key} needs a restart")?;
+        }
+        Ok(())
+    }
+}
+
+/// What the server hands the reloader: the running pieces a new config
+/// touches, and the driver's reload queue.
+pub struct Running {
+    /// The file the server was started from (`None`: nothing to reload).
+    pub path: Option<PathBuf>,
+    /// The config as read from that file.
+    pub loaded: Config,
+    /// The context new calls get now.
+    pub context: Arc<CallContext>,
+    /// The Agent RPC hub (agent endpoints, token).
+    pub agents: AgentHub,
+    /// The Rayo endpoints' pools, when Rayo is on.
+    pub rayo: Option<RayoPools>,
+    /// The SIP transports, to move listeners.
+    pub transports: Transports,
+}
+
+/// Re-reads and applies the config file; cheap to clone, one reload at a time.
+#[derive(Clone)]
+pub struct Reloader {
+    state: Arc<Mutex<State>>,
+}
+
+struct State {
+    running: Running,
+    driver: mpsc::Sender<Swap>,
+}
+
+impl Reloader {
+    /// A reloader for `running`, and the queue the driver takes swaps from.
+    pub fn new(running: Running) -> (Reloader, mpsc::Receiver<Swap>) {
+        let (driver, swaps) = mpsc::channel(1);
+        let state = State { running, driver };
+        (
+            Reloader {
+                state: Arc::new(Mutex::new(state)),
+            },
+            swaps,
+        )
+    }
+
+    /// Reads the file again and applies it; on error nothing changed. Each
+    /// outcome is logged (errors at error level, restart keys at warn).
+    pub async fn reload(&self) -> Result<Reloaded, ReloadError> {
+        let mut state = self.state.lock().await;
+        let result = state.reload().await;
+        match &result {
+            Ok(reloaded) => {
+                if let Some(error) = &reloaded.not_moved {
+                    tracing::error!("reload: {error}; those listeners stay where they were");
+                }
+                for key in &reloaded.needs_restart {
+                    tracing::warn!("reload: changing {key} needs a restart; the old value stays");
+                }
+                tracing::info!("config reloaded");
+            }
+            Err(ReloadError::Invalid(errors)) => {
+                for error in errors {
+                    tracing::error!("{error}");
+                }
+                tracing::error!("config not reloaded: the file is invalid, the old config stays");
+            }
+            Err(error) => tracing::error!("config not reloaded: {error}"),
+        }
+        result
+    }
+
+    /// `POST /reload` for the operator API: 200 with what was applied, 422
+    /// with the errors of an invalid file, 503 otherwise.
+    pub fn routes(&self) -> axum::Router {
+        let reloader = self.clone();
+        axum::Router::new().route(
+            "/reload",
+            axum::routing::post(move || {
+                let reloader = reloader.clone();
+                async move {
+                    match reloader.reload().await {
+                        Ok(reloaded) => (StatusCode::OK, reloaded.to_string()).into_response(),
+                        Err(error @ ReloadError::Invalid(_)) => {
+                            (StatusCode::UNPROCESSABLE_ENTITY, format!("{error}\n")).into_response()
+                        }
+                        Err(error) => {
+                            (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")).into_response()
+                        }
+                    }
+                }
+            }),
+        )
+    }
+}
+
+impl State {
+    async fn reload(&mut self) -> Result<Reloaded, ReloadError> {
+        let path = self.running.path.clone().ok_or(ReloadError::NoFile)?;
+        let new = tokio::task::spawn_blocking(move || config::check_config(path))
+            .await
+            .map_err(|e| ReloadError::Context(format!("reading the config: {e}")))?
+            .map_err(ReloadError::Invalid)?;
+        let mut reloaded = Reloaded {
+            needs_restart: needs_restart(&self.running.loaded, &new),
+            not_moved: None,
+        };
+        let listeners = |protocol: TransportProtocol| -> Vec<(String, SocketAddr)> {
+            new.transports
+                .values()
+                .filter(|t| t.protocol == protocol)
+                .map(|t| (t.name.clone(), t.listen_addr()))
+                .collect()
+        };
+        // Built before any listener moves, so a failure here leaves
+        // everything as it was; rebuilt below if the listeners stay.
+        let running = self.running.context.config.clone();
+        let mut config = effective(&running, &new, true);
+        let mut context = self.context(&config)?;
+        let moved = self
+            .running
+            .transports
+            .rebind(
+                &listeners(TransportProtocol::Udp),
+                &listeners(TransportProtocol::Tcp),
+            )
+            .await;
+        let (transports, listeners_moved) = match moved {
+            Ok(transports) => (transports, true),
+            // Already in the restart list.
+            Err(RebindError::NeedsRestart) => (None, false),
+            Err(error) => {
+                reloaded.not_moved = Some(error.to_string());
+                (None, false)
+            }
+        };
+        if !listeners_moved {
+            config = effective(&running, &new, false);
+            context = self.context(&config)?;
+        }
+        let context = Arc::new(context);
+        self.running.agents.reconfigure(&config);
+        let rayo = self.running.rayo.as_ref().map(|r| r.reconfigured(&config));
+        if let (Some(pools), Some(rayo_config)) = (&rayo, &config.rayo) {
+            pools.set_users(rayo_config);
+            pools.attach(context.clone());
+        }
+        let (applied, done) = oneshot::channel();
+        let swap = Swap {
+            config: Arc::new(config),
+            context: context.clone(),
+            transports: transports.clone(),
+            applied,
+        };
+        self.driver
+            .send(swap)
+            .await
+            .map_err(|_| ReloadError::Stopping)?;
+        done.await.map_err(|_| ReloadError::Stopping)?;
+        self.running.loaded = new;
+        self.running.context = context;
+        self.running.rayo = rayo.or(self.running.rayo.take());
+        if let Some(transports) = transports {
+            self.running.transports = transports;
+        }
+        Ok(reloaded)
+    }
+
+    /// The context new calls get under `config`: controllers, routes and
+    /// voices from it; ports, calls, mixers, prompts and recording URL keys
+    /// shared with the running one.
+    fn context(&self, config: &Config) -> Result<CallContext, ReloadError> {
+        let old = &self.running.context;
+        let mut controllers = old.controllers.reconfigured(config);
+        let agents = self.running.agents.clone();
+        controllers.register(ControllerKind::Agent, |endpoint| {
+            Arc::new(agents.pool(endpoint)) as Arc<dyn ControllerPool>
+        });
+        if let Some(pools) = &self.running.rayo {
+            let pools = pools.reconfigured(config);
+            controllers.register(ControllerKind::Rayo, |endpoint| {
+                Arc::new(pools.pool(endpoint))
+            });
+        }
+        let mut context =
+            crate::server::call_context(config, old.sip.clone(), controllers, old.pacer.clone())
+                .map_err(|e| ReloadError::Context(format!("{e:#}")))?;
+        context.ports = old.ports.clone();
+        context.media_ip = old.media_ip;
+        context.mixers = old.mixers.clone();
+        context.prompts = old.prompts.clone();
+        context.recording_urls = old.recording_urls.clone();
+        if old.config.tts == config.tts {
+            context.tts = old.tts.clone();
+        }
+        Ok(context)
+    }
+}
+
+/// Reloads on every SIGHUP, for as long as the server runs.
+pub async fn on_hangup(reloader: Reloader) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGHUP: reload through the API only");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the config");
+            // The outcome is logged by the reload.
+            let _ = reloader.reload().await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = reloader;
+}
