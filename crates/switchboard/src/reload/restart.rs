@@ -67,6 +67,11 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
         om.recordings_dir != nm.recordings_dir,
         "media.recordings_dir".into(),
     );
+    changed(
+        om.pacer_realtime != nm.pacer_realtime,
+        "media.pacer_realtime".into(),
+    );
+    changed(om.pacer_cpu != nm.pacer_cpu, "media.pacer_cpu".into());
     let (oa, na) = (&old.agent_rpc, &new.agent_rpc);
     changed(oa.listen != na.listen, "agent_rpc.listen".into());
     changed(
@@ -126,6 +131,8 @@ pub fn effective(running: &Config, new: &Config, listeners_moved: bool) -> Confi
     config.media.rtp_ports = running.media.rtp_ports;
     config.media.playback_dir = running.media.playback_dir.clone();
     config.media.recordings_dir = running.media.recordings_dir.clone();
+    config.media.pacer_realtime = running.media.pacer_realtime;
+    config.media.pacer_cpu = running.media.pacer_cpu;
     config.agent_rpc.listen = running.agent_rpc.listen;
     config.agent_rpc.max_connections = running.agent_rpc.max_connections;
     config.agent_rpc.handshake_timeout_sec = running.agent_rpc.handshake_timeout_sec;
