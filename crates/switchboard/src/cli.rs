@@ -1,5 +1,6 @@
 //! Command line: `switchboard [--config FILE]` runs the server,
-//! `switchboard check-config [FILE]` validates a config and exits.
+//! `switchboard check-config [FILE]` validates a config and exits,
+//! `switchboard cdr` prints call detail records.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,9 @@ pub enum Command {
         #[arg(value_name = "FILE")]
         file: Option<PathBuf>,
     },
+    /// Print call detail records from the store `--config` names (SQLite
+    /// file or PostgreSQL), oldest first.
+    Cdr(crate::cdr::query::CdrArgs),
 }
 
 impl Cli {

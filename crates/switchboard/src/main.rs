@@ -24,6 +24,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(Command::Cdr(args)) = &cli.command {
+        let code =
+            switchboard::cdr::query::run(&config, args, &mut io::stdout(), &mut io::stderr());
+        return ExitCode::from(code);
+    }
     init_logging(&config.log);
     // Before anything opens a socket: raise the descriptor limit and keep
     // media's share of it out of reach of signalling connections.
