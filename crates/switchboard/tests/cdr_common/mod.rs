@@ -3,6 +3,8 @@
 //! SIGTERM; then the records are read back with `switchboard cdr` (JSON and
 //! CSV) and, while the server runs, `GET /api/v1/cdrs`.
 
+pub mod postgres;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
