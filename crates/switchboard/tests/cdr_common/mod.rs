@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each test binary uses part of it
 //! The call record scenario both stores run: an answered agent call hung
 //! up by the caller, a call refused for want of a route, a call still up at
 //! SIGTERM; then the records are read back with `switchboard cdr` (JSON and
