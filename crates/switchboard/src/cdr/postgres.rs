@@ -37,7 +37,16 @@ impl PgStore {
     /// applies missing migrations. Errors never repeat the URL: it may
     /// carry a password.
     pub async fn connect(url: &str) -> Result<PgStore, CdrError> {
-        let (mut client, connection) = tokio_postgres::connect(url, NoTls)
+        let mut store = PgStore::open(url).await?;
+        migrate(&mut store.client)
+            .await
+            .map_err(|e| CdrError::Open(format!("PostgreSQL migration: {e}")))?;
+        Ok(store)
+    }
+
+    /// Connects to `url` without touching the schema (readers).
+    async fn open(url: &str) -> Result<PgStore, CdrError> {
+        let (client, connection) = tokio_postgres::connect(url, NoTls)
             .await
             .map_err(|e| CdrError::Open(format!("PostgreSQL: {e}")))?;
         let connection = tokio::spawn(async move {
@@ -45,9 +54,6 @@ impl PgStore {
                 tracing::warn!(%error, "PostgreSQL connection for call records ended");
             }
         });
-        migrate(&mut client)
-            .await
-            .map_err(|e| CdrError::Open(format!("PostgreSQL migration: {e}")))?;
         Ok(PgStore { client, connection })
     }
 
@@ -143,7 +149,7 @@ async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
 
 /// Reads records from the database at `url`.
 pub async fn read(url: &str, query: &CdrQuery) -> Result<Vec<CallRecord>, CdrError> {
-    let store = PgStore::connect(url).await?;
+    let store = PgStore::open(url).await?;
     let sql = format!(
         "SELECT {} FROM cdr WHERE end_ms >= $1 AND end_ms < $2 ORDER BY end_ms, id LIMIT $3",
         schema::select_list()

@@ -46,7 +46,14 @@ impl CdrWriter {
         counters: Arc<CdrCounters>,
     ) -> Result<CdrWriter, CdrError> {
         let backend = match store {
-            CdrStore::Sqlite(path) => Backend::Sqlite(Some(SqliteStore::open(path)?)),
+            CdrStore::Sqlite(path) => {
+                Backend::Sqlite(Some(SqliteStore::open(path).map_err(|e| match e {
+                    CdrError::Open(m) => CdrError::Open(format!(
+                        "{m} (cdr.sqlite names the file; cdr.enabled: false turns records off)"
+                    )),
+                    other => other,
+                })?))
+            }
             CdrStore::Postgres(url) => Backend::Postgres {
                 url: url.clone(),
                 store: None,
