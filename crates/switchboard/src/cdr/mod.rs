@@ -191,3 +191,63 @@ impl CdrService {
         api::routes(self.store.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_queue_drops_and_stop_commits_the_rest() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("cdr.sqlite");
+        let config = CdrConfig {
+            sqlite: Some(path.clone()),
+            queue: 2,
+            ..CdrConfig::default()
+        };
+        let service = CdrService::start(&config).unwrap_or_else(|e| panic!("{e}"));
+        // The writer has not run yet (one thread, no await): the third
+        // record finds the queue full.
+        for i in 0..3 {
+            service.sink.submit(CallRecord::new(format!("call-{i}")));
+        }
+        let counters = service.sink.counters().clone();
+        assert_eq!(counters.snapshot().dropped, 1);
+        if let Some(writer) = service.writer {
+            writer.stop(std::time::Duration::from_secs(10)).await;
+        }
+        assert_eq!(
+            counters.snapshot(),
+            CdrCounts {
+                written: 2,
+                dropped: 1,
+                write_errors: 0
+            }
+        );
+        let stored =
+            sqlite::read(&path, &query::CdrQuery::default()).unwrap_or_else(|e| panic!("{e}"));
+        let ids: Vec<&str> = stored.iter().map(|r| r.sip_call_id.as_str()).collect();
+        assert_eq!(ids, ["call-0", "call-1"]);
+    }
+
+    #[test]
+    fn the_config_picks_the_store() {
+        let mut config = CdrConfig::default();
+        assert_eq!(
+            CdrStore::of(&config),
+            Some(CdrStore::Sqlite("cdr.sqlite".into()))
+        );
+        config.postgres = Some("postgres://u:secret@h/db".into());
+        let store = CdrStore::of(&config);
+        assert!(matches!(store, Some(CdrStore::Postgres(_))));
+        assert!(!format!("{store:?} {config:?}").contains("secret"));
+        config.enabled = false;
+        assert_eq!(CdrStore::of(&config), None);
+        let config = CdrConfig {
+            sqlite: None,
+            ..CdrConfig::default()
+        };
+        assert_eq!(CdrStore::of(&config), None);
+        assert!(!CdrSink::disabled().is_enabled());
+    }
+}
