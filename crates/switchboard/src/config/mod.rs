@@ -3,7 +3,7 @@
 //! One YAML file describes the server. Its keys follow Diagox's where the two
 //! overlap (`transports`, `endpoints`, `routes`, and a top-level `version`
 //! that is accepted and ignored), so a Diagox config can be brought across;
-//! `media`, `agent_rpc`, `rayo`, `http`, `sip`, `tts` and `log` are Switchboard's own.
+//! `media`, `agent_rpc`, `rayo`, `http`, `sip`, `tts`, `log` and `cdr` are Switchboard's own.
 //!
 //! Loading runs in three steps, each of which reports every problem it finds
 //! rather than stopping at the first:
