@@ -1,6 +1,7 @@
 //! Command line: `switchboard [--config FILE]` runs the server,
 //! `switchboard check-config [FILE]` validates a config and exits,
-//! `switchboard reload [--config FILE]` has the running server reload it.
+//! `switchboard reload [--config FILE]` has the running server reload it,
+//! `switchboard cdr` prints call detail records.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,8 +17,9 @@ pub const DEFAULT_CONFIG: &str = "switchboard.yaml";
 #[derive(Debug, Clone, PartialEq, Eq, Parser)]
 #[command(name = "switchboard", version, about)]
 pub struct Cli {
-    /// Config file to run with.
-    #[arg(short, long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
+    /// Config file to run with (also accepted after a subcommand:
+    /// `switchboard cdr --config FILE`).
+    #[arg(short, long, value_name = "FILE", default_value = DEFAULT_CONFIG, global = true)]
     pub config: PathBuf,
     /// What to do instead of running the server.
     #[command(subcommand)]
@@ -37,11 +39,10 @@ pub enum Command {
     /// Check a config file, then ask the server running it to reload it
     /// (`POST /api/v1/reload` at its `http.listen`, with `http.api_token`).
     /// Exits 0 once the server reloaded. SIGHUP reloads without a token.
-    Reload {
-        /// The file to check and reload; defaults to the global `--config`.
-        #[arg(short, long, value_name = "FILE")]
-        config: Option<PathBuf>,
-    },
+    Reload,
+    /// Print call detail records from the store `--config` names (SQLite
+    /// file or PostgreSQL), oldest first.
+    Cdr(crate::cdr::query::CdrArgs),
 }
 
 impl Cli {
@@ -49,7 +50,6 @@ impl Cli {
     pub fn config_path(&self) -> &Path {
         match &self.command {
             Some(Command::CheckConfig { file: Some(file) }) => file,
-            Some(Command::Reload { config: Some(file) }) => file,
             _ => &self.config,
         }
     }
@@ -129,8 +129,21 @@ mod tests {
         let cli = parse(&["switchboard", "reload", "--config", "a.yaml"]);
         assert_eq!(cli.config_path(), Path::new("a.yaml"));
         let cli = parse(&["switchboard", "-c", "b.yaml", "reload"]);
-        assert_eq!(cli.command, Some(Command::Reload { config: None }));
+        assert_eq!(cli.command, Some(Command::Reload));
         assert_eq!(cli.config_path(), Path::new("b.yaml"));
+    }
+
+    #[test]
+    fn config_after_any_subcommand() {
+        let cli = parse(&[
+            "switchboard",
+            "cdr",
+            "--config",
+            "c.yaml",
+            "--format",
+            "csv",
+        ]);
+        assert_eq!(cli.config_path(), Path::new("c.yaml"));
     }
 
     #[test]

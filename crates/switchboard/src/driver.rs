@@ -316,6 +316,15 @@ impl Driver {
                 match admit {
                     Admit::Respond(response) => {
                         tracing::info!(method = %request.method, status = response.status, "answered");
+                        // A refused INVITE is a call too, in the records; a
+                        // challenge is not (the caller tries again).
+                        if request.method == Method::Invite
+                            && !matches!(response.status, 401 | 407)
+                            && self.context.cdr.is_enabled()
+                        {
+                            let record = crate::cdr::CallRecord::refused(&request, response.status);
+                            self.context.cdr.submit(record);
+                        }
                         if let Err(error) = self.stack.respond(now, transaction, response) {
                             tracing::warn!(%error, "response refused by the stack");
                         }

@@ -8,6 +8,7 @@ pub mod admission;
 pub mod agent_rpc;
 pub mod auth_ban;
 pub mod calls;
+pub mod cdr;
 pub mod cli;
 pub mod config;
 pub mod control;

@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         let code = cli::run_check_config(cli.config_path(), &mut io::stdout(), &mut io::stderr());
         return ExitCode::from(code);
     }
-    if let Some(Command::Reload { .. }) = &cli.command {
+    if let Some(Command::Reload) = &cli.command {
         let code = switchboard::reload::client::run(
             cli.config_path(),
             &mut io::stdout(),
@@ -33,6 +33,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(Command::Cdr(args)) = &cli.command {
+        let code =
+            switchboard::cdr::query::run(&config, args, &mut io::stdout(), &mut io::stderr());
+        return ExitCode::from(code);
+    }
     init_logging(&config.log);
     // Before anything opens a socket: raise the descriptor limit and keep
     // media's share of it out of reach of signalling connections.

@@ -28,6 +28,9 @@ use crate::transport::{Transports, FAILURE_QUEUE, INBOUND_QUEUE};
 /// side by side, so this is the wait for both.
 const LISTENERS_STOP_WAIT: Duration = Duration::from_secs(2);
 
+/// How long queued call records may take to be committed at shutdown.
+const CDR_FLUSH_WAIT: Duration = Duration::from_secs(10);
+
 /// Binds every transport and runs until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     run_from(config, None).await
@@ -109,12 +112,11 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
             Arc::new(pools.pool(endpoint))
         });
     }
-    let context = Arc::new(call_context(
-        &config,
-        commands_tx,
-        controllers,
-        pacer.handle(),
-    )?);
+    let cdr = crate::cdr::CdrService::start(&config.cdr)?;
+    let context = Arc::new(CallContext {
+        cdr: cdr.sink.clone(),
+        ..call_context(&config, commands_tx, controllers, pacer.handle())?
+    });
     if let Some(pools) = &rayo_pools {
         pools.attach(context.clone());
         if let Some(program) = crate::media::tts::missing_engine(&config.tts) {
@@ -148,7 +150,9 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
     .with_reloads(reloads);
     let readiness = Readiness::default();
     // The operator API's routes; each feature adds its own.
-    let api = crate::http::api::ApiRoutes::new().merge(reloader.routes());
+    let api = crate::http::api::ApiRoutes::new()
+        .merge(reloader.routes())
+        .merge(cdr.routes());
     tokio::spawn(crate::reload::on_hangup(reloader));
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let recordings = crate::http::RecordingFiles {
@@ -192,6 +196,10 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
         http_server.abort();
     }
     drop(pacer);
+    // The calls are gone: what they queued is committed before exit.
+    if let Some(writer) = cdr.writer {
+        writer.stop(CDR_FLUSH_WAIT).await;
+    }
     let finished =
         tokio::task::spawn_blocking(|| crate::media::recorder::finish_all(Duration::from_secs(2)))
             .await
@@ -256,6 +264,7 @@ pub fn call_context(
         registry,
         mixers: Default::default(),
         router: Default::default(),
+        cdr: crate::cdr::CdrSink::disabled(),
         prompts: Prompts::new(PromptConfig {
             playback_dir: config.media.playback_dir.clone(),
             ..PromptConfig::default()

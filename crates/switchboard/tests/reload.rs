@@ -306,6 +306,30 @@ fn sighup_applies_routes_and_tokens_keeps_calls_and_refuses_an_invalid_file() {
     assert!(connect(&b, "first-token").is_err(), "old token refused");
     let _second = connect(&b, "second-token").expect("new token accepted");
 
+    // Calls admitted after the reload still leave their records (the
+    // writer is the one started with the server).
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let out = Command::new(binary())
+            .args(["cdr", "--format", "json", "--config"])
+            .arg(b.config_path())
+            .output()
+            .expect("run switchboard cdr");
+        let records: Vec<serde_json::Value> =
+            serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let dialed = |n: &str| records.iter().any(|r| r["dialed"] == n);
+        if dialed("100") && dialed("200") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "records of the calls to 100 and 200: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     // An invalid file changes nothing and its error names the line.
     let bad = format!(
         "{}bogus_key: 1\n",

@@ -51,6 +51,7 @@ mod components;
 pub(in crate::calls) mod control;
 mod dialed;
 mod media;
+mod record;
 
 use self::control::Control;
 use self::dialed::Dialed;
@@ -132,6 +133,8 @@ struct Call {
     control: Option<Box<Control>>,
     /// A dialed call's outbound INVITE toward its party (leg A).
     dialed: Option<Box<Dialed>>,
+    /// What the call's detail record needs beyond the state above.
+    cdr: crate::cdr::CallTrace,
 }
 
 impl Call {
@@ -169,6 +172,7 @@ impl Call {
             finished: false,
             control: None,
             dialed: None,
+            cdr: crate::cdr::CallTrace::new(),
         }
     }
 
@@ -304,6 +308,7 @@ impl Call {
             SipEvent::Cancelled { transaction } => {
                 if Some(transaction) == self.a_transaction && self.a_state == AState::Pending {
                     tracing::info!("caller cancelled");
+                    self.cdr.cancelled();
                     self.set_end_reason(call_control::EndReason::CallerHangup);
                     self.a_state = AState::Done;
                     self.hang_up_b().await;
@@ -350,6 +355,7 @@ impl Call {
             }
             SipEvent::Shutdown => {
                 tracing::info!("server shutting down: ending the call");
+                self.cdr.ended_by(crate::cdr::EndedBy::Shutdown);
                 self.set_end_reason(call_control::EndReason::Shutdown);
                 // A caller still ringing hears why and may try another node.
                 self.reject_a(503, Some("Service Unavailable - Shutting Down"))
@@ -433,12 +439,14 @@ impl Call {
                     .await;
                 if from_a {
                     tracing::info!("caller hung up");
+                    self.cdr.ended_by(crate::cdr::EndedBy::A);
                     self.note_end_headers(None, uac::x_headers(&request.headers));
                     self.set_end_reason(call_control::EndReason::CallerHangup);
                     self.a_state = AState::Done;
                     self.hang_up_b().await;
                 } else {
                     tracing::info!("callee hung up");
+                    self.cdr.ended_by(crate::cdr::EndedBy::B);
                     self.b_done();
                     self.hang_up_a().await;
                 }
@@ -508,6 +516,7 @@ impl Call {
             // INVITE we sent is cancelled instead.
             return self.cancel_dialed().await;
         }
+        self.cdr.final_status(response.status);
         self.respond_a(response).await;
         self.a_state = AState::Done;
     }
@@ -612,6 +621,7 @@ impl Call {
     }
 
     async fn cleanup(&mut self) {
+        self.submit_record();
         self.end_components(call_control::Failure::CallEnded).await;
         self.detach(call_control::EndReason::CallerHangup).await;
         if let Some(recorder) = self.recorder.take() {

@@ -214,6 +214,8 @@ pub struct CallContext {
     pub mixers: mixers::Mixers,
     /// The router dials go through, built on the first dial.
     pub router: std::sync::OnceLock<crate::router::Router>,
+    /// Where a call hands its detail record as it ends.
+    pub cdr: crate::cdr::CdrSink,
 }
 
 /// Why [`CallRoutes::deliver`] could not hand an event to its call.

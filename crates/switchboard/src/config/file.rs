@@ -45,6 +45,8 @@ pub(crate) struct FileConfig {
     pub tts: Option<Spanned<super::tts::FileTts>>,
     #[serde(default)]
     pub log: Option<Spanned<LogConfig>>,
+    #[serde(default)]
+    pub cdr: Option<Spanned<super::sections::CdrConfig>>,
 }
 
 /// `routes`: context name → its entries (`null` for an empty context).

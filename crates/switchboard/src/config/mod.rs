@@ -3,7 +3,7 @@
 //! One YAML file describes the server. Its keys follow Diagox's where the two
 //! overlap (`transports`, `endpoints`, `routes`, and a top-level `version`
 //! that is accepted and ignored), so a Diagox config can be brought across;
-//! `media`, `agent_rpc`, `rayo`, `http`, `sip`, `tts` and `log` are Switchboard's own.
+//! `media`, `agent_rpc`, `rayo`, `http`, `sip`, `tts`, `log` and `cdr` are Switchboard's own.
 //!
 //! Loading runs in three steps, each of which reports every problem it finds
 //! rather than stopping at the first:
@@ -43,8 +43,8 @@ use indexmap::IndexMap;
 pub use cidr::{Cidr, CidrError};
 pub use env::ENV_PREFIX;
 pub use sections::{
-    AgentRpcConfig, HttpConfig, LogConfig, LogFormat, MediaConfig, OfferPolicy, PortRange,
-    RayoConfig, RayoDialect, RayoTls, RayoUser, SipConfig,
+    AgentRpcConfig, CdrConfig, HttpConfig, LogConfig, LogFormat, MediaConfig, OfferPolicy,
+    PortRange, RayoConfig, RayoDialect, RayoTls, RayoUser, SipConfig,
 };
 pub use tts::{is_voice_name, TtsConfig, TtsEngine, COMMAND_PLACEHOLDERS};
 
@@ -72,6 +72,8 @@ pub struct Config {
     pub tts: TtsConfig,
     /// Logging: format and filter.
     pub log: LogConfig,
+    /// Call detail records: where they are written.
+    pub cdr: CdrConfig,
 }
 
 /// One SIP listener.
@@ -423,6 +425,7 @@ impl Config {
         if let Some(dir) = path.parent() {
             config.media.playback_dir = dir.join(&config.media.playback_dir);
             config.media.recordings_dir = dir.join(&config.media.recordings_dir);
+            config.cdr.sqlite = config.cdr.sqlite.map(|p| dir.join(p));
         }
         Ok(config)
     }

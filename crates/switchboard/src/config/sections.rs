@@ -340,3 +340,48 @@ impl Default for SipConfig {
 fn loopback(port: u16) -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
 }
+
+/// `cdr`: where call detail records go. SQLite by default; PostgreSQL
+/// instead when `postgres` is set; none with `enabled: false` or
+/// `sqlite: null` and no `postgres`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CdrConfig {
+    /// Whether records are written at all.
+    pub enabled: bool,
+    /// The SQLite file; relative paths are taken from the config file's
+    /// directory, like `media.recordings_dir`.
+    pub sqlite: Option<PathBuf>,
+    /// A PostgreSQL URL (`postgres://user:pass@host/db`); takes the place
+    /// of `sqlite` when set. Never logged: it may hold a password.
+    pub postgres: Option<String>,
+    /// Records that may wait for the writer; beyond, they are dropped (and counted).
+    pub queue: usize,
+    /// Most records per commit.
+    pub batch: usize,
+}
+
+impl Default for CdrConfig {
+    fn default() -> Self {
+        CdrConfig {
+            enabled: true,
+            sqlite: Some(PathBuf::from("cdr.sqlite")),
+            postgres: None,
+            queue: 10_000,
+            batch: 1000,
+        }
+    }
+}
+
+impl std::fmt::Debug for CdrConfig {
+    /// Keeps the PostgreSQL URL (and its password) out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CdrConfig")
+            .field("enabled", &self.enabled)
+            .field("sqlite", &self.sqlite)
+            .field("postgres", &self.postgres.as_ref().map(|_| "<redacted>"))
+            .field("queue", &self.queue)
+            .field("batch", &self.batch)
+            .finish()
+    }
+}

@@ -188,6 +188,23 @@ pub(crate) fn validate(
         None => Default::default(),
     };
 
+    let cdr = match file.cdr {
+        Some(d) => {
+            if d.value.queue == 0 || !(1..=MAX_CDR_BATCH).contains(&d.value.batch) {
+                c.invalid(
+                    d.referenced,
+                    "cdr",
+                    format!("queue must be at least 1 and batch from 1 to {MAX_CDR_BATCH}"),
+                );
+            }
+            if d.value.postgres.as_deref().is_some_and(str::is_empty) {
+                c.invalid(d.referenced, "cdr.postgres", "must be a URL, or left out");
+            }
+            d.value
+        }
+        None => Default::default(),
+    };
+
     if c.errors.is_empty() {
         return Ok(Config {
             transports,
@@ -200,6 +217,7 @@ pub(crate) fn validate(
             sip,
             tts,
             log,
+            cdr,
         });
     }
     // Report in file order, whatever order the checks ran in.
@@ -209,6 +227,10 @@ pub(crate) fn validate(
     });
     Err(c.errors)
 }
+
+/// Largest `cdr.batch`: a PostgreSQL statement takes at most 65,535
+/// parameters, 27 per record.
+const MAX_CDR_BATCH: usize = 2000;
 
 /// Default `rayo.offer_timeout_ms`.
 const DEFAULT_OFFER_TIMEOUT_MS: u64 = 5000;

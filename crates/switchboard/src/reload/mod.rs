@@ -287,6 +287,8 @@ impl State {
         context.mixers = old.mixers.clone();
         context.prompts = old.prompts.clone();
         context.recording_urls = old.recording_urls.clone();
+        // The record writer runs for the process's life (`cdr` needs a restart).
+        context.cdr = old.cdr.clone();
         if old.config.tts == config.tts {
             context.tts = old.tts.clone();
         }

@@ -106,6 +106,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
         "sip (timers, transaction and connection limits, bans)".into(),
     );
     changed(old.log != new.log, "log".into());
+    changed(old.cdr != new.cdr, "cdr".into());
     keys
 }
 
@@ -144,6 +145,7 @@ pub fn effective(running: &Config, new: &Config, listeners_moved: bool) -> Confi
     config.sip = running.sip.clone();
     config.sip.user_agent = new.sip.user_agent.clone();
     config.log = running.log.clone();
+    config.cdr = running.cdr.clone();
     config
 }
 

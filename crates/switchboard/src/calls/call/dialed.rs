@@ -313,6 +313,10 @@ impl Call {
         code: Option<u16>,
         headers: call_control::Headers,
     ) {
+        // A dial that timed out counts as unanswered (408) in its record.
+        if let Some(status) = code.or(matches!(reason, EndReason::Timeout).then_some(408)) {
+            self.cdr.final_status(status);
+        }
         self.set_end_reason(reason);
         self.note_end_headers(code, headers);
     }

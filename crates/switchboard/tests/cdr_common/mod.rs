@@ -1,0 +1,261 @@
+#![allow(dead_code)] // each test binary uses part of it
+//! The call record scenario both stores run: an answered agent call hung
+//! up by the caller, a call refused for want of a route, a call still up at
+//! SIGTERM; then the records are read back with `switchboard cdr` (JSON and
+//! CSV) and, while the server runs, `GET /api/v1/cdrs`.
+
+pub mod postgres;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use testkit::agent::Agent;
+use testkit::rtp_source::Source;
+use testkit::{free_port, Codec, RtpPeer, RtpPeerConfig, Server, SipUa};
+
+/// How long any one step may take.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+const TOKEN: &str = "cdr-test-token-0123456789";
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_switchboard"))
+}
+
+fn silent_peer() -> RtpPeer {
+    RtpPeer::start(RtpPeerConfig {
+        codec: Codec::Pcmu,
+        source: Source::Silence,
+        ..RtpPeerConfig::default()
+    })
+    .expect("RTP peer on 127.0.0.1")
+}
+
+/// `GET target` from `address` with `Authorization: Bearer token` when
+/// given: the status and the body.
+pub fn get(address: SocketAddr, target: &str, token: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect_timeout(&address, WAIT).expect("connect");
+    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!("GET {target} HTTP/1.1\r\nHost: sb\r\n{auth}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("read");
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text[9..12].parse().expect("status");
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Runs `switchboard cdr --config config ARGS`: its stdout, asserting success.
+pub fn cdr_command(config: &Path, args: &[&str]) -> String {
+    let output = Command::new(binary())
+        .arg("--config")
+        .arg(config)
+        .arg("cdr")
+        .args(args)
+        .output()
+        .expect("run switchboard cdr");
+    assert!(
+        output.status.success(),
+        "switchboard cdr {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The records `switchboard cdr --format json` prints.
+pub fn records(config: &Path) -> Vec<Value> {
+    let text = cdr_command(config, &["--format", "json", "--since", "1h"]);
+    match serde_json::from_str(&text) {
+        Ok(Value::Array(list)) => list,
+        other => panic!("not a JSON array: {other:?}\n{text}"),
+    }
+}
+
+fn connect(address: SocketAddr) -> Agent {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match Agent::connect(address, "myagent") {
+            Ok(agent) => return agent,
+            Err(error) if Instant::now() > deadline => panic!("agent cannot connect: {error:?}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// An agent-answered call from `ua` to `number`, media flowing both ways.
+fn answered_call(
+    server: &Server,
+    agent: &mut Agent,
+    ua: &SipUa,
+    rtp: &RtpPeer,
+    number: &str,
+) -> testkit::sip_ua::CallHandle {
+    let mut call = ua.call(server.addr(), number, rtp.local_addr());
+    let invite = agent
+        .expect_invite(WAIT)
+        .unwrap_or_else(|| panic!("agent gets the invite\n{}", server.log()));
+    agent.respond_invite(&invite, 200, "OK");
+    let (_, done) = agent
+        .call("answer", &invite.did, json!({}), WAIT)
+        .expect("answer completes");
+    assert_eq!(done.code, 200, "{done:?}");
+    assert_eq!(call.wait_final(WAIT), Some(200), "{}", server.log());
+    let negotiated = call.negotiated().expect("caller negotiated");
+    rtp.set_destination(negotiated.remote_rtp);
+    call
+}
+
+/// The whole scenario against the store `cdr_yaml` (a `cdr:` section)
+/// configures; returns the server's config path for further reads.
+pub fn run(cdr_yaml: &str) -> (Server, PathBuf) {
+    let port = free_port();
+    let agent_port = free_port();
+    let yaml = format!(
+        r#"
+transports:
+  udp: {{ transport: udp, bind: 127.0.0.1, port: {port} }}
+endpoints:
+  local:
+    match: {{ type: ip, values: ["127.0.0.0/8"] }}
+    route: incoming
+  myagent: {{ match: {{ type: agent }} }}
+routes:
+  incoming:
+    - {{ id: "555", endpoint: myagent }}
+media:
+  rtp_ports: 46000-46999
+agent_rpc:
+  listen: 127.0.0.1:{agent_port}
+http:
+  listen: 127.0.0.1:0
+  api_token: {TOKEN}
+sip:
+  shutdown_grace_sec: 0
+{cdr_yaml}
+"#
+    );
+    let mut server = Server::start(binary(), &yaml, port);
+    let config = server.dir().join("switchboard.yaml");
+    let mut agent = connect(format!("127.0.0.1:{agent_port}").parse().expect("address"));
+    let ua = SipUa::bind();
+    let from_uri = format!("sip:testkit@{}", ua.local_addr());
+
+    // 1. Answered by the agent, media both ways, hung up by the caller.
+    let rtp = silent_peer();
+    let mut call = answered_call(&server, &mut agent, &ua, &rtp, "555");
+    let deadline = Instant::now() + WAIT;
+    while rtp.received().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Both sides have sent a few frames by now.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(call.hangup(WAIT).ok(), Some(200), "{}", server.log());
+
+    // 2. Refused: no route for 999.
+    let rtp2 = silent_peer();
+    let mut refused = ua.call(server.addr(), "999", rtp2.local_addr());
+    assert_eq!(refused.wait_final(WAIT), Some(404), "{}", server.log());
+
+    // The API: both records there (the writer is asynchronous), token checked.
+    let http = server.http_addr().expect("HTTP address in the log");
+    let deadline = Instant::now() + WAIT;
+    let listed = loop {
+        let (status, body) = get(http, "/api/v1/cdrs?since=1h&limit=10", Some(TOKEN));
+        assert_eq!(status, 200, "{body}");
+        let list: Vec<Value> = serde_json::from_str(&body).expect("JSON array");
+        if list.len() >= 2 || Instant::now() > deadline {
+            break list;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(get(http, "/api/v1/cdrs", None).0, 401);
+    assert_eq!(get(http, "/api/v1/cdrs", Some("wrong")).0, 401);
+    let (status, body) = get(http, "/api/v1/cdrs?since=soon", Some(TOKEN));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("since"), "{body}");
+
+    // 3. Up at SIGTERM: the server ends it, and its record is written
+    // before the process exits.
+    let rtp3 = silent_peer();
+    let _up = answered_call(&server, &mut agent, &ua, &rtp3, "555");
+    server.terminate();
+    assert_eq!(
+        server.wait_exit(Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        server.log()
+    );
+
+    let list = records(&config);
+    assert_eq!(list.len(), 3, "{list:#?}\n{}", server.log());
+    let answered = &list[0];
+    assert_eq!(answered["direction"], "inbound", "{answered:#}");
+    assert_eq!(answered["from_uri"], from_uri.as_str(), "{answered:#}");
+    assert!(
+        answered["to_uri"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("sip:555@")),
+        "{answered:#}"
+    );
+    assert_eq!(answered["dialed"], "555");
+    assert_eq!(answered["route"], "555");
+    assert_eq!(answered["from_endpoint"], "local");
+    assert_eq!(answered["to_endpoint"], "myagent");
+    assert_eq!(answered["controller"], "agent");
+    assert!(answered["controller_call_id"].is_string(), "{answered:#}");
+    assert_eq!(answered["disposition"], "answered");
+    assert_eq!(answered["sip_status"], 200);
+    assert_eq!(answered["ended_by"], "a");
+    let ms = |v: &Value| v.as_i64().unwrap_or_else(|| panic!("a time: {v}"));
+    let (setup, answer, end) = (
+        ms(&answered["setup_ms"]),
+        ms(&answered["answer_ms"]),
+        ms(&answered["end_ms"]),
+    );
+    assert!(
+        setup > 0 && setup <= answer && answer <= end,
+        "{answered:#}"
+    );
+    assert!(
+        answered["a_media"]["packets_received"].as_i64() > Some(0),
+        "{answered:#}"
+    );
+    assert!(
+        answered["a_media"]["packets_sent"].as_i64() > Some(0),
+        "{answered:#}"
+    );
+
+    let no_route = &list[1];
+    assert_eq!(no_route["disposition"], "refused", "{no_route:#}");
+    assert_eq!(no_route["sip_status"], 404);
+    assert_eq!(no_route["dialed"], "999");
+    assert_eq!(no_route["answer_ms"], Value::Null);
+
+    let at_shutdown = &list[2];
+    assert_eq!(at_shutdown["disposition"], "answered", "{at_shutdown:#}");
+    assert_eq!(at_shutdown["ended_by"], "shutdown");
+
+    // CSV: a header and one line per record, as many fields each.
+    let csv = cdr_command(&config, &["--format", "csv"]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 4, "{csv}");
+    assert!(lines[0].starts_with("call_uuid,sip_call_id,"), "{csv}");
+    let columns = lines[0].split(',').count();
+    for line in &lines[1..] {
+        assert_eq!(line.split(',').count(), columns, "{line}");
+    }
+    assert!(lines[2].contains(",refused,404,"), "{csv}");
+    (server, config)
+}
