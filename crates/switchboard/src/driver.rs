@@ -318,12 +318,17 @@ impl Driver {
                         tracing::info!(method = %request.method, status = response.status, "answered");
                         // A refused INVITE is a call too, in the records; a
                         // challenge is not (the caller tries again).
-                        if request.method == Method::Invite
-                            && !matches!(response.status, 401 | 407)
-                            && self.context.cdr.is_enabled()
+                        if request.method == Method::Invite && !matches!(response.status, 401 | 407)
                         {
-                            let record = crate::cdr::CallRecord::refused(&request, response.status);
-                            self.context.cdr.submit(record);
+                            self.context.totals.finished(
+                                crate::calls::totals::Controlled::None,
+                                crate::cdr::Disposition::Refused,
+                            );
+                            if self.context.cdr.is_enabled() {
+                                let record =
+                                    crate::cdr::CallRecord::refused(&request, response.status);
+                                self.context.cdr.submit(record);
+                            }
                         }
                         if let Err(error) = self.stack.respond(now, transaction, response) {
                             tracing::warn!(%error, "response refused by the stack");

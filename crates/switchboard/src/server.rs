@@ -265,6 +265,7 @@ pub fn call_context(
         mixers: Default::default(),
         router: Default::default(),
         cdr: crate::cdr::CdrSink::disabled(),
+        totals: Default::default(),
         prompts: Prompts::new(PromptConfig {
             playback_dir: config.media.playback_dir.clone(),
             ..PromptConfig::default()

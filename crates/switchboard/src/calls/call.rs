@@ -151,6 +151,10 @@ impl Call {
             .as_ref()
             .map(|f| f.endpoints.iter().cloned().collect())
             .unwrap_or_default();
+        ctx.totals.started(crate::calls::totals::Controlled::of(
+            bridge.controller,
+            a_transaction.is_none(),
+        ));
         Call {
             ctx,
             key,
@@ -391,6 +395,7 @@ impl Call {
         self.a_awaiting_ack = self.a_transaction.is_some();
         self.a_state = AState::Answered;
         self.answered_at = Some(Instant::now());
+        self.ctx.totals.answered(self.controlled());
         self.shed_setup_state();
         tracing::info!(
             caller_rtp = ?self.a_media.as_ref().and_then(legs::destination),

@@ -24,6 +24,7 @@ mod legs;
 pub mod mixer;
 pub mod mixers;
 pub mod registry;
+pub mod totals;
 mod uac;
 
 pub use dial::{DialError, DialedCall, DEFAULT_DIAL_TIMEOUT};
@@ -216,6 +217,8 @@ pub struct CallContext {
     pub router: std::sync::OnceLock<crate::router::Router>,
     /// Where a call hands its detail record as it ends.
     pub cdr: crate::cdr::CdrSink,
+    /// Calls started, answered and finished, for `/metrics`.
+    pub totals: Arc<totals::CallTotals>,
 }
 
 /// Why [`CallRoutes::deliver`] could not hand an event to its call.

@@ -174,8 +174,9 @@ impl CallTrace {
     }
 
     /// Fills the record's times, disposition, status and side from the
-    /// trace and `answered` (the call's answer instant), as of now.
-    pub fn finish(&self, answered: Option<Instant>, record: &mut CallRecord) {
+    /// trace and `answered` (the call's answer instant), as of now; returns
+    /// the disposition (for the call totals).
+    pub fn finish(&self, answered: Option<Instant>, record: &mut CallRecord) -> Disposition {
         let end = SystemTime::now();
         let now = Instant::now();
         record.setup_ms = epoch_ms(self.setup);
@@ -200,6 +201,7 @@ impl CallTrace {
             (None, Some(_)) => Some("local".into()),
             (None, None) => None,
         };
+        disposition
     }
 }
 

@@ -289,6 +289,7 @@ impl State {
         context.recording_urls = old.recording_urls.clone();
         // The record writer runs for the process's life (`cdr` needs a restart).
         context.cdr = old.cdr.clone();
+        context.totals = old.totals.clone();
         if old.config.tts == config.tts {
             context.tts = old.tts.clone();
         }

@@ -213,6 +213,7 @@ impl Call {
         self.a_dialog = dialog;
         self.a_state = AState::Answered;
         self.answered_at = Some(Instant::now());
+        self.ctx.totals.answered(self.controlled());
         let early = self.dialed.as_mut().and_then(|d| d.early_sdp.take());
         let sdp = match sip::body::session_description(&response.headers, &response.body) {
             Ok(Some(sdp)) => Some(sdp.to_vec()),

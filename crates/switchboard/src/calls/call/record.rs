@@ -6,18 +6,21 @@ use sip::HeaderName;
 
 use super::Call;
 use crate::calls::legs::MediaLeg;
+use crate::calls::totals::Controlled;
 use crate::calls::uac;
 use crate::cdr::record::{header_uri, leg_media};
 use crate::cdr::{CallRecord, LegMedia};
-use crate::control::ControllerKind;
 
 impl Call {
-    /// Hands the call's record to the sink; call it once, as the call
-    /// ends, before its media closes (the counters are read here).
+    /// Who controls the call, as the totals and the record name it.
+    pub(super) fn controlled(&self) -> Controlled {
+        Controlled::of(self.bridge.controller, self.a_transaction.is_none())
+    }
+
+    /// Counts the call's end and hands its record to the sink; call it
+    /// once, as the call ends, before its media closes (the counters are
+    /// read here).
     pub(super) fn submit_record(&self) {
-        if !self.ctx.cdr.is_enabled() {
-            return;
-        }
         let mut r = CallRecord::new(self.a_invite.call_id().unwrap_or_default().to_string());
         r.b_call_id = self.b.as_ref().map(|b| uac::call_id_of(&b.uac.request));
         r.controller_call_id = self.ctx.registry.id_of(self.key).map(|id| id.to_string());
@@ -32,14 +35,7 @@ impl Call {
             Some(b) => b.endpoint.clone(),
             None => self.bridge.endpoint.clone(),
         };
-        r.controller = match self.bridge.controller {
-            Some(ControllerKind::Agent) => "agent",
-            Some(ControllerKind::Rayo) => "rayo",
-            // Only Rayo clients dial calls (rayo/service.rs).
-            None if outbound => "rayo",
-            None => "none",
-        }
-        .into();
+        r.controller = self.controlled().as_str().into();
         r.a_media = leg(self.a_media.as_ref());
         r.b_media = leg(self.b.as_ref().map(|b| &b.media));
         r.recordings = self
@@ -47,8 +43,11 @@ impl Call {
             .iter()
             .map(|rec| rec.path().display().to_string())
             .collect();
-        self.cdr.finish(self.answered_at, &mut r);
-        self.ctx.cdr.submit(r);
+        let disposition = self.cdr.finish(self.answered_at, &mut r);
+        self.ctx.totals.finished(self.controlled(), disposition);
+        if self.ctx.cdr.is_enabled() {
+            self.ctx.cdr.submit(r);
+        }
     }
 }
 
