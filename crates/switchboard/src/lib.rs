@@ -15,6 +15,7 @@ pub mod driver;
 pub mod fd_limit;
 pub mod http;
 pub mod media;
+pub mod overload;
 pub mod rayo;
 pub mod router;
 pub mod server;

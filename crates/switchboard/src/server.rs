@@ -114,7 +114,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let recording_urls = context.recording_urls.clone();
     let metrics = crate::http::Metrics::new(context.clone(), rayo_hub);
     let call_drain = Duration::from_secs(config.sip.shutdown_grace_sec);
-    let driver = Driver::new(
+    let mut driver = Driver::new(
         stack,
         admission,
         transports,
@@ -125,6 +125,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         call_drain,
     );
     let readiness = Readiness::default();
+    driver.report_load_to(readiness.clone());
     // The operator API's routes; each feature adds its own.
     let api = crate::http::api::ApiRoutes::new();
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();

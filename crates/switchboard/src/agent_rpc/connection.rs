@@ -9,6 +9,11 @@
 //! earns its own requests a 429. Either way the other calls on the
 //! connection go on.
 //!
+//! Back-pressure reaches new offers first: while the writer's queue is more
+//! than [`OFFER_QUEUE_LIMIT`] full, an invitation is passed on (503) instead
+//! of becoming an `invite` frame, so a server behind on its own writes
+//! refuses new calls long before the queue fills and the agent is dropped.
+//!
 //! When the socket closes, the connection leaves the hub at once (offers go
 //! to other agents, pending invites fail over), and its calls go to the
 //! neutral grace period ([`crate::control::hang_up_after_grace`]).
@@ -40,6 +45,9 @@ use crate::control::{
 /// Frames that may wait for the writer; an agent this far behind is
 /// disconnected rather than buffered without end.
 pub(super) const WRITER_QUEUE: usize = 1024;
+/// Frames queued for the writer beyond which new offers are passed on: half
+/// the queue stays for the frames of calls already taken.
+pub(super) const OFFER_QUEUE_LIMIT: usize = WRITER_QUEUE / 2;
 /// How often the server pings an agent.
 const PING_INTERVAL: Duration = Duration::from_secs(30);
 /// Silence (not even a pong) after which an agent counts as gone.
@@ -162,6 +170,8 @@ struct Connection {
     outbox: Vec<Outgoing>,
     /// Set when a write shows the connection must close.
     closing: Option<End>,
+    /// Offers passed on since the writer's queue became backlogged.
+    offers_passed: u64,
 }
 
 struct ServerRequest {
@@ -196,6 +206,7 @@ impl Connection {
             deadline_seq: 0,
             outbox: Vec::new(),
             closing: None,
+            offers_passed: 0,
         }
     }
 
@@ -366,6 +377,21 @@ impl Connection {
         if invitation.is_withdrawn() {
             return; // withdrawn while it waited for us
         }
+        if self.backlogged() {
+            self.offers_passed += 1;
+            // Once per backlog episode; the count comes with the next log.
+            if self.offers_passed == 1 {
+                warn!("agent connection backlogged: new calls passed on (503)");
+            }
+            return invitation.pass(503, Some("Agent connection backlogged".into()));
+        }
+        if self.offers_passed > 0 {
+            info!(
+                passed = self.offers_passed,
+                "agent connection caught up: offers resume"
+            );
+            self.offers_passed = 0;
+        }
         let did = new_did(&invitation.info.call_id);
         let id = new_request_id();
         let invite = ServerOp::Invite(mapping::invite(&invitation.info));
@@ -375,6 +401,13 @@ impl Connection {
         ));
         let awaiting = Awaiting::Invite { did, invitation };
         self.await_answer(id, awaiting, self.session.invite_timeout);
+    }
+
+    /// Whether the writer's queue holds more than [`OFFER_QUEUE_LIMIT`]
+    /// frames: new offers wait for it to drain.
+    fn backlogged(&self) -> bool {
+        let queued = self.frames.max_capacity() - self.frames.capacity();
+        queued > OFFER_QUEUE_LIMIT
     }
 
     fn on_event(&mut self, call: CallKey, event: Event) {
@@ -547,6 +580,84 @@ async fn write_frames(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A connection whose writer never drains, with `queued` frames
+    /// already waiting, and the receiving end that keeps them.
+    fn connection_with(queued: usize) -> (Connection, mpsc::Receiver<Message>) {
+        let (frames, writer) = mpsc::channel(WRITER_QUEUE);
+        for _ in 0..queued {
+            frames
+                .try_send(Message::Ping(Default::default()))
+                .expect("room");
+        }
+        let (events, _) = mpsc::channel(1);
+        let session = Session {
+            peer: SocketAddr::from(([127, 0, 0, 1], 9)),
+            cli: false,
+            invite_timeout: Duration::from_secs(5),
+            disconnect_grace: Duration::from_secs(5),
+        };
+        (Connection::new(session, frames, events), writer)
+    }
+
+    /// Offers one call to `connection` through a hub, as the call side
+    /// does, and returns how the offer ended.
+    async fn offer_to(connection: &mut Connection) -> crate::control::Offered {
+        let yaml = "endpoints:\n  bot: { match: { type: agent } }\n";
+        let config = crate::config::Config::from_yaml(yaml, "t.yaml").expect("valid config");
+        let hub = super::super::AgentHub::new(&config);
+        let (invitations_tx, mut invitations) = mpsc::channel(1);
+        let _registration = hub.admit("bot").expect("room").register(invitations_tx);
+        let (commands, _) = mpsc::channel(1);
+        let offered = tokio::spawn(hub.offer(crate::control::Offer {
+            endpoint: "bot".into(),
+            info: Default::default(),
+            call: crate::control::CallHandle { key: 1, commands },
+        }));
+        let invitation = invitations.recv().await.expect("an invitation");
+        connection.on_invitation(invitation);
+        // Unanswered offers stand until their timeout; end this one.
+        connection.server_requests.clear();
+        offered.await.expect("offer task")
+    }
+
+    #[tokio::test]
+    async fn a_backlogged_writer_passes_new_offers_on_and_keeps_the_agent() {
+        let (mut connection, writer) = connection_with(OFFER_QUEUE_LIMIT + 1);
+        let offered = offer_to(&mut connection).await;
+        assert!(
+            matches!(
+                &offered,
+                crate::control::Offered::Declined {
+                    code: 503,
+                    reason: Some(_)
+                }
+            ),
+            "{offered:?}"
+        );
+        assert_eq!(
+            writer.len(),
+            OFFER_QUEUE_LIMIT + 1,
+            "no invite frame written"
+        );
+        assert_eq!(connection.closing, None, "the agent stays connected");
+        assert_eq!(connection.offers_passed, 1);
+    }
+
+    #[tokio::test]
+    async fn below_the_limit_an_offer_becomes_an_invite_frame() {
+        let (mut connection, mut writer) = connection_with(OFFER_QUEUE_LIMIT);
+        let _ = offer_to(&mut connection).await;
+        assert_eq!(writer.len(), OFFER_QUEUE_LIMIT + 1);
+        let mut last = None;
+        while let Ok(frame) = writer.try_recv() {
+            last = Some(frame);
+        }
+        let Some(Message::Text(invite)) = last else {
+            panic!("{last:?}")
+        };
+        assert!(invite.as_str().contains("\"invite\""), "{invite}");
+    }
 
     #[test]
     fn ids_are_salvaged_from_frames_that_fail_to_decode() {
