@@ -18,6 +18,7 @@
 //! ended (or a short deadline passed) the driver lingers [`DRAIN_GRACE`] so
 //! the last responses and retransmissions go out.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -78,8 +79,8 @@ pub struct Driver {
     governor: Governor,
     /// Refusals for load, logged once a second.
     refusals: RefusalLog,
-    /// Events a call actor's full queue refused, for the governor.
-    call_queue_overflows: u64,
+    /// Calls whose full queue refused an event since the last sample.
+    calls_behind: HashSet<CallKey>,
     /// Where the refusing state is published for `/readyz`.
     readiness: Option<Readiness>,
 }
@@ -112,7 +113,7 @@ impl Driver {
             context,
             call_drain,
             refusals: RefusalLog::default(),
-            call_queue_overflows: 0,
+            calls_behind: HashSet::new(),
             readiness: None,
         }
     }
@@ -200,6 +201,7 @@ impl Driver {
     fn sample_load(&mut self) {
         let now = Instant::now();
         let (pacer_late_ticks, pacer_ticks) = self.context.pacer.late_ticks(PACER_LATE);
+        let pacer_streams = self.context.pacer.stats().streams;
         let load = LoadSample {
             inbound_queued: self.inbound.len(),
             inbound_capacity: self.inbound.max_capacity(),
@@ -207,8 +209,10 @@ impl Driver {
             max_transactions: self.context.config.sip.max_transactions,
             pacer_ticks,
             pacer_late_ticks,
-            call_queue_overflows: self.call_queue_overflows,
+            pacer_streams,
+            calls_behind: self.calls_behind.len(),
         };
+        self.calls_behind.clear();
         match self.governor.sample(now, &load) {
             Some(Some(pressure)) => {
                 tracing::warn!(%pressure, ?load, "overloaded: new calls get 503")
@@ -381,7 +385,9 @@ impl Driver {
                         dialog,
                     };
                     if let Err(undelivered) = self.calls.deliver(call, event) {
-                        self.call_queue_overflows += 1;
+                        if matches!(undelivered, Undelivered::Full(_)) {
+                            self.calls_behind.insert(call);
+                        }
                         if let SipEvent::Request { request, .. } = *undelivered.into_event() {
                             tracing::warn!(%call_id, "call not taking events; request answered 503");
                             let response = make_response(&request, 503);
@@ -500,7 +506,7 @@ impl Driver {
         match self.calls.deliver(call, event) {
             Ok(()) => {}
             Err(Undelivered::Full(_)) => {
-                self.call_queue_overflows += 1;
+                self.calls_behind.insert(call);
                 tracing::warn!(call, "call not taking events; event dropped")
             }
             Err(Undelivered::Gone(event)) => {

@@ -19,11 +19,15 @@
 //! - transactions alive in the SIP stack: high at 80 % of
 //!   `sip.max_transactions`, low below 60 % (the stack itself answers 503
 //!   statelessly at 100 %);
-//! - the RTP pacer's ticks: high when at least [`PACER_LATE_SHARE`] of the
-//!   ticks of the last [`PACER_WINDOW`] samples woke [`PACER_LATE`] or more
-//!   behind schedule, i.e. the media of the calls already up suffers;
-//! - call actors not taking their events (their queues full) in the last
-//!   sample.
+//! - the RTP pacer's ticks: high when at least [`PACER_LATE_SHARE`] % of
+//!   the ticks of the last [`PACER_WINDOW`] samples woke [`PACER_LATE`] or
+//!   more behind schedule while it paces at least [`PACER_MIN_STREAMS`]
+//!   streams, i.e. the media of the calls already up suffers. With fewer
+//!   streams, late ticks come from the rest of the machine, not from our
+//!   calls, and refusing calls would not help them;
+//! - at least [`CALLS_BEHIND`] call actors not taking their events (their
+//!   queues full) in the last sample: several, so that one call flooded
+//!   with requests cannot turn every new caller away.
 //!
 //! The server is *overloaded* from the first sample with any pressure on,
 //! and stays so until no pressure has been on for [`CALM`]: one good
@@ -44,6 +48,10 @@ pub const CALM: Duration = Duration::from_millis(300);
 pub const PACER_LATE: Duration = Duration::from_millis(10);
 /// Share of late ticks, in percent, over [`PACER_WINDOW`] that is pressure.
 pub const PACER_LATE_SHARE: u64 = 20;
+/// Fewer paced streams than this and late ticks are not our load.
+pub const PACER_MIN_STREAMS: u64 = 100;
+/// Call actors with full queues in one sample that are pressure.
+pub const CALLS_BEHIND: usize = 8;
 /// Samples the pacer's late share is measured over (with
 /// [`SAMPLE_INTERVAL`], half a second: 25 ticks).
 pub const PACER_WINDOW: usize = 5;
@@ -68,8 +76,10 @@ pub struct LoadSample {
     pub pacer_ticks: u64,
     /// Pacer ticks so far that woke [`PACER_LATE`] or later (cumulative).
     pub pacer_late_ticks: u64,
-    /// Events a call actor's full queue refused so far (cumulative).
-    pub call_queue_overflows: u64,
+    /// Streams the pacer sends now.
+    pub pacer_streams: u64,
+    /// Call actors whose full queue refused an event since the last sample.
+    pub calls_behind: usize,
 }
 
 /// Which signal put the server into overload; for logs and `/readyz`.
@@ -140,7 +150,6 @@ pub struct Governor {
     transactions: Level,
     /// Cumulative (ticks, late ticks) of the last [`PACER_WINDOW`] + 1 samples.
     pacer: VecDeque<(u64, u64)>,
-    call_queue_overflows: Option<u64>,
     /// Since when, and why, the server has been overloaded.
     overloaded: Option<Pressure>,
     /// When the last pressure went off, while still overloaded.
@@ -157,7 +166,6 @@ impl Governor {
             inbound: Level::default(),
             transactions: Level::default(),
             pacer: VecDeque::with_capacity(PACER_WINDOW + 1),
-            call_queue_overflows: None,
             overloaded: None,
             calm_since: None,
             rng: fastrand::Rng::with_seed(seed),
@@ -200,11 +208,9 @@ impl Governor {
             800,
             600,
         );
-        let pacer = self.pacer_late(load.pacer_ticks, load.pacer_late_ticks);
-        let overflowed = self
-            .call_queue_overflows
-            .replace(load.call_queue_overflows)
-            .is_some_and(|before| load.call_queue_overflows > before);
+        let pacer = self.pacer_late(load.pacer_ticks, load.pacer_late_ticks)
+            && load.pacer_streams >= PACER_MIN_STREAMS;
+        let overflowed = load.calls_behind >= CALLS_BEHIND;
         [
             (inbound, Pressure::InboundQueue),
             (transactions, Pressure::Transactions),
@@ -456,6 +462,7 @@ mod tests {
             LoadSample {
                 pacer_ticks: ticks,
                 pacer_late_ticks: late,
+                pacer_streams: PACER_MIN_STREAMS,
                 ..quiet()
             }
         };
@@ -472,20 +479,37 @@ mod tests {
     }
 
     #[test]
-    fn call_queue_overflow_is_pressure_for_its_sample() {
+    fn late_ticks_with_few_streams_are_not_our_load() {
         let mut g = Governor::new(0, 1);
         let mut now = Instant::now();
-        let overflows = |n| LoadSample {
-            call_queue_overflows: n,
+        let every_tick_late = |i: usize| LoadSample {
+            pacer_ticks: 5 * i as u64,
+            pacer_late_ticks: 5 * i as u64,
+            pacer_streams: PACER_MIN_STREAMS - 1,
             ..quiet()
         };
-        // The first sample only sets the baseline.
-        assert_eq!(feed(&mut g, &mut now, 1, |_| overflows(7)), None);
+        assert_eq!(feed(&mut g, &mut now, 20, every_tick_late), None);
+        assert_eq!(g.admit_call(0), Decision::Admit);
+    }
+
+    #[test]
+    fn several_calls_behind_are_pressure_for_their_sample() {
+        let mut g = Governor::new(0, 1);
+        let mut now = Instant::now();
+        let behind = |n| LoadSample {
+            calls_behind: n,
+            ..quiet()
+        };
+        // One flooded call does not turn new callers away.
         assert_eq!(
-            feed(&mut g, &mut now, 1, |_| overflows(8)),
+            feed(&mut g, &mut now, 10, |_| behind(CALLS_BEHIND - 1)),
+            None
+        );
+        assert_eq!(
+            feed(&mut g, &mut now, 1, |_| behind(CALLS_BEHIND)),
             Some(Some(Pressure::CallQueues))
         );
-        assert_eq!(feed(&mut g, &mut now, 4, |_| overflows(8)), Some(None));
+        assert_eq!(feed(&mut g, &mut now, 4, |_| behind(0)), Some(None));
     }
 
     #[test]
