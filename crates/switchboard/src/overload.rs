@@ -44,10 +44,11 @@ use std::time::{Duration, Instant};
 pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
 /// How long every pressure must have been off before calls are taken again.
 pub const CALM: Duration = Duration::from_millis(300);
-/// A pacer tick this late (or later) counts as late.
-pub const PACER_LATE: Duration = Duration::from_millis(10);
+/// A pacer tick this late (or later) counts as late: twice the pacing goal
+/// (p99 within 2 ms), so that refusing starts before the goal is lost.
+pub const PACER_LATE: Duration = Duration::from_millis(4);
 /// Share of late ticks, in percent, over [`PACER_WINDOW`] that is pressure.
-pub const PACER_LATE_SHARE: u64 = 20;
+pub const PACER_LATE_SHARE: u64 = 10;
 /// Fewer paced streams than this and late ticks are not our load.
 pub const PACER_MIN_STREAMS: u64 = 100;
 /// Call actors with full queues in one sample that are pressure.
@@ -454,7 +455,8 @@ mod tests {
     fn pacer_pressure_is_a_share_of_late_ticks_over_the_window() {
         let mut g = Governor::new(0, 1);
         let mut now = Instant::now();
-        // Five ticks per sample. One late tick per sample is 20 %: pressure.
+        // Five ticks per sample: three late ones in the window (12 %) are
+        // pressure.
         let (mut ticks, mut late) = (0, 0);
         let mut pacer = |late_per_sample: u64| {
             ticks += 5;
