@@ -45,7 +45,8 @@ cargo build --release -q -p switchboard --bin switchboard
 cargo build --release -q -p testkit --bin rtp-load --bin agent-load
 make_work_dir
 probe=
-trap 'if [ -n "$probe" ]; then kill "$probe" 2>/dev/null || true; fi; cleanup' EXIT
+poller=
+trap 'for p in $probe $poller; do kill "$p" 2>/dev/null || true; done; cleanup' EXIT
 target/release/agent-load --write-tone "$work/tone.wav" --tone-hz 1000 --tone-secs 10
 write_bench_config myagent "{ match: { type: agent } }" "sip:
   max_transactions: $max_transactions
@@ -81,6 +82,11 @@ echo "probes: taskset -c 1 ${probe_cmd[*]}"
 echo "sipp:   taskset -c 1 ${sipp_cmd[*]}"
 echo "offered: $rate calls/s (${factor} × $base) for $seconds s, each held $hold s"
 e0=$(rcvbuf_errors)
+# /readyz every 50 ms through the run: when the server refused, and when
+# it stopped refusing.
+(while :; do echo "$(date +%s.%N) $(readyz)"; sleep 0.05; done) > "$work/readyz.log" &
+poller=$!
+taskset -pc 1 "$poller" > /dev/null 2>&1 || true
 t0=$(date +%s.%N)
 c0=$(ticks "$server")
 (cd "$work" && taskset -c 1 "${sipp_cmd[@]}" > "$work/sipp.out" 2>&1) || true
@@ -98,6 +104,9 @@ for _ in $(seq 200); do
   sleep 0.05
 done
 
+kill "$poller" 2>/dev/null || true
+wait "$poller" 2>/dev/null || true
+poller=
 wait "$probe" || true
 probe=
 kill -TERM "$agent" 2>/dev/null || true
@@ -109,6 +118,9 @@ report_sipp "$calls" "$rate"
 refused=$(awk '$1 == "503" && $2 ~ /^<-/ { n = $3 } END { print n + 0 }' "$work/sipp.out")
 completed=$((sipp_successful - refused))
 echo "OVERLOAD offered=$sipp_created completed=$completed refused_503=$refused failed=$sipp_failed"
+
+echo "--- agent-load (core 1)"
+grep -E "^calls:|^failures:|lost" "$work/agent.out" "$work/agent.err" | cut -d: -f2- | head -n 5 || true
 
 echo "--- probe calls (rtp-load, $probes calls up through the flood)"
 grep -E "^RESULT|pacing|lost" "$work/probes.out" | head -n 8 || true
@@ -122,6 +134,16 @@ if [ -n "$recovered" ]; then
 else
   echo "recovery: /readyz still not 200 10 s after the load ended"
 fi
+# From the poll: seconds of 503 in all, and the last 503 against the end
+# of the offered load (t0 + SECONDS; calls then still up for HOLD s).
+awk -v t0="$t0" -v offered_end="$seconds" '
+  $2 == 503 { n++; last = $1 - t0 }
+  END {
+    if (!n) { print "/readyz never 503 during the run"; exit }
+    printf "/readyz 503 for ~%.1f s of the run; the last 503 %.2f s after the flood started (offered load stopped at %d s): ", n * 0.05, last, offered_end
+    if (last <= offered_end) print "accepting again before the offered load stopped"
+    else printf "%.2f s after it stopped\n", last - offered_end
+  }' "$work/readyz.log"
 grep -E "overloaded|back to normal|refused for load|backlogged" "$work/server.log" | head -n 12 || true
 report_server_log
 [ -n "$recovered" ] && [ "$sipp_failed" -eq 0 ] && [ "$sipp_created" -eq "$calls" ]
