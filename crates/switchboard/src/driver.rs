@@ -7,16 +7,23 @@
 //! task; every later event of that call's Call-IDs or transactions goes to
 //! it; its commands come back here and are carried out on the stack.
 //!
+//! Overload: every [`SAMPLE_INTERVAL`] the driver samples its load for the
+//! [`Governor`] ([`crate::overload`]); while it refuses, a new INVITE gets
+//! 503 with `Retry-After` before admission sees it (no call actor, no
+//! offer) and OPTIONS gets 503, so a proxy's health probe stops sending
+//! here. Requests of calls already up are never refused for load.
+//!
 //! Shutdown: new INVITEs get 503 at once; running calls may finish on their
 //! own for the drain period, then they are told to hang up; once they have
 //! ended (or a short deadline passed) the driver lingers [`DRAIN_GRACE`] so
 //! the last responses and retransmissions go out.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sip::{HeaderName, Method};
+use sip::{HeaderName, Method, TypedHeaders};
 use sip_stack::transport::Destination;
 use sip_stack::{make_response, Output, SipStack, StackEvent, TransactionId};
 use tokio::sync::mpsc;
@@ -24,6 +31,10 @@ use tokio::sync::mpsc;
 use crate::admission::{Admission, Admit};
 use crate::calls::{
     self, CallContext, CallKey, CallRoutes, SipCommand, SipEvent, Undelivered, CALL_EVENT_QUEUE,
+};
+use crate::http::Readiness;
+use crate::overload::{
+    Decision, Governor, LoadSample, Pressure, RefusalLog, PACER_LATE, SAMPLE_INTERVAL,
 };
 use crate::transport::{Inbound, Transports};
 
@@ -66,6 +77,14 @@ pub struct Driver {
     call_drain: Duration,
     /// Reloaded configs to put in force ([`crate::reload`]).
     reloads: Option<mpsc::Receiver<crate::reload::Swap>>,
+    /// Whether new calls are taken, from measured load and `sip.max_calls`.
+    governor: Governor,
+    /// Refusals for load, logged once a second.
+    refusals: RefusalLog,
+    /// Calls whose full queue refused an event since the last sample.
+    calls_behind: HashSet<CallKey>,
+    /// Where the refusing state is published for `/readyz`.
+    readiness: Option<Readiness>,
 }
 
 impl Driver {
@@ -92,9 +111,13 @@ impl Driver {
             draining: false,
             calls: CallRoutes::default(),
             commands,
+            governor: Governor::new(context.config.sip.max_calls, fastrand::u64(..)),
             context,
             call_drain,
             reloads: None,
+            refusals: RefusalLog::default(),
+            calls_behind: HashSet::new(),
+            readiness: None,
         }
     }
 
@@ -104,12 +127,20 @@ impl Driver {
         self
     }
 
+    /// Publishes, every sample, whether new calls are refused for load or
+    /// `sip.max_calls`, so `/readyz` answers 503 meanwhile.
+    pub fn report_load_to(&mut self, readiness: Readiness) {
+        self.readiness = Some(readiness);
+    }
+
     /// Runs until `shutdown` resolves, then answers new INVITEs 503 for a
     /// short grace period and returns.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut phase = Phase::Running;
         let mut deadline: Option<tokio::time::Instant> = None;
+        let mut sampling = tokio::time::interval(SAMPLE_INTERVAL);
+        sampling.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             // Move through the shutdown phases as calls end.
             if matches!(phase, Phase::Draining | Phase::HangingUp) && self.calls.is_empty() {
@@ -158,6 +189,7 @@ impl Driver {
                     self.stack.handle_timeout(Instant::now());
                     self.flush();
                 }
+                _ = sampling.tick() => self.sample_load(),
                 Some(destination) = self.failures.recv() => {
                     self.stack.handle_transport_error(Instant::now(), destination);
                     self.flush();
@@ -174,6 +206,77 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// Feeds the governor one sample, publishes its verdict and logs what
+    /// changed and what was refused.
+    fn sample_load(&mut self) {
+        let now = Instant::now();
+        let (pacer_late_ticks, pacer_ticks) = self.context.pacer.late_ticks(PACER_LATE);
+        let pacer_streams = self.context.pacer.stats().streams;
+        let load = LoadSample {
+            inbound_queued: self.inbound.len(),
+            inbound_capacity: self.inbound.max_capacity(),
+            transactions: self.stack.transaction_count(),
+            max_transactions: self.context.config.sip.max_transactions,
+            pacer_ticks,
+            pacer_late_ticks,
+            pacer_streams,
+            calls_behind: self.calls_behind.len(),
+        };
+        self.calls_behind.clear();
+        match self.governor.sample(now, &load) {
+            Some(Some(pressure)) => {
+                tracing::warn!(%pressure, ?load, "overloaded: new calls get 503")
+            }
+            Some(None) => tracing::info!(?load, "load back to normal: new calls taken"),
+            None => {}
+        }
+        if let Some(readiness) = &self.readiness {
+            readiness.set_overloaded(self.governor.refusing(self.calls.len()).is_some());
+        }
+        if let Some(summary) = self.refusals.summary(now) {
+            tracing::warn!(
+                invites = summary.invites,
+                options = summary.options,
+                reason = %summary.pressure,
+                calls = self.calls.len(),
+                "refused for load: 503"
+            );
+        }
+    }
+
+    /// The 503 for a new INVITE or an OPTIONS while the governor refuses
+    /// calls; `None` to go on to admission.
+    fn refusal(&mut self, now: Instant, request: &sip::Request) -> Option<sip::Response> {
+        let invite = match request.method {
+            Method::Invite => true,
+            Method::Options => false,
+            _ => return None,
+        };
+        let in_dialog = request.to().ok().is_some_and(|to| to.tag().is_some());
+        if in_dialog {
+            return None;
+        }
+        let calls = self.calls.len();
+        let (retry_after, pressure) = if invite {
+            match self.governor.admit_call(calls) {
+                Decision::Admit => return None,
+                Decision::Refuse {
+                    retry_after,
+                    pressure,
+                } => (retry_after, pressure),
+            }
+        } else {
+            let pressure: Pressure = self.governor.refusing(calls)?;
+            (self.governor.retry_after(), pressure)
+        };
+        self.refusals.refused(now, invite, pressure);
+        let mut response = make_response(request, 503);
+        response
+            .headers
+            .push_known(HeaderName::RetryAfter, retry_after.to_string());
+        Some(response)
     }
 
     fn receive(&mut self, item: Inbound) {
@@ -294,6 +397,9 @@ impl Driver {
                         dialog,
                     };
                     if let Err(undelivered) = self.calls.deliver(call, event) {
+                        if matches!(undelivered, Undelivered::Full(_)) {
+                            self.calls_behind.insert(call);
+                        }
                         if let SipEvent::Request { request, .. } = *undelivered.into_event() {
                             tracing::warn!(%call_id, "call not taking events; request answered 503");
                             let response = make_response(&request, 503);
@@ -306,6 +412,24 @@ impl Driver {
                 let _guard = span.enter();
                 tracing::debug!(method = %request.method, %source, "request");
                 let now = Instant::now();
+                let refused = if self.draining {
+                    None
+                } else {
+                    self.refusal(now, &request)
+                };
+                if let Some(response) = refused {
+                    // Counted and logged once a second, not per request;
+                    // no call record either: that is work the overloaded
+                    // server has no time for.
+                    if request.method == Method::Invite {
+                        self.context.totals.finished(
+                            crate::calls::totals::Controlled::None,
+                            crate::cdr::Disposition::Refused,
+                        );
+                    }
+                    let _ = self.stack.respond(now, transaction, response);
+                    return;
+                }
                 let admit = if self.draining && request.method == Method::Invite {
                     let mut r = make_response(&request, 503);
                     r.headers.push_known(HeaderName::RetryAfter, "30");
@@ -412,10 +536,11 @@ impl Driver {
         }
     }
 
-    fn send_event(&self, call: CallKey, event: SipEvent) {
+    fn send_event(&mut self, call: CallKey, event: SipEvent) {
         match self.calls.deliver(call, event) {
             Ok(()) => {}
             Err(Undelivered::Full(_)) => {
+                self.calls_behind.insert(call);
                 tracing::warn!(call, "call not taking events; event dropped")
             }
             Err(Undelivered::Gone(event)) => {

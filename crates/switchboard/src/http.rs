@@ -3,7 +3,8 @@
 //!
 //! - `GET /healthz`: 200 while the process runs.
 //! - `GET /readyz`: 200 while new calls are taken; 503 from the shutdown
-//!   signal on, while running calls drain (new INVITEs get 503 then too).
+//!   signal on, while running calls drain (new INVITEs get 503 then too),
+//!   and while the server refuses new calls for load ([`crate::overload`]).
 //! - `GET /metrics`: OpenMetrics text for Prometheus; see [`metrics`].
 //! - `GET /recordings/NAME?expires=…&sig=…` (and HEAD): a recording file,
 //!   behind a signed, expiring URL from [`RecordingUrls`]; see [`recordings`].
@@ -51,19 +52,36 @@ pub const MAX_CONNECTIONS: u32 = 32;
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(10);
 
 /// Whether the server takes new calls, as `/readyz` reports it; shared by
-/// whoever starts and stops the server.
+/// whoever starts and stops the server, and by the SIP driver, which marks
+/// it overloaded while it refuses new calls for load.
 #[derive(Debug, Clone, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+pub struct Readiness(Arc<ReadyFlags>);
+
+#[derive(Debug, Default)]
+struct ReadyFlags {
+    running: AtomicBool,
+    overloaded: AtomicBool,
+}
 
 impl Readiness {
     /// Marks the server as taking calls (`true`) or draining (`false`).
     pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::Relaxed);
+        self.0.running.store(ready, Ordering::Relaxed);
     }
 
-    /// Whether the server takes new calls.
+    /// Marks the server as refusing new calls for load (`true`) or not.
+    pub fn set_overloaded(&self, overloaded: bool) {
+        self.0.overloaded.store(overloaded, Ordering::Relaxed);
+    }
+
+    /// Whether the server takes new calls: running and not overloaded.
     pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.running.load(Ordering::Relaxed) && !self.is_overloaded()
+    }
+
+    /// Whether the server refuses new calls for load.
+    pub fn is_overloaded(&self) -> bool {
+        self.0.overloaded.load(Ordering::Relaxed)
     }
 }
 
@@ -120,6 +138,8 @@ async fn healthz() -> &'static str {
 async fn readyz(State(readiness): State<Readiness>) -> (StatusCode, &'static str) {
     if readiness.is_ready() {
         (StatusCode::OK, "ready\n")
+    } else if readiness.is_overloaded() {
+        (StatusCode::SERVICE_UNAVAILABLE, "overloaded\n")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
     }
@@ -224,6 +244,12 @@ mod tests {
         ));
         assert!(get(address, "/readyz").await.starts_with("HTTP/1.1 503 "));
         readiness.set(true);
+        assert!(get(address, "/readyz").await.starts_with("HTTP/1.1 200 "));
+        readiness.set_overloaded(true);
+        let overloaded = get(address, "/readyz").await;
+        assert!(overloaded.starts_with("HTTP/1.1 503 "), "{overloaded}");
+        assert!(overloaded.ends_with("overloaded\n"), "{overloaded}");
+        readiness.set_overloaded(false);
         assert!(get(address, "/readyz").await.starts_with("HTTP/1.1 200 "));
         assert!(get(address, "/healthz").await.starts_with("HTTP/1.1 200 "));
         let metrics = get(address, "/metrics").await;

@@ -16,6 +16,7 @@ pub mod driver;
 pub mod fd_limit;
 pub mod http;
 pub mod media;
+pub mod overload;
 pub mod rayo;
 pub mod reload;
 pub mod router;

@@ -137,7 +137,7 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
     let recording_urls = context.recording_urls.clone();
     let metrics = crate::http::Metrics::new(context.clone(), rayo_hub);
     let call_drain = Duration::from_secs(config.sip.shutdown_grace_sec);
-    let driver = Driver::new(
+    let mut driver = Driver::new(
         stack,
         admission,
         transports,
@@ -149,6 +149,7 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
     )
     .with_reloads(reloads);
     let readiness = Readiness::default();
+    driver.report_load_to(readiness.clone());
     // The operator API's routes; each feature adds its own.
     let api = crate::http::api::ApiRoutes::new()
         .merge(reloader.routes())

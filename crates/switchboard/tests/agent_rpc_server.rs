@@ -943,8 +943,8 @@ async fn an_agent_that_stops_reading_is_dropped_and_its_calls_hung_up() {
         };
         done(&sink, command.id, Ok(audio)).await;
     }
-    // ...then answers pile up in the writer's queue until it overflows.
-    for n in 0..1100 {
+    // ...then answers pile up in the writer's queue (8,192 frames) until it overflows.
+    for n in 0..8300 {
         agent
             .send(Request::new(format!("x{n}"), &did, "dance", json!(null)))
             .await;

@@ -30,7 +30,8 @@
 //!   with id `""`, unknown ops 405, bad payloads 400, unknown dids 404.
 //! - **Disconnect**: the connection leaves the hub at once; after
 //!   `disconnect_grace_sec` every call it held that has not ended gets a
-//!   hangup. An agent that stops reading (1024 frames queued) is disconnected.
+//!   hangup. An agent that stops reading (8192 frames queued) is disconnected;
+//!   new offers stop at 512 (see `connection`).
 
 mod connection;
 mod dialog;

@@ -296,6 +296,9 @@ pub struct SipConfig {
     pub user_agent: String,
     /// Most transactions alive at once; new requests beyond it get 503.
     pub max_transactions: usize,
+    /// Most calls up at once; a new INVITE beyond it gets 503 with
+    /// `Retry-After`. 0: no limit but measured load and the RTP ports.
+    pub max_calls: u32,
     /// Seconds running calls may go on after SIGTERM before they are hung
     /// up (new calls get 503 meanwhile); the server exits as soon as the
     /// last call ends.
@@ -326,6 +329,7 @@ impl Default for SipConfig {
             t4_ms: 5000,
             user_agent: concat!("Switchboard/", env!("CARGO_PKG_VERSION")).to_string(),
             max_transactions: 65536,
+            max_calls: 0,
             shutdown_grace_sec: 20,
             tcp_max_connections: 8192,
             tcp_max_connections_per_ip: 256,

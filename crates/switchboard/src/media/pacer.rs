@@ -382,6 +382,12 @@ impl PacerHandle {
     pub fn stats(&self) -> PacerSnapshot {
         self.stats.snapshot()
     }
+
+    /// Ticks so far that woke `late` or more behind schedule, and all ticks
+    /// so far: cheap enough for the overload governor to sample often.
+    pub fn late_ticks(&self, late: Duration) -> (u64, u64) {
+        self.stats.tick_lateness.count_at_least(late)
+    }
 }
 
 /// The pacing thread; stops it (bounded wait) on drop.

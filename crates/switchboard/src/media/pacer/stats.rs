@@ -178,6 +178,18 @@ impl LatenessHistogram {
         raise(&self.max_us, us);
     }
 
+    /// How many values so far were `at_least` (to the bucket, 50 µs) and
+    /// how many there were in all: cumulative, so a reader takes differences.
+    pub fn count_at_least(&self, at_least: Duration) -> (u64, u64) {
+        let first =
+            usize::try_from(micros(at_least) / BUCKET_US).map_or(BUCKETS, |i| i.min(BUCKETS));
+        let late = self.buckets[first..]
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .sum();
+        (late, self.count.load(Ordering::Relaxed))
+    }
+
     /// p50, p99 and max of everything recorded so far.
     pub fn summary(&self) -> LatenessSummary {
         let counts: Vec<u64> = self
@@ -292,5 +304,8 @@ mod tests {
         assert_eq!(s.p99, Duration::from_micros(3_050));
         assert_eq!(s.max, Duration::from_millis(40));
         assert_eq!(LatenessHistogram::default().summary().p99, Duration::ZERO);
+        assert_eq!(h.count_at_least(Duration::from_millis(3)), (2, 100));
+        assert_eq!(h.count_at_least(Duration::from_millis(10)), (1, 100));
+        assert_eq!(h.count_at_least(Duration::from_secs(60)), (0, 100));
     }
 }
