@@ -102,6 +102,8 @@ impl Driver {
         let mut phase = Phase::Running;
         let mut deadline: Option<tokio::time::Instant> = None;
         loop {
+            // For /metrics: a copy of the stack's counters after each batch.
+            crate::http::metrics::sip::publish(self.stack.stats());
             // Move through the shutdown phases as calls end.
             if matches!(phase, Phase::Draining | Phase::HangingUp) && self.calls.is_empty() {
                 phase = Phase::Closing;

@@ -31,6 +31,7 @@ const LISTENERS_STOP_WAIT: Duration = Duration::from_secs(2);
 /// Binds every transport and runs until SIGINT or SIGTERM.
 pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
+    let inbound_tx = tx.downgrade();
     let (failures_tx, failures_rx) = mpsc::channel(FAILURE_QUEUE);
     let listeners = |protocol: TransportProtocol| -> Vec<(String, SocketAddr)> {
         config
@@ -112,7 +113,12 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         }
     }
     let recording_urls = context.recording_urls.clone();
-    let metrics = crate::http::Metrics::new(context.clone(), rayo_hub);
+    let metrics = crate::http::Metrics::new(crate::http::metrics::MetricSources {
+        context: context.clone(),
+        rayo: rayo_hub,
+        agents: agents.clone(),
+        inbound: inbound_tx,
+    });
     let call_drain = Duration::from_secs(config.sip.shutdown_grace_sec);
     let driver = Driver::new(
         stack,

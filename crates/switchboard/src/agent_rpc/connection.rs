@@ -36,6 +36,7 @@ use crate::calls::CallKey;
 use crate::control::{
     hang_up_after_grace, watch_call, EventSink, Invitation, OrphanCall, CONTROLLER_EVENT_QUEUE,
 };
+use crate::http::metrics::commands::{self, PendingCommands};
 
 /// Frames that may wait for the writer; an agent this far behind is
 /// disconnected rather than buffered without end.
@@ -162,6 +163,8 @@ struct Connection {
     outbox: Vec<Outgoing>,
     /// Set when a write shows the connection must close.
     closing: Option<End>,
+    /// The agent's requests awaiting their final response, for latency metrics.
+    timing: PendingCommands,
 }
 
 struct ServerRequest {
@@ -196,6 +199,7 @@ impl Connection {
             deadline_seq: 0,
             outbox: Vec::new(),
             closing: None,
+            timing: PendingCommands::default(),
         }
     }
 
@@ -295,6 +299,9 @@ impl Connection {
             Err(error) => return self.respond(Response::bad_payload(&request, &error)),
             Ok(op) => op,
         };
+        let slot = commands::AGENT.slot(op.name());
+        self.timing
+            .start(&request.id, slot, std::time::Instant::now());
         let did = if request.did == cli::LAST_DID {
             self.last_did.clone()
         } else {
@@ -464,7 +471,13 @@ impl Connection {
 
     fn write_frame(&mut self, frame: Outgoing) {
         let message = match frame {
-            Outgoing::Response(response) => Message::Text(response.to_json().into()),
+            Outgoing::Response(response) => {
+                if response.code >= 200 {
+                    let now = std::time::Instant::now();
+                    self.timing.finish(&response.id, &commands::AGENT, now);
+                }
+                Message::Text(response.to_json().into())
+            }
             Outgoing::Request(request) => Message::Text(request.to_json().into()),
             Outgoing::Audio(bytes) => Message::Binary(bytes.into()),
         };

@@ -141,6 +141,17 @@ impl AgentHub {
         }
     }
 
+    /// Agent connections live now (every endpoint) and the invitations
+    /// queued to them but not yet taken by their connection task, for metrics.
+    pub fn connections(&self) -> (usize, usize) {
+        let endpoints = self.endpoints();
+        let live = endpoints.values().flat_map(|agents| &agents.live);
+        live.fold((0, 0), |(open, queued), link| {
+            let waiting = link.invitations.max_capacity() - link.invitations.capacity();
+            (open + 1, queued + waiting)
+        })
+    }
+
     pub(super) fn settings(&self) -> &HubSettings {
         &self.inner.settings
     }

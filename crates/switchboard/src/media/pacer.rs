@@ -97,8 +97,8 @@ pub use self::rooms::{
 };
 pub use self::source::{AfterPrompt, Frame, FrameSource, PromptFrames, FRAME_SAMPLES, G711};
 pub use self::stats::{
-    LatenessHistogram, LatenessSummary, PacerSnapshot, PacerStats, PromptPosition, StreamCounters,
-    StreamSnapshot,
+    LatenessBuckets, LatenessHistogram, LatenessSummary, PacerSnapshot, PacerStats, PromptPosition,
+    StreamCounters, StreamSnapshot,
 };
 
 /// Time between ticks (the ptime).
@@ -363,6 +363,11 @@ impl PacerHandle {
     /// The pacer-wide counters.
     pub fn stats(&self) -> PacerSnapshot {
         self.stats.snapshot()
+    }
+
+    /// The pacer-wide counters themselves, for histograms with buckets.
+    pub fn counters(&self) -> &PacerStats {
+        &self.stats
     }
 }
 
