@@ -289,7 +289,12 @@ fn metrics_parse_and_calls_active_follows_a_call() {
     assert!(value(&samples, "switchboard_pacer_tick_lateness_max_seconds", "") >= 0.0);
     assert_eq!(value(&samples, "switchboard_agent_connections", ""), 0.0);
     assert_eq!(value(&samples, "switchboard_rtp_sessions", ""), 0.0);
-    for queue in ["sip_inbound", "sip_commands", "agent_invitations"] {
+    for queue in [
+        "sip_inbound",
+        "sip_commands",
+        "agent_invitations",
+        "agent_writers",
+    ] {
         let labels = format!("queue=\"{queue}\"");
         assert!(value(&samples, "switchboard_queue_depth", &labels) >= 0.0);
     }
@@ -343,6 +348,11 @@ fn metrics_parse_and_calls_active_follows_a_call() {
         1.0
     );
     assert!(value(&up, "switchboard_sip_transactions", "") >= 0.0);
+    let writers = "queue=\"agent_writers\"";
+    assert!(
+        value(&up, "switchboard_queue_capacity", writers) > 0.0,
+        "the agent's writer queue is watched"
+    );
 
     // What one scrape costs with a call up, for the record.
     let started = Instant::now();
@@ -395,6 +405,10 @@ fn rayo_sessions_counts_a_bound_client() {
     wait_gauge(&bench.server, address, "switchboard_rayo_sessions", 0.0);
     let mut client = bench.available("usera");
     wait_gauge(&bench.server, address, "switchboard_rayo_sessions", 1.0);
+    let bound = parse(&scrape(address).body);
+    let streams = "queue=\"xmpp_streams\"";
+    assert!(value(&bound, "switchboard_queue_capacity", streams) > 0.0);
+    assert!(value(&bound, "switchboard_queue_depth", "queue=\"rayo_events\"") >= 0.0);
     let labels = "command=\"answer\"";
     let name = "switchboard_rayo_command_duration_seconds_count";
     assert_eq!(value(&parse(&scrape(address).body), name, labels), 0.0);

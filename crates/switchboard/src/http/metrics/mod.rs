@@ -12,6 +12,7 @@
 pub mod commands;
 mod media;
 mod pacer;
+pub mod queues;
 pub mod sip;
 
 use std::fmt;
@@ -31,6 +32,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 use tokio::sync::mpsc;
 
+use self::queues::QueueLoad;
 use crate::agent_rpc::AgentHub;
 use crate::calls::CallContext;
 use crate::rayo::RayoHub;
@@ -176,49 +178,63 @@ impl Collector for ServerCollector {
     }
 }
 
+/// One number of a queue's load.
+type ReadLoad = fn(&QueueLoad) -> usize;
+
 /// The depth of the queues between the server's tasks, each with its bound.
 fn queues(
     e: &mut DescriptorEncoder,
     sources: &MetricSources,
     invitations: usize,
 ) -> Result<(), fmt::Error> {
-    let inbound = sources.inbound.upgrade();
-    let commands = &sources.context.sip;
-    let (inbound_depth, inbound_bound) = inbound
-        .as_ref()
-        .map_or((0, 0), |s| (depth(s), s.max_capacity()));
-    let mut family = e.encode_descriptor(
-        "queue_depth",
-        "Items waiting in a queue between the server's tasks: the SIP driver's inbound messages (\"sip_inbound\"), calls' SIP commands (\"sip_commands\"), call offers waiting for agent connections (\"agent_invitations\").",
-        None,
-        MetricType::Gauge,
-    )?;
-    for (queue, items) in [
-        ("sip_inbound", inbound_depth),
-        ("sip_commands", depth(commands)),
-        ("agent_invitations", invitations),
-    ] {
-        ConstGauge::new(items as i64).encode(family.encode_family(&[("queue", queue)])?)?;
+    let mut inbound = QueueLoad::default();
+    if let Some(sender) = sources.inbound.upgrade() {
+        inbound.add(&sender);
     }
-    let mut family = e.encode_descriptor(
-        "queue_capacity",
-        "The bound of each queue in switchboard_queue_depth (0: one per connection, not bounded as a whole).",
-        None,
-        MetricType::Gauge,
-    )?;
-    for (queue, bound) in [
-        ("sip_inbound", inbound_bound),
-        ("sip_commands", commands.max_capacity()),
-        ("agent_invitations", 0),
-    ] {
-        ConstGauge::new(bound as i64).encode(family.encode_family(&[("queue", queue)])?)?;
+    let mut commands = QueueLoad::default();
+    commands.add(&sources.context.sip);
+    let mut loads = vec![
+        ("sip_inbound", inbound),
+        ("sip_commands", commands),
+        (
+            "agent_invitations",
+            QueueLoad {
+                queued: invitations,
+                ..QueueLoad::default()
+            },
+        ),
+        ("agent_writers", queues::AGENT_WRITERS.load()),
+    ];
+    if let Some(rayo) = &sources.rayo {
+        let (events, streams) = rayo.queue_loads();
+        loads.push(("rayo_events", events));
+        loads.push(("xmpp_streams", streams));
+    }
+    let families: [(&str, &str, ReadLoad); 3] = [
+        (
+            "queue_depth",
+            "Items waiting in the queues between the server's tasks: the SIP driver's inbound messages (sip_inbound), calls' SIP commands (sip_commands), call offers waiting for agent connections (agent_invitations), frames waiting for agent sockets (agent_writers), Rayo clients' stanzas waiting for the Rayo service (rayo_events), stanzas waiting for Rayo clients' XMPP streams (xmpp_streams). Per-connection queues are summed.",
+            |load| load.queued,
+        ),
+        (
+            "queue_depth_max",
+            "Items waiting in the fullest single queue of each kind in switchboard_queue_depth (one connection's, for per-connection queues).",
+            |load| load.fullest,
+        ),
+        (
+            "queue_capacity",
+            "The bound of each queue in switchboard_queue_depth, summed over connections for per-connection queues (0 for agent_invitations, not read).",
+            |load| load.capacity,
+        ),
+    ];
+    for (name, help, read) in families {
+        let mut family = e.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for (queue, load) in &loads {
+            let gauge = ConstGauge::new(read(load) as i64);
+            gauge.encode(family.encode_family(&[("queue", *queue)])?)?;
+        }
     }
     Ok(())
-}
-
-/// Items in a bounded queue.
-fn depth<T>(sender: &mpsc::Sender<T>) -> usize {
-    sender.max_capacity() - sender.capacity()
 }
 
 fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, value: i64) -> Result<(), fmt::Error> {
