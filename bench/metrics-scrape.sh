@@ -53,8 +53,13 @@ agent_cmd=(target/release/agent-load --url "ws://127.0.0.1:$rpc_port/?endpoint=m
 start_agent
 
 url="http://127.0.0.1:$http_port/metrics"
-# Scrapes once a second from the start of rtp-load's measurement window.
+# Scrapes once a second from the start of rtp-load's measurement window
+# (the file `measuring` appears then).
 scrape_loop() {
+  while [ ! -e "$work/measuring" ]; do
+    kill -0 "$server" 2>/dev/null || return 0
+    sleep 0.2
+  done
   for _ in $(seq "$scrapes"); do
     taskset -c 1 curl -s -o "$work/last.txt" -w '%{size_download} %{time_total}\n' "$url" \
       >> "$work/scrapes.txt"
@@ -66,16 +71,19 @@ cmd=(target/release/rtp-load --callers-only --expect-tone "$prompt_hz" --calls "
 echo "server: taskset -c 0 target/release/switchboard (HTTP 127.0.0.1:$http_port)"
 echo "load:   taskset -c 1 ${cmd[*]}"
 echo "scrape: taskset -c 1 curl -s -w '%{size_download} %{time_total}' $url (x$scrapes, 1/s)"
+scrape_loop &
+scraper=$!
 set +e
 taskset -c 1 "${cmd[@]}" | while IFS= read -r line; do
   case "$line" in
-    "MEASURE start") scrape_loop & ;;
+    "MEASURE start") touch "$work/measuring" ;;
   esac
   printf '%s\n' "$line"
 done
 load_status=${PIPESTATUS[0]}
+touch "$work/measuring"
+wait "$scraper"
 set -e
-wait
 echo "--- scrapes with $calls calls up"
 if [ ! -s "$work/scrapes.txt" ]; then
   echo "no scrape (rtp-load did not reach its measurement window)"
