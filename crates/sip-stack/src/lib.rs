@@ -64,7 +64,8 @@ mod wire;
 pub use dialog::{Dialog, DialogId, DialogRole};
 pub use response::{make_response, to_tag_for};
 pub use stack::{
-    ClientTransactionId, DialogEndReason, Output, ServerTransactionId, SipStack, StackConfig,
-    StackError, StackEvent, TransactionId, Transmit,
+    ClientTransactionId, DialogEndReason, MethodCounts, Output, ServerTransactionId, SipStack,
+    StackConfig, StackError, StackEvent, StackStats, StatusCounts, TransactionId, Transmit,
+    COUNTED_CODES, COUNTED_METHODS,
 };
 pub use transport::{ConnectionId, Destination, TimerConfig, Transport};

@@ -142,6 +142,8 @@ impl Driver {
         let mut sampling = tokio::time::interval(SAMPLE_INTERVAL);
         sampling.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // For /metrics: a copy of the stack's counters after each batch.
+            crate::http::metrics::sip::publish(self.stack.stats());
             // Move through the shutdown phases as calls end.
             if matches!(phase, Phase::Draining | Phase::HangingUp) && self.calls.is_empty() {
                 phase = Phase::Closing;

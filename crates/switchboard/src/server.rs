@@ -41,6 +41,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let loaded = config.clone();
     let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
+    let inbound_tx = tx.downgrade();
     let (failures_tx, failures_rx) = mpsc::channel(FAILURE_QUEUE);
     let listeners = |protocol: TransportProtocol| -> Vec<(String, SocketAddr)> {
         config
@@ -135,7 +136,12 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
         transports: transports.clone(),
     });
     let recording_urls = context.recording_urls.clone();
-    let metrics = crate::http::Metrics::new(context.clone(), rayo_hub);
+    let metrics = crate::http::Metrics::new(crate::http::metrics::MetricSources {
+        context: context.clone(),
+        rayo: rayo_hub,
+        agents: agents.clone(),
+        inbound: inbound_tx,
+    });
     let call_drain = Duration::from_secs(config.sip.shutdown_grace_sec);
     let mut driver = Driver::new(
         stack,

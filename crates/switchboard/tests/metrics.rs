@@ -1,8 +1,12 @@
 //! `GET /metrics` of the real binary over 127.0.0.1: the exposition text
 //! parses line by line (every sample `name{labels} value`, every family with
-//! HELP and TYPE, `# EOF` last), and `switchboard_calls_active` follows a
-//! call taken by an agent: 0, then 1 while it is up, then 0 after the hangup;
-//! `switchboard_rayo_sessions` counts a Rayo client bound.
+//! HELP and TYPE, histograms with cumulative buckets ending at `+Inf` =
+//! `_count`, `# EOF` last), and the families follow a call taken by an
+//! agent: `switchboard_calls_active` 0, then 1 while it is up, then 0 after
+//! the hangup; the agent connection counts while connected; the SIP
+//! counters show the INVITE, ACK and BYE received and the 200s sent; RTP
+//! packets flow; `answer` is timed. `switchboard_rayo_sessions` counts a
+//! Rayo client bound, and a Rayo command is timed.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Write};
@@ -12,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use testkit::agent::Agent;
-use testkit::rayo_harness::{RayoBench, RayoConfig};
+use testkit::rayo_harness::{Caller, RayoBench, RayoConfig};
 use testkit::rtp_source::Source;
 use testkit::{free_port, Codec, RtpPeer, RtpPeerConfig, Server, SipUa};
 
@@ -135,16 +139,68 @@ fn parse(text: &str) -> Vec<Sample> {
         }
     }
     for sample in &samples {
-        let family = sample
-            .name
-            .strip_suffix("_total")
-            .filter(|f| types.get(*f).map(String::as_str) == Some("counter"))
-            .unwrap_or(&sample.name);
+        let family = family_of(&sample.name, &types);
         assert!(helps.contains(family), "HELP for {}", sample.name);
         assert!(types.contains_key(family), "TYPE for {}", sample.name);
     }
     assert_eq!(helps.len(), types.len(), "one HELP per TYPE");
+    check_histograms(&samples, &types);
     samples
+}
+
+/// The family a sample belongs to: counters add `_total`, histograms
+/// `_bucket`, `_sum` and `_count`.
+fn family_of<'a>(name: &'a str, types: &BTreeMap<String, String>) -> &'a str {
+    let suffixed = [
+        ("_total", "counter"),
+        ("_bucket", "histogram"),
+        ("_sum", "histogram"),
+        ("_count", "histogram"),
+    ];
+    for (suffix, kind) in suffixed {
+        if let Some(family) = name.strip_suffix(suffix) {
+            if types.get(family).map(String::as_str) == Some(kind) {
+                return family;
+            }
+        }
+    }
+    name
+}
+
+/// Every histogram series: buckets never decrease, the last is `+Inf`,
+/// and it equals `_count`.
+fn check_histograms(samples: &[Sample], types: &BTreeMap<String, String>) {
+    let histograms = types.iter().filter(|(_, kind)| *kind == "histogram");
+    for (family, _) in histograms {
+        let counts = samples
+            .iter()
+            .filter(|s| s.name == format!("{family}_count"));
+        for count in counts {
+            let buckets: Vec<&Sample> = samples
+                .iter()
+                .filter(|s| {
+                    s.name == format!("{family}_bucket") && without_le(&s.labels) == count.labels
+                })
+                .collect();
+            assert!(!buckets.is_empty(), "{family}{{{}}} buckets", count.labels);
+            assert!(
+                buckets.windows(2).all(|w| w[0].value <= w[1].value),
+                "{family} buckets cumulative"
+            );
+            let last = buckets.last().expect("a bucket");
+            assert!(last.labels.contains("le=\"+Inf\""), "{family} ends at +Inf");
+            assert_eq!(last.value, count.value, "{family} +Inf = count");
+        }
+    }
+}
+
+/// A bucket's labels without its `le`.
+fn without_le(labels: &str) -> String {
+    labels
+        .split(',')
+        .filter(|l| !l.starts_with("le="))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn value(samples: &[Sample], name: &str, labels: &str) -> f64 {
@@ -157,15 +213,27 @@ fn value(samples: &[Sample], name: &str, labels: &str) -> f64 {
 
 /// Scrapes until the gauge `name` reads `expected`.
 fn wait_gauge(server: &Server, address: SocketAddr, name: &str, expected: f64) {
+    wait_for(server, address, name, "", |now| now == expected);
+}
+
+/// Scrapes until `name{labels}` satisfies `ok`; returns that scrape.
+fn wait_for(
+    server: &Server,
+    address: SocketAddr,
+    name: &str,
+    labels: &str,
+    ok: impl Fn(f64) -> bool,
+) -> Vec<Sample> {
     let deadline = Instant::now() + WAIT;
     loop {
-        let now = value(&parse(&scrape(address).body), name, "");
-        if now == expected {
-            return;
+        let samples = parse(&scrape(address).body);
+        let now = value(&samples, name, labels);
+        if ok(now) {
+            return samples;
         }
         assert!(
             Instant::now() < deadline,
-            "{name} stays {now}, not {expected}\n{}",
+            "{name}{{{labels}}} stays {now}\n{}",
             server.log()
         );
         std::thread::sleep(Duration::from_millis(20));
@@ -211,16 +279,36 @@ fn metrics_parse_and_calls_active_follows_a_call() {
         value(&samples, "switchboard_connections_open", "") >= 1.0,
         "the scrape's own connection counts"
     );
-    for quantile in ["0.5", "0.99", "1"] {
-        let lateness = value(
+    assert!(
+        value(
             &samples,
-            "switchboard_pacer_tick_lateness_seconds",
-            &format!("quantile=\"{quantile}\""),
-        );
-        assert!(lateness >= 0.0, "{lateness}");
+            "switchboard_pacer_tick_lateness_seconds_count",
+            ""
+        ) >= 0.0
+    );
+    assert!(value(&samples, "switchboard_pacer_tick_lateness_max_seconds", "") >= 0.0);
+    assert_eq!(value(&samples, "switchboard_agent_connections", ""), 0.0);
+    assert_eq!(value(&samples, "switchboard_rtp_sessions", ""), 0.0);
+    for queue in [
+        "sip_inbound",
+        "sip_commands",
+        "agent_invitations",
+        "agent_writers",
+    ] {
+        let labels = format!("queue=\"{queue}\"");
+        assert!(value(&samples, "switchboard_queue_depth", &labels) >= 0.0);
     }
+    let answers = |samples: &[Sample]| {
+        value(
+            samples,
+            "switchboard_agent_command_duration_seconds_count",
+            "op=\"answer\"",
+        )
+    };
+    assert_eq!(answers(&samples), 0.0);
 
     let mut agent = connect(agents);
+    wait_gauge(&server, address, "switchboard_agent_connections", 1.0);
     let rtp = RtpPeer::start(RtpPeerConfig {
         codec: Codec::Pcmu,
         source: Source::Silence,
@@ -239,6 +327,32 @@ fn metrics_parse_and_calls_active_follows_a_call() {
     assert_eq!(done.code, 200, "{done:?}");
     assert_eq!(call.wait_final(WAIT), Some(200), "{}", server.log());
     wait_gauge(&server, address, "switchboard_calls_active", 1.0);
+    // The caller's RTP reaches the call's session.
+    rtp.set_destination(call.negotiated().expect("the 200's SDP").remote_rtp);
+    let up = wait_for(
+        &server,
+        address,
+        "switchboard_rtp_packets_received_total",
+        "",
+        |n| n > 0.0,
+    );
+    assert!(value(&up, "switchboard_rtp_sessions", "") >= 1.0);
+    assert!(value(&up, "switchboard_rtp_payload_bytes_received_total", "") > 0.0);
+    assert_eq!(answers(&up), 1.0, "answer timed once");
+    assert_eq!(
+        value(
+            &up,
+            "switchboard_sip_requests_received_total",
+            "method=\"INVITE\""
+        ),
+        1.0
+    );
+    assert!(value(&up, "switchboard_sip_transactions", "") >= 0.0);
+    let writers = "queue=\"agent_writers\"";
+    assert!(
+        value(&up, "switchboard_queue_capacity", writers) > 0.0,
+        "the agent's writer queue is watched"
+    );
 
     // What one scrape costs with a call up, for the record.
     let started = Instant::now();
@@ -257,7 +371,27 @@ fn metrics_parse_and_calls_active_follows_a_call() {
         agent.wait_bye(&invite.did, WAIT).is_some(),
         "agent gets bye"
     );
-    wait_gauge(&server, address, "switchboard_calls_active", 0.0);
+    let after = wait_for(&server, address, "switchboard_calls_active", "", |n| {
+        n == 0.0
+    });
+    let sip = |name: &str, labels: &str| value(&after, name, labels);
+    let received = "switchboard_sip_requests_received_total";
+    for method in ["INVITE", "ACK", "BYE"] {
+        assert!(
+            sip(received, &format!("method=\"{method}\"")) >= 1.0,
+            "{method}"
+        );
+    }
+    let sent = "switchboard_sip_responses_sent_total";
+    assert!(sip(sent, "code=\"100\"") >= 1.0, "100 Trying");
+    assert!(
+        sip(sent, "code=\"200\"") >= 2.0,
+        "200 to the INVITE and the BYE"
+    );
+    assert!(value(&after, "switchboard_rtp_packets_sent_total", "") >= 0.0);
+    assert!(sip("switchboard_sip_retransmissions_total", "") >= 0.0);
+    drop(agent);
+    wait_gauge(&server, address, "switchboard_agent_connections", 0.0);
 }
 
 #[test]
@@ -269,8 +403,19 @@ fn rayo_sessions_counts_a_bound_client() {
         .http_addr()
         .expect("the HTTP address is logged");
     wait_gauge(&bench.server, address, "switchboard_rayo_sessions", 0.0);
-    let client = bench.available("usera");
+    let mut client = bench.available("usera");
     wait_gauge(&bench.server, address, "switchboard_rayo_sessions", 1.0);
+    let bound = parse(&scrape(address).body);
+    let streams = "queue=\"xmpp_streams\"";
+    assert!(value(&bound, "switchboard_queue_capacity", streams) > 0.0);
+    assert!(value(&bound, "switchboard_queue_depth", "queue=\"rayo_events\"") >= 0.0);
+    let labels = "command=\"answer\"";
+    let name = "switchboard_rayo_command_duration_seconds_count";
+    assert_eq!(value(&parse(&scrape(address).body), name, labels), 0.0);
+    let caller = Caller::new();
+    let (mut call, _) = bench.answered(&mut client, &caller);
+    assert_eq!(value(&parse(&scrape(address).body), name, labels), 1.0);
+    assert_eq!(call.hangup(WAIT).ok(), Some(200));
     drop(client);
     wait_gauge(&bench.server, address, "switchboard_rayo_sessions", 0.0);
 }

@@ -152,6 +152,7 @@ impl SipStack {
             ServerMachine::NonInvite(t) => t.on_retransmitted_request(&mut effects),
         }
         tracing::trace!(id, "request retransmission absorbed");
+        self.count_retransmissions(&effects);
         self.apply_server_effects(id, effects);
     }
 
@@ -379,7 +380,7 @@ impl SipStack {
                 if let Some((bytes, destination)) =
                     self.dialogs.get(&id).and_then(|e| e.dialog.ack_for(seq))
                 {
-                    self.transmit(destination, bytes);
+                    self.retransmit(destination, bytes);
                     return;
                 }
             }
@@ -442,7 +443,7 @@ impl SipStack {
         };
         if let Some(entry) = self.dialogs.get(&dialog_id) {
             if let Some((bytes, destination)) = entry.dialog.ack_for(seq) {
-                self.transmit(destination, bytes);
+                self.retransmit(destination, bytes);
                 return DialogOutcome::Retransmission;
             }
             if entry.dialog.ack_owed == Some(seq) {

@@ -35,6 +35,7 @@ mod commands;
 mod events;
 mod inbound;
 mod machines;
+mod stats;
 #[cfg(test)]
 mod tests;
 mod timers;
@@ -51,6 +52,7 @@ pub use events::{
     ClientTransactionId, DialogEndReason, Output, ServerTransactionId, StackError, StackEvent,
     TransactionId, Transmit,
 };
+pub use stats::{MethodCounts, StackStats, StatusCounts, COUNTED_CODES, COUNTED_METHODS};
 
 use crate::dialog::{Dialog, DialogId};
 use crate::transaction::matching::{ClientKey, ServerKey};
@@ -110,6 +112,8 @@ pub struct SipStack {
     /// Every transaction and dialog deadline.
     timers: TimerQueue,
     outputs: VecDeque<Output>,
+    /// Message counters for metrics.
+    stats: StackStats,
 }
 
 impl SipStack {
@@ -130,6 +134,7 @@ impl SipStack {
             dialogs: HashMap::new(),
             timers: TimerQueue::default(),
             outputs: VecDeque::new(),
+            stats: StackStats::default(),
         }
     }
 
@@ -150,9 +155,13 @@ impl SipStack {
     ) {
         match message {
             Message::Request(request) => {
+                self.stats.requests_received.add(&request.method);
                 self.on_request(now, request, source, transport, connection)
             }
-            Message::Response(response) => self.on_response(now, response),
+            Message::Response(response) => {
+                self.stats.responses_received.add(response.status);
+                self.on_response(now, response)
+            }
         }
     }
 
@@ -170,6 +179,7 @@ impl SipStack {
         match sip::parse_datagram(bytes) {
             Ok(message) => self.handle_message(now, message, source, transport, connection),
             Err(error) => {
+                self.stats.unparseable_received += 1;
                 tracing::debug!(%source, %error, "unparseable SIP message");
                 if let Some(response) = sip::error_response(bytes, &error) {
                     let destination = inbound::response_destination(
@@ -221,6 +231,16 @@ impl SipStack {
         self.clients.len() + self.servers.len()
     }
 
+    /// A copy of the message counters, with the transactions and dialogs
+    /// alive now: cheap (a few hundred bytes), for a driver to publish.
+    pub fn stats(&self) -> StackStats {
+        StackStats {
+            transactions: self.transaction_count() as u64,
+            dialogs: self.dialogs.len() as u64,
+            ..self.stats
+        }
+    }
+
     /// The request a server transaction answers (with `received`/`rport` stamped).
     pub fn server_request(&self, transaction: ServerTransactionId) -> Option<&Request> {
         self.servers.get(&transaction.0).map(|e| &e.request)
@@ -235,8 +255,15 @@ impl SipStack {
     }
 
     fn transmit(&mut self, destination: Destination, bytes: Vec<u8>) {
+        self.stats.count_sent(&bytes);
         self.outputs
             .push_back(Output::Transmit(Transmit::new(destination, bytes)));
+    }
+
+    /// Sends bytes that repeat an earlier transmission.
+    fn retransmit(&mut self, destination: Destination, bytes: Vec<u8>) {
+        self.stats.retransmissions_sent += 1;
+        self.transmit(destination, bytes);
     }
 
     fn emit(&mut self, event: StackEvent) {
@@ -312,7 +339,7 @@ impl SipStack {
         entry.scheduled = None;
         match entry.dialog.on_timer(now) {
             Some(crate::dialog::DialogTimerAction::Retransmit(bytes, destination)) => {
-                self.transmit(destination, bytes);
+                self.retransmit(destination, bytes);
                 self.schedule_dialog(&id);
             }
             Some(crate::dialog::DialogTimerAction::AckTimeout) => self.end_unacknowledged(now, id),

@@ -41,6 +41,7 @@ use crate::calls::CallKey;
 use crate::control::{
     hang_up_after_grace, watch_call, EventSink, Invitation, OrphanCall, CONTROLLER_EVENT_QUEUE,
 };
+use crate::http::metrics::commands::{self, PendingCommands};
 
 /// Frames that may wait for the writer; an agent this far behind is
 /// disconnected rather than buffered without end. Far above
@@ -105,6 +106,7 @@ pub(super) async fn run(
 ) {
     let (sink, stream) = socket.split();
     let (frames, queued_frames) = mpsc::channel(WRITER_QUEUE);
+    let _watch = crate::http::metrics::queues::AGENT_WRITERS.watch(&frames);
     let writer = tokio::spawn(write_frames(sink, queued_frames, alive.clone()));
     let (events, mut call_events) = mpsc::channel(CONTROLLER_EVENT_QUEUE);
     info!(peer = %session.peer, cli = session.cli, "agent connected");
@@ -176,6 +178,8 @@ struct Connection {
     closing: Option<End>,
     /// Offers passed on since the writer's queue became backlogged.
     offers_passed: u64,
+    /// The agent's requests awaiting their final response, for latency metrics.
+    timing: PendingCommands,
 }
 
 struct ServerRequest {
@@ -211,6 +215,7 @@ impl Connection {
             outbox: Vec::new(),
             closing: None,
             offers_passed: 0,
+            timing: PendingCommands::default(),
         }
     }
 
@@ -310,6 +315,9 @@ impl Connection {
             Err(error) => return self.respond(Response::bad_payload(&request, &error)),
             Ok(op) => op,
         };
+        let slot = commands::AGENT.slot(op.name());
+        self.timing
+            .start(&request.id, slot, std::time::Instant::now());
         let did = if request.did == cli::LAST_DID {
             self.last_did.clone()
         } else {
@@ -501,7 +509,13 @@ impl Connection {
 
     fn write_frame(&mut self, frame: Outgoing) {
         let message = match frame {
-            Outgoing::Response(response) => Message::Text(response.to_json().into()),
+            Outgoing::Response(response) => {
+                if response.code >= 200 {
+                    let now = std::time::Instant::now();
+                    self.timing.finish(&response.id, &commands::AGENT, now);
+                }
+                Message::Text(response.to_json().into())
+            }
             Outgoing::Request(request) => Message::Text(request.to_json().into()),
             Outgoing::Audio(bytes) => Message::Binary(bytes.into()),
         };

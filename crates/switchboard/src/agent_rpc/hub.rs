@@ -144,6 +144,17 @@ impl AgentHub {
         }
     }
 
+    /// Agent connections live now (every endpoint) and the invitations
+    /// queued to them but not yet taken by their connection task, for metrics.
+    pub fn connections(&self) -> (usize, usize) {
+        let endpoints = self.endpoints();
+        let live = endpoints.values().flat_map(|agents| &agents.live);
+        live.fold((0, 0), |(open, queued), link| {
+            let waiting = link.invitations.max_capacity() - link.invitations.capacity();
+            (open + 1, queued + waiting)
+        })
+    }
+
     /// The settings in force now (a reload replaces them).
     pub(super) fn settings(&self) -> Arc<HubSettings> {
         lock(&self.inner.settings).clone()

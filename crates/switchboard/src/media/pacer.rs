@@ -112,8 +112,8 @@ pub use self::rooms::{
 };
 pub use self::source::{AfterPrompt, Frame, FrameSource, PromptFrames, FRAME_SAMPLES, G711};
 pub use self::stats::{
-    LatenessHistogram, LatenessSummary, PacerSnapshot, PacerStats, PromptPosition, StreamCounters,
-    StreamSnapshot,
+    LatenessBuckets, LatenessHistogram, LatenessSummary, PacerSnapshot, PacerStats, PromptPosition,
+    StreamCounters, StreamSnapshot,
 };
 
 /// Time between ticks (the ptime).
@@ -387,6 +387,11 @@ impl PacerHandle {
     /// so far: cheap enough for the overload governor to sample often.
     pub fn late_ticks(&self, late: Duration) -> (u64, u64) {
         self.stats.tick_lateness.count_at_least(late)
+    }
+
+    /// The pacer-wide counters themselves, for histograms with buckets.
+    pub fn counters(&self) -> &PacerStats {
+        &self.stats
     }
 }
 

@@ -119,6 +119,20 @@ struct Counters {
     late: AtomicU64,
 }
 
+/// Recordings started since the process started (files created).
+static STARTED: AtomicU64 = AtomicU64::new(0);
+/// Recordings ended (finished or dropped) since the process started.
+static ENDED: AtomicU64 = AtomicU64::new(0);
+
+/// Recordings started and ended since the process started, for metrics
+/// (their difference is the recordings in progress).
+pub fn recording_counts() -> (u64, u64) {
+    // Ended first: a recording ending in between is never counted as ended
+    // without having started.
+    let ended = ENDED.load(Ordering::Relaxed);
+    (STARTED.load(Ordering::Relaxed), ended)
+}
+
 /// A recording in progress; finish it with [`Recorder::finish`] so that it
 /// ends exactly when the call did (dropping it ends it at the drop).
 #[derive(Debug)]
@@ -221,6 +235,7 @@ impl Recorder {
                 return Err(e);
             }
         };
+        STARTED.fetch_add(1, Ordering::Relaxed);
         Ok(Recorder {
             id,
             path: path.to_path_buf(),
@@ -341,6 +356,7 @@ impl Drop for Recorder {
     /// Asks the writer to end the recording now, without waiting: a drop may
     /// run on an async worker, which must not block on disk.
     fn drop(&mut self) {
+        ENDED.fetch_add(1, Ordering::Relaxed);
         if !self.finished {
             let _ = self.control.try_send(Control::Finish {
                 id: self.id,

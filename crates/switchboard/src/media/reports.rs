@@ -123,6 +123,11 @@ impl OutboundCounters {
         self.packets.load(Ordering::Relaxed)
     }
 
+    /// Payload bytes sent so far.
+    pub fn octets(&self) -> u64 {
+        self.octets.load(Ordering::Relaxed)
+    }
+
     /// The SSRC of the outbound stream, once something was sent.
     pub fn ssrc(&self) -> Option<u32> {
         (self.packets() > 0).then_some(self.ssrc)

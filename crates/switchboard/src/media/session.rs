@@ -108,6 +108,9 @@ use crate::media::recorder::{RecorderTap, TapSet};
 use crate::media::relay::{Relay, RelayConfig, RelayVerdict};
 use crate::media::reports::{self, OutboundCounters, Reception, RemoteReport, Reporter};
 
+mod live;
+pub use live::{rtp_totals, RtpTotals};
+
 /// Where a bridged leg's received RTP goes: out of the other leg's socket
 /// to the other leg's (latched) peer, rewritten by a [`Relay`].
 pub struct Forward {
@@ -373,6 +376,9 @@ struct Shared {
     receive_errors: AtomicU64,
     latches: AtomicU64,
     relayed: AtomicU64,
+    /// Payload bytes of the RTP counted in `rtp` and in `relayed`, for metrics.
+    octets: AtomicU64,
+    relayed_octets: AtomicU64,
     relay_dropped: AtomicU64,
     send_errors: AtomicU64,
     rtcp_sent: AtomicU64,
@@ -388,6 +394,11 @@ fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Adds `n` to a single-writer counter.
+fn add(counter: &AtomicU64, n: usize) {
+    counter.fetch_add(n as u64, Ordering::Relaxed);
+}
+
 /// One leg's RTP session: owns the receive task, reports destination and stats.
 pub struct RtpSession {
     local: SocketAddr,
@@ -398,6 +409,8 @@ pub struct RtpSession {
     control: mpsc::Sender<Control>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    /// Among the live sessions /metrics sums; counted as ended when dropped.
+    _live: live::Registration,
 }
 
 impl std::fmt::Debug for RtpSession {
@@ -475,6 +488,7 @@ impl RtpSession {
         // Boxed so the receiver's state is stored once, not also as the
         // unresumed async fn argument.
         let task = tokio::spawn(Box::new(receiver).run(rtp, rtcp, stop_rx, control_rx));
+        let live = live::register(shared.clone(), outbound.clone(), config.clock_rate);
         Ok(RtpSession {
             local,
             send_socket,
@@ -484,6 +498,7 @@ impl RtpSession {
             control: control_tx,
             stop: Some(stop_tx),
             task: Some(task),
+            _live: live,
         })
     }
 
@@ -894,6 +909,7 @@ impl Receiver {
         self.last_ssrc = Some(packet.ssrc());
         self.update_stats(&packet, arrival);
         let payload = packet.payload();
+        add(&self.shared.octets, payload.len());
         if payload.len() > MAX_PAYLOAD {
             return bump(&self.shared.oversized);
         }
@@ -949,6 +965,7 @@ impl Receiver {
         let Some(forward) = self.forward.as_mut() else {
             return;
         };
+        let payload_len = payload.len();
         match forward.relay.rewrite(bytes, payload, now) {
             RelayVerdict::Drop => bump(&self.shared.relay_dropped),
             RelayVerdict::Forward => {
@@ -956,7 +973,10 @@ impl Receiver {
                 // Non-blocking: a full send buffer or a peer's ICMP error
                 // (ECONNREFUSED) loses this packet, never the session.
                 match forward.socket.send_to(bytes, destination) {
-                    Ok(_) => bump(&self.shared.relayed),
+                    Ok(_) => {
+                        bump(&self.shared.relayed);
+                        add(&self.shared.relayed_octets, payload_len);
+                    }
                     Err(_) => bump(&self.shared.send_errors),
                 }
             }

@@ -17,6 +17,7 @@ use xmpp::{iq_error, Element, ErrorType, FullJid, StanzaCondition, StreamError};
 
 use super::presence::Availability;
 use crate::config::RayoConfig;
+use crate::http::metrics::queues::QueueLoad;
 
 /// Events queued from sessions to the adapter; past it sessions stop
 /// reading their sockets until the adapter catches up.
@@ -242,6 +243,18 @@ impl RayoHub {
     /// Number of bound sessions.
     pub fn bound(&self) -> usize {
         self.sessions().handles.len()
+    }
+
+    /// For metrics: the queue of clients' stanzas to the Rayo service, and
+    /// the bound sessions' outbound queues (summed, with the fullest).
+    pub fn queue_loads(&self) -> (QueueLoad, QueueLoad) {
+        let mut events = QueueLoad::default();
+        events.add(&self.inner.events);
+        let mut streams = QueueLoad::default();
+        for handle in self.sessions().handles.values() {
+            streams.add(&handle.queue);
+        }
+        (events, streams)
     }
 
     fn sessions(&self) -> MutexGuard<'_, Sessions> {

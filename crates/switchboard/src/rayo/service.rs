@@ -29,6 +29,7 @@ use crate::config::{
 use crate::control::{
     CallHandle, EventSink, Invitation, OfferPolicy, Withdrawn, CONTROLLER_EVENT_QUEUE,
 };
+use crate::http::metrics::commands::{self, PendingCommands};
 
 /// How long a request the call's full queue refused may wait for room
 /// (the adapter's own hangup after the grace period).
@@ -160,6 +161,7 @@ pub fn start(
     let (mixer_news_tx, mixer_news) = mpsc::channel(MIXER_NEWS_QUEUE);
     let service = Service {
         fetched_tx,
+        timing: PendingCommands::default(),
         context: context.clone(),
         dial_route: config.dial_route.clone(),
         adapter: RayoAdapter::new(settings, fastrand::u64(..)),
@@ -248,6 +250,8 @@ struct Service {
     gone_tx: mpsc::UnboundedSender<CallKey>,
     /// Where fetches of components' documents and grammars report.
     fetched_tx: mpsc::Sender<Fetched>,
+    /// Clients' command IQs awaiting their result or error, for latency metrics.
+    timing: PendingCommands,
 }
 
 /// Fetched documents and grammars waiting for the adapter; a fetch task
@@ -261,6 +265,22 @@ struct Fetched {
     call: String,
     component: Box<rayo::MediaComponent>,
     bodies: Result<Vec<(String, String)>, String>,
+}
+
+/// The id and payload name of a client's IQ get or set (a command).
+fn command_iq(stanza: &xmpp::Element) -> Option<(&str, &str)> {
+    if stanza.name() != "iq" || !matches!(stanza.get_attr("type"), Some("set" | "get")) {
+        return None;
+    }
+    Some((stanza.get_attr("id")?, stanza.first_child()?.name()))
+}
+
+/// The id of an IQ result or error: the final answer to a command.
+fn iq_answer(stanza: &xmpp::Element) -> Option<&str> {
+    if stanza.name() != "iq" || !matches!(stanza.get_attr("type"), Some("result" | "error")) {
+        return None;
+    }
+    stanza.get_attr("id")
 }
 
 /// `now` as the adapter takes it (tokio's clock, so paused tests agree).
@@ -311,7 +331,13 @@ impl Service {
 
     fn on_hub(&mut self, event: HubEvent) {
         match event {
-            HubEvent::Stanza { from, stanza } => self.adapter.stanza(from, stanza),
+            HubEvent::Stanza { from, stanza } => {
+                if let Some((id, command)) = command_iq(&stanza) {
+                    let slot = commands::RAYO.slot(command);
+                    self.timing.start(&format!("{from} {id}"), slot, now());
+                }
+                self.adapter.stanza(from, stanza)
+            }
             HubEvent::Availability { jid, available } => {
                 if !available {
                     self.ids.forget(&jid);
@@ -347,6 +373,10 @@ impl Service {
         while let Some(output) = self.adapter.poll_output() {
             match output {
                 Output::Send { to, stanza } => {
+                    if let Some(id) = iq_answer(&stanza) {
+                        let key = format!("{to} {id}");
+                        self.timing.finish(&key, &commands::RAYO, now());
+                    }
                     if let Err(error) = self.hub.send(&to, stanza) {
                         tracing::debug!(client = %to, %error, "Rayo stanza not delivered");
                     }

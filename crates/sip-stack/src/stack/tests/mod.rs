@@ -6,6 +6,7 @@
 mod client;
 mod end_to_end;
 mod server;
+mod stats;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -143,6 +143,8 @@ pub struct LatenessHistogram {
     buckets: [AtomicU64; BUCKETS],
     count: AtomicU64,
     max_us: AtomicU64,
+    /// Every value recorded, added up (for a Prometheus histogram's `_sum`).
+    sum_us: AtomicU64,
 }
 
 impl Default for LatenessHistogram {
@@ -151,6 +153,7 @@ impl Default for LatenessHistogram {
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),
             count: AtomicU64::new(0),
             max_us: AtomicU64::new(0),
+            sum_us: AtomicU64::new(0),
         }
     }
 }
@@ -168,6 +171,20 @@ pub struct LatenessSummary {
     pub max: Duration,
 }
 
+/// A [`LatenessHistogram`] under the bounds asked for; see
+/// [`LatenessHistogram::buckets`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatenessBuckets {
+    /// Values per bound (not cumulative), then one more for values above the last bound.
+    pub counts: Vec<u64>,
+    /// Values recorded: the sum of `counts`.
+    pub count: u64,
+    /// Every value recorded, added up (µs resolution).
+    pub sum: Duration,
+    /// Largest value, exact.
+    pub max: Duration,
+}
+
 impl LatenessHistogram {
     /// Records one value; only the pacer thread calls this.
     pub(super) fn record(&self, value: Duration) {
@@ -175,6 +192,7 @@ impl LatenessHistogram {
         let index = usize::try_from(us / BUCKET_US).map_or(BUCKETS - 1, |i| i.min(BUCKETS - 1));
         bump(&self.buckets[index], 1);
         bump(&self.count, 1);
+        bump(&self.sum_us, us);
         raise(&self.max_us, us);
     }
 
@@ -188,6 +206,27 @@ impl LatenessHistogram {
             .map(|b| b.load(Ordering::Relaxed))
             .sum();
         (late, self.count.load(Ordering::Relaxed))
+    }
+
+    /// The counts regrouped under coarser upper bounds, for a Prometheus
+    /// histogram: `bounds` ascending, ideally multiples of 50 µs (a fine
+    /// bucket counts under the first bound at or above its own upper end).
+    pub fn buckets(&self, bounds: &[Duration]) -> LatenessBuckets {
+        let mut counts = vec![0; bounds.len() + 1];
+        let mut bound = 0;
+        for (i, fine) in self.buckets.iter().enumerate() {
+            let upper = Duration::from_micros((i as u64 + 1) * BUCKET_US);
+            while bound < bounds.len() && bounds[bound] < upper {
+                bound += 1;
+            }
+            counts[bound] += fine.load(Ordering::Relaxed);
+        }
+        LatenessBuckets {
+            count: counts.iter().sum(),
+            counts,
+            sum: Duration::from_micros(self.sum_us.load(Ordering::Relaxed)),
+            max: Duration::from_micros(self.max_us.load(Ordering::Relaxed)),
+        }
     }
 
     /// p50, p99 and max of everything recorded so far.
@@ -307,5 +346,21 @@ mod tests {
         assert_eq!(h.count_at_least(Duration::from_millis(3)), (2, 100));
         assert_eq!(h.count_at_least(Duration::from_millis(10)), (1, 100));
         assert_eq!(h.count_at_least(Duration::from_secs(60)), (0, 100));
+    }
+
+    #[test]
+    fn buckets_regroup_the_fine_counts_with_a_sum() {
+        let h = LatenessHistogram::default();
+        for us in [10, 49, 50, 120, 1_000, 3_010, 40_000] {
+            h.record(Duration::from_micros(us));
+        }
+        let ms = Duration::from_millis;
+        let b = h.buckets(&[Duration::from_micros(100), ms(1), ms(10)]);
+        // 10 and 49 in [0, 50), 50 in [50, 100): all under 100 µs; 120 and
+        // 1000 ([1000, 1050) ends above 1 ms) under 10 ms with 3010.
+        assert_eq!(b.counts, [3, 1, 2, 1]);
+        assert_eq!(b.count, 7);
+        assert_eq!(b.sum, Duration::from_micros(44_239));
+        assert_eq!(b.max, ms(40));
     }
 }

@@ -25,6 +25,7 @@ mod uri;
 use std::fmt;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -88,10 +89,56 @@ struct Shared {
 }
 
 /// A cached prompt and the version of the source it was decoded from.
+/// Its audio counts in [`cache_stats`] while it lives.
 #[derive(Debug)]
 struct Cached {
     version: Version,
     frames: PromptFrames,
+}
+
+impl Cached {
+    fn new(version: Version, frames: PromptFrames) -> Cached {
+        CACHE_BYTES.fetch_add(frame_bytes(&frames), Ordering::Relaxed);
+        Cached { version, frames }
+    }
+}
+
+impl Drop for Cached {
+    fn drop(&mut self) {
+        CACHE_BYTES.fetch_sub(frame_bytes(&self.frames), Ordering::Relaxed);
+    }
+}
+
+fn frame_bytes(frames: &PromptFrames) -> u64 {
+    (frames.len() * std::mem::size_of::<crate::media::pacer::Frame>()) as u64
+}
+
+/// Loads the cache answered from frames it held (a file unchanged, an HTTP
+/// 304), process-wide.
+static CACHE_HITS: AtomicU64 = AtomicU64::new(0);
+/// Loads that decoded the prompt (first use, or its source changed).
+static CACHE_MISSES: AtomicU64 = AtomicU64::new(0);
+/// Decoded audio the cache holds now.
+static CACHE_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// How the prompt cache has done since start, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PromptCacheStats {
+    /// Loads served from frames already decoded.
+    pub hits: u64,
+    /// Loads that decoded their prompt.
+    pub misses: u64,
+    /// Bytes of decoded frames the cache holds now.
+    pub bytes: u64,
+}
+
+/// The prompt cache's counters (every [`Prompts`] of the process together).
+pub fn cache_stats() -> PromptCacheStats {
+    PromptCacheStats {
+        hits: CACHE_HITS.load(Ordering::Relaxed),
+        misses: CACHE_MISSES.load(Ordering::Relaxed),
+        bytes: CACHE_BYTES.load(Ordering::Relaxed),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,14 +240,15 @@ impl Prompts {
         let outcome = blocking(move || read_file(&path, held, extension.as_deref(), codec)).await;
         match outcome {
             Ok(None) => match cached.as_ref() {
-                Some(current) => Ok(current.frames.clone()),
+                Some(current) => {
+                    CACHE_HITS.fetch_add(1, Ordering::Relaxed);
+                    Ok(current.frames.clone())
+                }
                 None => Err(Failure::Internal("prompt cache lost an entry".into())),
             },
             Ok(Some((version, frames))) => {
-                *cached = Some(Cached {
-                    version: Version::File(version),
-                    frames: frames.clone(),
-                });
+                CACHE_MISSES.fetch_add(1, Ordering::Relaxed);
+                *cached = Some(Cached::new(Version::File(version), frames.clone()));
                 Ok(frames)
             }
             Err(failure) => {
@@ -238,6 +286,7 @@ impl Prompts {
             Fetched::NotModified => {
                 return match cached.as_ref() {
                     Some(current) => {
+                        CACHE_HITS.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(%url, "prompt not modified, reusing frames");
                         Ok(current.frames.clone())
                     }
@@ -258,10 +307,8 @@ impl Prompts {
         match frames {
             Ok(frames) => {
                 tracing::debug!(%url, frames = frames.len(), "prompt fetched and decoded");
-                *cached = Some(Cached {
-                    version: Version::Http(validator),
-                    frames: frames.clone(),
-                });
+                CACHE_MISSES.fetch_add(1, Ordering::Relaxed);
+                *cached = Some(Cached::new(Version::Http(validator), frames.clone()));
                 Ok(frames)
             }
             Err(failure) => {

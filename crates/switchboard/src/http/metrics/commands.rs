@@ -1,0 +1,219 @@
+//! Command latency: from a controller's request arriving to its final
+//! answer leaving, per operation, as Prometheus histograms.
+//!
+//! One observation per command (never per packet), from the connection
+//! tasks of many controllers at once, so the buckets are shared atomics.
+//! The label sets are fixed lists: an operation not listed counts as `other`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::DescriptorEncoder;
+
+use super::Histogram;
+
+/// Upper bounds of the latency buckets, in seconds: from 1 ms to a minute
+/// (a `play` answers when its prompt has played).
+pub const BOUNDS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0, 60.0,
+];
+
+/// The Agent RPC operations timed.
+pub const AGENT_OPS: [&str; 10] = [
+    "ring",
+    "answer",
+    "play",
+    "read_dtmf",
+    "listen",
+    "echo",
+    "hangup",
+    "redirect",
+    ":requestCancel",
+    "other",
+];
+
+/// The Rayo commands timed (IQ payload names).
+pub const RAYO_COMMANDS: [&str; 27] = [
+    "accept",
+    "answer",
+    "redirect",
+    "reject",
+    "hangup",
+    "hold",
+    "unhold",
+    "mute",
+    "unmute",
+    "join",
+    "unjoin",
+    "dial",
+    "dtmf",
+    "output",
+    "input",
+    "prompt",
+    "record",
+    "stop",
+    "pause",
+    "resume",
+    "seek",
+    "speed-up",
+    "speed-down",
+    "volume-up",
+    "volume-down",
+    "query",
+    "other",
+];
+
+/// Agent RPC command latency, per op.
+pub static AGENT: CommandTimes<{ AGENT_OPS.len() }> = CommandTimes::new(&AGENT_OPS);
+/// Rayo command latency, per command.
+pub static RAYO: CommandTimes<{ RAYO_COMMANDS.len() }> = CommandTimes::new(&RAYO_COMMANDS);
+
+/// One label's histogram.
+struct Slot {
+    buckets: [AtomicU64; BOUNDS.len() + 1],
+    count: AtomicU64,
+    sum_ns: AtomicU64,
+}
+
+impl Slot {
+    const fn new() -> Slot {
+        Slot {
+            buckets: [const { AtomicU64::new(0) }; BOUNDS.len() + 1],
+            count: AtomicU64::new(0),
+            sum_ns: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Latency histograms for a fixed list of `N` labels, the last `other`.
+pub struct CommandTimes<const N: usize> {
+    labels: &'static [&'static str; N],
+    slots: [Slot; N],
+}
+
+impl<const N: usize> fmt::Debug for CommandTimes<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommandTimes")
+            .field("labels", &self.labels)
+            .finish()
+    }
+}
+
+impl<const N: usize> CommandTimes<N> {
+    const fn new(labels: &'static [&'static str; N]) -> CommandTimes<N> {
+        CommandTimes {
+            labels,
+            slots: [const { Slot::new() }; N],
+        }
+    }
+
+    /// The slot of `label` (`other` when not listed).
+    pub fn slot(&self, label: &str) -> usize {
+        self.labels
+            .iter()
+            .position(|l| *l == label)
+            .unwrap_or(N - 1)
+    }
+
+    /// Records one command of slot `slot` that took `elapsed`.
+    pub fn observe(&self, slot: usize, elapsed: Duration) {
+        let Some(slot) = self.slots.get(slot) else {
+            return;
+        };
+        let seconds = elapsed.as_secs_f64();
+        let bucket = BOUNDS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(BOUNDS.len());
+        slot.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        slot.count.fetch_add(1, Ordering::Relaxed);
+        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        slot.sum_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// Commands recorded under `label` so far.
+    pub fn count(&self, label: &str) -> u64 {
+        self.slots[self.slot(label)].count.load(Ordering::Relaxed)
+    }
+
+    /// One histogram family `name`, labelled `label`, one series per slot.
+    pub(super) fn encode(
+        &self,
+        e: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        label: &str,
+    ) -> Result<(), fmt::Error> {
+        let series = self.labels.iter().zip(&self.slots).map(|(value, slot)| {
+            let counts = slot.buckets.iter().map(|b| b.load(Ordering::Relaxed));
+            let upper = BOUNDS.iter().copied().chain([f64::INFINITY]);
+            let buckets: Vec<(f64, u64)> = upper.zip(counts).collect();
+            let histogram = Histogram {
+                // The +Inf bucket's total, so count and buckets agree.
+                count: buckets.iter().map(|(_, n)| n).sum(),
+                sum: Duration::from_nanos(slot.sum_ns.load(Ordering::Relaxed)).as_secs_f64(),
+                buckets,
+            };
+            ([(label, *value)], histogram)
+        });
+        Histogram::encode_family(e, name, help, series)
+    }
+}
+
+/// Most commands a connection times at once; more are not timed (a peer
+/// that never gets answers cannot grow the table without bound).
+const MAX_PENDING: usize = 4096;
+
+/// The commands of one connection awaiting their final answer, by the
+/// request id the controller chose.
+#[derive(Debug, Default)]
+pub struct PendingCommands {
+    started: HashMap<String, (usize, Instant)>,
+}
+
+impl PendingCommands {
+    /// A command (of slot `slot`) arrived with request id `id`.
+    pub fn start(&mut self, id: &str, slot: usize, now: Instant) {
+        if self.started.len() < MAX_PENDING {
+            self.started.insert(id.to_owned(), (slot, now));
+        }
+    }
+
+    /// The final answer to `id` leaves: records its latency in `times`.
+    pub fn finish<const N: usize>(&mut self, id: &str, times: &CommandTimes<N>, now: Instant) {
+        if let Some((slot, started)) = self.started.remove(id) {
+            times.observe(slot, now.saturating_duration_since(started));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observations_land_in_their_slot_and_bucket() {
+        static TIMES: CommandTimes<3> = CommandTimes::new(&["a", "b", "other"]);
+        let mut pending = PendingCommands::default();
+        let t0 = Instant::now();
+        pending.start("1", TIMES.slot("b"), t0);
+        pending.start("2", TIMES.slot("zzz"), t0);
+        pending.finish("1", &TIMES, t0 + Duration::from_millis(3));
+        pending.finish("1", &TIMES, t0 + Duration::from_millis(9));
+        pending.finish("2", &TIMES, t0 + Duration::from_secs(100));
+        assert_eq!(TIMES.count("b"), 1, "a second answer is not timed");
+        assert_eq!(TIMES.count("other"), 1);
+        assert_eq!(TIMES.count("a"), 0);
+        let b = &TIMES.slots[1];
+        assert_eq!(
+            b.buckets[2].load(Ordering::Relaxed),
+            1,
+            "3 ms is under 5 ms"
+        );
+        assert_eq!(b.sum_ns.load(Ordering::Relaxed), 3_000_000);
+        let other = &TIMES.slots[2];
+        assert_eq!(other.buckets[BOUNDS.len()].load(Ordering::Relaxed), 1);
+    }
+}

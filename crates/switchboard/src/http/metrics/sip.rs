@@ -1,0 +1,115 @@
+//! SIP message counters: the driver publishes the stack's [`StackStats`]
+//! after every batch it handles, and a scrape reads the latest copy.
+//!
+//! One process runs one SIP driver, so the copy lives in a static; the
+//! driver never waits for it (a scrape holding the lock skips one publish,
+//! and the next batch catches up).
+
+use std::fmt;
+use std::sync::{Mutex, TryLockError};
+
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::MetricType;
+use sip_stack::{MethodCounts, StackStats, StatusCounts};
+
+use super::{counter, gauge};
+
+/// The latest counters the driver published; `None` before the first.
+static PUBLISHED: Mutex<Option<StackStats>> = Mutex::new(None);
+
+/// Publishes the stack's counters; called by the driver after each batch.
+/// Never blocks: if a scrape is reading, this copy is skipped.
+pub fn publish(stats: StackStats) {
+    match PUBLISHED.try_lock() {
+        Ok(mut published) => *published = Some(stats),
+        Err(TryLockError::Poisoned(poisoned)) => *poisoned.into_inner() = Some(stats),
+        Err(TryLockError::WouldBlock) => {}
+    }
+}
+
+/// The latest published counters (zeros before the driver's first batch).
+pub fn latest() -> StackStats {
+    let published = match PUBLISHED.lock() {
+        Ok(published) => *published,
+        Err(poisoned) => *poisoned.into_inner(),
+    };
+    published.unwrap_or_default()
+}
+
+/// Writes the SIP families.
+pub(super) fn encode(e: &mut DescriptorEncoder) -> Result<(), fmt::Error> {
+    let stats = latest();
+    by_method(
+        e,
+        "sip_requests_received",
+        "SIP requests received, retransmissions included, by method (extensions as \"other\").",
+        &stats.requests_received,
+    )?;
+    by_method(
+        e,
+        "sip_requests_sent",
+        "SIP requests sent, retransmissions included, by method (extensions as \"other\").",
+        &stats.requests_sent,
+    )?;
+    by_code(
+        e,
+        "sip_responses_received",
+        "SIP responses received, retransmissions included, by status code (uncommon codes by class, e.g. \"4xx\").",
+        &stats.responses_received,
+    )?;
+    by_code(
+        e,
+        "sip_responses_sent",
+        "SIP responses sent, retransmissions included, by status code (uncommon codes by class, e.g. \"4xx\").",
+        &stats.responses_sent,
+    )?;
+    counter(
+        e,
+        "sip_retransmissions",
+        "SIP requests and responses sent again (timer retransmissions, answers to retransmitted requests, repeated ACKs).",
+        stats.retransmissions_sent,
+    )?;
+    counter(
+        e,
+        "sip_unparseable_messages",
+        "Datagrams or stream messages received that did not parse as SIP.",
+        stats.unparseable_received,
+    )?;
+    gauge(
+        e,
+        "sip_transactions",
+        "SIP transactions alive (client and server).",
+        stats.transactions as i64,
+    )?;
+    gauge(e, "sip_dialogs", "SIP dialogs alive.", stats.dialogs as i64)
+}
+
+fn by_method(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    counts: &MethodCounts,
+) -> Result<(), fmt::Error> {
+    let mut family = e.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (method, count) in counts.iter() {
+        let labels = [("method", method)];
+        ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// Codes never seen are left out, so a scrape lists the codes in use.
+fn by_code(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    counts: &StatusCounts,
+) -> Result<(), fmt::Error> {
+    let mut family = e.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (code, count) in counts.iter().filter(|(_, count)| *count > 0) {
+        let labels = [("code", code.as_str())];
+        ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
