@@ -389,6 +389,28 @@ fn metrics_parse_and_calls_active_follows_a_call() {
         "200 to the INVITE and the BYE"
     );
     assert!(value(&after, "switchboard_rtp_packets_sent_total", "") >= 0.0);
+    let agent_calls = "controller=\"agent\"";
+    assert_eq!(
+        value(&after, "switchboard_calls_started_total", agent_calls),
+        1.0
+    );
+    assert_eq!(
+        value(&after, "switchboard_calls_answered_total", agent_calls),
+        1.0
+    );
+    let finished = wait_for(
+        &server,
+        address,
+        "switchboard_calls_finished_total",
+        "controller=\"agent\",disposition=\"answered\"",
+        |n| n == 1.0,
+    );
+    let refused = "controller=\"none\",disposition=\"refused\"";
+    assert_eq!(
+        value(&finished, "switchboard_calls_finished_total", refused),
+        0.0
+    );
+    assert!(value(&finished, "switchboard_cdr_records_dropped_total", "") == 0.0);
     assert!(sip("switchboard_sip_retransmissions_total", "") >= 0.0);
     drop(agent);
     wait_gauge(&server, address, "switchboard_agent_connections", 0.0);

@@ -9,6 +9,7 @@
 //! command latency ([`commands`]): one observation per controller command.
 //! The families are listed in `docs/configuration.md` ("Metrics").
 
+mod calls;
 pub mod commands;
 mod media;
 mod pacer;
@@ -136,6 +137,7 @@ impl Collector for ServerCollector {
             "Mixers (conferences) open now.",
             context.mixers.len() as i64,
         )?;
+        calls::encode(e, context)?;
         sip::encode(e)?;
         pacer::encode(e, &context.pacer)?;
         media::encode_rtp(e)?;
