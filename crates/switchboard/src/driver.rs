@@ -34,7 +34,7 @@ use crate::calls::{
 };
 use crate::http::Readiness;
 use crate::overload::{
-    Decision, Governor, LoadSample, Pressure, RefusalLog, PACER_LATE, SAMPLE_INTERVAL,
+    Decision, Governor, LoadSample, Pressure, RefusalLog, PACER_BUSY, PACER_LATE, SAMPLE_INTERVAL,
 };
 use crate::transport::{Inbound, Transports};
 
@@ -215,6 +215,7 @@ impl Driver {
     fn sample_load(&mut self) {
         let now = Instant::now();
         let (pacer_late_ticks, pacer_ticks) = self.context.pacer.late_ticks(PACER_LATE);
+        let (pacer_busy_ticks, _) = self.context.pacer.busy_ticks(PACER_BUSY);
         let pacer_streams = self.context.pacer.stats().streams;
         let load = LoadSample {
             inbound_queued: self.inbound.len(),
@@ -223,6 +224,7 @@ impl Driver {
             max_transactions: self.context.config.sip.max_transactions,
             pacer_ticks,
             pacer_late_ticks,
+            pacer_busy_ticks,
             pacer_streams,
             calls_behind: self.calls_behind.len(),
         };

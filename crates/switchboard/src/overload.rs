@@ -25,6 +25,11 @@
 //!   streams, i.e. the media of the calls already up suffers. With fewer
 //!   streams, late ticks come from the rest of the machine, not from our
 //!   calls, and refusing calls would not help them;
+//! - the RTP pacer's work: high when as large a share of those ticks took
+//!   [`PACER_BUSY`] or more to send their frames. A real-time pacer
+//!   (`media.pacer_realtime`) is not late until its walk fills the whole
+//!   tick, by which time the rest of the server has lost most of the core
+//!   to it; its work grows with the calls up, so it warns first;
 //! - at least [`CALLS_BEHIND`] call actors not taking their events (their
 //!   queues full) in the last sample: several, so that one call flooded
 //!   with requests cannot turn every new caller away.
@@ -47,7 +52,11 @@ pub const CALM: Duration = Duration::from_millis(300);
 /// A pacer tick this late (or later) counts as late: twice the pacing goal
 /// (p99 within 2 ms), so that refusing starts before the goal is lost.
 pub const PACER_LATE: Duration = Duration::from_millis(4);
-/// Share of late ticks, in percent, over [`PACER_WINDOW`] that is pressure.
+/// A pacer tick whose sending took this long (or longer) counts as busy:
+/// 40 % of the tick, leaving room for the calls already up to grow louder
+/// (rooms) and for the rest of the server on the same core.
+pub const PACER_BUSY: Duration = Duration::from_millis(8);
+/// Share of late (or busy) ticks, in percent, over [`PACER_WINDOW`] that is pressure.
 pub const PACER_LATE_SHARE: u64 = 10;
 /// Fewer paced streams than this and late ticks are not our load.
 pub const PACER_MIN_STREAMS: u64 = 100;
@@ -77,6 +86,8 @@ pub struct LoadSample {
     pub pacer_ticks: u64,
     /// Pacer ticks so far that woke [`PACER_LATE`] or later (cumulative).
     pub pacer_late_ticks: u64,
+    /// Pacer ticks so far whose sending took [`PACER_BUSY`] or longer (cumulative).
+    pub pacer_busy_ticks: u64,
     /// Streams the pacer sends now.
     pub pacer_streams: u64,
     /// Call actors whose full queue refused an event since the last sample.
@@ -92,6 +103,8 @@ pub enum Pressure {
     Transactions,
     /// The pacer's ticks run late.
     PacerLate,
+    /// The pacer's ticks take most of their time sending.
+    PacerBusy,
     /// Call actors do not keep up with their events.
     CallQueues,
     /// `sip.max_calls` calls are up.
@@ -104,6 +117,7 @@ impl fmt::Display for Pressure {
             Pressure::InboundQueue => "SIP inbound queue filling",
             Pressure::Transactions => "too many transactions",
             Pressure::PacerLate => "RTP pacer running late",
+            Pressure::PacerBusy => "RTP pacer busy",
             Pressure::CallQueues => "call actors behind",
             Pressure::MaxCalls => "sip.max_calls reached",
         })
@@ -149,8 +163,9 @@ pub struct Governor {
     max_calls: Option<usize>,
     inbound: Level,
     transactions: Level,
-    /// Cumulative (ticks, late ticks) of the last [`PACER_WINDOW`] + 1 samples.
-    pacer: VecDeque<(u64, u64)>,
+    /// Cumulative (ticks, late ticks, busy ticks) of the last
+    /// [`PACER_WINDOW`] + 1 samples.
+    pacer: VecDeque<(u64, u64, u64)>,
     /// Since when, and why, the server has been overloaded.
     overloaded: Option<Pressure>,
     /// When the last pressure went off, while still overloaded.
@@ -209,31 +224,40 @@ impl Governor {
             800,
             600,
         );
-        let pacer = self.pacer_late(load.pacer_ticks, load.pacer_late_ticks)
-            && load.pacer_streams >= PACER_MIN_STREAMS;
+        let (late, busy) = self.pacer_shares(load);
+        let ours = load.pacer_streams >= PACER_MIN_STREAMS;
         let overflowed = load.calls_behind >= CALLS_BEHIND;
         [
             (inbound, Pressure::InboundQueue),
             (transactions, Pressure::Transactions),
-            (pacer, Pressure::PacerLate),
+            (late && ours, Pressure::PacerLate),
+            (busy && ours, Pressure::PacerBusy),
             (overflowed, Pressure::CallQueues),
         ]
         .into_iter()
         .find_map(|(on, pressure)| on.then_some(pressure))
     }
 
-    /// Whether the share of late ticks over the window reaches the limit.
-    fn pacer_late(&mut self, ticks: u64, late: u64) -> bool {
+    /// Whether the shares of late and of busy ticks over the window reach
+    /// the limit.
+    fn pacer_shares(&mut self, load: &LoadSample) -> (bool, bool) {
         if self.pacer.len() > PACER_WINDOW {
             self.pacer.pop_front();
         }
-        self.pacer.push_back((ticks, late));
+        self.pacer.push_back((
+            load.pacer_ticks,
+            load.pacer_late_ticks,
+            load.pacer_busy_ticks,
+        ));
         let (Some(first), Some(last)) = (self.pacer.front(), self.pacer.back()) else {
-            return false;
+            return (false, false);
         };
         let ticks = last.0.saturating_sub(first.0);
-        let late = last.1.saturating_sub(first.1);
-        ticks > 0 && late * 100 >= ticks * PACER_LATE_SHARE
+        let share = |count: u64| ticks > 0 && count * 100 >= ticks * PACER_LATE_SHARE;
+        (
+            share(last.1.saturating_sub(first.1)),
+            share(last.2.saturating_sub(first.2)),
+        )
     }
 
     /// Whether a new call is taken with `calls` calls up.
@@ -478,6 +502,24 @@ mod tests {
         // The late ticks leave the window, then calm runs its course.
         let after = feed(&mut g, &mut now, PACER_WINDOW + 3, |_| pacer(0));
         assert_eq!(after, Some(None));
+    }
+
+    #[test]
+    fn a_pacer_busy_sending_is_pressure_before_it_runs_late() {
+        let mut g = Governor::new(0, 1);
+        let mut now = Instant::now();
+        // Every tick on time, but every third one spends PACER_BUSY sending.
+        let busy = |i: usize| LoadSample {
+            pacer_ticks: 5 * i as u64,
+            pacer_busy_ticks: 5 * i as u64 / 3,
+            pacer_streams: 5000,
+            ..quiet()
+        };
+        assert_eq!(
+            feed(&mut g, &mut now, PACER_WINDOW + 1, busy),
+            Some(Some(Pressure::PacerBusy))
+        );
+        assert!(matches!(g.admit_call(0), Decision::Refuse { .. }));
     }
 
     #[test]

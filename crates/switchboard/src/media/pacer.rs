@@ -389,6 +389,12 @@ impl PacerHandle {
         self.stats.tick_lateness.count_at_least(late)
     }
 
+    /// Ticks so far whose sending took `work` or longer, and all ticks so
+    /// far; as cheap as [`PacerHandle::late_ticks`].
+    pub fn busy_ticks(&self, work: Duration) -> (u64, u64) {
+        self.stats.walk_time.count_at_least(work)
+    }
+
     /// The pacer-wide counters themselves, for histograms with buckets.
     pub fn counters(&self) -> &PacerStats {
         &self.stats
