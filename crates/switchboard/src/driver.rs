@@ -229,6 +229,7 @@ impl Driver {
             calls_behind: self.calls_behind.len(),
         };
         self.calls_behind.clear();
+        crate::http::metrics::queues::CALL_EVENTS.publish(self.calls.queue_load());
         match self.governor.sample(now, &load) {
             Some(Some(pressure)) => {
                 tracing::warn!(%pressure, ?load, "overloaded: new calls get 503")

@@ -327,6 +327,14 @@ fn metrics_parse_and_calls_active_follows_a_call() {
     assert_eq!(done.code, 200, "{done:?}");
     assert_eq!(call.wait_final(WAIT), Some(200), "{}", server.log());
     wait_gauge(&server, address, "switchboard_calls_active", 1.0);
+    // The driver sums the call actors' queues every 100 ms.
+    wait_for(
+        &server,
+        address,
+        "switchboard_queue_capacity",
+        "queue=\"call_events\"",
+        |n| n > 0.0,
+    );
     // The caller's RTP reaches the call's session.
     rtp.set_destination(call.negotiated().expect("the 200's SDP").remote_rtp);
     let up = wait_for(

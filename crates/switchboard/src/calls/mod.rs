@@ -281,6 +281,16 @@ impl CallRoutes {
         self.calls.len()
     }
 
+    /// The calls' event queues, summed (for `/metrics`; O(calls), so
+    /// sampled, not read per message).
+    pub fn queue_load(&self) -> crate::http::metrics::queues::QueueLoad {
+        let mut load = crate::http::metrics::queues::QueueLoad::default();
+        for entry in self.calls.values() {
+            load.add(&entry.events);
+        }
+        load
+    }
+
     /// Whether no call is live.
     pub fn is_empty(&self) -> bool {
         self.calls.is_empty()

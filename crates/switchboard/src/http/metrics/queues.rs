@@ -6,7 +6,7 @@
 //! their connection lives; a scrape sums them and reports the fullest.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
@@ -51,6 +51,44 @@ impl std::fmt::Debug for WatchedQueues {
 
 /// Agent connections' writer queues (frames waiting for the socket).
 pub static AGENT_WRITERS: WatchedQueues = WatchedQueues::new();
+
+/// The call actors' SIP event queues, as the driver last summed them (it
+/// holds every call's sender and samples its load every 100 ms anyway).
+pub static CALL_EVENTS: PublishedLoad = PublishedLoad::new();
+
+/// A [`QueueLoad`] one task publishes and a scrape reads, without a lock.
+#[derive(Debug)]
+pub struct PublishedLoad {
+    queued: AtomicUsize,
+    fullest: AtomicUsize,
+    capacity: AtomicUsize,
+}
+
+impl PublishedLoad {
+    const fn new() -> PublishedLoad {
+        PublishedLoad {
+            queued: AtomicUsize::new(0),
+            fullest: AtomicUsize::new(0),
+            capacity: AtomicUsize::new(0),
+        }
+    }
+
+    /// Replaces the published load.
+    pub fn publish(&self, load: QueueLoad) {
+        self.queued.store(load.queued, Ordering::Relaxed);
+        self.fullest.store(load.fullest, Ordering::Relaxed);
+        self.capacity.store(load.capacity, Ordering::Relaxed);
+    }
+
+    /// The load last published.
+    pub fn load(&self) -> QueueLoad {
+        QueueLoad {
+            queued: self.queued.load(Ordering::Relaxed),
+            fullest: self.fullest.load(Ordering::Relaxed),
+            capacity: self.capacity.load(Ordering::Relaxed),
+        }
+    }
+}
 
 impl WatchedQueues {
     const fn new() -> WatchedQueues {
