@@ -89,14 +89,15 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
     let http_listener = crate::http::bind(config.http.listen).await?;
     // Recording URLs name the port actually bound (`http.listen` may say 0).
     config.http.listen = http_listener.local_addr()?;
-    let (agents_stop, agents_stopped) = tokio::sync::oneshot::channel::<()>();
-    let agent_server = tokio::spawn(crate::agent_rpc::serve(
-        agent_listener,
-        agents.clone(),
-        config.agent_rpc.clone(),
-        async move {
-            let _ = agents_stopped.await;
-        },
+    let (agents_stop, agents_stopped) = tokio::sync::watch::channel(false);
+    // Shared with the reloader, which may move it (`agent_rpc.listen`).
+    let agent_listening = Arc::new(std::sync::Mutex::new(
+        crate::agent_rpc::AgentListening::start(
+            agent_listener,
+            agents.clone(),
+            config.agent_rpc.clone(),
+            agents_stopped,
+        )?,
     ));
     let (rayo_stop, rayo_stopped) = tokio::sync::oneshot::channel::<()>();
     let rayo_server = rayo.map(|listener| {
@@ -134,6 +135,7 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
         agents: agents.clone(),
         rayo: rayo_pools.clone(),
         transports: transports.clone(),
+        agent_listening: agent_listening.clone(),
     });
     let recording_urls = context.recording_urls.clone();
     let metrics = crate::http::Metrics::new(crate::http::metrics::MetricSources {
@@ -186,7 +188,7 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
             draining.set(false);
         })
         .await;
-    let _ = agents_stop.send(());
+    let _ = agents_stop.send(true);
     let _ = http_stop.send(());
     let _ = rayo_stop.send(());
     let rayo_stopped = async {
@@ -195,7 +197,15 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
         }
     };
     let (_, http_stopped, ()) = tokio::join!(
-        tokio::time::timeout(LISTENERS_STOP_WAIT, agent_server),
+        tokio::time::timeout(LISTENERS_STOP_WAIT, async {
+            let servers = match agent_listening.lock() {
+                Ok(mut listening) => listening.take_servers(),
+                Err(poisoned) => poisoned.into_inner().take_servers(),
+            };
+            for server in servers {
+                let _ = server.await;
+            }
+        }),
         tokio::time::timeout(LISTENERS_STOP_WAIT, &mut http_server),
         rayo_stopped,
     );

@@ -415,15 +415,20 @@ fn config_with_tcp(b: &Bench, sip_port: u16) -> String {
 }
 
 #[test]
-fn a_moved_sip_port_is_rebound_and_restart_keys_are_named() {
+fn moved_sip_and_agent_ports_are_rebound_and_restart_keys_are_named() {
     let b = Bench::start(|b| config_with_tcp(b, b.sip_port));
     let old = b.sip_addr();
     assert!(TcpStream::connect(old).is_ok(), "TCP listening at start");
+    let mut first = connect(&b, "agent-token").expect("agent on the first port");
     let new_port = free_port();
+    let agent_port = free_port();
     b.write(
         &config_with_tcp(&b, new_port)
             .replace("43000-43999", "44000-44999")
-            .replace(&format!("127.0.0.1:{}", b.agent_port), "127.0.0.1:9"),
+            .replace(
+                &format!("127.0.0.1:{}", b.agent_port),
+                &format!("127.0.0.1:{agent_port}"),
+            ),
     );
     b.hangup();
     let new = SocketAddr::from(([127, 0, 0, 1], new_port));
@@ -433,13 +438,34 @@ fn a_moved_sip_port_is_rebound_and_restart_keys_are_named() {
     assert!(TcpStream::connect(old).is_err(), "old TCP port closed");
     let log = b.log();
     assert!(log.contains("UDP listener moved"), "{log}");
-    for key in ["media.rtp_ports", "agent_rpc.listen"] {
-        let line = format!("changing {key} needs a restart");
-        assert!(
-            log.lines().any(|l| l.contains("WARN") && l.contains(&line)),
-            "{line} at warn in\n{log}"
-        );
-    }
-    // The Agent RPC listener stays where it was.
-    assert!(TcpStream::connect(b.agents()).is_ok());
+    assert!(log.contains("Agent RPC listener moved"), "{log}");
+    let line = "changing media.rtp_ports needs a restart";
+    assert!(
+        log.lines().any(|l| l.contains("WARN") && l.contains(line)),
+        "{line} at warn in\n{log}"
+    );
+    assert!(!log.contains("changing agent_rpc.listen"), "{log}");
+
+    // The Agent RPC listener moved: the old port refuses, the new one
+    // takes agents, and the agent connected before is still offered calls.
+    assert!(
+        TcpStream::connect(b.agents()).is_err(),
+        "old agent port closed"
+    );
+    let moved = SocketAddr::from(([127, 0, 0, 1], agent_port));
+    let second = Agent::connect_with(
+        moved,
+        "/?endpoint=myagent",
+        &[("Authorization", "Bearer agent-token")],
+    )
+    .expect("agent on the new port");
+    drop(second);
+    let ua = SipUa::bind();
+    let rtp = silent_peer();
+    let mut call = ua.call(new, "100", rtp.local_addr());
+    let invite = first
+        .expect_invite(WAIT)
+        .expect("the agent connected before the move still gets calls");
+    first.respond_invite(&invite, 486, "Busy Here");
+    assert!(call.wait_final(WAIT).is_some_and(|s| s >= 400));
 }

@@ -37,9 +37,11 @@ mod connection;
 mod dialog;
 mod hub;
 mod ids;
+mod listening;
 mod mapping;
 mod server;
 
 pub use hub::{AgentHub, AgentPool};
+pub use listening::AgentListening;
 pub(crate) use server::same_secret;
-pub use server::serve;
+pub use server::{serve, serve_until};

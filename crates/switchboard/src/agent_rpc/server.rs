@@ -73,11 +73,24 @@ pub async fn serve(
     limits: AgentRpcConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    serve_until(listener, hub, limits, std::future::pending(), shutdown).await
+}
+
+/// [`serve`], but the listener stops taking connections once `accepting`
+/// resolves while the connections it took go on until `shutdown`: how a
+/// reload moves `agent_rpc.listen` without dropping a connected agent.
+pub async fn serve_until(
+    listener: TcpListener,
+    hub: AgentHub,
+    limits: AgentRpcConfig,
+    accepting: impl Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
     let (stop, stopped) = watch::channel(false);
     let (alive, mut all_closed) = mpsc::channel::<()>(1);
     let gate = Gate {
         hub,
-        shutdown: stopped,
+        shutdown: stopped.clone(),
         alive,
     };
     let app = Router::new().fallback(accept).with_state(gate);
@@ -91,21 +104,41 @@ pub async fn serve(
         backoff: AcceptBackoff::default(),
         refusals: RefusalLog::default(),
     };
+    // Shutdown closes the connections whether or not the listener has
+    // already stopped accepting.
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = stopped.clone();
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<AgentPeer>(),
     )
     .with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = stop.send(true);
+        tokio::select! {
+            () = raised(until_stopped) => {}
+            () = accepting => tracing::info!("Agent RPC listener closed; its connections go on"),
+        }
     })
     .await;
     if let Err(error) = served {
         tracing::error!(%error, "Agent RPC server failed");
     }
-    // Every sender is gone once the last connection has flushed its close.
-    let _ = tokio::time::timeout(CLOSE_WAIT, all_closed.recv()).await;
+    // Every sender is gone once the last connection has flushed its close:
+    // at shutdown within CLOSE_WAIT; after a move, whenever they end.
+    tokio::select! {
+        _ = all_closed.recv() => {}
+        () = raised(stopped) => {
+            let _ = tokio::time::timeout(CLOSE_WAIT, all_closed.recv()).await;
+        }
+    }
     tracing::info!("Agent RPC stopped");
+}
+
+/// Resolves once `flag` is raised (or its sender is gone).
+async fn raised(mut flag: watch::Receiver<bool>) {
+    let _ = flag.wait_for(|up| *up).await.is_ok();
 }
 
 /// An agent connection: closed if its WebSocket upgrade has not completed

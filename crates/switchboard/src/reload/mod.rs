@@ -115,6 +115,8 @@ pub struct Running {
     pub rayo: Option<RayoPools>,
     /// The SIP transports, to move listeners.
     pub transports: Transports,
+    /// The Agent RPC listener, to move it.
+    pub agent_listening: Arc<std::sync::Mutex<crate::agent_rpc::AgentListening>>,
 }
 
 /// Re-reads and applies the config file; cheap to clone, one reload at a time.
@@ -242,6 +244,7 @@ impl State {
             pools.set_users(rayo_config);
             pools.attach(context.clone());
         }
+        let agents_to = config.agent_rpc.listen;
         let (applied, done) = oneshot::channel();
         let swap = Swap {
             config: Arc::new(config),
@@ -254,6 +257,17 @@ impl State {
             .await
             .map_err(|_| ReloadError::Stopping)?;
         done.await.map_err(|_| ReloadError::Stopping)?;
+        let moved = match self.running.agent_listening.lock() {
+            Ok(mut listening) => listening.move_to(agents_to),
+            Err(poisoned) => poisoned.into_inner().move_to(agents_to),
+        };
+        if let Err(error) = moved {
+            let error = format!("agent_rpc.listen {agents_to}: {error}");
+            reloaded.not_moved = Some(match reloaded.not_moved.take() {
+                Some(earlier) => format!("{earlier}; {error}"),
+                None => error,
+            });
+        }
         self.running.loaded = new;
         self.running.context = context;
         self.running.rayo = rayo.or(self.running.rayo.take());

@@ -73,7 +73,6 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
     );
     changed(om.pacer_cpu != nm.pacer_cpu, "media.pacer_cpu".into());
     let (oa, na) = (&old.agent_rpc, &new.agent_rpc);
-    changed(oa.listen != na.listen, "agent_rpc.listen".into());
     changed(
         oa.max_connections != na.max_connections,
         "agent_rpc.max_connections".into(),
@@ -134,7 +133,6 @@ pub fn effective(running: &Config, new: &Config, listeners_moved: bool) -> Confi
     config.media.recordings_dir = running.media.recordings_dir.clone();
     config.media.pacer_realtime = running.media.pacer_realtime;
     config.media.pacer_cpu = running.media.pacer_cpu;
-    config.agent_rpc.listen = running.agent_rpc.listen;
     config.agent_rpc.max_connections = running.agent_rpc.max_connections;
     config.agent_rpc.handshake_timeout_sec = running.agent_rpc.handshake_timeout_sec;
     config.rayo = running.rayo.clone();
@@ -197,7 +195,6 @@ mod tests {
         let keys = needs_restart(&old, &new);
         for key in [
             "media.rtp_ports",
-            "agent_rpc.listen",
             "http.listen",
             "http.api_token",
             "sip (timers, transaction and connection limits, bans)",
@@ -207,7 +204,6 @@ mod tests {
         }
         let running = effective(&old, &new, true);
         assert_eq!(running.media, old.media);
-        assert_eq!(running.agent_rpc.listen, old.agent_rpc.listen);
         assert!(running.http == old.http);
         assert_eq!(running.sip, old.sip);
     }
