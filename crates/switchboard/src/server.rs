@@ -99,12 +99,14 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
             agents_stopped,
         )?,
     ));
-    let (rayo_stop, rayo_stopped) = tokio::sync::oneshot::channel::<()>();
-    let rayo_server = rayo.map(|listener| {
-        tokio::spawn(listener.serve(async move {
-            let _ = rayo_stopped.await;
-        }))
-    });
+    let (rayo_stop, rayo_stopped) = tokio::sync::watch::channel(false);
+    // Shared with the reloader, which may move it (`rayo.listen`).
+    let rayo_listening = match rayo {
+        Some(listener) => Some(Arc::new(std::sync::Mutex::new(
+            crate::rayo::RayoListening::start(listener, rayo_stopped)?,
+        ))),
+        None => None,
+    };
     let mut controllers = Controllers::new(&config);
     controllers.register(ControllerKind::Agent, |endpoint| {
         Arc::new(agents.pool(endpoint)) as Arc<dyn ControllerPool>
@@ -136,6 +138,7 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
         rayo: rayo_pools.clone(),
         transports: transports.clone(),
         agent_listening: agent_listening.clone(),
+        rayo_listening: rayo_listening.clone(),
     });
     let recording_urls = context.recording_urls.clone();
     let metrics = crate::http::Metrics::new(crate::http::metrics::MetricSources {
@@ -190,11 +193,19 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
         .await;
     let _ = agents_stop.send(true);
     let _ = http_stop.send(());
-    let _ = rayo_stop.send(());
+    let _ = rayo_stop.send(true);
     let rayo_stopped = async {
-        if let Some(server) = rayo_server {
-            let _ = tokio::time::timeout(LISTENERS_STOP_WAIT * 3, server).await;
-        }
+        let servers = match rayo_listening.as_ref().map(|l| l.lock()) {
+            Some(Ok(mut listening)) => listening.take_servers(),
+            Some(Err(poisoned)) => poisoned.into_inner().take_servers(),
+            None => Vec::new(),
+        };
+        let _ = tokio::time::timeout(LISTENERS_STOP_WAIT * 3, async {
+            for server in servers {
+                let _ = server.await;
+            }
+        })
+        .await;
     };
     let (_, http_stopped, ()) = tokio::join!(
         tokio::time::timeout(LISTENERS_STOP_WAIT, async {

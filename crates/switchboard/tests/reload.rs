@@ -469,3 +469,68 @@ fn moved_sip_and_agent_ports_are_rebound_and_restart_keys_are_named() {
     first.respond_invite(&invite, 486, "Busy Here");
     assert!(call.wait_final(WAIT).is_some_and(|s| s >= 400));
 }
+
+/// [`config`] with Rayo on, listening on `rayo_port`.
+fn config_with_rayo(b: &Bench, rayo_port: u16) -> String {
+    format!(
+        "{}rayo:\n  domain: example.test\n  listen: 127.0.0.1:{rayo_port}\n  allow_plain_without_tls: true\n  users:\n    - {{ username: app, password: \"secret-pass\" }}\n",
+        config(b, b.sip_port, ROUTE_100, "agent-token")
+    )
+}
+
+/// Opens an XMPP stream on `to` and reads up to its features.
+fn xmpp_stream(to: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(to).expect("connect to the Rayo listener");
+    stream.set_read_timeout(Some(WAIT)).expect("read timeout");
+    stream
+        .write_all(
+            b"<?xml version='1.0'?><stream:stream to='example.test' xmlns='jabber:client' \
+              xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>",
+        )
+        .expect("send stream header");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("</stream:features>") {
+        let n = std::io::Read::read(&mut stream, &mut buf).expect("features");
+        assert!(
+            n > 0,
+            "closed before features: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    stream
+}
+
+#[test]
+fn a_moved_rayo_listener_keeps_its_sessions() {
+    let rayo_port = free_port();
+    let b = Bench::start(|b| config_with_rayo(b, rayo_port));
+    let old = SocketAddr::from(([127, 0, 0, 1], rayo_port));
+    let mut before = xmpp_stream(old);
+    let new_port = free_port();
+    b.write(&config_with_rayo(&b, new_port));
+    b.hangup();
+    let log = b.log();
+    assert!(log.contains("Rayo listener moved"), "{log}");
+    assert!(!log.contains("changing rayo"), "{log}");
+    let _after = xmpp_stream(SocketAddr::from(([127, 0, 0, 1], new_port)));
+    assert!(TcpStream::connect(old).is_err(), "old Rayo port closed");
+    // The stream opened before the move is still open: nothing to read
+    // (the server would have sent </stream:stream> and closed it).
+    before
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("read timeout");
+    let mut buf = [0u8; 64];
+    match std::io::Read::read(&mut before, &mut buf) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!(
+            "the old session ended: {other:?} {:?}",
+            String::from_utf8_lossy(&buf)
+        ),
+    }
+}

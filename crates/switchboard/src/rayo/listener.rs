@@ -44,6 +44,26 @@ pub const MAX_CONNECTIONS: u32 = 1024;
 /// Most Rayo connections open at once from one source.
 pub const MAX_CONNECTIONS_PER_SOURCE: u32 = 64;
 
+/// A listener's shared settings without its socket.
+#[derive(Clone)]
+pub struct ListenerSettings(Arc<Shared>);
+
+impl std::fmt::Debug for ListenerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ListenerSettings")
+    }
+}
+
+impl ListenerSettings {
+    /// A listener with these settings bound on `address`.
+    pub fn bind(&self, address: SocketAddr) -> std::io::Result<RayoListener> {
+        Ok(RayoListener {
+            listener: crate::transport::bind_listener(address)?,
+            shared: self.0.clone(),
+        })
+    }
+}
+
 /// The bound listener with everything its sessions need.
 pub struct RayoListener {
     listener: TcpListener,
@@ -90,6 +110,22 @@ impl RayoListener {
     /// Serves clients until `shutdown` resolves, then closes every stream
     /// with `</stream:stream>` and waits (a bounded time) for the closes.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) {
+        self.serve_until(std::future::pending(), shutdown).await
+    }
+
+    /// What this listener's sessions share (TLS, XMPP settings, bans), to
+    /// bind it again elsewhere: how a reload moves `rayo.listen`.
+    pub fn settings(&self) -> ListenerSettings {
+        ListenerSettings(self.shared.clone())
+    }
+
+    /// [`RayoListener::serve`], but accepting ends once `accepting`
+    /// resolves while the sessions it took go on until `shutdown`.
+    pub async fn serve_until(
+        self,
+        accepting: impl Future<Output = ()> + Send,
+        shutdown: impl Future<Output = ()> + Send,
+    ) {
         let limits = ConnectionLimits::new(MAX_CONNECTIONS, Some(MAX_CONNECTIONS_PER_SOURCE));
         let mut backoff = AcceptBackoff::default();
         let mut refusals = RefusalLog::default();
@@ -97,9 +133,15 @@ impl RayoListener {
         // Every session holds a sender; all gone means all closed.
         let (alive, mut all_closed) = mpsc::channel::<()>(1);
         tokio::pin!(shutdown);
+        tokio::pin!(accepting);
+        let mut moved = false;
         loop {
             let (tcp, peer, permit) = tokio::select! {
                 _ = &mut shutdown => break,
+                _ = &mut accepting => {
+                    moved = true;
+                    break;
+                }
                 admitted = next_admitted(&self.listener, &limits, &mut backoff, &mut refusals, "rayo") => admitted,
             };
             let banned = self
@@ -121,8 +163,18 @@ impl RayoListener {
             });
         }
         drop(self.listener);
-        let _ = stop.send(true);
         drop(alive);
+        if moved {
+            tracing::info!("Rayo listener closed; its sessions go on");
+            tokio::select! {
+                _ = all_closed.recv() => {
+                    tracing::info!("Rayo stopped");
+                    return;
+                }
+                _ = &mut shutdown => {}
+            }
+        }
+        let _ = stop.send(true);
         let _ = tokio::time::timeout(CLOSE_WAIT * 2, all_closed.recv()).await;
         tracing::info!("Rayo stopped");
     }

@@ -16,6 +16,7 @@
 pub mod adapter;
 pub mod hub;
 pub mod listener;
+mod listening;
 pub mod pool;
 pub mod presence;
 pub mod service;
@@ -24,3 +25,4 @@ pub mod tls;
 
 pub use hub::{refuse_all, HubEvent, RayoHub, Undeliverable};
 pub use listener::RayoListener;
+pub use listening::RayoListening;

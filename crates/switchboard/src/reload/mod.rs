@@ -117,6 +117,8 @@ pub struct Running {
     pub transports: Transports,
     /// The Agent RPC listener, to move it.
     pub agent_listening: Arc<std::sync::Mutex<crate::agent_rpc::AgentListening>>,
+    /// The Rayo listener, to move it, when Rayo is on.
+    pub rayo_listening: Option<Arc<std::sync::Mutex<crate::rayo::RayoListening>>>,
 }
 
 /// Re-reads and applies the config file; cheap to clone, one reload at a time.
@@ -245,6 +247,7 @@ impl State {
             pools.attach(context.clone());
         }
         let agents_to = config.agent_rpc.listen;
+        let rayo_to = config.rayo.as_ref().map(|rayo| rayo.listen);
         let (applied, done) = oneshot::channel();
         let swap = Swap {
             config: Arc::new(config),
@@ -261,13 +264,20 @@ impl State {
             Ok(mut listening) => listening.move_to(agents_to),
             Err(poisoned) => poisoned.into_inner().move_to(agents_to),
         };
+        let mut failures: Vec<String> = reloaded.not_moved.take().into_iter().collect();
         if let Err(error) = moved {
-            let error = format!("agent_rpc.listen {agents_to}: {error}");
-            reloaded.not_moved = Some(match reloaded.not_moved.take() {
-                Some(earlier) => format!("{earlier}; {error}"),
-                None => error,
-            });
+            failures.push(format!("agent_rpc.listen {agents_to}: {error}"));
         }
+        if let (Some(listening), Some(rayo_to)) = (&self.running.rayo_listening, rayo_to) {
+            let moved = match listening.lock() {
+                Ok(mut listening) => listening.move_to(rayo_to),
+                Err(poisoned) => poisoned.into_inner().move_to(rayo_to),
+            };
+            if let Err(error) = moved {
+                failures.push(format!("rayo.listen {rayo_to}: {error}"));
+            }
+        }
+        reloaded.not_moved = (!failures.is_empty()).then(|| failures.join("; "));
         self.running.loaded = new;
         self.running.context = context;
         self.running.rayo = rayo.or(self.running.rayo.take());

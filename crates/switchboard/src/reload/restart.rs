@@ -84,10 +84,11 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
     let mut old_rayo = old.rayo.clone();
     if let (Some(old_rayo), Some(new_rayo)) = (&mut old_rayo, &new.rayo) {
         old_rayo.users.clone_from(&new_rayo.users);
+        old_rayo.listen = new_rayo.listen;
     }
     changed(
         old_rayo != new.rayo,
-        "rayo (anything but users: listener, domain, TLS, policy)".into(),
+        "rayo (anything but users and listen: domain, TLS, policy)".into(),
     );
     let (oh, nh) = (&old.http, &new.http);
     changed(oh.listen != nh.listen, "http.listen".into());
@@ -138,6 +139,7 @@ pub fn effective(running: &Config, new: &Config, listeners_moved: bool) -> Confi
     config.rayo = running.rayo.clone();
     if let (Some(rayo), Some(new_rayo)) = (&mut config.rayo, &new.rayo) {
         rayo.users.clone_from(&new_rayo.users);
+        rayo.listen = new_rayo.listen;
     }
     config.http = running.http.clone();
     config.sip = running.sip.clone();
