@@ -6,6 +6,7 @@
 
 pub mod accept;
 pub mod connection_limits;
+pub mod generations;
 mod rebind;
 pub mod storm;
 pub mod stream_deadline;

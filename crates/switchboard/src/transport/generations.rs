@@ -1,0 +1,109 @@
+//! A TCP listener that a reload can move: each bind starts a server
+//! *generation*; moving stops the current one accepting (its connections
+//! go on) and starts the next. Shutdown is one flag every generation
+//! watches, and every generation is kept for shutdown to wait on. Agent
+//! RPC and Rayo use it; their servers differ only in how they serve.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// A future a generation's server is handed: "stop accepting" or "shut down".
+pub type Signal = Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Starts one generation on a bound listener: `(listener, accepting, shutdown)`.
+type Serve<L> = Box<dyn Fn(L, Signal, Signal) -> JoinHandle<()> + Send>;
+/// Binds a listener of the same kind on an address.
+type Bind<L> = Box<dyn Fn(SocketAddr) -> io::Result<L> + Send>;
+
+/// The listener in force and every generation still running.
+pub struct Generations<L> {
+    name: &'static str,
+    address: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+    accepting: Option<oneshot::Sender<()>>,
+    servers: Vec<JoinHandle<()>>,
+    bind: Bind<L>,
+    serve: Serve<L>,
+}
+
+impl<L> std::fmt::Debug for Generations<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Generations")
+            .field("name", &self.name)
+            .field("address", &self.address)
+            .field("servers", &self.servers.len())
+            .finish()
+    }
+}
+
+impl<L> Generations<L> {
+    /// Serves `listener` (bound at `address`) as the first generation, until
+    /// `shutdown` is raised; `bind` and `serve` make the later ones.
+    pub fn start(
+        name: &'static str,
+        listener: L,
+        address: SocketAddr,
+        shutdown: watch::Receiver<bool>,
+        bind: impl Fn(SocketAddr) -> io::Result<L> + Send + 'static,
+        serve: impl Fn(L, Signal, Signal) -> JoinHandle<()> + Send + 'static,
+    ) -> Generations<L> {
+        let mut generations = Generations {
+            name,
+            address,
+            shutdown,
+            accepting: None,
+            servers: Vec::new(),
+            bind: Box::new(bind),
+            serve: Box::new(serve),
+        };
+        generations.serve(listener);
+        generations
+    }
+
+    fn serve(&mut self, listener: L) {
+        let (accepting, closed) = oneshot::channel::<()>();
+        let mut shutdown = self.shutdown.clone();
+        let server = (self.serve)(
+            listener,
+            Box::pin(async move {
+                let _ = closed.await;
+            }),
+            Box::pin(async move {
+                let _ = shutdown.wait_for(|down| *down).await.is_ok();
+            }),
+        );
+        self.servers.retain(|server| !server.is_finished());
+        self.servers.push(server);
+        self.accepting = Some(accepting);
+    }
+
+    /// Listens on `address` instead (nothing to do if it is the current
+    /// one); when it cannot be bound, the current listener stays.
+    pub fn move_to(
+        &mut self,
+        address: SocketAddr,
+        bound: impl Fn(&L) -> io::Result<SocketAddr>,
+    ) -> io::Result<()> {
+        if address == self.address {
+            return Ok(());
+        }
+        let listener = (self.bind)(address)?;
+        let at = bound(&listener)?;
+        if let Some(accepting) = self.accepting.take() {
+            let _ = accepting.send(());
+        }
+        self.serve(listener);
+        tracing::info!(from = %self.address, to = %at, "{} listener moved", self.name);
+        self.address = at;
+        Ok(())
+    }
+
+    /// The server generations, for shutdown to wait on.
+    pub fn take_servers(&mut self) -> Vec<JoinHandle<()>> {
+        std::mem::take(&mut self.servers)
+    }
+}
