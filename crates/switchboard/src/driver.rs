@@ -142,8 +142,6 @@ impl Driver {
         let mut sampling = tokio::time::interval(SAMPLE_INTERVAL);
         sampling.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            // For /metrics: a copy of the stack's counters after each batch.
-            crate::http::metrics::sip::publish(self.stack.stats());
             // Move through the shutdown phases as calls end.
             if matches!(phase, Phase::Draining | Phase::HangingUp) && self.calls.is_empty() {
                 phase = Phase::Closing;
@@ -230,6 +228,8 @@ impl Driver {
         };
         self.calls_behind.clear();
         crate::http::metrics::queues::CALL_EVENTS.publish(self.calls.queue_load());
+        // For /metrics, at the same pace rather than after every batch.
+        crate::http::metrics::sip::publish(self.stack.stats());
         match self.governor.sample(now, &load) {
             Some(Some(pressure)) => {
                 tracing::warn!(%pressure, ?load, "overloaded: new calls get 503")

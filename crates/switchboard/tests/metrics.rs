@@ -379,9 +379,22 @@ fn metrics_parse_and_calls_active_follows_a_call() {
         agent.wait_bye(&invite.did, WAIT).is_some(),
         "agent gets bye"
     );
-    let after = wait_for(&server, address, "switchboard_calls_active", "", |n| {
-        n == 0.0
-    });
+    wait_gauge(&server, address, "switchboard_calls_active", 0.0);
+    // The SIP counters are copied at the driver's 100 ms load sample.
+    wait_for(
+        &server,
+        address,
+        "switchboard_sip_requests_received_total",
+        "method=\"BYE\"",
+        |n| n >= 1.0,
+    );
+    let after = wait_for(
+        &server,
+        address,
+        "switchboard_sip_responses_sent_total",
+        "code=\"200\"",
+        |n| n >= 2.0,
+    );
     let sip = |name: &str, labels: &str| value(&after, name, labels);
     let received = "switchboard_sip_requests_received_total";
     for method in ["INVITE", "ACK", "BYE"] {
@@ -392,11 +405,9 @@ fn metrics_parse_and_calls_active_follows_a_call() {
     }
     let sent = "switchboard_sip_responses_sent_total";
     assert!(sip(sent, "code=\"100\"") >= 1.0, "100 Trying");
-    assert!(
-        sip(sent, "code=\"200\"") >= 2.0,
-        "200 to the INVITE and the BYE"
-    );
-    assert!(value(&after, "switchboard_rtp_packets_sent_total", "") >= 0.0);
+    // Present (value() fails on a missing series); its count depends on
+    // whether the answered call sent audio before the hangup.
+    value(&after, "switchboard_rtp_packets_sent_total", "");
     let agent_calls = "controller=\"agent\"";
     assert_eq!(
         value(&after, "switchboard_calls_started_total", agent_calls),
@@ -419,7 +430,7 @@ fn metrics_parse_and_calls_active_follows_a_call() {
         0.0
     );
     assert!(value(&finished, "switchboard_cdr_records_dropped_total", "") == 0.0);
-    assert!(sip("switchboard_sip_retransmissions_total", "") >= 0.0);
+    sip("switchboard_sip_retransmissions_total", "");
     drop(agent);
     wait_gauge(&server, address, "switchboard_agent_connections", 0.0);
 }

@@ -1,9 +1,10 @@
-//! SIP message counters: the driver publishes the stack's [`StackStats`]
-//! after every batch it handles, and a scrape reads the latest copy.
+//! SIP message counters: the driver publishes a copy of the stack's
+//! [`StackStats`] at each 100 ms load sample, and a scrape reads the
+//! latest copy (at most one sample old).
 //!
 //! One process runs one SIP driver, so the copy lives in a static; the
 //! driver never waits for it (a scrape holding the lock skips one publish,
-//! and the next batch catches up).
+//! and the next sample catches up).
 
 use std::fmt;
 use std::sync::{Mutex, TryLockError};
@@ -18,7 +19,7 @@ use super::{counter, gauge};
 /// The latest counters the driver published; `None` before the first.
 static PUBLISHED: Mutex<Option<StackStats>> = Mutex::new(None);
 
-/// Publishes the stack's counters; called by the driver after each batch.
+/// Publishes the stack's counters; called by the driver at each load sample.
 /// Never blocks: if a scrape is reading, this copy is skipped.
 pub fn publish(stats: StackStats) {
     match PUBLISHED.try_lock() {
