@@ -6,7 +6,7 @@
 use sip::Method;
 
 /// The methods counted by name; anything else counts as `other`.
-pub const COUNTED_METHODS: [Method; 14] = [
+pub static COUNTED_METHODS: [Method; 14] = [
     Method::Invite,
     Method::Ack,
     Method::Bye,
@@ -42,7 +42,7 @@ impl MethodCounts {
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         COUNTED_METHODS
             .iter()
-            .map(method_label)
+            .map(Method::as_str)
             .chain(["other"])
             .zip(self.0.iter().copied())
     }
@@ -58,26 +58,6 @@ fn method_slot(method: &Method) -> usize {
         .iter()
         .position(|m| m == method)
         .unwrap_or(COUNTED_METHODS.len())
-}
-
-fn method_label(method: &Method) -> &'static str {
-    match method {
-        Method::Invite => "INVITE",
-        Method::Ack => "ACK",
-        Method::Bye => "BYE",
-        Method::Cancel => "CANCEL",
-        Method::Options => "OPTIONS",
-        Method::Register => "REGISTER",
-        Method::Info => "INFO",
-        Method::Update => "UPDATE",
-        Method::Prack => "PRACK",
-        Method::Subscribe => "SUBSCRIBE",
-        Method::Notify => "NOTIFY",
-        Method::Refer => "REFER",
-        Method::Message => "MESSAGE",
-        Method::Publish => "PUBLISH",
-        Method::Extension(_) => "other",
-    }
 }
 
 /// The status codes counted on their own: the ones a SIP server commonly
