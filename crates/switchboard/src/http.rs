@@ -20,6 +20,7 @@
 //! [`recordings::MIN_DOWNLOAD_RATE`], and is closed after that response.
 
 pub mod api;
+mod listening;
 pub mod metrics;
 pub mod recordings;
 mod signing;
@@ -40,6 +41,7 @@ use tokio::net::TcpListener;
 use crate::transport::accept::{next_admitted, AcceptBackoff};
 use crate::transport::connection_limits::{ConnectionLimits, ConnectionPermit, RefusalLog};
 
+pub use self::listening::HttpListening;
 pub use self::metrics::Metrics;
 pub use self::recordings::RecordingFiles;
 pub use self::signing::{unix_now, RecordingUrls, Refusal};
@@ -93,19 +95,16 @@ pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
     Ok(listener)
 }
 
-/// Serves health, readiness, `metrics`, `recordings` and the operator
-/// `api` (already nested by [`api::nest`]) on `listener` until `shutdown`
-/// resolves, then lets open requests finish (each connection ends within
-/// its lifetime).
-pub async fn serve(
-    listener: TcpListener,
+/// The routes the listener serves: health, readiness, `metrics`,
+/// `recordings` and the operator `api` (already nested by [`api::nest`]).
+/// Every listener generation serves a clone of it.
+pub fn app(
     readiness: Readiness,
     metrics: Metrics,
     recordings: RecordingFiles,
     api: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    let app = Router::new()
+) -> Router {
+    Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(readiness)
@@ -119,16 +118,37 @@ pub async fn serve(
                 .route("/recordings/{name}", get(recordings::serve))
                 .with_state(recordings),
         )
-        .merge(api);
+        .merge(api)
+}
+
+/// Serves `app` on `listener` until `accepting` (a reload moved the
+/// listener) or `shutdown` resolves, then lets open requests finish (each
+/// connection ends within its lifetime).
+pub async fn serve_until(
+    listener: TcpListener,
+    app: Router,
+    accepting: impl Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let address = listener.local_addr().ok();
     let listener = BoundedListener::new(listener, MAX_CONNECTIONS, CONNECTION_LIFETIME);
     let app = app.into_make_service_with_connect_info::<Lease>();
+    let stop = async move {
+        tokio::select! {
+            () = accepting => {}
+            () = shutdown => {}
+        }
+    };
     if let Err(error) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(stop)
         .await
     {
         tracing::error!(%error, "HTTP server failed");
     }
-    tracing::info!("HTTP stopped");
+    match address {
+        Some(address) => tracing::info!(%address, "HTTP stopped"),
+        None => tracing::info!("HTTP stopped"),
+    }
 }
 
 async fn healthz() -> &'static str {
@@ -232,15 +252,19 @@ mod tests {
             dir: std::env::temp_dir(),
             urls: RecordingUrls::new(b"0123456789abcdef", "http://x", Duration::from_secs(9)),
         };
-        let server = tokio::spawn(serve(
-            listener,
+        let app = app(
             readiness.clone(),
             Metrics::default(),
             files,
-            api::nest(Router::new(), None),
+            api::nest(Router::new(), api::ApiToken::new(None)),
+        );
+        let server = tokio::spawn(serve_until(
+            listener,
+            app,
             async {
                 let _ = stopped.await;
             },
+            std::future::pending(),
         ));
         assert!(get(address, "/readyz").await.starts_with("HTTP/1.1 503 "));
         readiness.set(true);

@@ -130,6 +130,11 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
             );
         }
     }
+    // Served once its routes (the reloader's among them) exist; shared
+    // with the reloader, which may move it (`http.listen`) and change the
+    // API token (`http.api_token`).
+    let http_listening = Arc::new(std::sync::Mutex::new(None));
+    let api_token = crate::http::api::ApiToken::new(config.http.api_token.as_deref());
     let (reloader, reloads) = crate::reload::Reloader::new(crate::reload::Running {
         path,
         loaded,
@@ -139,6 +144,8 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
         transports: transports.clone(),
         agent_listening: agent_listening.clone(),
         rayo_listening: rayo_listening.clone(),
+        http_listening: http_listening.clone(),
+        api_token: api_token.clone(),
     });
     let recording_urls = context.recording_urls.clone();
     let metrics = crate::http::Metrics::new(crate::http::metrics::MetricSources {
@@ -165,22 +172,24 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
     let api = crate::http::api::ApiRoutes::new()
         .merge(reloader.routes())
         .merge(cdr.routes());
-    tokio::spawn(crate::reload::on_hangup(reloader));
-    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let (http_stop, http_stopped) = tokio::sync::watch::channel(false);
     let recordings = crate::http::RecordingFiles {
         dir: config.media.recordings_dir.clone(),
         urls: recording_urls,
     };
-    let mut http_server = tokio::spawn(crate::http::serve(
-        http_listener,
+    let app = crate::http::app(
         readiness.clone(),
         metrics,
         recordings,
-        crate::http::api::nest(api, config.http.api_token.as_deref()),
-        async move {
-            let _ = http_stopped.await;
-        },
-    ));
+        crate::http::api::nest(api, api_token),
+    );
+    *locked(&http_listening) = Some(crate::http::HttpListening::start(
+        http_listener,
+        app,
+        http_stopped,
+    )?);
+    // After the HTTP listener is in place, so a reload can move it.
+    tokio::spawn(crate::reload::on_hangup(reloader));
     readiness.set(true);
     tracing::info!("switchboard ready");
     // Not ready from the signal on: the driver answers new INVITEs 503 then.
@@ -192,37 +201,22 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
         })
         .await;
     let _ = agents_stop.send(true);
-    let _ = http_stop.send(());
+    let _ = http_stop.send(true);
     let _ = rayo_stop.send(true);
-    let rayo_stopped = async {
-        let servers = match rayo_listening.as_ref().map(|l| l.lock()) {
-            Some(Ok(mut listening)) => listening.take_servers(),
-            Some(Err(poisoned)) => poisoned.into_inner().take_servers(),
-            None => Vec::new(),
-        };
-        let _ = tokio::time::timeout(LISTENERS_STOP_WAIT * 3, async {
-            for server in servers {
-                let _ = server.await;
-            }
-        })
-        .await;
-    };
-    let (_, http_stopped, ()) = tokio::join!(
-        tokio::time::timeout(LISTENERS_STOP_WAIT, async {
-            let servers = match agent_listening.lock() {
-                Ok(mut listening) => listening.take_servers(),
-                Err(poisoned) => poisoned.into_inner().take_servers(),
-            };
-            for server in servers {
-                let _ = server.await;
-            }
-        }),
-        tokio::time::timeout(LISTENERS_STOP_WAIT, &mut http_server),
-        rayo_stopped,
+    let agent_servers = locked(&agent_listening).take_servers();
+    let http_servers = locked(&http_listening)
+        .as_mut()
+        .map(crate::http::HttpListening::take_servers)
+        .unwrap_or_default();
+    let rayo_servers = rayo_listening
+        .as_ref()
+        .map(|listening| locked(listening).take_servers())
+        .unwrap_or_default();
+    tokio::join!(
+        stop_servers(agent_servers, LISTENERS_STOP_WAIT),
+        stop_servers(http_servers, LISTENERS_STOP_WAIT),
+        stop_servers(rayo_servers, LISTENERS_STOP_WAIT * 3),
     );
-    if http_stopped.is_err() {
-        http_server.abort();
-    }
     drop(pacer);
     // The calls are gone: what they queued is committed before exit.
     if let Some(writer) = cdr.writer {
@@ -237,6 +231,33 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
     }
     tracing::info!("switchboard stopped");
     Ok(())
+}
+
+/// The value behind `mutex`, poisoned or not: the listeners' holders only
+/// swap whole values, so a panic elsewhere leaves nothing half-changed.
+fn locked<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Waits up to `wait` for every server generation to end, then aborts
+/// those still running.
+async fn stop_servers(servers: Vec<tokio::task::JoinHandle<()>>, wait: Duration) {
+    let aborts: Vec<_> = servers
+        .iter()
+        .map(tokio::task::JoinHandle::abort_handle)
+        .collect();
+    let all = async {
+        for server in servers {
+            let _ = server.await;
+        }
+    };
+    if tokio::time::timeout(wait, all).await.is_err() {
+        for abort in aborts {
+            abort.abort();
+        }
+    }
 }
 
 /// What calls share: the config, the way to the SIP driver, RTP ports,

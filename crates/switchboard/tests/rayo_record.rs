@@ -180,3 +180,65 @@ fn an_mp3_recording_is_refused_before_it_starts() {
         Some("feature-not-implemented")
     );
 }
+
+#[test]
+fn recording_urls_follow_an_http_listener_moved_by_a_reload() {
+    let b = bench();
+    let mut client = b.available("usera");
+    let caller = Caller::new();
+    let (_call, offered) = b.answered(&mut client, &caller);
+    tone_600(&caller);
+    let record = || Element::new("record", RECORD_NS).attr("max-duration", "1000");
+    let component = b.start_component(&mut client, &offered.call, record());
+    let (_, before) = recorded(&b, &mut client, &component);
+    let before = before.get_attr("uri").expect("uri").to_owned();
+    let old = b.server.http_addr().expect("the HTTP listener's address");
+    assert!(
+        before.starts_with(&format!("http://{old}/recordings/")),
+        "{before}"
+    );
+
+    // Only `http.listen` changes; the Agent RPC and Rayo listeners, on
+    // port 0 in the file, stay where they are.
+    let moved = testkit::free_port();
+    let config = std::fs::read_to_string(b.server.config_path()).expect("read config");
+    let changed = config.replace(
+        "http:\n  listen: 127.0.0.1:0\n",
+        &format!("http:\n  listen: 127.0.0.1:{moved}\n"),
+    );
+    assert_ne!(
+        config, changed,
+        "the harness config has http.listen on port 0"
+    );
+    std::fs::write(b.server.config_path(), changed).expect("write config");
+    assert!(b.server.reload(), "no reload logged\n{}", b.server.log());
+    let log = b.server.log();
+    assert!(log.contains("HTTP listener moved"), "{log}");
+    assert!(!log.contains("needs a restart"), "{log}");
+    assert!(!log.contains("Rayo listener moved"), "{log}");
+    assert!(!log.contains("Agent RPC listener moved"), "{log}");
+
+    // The same Rayo session records again: the URL names the new port,
+    // and the recording is served there.
+    let component = b.start_component(&mut client, &offered.call, record());
+    let (_, after) = recorded(&b, &mut client, &component);
+    let after = after.get_attr("uri").expect("uri");
+    assert!(
+        after.starts_with(&format!("http://127.0.0.1:{moved}/recordings/")),
+        "{after}"
+    );
+    let (address, target) = split_url(after);
+    let (status, body) = get(address, &target);
+    assert_eq!(status, 200);
+    let wav = WavAudio::read(body.as_slice()).expect("a WAV");
+    assert!(tone_fraction(&wav.channel(0)[2000..], 600.0, 8000) > 0.8);
+    // A URL handed out before the move is still signed right: the new
+    // listener serves it; the old port is closed.
+    let (_, target) = split_url(&before);
+    assert_eq!(get(address, &target).0, 200);
+    let deadline = Instant::now() + WAIT;
+    while std::net::TcpStream::connect(old).is_ok() {
+        assert!(Instant::now() < deadline, "the old HTTP port still accepts");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

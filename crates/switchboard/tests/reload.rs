@@ -204,11 +204,16 @@ fn connect(b: &Bench, token: &str) -> Result<Agent, testkit::agent::AgentError> 
 
 /// `POST /api/v1/reload` with `token`: the status and the body.
 fn post_reload(b: &Bench, token: &str) -> (u16, String) {
-    let mut stream =
-        TcpStream::connect(("127.0.0.1", b.http_port)).expect("connect to the HTTP listener");
+    http_request(b.http_port, "POST /api/v1/reload", token)
+}
+
+/// `REQUEST` (method and path) to the HTTP listener on `port` with the
+/// bearer `token`: the status and the body.
+fn http_request(port: u16, request: &str, token: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the HTTP listener");
     stream.set_read_timeout(Some(WAIT)).expect("read timeout");
     let request = format!(
-        "POST /api/v1/reload HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+        "{request} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
          Content-Length: 0\r\nConnection: close\r\n\r\n"
     );
     stream
@@ -405,6 +410,43 @@ fn reload_command_needs_the_api_token() {
     let output = b.reload_command(&invalid);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("invalid.yaml:2:"));
+}
+
+#[test]
+fn a_moved_http_listener_serves_the_api_under_its_new_token() {
+    let b = Bench::start(|b| config(b, b.sip_port, ROUTE_100, "agent-token"));
+    let moved = free_port();
+    let rotated = "rotated-api-token-9876";
+    b.write(
+        &config(&b, b.sip_port, ROUTE_100, "agent-token")
+            .replace(
+                &format!("127.0.0.1:{}", b.http_port),
+                &format!("127.0.0.1:{moved}"),
+            )
+            .replace(TOKEN, rotated),
+    );
+    // Asked on the old listener with the old token: the answer comes from
+    // the old listener after it stopped accepting.
+    let (status, body) = post_reload(&b, TOKEN);
+    assert_eq!(status, 200, "{body}\n{}", b.log());
+    assert!(!body.contains("needs a restart"), "{body}");
+    assert!(b.log().contains("HTTP listener moved"), "{}", b.log());
+    let deadline = Instant::now() + WAIT;
+    while TcpStream::connect(("127.0.0.1", b.http_port)).is_ok() {
+        assert!(Instant::now() < deadline, "the old HTTP port still accepts");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Everything is served on the new port; the API takes the new token only.
+    let (status, metrics) = http_request(moved, "GET /metrics", "");
+    assert_eq!(status, 200);
+    assert!(metrics.ends_with("# EOF\n"), "{metrics}");
+    assert_eq!(http_request(moved, "GET /readyz", "").0, 200);
+    assert_eq!(http_request(moved, "POST /api/v1/reload", TOKEN).0, 401);
+    let (status, body) = http_request(moved, "POST /api/v1/reload", rotated);
+    assert_eq!(status, 200, "{body}");
+    // Unchanged in the file since: nothing moves again.
+    assert_eq!(b.log().matches("HTTP listener moved").count(), 1);
+    assert_eq!(final_status(&b, "999"), Some(404), "SIP unaffected");
 }
 
 /// [`config`] with a TCP listener too, on the same port as the UDP one.

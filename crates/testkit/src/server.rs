@@ -72,6 +72,34 @@ impl Server {
         self.dir.path()
     }
 
+    /// The config file the server was started on (a test rewrites it
+    /// before [`Server::reload`]).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("switchboard.yaml")
+    }
+
+    /// Sends SIGHUP and waits up to 10 s until the log shows the reload's
+    /// outcome (`config reloaded` or `config not reloaded`) once more than
+    /// before; whether one came.
+    pub fn reload(&self) -> bool {
+        let outcomes = |log: &str| {
+            log.matches("config reloaded").count() + log.matches("config not reloaded").count()
+        };
+        let before = outcomes(&self.log());
+        let sent = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|status| status.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sent && Instant::now() < deadline {
+            if outcomes(&self.log()) > before {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     /// Where the server's log goes.
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("server.log")

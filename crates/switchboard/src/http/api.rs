@@ -4,9 +4,10 @@
 //! answers 403 to everybody, so nothing is open by default.
 //!
 //! Features add their routes to an [`ApiRoutes`] in `server.rs`; this
-//! module nests them under `/api/v1` behind the token.
+//! module nests them under `/api/v1` behind the token. The token is an
+//! [`ApiToken`] the reloader can change, so rotating it needs no restart.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
@@ -18,9 +19,45 @@ use axum::Router;
 /// The API's routes, before the token check is put in front of them.
 pub type ApiRoutes = Router;
 
+/// The bearer token the API takes now (`None`: the API is off); shared
+/// by every HTTP listener generation and by the reloader.
+#[derive(Clone, Default)]
+pub struct ApiToken(Arc<RwLock<Option<Arc<str>>>>);
+
+impl std::fmt::Debug for ApiToken {
+    /// Whether a token is set, never the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ApiToken")
+            .field(&self.get().map(|_| "set"))
+            .finish()
+    }
+}
+
+impl ApiToken {
+    /// A handle on `token`.
+    pub fn new(token: Option<&str>) -> ApiToken {
+        ApiToken(Arc::new(RwLock::new(token.map(Arc::from))))
+    }
+
+    /// Takes `token` for every request from now on.
+    pub fn set(&self, token: Option<&str>) {
+        let token = token.map(Arc::from);
+        match self.0.write() {
+            Ok(mut held) => *held = token,
+            Err(poisoned) => *poisoned.into_inner() = token,
+        }
+    }
+
+    fn get(&self) -> Option<Arc<str>> {
+        match self.0.read() {
+            Ok(held) => held.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
 /// The routes of `routes` under `/api/v1`, each behind the bearer `token`.
-pub fn nest(routes: ApiRoutes, token: Option<&str>) -> Router {
-    let token: Option<Arc<str>> = token.map(Arc::from);
+pub fn nest(routes: ApiRoutes, token: ApiToken) -> Router {
     Router::new().nest(
         "/api/v1",
         // The fallback puts unknown API paths behind the check too, so
@@ -32,12 +69,8 @@ pub fn nest(routes: ApiRoutes, token: Option<&str>) -> Router {
 }
 
 /// Lets a request through only with `Authorization: Bearer <token>`.
-async fn check_token(
-    State(token): State<Option<Arc<str>>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(token) = token else {
+async fn check_token(State(token): State<ApiToken>, request: Request, next: Next) -> Response {
+    let Some(token) = token.get() else {
         return (
             StatusCode::FORBIDDEN,
             "the API is off: set http.api_token\n",
@@ -82,7 +115,8 @@ mod tests {
     #[tokio::test]
     async fn only_the_configured_bearer_token_gets_through() {
         let routes = || Router::new().route("/ping", get(|| async { "pong" }));
-        let app = nest(routes(), Some("0123456789abcdef"));
+        let token = ApiToken::new(Some("0123456789abcdef"));
+        let app = nest(routes(), token.clone());
         assert_eq!(
             status(app.clone(), Some("Bearer 0123456789abcdef")).await,
             StatusCode::OK
@@ -97,10 +131,25 @@ mod tests {
         );
         assert_eq!(status(app.clone(), None).await, StatusCode::UNAUTHORIZED);
         assert_eq!(
-            status(app, Some("Basic 0123456789abcdef")).await,
+            status(app.clone(), Some("Basic 0123456789abcdef")).await,
             StatusCode::UNAUTHORIZED
         );
-        let closed = nest(routes(), None);
+        // A new token applies to the next request; the old one is refused.
+        token.set(Some("fedcba9876543210"));
+        assert_eq!(
+            status(app.clone(), Some("Bearer 0123456789abcdef")).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status(app.clone(), Some("Bearer fedcba9876543210")).await,
+            StatusCode::OK
+        );
+        token.set(None);
+        assert_eq!(
+            status(app, Some("Bearer fedcba9876543210")).await,
+            StatusCode::FORBIDDEN
+        );
+        let closed = nest(routes(), ApiToken::new(None));
         assert_eq!(
             status(closed, Some("Bearer 0123456789abcdef")).await,
             StatusCode::FORBIDDEN

@@ -76,15 +76,27 @@ impl RecordingUrls {
             Some(secret) => secret.as_bytes().to_vec(),
             None => random_key()?,
         };
-        let base = match &http.public_url {
-            Some(base) => base.clone(),
-            None => base_of(http.listen),
-        };
         Ok(RecordingUrls::new(
             &key,
-            &base,
+            &base_url(http),
             Duration::from_secs(http.recording_url_ttl_sec),
         ))
+    }
+
+    /// The same key and lifetime under the base `http` describes now: a
+    /// reload that moves `http.listen` keeps signing with the same key, so
+    /// URLs already handed out stay valid wherever they are served.
+    pub fn rebased(&self, http: &HttpConfig) -> RecordingUrls {
+        let base = base_url(http);
+        if base.trim_end_matches('/') == self.shared.base {
+            return self.clone();
+        }
+        RecordingUrls::new(&self.shared.key, &base, self.shared.ttl)
+    }
+
+    /// Where the URLs point (`http://host:port`, no trailing slash).
+    pub fn base(&self) -> &str {
+        &self.shared.base
     }
 
     /// The signed URL of recording `file_name`, valid for the configured
@@ -152,6 +164,14 @@ pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// `http.public_url`, else `http://` and `http.listen`.
+fn base_url(http: &HttpConfig) -> String {
+    match &http.public_url {
+        Some(base) => base.clone(),
+        None => base_of(http.listen),
+    }
 }
 
 /// `http://ADDRESS` for a listen address, loopback in place of a wildcard.
@@ -246,6 +266,28 @@ mod tests {
             other.verify("call 1.wav", Some(&expires), Some(&sig), 0),
             Err(Refusal::Wrong)
         );
+    }
+
+    #[test]
+    fn a_rebased_url_points_at_the_new_listener_and_keeps_the_key() {
+        let mut http = HttpConfig {
+            listen: "127.0.0.1:8081".parse().expect("addr"),
+            ..HttpConfig::default()
+        };
+        let first = RecordingUrls::from_config(&http).expect("randomness");
+        let (e, s) = query(&first.url("a.wav"));
+        http.listen = "127.0.0.1:9091".parse().expect("addr");
+        let moved = first.rebased(&http);
+        assert_eq!(moved.base(), "http://127.0.0.1:9091");
+        assert!(moved
+            .url("a.wav")
+            .starts_with("http://127.0.0.1:9091/recordings/a.wav?"));
+        // A URL signed before the move still verifies after it, and back.
+        assert_eq!(moved.verify("a.wav", Some(&e), Some(&s), 0), Ok(()));
+        let (e, s) = query(&moved.url("b.wav"));
+        assert_eq!(first.verify("b.wav", Some(&e), Some(&s), 0), Ok(()));
+        http.public_url = Some("https://media.example.com".into());
+        assert_eq!(moved.rebased(&http).base(), "https://media.example.com");
     }
 
     #[test]

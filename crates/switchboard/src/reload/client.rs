@@ -54,14 +54,23 @@ pub fn run(path: &Path, out: &mut impl Write, err: &mut impl Write) -> u8 {
         Ok((status, body)) => {
             let _ = writeln!(err, "{url}: {status}");
             let _ = write!(err, "{body}");
+            if status == 401 {
+                let _ = writeln!(err, "{MOVED_HINT}");
+            }
             1
         }
         Err(error) => {
             let _ = writeln!(err, "{url}: {error}");
+            let _ = writeln!(err, "{MOVED_HINT}");
             1
         }
     }
 }
+
+/// The likely cause when the file's API address or token is not the
+/// running server's: the file changes them, and only a reload applies that.
+const MOVED_HINT: &str = "if this file changes http.listen or http.api_token, the server \
+    still listens and checks as its last loaded config says: reload with `kill -HUP PID`";
 
 /// The reload URL of the server running `config`: a wildcard `http.listen`
 /// is reached on loopback.

@@ -5,8 +5,9 @@
 //! one changes nothing (each line-numbered error is logged). A valid one is
 //! applied for what comes next: new calls are admitted, routed and offered
 //! under it (endpoints, routes, digest users, agent endpoints and token,
-//! Rayo users and endpoints, TTS voices), and SIP listeners whose address
-//! changed are bound anew. A call in progress keeps the [`CallContext`] it
+//! Rayo users and endpoints, TTS voices, the API token), and the SIP,
+//! Agent RPC, Rayo and HTTP listeners whose address changed in the file are
+//! bound anew (recording URLs then name the new HTTP address). A call in progress keeps the [`CallContext`] it
 //! started with (its own `Arc`), so its routing does not change under it.
 //! What only a restart changes is logged at warn ([`restart`]).
 //!
@@ -83,7 +84,7 @@ pub enum ReloadError {
 pub struct Reloaded {
     /// Changed keys that only a restart applies.
     pub needs_restart: Vec<String>,
-    /// SIP listeners that could not move (their error); they stay where they were.
+    /// Listeners that could not move (their errors); they stay where they were.
     pub not_moved: Option<String>,
 }
 
@@ -119,6 +120,10 @@ pub struct Running {
     pub agent_listening: Arc<std::sync::Mutex<crate::agent_rpc::AgentListening>>,
     /// The Rayo listener, to move it, when Rayo is on.
     pub rayo_listening: Option<Arc<std::sync::Mutex<crate::rayo::RayoListening>>>,
+    /// The HTTP listener, to move it, once it serves.
+    pub http_listening: Arc<std::sync::Mutex<Option<crate::http::HttpListening>>>,
+    /// The operator API's token, to change it.
+    pub api_token: crate::http::api::ApiToken,
 }
 
 /// Re-reads and applies the config file; cheap to clone, one reload at a time.
@@ -206,6 +211,24 @@ impl State {
             needs_restart: needs_restart(&self.running.loaded, &new),
             not_moved: None,
         };
+        // What the file said last time: a listener moves when its key
+        // changed there (the bound address differs from the file's for
+        // port 0). A move that fails keeps the old key, so the next reload
+        // tries again.
+        let before = &self.running.loaded;
+        let mut loaded = new.clone();
+        let mut failures = Vec::new();
+        // First, so the context below carries the new recording URL base.
+        let mut http_at = None;
+        if new.http.listen != before.http.listen {
+            match self.move_http(new.http.listen) {
+                Ok(at) => http_at = Some(at),
+                Err(error) => {
+                    failures.push(format!("http.listen {}: {error}", new.http.listen));
+                    loaded.http.listen = before.http.listen;
+                }
+            }
+        }
         let listeners = |protocol: TransportProtocol| -> Vec<(String, SocketAddr)> {
             new.transports
                 .values()
@@ -216,7 +239,14 @@ impl State {
         // Built before any listener moves, so a failure here leaves
         // everything as it was; rebuilt below if the listeners stay.
         let running = self.running.context.config.clone();
-        let mut config = effective(&running, &new, true);
+        let effective = |listeners_moved| {
+            let mut config = effective(&running, &new, listeners_moved);
+            if let Some(at) = http_at {
+                config.http.listen = at;
+            }
+            config
+        };
+        let mut config = effective(true);
         let mut context = self.context(&config)?;
         let moved = self
             .running
@@ -231,12 +261,12 @@ impl State {
             // Already in the restart list.
             Err(RebindError::NeedsRestart) => (None, false),
             Err(error) => {
-                reloaded.not_moved = Some(error.to_string());
+                failures.push(error.to_string());
                 (None, false)
             }
         };
         if !listeners_moved {
-            config = effective(&running, &new, false);
+            config = effective(false);
             context = self.context(&config)?;
         }
         let context = Arc::new(context);
@@ -246,8 +276,11 @@ impl State {
             pools.set_users(rayo_config);
             pools.attach(context.clone());
         }
-        let agents_to = config.agent_rpc.listen;
-        let rayo_to = config.rayo.as_ref().map(|rayo| rayo.listen);
+        let agents_to =
+            (new.agent_rpc.listen != before.agent_rpc.listen).then_some(config.agent_rpc.listen);
+        let rayo_listen = |config: &Config| config.rayo.as_ref().map(|rayo| rayo.listen);
+        let rayo_to = rayo_listen(&config).filter(|_| rayo_listen(&new) != rayo_listen(before));
+        let api_token = config.http.api_token.clone();
         let (applied, done) = oneshot::channel();
         let swap = Swap {
             config: Arc::new(config),
@@ -260,13 +293,16 @@ impl State {
             .await
             .map_err(|_| ReloadError::Stopping)?;
         done.await.map_err(|_| ReloadError::Stopping)?;
-        let moved = match self.running.agent_listening.lock() {
-            Ok(mut listening) => listening.move_to(agents_to),
-            Err(poisoned) => poisoned.into_inner().move_to(agents_to),
-        };
-        let mut failures: Vec<String> = reloaded.not_moved.take().into_iter().collect();
-        if let Err(error) = moved {
-            failures.push(format!("agent_rpc.listen {agents_to}: {error}"));
+        self.running.api_token.set(api_token.as_deref());
+        if let Some(agents_to) = agents_to {
+            let moved = match self.running.agent_listening.lock() {
+                Ok(mut listening) => listening.move_to(agents_to),
+                Err(poisoned) => poisoned.into_inner().move_to(agents_to),
+            };
+            if let Err(error) = moved {
+                failures.push(format!("agent_rpc.listen {agents_to}: {error}"));
+                loaded.agent_rpc.listen = before.agent_rpc.listen;
+            }
         }
         if let (Some(listening), Some(rayo_to)) = (&self.running.rayo_listening, rayo_to) {
             let moved = match listening.lock() {
@@ -275,16 +311,34 @@ impl State {
             };
             if let Err(error) = moved {
                 failures.push(format!("rayo.listen {rayo_to}: {error}"));
+                if let (Some(loaded), Some(before)) = (&mut loaded.rayo, &before.rayo) {
+                    loaded.listen = before.listen;
+                }
             }
         }
         reloaded.not_moved = (!failures.is_empty()).then(|| failures.join("; "));
-        self.running.loaded = new;
+        self.running.loaded = loaded;
         self.running.context = context;
         self.running.rayo = rayo.or(self.running.rayo.take());
         if let Some(transports) = transports {
             self.running.transports = transports;
         }
         Ok(reloaded)
+    }
+
+    /// Moves the HTTP listener to `address`; the address bound.
+    fn move_http(&self, address: SocketAddr) -> std::io::Result<SocketAddr> {
+        let mut listening = self
+            .running
+            .http_listening
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match listening.as_mut() {
+            Some(listening) => listening.move_to(address),
+            None => Err(std::io::Error::other(
+                "the HTTP listener is not serving yet",
+            )),
+        }
     }
 
     /// The context new calls get under `config`: controllers, routes and
@@ -310,7 +364,9 @@ impl State {
         context.media_ip = old.media_ip;
         context.mixers = old.mixers.clone();
         context.prompts = old.prompts.clone();
-        context.recording_urls = old.recording_urls.clone();
+        // The same key, so URLs handed out stay valid; the base follows
+        // a moved HTTP listener.
+        context.recording_urls = old.recording_urls.rebased(&config.http);
         // The record writer runs for the process's life (`cdr` needs a restart).
         context.cdr = old.cdr.clone();
         context.totals = old.totals.clone();

@@ -4,8 +4,8 @@
 use crate::config::Config;
 
 /// The keys changed between `old` and `new` that a reload does not apply,
-/// for the "needs a restart" warnings. SIP listener addresses are not here:
-/// the reload rebinds them.
+/// for the "needs a restart" warnings. Listener addresses (SIP, Agent RPC,
+/// Rayo, HTTP) and the API token are not here: the reload applies them.
 pub fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
     let mut keys = Vec::new();
     let mut changed = |differs: bool, key: String| {
@@ -91,14 +91,12 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
         "rayo (anything but users and listen: domain, TLS, policy)".into(),
     );
     let (oh, nh) = (&old.http, &new.http);
-    changed(oh.listen != nh.listen, "http.listen".into());
     changed(oh.secret != nh.secret, "http.secret".into());
     changed(
         oh.recording_url_ttl_sec != nh.recording_url_ttl_sec,
         "http.recording_url_ttl_sec".into(),
     );
     changed(oh.public_url != nh.public_url, "http.public_url".into());
-    changed(oh.api_token != nh.api_token, "http.api_token".into());
     let mut old_sip = old.sip.clone();
     old_sip.user_agent.clone_from(&new.sip.user_agent);
     changed(
@@ -141,7 +139,9 @@ pub fn effective(running: &Config, new: &Config, listeners_moved: bool) -> Confi
         rayo.users.clone_from(&new_rayo.users);
         rayo.listen = new_rayo.listen;
     }
+    // The HTTP listener's address is the reload's to set once it moved.
     config.http = running.http.clone();
+    config.http.api_token.clone_from(&new.http.api_token);
     config.sip = running.sip.clone();
     config.sip.user_agent = new.sip.user_agent.clone();
     config.log = running.log.clone();
@@ -187,26 +187,31 @@ mod tests {
     }
 
     #[test]
-    fn listeners_media_http_and_sip_limits_wait_for_a_restart() {
+    fn media_http_secrets_and_sip_limits_wait_for_a_restart() {
         let old = config(BASE);
         let new = config(&format!(
             "{BASE}media: {{ rtp_ports: 30000-30099 }}\nagent_rpc: {{ listen: \"127.0.0.1:9999\" }}\n\
-             http: {{ listen: \"127.0.0.1:9998\", api_token: abcdefghijklmnop }}\nsip: {{ t1_ms: 100 }}\n\
-             log: {{ level: debug }}\n"
+             http: {{ listen: \"127.0.0.1:9998\", api_token: abcdefghijklmnop, secret: qrstuvwxyz012345 }}\n\
+             sip: {{ t1_ms: 100 }}\nlog: {{ level: debug }}\n"
         ));
         let keys = needs_restart(&old, &new);
         for key in [
             "media.rtp_ports",
-            "http.listen",
-            "http.api_token",
+            "http.secret",
             "sip (timers, transaction and connection limits, bans)",
             "log",
         ] {
             assert!(keys.iter().any(|k| k == key), "{key} in {keys:?}");
         }
+        for applied in ["http.listen", "http.api_token", "agent_rpc.listen"] {
+            assert!(!keys.iter().any(|k| k == applied), "{applied} in {keys:?}");
+        }
         let running = effective(&old, &new, true);
         assert_eq!(running.media, old.media);
-        assert!(running.http == old.http);
+        assert_eq!(running.http.secret, old.http.secret);
+        // The listen address is set by the reload once the listener moved.
+        assert_eq!(running.http.listen, old.http.listen);
+        assert_eq!(running.http.api_token.as_deref(), Some("abcdefghijklmnop"));
         assert_eq!(running.sip, old.sip);
     }
 

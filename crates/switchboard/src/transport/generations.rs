@@ -2,7 +2,7 @@
 //! *generation*; moving stops the current one accepting (its connections
 //! go on) and starts the next. Shutdown is one flag every generation
 //! watches, and every generation is kept for shutdown to wait on. Agent
-//! RPC and Rayo use it; their servers differ only in how they serve.
+//! RPC, Rayo and HTTP use it; their servers differ only in how they serve.
 
 use std::io;
 use std::net::SocketAddr;
@@ -100,6 +100,11 @@ impl<L> Generations<L> {
         tracing::info!(from = %self.address, to = %at, "{} listener moved", self.name);
         self.address = at;
         Ok(())
+    }
+
+    /// The address the listener in force is bound to.
+    pub fn address(&self) -> SocketAddr {
+        self.address
     }
 
     /// The server generations, for shutdown to wait on.
