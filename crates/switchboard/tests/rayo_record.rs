@@ -60,7 +60,7 @@ fn a_duplex_recording_holds_the_caller_and_the_prompt_on_their_channels() {
     let b = bench();
     let mut client = b.available("usera");
     let caller = Caller::new();
-    let (_call, offered) = b.answered(&mut client, &caller);
+    let (mut call, offered) = b.answered(&mut client, &caller);
     tone_600(&caller);
     let prompt = play("file://prompt.wav");
     b.start_component(&mut client, &offered.call, prompt);
@@ -101,6 +101,37 @@ fn a_duplex_recording_holds_the_caller_and_the_prompt_on_their_channels() {
     assert_eq!(get(address, &forged).0, 403);
     let unsigned = target.split('?').next().expect("path").to_owned();
     assert_eq!(get(address, &unsigned).0, 403);
+
+    // The call's detail record lists the file the component made.
+    let name = unsigned.rsplit('/').next().expect("file name").to_owned();
+    assert!(call.hangup(WAIT).is_ok(), "{}", b.server.log());
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let listed = call_records(&b)
+            .iter()
+            .flat_map(|r| r["recordings"].as_array().cloned().unwrap_or_default())
+            .any(|path| {
+                path.as_str()
+                    .is_some_and(|p| p.ends_with(&format!("/{name}")))
+            });
+        if listed {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{name} in no call record");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The server's call records, as `switchboard cdr --format json` prints them.
+fn call_records(b: &RayoBench) -> Vec<serde_json::Value> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("--config")
+        .arg(b.server.config_path())
+        .args(["cdr", "--since", "1h", "--format", "json"])
+        .output()
+        .expect("run switchboard cdr");
+    assert!(output.status.success(), "{output:?}");
+    serde_json::from_slice(&output.stdout).expect("a JSON array")
 }
 
 #[test]

@@ -135,6 +135,9 @@ struct Call {
     dialed: Option<Box<Dialed>>,
     /// What the call's detail record needs beyond the state above.
     cdr: crate::cdr::CallTrace,
+    /// Files the controller's record commands made, for the detail record
+    /// (the route's recording is `recorder`).
+    recorded: Vec<String>,
 }
 
 impl Call {
@@ -177,6 +180,7 @@ impl Call {
             control: None,
             dialed: None,
             cdr: crate::cdr::CallTrace::new(),
+            recorded: Vec::new(),
         }
     }
 

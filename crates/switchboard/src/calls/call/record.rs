@@ -42,6 +42,7 @@ impl Call {
             .recorder
             .iter()
             .map(|rec| rec.path().display().to_string())
+            .chain(self.recorded.iter().cloned())
             .collect();
         let disposition = self.cdr.finish(self.answered_at, &mut r);
         self.ctx.totals.finished(self.controlled(), disposition);
