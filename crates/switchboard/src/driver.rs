@@ -183,7 +183,12 @@ impl Driver {
                     self.flush();
                 }
                 Some(swap) = next_reload(&mut self.reloads) => {
-                    swap.apply(&mut self.admission, &mut self.context, &mut self.transports);
+                    swap.apply(
+                        &mut self.admission,
+                        &mut self.context,
+                        &mut self.transports,
+                        &mut self.stack,
+                    );
                 }
                 _ = sleep_until(timer) => {
                     self.stack.handle_timeout(Instant::now());

@@ -1,7 +1,8 @@
 //! Reloading the config of the real binary while it runs: SIGHUP and
 //! `switchboard reload` apply new routes, endpoints and agent tokens to new
 //! calls and connections, keep the calls in progress, refuse an invalid
-//! file (logging its line) and move a SIP listener whose port changed.
+//! file (logging its line) and move the SIP, Agent RPC, Rayo and HTTP
+//! listeners whose address changed.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -508,8 +509,17 @@ fn moved_sip_and_agent_ports_are_rebound_and_restart_keys_are_named() {
     let invite = first
         .expect_invite(WAIT)
         .expect("the agent connected before the move still gets calls");
-    first.respond_invite(&invite, 486, "Busy Here");
-    assert!(call.wait_final(WAIT).is_some_and(|s| s >= 400));
+    first.respond_invite(&invite, 200, "OK");
+    let (_, done) = first
+        .call("answer", &invite.did, json!({}), WAIT)
+        .expect("answer completes");
+    assert_eq!(done.code, 200, "{done:?}");
+    assert_eq!(call.wait_final(WAIT), Some(200), "{}", b.log());
+    // A request the server sends now carries the new port in its Via.
+    let _ = first.call("hangup", &invite.did, json!({}), WAIT);
+    let bye = call.wait_bye(WAIT).expect("the server's BYE");
+    let via = bye.headers.get(sip::HeaderName::Via).unwrap_or_default();
+    assert!(via.contains(&format!("127.0.0.1:{new_port};")), "{via}");
 }
 
 /// [`config`] with Rayo on, listening on `rayo_port`.

@@ -231,6 +231,15 @@ impl SipStack {
         self.clients.len() + self.servers.len()
     }
 
+    /// Puts `host` and `port` in the Via (and Call-ID host) of requests
+    /// sent from now on: a reload that moves the first listener calls it,
+    /// so responses to new requests come back where it listens now.
+    /// Transactions already running keep their Via.
+    pub fn set_via(&mut self, host: Host, port: Option<u16>) {
+        self.config.via_host = host;
+        self.config.via_port = port;
+    }
+
     /// A copy of the message counters, with the transactions and dialogs
     /// alive now: cheap (a few hundred bytes), for a driver to publish.
     pub fn stats(&self) -> StackStats {

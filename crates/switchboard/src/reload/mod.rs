@@ -46,17 +46,21 @@ pub struct Swap {
 impl Swap {
     /// Puts the new config in force for every request from now on: the
     /// admission policy's routes and users, the context new calls get and,
-    /// when listeners moved, the transports.
+    /// when listeners moved, the transports and the Via of the requests
+    /// the stack sends.
     pub fn apply(
         self,
         admission: &mut Admission,
         context: &mut Arc<CallContext>,
         transports: &mut Transports,
+        stack: &mut sip_stack::SipStack,
     ) {
         admission.reconfigure(&self.config);
         *context = self.context;
         if let Some(moved) = self.transports {
             *transports = moved;
+            let moved = crate::server::stack_config(&self.config);
+            stack.set_via(moved.via_host, moved.via_port);
         }
         let _ = self.applied.send(());
     }

@@ -41,22 +41,6 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
             );
         }
     }
-    // Requests the server originates carry the first listener in Via; the
-    // stack keeps the address it started with.
-    if let (Some(old_first), Some(new_first)) = (
-        old.transports.values().next(),
-        new.transports.values().next(),
-    ) {
-        changed(
-            old_first.name == new_first.name
-                && (old_first.advertised_host(), old_first.advertised_port())
-                    != (new_first.advertised_host(), new_first.advertised_port()),
-            format!(
-                "transports.{} address in the Via of requests the server sends",
-                new_first.name
-            ),
-        );
-    }
     let (om, nm) = (&old.media, &new.media);
     changed(om.rtp_ports != nm.rtp_ports, "media.rtp_ports".into());
     changed(
@@ -174,11 +158,7 @@ mod tests {
              agent_rpc: { token: t0k3n, invite_timeout_sec: 3 }\n\
              sip: { user_agent: Other }\n",
         );
-        // Only the Via of requests we originate cannot follow the port.
-        assert_eq!(
-            needs_restart(&old, &new),
-            vec!["transports.udp address in the Via of requests the server sends".to_string()]
-        );
+        assert_eq!(needs_restart(&old, &new), Vec::<String>::new());
         let running = effective(&old, &new, true);
         assert_eq!(running.transports, new.transports);
         assert_eq!(running.routes, new.routes);

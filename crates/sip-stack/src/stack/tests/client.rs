@@ -90,6 +90,29 @@ fn invite_over_udp_retransmits_at_doubling_intervals_and_times_out_at_32s() {
 }
 
 #[test]
+fn requests_after_set_via_carry_the_new_address() {
+    let t0 = Instant::now();
+    let mut stack = stack();
+    stack
+        .send_request(t0, outgoing(Method::Options, ""), udp_peer())
+        .expect("sent");
+    let before = sent_request(&drain(&mut stack));
+    stack.set_via(Host::Domain("pbx.example.com".into()), Some(5090));
+    stack
+        .send_request(t0, outgoing(Method::Options, ""), udp_peer())
+        .expect("sent");
+    let after = sent_request(&drain(&mut stack));
+    let sent_by = |request: &sip::Request| {
+        let via = request.headers.get(HeaderName::Via).expect("our Via");
+        via.split_whitespace()
+            .nth(1)
+            .map(|s| s.split(';').next().unwrap_or(s).to_owned())
+    };
+    assert_ne!(sent_by(&before).as_deref(), Some("pbx.example.com:5090"));
+    assert_eq!(sent_by(&after).as_deref(), Some("pbx.example.com:5090"));
+}
+
+#[test]
 fn invite_over_tcp_is_not_retransmitted() {
     let t0 = Instant::now();
     let mut stack = stack();
