@@ -7,8 +7,9 @@
 //! under it (endpoints, routes, digest users, agent endpoints and token,
 //! Rayo users and endpoints, TTS voices, the API token), and the SIP,
 //! Agent RPC, Rayo and HTTP listeners whose address changed in the file are
-//! bound anew (recording URLs then name the new HTTP address). A call in progress keeps the [`CallContext`] it
-//! started with (its own `Arc`), so its routing does not change under it.
+//! bound anew (recording URLs then name the new HTTP address). A call in
+//! progress keeps the [`CallContext`] it started with (its own `Arc`), so
+//! its routing does not change under it.
 //! What only a restart changes is logged at warn ([`restart`]).
 //!
 //! The swap itself is one [`Swap`] sent to the SIP driver, which owns the
