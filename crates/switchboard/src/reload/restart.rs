@@ -3,99 +3,117 @@
 
 use crate::config::Config;
 
+/// A setting only a restart applies: its name in the warning, and how to
+/// put the running value (second argument) back into a config (first).
+type Kept = (&'static str, fn(&mut Config, &Config));
+
+/// Every setting a reload leaves as it is running, but for the transports
+/// (whose handling depends on whether the listeners moved). One list, so
+/// what is warned about and what is kept cannot drift apart.
+const KEPT: &[Kept] = &[
+    ("media.rtp_ports", |c, r| {
+        c.media.rtp_ports = r.media.rtp_ports
+    }),
+    ("media.playback_dir", |c, r| {
+        c.media.playback_dir.clone_from(&r.media.playback_dir)
+    }),
+    ("media.recordings_dir", |c, r| {
+        c.media.recordings_dir.clone_from(&r.media.recordings_dir)
+    }),
+    ("media.pacer_realtime", |c, r| {
+        c.media.pacer_realtime = r.media.pacer_realtime
+    }),
+    ("media.pacer_cpu", |c, r| {
+        c.media.pacer_cpu = r.media.pacer_cpu
+    }),
+    ("agent_rpc.max_connections", |c, r| {
+        c.agent_rpc.max_connections = r.agent_rpc.max_connections
+    }),
+    ("agent_rpc.handshake_timeout_sec", |c, r| {
+        c.agent_rpc.handshake_timeout_sec = r.agent_rpc.handshake_timeout_sec
+    }),
+    (
+        "rayo (anything but users and listen: domain, TLS, policy)",
+        |c, r| {
+            let mut rayo = r.rayo.clone();
+            if let (Some(rayo), Some(new)) = (&mut rayo, &c.rayo) {
+                rayo.users.clone_from(&new.users);
+                rayo.listen = new.listen;
+            }
+            c.rayo = rayo;
+        },
+    ),
+    ("http.secret", |c, r| {
+        c.http.secret.clone_from(&r.http.secret)
+    }),
+    ("http.recording_url_ttl_sec", |c, r| {
+        c.http.recording_url_ttl_sec = r.http.recording_url_ttl_sec
+    }),
+    ("http.public_url", |c, r| {
+        c.http.public_url.clone_from(&r.http.public_url)
+    }),
+    (
+        "sip (timers, transaction and connection limits, bans)",
+        |c, r| {
+            let user_agent = std::mem::take(&mut c.sip.user_agent);
+            c.sip = r.sip.clone();
+            c.sip.user_agent = user_agent;
+        },
+    ),
+    ("log", |c, r| c.log = r.log.clone()),
+    ("cdr", |c, r| c.cdr = r.cdr.clone()),
+];
+
 /// The keys changed between `old` and `new` that a reload does not apply,
 /// for the "needs a restart" warnings. Listener addresses (SIP, Agent RPC,
 /// Rayo, HTTP) and the API token are not here: the reload applies them.
 pub fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
     let mut keys = Vec::new();
-    let mut changed = |differs: bool, key: String| {
-        if differs {
-            keys.push(key);
-        }
-    };
     let names = |c: &Config| {
         c.transports
             .values()
             .map(|t| (t.name.clone(), t.protocol))
             .collect::<Vec<_>>()
     };
-    changed(
-        names(old) != names(new),
-        "transports (adding, removing, renaming or reordering listeners)".into(),
-    );
+    if names(old) != names(new) {
+        keys.push("transports (adding, removing, renaming or reordering listeners)".into());
+    }
     for (name, new_t) in &new.transports {
         if let Some(old_t) = old.transports.get(name) {
-            changed(
-                (
-                    &old_t.external_host,
-                    old_t.external_port,
-                    old_t.external_media_ip,
-                    old_t.rewrite_contact,
-                ) != (
-                    &new_t.external_host,
-                    new_t.external_port,
-                    new_t.external_media_ip,
-                    new_t.rewrite_contact,
-                ),
-                format!("transports.{name} external address or rewrite_contact"),
-            );
+            if advertised(old_t) != advertised(new_t) {
+                keys.push(format!(
+                    "transports.{name} external address or rewrite_contact"
+                ));
+            }
         }
     }
-    let (om, nm) = (&old.media, &new.media);
-    changed(om.rtp_ports != nm.rtp_ports, "media.rtp_ports".into());
-    changed(
-        om.playback_dir != nm.playback_dir,
-        "media.playback_dir".into(),
-    );
-    changed(
-        om.recordings_dir != nm.recordings_dir,
-        "media.recordings_dir".into(),
-    );
-    changed(
-        om.pacer_realtime != nm.pacer_realtime,
-        "media.pacer_realtime".into(),
-    );
-    changed(om.pacer_cpu != nm.pacer_cpu, "media.pacer_cpu".into());
-    let (oa, na) = (&old.agent_rpc, &new.agent_rpc);
-    changed(
-        oa.max_connections != na.max_connections,
-        "agent_rpc.max_connections".into(),
-    );
-    changed(
-        oa.handshake_timeout_sec != na.handshake_timeout_sec,
-        "agent_rpc.handshake_timeout_sec".into(),
-    );
-    let mut old_rayo = old.rayo.clone();
-    if let (Some(old_rayo), Some(new_rayo)) = (&mut old_rayo, &new.rayo) {
-        old_rayo.users.clone_from(&new_rayo.users);
-        old_rayo.listen = new_rayo.listen;
+    for (key, keep) in KEPT {
+        let mut kept = new.clone();
+        keep(&mut kept, old);
+        if kept != *new {
+            keys.push((*key).into());
+        }
     }
-    changed(
-        old_rayo != new.rayo,
-        "rayo (anything but users and listen: domain, TLS, policy)".into(),
-    );
-    let (oh, nh) = (&old.http, &new.http);
-    changed(oh.secret != nh.secret, "http.secret".into());
-    changed(
-        oh.recording_url_ttl_sec != nh.recording_url_ttl_sec,
-        "http.recording_url_ttl_sec".into(),
-    );
-    changed(oh.public_url != nh.public_url, "http.public_url".into());
-    let mut old_sip = old.sip.clone();
-    old_sip.user_agent.clone_from(&new.sip.user_agent);
-    changed(
-        old_sip != new.sip,
-        "sip (timers, transaction and connection limits, bans)".into(),
-    );
-    changed(old.log != new.log, "log".into());
-    changed(old.cdr != new.cdr, "cdr".into());
     keys
+}
+
+/// What a transport advertises rather than binds: kept across reloads.
+fn advertised(
+    t: &crate::config::TransportConfig,
+) -> (&Option<String>, Option<u16>, Option<std::net::IpAddr>, bool) {
+    (
+        &t.external_host,
+        t.external_port,
+        t.external_media_ip,
+        t.rewrite_contact,
+    )
 }
 
 /// The config the server runs with after a reload: `new`, except for what
 /// only a restart changes, which stays as `running` has it (so calls and
 /// the config they read agree with the sockets and pools actually in use).
-/// `listeners_moved` says whether the SIP listeners now match `new`.
+/// `listeners_moved` says whether the SIP listeners now match `new`. The
+/// HTTP listener's address stays too: the reload sets it once it moved.
 pub fn effective(running: &Config, new: &Config, listeners_moved: bool) -> Config {
     let mut config = new.clone();
     if listeners_moved {
@@ -111,25 +129,10 @@ pub fn effective(running: &Config, new: &Config, listeners_moved: bool) -> Confi
     } else {
         config.transports = running.transports.clone();
     }
-    config.media.rtp_ports = running.media.rtp_ports;
-    config.media.playback_dir = running.media.playback_dir.clone();
-    config.media.recordings_dir = running.media.recordings_dir.clone();
-    config.media.pacer_realtime = running.media.pacer_realtime;
-    config.media.pacer_cpu = running.media.pacer_cpu;
-    config.agent_rpc.max_connections = running.agent_rpc.max_connections;
-    config.agent_rpc.handshake_timeout_sec = running.agent_rpc.handshake_timeout_sec;
-    config.rayo = running.rayo.clone();
-    if let (Some(rayo), Some(new_rayo)) = (&mut config.rayo, &new.rayo) {
-        rayo.users.clone_from(&new_rayo.users);
-        rayo.listen = new_rayo.listen;
+    for (_, keep) in KEPT {
+        keep(&mut config, running);
     }
-    // The HTTP listener's address is the reload's to set once it moved.
-    config.http = running.http.clone();
-    config.http.api_token.clone_from(&new.http.api_token);
-    config.sip = running.sip.clone();
-    config.sip.user_agent = new.sip.user_agent.clone();
-    config.log = running.log.clone();
-    config.cdr = running.cdr.clone();
+    config.http.listen = running.http.listen;
     config
 }
 
@@ -193,6 +196,9 @@ mod tests {
         assert_eq!(running.http.listen, old.http.listen);
         assert_eq!(running.http.api_token.as_deref(), Some("abcdefghijklmnop"));
         assert_eq!(running.sip, old.sip);
+        // What is kept is exactly what is warned about: the running config
+        // differs from the old one in nothing a restart would apply.
+        assert_eq!(needs_restart(&old, &running), Vec::<String>::new());
     }
 
     #[test]
