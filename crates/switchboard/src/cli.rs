@@ -55,6 +55,22 @@ impl Cli {
     }
 }
 
+/// Runs `future` on a single-threaded runtime, for the subcommands that
+/// make one request (`reload`, `cdr`); `Err(1)`, said on `err`, when no
+/// runtime can be started.
+pub fn block_on<F: std::future::Future>(future: F, err: &mut impl Write) -> Result<F::Output, u8> {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => Ok(runtime.block_on(future)),
+        Err(error) => {
+            let _ = writeln!(err, "cannot start the async runtime: {error}");
+            Err(1)
+        }
+    }
+}
+
 /// Runs `check-config` on `path` with the process environment, writing the
 /// verdict to `out` and errors to `err`, one per line. Returns the exit status.
 pub fn run_check_config(path: &Path, out: &mut impl Write, err: &mut impl Write) -> u8 {

@@ -20,7 +20,7 @@
 //! [`recordings::MIN_DOWNLOAD_RATE`], and is closed after that response.
 
 pub mod api;
-mod listening;
+pub mod listening;
 pub mod metrics;
 pub mod recordings;
 mod signing;
@@ -44,7 +44,7 @@ use crate::transport::connection_limits::{ConnectionLimits, ConnectionPermit, Re
 pub use self::listening::HttpListening;
 pub use self::metrics::Metrics;
 pub use self::recordings::RecordingFiles;
-pub use self::signing::{unix_now, RecordingUrls, Refusal};
+pub use self::signing::{base_of, unix_now, RecordingUrls, Refusal};
 pub use crate::transport::timed_stream::Lease;
 use crate::transport::timed_stream::TimedStream;
 

@@ -1,6 +1,6 @@
 //! Starting the server from a validated config: bind, wire, run until a signal.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,29 +31,17 @@ const LISTENERS_STOP_WAIT: Duration = Duration::from_secs(2);
 /// How long queued call records may take to be committed at shutdown.
 const CDR_FLUSH_WAIT: Duration = Duration::from_secs(10);
 
-/// Binds every transport and runs until SIGINT or SIGTERM.
-pub async fn run(config: Config) -> anyhow::Result<()> {
-    run_from(config, None).await
-}
-
-/// [`run`] for a config read from `path`, which SIGHUP and the reload API
-/// read again ([`crate::reload`]).
+/// Binds every transport and runs until SIGINT or SIGTERM; SIGHUP and the
+/// reload API read `path` (the file `config` came from) again
+/// ([`crate::reload`]).
 pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let loaded = config.clone();
     let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
     let inbound_tx = tx.downgrade();
     let (failures_tx, failures_rx) = mpsc::channel(FAILURE_QUEUE);
-    let listeners = |protocol: TransportProtocol| -> Vec<(String, SocketAddr)> {
-        config
-            .transports
-            .values()
-            .filter(|t| t.protocol == protocol)
-            .map(|t| (t.name.clone(), t.listen_addr()))
-            .collect()
-    };
     let transports = Transports::bind(
-        &listeners(TransportProtocol::Udp),
-        &listeners(TransportProtocol::Tcp),
+        &config.listeners(TransportProtocol::Udp),
+        &config.listeners(TransportProtocol::Tcp),
         (&config.sip).into(),
         tx,
         failures_tx,
@@ -89,21 +77,19 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
     let http_listener = crate::http::bind(config.http.listen).await?;
     // Recording URLs name the port actually bound (`http.listen` may say 0).
     config.http.listen = http_listener.local_addr()?;
-    let (agents_stop, agents_stopped) = tokio::sync::watch::channel(false);
+    // One flag stops every listener generation at shutdown.
+    let (listeners_stop, listeners_stopped) = tokio::sync::watch::channel(false);
     // Shared with the reloader, which may move it (`agent_rpc.listen`).
-    let agent_listening = Arc::new(std::sync::Mutex::new(
-        crate::agent_rpc::AgentListening::start(
-            agent_listener,
-            agents.clone(),
-            config.agent_rpc.clone(),
-            agents_stopped,
-        )?,
-    ));
-    let (rayo_stop, rayo_stopped) = tokio::sync::watch::channel(false);
+    let agent_listening = Arc::new(std::sync::Mutex::new(crate::agent_rpc::listening::start(
+        agent_listener,
+        agents.clone(),
+        config.agent_rpc.clone(),
+        listeners_stopped.clone(),
+    )?));
     // Shared with the reloader, which may move it (`rayo.listen`).
     let rayo_listening = match rayo {
         Some(listener) => Some(Arc::new(std::sync::Mutex::new(
-            crate::rayo::RayoListening::start(listener, rayo_stopped)?,
+            crate::rayo::listening::start(listener, listeners_stopped.clone())?,
         ))),
         None => None,
     };
@@ -169,10 +155,9 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
     let readiness = Readiness::default();
     driver.report_load_to(readiness.clone());
     // The operator API's routes; each feature adds its own.
-    let api = crate::http::api::ApiRoutes::new()
+    let api = axum::Router::new()
         .merge(reloader.routes())
         .merge(cdr.routes());
-    let (http_stop, http_stopped) = tokio::sync::watch::channel(false);
     let recordings = crate::http::RecordingFiles {
         dir: config.media.recordings_dir.clone(),
         urls: recording_urls,
@@ -183,10 +168,10 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
         recordings,
         crate::http::api::nest(api, api_token),
     );
-    *locked(&http_listening) = Some(crate::http::HttpListening::start(
+    *locked(&http_listening) = Some(crate::http::listening::start(
         http_listener,
         app,
-        http_stopped,
+        listeners_stopped,
     )?);
     // After the HTTP listener is in place, so a reload can move it.
     tokio::spawn(crate::reload::on_hangup(reloader));
@@ -200,9 +185,7 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
             draining.set(false);
         })
         .await;
-    let _ = agents_stop.send(true);
-    let _ = http_stop.send(true);
-    let _ = rayo_stop.send(true);
+    let _ = listeners_stop.send(true);
     let agent_servers = locked(&agent_listening).take_servers();
     let http_servers = locked(&http_listening)
         .as_mut()
@@ -235,7 +218,7 @@ pub async fn run_from(mut config: Config, path: Option<std::path::PathBuf>) -> a
 
 /// The value behind `mutex`, poisoned or not: the listeners' holders only
 /// swap whole values, so a panic elsewhere leaves nothing half-changed.
-fn locked<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn locked<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -268,6 +251,75 @@ pub fn call_context(
     controllers: Controllers,
     pacer: PacerHandle,
 ) -> anyhow::Result<CallContext> {
+    let (media_ip, port_ip) = media_addresses(config);
+    let (contact, local_host) = signalling_identity(config);
+    Ok(CallContext {
+        config: Arc::new(config.clone()),
+        sip,
+        ports: Arc::new(RtpPortPool::new(port_ip, config.media.rtp_ports)),
+        media_ip,
+        contact,
+        local_host,
+        user_agent: config.sip.user_agent.clone(),
+        recordings_dir: config.media.recordings_dir.clone(),
+        tcp_available: tcp_available(config),
+        registry: controllers.registry().clone(),
+        controllers,
+        pacer,
+        mixers: Default::default(),
+        router: Default::default(),
+        cdr: crate::cdr::CdrSink::disabled(),
+        totals: Default::default(),
+        prompts: Prompts::new(PromptConfig {
+            playback_dir: config.media.playback_dir.clone(),
+            ..PromptConfig::default()
+        }),
+        tts: Tts::new(&config.tts),
+        recording_urls: RecordingUrls::from_config(&config.http).map_err(|e| {
+            anyhow::anyhow!("no randomness for recording URLs (set http.secret): {e}")
+        })?,
+    })
+}
+
+/// The context new calls get after a reload to `config`: what the config
+/// decides (routes and endpoints through `controllers`, our Contact, the
+/// user agent, voices, the recording URL base) from it; what lives as long
+/// as the process (ports, media address, pacer, prompts, mixers, the
+/// recording key, the record writer, the totals) shared with `old`. Every
+/// field is named, so a new one cannot be forgotten here.
+pub fn reconfigured(old: &CallContext, config: &Config, controllers: Controllers) -> CallContext {
+    let (contact, local_host) = signalling_identity(config);
+    CallContext {
+        config: Arc::new(config.clone()),
+        sip: old.sip.clone(),
+        ports: old.ports.clone(),
+        media_ip: old.media_ip,
+        contact,
+        local_host,
+        user_agent: config.sip.user_agent.clone(),
+        recordings_dir: old.recordings_dir.clone(),
+        tcp_available: tcp_available(config),
+        registry: controllers.registry().clone(),
+        controllers,
+        pacer: old.pacer.clone(),
+        mixers: old.mixers.clone(),
+        router: Default::default(),
+        cdr: old.cdr.clone(),
+        totals: old.totals.clone(),
+        prompts: old.prompts.clone(),
+        tts: if old.config.tts == config.tts {
+            old.tts.clone()
+        } else {
+            Tts::new(&config.tts)
+        },
+        // The same key, so URLs handed out stay valid; the base follows
+        // a moved HTTP listener.
+        recording_urls: old.recording_urls.rebased(&config.http),
+    }
+}
+
+/// The address written in our SDP, and the one RTP ports are bound on.
+fn media_addresses(config: &Config) -> (IpAddr, IpAddr) {
     let first = config.transports.values().next();
     let bind = first
         .map(|t| t.bind)
@@ -286,7 +338,16 @@ pub fn call_context(
     } else {
         media_ip
     };
-    let (host, port) = first
+    (media_ip, port_ip)
+}
+
+/// Our Contact and the host of the Call-IDs and From URIs we make: the
+/// first transport's advertised address.
+fn signalling_identity(config: &Config) -> (String, String) {
+    let (host, port) = config
+        .transports
+        .values()
+        .next()
         .map(|t| (t.advertised_host(), t.advertised_port()))
         .unwrap_or_else(|| ("127.0.0.1".to_string(), 5060));
     let host = if host.contains(':') && !host.starts_with('[') {
@@ -294,36 +355,14 @@ pub fn call_context(
     } else {
         host
     };
-    let registry = controllers.registry().clone();
-    Ok(CallContext {
-        config: Arc::new(config.clone()),
-        sip,
-        ports: Arc::new(RtpPortPool::new(port_ip, config.media.rtp_ports)),
-        media_ip,
-        contact: format!("<sip:switchboard@{host}:{port}>"),
-        local_host: host,
-        user_agent: config.sip.user_agent.clone(),
-        recordings_dir: config.media.recordings_dir.clone(),
-        tcp_available: config
-            .transports
-            .values()
-            .any(|t| t.protocol == TransportProtocol::Tcp),
-        controllers,
-        pacer,
-        registry,
-        mixers: Default::default(),
-        router: Default::default(),
-        cdr: crate::cdr::CdrSink::disabled(),
-        totals: Default::default(),
-        prompts: Prompts::new(PromptConfig {
-            playback_dir: config.media.playback_dir.clone(),
-            ..PromptConfig::default()
-        }),
-        tts: Tts::new(&config.tts),
-        recording_urls: RecordingUrls::from_config(&config.http).map_err(|e| {
-            anyhow::anyhow!("no randomness for recording URLs (set http.secret): {e}")
-        })?,
-    })
+    (format!("<sip:switchboard@{host}:{port}>"), host)
+}
+
+fn tcp_available(config: &Config) -> bool {
+    config
+        .transports
+        .values()
+        .any(|t| t.protocol == TransportProtocol::Tcp)
 }
 
 /// The SIP stack settings of `config`.

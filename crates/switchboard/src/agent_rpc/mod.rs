@@ -37,7 +37,7 @@ mod connection;
 mod dialog;
 mod hub;
 mod ids;
-mod listening;
+pub mod listening;
 mod mapping;
 mod server;
 

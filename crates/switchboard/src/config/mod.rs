@@ -409,6 +409,16 @@ pub enum ConfigErrorKind {
 }
 
 impl Config {
+    /// The SIP listeners of one protocol, by transport name and address, as
+    /// the transports bind them.
+    pub fn listeners(&self, protocol: TransportProtocol) -> Vec<(String, SocketAddr)> {
+        self.transports
+            .values()
+            .filter(|t| t.protocol == protocol)
+            .map(|t| (t.name.clone(), t.listen_addr()))
+            .collect()
+    }
+
     /// Reads and validates `path`, without environment overrides.
     pub fn load(path: impl AsRef<Path>) -> Result<Config, Vec<ConfigError>> {
         let path = path.as_ref();

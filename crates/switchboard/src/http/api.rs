@@ -3,7 +3,7 @@
 //! bearer token (`http.api_token`); without a configured token the API
 //! answers 403 to everybody, so nothing is open by default.
 //!
-//! Features add their routes to an [`ApiRoutes`] in `server.rs`; this
+//! Features merge their routes (an axum [`Router`]) in `server.rs`; this
 //! module nests them under `/api/v1` behind the token. The token is an
 //! [`ApiToken`] the reloader can change, so rotating it needs no restart.
 
@@ -15,9 +15,6 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-
-/// The API's routes, before the token check is put in front of them.
-pub type ApiRoutes = Router;
 
 /// The bearer token the API takes now (`None`: the API is off); shared
 /// by every HTTP listener generation and by the reloader.
@@ -57,7 +54,7 @@ impl ApiToken {
 }
 
 /// The routes of `routes` under `/api/v1`, each behind the bearer `token`.
-pub fn nest(routes: ApiRoutes, token: ApiToken) -> Router {
+pub fn nest(routes: Router, token: ApiToken) -> Router {
     Router::new().nest(
         "/api/v1",
         // The fallback puts unknown API paths behind the check too, so

@@ -95,7 +95,8 @@ impl RecordingUrls {
     }
 
     /// Where the URLs point (`http://host:port`, no trailing slash).
-    pub fn base(&self) -> &str {
+    #[cfg(test)]
+    fn base(&self) -> &str {
         &self.shared.base
     }
 
@@ -174,8 +175,9 @@ fn base_url(http: &HttpConfig) -> String {
     }
 }
 
-/// `http://ADDRESS` for a listen address, loopback in place of a wildcard.
-fn base_of(listen: SocketAddr) -> String {
+/// `http://ADDRESS` for a listen address, loopback in place of a wildcard:
+/// how this host reaches its own HTTP listener.
+pub fn base_of(listen: SocketAddr) -> String {
     let ip = match listen.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => std::net::Ipv4Addr::LOCALHOST.into(),
         ip if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),

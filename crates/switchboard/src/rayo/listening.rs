@@ -6,43 +6,29 @@ use std::io;
 use std::net::SocketAddr;
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::RayoListener;
-use crate::transport::generations::Generations;
+use crate::transport::generations::{Bound, Generations};
 
 /// The Rayo listener in force and every generation still serving sessions.
-#[derive(Debug)]
-pub struct RayoListening(Generations<RayoListener>);
+pub type RayoListening = Generations<RayoListener>;
 
-impl RayoListening {
-    /// Serves `listener` until `shutdown` is raised.
-    pub fn start(
-        listener: RayoListener,
-        shutdown: watch::Receiver<bool>,
-    ) -> io::Result<RayoListening> {
-        let address = listener.local_addr()?;
-        let settings = listener.settings();
-        Ok(RayoListening(Generations::start(
-            "Rayo",
-            listener,
-            address,
-            shutdown,
-            move |address| settings.bind(address),
-            |listener: RayoListener, accepting, shutdown| {
-                tokio::spawn(listener.serve_until(accepting, shutdown))
-            },
-        )))
+impl Bound for RayoListener {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        RayoListener::local_addr(self)
     }
+}
 
-    /// Listens on `address` instead; when it cannot be bound, the current
-    /// listener stays.
-    pub fn move_to(&mut self, address: SocketAddr) -> io::Result<()> {
-        self.0.move_to(address, RayoListener::local_addr)
-    }
-
-    /// The server generations, for shutdown to wait on.
-    pub fn take_servers(&mut self) -> Vec<JoinHandle<()>> {
-        self.0.take_servers()
-    }
+/// Serves `listener` until `shutdown` is raised.
+pub fn start(listener: RayoListener, shutdown: watch::Receiver<bool>) -> io::Result<RayoListening> {
+    let settings = listener.settings();
+    Generations::start(
+        "Rayo",
+        listener,
+        shutdown,
+        move |address| settings.bind(address),
+        |listener: RayoListener, accepting, shutdown| {
+            tokio::spawn(listener.serve_until(accepting, shutdown))
+        },
+    )
 }

@@ -16,7 +16,7 @@
 pub mod adapter;
 pub mod hub;
 pub mod listener;
-mod listening;
+pub mod listening;
 pub mod pool;
 pub mod presence;
 pub mod service;

@@ -3,7 +3,6 @@
 //! `http.api_token`). SIGHUP needs no token; this needs one.
 
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
@@ -35,18 +34,12 @@ pub fn run(path: &Path, out: &mut impl Write, err: &mut impl Write) -> u8 {
         );
         return 1;
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            let _ = writeln!(err, "cannot start the async runtime: {error}");
-            return 1;
-        }
-    };
     let url = reload_url(&config);
-    match runtime.block_on(post(&url, &token)) {
+    let answer = match crate::cli::block_on(post(&url, &token), err) {
+        Ok(answer) => answer,
+        Err(status) => return status,
+    };
+    match answer {
         Ok((200, body)) => {
             let _ = write!(out, "{body}");
             0
@@ -75,16 +68,7 @@ const MOVED_HINT: &str = "if this file changes http.listen or http.api_token, th
 /// The reload URL of the server running `config`: a wildcard `http.listen`
 /// is reached on loopback.
 pub fn reload_url(config: &Config) -> String {
-    let listen = config.http.listen;
-    let ip = match listen.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    format!(
-        "http://{}/api/v1/reload",
-        SocketAddr::new(ip, listen.port())
-    )
+    format!("{}/api/v1/reload", crate::http::base_of(config.http.listen))
 }
 
 async fn post(url: &str, token: &str) -> Result<(u16, String), reqwest::Error> {

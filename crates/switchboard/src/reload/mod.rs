@@ -32,6 +32,8 @@ use crate::calls::CallContext;
 use crate::config::{self, Config, TransportProtocol};
 use crate::control::{ControllerKind, ControllerPool};
 use crate::rayo::service::RayoPools;
+use crate::server::locked;
+use crate::transport::generations::{Bound, Generations};
 use crate::transport::{RebindError, Transports};
 
 pub use restart::{effective, needs_restart};
@@ -223,42 +225,27 @@ impl State {
         let before = &self.running.loaded;
         let mut loaded = new.clone();
         let mut failures = Vec::new();
-        // First, so the context below carries the new recording URL base.
+        // Before the context is built, which names the HTTP address in
+        // recording URLs.
         let mut http_at = None;
         if new.http.listen != before.http.listen {
-            match self.move_http(new.http.listen) {
-                Ok(at) => http_at = Some(at),
-                Err(error) => {
-                    failures.push(format!("http.listen {}: {error}", new.http.listen));
-                    loaded.http.listen = before.http.listen;
+            match locked(&self.running.http_listening).as_mut() {
+                Some(listening) => {
+                    http_at =
+                        move_listener("http.listen", listening, new.http.listen, &mut failures)
                 }
+                None => failures.push("http.listen: the HTTP listener is not serving yet".into()),
+            }
+            if http_at.is_none() {
+                loaded.http.listen = before.http.listen;
             }
         }
-        let listeners = |protocol: TransportProtocol| -> Vec<(String, SocketAddr)> {
-            new.transports
-                .values()
-                .filter(|t| t.protocol == protocol)
-                .map(|t| (t.name.clone(), t.listen_addr()))
-                .collect()
-        };
-        // Built before any listener moves, so a failure here leaves
-        // everything as it was; rebuilt below if the listeners stay.
-        let running = self.running.context.config.clone();
-        let effective = |listeners_moved| {
-            let mut config = effective(&running, &new, listeners_moved);
-            if let Some(at) = http_at {
-                config.http.listen = at;
-            }
-            config
-        };
-        let mut config = effective(true);
-        let mut context = self.context(&config)?;
         let moved = self
             .running
             .transports
             .rebind(
-                &listeners(TransportProtocol::Udp),
-                &listeners(TransportProtocol::Tcp),
+                &new.listeners(TransportProtocol::Udp),
+                &new.listeners(TransportProtocol::Tcp),
             )
             .await;
         let (transports, listeners_moved) = match moved {
@@ -270,11 +257,11 @@ impl State {
                 (None, false)
             }
         };
-        if !listeners_moved {
-            config = effective(false);
-            context = self.context(&config)?;
+        let mut config = effective(&self.running.context.config, &new, listeners_moved);
+        if let Some(at) = http_at {
+            config.http.listen = at;
         }
-        let context = Arc::new(context);
+        let context = Arc::new(self.context(&config));
         self.running.agents.reconfigure(&config);
         let rayo = self.running.rayo.as_ref().map(|r| r.reconfigured(&config));
         if let (Some(pools), Some(rayo_config)) = (&rayo, &config.rayo) {
@@ -299,23 +286,14 @@ impl State {
             .map_err(|_| ReloadError::Stopping)?;
         done.await.map_err(|_| ReloadError::Stopping)?;
         self.running.api_token.set(api_token.as_deref());
-        if let Some(agents_to) = agents_to {
-            let moved = match self.running.agent_listening.lock() {
-                Ok(mut listening) => listening.move_to(agents_to),
-                Err(poisoned) => poisoned.into_inner().move_to(agents_to),
-            };
-            if let Err(error) = moved {
-                failures.push(format!("agent_rpc.listen {agents_to}: {error}"));
+        if let Some(to) = agents_to {
+            let listening = &mut locked(&self.running.agent_listening);
+            if move_listener("agent_rpc.listen", listening, to, &mut failures).is_none() {
                 loaded.agent_rpc.listen = before.agent_rpc.listen;
             }
         }
-        if let (Some(listening), Some(rayo_to)) = (&self.running.rayo_listening, rayo_to) {
-            let moved = match listening.lock() {
-                Ok(mut listening) => listening.move_to(rayo_to),
-                Err(poisoned) => poisoned.into_inner().move_to(rayo_to),
-            };
-            if let Err(error) = moved {
-                failures.push(format!("rayo.listen {rayo_to}: {error}"));
+        if let (Some(listening), Some(to)) = (&self.running.rayo_listening, rayo_to) {
+            if move_listener("rayo.listen", &mut locked(listening), to, &mut failures).is_none() {
                 if let (Some(loaded), Some(before)) = (&mut loaded.rayo, &before.rayo) {
                     loaded.listen = before.listen;
                 }
@@ -331,25 +309,9 @@ impl State {
         Ok(reloaded)
     }
 
-    /// Moves the HTTP listener to `address`; the address bound.
-    fn move_http(&self, address: SocketAddr) -> std::io::Result<SocketAddr> {
-        let mut listening = self
-            .running
-            .http_listening
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match listening.as_mut() {
-            Some(listening) => listening.move_to(address),
-            None => Err(std::io::Error::other(
-                "the HTTP listener is not serving yet",
-            )),
-        }
-    }
-
-    /// The context new calls get under `config`: controllers, routes and
-    /// voices from it; ports, calls, mixers, prompts and recording URL keys
-    /// shared with the running one.
-    fn context(&self, config: &Config) -> Result<CallContext, ReloadError> {
+    /// The context new calls get under `config`: controllers from it, the
+    /// rest as [`crate::server::reconfigured`] says.
+    fn context(&self, config: &Config) -> CallContext {
         let old = &self.running.context;
         let mut controllers = old.controllers.reconfigured(config);
         let agents = self.running.agents.clone();
@@ -362,24 +324,22 @@ impl State {
                 Arc::new(pools.pool(endpoint))
             });
         }
-        let mut context =
-            crate::server::call_context(config, old.sip.clone(), controllers, old.pacer.clone())
-                .map_err(|e| ReloadError::Context(format!("{e:#}")))?;
-        context.ports = old.ports.clone();
-        context.media_ip = old.media_ip;
-        context.mixers = old.mixers.clone();
-        context.prompts = old.prompts.clone();
-        // The same key, so URLs handed out stay valid; the base follows
-        // a moved HTTP listener.
-        context.recording_urls = old.recording_urls.rebased(&config.http);
-        // The record writer runs for the process's life (`cdr` needs a restart).
-        context.cdr = old.cdr.clone();
-        context.totals = old.totals.clone();
-        if old.config.tts == config.tts {
-            context.tts = old.tts.clone();
-        }
-        Ok(context)
+        crate::server::reconfigured(old, config, controllers)
     }
+}
+
+/// Moves `listening` to `to`; the address bound, or `None` with the
+/// error noted under `key` in `failures` (the listener stays).
+fn move_listener<L: Bound>(
+    key: &str,
+    listening: &mut Generations<L>,
+    to: SocketAddr,
+    failures: &mut Vec<String>,
+) -> Option<SocketAddr> {
+    listening
+        .move_to(to)
+        .map_err(|error| failures.push(format!("{key} {to}: {error}")))
+        .ok()
 }
 
 /// Reloads on every SIGHUP, for as long as the server runs.

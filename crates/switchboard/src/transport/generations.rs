@@ -19,6 +19,18 @@ type Serve<L> = Box<dyn Fn(L, Signal, Signal) -> JoinHandle<()> + Send>;
 /// Binds a listener of the same kind on an address.
 type Bind<L> = Box<dyn Fn(SocketAddr) -> io::Result<L> + Send>;
 
+/// A bound listener, which can say where it is bound (port 0 picks one).
+pub trait Bound {
+    /// The address the listener is bound to.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+}
+
+impl Bound for tokio::net::TcpListener {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        tokio::net::TcpListener::local_addr(self)
+    }
+}
+
 /// The listener in force and every generation still running.
 pub struct Generations<L> {
     name: &'static str,
@@ -40,17 +52,17 @@ impl<L> std::fmt::Debug for Generations<L> {
     }
 }
 
-impl<L> Generations<L> {
-    /// Serves `listener` (bound at `address`) as the first generation, until
-    /// `shutdown` is raised; `bind` and `serve` make the later ones.
+impl<L: Bound> Generations<L> {
+    /// Serves `listener` as the first generation, until `shutdown` is
+    /// raised; `bind` and `serve` make the later ones.
     pub fn start(
         name: &'static str,
         listener: L,
-        address: SocketAddr,
         shutdown: watch::Receiver<bool>,
         bind: impl Fn(SocketAddr) -> io::Result<L> + Send + 'static,
         serve: impl Fn(L, Signal, Signal) -> JoinHandle<()> + Send + 'static,
-    ) -> Generations<L> {
+    ) -> io::Result<Generations<L>> {
+        let address = listener.local_addr()?;
         let mut generations = Generations {
             name,
             address,
@@ -61,7 +73,7 @@ impl<L> Generations<L> {
             serve: Box::new(serve),
         };
         generations.serve(listener);
-        generations
+        Ok(generations)
     }
 
     fn serve(&mut self, listener: L) {
@@ -82,29 +94,21 @@ impl<L> Generations<L> {
     }
 
     /// Listens on `address` instead (nothing to do if it is the current
-    /// one); when it cannot be bound, the current listener stays.
-    pub fn move_to(
-        &mut self,
-        address: SocketAddr,
-        bound: impl Fn(&L) -> io::Result<SocketAddr>,
-    ) -> io::Result<()> {
+    /// one) and answers the address bound (the port chosen, for port 0);
+    /// when it cannot be bound, the current listener stays.
+    pub fn move_to(&mut self, address: SocketAddr) -> io::Result<SocketAddr> {
         if address == self.address {
-            return Ok(());
+            return Ok(address);
         }
         let listener = (self.bind)(address)?;
-        let at = bound(&listener)?;
+        let at = listener.local_addr()?;
         if let Some(accepting) = self.accepting.take() {
             let _ = accepting.send(());
         }
         self.serve(listener);
         tracing::info!(from = %self.address, to = %at, "{} listener moved", self.name);
         self.address = at;
-        Ok(())
-    }
-
-    /// The address the listener in force is bound to.
-    pub fn address(&self) -> SocketAddr {
-        self.address
+        Ok(at)
     }
 
     /// The server generations, for shutdown to wait on.
