@@ -17,7 +17,7 @@ use testkit::analysis::tone_fraction;
 use testkit::baresip::write_wav_8k;
 use testkit::rayo_harness::{play, Caller, RayoBench, RayoConfig, WAIT};
 use testkit::xmpp::{error_condition, XmppClient};
-use testkit::Source;
+use testkit::{wait_refused, Source};
 use xmpp::Element;
 
 const RECORD_NS: &str = "urn:xmpp:rayo:record:1";
@@ -267,9 +267,5 @@ fn recording_urls_follow_an_http_listener_moved_by_a_reload() {
     // listener serves it; the old port is closed.
     let (_, target) = split_url(&before);
     assert_eq!(get(address, &target).0, 200);
-    let deadline = Instant::now() + WAIT;
-    while std::net::TcpStream::connect(old).is_ok() {
-        assert!(Instant::now() < deadline, "the old HTTP port still accepts");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(wait_refused(old, WAIT), "the old HTTP port still accepts");
 }
