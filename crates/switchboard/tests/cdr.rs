@@ -3,6 +3,7 @@
 //! `switchboard cdr` and the operator API (see `cdr_common`).
 
 mod cdr_common;
+mod common;
 
 use std::process::Command;
 
@@ -13,10 +14,10 @@ fn sqlite_records_answered_refused_and_shutdown_calls() {
     let file = server.dir().join("cdr.sqlite");
     assert!(file.exists(), "{}", server.log());
     // A limit and a window read through the same path.
-    let text = cdr_common::cdr_command(&config, &["--limit", "1"]);
+    let text = common::cdr::cdr_command(&config, &["--limit", "1"]);
     let one: Vec<serde_json::Value> = serde_json::from_str(&text).expect("JSON");
     assert_eq!(one.len(), 1);
-    let text = cdr_common::cdr_command(&config, &["--until", "1970-01-02T00:00:00Z"]);
+    let text = common::cdr::cdr_command(&config, &["--until", "1970-01-02T00:00:00Z"]);
     assert_eq!(text.trim(), "[]");
 }
 
@@ -105,7 +106,7 @@ sip:
 
     server.terminate();
     assert_eq!(server.wait_exit(Duration::from_secs(20)), Some(0));
-    let list = cdr_common::records(&server.dir().join("switchboard.yaml"));
+    let list = common::cdr::records(&server.config_path());
     assert_eq!(list.len(), 2, "{list:#?}");
     let bridged = &list[0];
     assert_eq!(bridged["controller"], "none", "{bridged:#}");

@@ -5,6 +5,7 @@
 //! fails instead.
 
 mod cdr_common;
+mod common;
 
 use cdr_common::postgres::Cluster;
 
@@ -16,5 +17,5 @@ fn postgres_records_answered_refused_and_shutdown_calls() {
     let (_server, config) = cdr_common::run(&format!("cdr:\n  postgres: \"{}\"\n", cluster.url));
     // A second start applies no migration twice: reading opens (and
     // migrates) the store again and still finds the three records.
-    assert_eq!(cdr_common::records(&config).len(), 3);
+    assert_eq!(common::cdr::records(&config).len(), 3);
 }

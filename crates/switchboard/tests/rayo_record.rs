@@ -10,6 +10,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::cdr::records;
 use common::http::{get, split_url};
 use media::tone::ToneGenerator;
 use media::wav::WavAudio;
@@ -107,7 +108,7 @@ fn a_duplex_recording_holds_the_caller_and_the_prompt_on_their_channels() {
     assert!(call.hangup(WAIT).is_ok(), "{}", b.server.log());
     let deadline = Instant::now() + WAIT;
     loop {
-        let listed = call_records(&b)
+        let listed = records(&b.server.config_path())
             .iter()
             .flat_map(|r| r["recordings"].as_array().cloned().unwrap_or_default())
             .any(|path| {
@@ -120,18 +121,6 @@ fn a_duplex_recording_holds_the_caller_and_the_prompt_on_their_channels() {
         assert!(Instant::now() < deadline, "{name} in no call record");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// The server's call records, as `switchboard cdr --format json` prints them.
-fn call_records(b: &RayoBench) -> Vec<serde_json::Value> {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("--config")
-        .arg(b.server.config_path())
-        .args(["cdr", "--since", "1h", "--format", "json"])
-        .output()
-        .expect("run switchboard cdr");
-    assert!(output.status.success(), "{output:?}");
-    serde_json::from_slice(&output.stdout).expect("a JSON array")
 }
 
 #[test]
