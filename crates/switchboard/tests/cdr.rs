@@ -10,9 +10,12 @@ use std::process::Command;
 #[test]
 fn sqlite_records_answered_refused_and_shutdown_calls() {
     let (server, config) = cdr_common::run("");
-    // The default store: cdr.sqlite beside the config file, in WAL mode.
+    // The default store: cdr.sqlite beside the config file, in WAL mode
+    // (the header's write and read versions, bytes 18 and 19, are 2 then;
+    // 1 for a rollback journal).
     let file = server.dir().join("cdr.sqlite");
-    assert!(file.exists(), "{}", server.log());
+    let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    assert_eq!(bytes.get(18..20), Some(&[2u8, 2][..]), "not in WAL mode");
     // A limit and a window read through the same path.
     let text = common::cdr::cdr_command(&config, &["--limit", "1"]);
     let one: Vec<serde_json::Value> = serde_json::from_str(&text).expect("JSON");

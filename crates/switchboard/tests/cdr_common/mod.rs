@@ -49,9 +49,10 @@ fn answered_call(
     call
 }
 
-/// The whole scenario against the store `cdr_yaml` (a `cdr:` section)
-/// configures; returns the server's config path for further reads.
-pub fn run(cdr_yaml: &str) -> (Server, PathBuf) {
+/// A server on the store `cdr_yaml` (a `cdr:` section) configures: local
+/// callers reach the agents of `myagent` on 555, nothing else. Returns it
+/// and its Agent RPC address.
+pub fn start(cdr_yaml: &str) -> (Server, SocketAddr) {
     let port = free_port();
     let agent_port = free_port();
     let yaml = format!(
@@ -78,9 +79,15 @@ sip:
 {cdr_yaml}
 "#
     );
-    let mut server = Server::start(binary(), &yaml, port);
+    let server = Server::start(binary(), &yaml, port);
+    (server, SocketAddr::from(([127, 0, 0, 1], agent_port)))
+}
+
+/// The whole scenario against the store `cdr_yaml` (a `cdr:` section)
+/// configures; returns the server's config path for further reads.
+pub fn run(cdr_yaml: &str) -> (Server, PathBuf) {
+    let (mut server, agents) = start(cdr_yaml);
     let config = server.config_path();
-    let agents = SocketAddr::from(([127, 0, 0, 1], agent_port));
     let mut agent = Agent::connect_retrying(agents, "myagent", WAIT).expect("agent connects");
     let ua = SipUa::bind();
     let from_uri = format!("sip:testkit@{}", ua.local_addr());
