@@ -42,31 +42,11 @@ cargo build --release -q -p switchboard --bin switchboard
 cargo build --release -q -p testkit --bin rtp-load --bin agent-load
 make_work_dir
 target/release/agent-load --write-tone "$work/tone.wav" --tone-hz "$prompt_hz" --tone-secs 10
-cat > "$work/bench.yaml" <<YAML
-transports:
-  udp: { transport: udp, bind: 127.0.0.1, port: $sip_port }
-endpoints:
-  local: { match: { type: ip, values: ["127.0.0.0/8"] } }
-  myagent: { match: { type: agent } }
-routes:
-  default: [ { id: "", match: any, endpoint: myagent } ]
-media:
-  rtp_ports: $rtp_ports
-  playback_dir: $work
+write_bench_config myagent "{ match: { type: agent } }" "" "  playback_dir: $work
   pacer_realtime: ${BENCH_PACER_REALTIME:-true}
-${BENCH_PACER_CPU:+  pacer_cpu: $BENCH_PACER_CPU}
-agent_rpc:
-  listen: 127.0.0.1:$rpc_port
-http:
-  listen: 127.0.0.1:$http_port
-YAML
-target/release/switchboard check-config "$work/bench.yaml"
-
-# Thousands of legs, one socket each.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-RUST_LOG=warn taskset -c 0 target/release/switchboard --config "$work/bench.yaml" \
-  > "$work/server.log" 2>&1 &
-server=$!
+${BENCH_PACER_CPU:+  pacer_cpu: $BENCH_PACER_CPU}"
+# Thousands of legs, one socket each (start_server lifts the file limit).
+start_server
 
 # The agent connects once the server listens (retrying for up to 10 s).
 agent_cmd=(target/release/agent-load --url "ws://127.0.0.1:$rpc_port/?endpoint=myagent"

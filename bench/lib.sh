@@ -171,10 +171,11 @@ YAML
 }
 
 # Starts the release server on $work/bench.yaml under `taskset -c 0`, its
-# warnings and errors in $work/server.log; sets `server`.
+# log in $work/server.log (RUST_LOG is $BENCH_RUST_LOG, default warn: its
+# warnings and errors); sets `server`.
 start_server() {
   ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-  RUST_LOG=warn taskset -c 0 target/release/switchboard --config "$work/bench.yaml" \
+  RUST_LOG=${BENCH_RUST_LOG:-warn} taskset -c 0 target/release/switchboard --config "$work/bench.yaml" \
     > "$work/server.log" 2>&1 &
   server=$!
 }

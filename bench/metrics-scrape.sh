@@ -26,28 +26,9 @@ cargo build --release -q -p switchboard --bin switchboard
 cargo build --release -q -p testkit --bin rtp-load --bin agent-load
 make_work_dir
 target/release/agent-load --write-tone "$work/tone.wav" --tone-hz "$prompt_hz" --tone-secs 10
-cat > "$work/bench.yaml" <<YAML
-transports:
-  udp: { transport: udp, bind: 127.0.0.1, port: $sip_port }
-endpoints:
-  local: { match: { type: ip, values: ["127.0.0.0/8"] } }
-  myagent: { match: { type: agent } }
-routes:
-  default: [ { id: "", match: any, endpoint: myagent } ]
-media:
-  rtp_ports: $rtp_ports
-  playback_dir: $work
-agent_rpc:
-  listen: 127.0.0.1:$rpc_port
-http:
-  listen: 127.0.0.1:$http_port
-YAML
-target/release/switchboard check-config "$work/bench.yaml"
-
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-RUST_LOG=warn,switchboard::http::metrics=debug taskset -c 0 target/release/switchboard \
-  --config "$work/bench.yaml" > "$work/server.log" 2>&1 &
-server=$!
+write_bench_config myagent "{ match: { type: agent } }" "" "  playback_dir: $work"
+# The handler's debug line gives its own time per scrape.
+BENCH_RUST_LOG=warn,switchboard::http::metrics=debug start_server
 agent_cmd=(target/release/agent-load --url "ws://127.0.0.1:$rpc_port/?endpoint=myagent"
   --mode play --prompt file://tone.wav --quiet)
 start_agent
@@ -73,17 +54,11 @@ echo "load:   taskset -c 1 ${cmd[*]}"
 echo "scrape: taskset -c 1 curl -s -w '%{size_download} %{time_total}' $url (x$scrapes, 1/s)"
 scrape_loop &
 scraper=$!
-set +e
-taskset -c 1 "${cmd[@]}" | while IFS= read -r line; do
-  case "$line" in
-    "MEASURE start") touch "$work/measuring" ;;
-  esac
-  printf '%s\n' "$line"
-done
-load_status=${PIPESTATUS[0]}
+# run_measured samples at MEASURE start: that opens the scrapes.
+sample() { touch "$work/measuring"; }
+run_measured
 touch "$work/measuring"
-wait "$scraper"
-set -e
+wait "$scraper" || true
 echo "--- scrapes with $calls calls up"
 if [ ! -s "$work/scrapes.txt" ]; then
   echo "no scrape (rtp-load did not reach its measurement window)"

@@ -11,7 +11,7 @@ use testkit::agent::{Agent, AgentError};
 use testkit::analysis::{decode_audio, dominant_frequency};
 use testkit::baresip::write_tone_wav;
 use testkit::rtp_source::Source;
-use testkit::{free_port, Codec, RtpPeer, RtpPeerConfig, Server, SipUa};
+use testkit::{free_port, Codec, RtpPeer, Server, SipUa};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -84,25 +84,9 @@ fn bench() -> Bench {
     bench_with("127.0.0.1:9".parse().expect("address"), "")
 }
 
-fn silent_peer() -> RtpPeer {
-    RtpPeer::start(RtpPeerConfig {
-        codec: Codec::Pcmu,
-        source: Source::Silence,
-        ..RtpPeerConfig::default()
-    })
-    .expect("RTP peer on 127.0.0.1")
-}
-
 /// Connects an agent, retrying while the server's listener comes up.
 fn connect(b: &Bench) -> Agent {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match Agent::connect(b.agents, "myagent") {
-            Ok(agent) => return agent,
-            Err(error) if Instant::now() > deadline => panic!("agent cannot connect: {error:?}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
+    Agent::connect_retrying(b.agents, "myagent", WAIT).expect("agent connects")
 }
 
 /// A call from a fresh UA, taken by `agent` (invite answered 200), and
@@ -155,7 +139,7 @@ fn ring_answer_play_hangup_sends_the_prompt_and_ends_with_bye() {
     let b = bench();
     let mut agent = connect(&b);
     let ua = SipUa::bind();
-    let rtp = silent_peer();
+    let rtp = RtpPeer::silent();
     let mut call = ua.call(b.server.addr(), "555", rtp.local_addr());
     let invite = agent.expect_invite(WAIT).expect("invite");
     assert_eq!(invite.op, "invite");
@@ -241,7 +225,7 @@ fn a_stream_that_arrives_before_the_callers_own_does_not_take_the_prompt() {
         rtp,
         did,
         _ua,
-    } = take_call(&b, &mut agent, silent_peer(), false);
+    } = take_call(&b, &mut agent, RtpPeer::silent(), false);
     let (_, answer) = agent.call("answer", &did, json!({}), WAIT).expect("answer");
     assert_eq!(answer.code, 200);
     assert_eq!(call.wait_final(WAIT), Some(200));
@@ -313,7 +297,7 @@ fn read_dtmf_with(
 fn read_dtmf_collects_rfc4733_digits_up_to_the_terminator() {
     let b = bench();
     let mut agent = connect(&b);
-    let taken = take_call(&b, &mut agent, silent_peer(), true);
+    let taken = take_call(&b, &mut agent, RtpPeer::silent(), true);
     let pt = taken
         .call
         .negotiated()
@@ -339,7 +323,7 @@ fn read_dtmf_collects_rfc4733_digits_up_to_the_terminator() {
 fn read_dtmf_hears_inband_tones_when_telephone_event_was_not_offered() {
     let b = bench();
     let mut agent = connect(&b);
-    let rtp = silent_peer();
+    let rtp = RtpPeer::silent();
     let ua = SipUa::bind();
     let mut offer = sdp::LocalMedia::new(rtp.local_addr().ip(), rtp.local_addr().port());
     offer.telephone_event = false;
@@ -373,7 +357,7 @@ fn read_dtmf_hears_inband_tones_when_telephone_event_was_not_offered() {
 fn read_dtmf_ends_on_the_wall_clock_without_digits() {
     let b = bench();
     let mut agent = connect(&b);
-    let taken = take_call(&b, &mut agent, silent_peer(), true);
+    let taken = take_call(&b, &mut agent, RtpPeer::silent(), true);
     let started = Instant::now();
     let (provisional, done) = agent
         .call("read_dtmf", &taken.did, json!({"duration_sec": 1}), WAIT)
@@ -399,7 +383,7 @@ fn redirect_after_answer_bridges_the_caller_to_a_sipp_uas() {
         .timeout(Duration::from_secs(30))
         .spawn();
     let mut agent = connect(&b);
-    let mut taken = take_call(&b, &mut agent, silent_peer(), true);
+    let mut taken = take_call(&b, &mut agent, RtpPeer::silent(), true);
     let pt = taken
         .call
         .negotiated()
@@ -500,7 +484,7 @@ fn listen_returns_a_wav_of_the_callers_audio_then_200() {
 fn media_ops_before_answer_and_on_unknown_dialogs_are_refused() {
     let b = bench();
     let mut agent = connect(&b);
-    let mut taken = take_call(&b, &mut agent, silent_peer(), false);
+    let mut taken = take_call(&b, &mut agent, RtpPeer::silent(), false);
     let (_, play) = agent
         .call(
             "play",
@@ -534,7 +518,7 @@ fn media_ops_before_answer_and_on_unknown_dialogs_are_refused() {
 fn bad_requests_get_4xx_and_the_call_survives() {
     let b = bench();
     let mut agent = connect(&b);
-    let mut taken = take_call(&b, &mut agent, silent_peer(), true);
+    let mut taken = take_call(&b, &mut agent, RtpPeer::silent(), true);
     let did = taken.did.clone();
     let cases = [
         ("dance", json!({}), 405, "unknown op"),
@@ -584,7 +568,7 @@ fn bad_requests_get_4xx_and_the_call_survives() {
 fn caller_bye_during_play_ends_it_with_487_then_bye() {
     let b = bench();
     let mut agent = connect(&b);
-    let mut taken = take_call(&b, &mut agent, silent_peer(), true);
+    let mut taken = take_call(&b, &mut agent, RtpPeer::silent(), true);
     let id = agent.send_request("play", &taken.did, json!({"uri": "file://prompt.wav"}));
     assert_eq!(agent.wait_response(&id, WAIT).map(|r| r.code), Some(183));
     std::thread::sleep(Duration::from_millis(500));
@@ -601,7 +585,7 @@ fn caller_bye_during_play_ends_it_with_487_then_bye() {
 fn hangup_interrupts_a_running_play() {
     let b = bench();
     let mut agent = connect(&b);
-    let mut taken = take_call(&b, &mut agent, silent_peer(), true);
+    let mut taken = take_call(&b, &mut agent, RtpPeer::silent(), true);
     let play = agent.send_request("play", &taken.did, json!({"uri": "file://prompt.wav"}));
     assert_eq!(agent.wait_response(&play, WAIT).map(|r| r.code), Some(183));
     let started = Instant::now();
@@ -619,7 +603,7 @@ fn hangup_interrupts_a_running_play() {
 fn request_cancel_stops_the_op_with_487_and_keeps_the_call() {
     let b = bench();
     let mut agent = connect(&b);
-    let mut taken = take_call(&b, &mut agent, silent_peer(), true);
+    let mut taken = take_call(&b, &mut agent, RtpPeer::silent(), true);
     let play = agent.send_request("play", &taken.did, json!({"uri": "file://prompt.wav"}));
     assert_eq!(agent.wait_response(&play, WAIT).map(|r| r.code), Some(183));
     let cancel = json!({"id": play, "did": taken.did, "op": ":requestCancel", "data": null});
@@ -704,7 +688,7 @@ fn a_503_from_the_first_agent_passes_the_call_to_the_second() {
 fn a_disconnected_agents_calls_are_hung_up_after_the_grace_period() {
     let b = bench();
     let mut agent = connect(&b);
-    let mut taken = take_call(&b, &mut agent, silent_peer(), true);
+    let mut taken = take_call(&b, &mut agent, RtpPeer::silent(), true);
     let gone = Instant::now();
     agent.close();
     assert!(taken.call.wait_bye(WAIT).is_some(), "caller gets BYE");
@@ -716,11 +700,11 @@ fn a_disconnected_agents_calls_are_hung_up_after_the_grace_period() {
 fn malformed_json_leaves_the_connection_and_other_calls_alive() {
     let b = bench();
     let mut agent = connect(&b);
-    let mut one = take_call(&b, &mut agent, silent_peer(), true);
+    let mut one = take_call(&b, &mut agent, RtpPeer::silent(), true);
     agent.send_text("{\"id\": \"x\", \"op\": ");
     agent.send_text("[]");
     agent.send_text("\u{0}\u{1}garbage");
-    let mut two = take_call(&b, &mut agent, silent_peer(), true);
+    let mut two = take_call(&b, &mut agent, RtpPeer::silent(), true);
     for taken in [&mut one, &mut two] {
         let (_, read) = agent
             .call("read_dtmf", &taken.did, json!({"duration_sec": 1}), WAIT)
@@ -779,7 +763,7 @@ fn cli_mode_takes_text_lines_with_did_defaulting_to_the_last_call() {
         }
     };
     let ua = SipUa::bind();
-    let rtp = silent_peer();
+    let rtp = RtpPeer::silent();
     let mut call = ua.call(b.server.addr(), "100", rtp.local_addr());
     let invite = agent
         .expect_invite(WAIT)
@@ -875,7 +859,7 @@ fn redirect_before_answer_routes_the_call_like_a_bridge() {
 fn sigterm_hangs_up_agent_calls_and_tells_the_agent() {
     let mut b = bench();
     let mut agent = connect(&b);
-    let mut taken = take_call(&b, &mut agent, silent_peer(), true);
+    let mut taken = take_call(&b, &mut agent, RtpPeer::silent(), true);
     let play = agent.send_request("play", &taken.did, json!({"uri": "file://prompt.wav"}));
     assert_eq!(agent.wait_response(&play, WAIT).map(|r| r.code), Some(183));
     b.server.terminate();

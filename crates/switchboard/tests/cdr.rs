@@ -3,20 +3,24 @@
 //! `switchboard cdr` and the operator API (see `cdr_common`).
 
 mod cdr_common;
+mod common;
 
 use std::process::Command;
 
 #[test]
 fn sqlite_records_answered_refused_and_shutdown_calls() {
     let (server, config) = cdr_common::run("");
-    // The default store: cdr.sqlite beside the config file, in WAL mode.
+    // The default store: cdr.sqlite beside the config file, in WAL mode
+    // (the header's write and read versions, bytes 18 and 19, are 2 then;
+    // 1 for a rollback journal).
     let file = server.dir().join("cdr.sqlite");
-    assert!(file.exists(), "{}", server.log());
+    let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    assert_eq!(bytes.get(18..20), Some(&[2u8, 2][..]), "not in WAL mode");
     // A limit and a window read through the same path.
-    let text = cdr_common::cdr_command(&config, &["--limit", "1"]);
+    let text = common::cdr::cdr_command(&config, &["--limit", "1"]);
     let one: Vec<serde_json::Value> = serde_json::from_str(&text).expect("JSON");
     assert_eq!(one.len(), 1);
-    let text = cdr_common::cdr_command(&config, &["--until", "1970-01-02T00:00:00Z"]);
+    let text = common::cdr::cdr_command(&config, &["--until", "1970-01-02T00:00:00Z"]);
     assert_eq!(text.trim(), "[]");
 }
 
@@ -105,7 +109,7 @@ sip:
 
     server.terminate();
     assert_eq!(server.wait_exit(Duration::from_secs(20)), Some(0));
-    let list = cdr_common::records(&server.dir().join("switchboard.yaml"));
+    let list = common::cdr::records(&server.config_path());
     assert_eq!(list.len(), 2, "{list:#?}");
     let bridged = &list[0];
     assert_eq!(bridged["controller"], "none", "{bridged:#}");

@@ -10,6 +10,7 @@
 //! writer's rate is records committed per second with the queue full.
 
 mod cdr_common;
+mod common;
 
 use std::time::Instant;
 

@@ -70,15 +70,9 @@ fn agent_addr(b: &RayoBench) -> SocketAddr {
     }
 }
 
+/// An agent of `agents`, retrying while the listener comes up.
 fn connect(addr: SocketAddr) -> Agent {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match Agent::connect(addr, "agents") {
-            Ok(agent) => return agent,
-            Err(error) if Instant::now() > deadline => panic!("agent cannot connect: {error:?}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
+    Agent::connect_retrying(addr, "agents", WAIT).expect("agent connects")
 }
 
 /// `agent` takes the call it is offered and answers it (`Ok` expected).

@@ -188,87 +188,10 @@ fn free_rtp() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
 
-/// A caller that holds an answered call for half a second, or takes a 503
-/// (and ACKs it); either way the call ends in SIPp's success count.
-const FLOOD_CALLER: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="flood caller">
-  <send retrans="500">
-    <![CDATA[
-      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
-      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0
-      a=rtpmap:0 PCMU/8000
-
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="183" optional="true"/>
-  <recv response="503" optional="true" next="refused"/>
-  <recv response="200" rrs="true"/>
-  <send>
-    <![CDATA[
-      ACK [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      [routes]
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <pause milliseconds="500"/>
-  <send retrans="500">
-    <![CDATA[
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 2 BYE
-      [routes]
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200"/>
-  <nop next="done"/>
-  <label id="refused"/>
-  <send>
-    <![CDATA[
-      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      [last_Via:]
-      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <label id="done"/>
-  <timewait milliseconds="200"/>
-</scenario>
-"#;
+/// bench/overload.sh's caller: holds an answered call for `-d` ms, or
+/// takes a 503 (and ACKs it); either way the call ends in SIPp's success
+/// count.
+const FLOOD_CALLER: &str = include_str!("../../../bench/scenarios/uac_or_503.xml");
 
 #[test]
 fn a_flood_is_completed_or_refused_call_by_call() {
@@ -285,7 +208,7 @@ fn a_flood_is_completed_or_refused_call_by_call() {
     let run = Sipp::xml(FLOOD_CALLER, server.addr())
         .service("9000")
         .calls(total)
-        .args(&["-r", "150", "-rp", "1000", "-l", "200"])
+        .args(&["-r", "150", "-rp", "1000", "-l", "200", "-d", "500"])
         .timeout(Duration::from_secs(20))
         .run();
     let answered = run.sent("BYE ");

@@ -10,6 +10,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::cdr::records;
 use common::http::{get, split_url};
 use media::tone::ToneGenerator;
 use media::wav::WavAudio;
@@ -17,7 +18,7 @@ use testkit::analysis::tone_fraction;
 use testkit::baresip::write_wav_8k;
 use testkit::rayo_harness::{play, Caller, RayoBench, RayoConfig, WAIT};
 use testkit::xmpp::{error_condition, XmppClient};
-use testkit::Source;
+use testkit::{wait_refused, Source};
 use xmpp::Element;
 
 const RECORD_NS: &str = "urn:xmpp:rayo:record:1";
@@ -107,7 +108,7 @@ fn a_duplex_recording_holds_the_caller_and_the_prompt_on_their_channels() {
     assert!(call.hangup(WAIT).is_ok(), "{}", b.server.log());
     let deadline = Instant::now() + WAIT;
     loop {
-        let listed = call_records(&b)
+        let listed = records(&b.server.config_path())
             .iter()
             .flat_map(|r| r["recordings"].as_array().cloned().unwrap_or_default())
             .any(|path| {
@@ -120,18 +121,6 @@ fn a_duplex_recording_holds_the_caller_and_the_prompt_on_their_channels() {
         assert!(Instant::now() < deadline, "{name} in no call record");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// The server's call records, as `switchboard cdr --format json` prints them.
-fn call_records(b: &RayoBench) -> Vec<serde_json::Value> {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("--config")
-        .arg(b.server.config_path())
-        .args(["cdr", "--since", "1h", "--format", "json"])
-        .output()
-        .expect("run switchboard cdr");
-    assert!(output.status.success(), "{output:?}");
-    serde_json::from_slice(&output.stdout).expect("a JSON array")
 }
 
 #[test]
@@ -267,9 +256,5 @@ fn recording_urls_follow_an_http_listener_moved_by_a_reload() {
     // listener serves it; the old port is closed.
     let (_, target) = split_url(&before);
     assert_eq!(get(address, &target).0, 200);
-    let deadline = Instant::now() + WAIT;
-    while std::net::TcpStream::connect(old).is_ok() {
-        assert!(Instant::now() < deadline, "the old HTTP port still accepts");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(wait_refused(old, WAIT), "the old HTTP port still accepts");
 }

@@ -125,6 +125,24 @@ impl Agent {
         Agent::connect_with(addr, &format!("/?endpoint={endpoint}"), &[])
     }
 
+    /// [`Agent::connect`], retried every 50 ms for up to `timeout` while the
+    /// server's listener comes up (it binds after the SIP one a test waits
+    /// for); the last error if it never accepts.
+    pub fn connect_retrying(
+        addr: SocketAddr,
+        endpoint: &str,
+        timeout: Duration,
+    ) -> Result<Agent, AgentError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match Agent::connect(addr, endpoint) {
+                Ok(agent) => return Ok(agent),
+                Err(error) if Instant::now() >= deadline => return Err(error),
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
     /// Connects with any path, query and extra headers, for tests of the
     /// upgrade itself (missing endpoint, CLI mode, authorisation).
     pub fn connect_with(

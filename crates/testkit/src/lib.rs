@@ -32,6 +32,6 @@ pub mod xmpp;
 pub use agent::{Agent, AgentError, AgentFrame};
 pub use ports::{free_port, free_ports};
 pub use rtp_peer::{Codec, ReceivedPacket, RtpPeer, RtpPeerConfig, Source};
-pub use server::Server;
+pub use server::{wait_refused, Server};
 pub use sip_ua::{CallHandle, IncomingCall, SipUa};
 pub use sipp::{Sipp, SippRun};

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use xmpp::Element;
 
 use crate::free_port;
-use crate::rtp_peer::{Codec, RtpPeer, RtpPeerConfig, Source};
+use crate::rtp_peer::{RtpPeer, Source};
 use crate::server::Server;
 use crate::sip_ua::{CallHandle, SipUa};
 use crate::sipp::SippRun;
@@ -475,13 +475,13 @@ impl Caller {
     pub fn new() -> Caller {
         Caller {
             ua: SipUa::bind(),
-            rtp: silent_peer(),
+            rtp: RtpPeer::silent(),
         }
     }
 
     /// A UA and an RTP peer sending `source` (a tone, for mixers).
     pub fn sending(source: Source) -> Caller {
-        let rtp = silent_peer();
+        let rtp = RtpPeer::silent();
         rtp.set_source(source);
         Caller {
             ua: SipUa::bind(),
@@ -581,14 +581,4 @@ pub fn with_header(mut command: Element, name: &str, value: &str) -> Element {
 /// The bare JID of the mixer `name` on the harness domain.
 pub fn mixer_jid(name: &str) -> String {
     format!("{name}@{DOMAIN}")
-}
-
-/// An RTP peer on 127.0.0.1 that sends PCMU silence.
-pub fn silent_peer() -> RtpPeer {
-    RtpPeer::start(RtpPeerConfig {
-        codec: Codec::Pcmu,
-        source: Source::Silence,
-        ..RtpPeerConfig::default()
-    })
-    .expect("RTP peer on 127.0.0.1")
 }

@@ -183,6 +183,17 @@ impl RtpPeer {
         RtpPeer::start(RtpPeerConfig::default()).expect("bind RTP peer on 127.0.0.1")
     }
 
+    /// A PCMU peer sending silence: a caller whose media must flow but
+    /// whose audio no test listens to.
+    pub fn silent() -> RtpPeer {
+        RtpPeer::start(RtpPeerConfig {
+            codec: Codec::Pcmu,
+            source: Source::Silence,
+            ..RtpPeerConfig::default()
+        })
+        .expect("bind RTP peer on 127.0.0.1")
+    }
+
     /// A peer sending a `frequency` Hz tone at -10 dBm0 in `codec`, for
     /// tests that check who hears whom.
     pub fn tone(codec: Codec, frequency: f64) -> RtpPeer {

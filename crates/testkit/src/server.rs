@@ -1,7 +1,7 @@
 //! Runs the `switchboard` binary on a test's own config and ports.
 
 use std::fs;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -183,6 +183,25 @@ impl Server {
     }
 }
 
+/// Waits up to `timeout` until a TCP connect to `addr` is refused; whether
+/// it came to that. A listener a reload moved logs the move at once but
+/// closes its old socket a moment later, on a task of its own, so a test
+/// that checks the old port polls instead of connecting once.
+pub fn wait_refused(addr: SocketAddr, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let refused = TcpStream::connect(addr)
+            .is_err_and(|error| error.kind() == std::io::ErrorKind::ConnectionRefused);
+        if refused {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -190,5 +209,19 @@ impl Drop for Server {
         if std::thread::panicking() {
             eprintln!("--- switchboard log ---\n{}", self.log());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_refused_waits_out_a_listener_and_sees_it_gone() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("address");
+        assert!(!wait_refused(addr, Duration::from_millis(50)));
+        drop(listener);
+        assert!(wait_refused(addr, Duration::ZERO));
     }
 }

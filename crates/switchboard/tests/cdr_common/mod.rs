@@ -6,16 +6,16 @@
 
 pub mod postgres;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use testkit::agent::Agent;
-use testkit::rtp_source::Source;
-use testkit::{free_port, Codec, RtpPeer, RtpPeerConfig, Server, SipUa};
+use testkit::{free_port, RtpPeer, Server, SipUa};
+
+use crate::common::cdr::{cdr_command, records};
+use crate::common::http::request;
 
 /// How long any one step may take.
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -24,73 +24,6 @@ const TOKEN: &str = "cdr-test-token-0123456789";
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_switchboard"))
-}
-
-fn silent_peer() -> RtpPeer {
-    RtpPeer::start(RtpPeerConfig {
-        codec: Codec::Pcmu,
-        source: Source::Silence,
-        ..RtpPeerConfig::default()
-    })
-    .expect("RTP peer on 127.0.0.1")
-}
-
-/// `GET target` from `address` with `Authorization: Bearer token` when
-/// given: the status and the body.
-pub fn get(address: SocketAddr, target: &str, token: Option<&str>) -> (u16, String) {
-    let mut stream = TcpStream::connect_timeout(&address, WAIT).expect("connect");
-    stream.set_read_timeout(Some(WAIT)).expect("timeout");
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let request = format!("GET {target} HTTP/1.1\r\nHost: sb\r\n{auth}Connection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).expect("write");
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).expect("read");
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let status = text[9..12].parse().expect("status");
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// Runs `switchboard cdr --config config ARGS`: its stdout, asserting success.
-pub fn cdr_command(config: &Path, args: &[&str]) -> String {
-    let output = Command::new(binary())
-        .arg("--config")
-        .arg(config)
-        .arg("cdr")
-        .args(args)
-        .output()
-        .expect("run switchboard cdr");
-    assert!(
-        output.status.success(),
-        "switchboard cdr {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// The records `switchboard cdr --format json` prints.
-pub fn records(config: &Path) -> Vec<Value> {
-    let text = cdr_command(config, &["--format", "json", "--since", "1h"]);
-    match serde_json::from_str(&text) {
-        Ok(Value::Array(list)) => list,
-        other => panic!("not a JSON array: {other:?}\n{text}"),
-    }
-}
-
-fn connect(address: SocketAddr) -> Agent {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match Agent::connect(address, "myagent") {
-            Ok(agent) => return agent,
-            Err(error) if Instant::now() > deadline => panic!("agent cannot connect: {error:?}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
 }
 
 /// An agent-answered call from `ua` to `number`, media flowing both ways.
@@ -116,9 +49,10 @@ fn answered_call(
     call
 }
 
-/// The whole scenario against the store `cdr_yaml` (a `cdr:` section)
-/// configures; returns the server's config path for further reads.
-pub fn run(cdr_yaml: &str) -> (Server, PathBuf) {
+/// A server on the store `cdr_yaml` (a `cdr:` section) configures: local
+/// callers reach the agents of `myagent` on 555, nothing else. Returns it
+/// and its Agent RPC address.
+pub fn start(cdr_yaml: &str) -> (Server, SocketAddr) {
     let port = free_port();
     let agent_port = free_port();
     let yaml = format!(
@@ -145,14 +79,21 @@ sip:
 {cdr_yaml}
 "#
     );
-    let mut server = Server::start(binary(), &yaml, port);
-    let config = server.dir().join("switchboard.yaml");
-    let mut agent = connect(format!("127.0.0.1:{agent_port}").parse().expect("address"));
+    let server = Server::start(binary(), &yaml, port);
+    (server, SocketAddr::from(([127, 0, 0, 1], agent_port)))
+}
+
+/// The whole scenario against the store `cdr_yaml` (a `cdr:` section)
+/// configures; returns the server's config path for further reads.
+pub fn run(cdr_yaml: &str) -> (Server, PathBuf) {
+    let (mut server, agents) = start(cdr_yaml);
+    let config = server.config_path();
+    let mut agent = Agent::connect_retrying(agents, "myagent", WAIT).expect("agent connects");
     let ua = SipUa::bind();
     let from_uri = format!("sip:testkit@{}", ua.local_addr());
 
     // 1. Answered by the agent, media both ways, hung up by the caller.
-    let rtp = silent_peer();
+    let rtp = RtpPeer::silent();
     let mut call = answered_call(&server, &mut agent, &ua, &rtp, "555");
     let deadline = Instant::now() + WAIT;
     while rtp.received().is_empty() && Instant::now() < deadline {
@@ -163,7 +104,7 @@ sip:
     assert_eq!(call.hangup(WAIT).ok(), Some(200), "{}", server.log());
 
     // 2. Refused: no route for 999.
-    let rtp2 = silent_peer();
+    let rtp2 = RtpPeer::silent();
     let mut refused = ua.call(server.addr(), "999", rtp2.local_addr());
     assert_eq!(refused.wait_final(WAIT), Some(404), "{}", server.log());
 
@@ -171,7 +112,8 @@ sip:
     let http = server.http_addr().expect("HTTP address in the log");
     let deadline = Instant::now() + WAIT;
     let listed = loop {
-        let (status, body) = get(http, "/api/v1/cdrs?since=1h&limit=10", Some(TOKEN));
+        let (status, body) = request(http, "GET", "/api/v1/cdrs?since=1h&limit=10", Some(TOKEN));
+        let body = String::from_utf8_lossy(&body);
         assert_eq!(status, 200, "{body}");
         let list: Vec<Value> = serde_json::from_str(&body).expect("JSON array");
         if list.len() >= 2 || Instant::now() > deadline {
@@ -180,15 +122,16 @@ sip:
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(listed.len(), 2, "{listed:?}");
-    assert_eq!(get(http, "/api/v1/cdrs", None).0, 401);
-    assert_eq!(get(http, "/api/v1/cdrs", Some("wrong")).0, 401);
-    let (status, body) = get(http, "/api/v1/cdrs?since=soon", Some(TOKEN));
+    assert_eq!(request(http, "GET", "/api/v1/cdrs", None).0, 401);
+    assert_eq!(request(http, "GET", "/api/v1/cdrs", Some("wrong")).0, 401);
+    let (status, body) = request(http, "GET", "/api/v1/cdrs?since=soon", Some(TOKEN));
+    let body = String::from_utf8_lossy(&body);
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("since"), "{body}");
 
     // 3. Up at SIGTERM: the server ends it, and its record is written
     // before the process exits.
-    let rtp3 = silent_peer();
+    let rtp3 = RtpPeer::silent();
     let _up = answered_call(&server, &mut agent, &ua, &rtp3, "555");
     server.terminate();
     assert_eq!(

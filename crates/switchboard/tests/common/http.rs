@@ -1,5 +1,6 @@
 #![allow(dead_code)] // each test binary uses part of it
-//! A minimal HTTP/1.1 GET for fetching recordings from their signed URLs.
+//! A minimal HTTP/1.1 client: recordings from their signed URLs, the
+//! operator API with its bearer token.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -8,9 +9,26 @@ use testkit::rayo_harness::WAIT;
 
 /// `GET target` from `address`: the status and the body.
 pub fn get(address: SocketAddr, target: &str) -> (u16, Vec<u8>) {
+    request(address, "GET", target, None)
+}
+
+/// `method target` (no body) to `address`, with `Authorization: Bearer
+/// token` when given: the status and the body.
+pub fn request(
+    address: SocketAddr,
+    method: &str,
+    target: &str,
+    token: Option<&str>,
+) -> (u16, Vec<u8>) {
     let mut stream = TcpStream::connect_timeout(&address, WAIT).expect("connect");
     stream.set_read_timeout(Some(WAIT)).expect("timeout");
-    let request = format!("GET {target} HTTP/1.1\r\nHost: sb\r\nConnection: close\r\n\r\n");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: sb\r\n{auth}Content-Length: 0\r\n\
+         Connection: close\r\n\r\n"
+    );
     stream.write_all(request.as_bytes()).expect("write");
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).expect("read");

@@ -1,5 +1,6 @@
 //! Helpers shared by several test binaries.
 
+pub mod cdr;
 pub mod core;
 pub mod hearing;
 pub mod http;
