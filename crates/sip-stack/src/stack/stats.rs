@@ -133,7 +133,7 @@ pub struct StackStats {
     pub responses_sent: StatusCounts,
     /// Transmissions that repeated an earlier one: timer retransmissions of
     /// requests and final responses, responses repeated for a retransmitted
-    /// request, ACKs repeated for a retransmitted 2xx.
+    /// request, ACKs repeated for a retransmitted final response.
     pub retransmissions_sent: u64,
     /// Datagrams or stream messages that did not parse as SIP.
     pub unparseable_received: u64,
