@@ -179,7 +179,6 @@ impl SipStack {
         match sip::parse_datagram(bytes) {
             Ok(message) => self.handle_message(now, message, source, transport, connection),
             Err(error) => {
-                self.stats.unparseable_received += 1;
                 tracing::debug!(%source, %error, "unparseable SIP message");
                 if let Some(response) = sip::error_response(bytes, &error) {
                     let destination = inbound::response_destination(

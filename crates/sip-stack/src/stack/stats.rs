@@ -83,8 +83,10 @@ impl Default for StatusCounts {
 }
 
 impl StatusCounts {
-    /// Counts one response with `status`.
-    pub(crate) fn add(&mut self, status: u16) {
+    /// Counts one response with `status`; public for a driver that sends
+    /// responses of its own (the 400 to a message its transport could not
+    /// parse, which never reaches the stack).
+    pub fn add(&mut self, status: u16) {
         self.0[status_slot(status)] += 1;
     }
 
@@ -106,6 +108,16 @@ impl StatusCounts {
     /// The sum over every code.
     pub fn total(&self) -> u64 {
         self.0.iter().sum()
+    }
+}
+
+impl std::ops::AddAssign<&StatusCounts> for StatusCounts {
+    /// Adds `other`'s counts, code by code (the stack's responses and a
+    /// driver's own).
+    fn add_assign(&mut self, other: &StatusCounts) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0) {
+            *mine += theirs;
+        }
     }
 }
 
@@ -135,8 +147,6 @@ pub struct StackStats {
     /// requests and final responses, responses repeated for a retransmitted
     /// request, ACKs repeated for a retransmitted final response.
     pub retransmissions_sent: u64,
-    /// Datagrams or stream messages that did not parse as SIP.
-    pub unparseable_received: u64,
     /// Transactions alive, client and server.
     pub transactions: u64,
     /// Dialogs alive.
