@@ -219,7 +219,7 @@ impl Driver {
         let now = Instant::now();
         let (pacer_late_ticks, pacer_ticks) = self.context.pacer.late_ticks(PACER_LATE);
         let (pacer_busy_ticks, _) = self.context.pacer.busy_ticks(PACER_BUSY);
-        let pacer_streams = self.context.pacer.stats().streams;
+        let pacer_streams = self.context.pacer.streams();
         let load = LoadSample {
             inbound_queued: self.inbound.len(),
             inbound_capacity: self.inbound.max_capacity(),
