@@ -49,6 +49,11 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// How long calls told to hang up at shutdown have to finish.
 const HANGUP_WAIT: Duration = Duration::from_secs(3);
 
+/// Load samples between two sums of the calls' event queues for
+/// `/metrics` (once a second): the sum walks every call, a scrape comes
+/// every few seconds, and the governor does not read it.
+const CALL_EVENTS_EVERY: u32 = 10;
+
 /// Where shutdown stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -85,6 +90,9 @@ pub struct Driver {
     calls_behind: HashSet<CallKey>,
     /// Where the refusing state is published for `/readyz`.
     readiness: Option<Readiness>,
+    /// Load samples taken, to sum the calls' event queues every
+    /// [`CALL_EVENTS_EVERY`]th.
+    samples: u32,
 }
 
 impl Driver {
@@ -118,6 +126,7 @@ impl Driver {
             refusals: RefusalLog::default(),
             calls_behind: HashSet::new(),
             readiness: None,
+            samples: 0,
         }
     }
 
@@ -232,7 +241,10 @@ impl Driver {
             calls_behind: self.calls_behind.len(),
         };
         self.calls_behind.clear();
-        crate::http::metrics::queues::CALL_EVENTS.publish(self.calls.queue_load());
+        if self.samples.is_multiple_of(CALL_EVENTS_EVERY) {
+            crate::http::metrics::queues::CALL_EVENTS.publish(self.calls.queue_load());
+        }
+        self.samples = self.samples.wrapping_add(1);
         // For /metrics, at the same pace rather than after every batch.
         crate::http::metrics::sip::publish(self.stack.stats());
         match self.governor.sample(now, &load) {
