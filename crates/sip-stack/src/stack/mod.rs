@@ -52,7 +52,7 @@ pub use events::{
     ClientTransactionId, DialogEndReason, Output, ServerTransactionId, StackError, StackEvent,
     TransactionId, Transmit,
 };
-pub use stats::{MethodCounts, StackStats, StatusCounts, COUNTED_CODES, COUNTED_METHODS};
+pub use stats::{MethodCounts, StackStats, StatusCounts};
 
 use crate::dialog::{Dialog, DialogId};
 use crate::transaction::matching::{ClientKey, ServerKey};
