@@ -66,6 +66,5 @@ pub use response::{make_response, to_tag_for};
 pub use stack::{
     ClientTransactionId, DialogEndReason, MethodCounts, Output, ServerTransactionId, SipStack,
     StackConfig, StackError, StackEvent, StackStats, StatusCounts, TransactionId, Transmit,
-    COUNTED_CODES, COUNTED_METHODS,
 };
 pub use transport::{ConnectionId, Destination, TimerConfig, Transport};

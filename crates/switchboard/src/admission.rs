@@ -1,7 +1,9 @@
 //! How Switchboard answers a request that starts no known dialog.
 //!
-//! Pure policy, no I/O: given a request, where it came from and `now`, it
-//! decides ([`Admit`]). An INVITE is refused with 403 when no endpoint
+//! Pure policy, no I/O: given a request, where it came from, `now` and the
+//! overload governor's verdict, it decides ([`Admit`]). While the governor
+//! refuses, a new INVITE or OPTIONS gets 503 with `Retry-After` before
+//! anything else is looked at. An INVITE is refused with 403 when no endpoint
 //! claims the source, 401 while a `user` endpoint's digest is missing or
 //! stale, 404 when no route matches, or the route's `hangup` code; a call
 //! routed to a SIP destination or a controller endpoint (agent, Rayo) is
@@ -37,6 +39,7 @@ use sip_stack::make_response;
 use crate::auth_ban::{AuthFailures, BanPolicy};
 use crate::config::{Config, Destination, DigestAuth, EndpointMatch, RouteEntry};
 use crate::control::ControllerKind;
+use crate::overload::{Decision, Pressure};
 use crate::router::{RouteDecision, Router};
 
 /// Methods we answer; listed in `Allow`.
@@ -53,6 +56,15 @@ pub const SUPPORTED: &str = "";
 pub enum Admit {
     /// Send this final response.
     Respond(Response),
+    /// Send this 503 (with `Retry-After`): the server takes no new calls
+    /// for `pressure`. Counted apart, and recorded in no call record: an
+    /// overloaded server has no time for that.
+    Overloaded {
+        /// The 503.
+        response: Response,
+        /// Why the governor refuses.
+        pressure: Pressure,
+    },
     /// Start a B2BUA call toward a SIP destination.
     Bridge(Bridge),
     /// Send nothing (a stray ACK).
@@ -148,18 +160,30 @@ impl Admission {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The decision for a new request outside any dialog.
+    /// The decision for a new request outside any dialog. `load` is the
+    /// overload governor's verdict, asked only for a new INVITE or OPTIONS.
     pub fn admit(
         &mut self,
         now: Instant,
         request: &Request,
         source: SocketAddr,
         transport: &str,
+        load: impl FnOnce() -> Decision,
     ) -> Admit {
         let in_dialog = request
             .to()
             .ok()
             .and_then(|to| to.tag().map(str::to_string));
+        if in_dialog.is_none() && matches!(request.method, Method::Invite | Method::Options) {
+            if let Decision::Refuse {
+                retry_after,
+                pressure,
+            } = load()
+            {
+                let response = self.unavailable(request, retry_after);
+                return Admit::Overloaded { response, pressure };
+            }
+        }
         let response = match (&request.method, in_dialog) {
             (Method::Ack, _) => return Admit::Ignore,
             // We hold no dialogs yet, so every in-dialog request is for one we do not know.
@@ -179,7 +203,8 @@ impl Admission {
     }
 
     /// The final response to a new request, or `None` when nothing is sent
-    /// or the request starts a call (for callers that only answer).
+    /// or the request starts a call (for callers that only answer; load
+    /// refuses nothing).
     pub fn answer(
         &mut self,
         now: Instant,
@@ -187,10 +212,20 @@ impl Admission {
         source: SocketAddr,
         transport: &str,
     ) -> Option<Response> {
-        match self.admit(now, request, source, transport) {
-            Admit::Respond(response) => Some(response),
+        match self.admit(now, request, source, transport, || Decision::Admit) {
+            Admit::Respond(response) | Admit::Overloaded { response, .. } => Some(response),
             Admit::Bridge(_) | Admit::Ignore => None,
         }
+    }
+
+    /// The 503 that refuses a new request for `retry_after` seconds: the
+    /// server is overloaded or shutting down.
+    pub fn unavailable(&self, request: &Request, retry_after: u32) -> Response {
+        let mut response = make_response(request, 503);
+        response
+            .headers
+            .push_known(HeaderName::RetryAfter, retry_after.to_string());
+        self.stamp(response)
     }
 
     fn stamp(&self, mut response: Response) -> Response {
@@ -472,6 +507,37 @@ routes:
     }
 
     #[test]
+    fn load_refuses_new_invites_and_options_only_with_a_stamped_503() {
+        let mut a = admission();
+        let refuse = || Decision::Refuse {
+            retry_after: 4,
+            pressure: Pressure::InboundQueue,
+        };
+        for method in ["INVITE", "OPTIONS"] {
+            let r = request(method, "666", "bob", "");
+            match a.admit(Instant::now(), &r, local(), "udp", refuse) {
+                Admit::Overloaded { response, pressure } => {
+                    assert_eq!(pressure, Pressure::InboundQueue);
+                    assert_eq!(response.status, 503);
+                    let header = |name| response.headers.get(name);
+                    assert_eq!(header(HeaderName::RetryAfter), Some("4"));
+                    assert!(header(HeaderName::Server).is_some(), "stamped");
+                    assert_eq!(header(HeaderName::ContentLength), Some("0"));
+                }
+                other => panic!("{method}: {other:?}"),
+            }
+        }
+        // In-dialog requests and other methods never ask the governor.
+        let never = || -> Decision { panic!("the governor is not asked") };
+        let in_dialog = request("INVITE", "666", "bob", ";tag=b");
+        let bye = request("BYE", "666", "bob", "");
+        for r in [in_dialog, bye] {
+            let admit = a.admit(Instant::now(), &r, local(), "udp", never);
+            assert!(matches!(admit, Admit::Respond(ref r) if r.status == 481));
+        }
+    }
+
+    #[test]
     fn invite_decisions_follow_endpoints_and_routes() {
         let mut a = admission();
         let cases = [
@@ -495,7 +561,7 @@ routes:
     fn calls_for_an_agent_endpoint_are_handed_to_a_call_actor() {
         let mut a = admission();
         let r = request("INVITE", "49123", "bob", "");
-        match a.admit(Instant::now(), &r, local(), "udp") {
+        match a.admit(Instant::now(), &r, local(), "udp", || Decision::Admit) {
             Admit::Bridge(bridge) => {
                 assert_eq!(bridge.controller, Some(ControllerKind::Agent));
                 assert_eq!(

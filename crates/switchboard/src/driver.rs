@@ -8,10 +8,10 @@
 //! it; its commands come back here and are carried out on the stack.
 //!
 //! Overload: every [`SAMPLE_INTERVAL`] the driver samples its load for the
-//! [`Governor`] ([`crate::overload`]); while it refuses, a new INVITE gets
-//! 503 with `Retry-After` before admission sees it (no call actor, no
-//! offer) and OPTIONS gets 503, so a proxy's health probe stops sending
-//! here. Requests of calls already up are never refused for load.
+//! [`Governor`] ([`crate::overload`]); while it refuses, admission answers
+//! a new INVITE 503 with `Retry-After` before routing or digest (no call
+//! actor, no offer) and OPTIONS 503, so a proxy's health probe stops
+//! sending here. Requests of calls already up are never refused for load.
 //!
 //! Shutdown: new INVITEs get 503 at once; running calls may finish on their
 //! own for the drain period, then they are told to hang up; once they have
@@ -23,7 +23,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sip::{HeaderName, Method, TypedHeaders};
+use sip::Method;
 use sip_stack::transport::Destination;
 use sip_stack::{make_response, Output, SipStack, StackEvent, TransactionId};
 use tokio::sync::mpsc;
@@ -34,7 +34,7 @@ use crate::calls::{
 };
 use crate::http::Readiness;
 use crate::overload::{
-    Decision, Governor, LoadSample, Pressure, RefusalLog, PACER_BUSY, PACER_LATE, SAMPLE_INTERVAL,
+    Decision, Governor, LoadSample, RefusalLog, PACER_BUSY, PACER_LATE, SAMPLE_INTERVAL,
 };
 use crate::transport::{Inbound, Transports};
 
@@ -48,6 +48,15 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
 /// How long calls told to hang up at shutdown have to finish.
 const HANGUP_WAIT: Duration = Duration::from_secs(3);
+
+/// The `Retry-After` of the 503 a shutting-down server answers new INVITEs
+/// with, in seconds: long enough for a proxy to pick another server.
+const DRAIN_RETRY_AFTER: u32 = 30;
+
+/// Load samples between two sums of the calls' event queues for
+/// `/metrics` (once a second): the sum walks every call, a scrape comes
+/// every few seconds, and the governor does not read it.
+const CALL_EVENTS_EVERY: u32 = 10;
 
 /// Where shutdown stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +94,9 @@ pub struct Driver {
     calls_behind: HashSet<CallKey>,
     /// Where the refusing state is published for `/readyz`.
     readiness: Option<Readiness>,
+    /// Load samples taken, to sum the calls' event queues every
+    /// [`CALL_EVENTS_EVERY`]th.
+    samples: u32,
 }
 
 impl Driver {
@@ -118,6 +130,7 @@ impl Driver {
             refusals: RefusalLog::default(),
             calls_behind: HashSet::new(),
             readiness: None,
+            samples: 0,
         }
     }
 
@@ -219,7 +232,7 @@ impl Driver {
         let now = Instant::now();
         let (pacer_late_ticks, pacer_ticks) = self.context.pacer.late_ticks(PACER_LATE);
         let (pacer_busy_ticks, _) = self.context.pacer.busy_ticks(PACER_BUSY);
-        let pacer_streams = self.context.pacer.stats().streams;
+        let pacer_streams = self.context.pacer.streams();
         let load = LoadSample {
             inbound_queued: self.inbound.len(),
             inbound_capacity: self.inbound.max_capacity(),
@@ -232,7 +245,10 @@ impl Driver {
             calls_behind: self.calls_behind.len(),
         };
         self.calls_behind.clear();
-        crate::http::metrics::queues::CALL_EVENTS.publish(self.calls.queue_load());
+        if self.samples.is_multiple_of(CALL_EVENTS_EVERY) {
+            crate::http::metrics::queues::CALL_EVENTS.publish(self.calls.queue_load());
+        }
+        self.samples = self.samples.wrapping_add(1);
         // For /metrics, at the same pace rather than after every batch.
         crate::http::metrics::sip::publish(self.stack.stats());
         match self.governor.sample(now, &load) {
@@ -254,39 +270,6 @@ impl Driver {
                 "refused for load: 503"
             );
         }
-    }
-
-    /// The 503 for a new INVITE or an OPTIONS while the governor refuses
-    /// calls; `None` to go on to admission.
-    fn refusal(&mut self, now: Instant, request: &sip::Request) -> Option<sip::Response> {
-        let invite = match request.method {
-            Method::Invite => true,
-            Method::Options => false,
-            _ => return None,
-        };
-        let in_dialog = request.to().ok().is_some_and(|to| to.tag().is_some());
-        if in_dialog {
-            return None;
-        }
-        let calls = self.calls.len();
-        let (retry_after, pressure) = if invite {
-            match self.governor.admit_call(calls) {
-                Decision::Admit => return None,
-                Decision::Refuse {
-                    retry_after,
-                    pressure,
-                } => (retry_after, pressure),
-            }
-        } else {
-            let pressure: Pressure = self.governor.refusing(calls)?;
-            (self.governor.retry_after(), pressure)
-        };
-        self.refusals.refused(now, invite, pressure);
-        let mut response = make_response(request, 503);
-        response
-            .headers
-            .push_known(HeaderName::RetryAfter, retry_after.to_string());
-        Some(response)
     }
 
     fn receive(&mut self, item: Inbound) {
@@ -422,51 +405,35 @@ impl Driver {
                 let _guard = span.enter();
                 tracing::debug!(method = %request.method, %source, "request");
                 let now = Instant::now();
-                let refused = if self.draining {
-                    None
+                let invite = request.method == Method::Invite;
+                let admit = if self.draining && invite {
+                    Admit::Respond(self.admission.unavailable(&request, DRAIN_RETRY_AFTER))
                 } else {
-                    self.refusal(now, &request)
+                    // Load refuses only while running: a draining server
+                    // answers INVITEs above and OPTIONS as usual.
+                    let (governor, draining) = (&mut self.governor, self.draining);
+                    let calls = self.calls.len();
+                    let load = || {
+                        if draining {
+                            Decision::Admit
+                        } else {
+                            governor.admit_call(calls)
+                        }
+                    };
+                    self.admission
+                        .admit(now, &request, source, &self.listener, load)
                 };
-                if let Some(response) = refused {
-                    // Counted and logged once a second, not per request;
-                    // no call record either: that is work the overloaded
-                    // server has no time for.
-                    if request.method == Method::Invite {
-                        self.context.totals.finished(
-                            crate::calls::totals::Controlled::None,
-                            crate::cdr::Disposition::Refused,
-                        );
+                let (response, recorded) = match admit {
+                    Admit::Overloaded { response, pressure } => {
+                        // Counted and logged once a second, not per
+                        // request; no call record either: that is work
+                        // the overloaded server has no time for.
+                        self.refusals.refused(now, invite, pressure);
+                        (response, false)
                     }
-                    let _ = self.stack.respond(now, transaction, response);
-                    return;
-                }
-                let admit = if self.draining && request.method == Method::Invite {
-                    let mut r = make_response(&request, 503);
-                    r.headers.push_known(HeaderName::RetryAfter, "30");
-                    Admit::Respond(r)
-                } else {
-                    self.admission.admit(now, &request, source, &self.listener)
-                };
-                match admit {
                     Admit::Respond(response) => {
                         tracing::info!(method = %request.method, status = response.status, "answered");
-                        // A refused INVITE is a call too, in the records; a
-                        // challenge is not (the caller tries again).
-                        if request.method == Method::Invite && !matches!(response.status, 401 | 407)
-                        {
-                            self.context.totals.finished(
-                                crate::calls::totals::Controlled::None,
-                                crate::cdr::Disposition::Refused,
-                            );
-                            if self.context.cdr.is_enabled() {
-                                let record =
-                                    crate::cdr::CallRecord::refused(&request, response.status);
-                                self.context.cdr.submit(record);
-                            }
-                        }
-                        if let Err(error) = self.stack.respond(now, transaction, response) {
-                            tracing::warn!(%error, "response refused by the stack");
-                        }
+                        (response, self.context.cdr.is_enabled())
                     }
                     Admit::Bridge(bridge) => {
                         let (events_tx, events_rx) = mpsc::channel(CALL_EVENT_QUEUE);
@@ -481,8 +448,24 @@ impl Driver {
                             request,
                             bridge,
                         );
+                        return;
                     }
-                    Admit::Ignore => {}
+                    Admit::Ignore => return,
+                };
+                // A refused INVITE is a call too, in the totals and the
+                // records; a challenge is not (the caller tries again).
+                if invite && !matches!(response.status, 401 | 407) {
+                    self.context.totals.finished(
+                        crate::calls::totals::Controlled::None,
+                        crate::cdr::Disposition::Refused,
+                    );
+                    if recorded {
+                        let record = crate::cdr::CallRecord::refused(&request, response.status);
+                        self.context.cdr.submit(record);
+                    }
+                }
+                if let Err(error) = self.stack.respond(now, transaction, response) {
+                    tracing::warn!(%error, "response refused by the stack");
                 }
             }
             StackEvent::Ack { dialog, request } => {

@@ -282,7 +282,8 @@ impl Governor {
     }
 
     /// Whether measured load (not `sip.max_calls`) refuses calls now.
-    pub fn overloaded(&self) -> Option<Pressure> {
+    #[cfg(test)]
+    fn overloaded(&self) -> Option<Pressure> {
         self.overloaded
     }
 

@@ -460,3 +460,42 @@ fn rayo_sessions_counts_a_bound_client() {
     drop(client);
     wait_gauge(&bench.server, address, "switchboard_rayo_sessions", 0.0);
 }
+
+/// A datagram that does not parse never reaches the SIP stack: the UDP
+/// transport answers it 400 itself, and both the message and the 400 count.
+#[test]
+fn an_unparseable_datagram_and_its_400_are_counted() {
+    let (server, _agents) = start();
+    let address = server.http_addr().expect("the HTTP address is logged");
+    let unparseable = "switchboard_sip_unparseable_messages_total";
+    let sent = "switchboard_sip_responses_sent_total";
+    let bad_request = "code=\"400\"";
+    let before = parse(&scrape(address).body);
+    assert_eq!(value(&before, unparseable, ""), 0.0);
+    assert!(!before
+        .iter()
+        .any(|s| s.name == sent && s.labels == bad_request));
+
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket.set_read_timeout(Some(WAIT)).expect("timeout");
+    let local = socket.local_addr().expect("local address");
+    let garbage = format!(
+        "OPTIONS sip:a@127.0.0.1 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bK-unparseable\r\n\
+         From: <sip:b@127.0.0.1>;tag=1\r\nTo: <sip:a@127.0.0.1>\r\n\
+         Call-ID: unparseable\r\nCSeq: not-a-number OPTIONS\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    socket
+        .send_to(garbage.as_bytes(), server.addr())
+        .expect("send");
+    let mut answer = [0u8; 2048];
+    let (len, _) = socket.recv_from(&mut answer).expect("an answer");
+    let answer = String::from_utf8_lossy(&answer[..len]);
+    assert!(answer.starts_with("SIP/2.0 400 "), "{answer}");
+
+    // Counted before the 400 was sent, so this scrape sees both.
+    let after = parse(&scrape(address).body);
+    assert_eq!(value(&after, unparseable, ""), 1.0);
+    assert_eq!(value(&after, sent, bad_request), 1.0);
+}

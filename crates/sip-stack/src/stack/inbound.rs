@@ -152,7 +152,6 @@ impl SipStack {
             ServerMachine::NonInvite(t) => t.on_retransmitted_request(&mut effects),
         }
         tracing::trace!(id, "request retransmission absorbed");
-        self.count_retransmissions(&effects);
         self.apply_server_effects(id, effects);
     }
 

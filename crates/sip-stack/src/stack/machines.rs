@@ -212,7 +212,6 @@ impl SipStack {
             ClientMachine::Invite(t) => t.on_timer(now, &mut effects),
             ClientMachine::NonInvite(t) => t.on_timer(now, &mut effects),
         }
-        self.count_timer_retransmissions(&effects);
         self.apply_client_effects(now, id, effects);
     }
 
@@ -229,26 +228,7 @@ impl SipStack {
             ServerMachine::Invite(t) => t.on_timer(now, &entry.request, &mut effects),
             ServerMachine::NonInvite(t) => t.on_timer(now, &mut effects),
         }
-        self.count_timer_retransmissions(&effects);
         self.apply_server_effects(id, effects);
-    }
-
-    /// Counts the transmissions of a timer firing as retransmissions,
-    /// unless the timer gave up: then its one transmission (the 408 of the
-    /// ring limit) is a new response.
-    fn count_timer_retransmissions(&mut self, effects: &[TxEffect]) {
-        if !effects.iter().any(|e| matches!(e, TxEffect::Timeout)) {
-            self.count_retransmissions(effects);
-        }
-    }
-
-    /// Counts every transmission among `effects` as a retransmission.
-    pub(super) fn count_retransmissions(&mut self, effects: &[TxEffect]) {
-        let repeated = effects
-            .iter()
-            .filter(|e| matches!(e, TxEffect::Transmit(_)))
-            .count();
-        self.stats.retransmissions_sent += repeated as u64;
     }
 
     /// Feeds a response to a client transaction.
@@ -273,6 +253,10 @@ impl SipStack {
                 TxEffect::Transmit(bytes) => {
                     let destination = entry.destination;
                     self.transmit(destination, bytes);
+                }
+                TxEffect::Retransmit(bytes) => {
+                    let destination = entry.destination;
+                    self.retransmit(destination, bytes);
                 }
                 TxEffect::PassUp(response) => self.deliver_response(now, id, response),
                 TxEffect::Timeout => {
@@ -307,6 +291,10 @@ impl SipStack {
                 TxEffect::Transmit(bytes) => {
                     let destination = entry.destination;
                     self.transmit(destination, bytes);
+                }
+                TxEffect::Retransmit(bytes) => {
+                    let destination = entry.destination;
+                    self.retransmit(destination, bytes);
                 }
                 TxEffect::Timeout => self.emit(StackEvent::Timeout {
                     transaction: TransactionId::Server(ServerTransactionId(id)),

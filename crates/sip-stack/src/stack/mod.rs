@@ -52,7 +52,7 @@ pub use events::{
     ClientTransactionId, DialogEndReason, Output, ServerTransactionId, StackError, StackEvent,
     TransactionId, Transmit,
 };
-pub use stats::{MethodCounts, StackStats, StatusCounts, COUNTED_CODES, COUNTED_METHODS};
+pub use stats::{MethodCounts, StackStats, StatusCounts};
 
 use crate::dialog::{Dialog, DialogId};
 use crate::transaction::matching::{ClientKey, ServerKey};
@@ -179,7 +179,6 @@ impl SipStack {
         match sip::parse_datagram(bytes) {
             Ok(message) => self.handle_message(now, message, source, transport, connection),
             Err(error) => {
-                self.stats.unparseable_received += 1;
                 tracing::debug!(%source, %error, "unparseable SIP message");
                 if let Some(response) = sip::error_response(bytes, &error) {
                     let destination = inbound::response_destination(

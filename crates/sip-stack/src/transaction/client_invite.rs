@@ -129,7 +129,7 @@ impl ClientInviteTransaction {
             }
             (Completed, 300..=699) => {
                 if let Some(ack) = &self.ack_bytes {
-                    out.push(TxEffect::Transmit(ack.clone()));
+                    out.push(TxEffect::Retransmit(ack.clone()));
                 }
             }
             _ => {}
@@ -153,7 +153,7 @@ impl ClientInviteTransaction {
         }
         if let Some(a) = self.timer_a.as_mut().filter(|a| a.due <= now) {
             a.fire(now);
-            out.push(TxEffect::Transmit(self.request_bytes.clone()));
+            out.push(TxEffect::Retransmit(self.request_bytes.clone()));
         }
     }
 

@@ -116,7 +116,7 @@ impl ClientNonInviteTransaction {
             } else {
                 e.fire(now);
             }
-            out.push(TxEffect::Transmit(self.request_bytes.clone()));
+            out.push(TxEffect::Retransmit(self.request_bytes.clone()));
         }
     }
 

@@ -48,6 +48,10 @@ use sip::Response;
 pub(crate) enum TxEffect {
     /// Send these bytes to the transaction's peer.
     Transmit(Vec<u8>),
+    /// Send these bytes again: they repeat an earlier transmission (a timer
+    /// retransmission, or the answer to a retransmitted message), which the
+    /// stack counts for metrics.
+    Retransmit(Vec<u8>),
     /// A response for the transaction user (client transactions only).
     PassUp(Response),
     /// The transaction gave up waiting (Timer B, F or H, or the server guard).

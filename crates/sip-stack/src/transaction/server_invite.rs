@@ -123,7 +123,7 @@ impl ServerInviteTransaction {
             self.state,
             ServerInviteState::Proceeding | ServerInviteState::Completed
         ) {
-            out.push(TxEffect::Transmit(self.last_response.clone()));
+            out.push(TxEffect::Retransmit(self.last_response.clone()));
         }
     }
 
@@ -192,7 +192,7 @@ impl ServerInviteTransaction {
         }
         if let Some(g) = self.timer_g.as_mut().filter(|g| g.due <= now) {
             g.fire(now);
-            out.push(TxEffect::Transmit(self.last_response.clone()));
+            out.push(TxEffect::Retransmit(self.last_response.clone()));
         }
     }
 

@@ -80,7 +80,7 @@ impl ServerNonInviteTransaction {
     /// A retransmission of the request.
     pub(crate) fn on_retransmitted_request(&mut self, out: &mut Vec<TxEffect>) {
         if let Some(last) = &self.last_response {
-            out.push(TxEffect::Transmit(last.clone()));
+            out.push(TxEffect::Retransmit(last.clone()));
         }
     }
 

@@ -49,7 +49,10 @@ macro_rules! run_timers {
 
 fn transmit_times(log: &[(f64, Vec<TxEffect>)]) -> Vec<f64> {
     log.iter()
-        .filter(|(_, out)| out.iter().any(|e| matches!(e, TxEffect::Transmit(_))))
+        .filter(|(_, out)| {
+            out.iter()
+                .any(|e| matches!(e, TxEffect::Transmit(_) | TxEffect::Retransmit(_)))
+        })
         .map(|(t, _)| *t)
         .collect()
 }
@@ -143,7 +146,7 @@ fn invite_client_acks_non_2xx_and_lingers_timer_d() {
     // A retransmitted 486 is re-ACKed and not passed up again.
     let mut again = Vec::new();
     tx.on_response(t0 + Duration::from_secs(2), &req, busy, &mut again);
-    assert!(matches!(&again[..], [TxEffect::Transmit(_)]));
+    assert!(matches!(&again[..], [TxEffect::Retransmit(_)]));
 
     let log = run_timers!(tx, t0, Duration::from_secs(60));
     assert_eq!(log.len(), 1);
@@ -260,13 +263,13 @@ fn invite_server_sends_trying_and_answers_retransmissions_with_last_response() {
 
     let mut again = Vec::new();
     tx.on_retransmitted_invite(&mut again);
-    assert!(matches!(&again[..], [TxEffect::Transmit(b)] if b.starts_with(b"SIP/2.0 100")));
+    assert!(matches!(&again[..], [TxEffect::Retransmit(b)] if b.starts_with(b"SIP/2.0 100")));
 
     tx.send_response(t0, &make_response(&req, 180), &mut Vec::new())
         .expect("provisional accepted");
     let mut again = Vec::new();
     tx.on_retransmitted_invite(&mut again);
-    assert!(matches!(&again[..], [TxEffect::Transmit(b)] if b.starts_with(b"SIP/2.0 180")));
+    assert!(matches!(&again[..], [TxEffect::Retransmit(b)] if b.starts_with(b"SIP/2.0 180")));
 }
 
 #[test]
@@ -410,7 +413,7 @@ fn non_invite_server_answers_retransmissions_and_timer_j() {
         assert_eq!(tx.state(), ServerNonInviteState::Completed);
         let mut again = Vec::new();
         tx.on_retransmitted_request(&mut again);
-        assert!(matches!(&again[..], [TxEffect::Transmit(b)] if b.starts_with(b"SIP/2.0 200")));
+        assert!(matches!(&again[..], [TxEffect::Retransmit(b)] if b.starts_with(b"SIP/2.0 200")));
         let log = run_timers!(tx, t0, Duration::from_secs(60));
         assert_eq!(
             log.iter().map(|(t, _)| *t).collect::<Vec<_>>(),

@@ -395,6 +395,12 @@ impl PacerHandle {
         self.stats.walk_time.count_at_least(work)
     }
 
+    /// Streams registered at the last tick; as cheap as
+    /// [`PacerHandle::late_ticks`], unlike [`PacerHandle::stats`].
+    pub fn streams(&self) -> u64 {
+        self.stats.streams()
+    }
+
     /// The pacer-wide counters themselves, for histograms with buckets.
     pub fn counters(&self) -> &PacerStats {
         &self.stats

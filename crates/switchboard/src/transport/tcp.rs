@@ -463,8 +463,10 @@ impl TcpConnections {
                         Err(error) => {
                             // Framed but invalid: answer it and read on.
                             tracing::info!(%remote, %error, "malformed SIP on TCP");
-                            let bytes = &buf[..frame.consumed];
-                            if let Some(response) = sip::error_response(bytes, &error) {
+                            let response = sip::error_response(&buf[..frame.consumed], &error);
+                            let status = response.as_ref().map(|r| r.status);
+                            crate::http::metrics::sip::unparseable(status);
+                            if let Some(response) = response {
                                 let _ = reply.send(response.to_bytes()).await;
                             }
                         }
@@ -475,7 +477,9 @@ impl TcpConnections {
                 Err(error) => {
                     // Framing is lost: answer if we can, then close.
                     tracing::info!(%remote, %error, "unframeable SIP on TCP: closing");
-                    if let Some(response) = sip::error_response(buf, &error) {
+                    let response = sip::error_response(buf, &error);
+                    crate::http::metrics::sip::unparseable(response.as_ref().map(|r| r.status));
+                    if let Some(response) = response {
                         let _ = reply.send(response.to_bytes()).await;
                     }
                     return None;

@@ -107,7 +107,9 @@ async fn receive_loop(
             }
             Err(error) => {
                 tracing::info!(%source, %error, "malformed SIP datagram");
-                if let Some(response) = sip::error_response(datagram, &error) {
+                let response = sip::error_response(datagram, &error);
+                crate::http::metrics::sip::unparseable(response.as_ref().map(|r| r.status));
+                if let Some(response) = response {
                     send_datagram(&socket, &response.to_bytes(), source);
                 }
             }

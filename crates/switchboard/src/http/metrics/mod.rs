@@ -216,7 +216,7 @@ fn queues(
     let families: [(&str, &str, ReadLoad); 3] = [
         (
             "queue_depth",
-            "Items waiting in the queues between the server's tasks: the SIP driver's inbound messages (sip_inbound), calls' SIP commands (sip_commands), call offers waiting for agent connections (agent_invitations), frames waiting for agent sockets (agent_writers), SIP events waiting for call actors (call_events, summed by the driver every 100 ms), Rayo clients' stanzas waiting for the Rayo service (rayo_events), stanzas waiting for Rayo clients' XMPP streams (xmpp_streams). Per-connection queues are summed.",
+            "Items waiting in the queues between the server's tasks: the SIP driver's inbound messages (sip_inbound), calls' SIP commands (sip_commands), call offers waiting for agent connections (agent_invitations), frames waiting for agent sockets (agent_writers), SIP events waiting for call actors (call_events, summed by the driver once a second), Rayo clients' stanzas waiting for the Rayo service (rayo_events), stanzas waiting for Rayo clients' XMPP streams (xmpp_streams). Per-connection queues are summed.",
             |load| load.queued,
         ),
         (

@@ -53,7 +53,7 @@ impl std::fmt::Debug for WatchedQueues {
 pub static AGENT_WRITERS: WatchedQueues = WatchedQueues::new();
 
 /// The call actors' SIP event queues, as the driver last summed them (it
-/// holds every call's sender and samples its load every 100 ms anyway).
+/// holds every call's sender; it sums them once a second).
 pub static CALL_EVENTS: PublishedLoad = PublishedLoad::new();
 
 /// A [`QueueLoad`] one task publishes and a scrape reads, without a lock.

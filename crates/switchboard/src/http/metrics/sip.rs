@@ -5,9 +5,14 @@
 //! One process runs one SIP driver, so the copy lives in a static; the
 //! driver never waits for it (a scrape holding the lock skips one publish,
 //! and the next sample catches up).
+//!
+//! A message that does not parse never reaches the stack: the transport
+//! that read it answers it itself (400, 413, 416, 505) and counts it here
+//! with [`unparseable`]; a scrape adds those answers to the stack's
+//! responses.
 
 use std::fmt;
-use std::sync::{Mutex, TryLockError};
+use std::sync::{LazyLock, Mutex, TryLockError};
 
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -38,9 +43,36 @@ pub fn latest() -> StackStats {
     published.unwrap_or_default()
 }
 
+/// What the transports refused before the stack saw it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Unparseable {
+    /// Datagrams and stream messages that did not parse as SIP.
+    received: u64,
+    /// The error responses sent for them, by status.
+    answered: StatusCounts,
+}
+
+/// The transports' count of unparseable messages: every socket task bumps
+/// it, only on its parse-error path, so the lock costs well-formed traffic
+/// nothing.
+static UNPARSEABLE: LazyLock<Mutex<Unparseable>> = LazyLock::new(Mutex::default);
+
+/// Counts a message a transport could not parse, and the status of the
+/// error response it sent (`None` when there was nowhere to send one).
+pub fn unparseable(answered: Option<u16>) {
+    let mut counts = UNPARSEABLE.lock().unwrap_or_else(|e| e.into_inner());
+    counts.received += 1;
+    if let Some(status) = answered {
+        counts.answered.add(status);
+    }
+}
+
 /// Writes the SIP families.
 pub(super) fn encode(e: &mut DescriptorEncoder) -> Result<(), fmt::Error> {
     let stats = latest();
+    let unparseable = *UNPARSEABLE.lock().unwrap_or_else(|e| e.into_inner());
+    let mut responses_sent = stats.responses_sent;
+    responses_sent += &unparseable.answered;
     by_method(
         e,
         "sip_requests_received",
@@ -62,8 +94,8 @@ pub(super) fn encode(e: &mut DescriptorEncoder) -> Result<(), fmt::Error> {
     by_code(
         e,
         "sip_responses_sent",
-        "SIP responses sent, retransmissions included, by status code (uncommon codes by class, e.g. \"4xx\").",
-        &stats.responses_sent,
+        "SIP responses sent, retransmissions and the answers to unparseable messages included, by status code (uncommon codes by class, e.g. \"4xx\").",
+        &responses_sent,
     )?;
     counter(
         e,
@@ -74,8 +106,8 @@ pub(super) fn encode(e: &mut DescriptorEncoder) -> Result<(), fmt::Error> {
     counter(
         e,
         "sip_unparseable_messages",
-        "Datagrams or stream messages received that did not parse as SIP.",
-        stats.unparseable_received,
+        "Datagrams or stream messages received that did not parse as SIP (answered 400, 413, 416 or 505 when they carry a Via).",
+        unparseable.received,
     )?;
     gauge(
         e,

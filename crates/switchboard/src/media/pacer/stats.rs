@@ -311,6 +311,12 @@ impl PacerStats {
         }
     }
 
+    /// Streams registered at the last tick: one atomic read, where
+    /// [`PacerStats::snapshot`] also summarises three histograms.
+    pub fn streams(&self) -> u64 {
+        self.streams.load(Ordering::Relaxed)
+    }
+
     pub(super) fn record_skipped(&self, ticks: u64) {
         bump(&self.skipped_ticks, ticks);
     }
