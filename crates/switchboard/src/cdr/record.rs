@@ -173,10 +173,18 @@ impl CallTrace {
         self.ended_by(EndedBy::A);
     }
 
+    /// How the call ended, given `answered` (the call's answer instant):
+    /// all the call totals need, without building a record.
+    pub fn disposition(&self, answered: Option<Instant>) -> Disposition {
+        match answered {
+            Some(_) => Disposition::Answered,
+            None => Disposition::of_failure(self.status, self.cancelled),
+        }
+    }
+
     /// Fills the record's times, disposition, status and side from the
-    /// trace and `answered` (the call's answer instant), as of now; returns
-    /// the disposition (for the call totals).
-    pub fn finish(&self, answered: Option<Instant>, record: &mut CallRecord) -> Disposition {
+    /// trace and `answered` (the call's answer instant), as of now.
+    pub fn finish(&self, answered: Option<Instant>, record: &mut CallRecord) {
         let end = SystemTime::now();
         let now = Instant::now();
         record.setup_ms = epoch_ms(self.setup);
@@ -185,11 +193,7 @@ impl CallTrace {
             let ago = now.saturating_duration_since(at);
             epoch_ms(end.checked_sub(ago).unwrap_or(end)).max(record.setup_ms)
         });
-        let disposition = match answered {
-            Some(_) => Disposition::Answered,
-            None => Disposition::of_failure(self.status, self.cancelled),
-        };
-        record.disposition = disposition.as_str().to_string();
+        record.disposition = self.disposition(answered).as_str().to_string();
         record.sip_status = match answered {
             Some(_) => Some(200),
             None => self.status,
@@ -201,7 +205,6 @@ impl CallTrace {
             (None, Some(_)) => Some("local".into()),
             (None, None) => None,
         };
-        disposition
     }
 }
 
@@ -346,6 +349,7 @@ mod tests {
         trace.finish(None, &mut record);
         assert_eq!(record.sip_status, Some(486));
         assert_eq!(record.disposition, "busy");
+        assert_eq!(trace.disposition(None), Disposition::Busy);
         assert_eq!(record.ended_by.as_deref(), Some("b"));
         assert_eq!(record.answer_ms, None);
     }
