@@ -92,6 +92,18 @@ pub enum Disposition {
 }
 
 impl Disposition {
+    /// Every disposition, in declaration order: `ALL[d as usize] == d`, so
+    /// a table indexed by `d as usize` has `ALL.len()` entries.
+    pub const ALL: [Disposition; 7] = [
+        Disposition::Answered,
+        Disposition::Busy,
+        Disposition::NoAnswer,
+        Disposition::Cancelled,
+        Disposition::Refused,
+        Disposition::Declined,
+        Disposition::Failed,
+    ];
+
     /// The word stored and printed.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -324,6 +336,13 @@ mod tests {
             Disposition::Failed
         );
         assert_eq!(Disposition::of_failure(None, false), Disposition::Failed);
+    }
+
+    #[test]
+    fn all_dispositions_are_listed_at_their_index() {
+        for (i, disposition) in Disposition::ALL.into_iter().enumerate() {
+            assert_eq!(disposition as usize, i, "{}", disposition.as_str());
+        }
     }
 
     #[test]
