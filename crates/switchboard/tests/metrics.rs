@@ -269,7 +269,6 @@ fn metrics_parse_and_calls_active_follows_a_call() {
     assert_eq!(value(&samples, "switchboard_mixers_active", ""), 0.0);
     for name in [
         "switchboard_pacer_skipped_ticks_total",
-        "switchboard_pacer_ticks_total",
         "switchboard_pacer_streams",
         "switchboard_tts_renders_total",
     ] {
