@@ -10,6 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::calls;
+
 /// One finished call, as stored and as `switchboard cdr` prints it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CallRecord {
@@ -264,18 +266,9 @@ impl CallRecord {
     }
 }
 
-/// The URI inside a From or To header value (its `<…>` part when it has one).
+/// The URI in `request`'s From or To header ([`calls::header_uri`]).
 pub fn header_uri(request: &sip::Request, name: sip::HeaderName) -> String {
-    let value = request.headers.get(name).unwrap_or_default();
-    match (value.find('<'), value.find('>')) {
-        (Some(open), Some(close)) if open < close => value[open + 1..close].to_string(),
-        _ => value
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
-    }
+    calls::header_uri(request.headers.get(name).unwrap_or_default())
 }
 
 /// A leg's counters from its RTP session's receive statistics and the
@@ -383,6 +376,7 @@ mod tests {
         };
         assert_eq!(header_uri(&request, sip::HeaderName::From), "sip:alice@h");
         assert_eq!(header_uri(&request, sip::HeaderName::To), "sip:123@h");
+        assert_eq!(calls::header_uri(" \"A\" <sip:a@h "), "sip:a@h");
         let record = CallRecord::refused(&request, 404);
         assert_eq!(record.dialed, "123");
         assert_eq!(record.disposition, "refused");
