@@ -305,6 +305,45 @@ fn new_uuid() -> String {
     format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
 }
 
+/// A record whose every field holds a value no other field holds, so a
+/// test that writes it and reads it back catches two columns swapped.
+#[cfg(test)]
+pub(crate) fn distinct_record(end_ms: i64) -> CallRecord {
+    CallRecord {
+        call_uuid: format!("uuid-{end_ms}"),
+        sip_call_id: format!("call-{end_ms}"),
+        b_call_id: Some("b-call".into()),
+        controller_call_id: Some("controller-call".into()),
+        direction: "outbound".into(),
+        from_uri: "sip:from@h".into(),
+        to_uri: "sip:to@h".into(),
+        dialed: "5551".into(),
+        route: "route-1".into(),
+        from_endpoint: "endpoint-from".into(),
+        to_endpoint: "endpoint-to".into(),
+        controller: "rayo".into(),
+        setup_ms: end_ms - 2,
+        answer_ms: Some(end_ms - 1),
+        end_ms,
+        disposition: "busy".into(),
+        sip_status: Some(486),
+        ended_by: Some("b".into()),
+        a_media: LegMedia {
+            packets_received: 1001,
+            packets_sent: 1002,
+            packets_lost: 1003,
+            jitter_ms: 1.5,
+        },
+        b_media: LegMedia {
+            packets_received: 2001,
+            packets_sent: 2002,
+            packets_lost: 2003,
+            jitter_ms: 2.5,
+        },
+        recordings: vec!["/r/1.wav".into(), "/r/2.wav".into()],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
