@@ -29,6 +29,7 @@ mod uac;
 
 pub use dial::{DialError, DialedCall, DEFAULT_DIAL_TIMEOUT};
 pub use registry::{CallRegistry, RegisteredCall, Registration, RegistryError};
+pub use uac::header_uri;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

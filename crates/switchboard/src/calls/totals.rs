@@ -19,7 +19,7 @@ pub enum Controlled {
 }
 
 impl Controlled {
-    /// Every value, in label order.
+    /// Every value, in label and declaration order (`ALL[c as usize] == c`).
     pub const ALL: [Controlled; 3] = [Controlled::Agent, Controlled::Rayo, Controlled::None];
 
     /// The label value (and the call record's `controller`).
@@ -43,24 +43,17 @@ impl Controlled {
     }
 }
 
-/// Every disposition, in label order.
-pub const DISPOSITIONS: [Disposition; 7] = [
-    Disposition::Answered,
-    Disposition::Busy,
-    Disposition::NoAnswer,
-    Disposition::Cancelled,
-    Disposition::Refused,
-    Disposition::Declined,
-    Disposition::Failed,
-];
-
 /// The server's call counters; one per server, shared by every call.
 #[derive(Debug, Default)]
 pub struct CallTotals {
-    started: [AtomicU64; 3],
-    answered: [AtomicU64; 3],
-    finished: [[AtomicU64; 7]; 3],
+    started: [AtomicU64; CONTROLLED],
+    answered: [AtomicU64; CONTROLLED],
+    /// Indexed by `[controlled as usize][disposition as usize]`.
+    finished: [[AtomicU64; DISPOSITIONS]; CONTROLLED],
 }
+
+const CONTROLLED: usize = Controlled::ALL.len();
+const DISPOSITIONS: usize = Disposition::ALL.len();
 
 impl CallTotals {
     /// A call actor started (an admitted INVITE, or a dial).
@@ -75,11 +68,7 @@ impl CallTotals {
 
     /// A call ended, or an INVITE was refused, with `disposition`.
     pub fn finished(&self, controlled: Controlled, disposition: Disposition) {
-        let column = DISPOSITIONS
-            .iter()
-            .position(|d| *d == disposition)
-            .unwrap_or(DISPOSITIONS.len() - 1);
-        self.finished[controlled as usize][column].fetch_add(1, Ordering::Relaxed);
+        self.finished[controlled as usize][disposition as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Calls started under `controlled`.
@@ -94,12 +83,7 @@ impl CallTotals {
 
     /// Calls finished under `controlled` with `disposition`.
     pub fn finished_count(&self, controlled: Controlled, disposition: Disposition) -> u64 {
-        DISPOSITIONS
-            .iter()
-            .position(|d| *d == disposition)
-            .map_or(0, |column| {
-                self.finished[controlled as usize][column].load(Ordering::Relaxed)
-            })
+        self.finished[controlled as usize][disposition as usize].load(Ordering::Relaxed)
     }
 }
 
@@ -130,6 +114,13 @@ mod tests {
             totals.finished_count(Controlled::Agent, Disposition::Refused),
             0
         );
+    }
+
+    #[test]
+    fn all_controllers_are_listed_at_their_index() {
+        for (i, controlled) in Controlled::ALL.into_iter().enumerate() {
+            assert_eq!(controlled as usize, i, "{}", controlled.as_str());
+        }
     }
 
     #[test]

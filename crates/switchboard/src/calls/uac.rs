@@ -225,6 +225,17 @@ pub fn all_headers(headers: &sip::Headers) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The URI of a From, To or Contact value: inside `<…>` when there is one
+/// (to the end when the `>` is missing), else up to the first parameter.
+pub fn header_uri(value: &str) -> String {
+    let value = value.trim();
+    if let Some(start) = value.find('<') {
+        let rest = &value[start + 1..];
+        return rest.split('>').next().unwrap_or(rest).trim().to_owned();
+    }
+    value.split(';').next().unwrap_or(value).trim().to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -271,6 +271,51 @@ mod tests {
     }
 
     #[test]
+    fn csv_columns_carry_their_fields() {
+        let record = crate::cdr::record::distinct_record(30);
+        let mut out = Vec::new();
+        write_csv(std::slice::from_ref(&record), &mut out).unwrap_or_else(|e| panic!("{e}"));
+        let text = String::from_utf8_lossy(&out);
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+        let row: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+        // What each column should hold, by name, from the record's fields.
+        let text_of = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        let mut expected = std::collections::HashMap::new();
+        let json = serde_json::to_value(&record).unwrap_or_else(|e| panic!("{e}"));
+        for (field, value) in json.as_object().into_iter().flatten() {
+            match value {
+                serde_json::Value::Object(leg) => {
+                    let side = field.trim_end_matches("media");
+                    for (name, value) in leg {
+                        expected.insert(format!("{side}{name}"), text_of(value));
+                    }
+                }
+                serde_json::Value::Array(items) => {
+                    let items: Vec<String> = items.iter().map(text_of).collect();
+                    expected.insert(field.clone(), items.join(";"));
+                }
+                value => {
+                    expected.insert(field.clone(), text_of(value));
+                }
+            }
+        }
+        assert_eq!(header.len(), expected.len(), "{text}");
+        assert_eq!(row.len(), header.len(), "{text}");
+        for (name, value) in header.iter().zip(&row) {
+            assert_eq!(
+                expected.get(*name).map(String::as_str),
+                Some(*value),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
     fn csv_quotes_what_needs_it() {
         let mut r = CallRecord::new("a,b".into());
         r.from_uri = "say \"hi\"".into();

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::calls;
+
 /// One finished call, as stored and as `switchboard cdr` prints it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CallRecord {
@@ -92,6 +94,18 @@ pub enum Disposition {
 }
 
 impl Disposition {
+    /// Every disposition, in declaration order: `ALL[d as usize] == d`, so
+    /// a table indexed by `d as usize` has `ALL.len()` entries.
+    pub const ALL: [Disposition; 7] = [
+        Disposition::Answered,
+        Disposition::Busy,
+        Disposition::NoAnswer,
+        Disposition::Cancelled,
+        Disposition::Refused,
+        Disposition::Declined,
+        Disposition::Failed,
+    ];
+
     /// The word stored and printed.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -173,10 +187,18 @@ impl CallTrace {
         self.ended_by(EndedBy::A);
     }
 
+    /// How the call ended, given `answered` (the call's answer instant):
+    /// all the call totals need, without building a record.
+    pub fn disposition(&self, answered: Option<Instant>) -> Disposition {
+        match answered {
+            Some(_) => Disposition::Answered,
+            None => Disposition::of_failure(self.status, self.cancelled),
+        }
+    }
+
     /// Fills the record's times, disposition, status and side from the
-    /// trace and `answered` (the call's answer instant), as of now; returns
-    /// the disposition (for the call totals).
-    pub fn finish(&self, answered: Option<Instant>, record: &mut CallRecord) -> Disposition {
+    /// trace and `answered` (the call's answer instant), as of now.
+    pub fn finish(&self, answered: Option<Instant>, record: &mut CallRecord) {
         let end = SystemTime::now();
         let now = Instant::now();
         record.setup_ms = epoch_ms(self.setup);
@@ -185,11 +207,7 @@ impl CallTrace {
             let ago = now.saturating_duration_since(at);
             epoch_ms(end.checked_sub(ago).unwrap_or(end)).max(record.setup_ms)
         });
-        let disposition = match answered {
-            Some(_) => Disposition::Answered,
-            None => Disposition::of_failure(self.status, self.cancelled),
-        };
-        record.disposition = disposition.as_str().to_string();
+        record.disposition = self.disposition(answered).as_str().to_string();
         record.sip_status = match answered {
             Some(_) => Some(200),
             None => self.status,
@@ -201,7 +219,6 @@ impl CallTrace {
             (None, Some(_)) => Some("local".into()),
             (None, None) => None,
         };
-        disposition
     }
 }
 
@@ -249,18 +266,9 @@ impl CallRecord {
     }
 }
 
-/// The URI inside a From or To header value (its `<…>` part when it has one).
+/// The URI in `request`'s From or To header ([`calls::header_uri`]).
 pub fn header_uri(request: &sip::Request, name: sip::HeaderName) -> String {
-    let value = request.headers.get(name).unwrap_or_default();
-    match (value.find('<'), value.find('>')) {
-        (Some(open), Some(close)) if open < close => value[open + 1..close].to_string(),
-        _ => value
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
-    }
+    calls::header_uri(request.headers.get(name).unwrap_or_default())
 }
 
 /// A leg's counters from its RTP session's receive statistics and the
@@ -297,6 +305,45 @@ fn new_uuid() -> String {
     format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
 }
 
+/// A record whose every field holds a value no other field holds, so a
+/// test that writes it and reads it back catches two columns swapped.
+#[cfg(test)]
+pub(crate) fn distinct_record(end_ms: i64) -> CallRecord {
+    CallRecord {
+        call_uuid: format!("uuid-{end_ms}"),
+        sip_call_id: format!("call-{end_ms}"),
+        b_call_id: Some("b-call".into()),
+        controller_call_id: Some("controller-call".into()),
+        direction: "outbound".into(),
+        from_uri: "sip:from@h".into(),
+        to_uri: "sip:to@h".into(),
+        dialed: "5551".into(),
+        route: "route-1".into(),
+        from_endpoint: "endpoint-from".into(),
+        to_endpoint: "endpoint-to".into(),
+        controller: "rayo".into(),
+        setup_ms: end_ms - 2,
+        answer_ms: Some(end_ms - 1),
+        end_ms,
+        disposition: "busy".into(),
+        sip_status: Some(486),
+        ended_by: Some("b".into()),
+        a_media: LegMedia {
+            packets_received: 1001,
+            packets_sent: 1002,
+            packets_lost: 1003,
+            jitter_ms: 1.5,
+        },
+        b_media: LegMedia {
+            packets_received: 2001,
+            packets_sent: 2002,
+            packets_lost: 2003,
+            jitter_ms: 2.5,
+        },
+        recordings: vec!["/r/1.wav".into(), "/r/2.wav".into()],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,6 +371,13 @@ mod tests {
     }
 
     #[test]
+    fn all_dispositions_are_listed_at_their_index() {
+        for (i, disposition) in Disposition::ALL.into_iter().enumerate() {
+            assert_eq!(disposition as usize, i, "{}", disposition.as_str());
+        }
+    }
+
+    #[test]
     fn answered_trace_has_ordered_times_and_200() {
         let trace = CallTrace::new();
         let mut record = CallRecord::new("c".into());
@@ -346,6 +400,7 @@ mod tests {
         trace.finish(None, &mut record);
         assert_eq!(record.sip_status, Some(486));
         assert_eq!(record.disposition, "busy");
+        assert_eq!(trace.disposition(None), Disposition::Busy);
         assert_eq!(record.ended_by.as_deref(), Some("b"));
         assert_eq!(record.answer_ms, None);
     }
@@ -360,6 +415,7 @@ mod tests {
         };
         assert_eq!(header_uri(&request, sip::HeaderName::From), "sip:alice@h");
         assert_eq!(header_uri(&request, sip::HeaderName::To), "sip:123@h");
+        assert_eq!(calls::header_uri(" \"A\" <sip:a@h "), "sip:a@h");
         let record = CallRecord::refused(&request, 404);
         assert_eq!(record.dialed, "123");
         assert_eq!(record.disposition, "refused");

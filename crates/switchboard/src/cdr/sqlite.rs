@@ -162,17 +162,7 @@ fn open_error(path: &Path, error: rusqlite::Error) -> CdrError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record(end_ms: i64) -> CallRecord {
-        let mut r = CallRecord::new(format!("call-{end_ms}"));
-        r.end_ms = end_ms;
-        r.answer_ms = Some(end_ms - 1);
-        r.sip_status = Some(200);
-        r.a_media.packets_received = 50;
-        r.a_media.jitter_ms = 1.5;
-        r.recordings = vec!["/r/1.wav".into()];
-        r
-    }
+    use crate::cdr::record::distinct_record as record;
 
     #[test]
     fn writes_and_reads_back_in_time_order() {

@@ -4,7 +4,7 @@
 //! commit), and on shutdown drains the queue before it stops.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -19,7 +19,9 @@ const RECONNECT_WAIT: Duration = Duration::from_secs(1);
 
 /// Where the writer writes.
 enum Backend {
-    Sqlite(Option<SqliteStore>),
+    /// Shared with the blocking task that runs each insert, so the store
+    /// outlives a task that panics.
+    Sqlite(Arc<Mutex<SqliteStore>>),
     Postgres {
         url: String,
         store: Option<PgStore>,
@@ -47,12 +49,13 @@ impl CdrWriter {
     ) -> Result<CdrWriter, CdrError> {
         let backend = match store {
             CdrStore::Sqlite(path) => {
-                Backend::Sqlite(Some(SqliteStore::open(path).map_err(|e| match e {
+                let store = SqliteStore::open(path).map_err(|e| match e {
                     CdrError::Open(m) => CdrError::Open(format!(
                         "{m} (cdr.sqlite names the file; cdr.enabled: false turns records off)"
                     )),
                     other => other,
-                })?))
+                })?;
+                Backend::Sqlite(Arc::new(Mutex::new(store)))
             }
             CdrStore::Postgres(url) => Backend::Postgres {
                 url: url.clone(),
@@ -95,15 +98,23 @@ async fn run(
         backend.ready().await;
     }
     let mut records = Vec::with_capacity(batch);
+    let mut stopping = false;
     loop {
-        tokio::select! {
+        let first = tokio::select! {
             biased;
-            _ = &mut stopped => break,
-            first = queue.recv() => match first {
-                Some(record) => records.push(*record),
-                None => break,
-            },
-        }
+            // Shutdown: no call is left to end; the queue takes no more,
+            // and what it holds is written like the rest.
+            _ = &mut stopped, if !stopping => {
+                stopping = true;
+                queue.close();
+                continue;
+            }
+            first = queue.recv() => first,
+        };
+        let Some(first) = first else {
+            break;
+        };
+        records.push(*first);
         while records.len() < batch {
             match queue.try_recv() {
                 Ok(record) => records.push(*record),
@@ -112,15 +123,6 @@ async fn run(
         }
         backend.write(&mut records, &counters).await;
     }
-    // Shutdown: no call is left to end; take what is queued, in batches.
-    queue.close();
-    while let Some(record) = queue.recv().await {
-        records.push(*record);
-        if records.len() >= batch {
-            backend.write(&mut records, &counters).await;
-        }
-    }
-    backend.write(&mut records, &counters).await;
     tracing::debug!(
         written = counters.written.load(Ordering::Relaxed),
         "call records flushed"
@@ -135,25 +137,25 @@ impl Backend {
         }
         let n = records.len() as u64;
         let result = match self {
-            Backend::Sqlite(slot) => match slot.take() {
-                Some(mut store) => {
-                    let batch = std::mem::take(records);
-                    let joined = tokio::task::spawn_blocking(move || {
-                        let result = store.insert(&batch);
-                        (store, batch, result)
-                    })
-                    .await;
-                    match joined {
-                        Ok((store, batch, result)) => {
-                            *slot = Some(store);
-                            *records = batch;
-                            result
-                        }
-                        Err(e) => Err(CdrError::Write(e.to_string())),
+            Backend::Sqlite(store) => {
+                let store = Arc::clone(store);
+                let batch = std::mem::take(records);
+                let joined = tokio::task::spawn_blocking(move || {
+                    // A poisoned lock only says an insert panicked; its
+                    // transaction was rolled back, the store is usable.
+                    let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
+                    let result = store.insert(&batch);
+                    (batch, result)
+                })
+                .await;
+                match joined {
+                    Ok((batch, result)) => {
+                        *records = batch;
+                        result
                     }
+                    Err(e) => Err(CdrError::Write(e.to_string())),
                 }
-                None => Err(CdrError::Write("the SQLite store was lost".into())),
-            },
+            }
             Backend::Postgres { .. } => match self.ready().await {
                 Some(store) => store.insert(records).await,
                 None => Err(CdrError::Write("PostgreSQL is not reachable".into())),
@@ -203,5 +205,61 @@ impl Backend {
             }
         }
         store.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cdr::record::distinct_record;
+
+    fn temp_store() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("cdr.sqlite");
+        (dir, path)
+    }
+
+    #[tokio::test]
+    async fn stop_writes_everything_queued() {
+        let (_dir, path) = temp_store();
+        let (queue, queued) = mpsc::channel(16);
+        let counters = Arc::new(CdrCounters::default());
+        let store = CdrStore::Sqlite(path.clone());
+        let writer = CdrWriter::start(&store, queued, 2, Arc::clone(&counters))
+            .unwrap_or_else(|e| panic!("{e}"));
+        for end_ms in 1..=5 {
+            let sent = queue.try_send(Box::new(distinct_record(end_ms)));
+            assert!(sent.is_ok(), "the queue takes five records");
+        }
+        writer.stop(Duration::from_secs(10)).await;
+        assert_eq!(counters.written.load(Ordering::Relaxed), 5);
+        let query = crate::cdr::query::CdrQuery::default();
+        let all = crate::cdr::sqlite::read(&path, &query).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(all.len(), 5);
+    }
+
+    #[tokio::test]
+    async fn an_insert_that_panicked_loses_no_later_batch() {
+        let (_dir, path) = temp_store();
+        let store = Arc::new(Mutex::new(
+            SqliteStore::open(&path).unwrap_or_else(|e| panic!("{e}")),
+        ));
+        // What an insert that panics leaves behind: a poisoned lock.
+        let held = Arc::clone(&store);
+        let panicked = std::thread::spawn(move || {
+            let _guard = held.lock();
+            panic!("an insert panics");
+        })
+        .join();
+        assert!(panicked.is_err() && store.is_poisoned());
+        let mut backend = Backend::Sqlite(store);
+        let counters = CdrCounters::default();
+        for end_ms in 1..=2 {
+            backend
+                .write(&mut vec![distinct_record(end_ms)], &counters)
+                .await;
+        }
+        assert_eq!(counters.written.load(Ordering::Relaxed), 2);
+        assert_eq!(counters.write_errors.load(Ordering::Relaxed), 0);
     }
 }

@@ -389,6 +389,30 @@ struct Shared {
     remote: std::sync::Mutex<Option<RemoteReport>>,
 }
 
+impl Shared {
+    /// The statistics of each tracked source, in order of first arrival:
+    /// the one reading of the slots, for [`RtpSession::stats`] and metrics.
+    fn source_stats(&self) -> impl Iterator<Item = SsrcStats> + '_ {
+        self.sources
+            .iter()
+            .filter(|slot| slot.used.load(Ordering::Acquire))
+            .map(|slot| {
+                let packets = slot.packets.load(Ordering::Relaxed);
+                let highest = slot.highest.load(Ordering::Relaxed);
+                let base = slot.base.load(Ordering::Relaxed);
+                let expected = expected_packets(base, highest, packets);
+                SsrcStats {
+                    ssrc: slot.ssrc.load(Ordering::Relaxed),
+                    packets,
+                    extended_highest_seq: highest,
+                    expected,
+                    lost: expected.saturating_sub(packets),
+                    jitter: slot.jitter.load(Ordering::Relaxed),
+                }
+            })
+    }
+}
+
 /// Adds one to a single-writer counter.
 fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
@@ -604,25 +628,7 @@ impl RtpSession {
     /// A snapshot of the receive statistics.
     pub fn stats(&self) -> ReceiveStats {
         let s = &self.shared;
-        let sources = s
-            .sources
-            .iter()
-            .filter(|slot| slot.used.load(Ordering::Acquire))
-            .map(|slot| {
-                let packets = slot.packets.load(Ordering::Relaxed);
-                let highest = slot.highest.load(Ordering::Relaxed);
-                let base = slot.base.load(Ordering::Relaxed);
-                let expected = expected_packets(base, highest, packets);
-                SsrcStats {
-                    ssrc: slot.ssrc.load(Ordering::Relaxed),
-                    packets,
-                    extended_highest_seq: highest,
-                    expected,
-                    lost: expected.saturating_sub(packets),
-                    jitter: slot.jitter.load(Ordering::Relaxed),
-                }
-            })
-            .collect();
+        let sources = s.source_stats().collect();
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         ReceiveStats {
             sources,

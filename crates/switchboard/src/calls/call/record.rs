@@ -17,10 +17,15 @@ impl Call {
         Controlled::of(self.bridge.controller, self.a_transaction.is_none())
     }
 
-    /// Counts the call's end and hands its record to the sink; call it
-    /// once, as the call ends, before its media closes (the counters are
-    /// read here).
+    /// Counts the call's end and, when records are kept, hands its record
+    /// to the sink; call it once, as the call ends, before its media closes
+    /// (the counters are read here).
     pub(super) fn submit_record(&self) {
+        let disposition = self.cdr.disposition(self.answered_at);
+        self.ctx.totals.finished(self.controlled(), disposition);
+        if !self.ctx.cdr.is_enabled() {
+            return;
+        }
         let mut r = CallRecord::new(self.a_invite.call_id().unwrap_or_default().to_string());
         r.b_call_id = self.b.as_ref().map(|b| uac::call_id_of(&b.uac.request));
         r.controller_call_id = self.ctx.registry.id_of(self.key).map(|id| id.to_string());
@@ -44,11 +49,8 @@ impl Call {
             .map(|rec| rec.path().display().to_string())
             .chain(self.recorded.iter().cloned())
             .collect();
-        let disposition = self.cdr.finish(self.answered_at, &mut r);
-        self.ctx.totals.finished(self.controlled(), disposition);
-        if self.ctx.cdr.is_enabled() {
-            self.ctx.cdr.submit(r);
-        }
+        self.cdr.finish(self.answered_at, &mut r);
+        self.ctx.cdr.submit(r);
     }
 }
 

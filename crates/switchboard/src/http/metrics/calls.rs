@@ -9,8 +9,9 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::MetricType;
 
 use super::counter;
-use crate::calls::totals::{Controlled, DISPOSITIONS};
+use crate::calls::totals::Controlled;
 use crate::calls::CallContext;
+use crate::cdr::Disposition;
 
 /// Writes the call and call-record families.
 pub(super) fn encode(e: &mut DescriptorEncoder, context: &CallContext) -> Result<(), fmt::Error> {
@@ -44,7 +45,7 @@ pub(super) fn encode(e: &mut DescriptorEncoder, context: &CallContext) -> Result
         MetricType::Counter,
     )?;
     for controlled in Controlled::ALL {
-        for disposition in DISPOSITIONS {
+        for disposition in Disposition::ALL {
             let labels = [
                 ("controller", controlled.as_str()),
                 ("disposition", disposition.as_str()),

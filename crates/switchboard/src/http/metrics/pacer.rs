@@ -14,19 +14,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use super::{counter, gauge, gauge_seconds, Histogram};
 use crate::media::pacer::{LatenessHistogram, PacerHandle};
 
-/// Upper bounds for lateness, from 100 µs to 20 ms (one tick).
-const LATENESS_BOUNDS: [Duration; 8] = [
-    Duration::from_micros(100),
-    Duration::from_micros(250),
-    Duration::from_micros(500),
-    Duration::from_millis(1),
-    Duration::from_millis(2),
-    Duration::from_millis(5),
-    Duration::from_millis(10),
-    Duration::from_millis(20),
-];
-
-/// Upper bounds for a tick's work, from 50 µs to 20 ms.
+/// Upper bounds for a tick's work, from 50 µs to 20 ms (one tick).
 const WORK_BOUNDS: [Duration; 9] = [
     Duration::from_micros(50),
     Duration::from_micros(100),
@@ -38,6 +26,10 @@ const WORK_BOUNDS: [Duration; 9] = [
     Duration::from_millis(10),
     Duration::from_millis(20),
 ];
+
+/// Upper bounds for lateness, from 100 µs to 20 ms: the work bounds but
+/// the first, as lateness under the 50 µs resolution is not told apart.
+const LATENESS_BOUNDS: &[Duration] = WORK_BOUNDS.split_at(1).1;
 
 /// Writes the pacer families.
 pub(super) fn encode(e: &mut DescriptorEncoder, pacer: &PacerHandle) -> Result<(), fmt::Error> {
@@ -57,12 +49,6 @@ pub(super) fn encode(e: &mut DescriptorEncoder, pacer: &PacerHandle) -> Result<(
     )?;
     counter(
         e,
-        "pacer_ticks",
-        "Pacer ticks (20 ms each) run since start.",
-        snapshot.tick_lateness.count,
-    )?;
-    counter(
-        e,
         "pacer_skipped_ticks",
         "Pacer ticks skipped because the pacer woke more than a tick late.",
         snapshot.skipped_ticks,
@@ -78,14 +64,14 @@ pub(super) fn encode(e: &mut DescriptorEncoder, pacer: &PacerHandle) -> Result<(
         "pacer_tick_lateness",
         "How late pacer ticks woke against their schedule",
         &counters.tick_lateness,
-        &LATENESS_BOUNDS,
+        LATENESS_BOUNDS,
     )?;
     lateness(
         e,
         "pacer_frame_lateness",
         "How late paced frames left against their 20 ms slot",
         &counters.frame_lateness,
-        &LATENESS_BOUNDS,
+        LATENESS_BOUNDS,
     )?;
     lateness(
         e,

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::{expected_packets, Shared};
+use super::Shared;
 use crate::media::reports::OutboundCounters;
 
 /// RTP totals over every session since start; jitter over live ones.
@@ -54,13 +54,9 @@ impl Entry {
             ..RtpTotals::default()
         };
         let mut jitter = None;
-        for slot in s.sources.iter().filter(|s| s.used.load(Ordering::Acquire)) {
-            let packets = slot.packets.load(Ordering::Relaxed);
-            let highest = slot.highest.load(Ordering::Relaxed);
-            let base = slot.base.load(Ordering::Relaxed);
-            let expected = expected_packets(base, highest, packets);
-            totals.packets_lost += expected.saturating_sub(packets);
-            let units = u64::from(slot.jitter.load(Ordering::Relaxed));
+        for source in s.source_stats() {
+            totals.packets_lost += source.lost;
+            let units = u64::from(source.jitter);
             let micros = units * 1_000_000 / u64::from(self.clock_rate.max(1));
             let source = Duration::from_micros(micros);
             jitter = Some(jitter.map_or(source, |j: Duration| j.max(source)));

@@ -10,6 +10,8 @@ use call_control::{CallInfo, EndReason, Event};
 use rayo::{CallEvent, EventContext};
 use xmpp::{Element, FullJid};
 
+use crate::calls::header_uri;
+
 /// The client stream's default namespace, in which stanzas are written.
 pub const CLIENT_NS: &str = "jabber:client";
 
@@ -64,17 +66,6 @@ pub fn offer(info: &CallInfo) -> CallEvent {
 
 fn is_x_header(name: &str) -> bool {
     name.len() > 2 && name[..2].eq_ignore_ascii_case("x-")
-}
-
-/// The URI of a From/To/Contact value: inside `<…>` when there is one,
-/// else up to the first parameter.
-pub fn header_uri(value: &str) -> String {
-    let value = value.trim();
-    if let Some(start) = value.find('<') {
-        let rest = &value[start + 1..];
-        return rest.split('>').next().unwrap_or(rest).trim().to_owned();
-    }
-    value.split(';').next().unwrap_or(value).trim().to_owned()
 }
 
 /// The Rayo end reason for how the call ended. Our own `<reject>`,

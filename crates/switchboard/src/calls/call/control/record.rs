@@ -342,8 +342,7 @@ impl Call {
         let count = self.control.as_ref().map_or(0, |c| c.records.count);
         let (recorder, file, count) =
             open_recording(&self.ctx.recordings_dir, &stem, count, layout, now)?;
-        let path = self.ctx.recordings_dir.join(&file);
-        self.recorded.push(path.display().to_string());
+        self.recorded.push(recorder.path().display().to_string());
         let codec = g711(negotiated.codec);
         let pt = negotiated.payload_type;
         let says = record.direction != RecordDirection::Recv;
