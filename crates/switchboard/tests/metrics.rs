@@ -516,7 +516,7 @@ fn rayo_sessions_counts_a_bound_client() {
 /// transport answers it 400 itself, and both the message and the 400 count.
 #[test]
 fn an_unparseable_datagram_and_its_400_are_counted() {
-    let (server, _agents) = start();
+    let (server, _agents, _dir) = start();
     let address = server.http_addr().expect("the HTTP address is logged");
     let unparseable = "switchboard_sip_unparseable_messages_total";
     let sent = "switchboard_sip_responses_sent_total";
