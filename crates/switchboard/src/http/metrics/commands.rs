@@ -65,8 +65,11 @@ pub const RAYO_COMMANDS: [&str; 27] = [
     "other",
 ];
 
+/// Latency histograms of the Agent RPC ops.
+pub type AgentTimes = CommandTimes<{ AGENT_OPS.len() }>;
+
 /// Agent RPC command latency, per op.
-pub static AGENT: CommandTimes<{ AGENT_OPS.len() }> = CommandTimes::new(&AGENT_OPS);
+pub static AGENT: AgentTimes = CommandTimes::new(&AGENT_OPS);
 /// Rayo command latency, per command.
 pub static RAYO: CommandTimes<{ RAYO_COMMANDS.len() }> = CommandTimes::new(&RAYO_COMMANDS);
 
@@ -102,7 +105,8 @@ impl<const N: usize> fmt::Debug for CommandTimes<N> {
 }
 
 impl<const N: usize> CommandTimes<N> {
-    const fn new(labels: &'static [&'static str; N]) -> CommandTimes<N> {
+    /// Empty histograms for `labels` (tests keep their own).
+    pub(crate) const fn new(labels: &'static [&'static str; N]) -> CommandTimes<N> {
         CommandTimes {
             labels,
             slots: [const { Slot::new() }; N],
