@@ -166,28 +166,46 @@ impl<const N: usize> CommandTimes<N> {
     }
 }
 
-/// Most commands a connection times at once; more are not timed (a peer
-/// that never gets answers cannot grow the table without bound).
+/// Most commands timed at once; past it, commands never answered make room
+/// (a peer that never gets answers cannot grow the table without bound).
 const MAX_PENDING: usize = 4096;
 
-/// The commands of one connection awaiting their final answer, by the
-/// request id the controller chose.
+/// How long a command is waited for: the top bucket. One unanswered longer
+/// is dropped once the table is full.
+const ABANDONED_AFTER: Duration = Duration::from_secs(60);
+
+/// Commands awaiting their final answer, by a key naming the request (its
+/// sender and id).
 #[derive(Debug, Default)]
 pub struct PendingCommands {
     started: HashMap<String, (usize, Instant)>,
 }
 
 impl PendingCommands {
-    /// A command (of slot `slot`) arrived with request id `id`.
-    pub fn start(&mut self, id: &str, slot: usize, now: Instant) {
-        if self.started.len() < MAX_PENDING {
-            self.started.insert(id.to_owned(), (slot, now));
+    /// A command (of slot `slot`) arrived, named `key`. A full table first
+    /// drops the commands unanswered for [`ABANDONED_AFTER`], or else the
+    /// oldest: new commands are always timed.
+    pub fn start(&mut self, key: String, slot: usize, now: Instant) {
+        if self.started.len() >= MAX_PENDING {
+            self.started
+                .retain(|_, (_, since)| now.saturating_duration_since(*since) < ABANDONED_AFTER);
         }
+        if self.started.len() >= MAX_PENDING {
+            let oldest = self
+                .started
+                .iter()
+                .min_by_key(|(_, (_, since))| *since)
+                .map(|(key, _)| key.clone());
+            if let Some(oldest) = oldest {
+                self.started.remove(&oldest);
+            }
+        }
+        self.started.insert(key, (slot, now));
     }
 
-    /// The final answer to `id` leaves: records its latency in `times`.
-    pub fn finish<const N: usize>(&mut self, id: &str, times: &CommandTimes<N>, now: Instant) {
-        if let Some((slot, started)) = self.started.remove(id) {
+    /// The final answer to `key` leaves: records its latency in `times`.
+    pub fn finish<const N: usize>(&mut self, key: &str, times: &CommandTimes<N>, now: Instant) {
+        if let Some((slot, started)) = self.started.remove(key) {
             times.observe(slot, now.saturating_duration_since(started));
         }
     }
@@ -202,8 +220,8 @@ mod tests {
         static TIMES: CommandTimes<3> = CommandTimes::new(&["a", "b", "other"]);
         let mut pending = PendingCommands::default();
         let t0 = Instant::now();
-        pending.start("1", TIMES.slot("b"), t0);
-        pending.start("2", TIMES.slot("zzz"), t0);
+        pending.start("1".into(), TIMES.slot("b"), t0);
+        pending.start("2".into(), TIMES.slot("zzz"), t0);
         pending.finish("1", &TIMES, t0 + Duration::from_millis(3));
         pending.finish("1", &TIMES, t0 + Duration::from_millis(9));
         pending.finish("2", &TIMES, t0 + Duration::from_secs(100));
@@ -219,5 +237,33 @@ mod tests {
         assert_eq!(b.sum_ns.load(Ordering::Relaxed), 3_000_000);
         let other = &TIMES.slots[2];
         assert_eq!(other.buckets[BOUNDS.len()].load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn commands_never_answered_do_not_stop_the_timing_of_later_ones() {
+        static TIMES: CommandTimes<2> = CommandTimes::new(&["a", "other"]);
+        let mut pending = PendingCommands::default();
+        let t0 = Instant::now();
+        for n in 0..MAX_PENDING {
+            pending.start(format!("lost {n}"), 0, t0);
+        }
+        let later = t0 + ABANDONED_AFTER;
+        pending.start("late".into(), 0, later);
+        assert_eq!(pending.started.len(), 1, "the abandoned ones are dropped");
+        pending.finish("late", &TIMES, later + Duration::from_millis(2));
+        assert_eq!(TIMES.count("a"), 1);
+        // A full table of commands all still waited for: the oldest goes.
+        for n in 0..MAX_PENDING {
+            pending.start(
+                format!("busy {n}"),
+                0,
+                later + Duration::from_nanos(n as u64),
+            );
+        }
+        pending.start("new".into(), 0, later + Duration::from_secs(1));
+        assert_eq!(pending.started.len(), MAX_PENDING);
+        assert!(!pending.started.contains_key("busy 0"));
+        pending.finish("new", &TIMES, later + Duration::from_secs(2));
+        assert_eq!(TIMES.count("a"), 2);
     }
 }
