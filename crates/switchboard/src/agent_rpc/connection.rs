@@ -106,7 +106,7 @@ pub(super) async fn run(
 ) {
     let (sink, stream) = socket.split();
     let (frames, queued_frames) = mpsc::channel(WRITER_QUEUE);
-    let _watch = crate::http::metrics::queues::AGENT_WRITERS.watch(&frames);
+    registration.writes_through(&frames);
     let writer = tokio::spawn(write_frames(sink, queued_frames, alive.clone()));
     let (events, mut call_events) = mpsc::channel(CONTROLLER_EVENT_QUEUE);
     info!(peer = %session.peer, cli = session.cli, "agent connected");
