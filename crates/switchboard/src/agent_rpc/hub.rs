@@ -44,8 +44,6 @@ struct HubInner {
     next_connection: AtomicU64,
     /// Wrong or missing tokens per source address, and the bans they led to.
     token_failures: Mutex<AuthFailures>,
-    /// Each agent endpoint's `no_controller_code`.
-    no_controller: Mutex<HashMap<String, u16>>,
 }
 
 /// The `agent_rpc` settings connections need.
@@ -71,6 +69,9 @@ struct EndpointAgents {
     upgrading: u32,
     /// Where the next offer starts in `live`.
     rotation: Rotation,
+    /// What a caller hears when no agent takes the call; kept with the
+    /// endpoint so a reload changes both at once.
+    no_controller_code: u16,
 }
 
 /// How the hub reaches one connection.
@@ -96,7 +97,13 @@ impl AgentHub {
     /// A hub for the config's agent endpoints, with no agent connected yet.
     pub fn new(config: &Config) -> AgentHub {
         let endpoints = agent_endpoints(config)
-            .map(|(name, _)| (name, EndpointAgents::default()))
+            .map(|(name, no_controller_code)| {
+                let agents = EndpointAgents {
+                    no_controller_code,
+                    ..EndpointAgents::default()
+                };
+                (name, agents)
+            })
             .collect();
         AgentHub {
             inner: Arc::new(HubInner {
@@ -104,7 +111,6 @@ impl AgentHub {
                 settings: Mutex::new(Arc::new(HubSettings::from_config(config))),
                 next_connection: AtomicU64::new(1),
                 token_failures: Mutex::new(AuthFailures::new(BanPolicy::from_config(&config.sip))),
-                no_controller: Mutex::new(agent_endpoints(config).collect()),
             }),
         }
     }
@@ -121,11 +127,10 @@ impl AgentHub {
                     .get(name)
                     .is_some_and(|e| e.matcher == EndpointMatch::Agent)
             });
-            for (name, _) in agent_endpoints(config) {
-                endpoints.entry(name).or_default();
+            for (name, code) in agent_endpoints(config) {
+                endpoints.entry(name).or_default().no_controller_code = code;
             }
         }
-        *lock(&self.inner.no_controller) = agent_endpoints(config).collect();
         *lock(&self.inner.settings) = Arc::new(HubSettings::from_config(config));
     }
 
@@ -134,10 +139,10 @@ impl AgentHub {
     /// takes it or none will. Dropping the future withdraws the offer.
     pub fn offer(&self, offer: Offer) -> impl Future<Output = Offered> + Send + 'static {
         let pool = self.pool(&offer.endpoint);
-        let code = lock(&self.inner.no_controller)
+        let code = self
+            .endpoints()
             .get(&offer.endpoint)
-            .copied()
-            .unwrap_or(NO_CONTROLLER);
+            .map_or(NO_CONTROLLER, |agents| agents.no_controller_code);
         async move { crate::control::run_offer(&pool, &offer, code).await }
     }
 
@@ -476,7 +481,8 @@ mod tests {
         assert_eq!(hub.admit("bot").err(), Some(Refusal::UnknownEndpoint));
         let _slot = hub.admit("bot2").expect("new endpoint admits");
         assert_eq!(hub.admit("bot2").err(), Some(Refusal::Full), "new limit");
-        assert_eq!(lock(&hub.inner.no_controller).get("bot2"), Some(&503));
+        let code = hub.endpoints().get("bot2").map(|a| a.no_controller_code);
+        assert_eq!(code, Some(503));
         // A connection of an endpoint that is gone closes quietly.
         drop(live);
     }
