@@ -49,7 +49,7 @@ use crate::http::metrics::commands;
 /// there, and the frames of calls already taken (answers, `bye`s) still
 /// have room while the writer catches up (at 3,000 calls/s on one core,
 /// 1,024 frames were not enough). The queue's memory grows only with use.
-pub(super) const WRITER_QUEUE: usize = 8192;
+pub const WRITER_QUEUE: usize = 8192;
 /// Frames queued for the writer beyond which new offers are passed on; the
 /// rest of the queue stays for the frames of calls already taken.
 pub(super) const OFFER_QUEUE_LIMIT: usize = 512;
