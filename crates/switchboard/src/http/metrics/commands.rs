@@ -3,13 +3,16 @@
 //!
 //! One observation per command (never per packet), from the connection
 //! tasks of many controllers at once, so the buckets are shared atomics.
-//! The label sets are fixed lists: an operation not listed counts as `other`.
+//! The label sets are fixed lists, the protocol crates' own: a Rayo command
+//! not listed counts as `other` (unknown agent ops are answered 405 and
+//! never timed).
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use agent_rpc::AgentOp;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::Histogram;
@@ -20,19 +23,11 @@ pub const BOUNDS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0, 60.0,
 ];
 
-/// The Agent RPC operations timed.
-pub const AGENT_OPS: [&str; 10] = [
-    "ring",
-    "answer",
-    "play",
-    "read_dtmf",
-    "listen",
-    "echo",
-    "hangup",
-    "redirect",
-    ":requestCancel",
-    "other",
-];
+/// The Agent RPC operations timed: every op the protocol crate knows.
+pub const AGENT_OPS: [&str; AgentOp::NAMES.len()] = AgentOp::NAMES;
+
+/// The label of the commands a list does not name.
+const OTHER: &str = "other";
 
 /// The Rayo commands timed (IQ payload names).
 pub const RAYO_COMMANDS: [&str; 27] = [
@@ -89,7 +84,8 @@ impl Slot {
     }
 }
 
-/// Latency histograms for a fixed list of `N` labels, the last `other`.
+/// Latency histograms for a fixed list of `N` labels, one of them maybe
+/// `other`.
 pub struct CommandTimes<const N: usize> {
     labels: &'static [&'static str; N],
     slots: [Slot; N],
@@ -112,12 +108,11 @@ impl<const N: usize> CommandTimes<N> {
         }
     }
 
-    /// The slot of `label` (`other` when not listed).
+    /// The slot of `label`, else of `other`; `N` (recorded nowhere) when
+    /// neither is listed.
     pub fn slot(&self, label: &str) -> usize {
-        self.labels
-            .iter()
-            .position(|l| *l == label)
-            .unwrap_or(N - 1)
+        let position = |wanted: &str| self.labels.iter().position(|l| *l == wanted);
+        position(label).or_else(|| position(OTHER)).unwrap_or(N)
     }
 
     /// Records one command of slot `slot` that took `elapsed`.
@@ -138,8 +133,10 @@ impl<const N: usize> CommandTimes<N> {
     /// Commands recorded under `label` so far.
     #[cfg(test)]
     pub fn count(&self, label: &str) -> u64 {
-        let buckets = &self.slots[self.slot(label)].buckets;
-        buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
+        let slot = self.slots.get(self.slot(label));
+        slot.map_or(0, |s| {
+            s.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
+        })
     }
 
     /// One histogram family `name`, labelled `label`, one series per slot.
