@@ -184,6 +184,21 @@ impl AgentOp {
         })
     }
 
+    /// The names of the ops this crate knows (every variant but
+    /// `Unknown`), in declaration order: the fixed label set of per-op
+    /// metrics.
+    pub const NAMES: [&'static str; 9] = [
+        "ring",
+        "answer",
+        "play",
+        "read_dtmf",
+        "listen",
+        "echo",
+        "hangup",
+        "redirect",
+        ":requestCancel",
+    ];
+
     /// The op name on the wire.
     pub fn name(&self) -> &str {
         match self {

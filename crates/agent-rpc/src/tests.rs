@@ -769,6 +769,50 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
+#[test]
+fn names_list_every_known_op_and_nothing_else() {
+    let ops = [
+        AgentOp::Ring,
+        AgentOp::Answer,
+        AgentOp::Play(Play { uri: "a".into() }),
+        AgentOp::ReadDtmf(ReadDtmf {
+            duration_sec: 1,
+            termination: None,
+        }),
+        AgentOp::Listen(Listen {
+            duration_sec: 1,
+            audio_format: AudioFormat::Raw,
+        }),
+        AgentOp::Echo,
+        AgentOp::Hangup,
+        AgentOp::Redirect(Redirect {
+            endpoint: "e".into(),
+        }),
+        AgentOp::RequestCancel,
+    ];
+    for op in &ops {
+        // Every variant named: a new one does not compile until listed here.
+        match op {
+            AgentOp::Ring
+            | AgentOp::Answer
+            | AgentOp::Play(_)
+            | AgentOp::ReadDtmf(_)
+            | AgentOp::Listen(_)
+            | AgentOp::Echo
+            | AgentOp::Hangup
+            | AgentOp::Redirect(_)
+            | AgentOp::RequestCancel => {}
+            AgentOp::Unknown(_) => unreachable!("not a known op"),
+        }
+        assert!(AgentOp::NAMES.contains(&op.name()), "{op:?}");
+    }
+    assert_eq!(ops.len(), AgentOp::NAMES.len(), "one name per op");
+    for name in AgentOp::NAMES {
+        let parsed = AgentOp::from_request(&Request::new("1", "d", name, json!(null)));
+        assert!(!matches!(parsed, Ok(AgentOp::Unknown(_))), "{name}");
+    }
+}
+
 fn op_name() -> impl Strategy<Value = String> {
     prop_oneof![
         Just("ring"),

@@ -9,7 +9,7 @@ use agent_rpc::{AgentOp, Frame, ListenFrame, Request, Response};
 use call_control::{CallInfo, Command, EndReason, Event, Failure, Output};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use switchboard::agent_rpc::{serve, AgentHub};
+use switchboard::agent_rpc::{serve, AgentHub, WRITER_QUEUE};
 use switchboard::config::Config;
 use switchboard::control::{CallHandle, EventSink, Offer, Offered};
 use tokio::net::{TcpListener, TcpStream};
@@ -943,8 +943,8 @@ async fn an_agent_that_stops_reading_is_dropped_and_its_calls_hung_up() {
         };
         done(&sink, command.id, Ok(audio)).await;
     }
-    // ...then answers pile up in the writer's queue (8,192 frames) until it overflows.
-    for n in 0..8300 {
+    // ...then answers pile up in the writer's queue until it overflows.
+    for n in 0..WRITER_QUEUE + 100 {
         agent
             .send(Request::new(format!("x{n}"), &did, "dance", json!(null)))
             .await;

@@ -41,7 +41,7 @@ use crate::calls::CallKey;
 use crate::control::{
     hang_up_after_grace, watch_call, EventSink, Invitation, OrphanCall, CONTROLLER_EVENT_QUEUE,
 };
-use crate::http::metrics::commands::{self, PendingCommands};
+use crate::http::metrics::commands;
 
 /// Frames that may wait for the writer; an agent this far behind is
 /// disconnected rather than buffered without end. Far above
@@ -49,7 +49,7 @@ use crate::http::metrics::commands::{self, PendingCommands};
 /// there, and the frames of calls already taken (answers, `bye`s) still
 /// have room while the writer catches up (at 3,000 calls/s on one core,
 /// 1,024 frames were not enough). The queue's memory grows only with use.
-pub(super) const WRITER_QUEUE: usize = 8192;
+pub const WRITER_QUEUE: usize = 8192;
 /// Frames queued for the writer beyond which new offers are passed on; the
 /// rest of the queue stays for the frames of calls already taken.
 pub(super) const OFFER_QUEUE_LIMIT: usize = 512;
@@ -106,7 +106,7 @@ pub(super) async fn run(
 ) {
     let (sink, stream) = socket.split();
     let (frames, queued_frames) = mpsc::channel(WRITER_QUEUE);
-    let _watch = crate::http::metrics::queues::AGENT_WRITERS.watch(&frames);
+    registration.writes_through(&frames);
     let writer = tokio::spawn(write_frames(sink, queued_frames, alive.clone()));
     let (events, mut call_events) = mpsc::channel(CONTROLLER_EVENT_QUEUE);
     info!(peer = %session.peer, cli = session.cli, "agent connected");
@@ -178,8 +178,6 @@ struct Connection {
     closing: Option<End>,
     /// Offers passed on since the writer's queue became backlogged.
     offers_passed: u64,
-    /// The agent's requests awaiting their final response, for latency metrics.
-    timing: PendingCommands,
 }
 
 struct ServerRequest {
@@ -215,7 +213,6 @@ impl Connection {
             outbox: Vec::new(),
             closing: None,
             offers_passed: 0,
-            timing: PendingCommands::default(),
         }
     }
 
@@ -315,9 +312,6 @@ impl Connection {
             Err(error) => return self.respond(Response::bad_payload(&request, &error)),
             Ok(op) => op,
         };
-        let slot = commands::AGENT.slot(op.name());
-        self.timing
-            .start(&request.id, slot, std::time::Instant::now());
         let did = if request.did == cli::LAST_DID {
             self.last_did.clone()
         } else {
@@ -328,7 +322,8 @@ impl Connection {
         };
         // Answer with the real did, so a CLI user learns it.
         request.did = dialog.did().to_owned();
-        dialog.request(request, op, &mut self.outbox);
+        let arrived = std::time::Instant::now();
+        dialog.request(request, op, arrived, &mut self.outbox);
         self.flush();
     }
 
@@ -380,8 +375,10 @@ impl Connection {
         info!(%did, call = call.key, "agent took the call");
         watch_call(call.clone(), self.events.clone());
         self.dids.insert(call.key, did.clone());
-        self.dialogs
-            .insert(did.clone(), Dialog::new(did.clone(), call));
+        self.dialogs.insert(
+            did.clone(),
+            Dialog::new(did.clone(), call, &commands::AGENT),
+        );
         self.last_did = Some(did);
     }
 
@@ -509,13 +506,7 @@ impl Connection {
 
     fn write_frame(&mut self, frame: Outgoing) {
         let message = match frame {
-            Outgoing::Response(response) => {
-                if response.code >= 200 {
-                    let now = std::time::Instant::now();
-                    self.timing.finish(&response.id, &commands::AGENT, now);
-                }
-                Message::Text(response.to_json().into())
-            }
+            Outgoing::Response(response) => Message::Text(response.to_json().into()),
             Outgoing::Request(request) => Message::Text(request.to_json().into()),
             Outgoing::Audio(bytes) => Message::Binary(bytes.into()),
         };

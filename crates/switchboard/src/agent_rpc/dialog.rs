@@ -7,8 +7,13 @@
 //! line, since their point is to interrupt what runs. Commands go out with
 //! `try_send`: a call whose own queue is full makes the agent hear 429, never
 //! stalls the connection, and a call that is gone makes it hear 487.
+//!
+//! Latency is kept with the request it belongs to: from the request's
+//! arrival to its final answer, for every request the call accepted. A
+//! refusal on arrival (429, 487, 404) is not a sample of its op.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use agent_rpc::{AgentOp, AudioFormat, Request, Response};
 use call_control::{Command, Failure, Output, RequestId};
@@ -16,6 +21,7 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use super::mapping::{self, Outgoing};
 use crate::control::CallHandle;
+use crate::http::metrics::commands::AgentTimes;
 
 /// Agent requests that may wait behind a running one, per call.
 pub(super) const CALL_REQUEST_QUEUE: usize = 16;
@@ -33,12 +39,22 @@ pub(super) struct Dialog {
     /// Everything sent to the call and not yet `Done`: the running request,
     /// hangups and stops. A handful at most, so a list.
     in_flight: Vec<InFlight>,
+    /// Where the requests' latencies are recorded.
+    times: &'static AgentTimes,
+}
+
+/// When a request arrived, and the latency series of its op.
+#[derive(Debug, Clone, Copy)]
+struct Timer {
+    slot: usize,
+    since: Instant,
 }
 
 #[derive(Debug)]
 struct Waiting {
     request: Request,
     op: AgentOp,
+    timer: Timer,
 }
 
 #[derive(Debug)]
@@ -48,21 +64,21 @@ struct InFlight {
     kind: Kind,
     /// `:requestCancel`s naming this request, answered 200 right after it
     /// ends, so the agent hears the cancelled request's 487 first.
-    cancels: Vec<Request>,
+    cancels: Vec<(Request, Timer)>,
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
-    /// An agent's op, rendered when done.
-    Op(AudioFormat),
+    /// An agent's op, rendered (and timed) when done.
+    Op(AudioFormat, Timer),
     /// The `Stop` behind a `:requestCancel`; its own `Done` says nothing
     /// the target's `Done` does not.
     Stop,
 }
 
 impl Dialog {
-    /// A call the agent has just taken.
-    pub(super) fn new(did: String, call: CallHandle) -> Dialog {
+    /// A call the agent has just taken; its requests' latencies go to `times`.
+    pub(super) fn new(did: String, call: CallHandle, times: &'static AgentTimes) -> Dialog {
         Dialog {
             did,
             call,
@@ -70,6 +86,7 @@ impl Dialog {
             running: None,
             queue: VecDeque::new(),
             in_flight: Vec::new(),
+            times,
         }
     }
 
@@ -90,21 +107,33 @@ impl Dialog {
         id
     }
 
-    /// Takes an agent's request for this call (`op` is already parsed and
-    /// known; unknown ops never get here).
-    pub(super) fn request(&mut self, request: Request, op: AgentOp, out: &mut Vec<Outgoing>) {
+    /// Takes an agent's request for this call, arrived at `now` (`op` is
+    /// already parsed and known; unknown ops never get here).
+    pub(super) fn request(
+        &mut self,
+        request: Request,
+        op: AgentOp,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
+        let timer = Timer {
+            slot: self.times.slot(op.name()),
+            since: now,
+        };
         match op {
-            AgentOp::RequestCancel => self.cancel(request, out),
+            AgentOp::RequestCancel => self.cancel(request, timer, out),
             AgentOp::Hangup => {
-                self.start(request, &op, out);
+                self.start(request, &op, timer, out);
             }
-            op if self.running.is_none() => self.start_in_order(request, op, out),
+            op if self.running.is_none() => {
+                self.start_in_order(request, op, timer, out);
+            }
             _ if self.queue.len() >= CALL_REQUEST_QUEUE => {
                 out.push(Outgoing::Response(Response::too_many_requests(&request)));
             }
             op => {
                 out.push(Outgoing::Response(mapping::queued(&request)));
-                self.queue.push_back(Waiting { request, op });
+                self.queue.push_back(Waiting { request, op, timer });
             }
         }
     }
@@ -121,10 +150,12 @@ impl Dialog {
             return;
         };
         let finished = self.in_flight.swap_remove(position);
-        if let Kind::Op(format) = finished.kind {
+        if let Kind::Op(format, timer) = finished.kind {
             mapping::completion(&finished.request, result, format, out);
-            for cancel in &finished.cancels {
+            self.observe(timer);
+            for (cancel, timer) in &finished.cancels {
                 out.push(Outgoing::Response(Response::ok(cancel)));
+                self.observe(*timer);
             }
         }
         if self.running == Some(id) {
@@ -135,37 +166,56 @@ impl Dialog {
 
     /// The call is over: every request still open ends with 487.
     pub(super) fn end(self, out: &mut Vec<Outgoing>) {
-        for finished in self.in_flight {
-            if let Kind::Op(_) = finished.kind {
+        for finished in &self.in_flight {
+            if let Kind::Op(_, timer) = finished.kind {
                 out.push(Outgoing::Response(Response::request_terminated(
                     &finished.request,
                 )));
-                for cancel in &finished.cancels {
+                self.observe(timer);
+                for (cancel, timer) in &finished.cancels {
                     out.push(Outgoing::Response(Response::ok(cancel)));
+                    self.observe(*timer);
                 }
             }
         }
-        for waiting in self.queue {
+        for waiting in &self.queue {
             out.push(Outgoing::Response(Response::request_terminated(
                 &waiting.request,
             )));
+            self.observe(waiting.timer);
         }
     }
 
-    fn start_in_order(&mut self, request: Request, op: AgentOp, out: &mut Vec<Outgoing>) {
-        if let Some(id) = self.start(request, &op, out) {
-            self.running = Some(id);
-        }
+    /// Records the latency of a request answered now.
+    fn observe(&self, timer: Timer) {
+        let elapsed = Instant::now().saturating_duration_since(timer.since);
+        self.times.observe(timer.slot, elapsed);
+    }
+
+    /// Starts `request`; `false` when the call refused it at once.
+    fn start_in_order(
+        &mut self,
+        request: Request,
+        op: AgentOp,
+        timer: Timer,
+        out: &mut Vec<Outgoing>,
+    ) -> bool {
+        let started = self.start(request, &op, timer, out);
+        self.running = started;
+        started.is_some()
     }
 
     /// Starts queued requests until one runs or none is left (a request the
-    /// call refuses at once is answered and the next one goes).
+    /// call refuses once its turn comes is answered, after its wait, and
+    /// the next one goes).
     fn start_next(&mut self, out: &mut Vec<Outgoing>) {
         while self.running.is_none() {
-            let Some(Waiting { request, op }) = self.queue.pop_front() else {
+            let Some(Waiting { request, op, timer }) = self.queue.pop_front() else {
                 return;
             };
-            self.start_in_order(request, op, out);
+            if !self.start_in_order(request, op, timer, out) {
+                self.observe(timer);
+            }
         }
     }
 
@@ -175,6 +225,7 @@ impl Dialog {
         &mut self,
         request: Request,
         op: &AgentOp,
+        timer: Timer,
         out: &mut Vec<Outgoing>,
     ) -> Option<RequestId> {
         let Some(command) = mapping::command(op) else {
@@ -188,7 +239,7 @@ impl Dialog {
         self.in_flight.push(InFlight {
             id,
             request,
-            kind: Kind::Op(mapping::audio_format(op)),
+            kind: Kind::Op(mapping::audio_format(op), timer),
             cancels: Vec::new(),
         });
         Some(id)
@@ -221,11 +272,11 @@ impl Dialog {
 
     /// `:requestCancel`: its id names the request to cancel. A running one
     /// is stopped (its `Done` answers both); a queued one never starts.
-    fn cancel(&mut self, cancel: Request, out: &mut Vec<Outgoing>) {
+    fn cancel(&mut self, cancel: Request, timer: Timer, out: &mut Vec<Outgoing>) {
         let running = self
             .in_flight
             .iter()
-            .position(|f| matches!(f.kind, Kind::Op(_)) && f.request.id == cancel.id);
+            .position(|f| matches!(f.kind, Kind::Op(..)) && f.request.id == cancel.id);
         if let Some(position) = running {
             let target = self.in_flight[position].id;
             let stopping = !self.in_flight[position].cancels.is_empty();
@@ -240,7 +291,7 @@ impl Dialog {
                     cancels: Vec::new(),
                 });
             }
-            self.in_flight[position].cancels.push(cancel);
+            self.in_flight[position].cancels.push((cancel, timer));
             return;
         }
         if let Some(position) = self.queue.iter().position(|w| w.request.id == cancel.id) {
@@ -248,8 +299,10 @@ impl Dialog {
                 out.push(Outgoing::Response(Response::request_terminated(
                     &waiting.request,
                 )));
+                self.observe(waiting.timer);
             }
             out.push(Outgoing::Response(Response::ok(&cancel)));
+            self.observe(timer);
             return;
         }
         out.push(Outgoing::Response(mapping::no_such_request(&cancel)));
@@ -259,13 +312,24 @@ impl Dialog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::metrics::commands::AGENT_OPS;
     use agent_rpc::Play;
     use tokio::sync::mpsc;
 
+    /// Latencies of the tests that do not look at them.
+    static UNREAD: AgentTimes = AgentTimes::new(&AGENT_OPS);
+
     fn dialog(capacity: usize) -> (Dialog, mpsc::Receiver<call_control::Request>) {
+        timed_dialog(capacity, &UNREAD)
+    }
+
+    fn timed_dialog(
+        capacity: usize,
+        times: &'static AgentTimes,
+    ) -> (Dialog, mpsc::Receiver<call_control::Request>) {
         let (commands, receiver) = mpsc::channel(capacity);
         let call = CallHandle { key: 7, commands };
-        (Dialog::new("c__1".into(), call), receiver)
+        (Dialog::new("c__1".into(), call, times), receiver)
     }
 
     fn agent(id: &str, op: &AgentOp) -> Request {
@@ -288,7 +352,7 @@ mod tests {
     }
 
     fn submit(dialog: &mut Dialog, id: &str, op: AgentOp, out: &mut Vec<Outgoing>) {
-        dialog.request(agent(id, &op), op, out);
+        dialog.request(agent(id, &op), op, Instant::now(), out);
     }
 
     #[test]
@@ -432,5 +496,27 @@ mod tests {
         out.clear();
         dialog.end(&mut out);
         assert_eq!(codes(&mut out), [("p".into(), 487), ("a".into(), 487)]);
+    }
+
+    #[test]
+    fn every_answered_request_is_timed_once_and_refusals_on_arrival_never() {
+        static TIMES: AgentTimes = AgentTimes::new(&AGENT_OPS);
+        let (mut dialog, mut commands) = timed_dialog(2, &TIMES);
+        let mut out = Vec::new();
+        submit(&mut dialog, "p", play(), &mut out);
+        submit(&mut dialog, "r", AgentOp::Ring, &mut out);
+        submit(&mut dialog, "p", AgentOp::RequestCancel, &mut out);
+        // The call's queue (2) now holds the play and the stop: refused.
+        submit(&mut dialog, "h", AgentOp::Hangup, &mut out);
+        let play = commands.try_recv().expect("play");
+        let stop = commands.try_recv().expect("stop");
+        dialog.done(stop.id, Ok(Output::None), &mut out);
+        dialog.done(play.id, Err(Failure::Stopped), &mut out);
+        assert_eq!(TIMES.count("play"), 1);
+        assert_eq!(TIMES.count(":requestCancel"), 1, "answered with the play");
+        assert_eq!(TIMES.count("hangup"), 0, "429 on arrival");
+        assert_eq!(TIMES.count("ring"), 0, "started, not yet done");
+        dialog.end(&mut out);
+        assert_eq!(TIMES.count("ring"), 1, "487 when the call ended");
     }
 }

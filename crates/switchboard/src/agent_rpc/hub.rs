@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use axum::extract::ws::Message;
 use tokio::sync::mpsc;
 
 use crate::auth_ban::{AuthFailures, BanPolicy};
@@ -23,6 +24,7 @@ use crate::control::{
     ControllerId, ControllerPool, Invitation, Offer, OfferPolicy, OfferTerms, Offered, Rotation,
     NO_CONTROLLER,
 };
+use crate::http::metrics::queues::QueueLoad;
 
 /// Offers that may wait for one connection's loop to pick them up.
 pub(super) const INVITATION_QUEUE: usize = 256;
@@ -42,8 +44,6 @@ struct HubInner {
     next_connection: AtomicU64,
     /// Wrong or missing tokens per source address, and the bans they led to.
     token_failures: Mutex<AuthFailures>,
-    /// Each agent endpoint's `no_controller_code`.
-    no_controller: Mutex<HashMap<String, u16>>,
 }
 
 /// The `agent_rpc` settings connections need.
@@ -69,6 +69,9 @@ struct EndpointAgents {
     upgrading: u32,
     /// Where the next offer starts in `live`.
     rotation: Rotation,
+    /// What a caller hears when no agent takes the call; kept with the
+    /// endpoint so a reload changes both at once.
+    no_controller_code: u16,
 }
 
 /// How the hub reaches one connection.
@@ -76,6 +79,9 @@ struct EndpointAgents {
 struct AgentLink {
     connection: u64,
     invitations: mpsc::Sender<Invitation>,
+    /// The connection's writer queue, for metrics once its loop runs; weak,
+    /// so the queue still closes with the connection.
+    frames: Option<mpsc::WeakSender<Message>>,
 }
 
 /// Why a connection is not admitted.
@@ -91,7 +97,13 @@ impl AgentHub {
     /// A hub for the config's agent endpoints, with no agent connected yet.
     pub fn new(config: &Config) -> AgentHub {
         let endpoints = agent_endpoints(config)
-            .map(|(name, _)| (name, EndpointAgents::default()))
+            .map(|(name, no_controller_code)| {
+                let agents = EndpointAgents {
+                    no_controller_code,
+                    ..EndpointAgents::default()
+                };
+                (name, agents)
+            })
             .collect();
         AgentHub {
             inner: Arc::new(HubInner {
@@ -99,7 +111,6 @@ impl AgentHub {
                 settings: Mutex::new(Arc::new(HubSettings::from_config(config))),
                 next_connection: AtomicU64::new(1),
                 token_failures: Mutex::new(AuthFailures::new(BanPolicy::from_config(&config.sip))),
-                no_controller: Mutex::new(agent_endpoints(config).collect()),
             }),
         }
     }
@@ -116,11 +127,10 @@ impl AgentHub {
                     .get(name)
                     .is_some_and(|e| e.matcher == EndpointMatch::Agent)
             });
-            for (name, _) in agent_endpoints(config) {
-                endpoints.entry(name).or_default();
+            for (name, code) in agent_endpoints(config) {
+                endpoints.entry(name).or_default().no_controller_code = code;
             }
         }
-        *lock(&self.inner.no_controller) = agent_endpoints(config).collect();
         *lock(&self.inner.settings) = Arc::new(HubSettings::from_config(config));
     }
 
@@ -129,10 +139,10 @@ impl AgentHub {
     /// takes it or none will. Dropping the future withdraws the offer.
     pub fn offer(&self, offer: Offer) -> impl Future<Output = Offered> + Send + 'static {
         let pool = self.pool(&offer.endpoint);
-        let code = lock(&self.inner.no_controller)
+        let code = self
+            .endpoints()
             .get(&offer.endpoint)
-            .copied()
-            .unwrap_or(NO_CONTROLLER);
+            .map_or(NO_CONTROLLER, |agents| agents.no_controller_code);
         async move { crate::control::run_offer(&pool, &offer, code).await }
     }
 
@@ -153,6 +163,18 @@ impl AgentHub {
             let waiting = link.invitations.max_capacity() - link.invitations.capacity();
             (open + 1, queued + waiting)
         })
+    }
+
+    /// For metrics: the live connections' writer queues (frames waiting for
+    /// the agents' sockets), summed, with the fullest.
+    pub fn queue_loads(&self) -> QueueLoad {
+        let mut load = QueueLoad::default();
+        let endpoints = self.endpoints();
+        let live = endpoints.values().flat_map(|agents| &agents.live);
+        for frames in live.filter_map(|link| link.frames.as_ref()?.upgrade()) {
+            load.add(&frames);
+        }
+        load
     }
 
     /// The settings in force now (a reload replaces them).
@@ -322,6 +344,7 @@ impl Slot {
             agents.live.push(AgentLink {
                 connection: self.connection,
                 invitations,
+                frames: None,
             });
         }
         drop(endpoints);
@@ -351,6 +374,21 @@ pub(super) struct Registration {
     hub: AgentHub,
     endpoint: String,
     connection: u64,
+}
+
+impl Registration {
+    /// The connection's loop writes through `frames`: their depth counts
+    /// in [`AgentHub::queue_loads`] while the connection is registered.
+    pub(super) fn writes_through(&self, frames: &mpsc::Sender<Message>) {
+        let mut endpoints = self.hub.endpoints();
+        let link = endpoints.get_mut(&self.endpoint).and_then(|agents| {
+            let mut live = agents.live.iter_mut();
+            live.find(|link| link.connection == self.connection)
+        });
+        if let Some(link) = link {
+            link.frames = Some(frames.downgrade());
+        }
+    }
 }
 
 impl Drop for Registration {
@@ -443,9 +481,39 @@ mod tests {
         assert_eq!(hub.admit("bot").err(), Some(Refusal::UnknownEndpoint));
         let _slot = hub.admit("bot2").expect("new endpoint admits");
         assert_eq!(hub.admit("bot2").err(), Some(Refusal::Full), "new limit");
-        assert_eq!(lock(&hub.inner.no_controller).get("bot2"), Some(&503));
+        let code = hub.endpoints().get("bot2").map(|a| a.no_controller_code);
+        assert_eq!(code, Some(503));
         // A connection of an endpoint that is gone closes quietly.
         drop(live);
+    }
+
+    #[test]
+    fn writer_queues_add_up_while_their_connections_are_registered() {
+        let hub = hub(4);
+        let (invitations, _invited) = mpsc::channel(1);
+        let a = hub
+            .admit("bot")
+            .expect("room")
+            .register(invitations.clone());
+        let b = hub.admit("bot").expect("room").register(invitations);
+        let (frames_a, _queued_a) = mpsc::channel(4);
+        let (frames_b, _queued_b) = mpsc::channel(8);
+        a.writes_through(&frames_a);
+        b.writes_through(&frames_b);
+        let ping = || Message::Ping(Default::default());
+        frames_a.try_send(ping()).expect("room");
+        frames_b.try_send(ping()).expect("room");
+        frames_b.try_send(ping()).expect("room");
+        let load = QueueLoad {
+            queued: 3,
+            fullest: 2,
+            capacity: 12,
+        };
+        assert_eq!(hub.queue_loads(), load);
+        drop(a);
+        assert_eq!(hub.queue_loads().capacity, 8);
+        drop(frames_b);
+        assert_eq!(hub.queue_loads(), QueueLoad::default(), "a closed queue");
     }
 
     #[test]

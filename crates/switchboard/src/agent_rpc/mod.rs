@@ -41,6 +41,9 @@ pub mod listening;
 mod mapping;
 mod server;
 
+/// For tests that overflow a connection's writer queue.
+#[doc(hidden)]
+pub use connection::WRITER_QUEUE;
 pub use hub::{AgentHub, AgentPool};
 pub use listening::AgentListening;
 pub(crate) use server::same_secret;

@@ -334,7 +334,7 @@ impl Service {
             HubEvent::Stanza { from, stanza } => {
                 if let Some((id, command)) = command_iq(&stanza) {
                     let slot = commands::RAYO.slot(command);
-                    self.timing.start(&format!("{from} {id}"), slot, now());
+                    self.timing.start(format!("{from} {id}"), slot, now());
                 }
                 self.adapter.stanza(from, stanza)
             }

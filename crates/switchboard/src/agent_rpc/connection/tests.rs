@@ -90,3 +90,53 @@ fn ids_are_salvaged_from_frames_that_fail_to_decode() {
     assert_eq!(salvage_ids("{not json"), (String::new(), String::new()));
     assert_eq!(salvage_ids("[1]"), (String::new(), String::new()));
 }
+
+/// Puts a call taken as `did` on `connection`; returns the call's commands.
+fn take(
+    connection: &mut Connection,
+    did: &str,
+    key: CallKey,
+) -> mpsc::Receiver<call_control::Request> {
+    let (commands, receiver) = mpsc::channel(8);
+    let call = crate::control::CallHandle { key, commands };
+    connection.dids.insert(key, did.to_owned());
+    let dialog = Dialog::new(did.to_owned(), call, &commands::AGENT);
+    connection.dialogs.insert(did.to_owned(), dialog);
+    receiver
+}
+
+/// Ends the command the call received next, successfully.
+fn finish_next(
+    connection: &mut Connection,
+    key: CallKey,
+    commands: &mut mpsc::Receiver<call_control::Request>,
+) {
+    let id = commands.try_recv().expect("a command").id;
+    let result = Ok(call_control::Output::None);
+    connection.on_event(key, Event::Done { id, result });
+}
+
+#[test]
+fn commands_are_timed_per_call_and_only_once_their_call_is_found() {
+    // The only lib test that sends agent requests through a connection, so
+    // the shared histograms move by this test's commands alone.
+    let (mut connection, _writer) = connection_with(0);
+    let mut a = take(&mut connection, "a", 1);
+    let mut b = take(&mut connection, "b", 2);
+    let count = |op| commands::AGENT.count(op);
+    let (plays, answers, rings) = (count("play"), count("answer"), count("ring"));
+    let play = AgentOp::Play(agent_rpc::Play {
+        uri: "file://x.wav".into(),
+    });
+    // The same id on two calls, as CLI users type it.
+    connection.on_request(play.to_request("1", "a"));
+    connection.on_request(AgentOp::Answer.to_request("1", "b"));
+    // No such call: answered 404, not a sample of `ring`.
+    connection.on_request(AgentOp::Ring.to_request("2", "nobody"));
+    finish_next(&mut connection, 1, &mut a);
+    assert_eq!(count("play") - plays, 1, "the play is timed as a play");
+    assert_eq!(count("answer") - answers, 0, "the answer still runs");
+    finish_next(&mut connection, 2, &mut b);
+    assert_eq!(count("answer") - answers, 1);
+    assert_eq!(count("ring") - rings, 0, "a 404 is not timed");
+}

@@ -205,7 +205,7 @@ fn queues(
                 ..QueueLoad::default()
             },
         ),
-        ("agent_writers", queues::AGENT_WRITERS.load()),
+        ("agent_writers", sources.agents.queue_loads()),
         ("call_events", queues::CALL_EVENTS.load()),
     ];
     if let Some(rayo) = &sources.rayo {
