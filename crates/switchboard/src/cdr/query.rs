@@ -156,17 +156,11 @@ pub fn run(
             return 2;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            let _ = writeln!(err, "cannot start the async runtime: {error}");
-            return 1;
-        }
+    let read = match crate::cli::block_on(read(&store, query), err) {
+        Ok(read) => read,
+        Err(status) => return status,
     };
-    let records = match runtime.block_on(read(&store, query)) {
+    let records = match read {
         Ok(records) => records,
         Err(error) => {
             let _ = writeln!(err, "switchboard cdr: {error}");
